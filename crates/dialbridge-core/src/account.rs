@@ -1,0 +1,130 @@
+//! Accounts (the vendor's customers) and their Dialpad connection as stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::Environment;
+use crate::crypto::Sealed;
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub account_id: AccountId,
+    pub name: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub connection: Option<ConnectionRecord>,
+}
+
+/// `PUT /api/v1/accounts/{id}`: absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl AccountPatch {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(name) = &self.name {
+            if name.chars().count() > 256 {
+                return Err(Error::invalid("name", "must be at most 256 characters"));
+            }
+        }
+        if let Some(metadata) = &self.metadata {
+            let size = serde_json::to_vec(metadata).map(|v| v.len()).unwrap_or(0);
+            if size > 16 * 1024 {
+                return Err(Error::invalid("metadata", "must be at most 16 KiB of JSON"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Pending,
+    Connected,
+    ReauthRequired,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    Oauth,
+    ApiKey,
+}
+
+macro_rules! str_enum {
+    ($ty:ty { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+            pub fn from_db(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+str_enum!(ConnectionStatus {
+    Pending = "pending",
+    Connected = "connected",
+    ReauthRequired = "reauth_required",
+    Disconnected = "disconnected",
+});
+str_enum!(AuthType { Oauth = "oauth", ApiKey = "api_key" });
+
+/// An account's Dialpad credentials and their state. Secrets are sealed.
+#[derive(Debug, Clone)]
+pub struct ConnectionRecord {
+    pub account_id: AccountId,
+    pub environment: Environment,
+    pub auth_type: AuthType,
+    pub status: ConnectionStatus,
+    /// Scopes Dialpad granted (OAuth only).
+    pub scopes: Vec<String>,
+    pub dialpad_user_id: Option<String>,
+    pub dialpad_company_id: Option<String>,
+    pub connected_at: Option<i64>,
+    pub access_token: Option<Sealed>,
+    pub refresh_token: Option<Sealed>,
+    pub api_key: Option<Sealed>,
+    /// When the access token expires, if Dialpad said.
+    pub expires_at: Option<i64>,
+    /// Bumped on every credential change; refreshes compare-and-swap on it.
+    pub token_version: i64,
+    pub refresh_failures: i64,
+    pub next_refresh_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+impl ConnectionRecord {
+    /// A record with no credentials, as a starting point.
+    pub fn empty(account_id: AccountId, environment: Environment, auth_type: AuthType, status: ConnectionStatus, now: i64) -> Self {
+        ConnectionRecord {
+            account_id,
+            environment,
+            auth_type,
+            status,
+            scopes: Vec::new(),
+            dialpad_user_id: None,
+            dialpad_company_id: None,
+            connected_at: None,
+            access_token: None,
+            refresh_token: None,
+            api_key: None,
+            expires_at: None,
+            token_version: 0,
+            refresh_failures: 0,
+            next_refresh_at: None,
+            last_error: None,
+            updated_at: now,
+        }
+    }
+}

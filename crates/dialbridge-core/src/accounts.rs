@@ -1,0 +1,134 @@
+//! Account operations and the account view the API shows: the connection without secrets,
+//! plus the app scopes the connection lacks (it must reconnect to get them).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::account::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
+use crate::app::Environment;
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::platform::Platform;
+use crate::scopes::ScopeSelection;
+use crate::time::{now_ms, Timestamp};
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub account_id: AccountId,
+    pub name: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub connection: Option<ConnectionView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionView {
+    pub status: ConnectionStatus,
+    pub environment: Environment,
+    pub auth_type: AuthType,
+    pub scopes: Vec<String>,
+    /// App scopes this connection was not granted: reconnect to get them.
+    pub missing_scopes: Vec<String>,
+    pub dialpad_user_id: Option<String>,
+    pub dialpad_company_id: Option<String>,
+    pub connected_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountPage {
+    pub items: Vec<AccountView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+impl Platform {
+    pub async fn put_account(&self, id: &AccountId, patch: AccountPatch) -> Result<(AccountView, bool)> {
+        patch.validate()?;
+        let (account, created) = self.store().upsert_account(id, &patch, now_ms()).await?;
+        Ok((self.view(account).await?, created))
+    }
+
+    pub async fn account(&self, id: &AccountId) -> Result<AccountView> {
+        let account = self.find_account(id).await?;
+        self.view(account).await
+    }
+
+    pub async fn accounts(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AccountPage> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
+        }
+        let after = cursor.map(decode_cursor).transpose()?;
+        // One extra row tells whether another page exists.
+        let mut accounts = self.store().list_accounts(after.as_ref(), limit + 1).await?;
+        let more = accounts.len() > limit as usize;
+        accounts.truncate(limit as usize);
+        let cursor = more
+            .then(|| accounts.last().map(|a| URL_SAFE_NO_PAD.encode(a.account_id.as_str())))
+            .flatten();
+        let selection = self.scope_selection().await?;
+        let items = accounts.into_iter().map(|a| account_view(a, &selection)).collect();
+        Ok(AccountPage { items, cursor })
+    }
+
+    pub(crate) async fn find_account(&self, id: &AccountId) -> Result<Account> {
+        self.store()
+            .get_account(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("account '{id}'")))
+    }
+
+    pub(crate) async fn view(&self, account: Account) -> Result<AccountView> {
+        Ok(account_view(account, &self.scope_selection().await?))
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Result<AccountId> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|id| AccountId::parse(&id).ok())
+        .ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))
+}
+
+fn account_view(account: Account, selection: &ScopeSelection) -> AccountView {
+    AccountView {
+        account_id: account.account_id,
+        name: account.name,
+        metadata: account.metadata,
+        created_at: Timestamp(account.created_at),
+        updated_at: Timestamp(account.updated_at),
+        connection: account.connection.map(|c| connection_view(c, selection)),
+    }
+}
+
+fn connection_view(c: ConnectionRecord, selection: &ScopeSelection) -> ConnectionView {
+    let missing_scopes = match (c.auth_type, c.status) {
+        (AuthType::Oauth, ConnectionStatus::Connected | ConnectionStatus::ReauthRequired) => selection
+            .effective()
+            .into_iter()
+            .filter(|s| !c.scopes.contains(s))
+            .collect(),
+        _ => Vec::new(),
+    };
+    ConnectionView {
+        status: c.status,
+        environment: c.environment,
+        auth_type: c.auth_type,
+        scopes: c.scopes,
+        missing_scopes,
+        dialpad_user_id: c.dialpad_user_id,
+        dialpad_company_id: c.dialpad_company_id,
+        connected_at: c.connected_at.map(Timestamp),
+        expires_at: c.expires_at.map(Timestamp),
+        last_error: c.last_error,
+    }
+}

@@ -1,0 +1,266 @@
+//! The vendor's Dialpad OAuth app: credentials per environment and the scope selection, and
+//! the view `GET /api/v1/app` shows (never a secret).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, FieldError, Result};
+use crate::platform::Platform;
+use crate::scopes::{self, ScopeSelection, MANDATORY_SCOPES};
+use crate::store::AppCredentialsRecord;
+use crate::time::now_ms;
+
+const SCOPES_SETTING: &str = "app.scopes";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Production,
+    Sandbox,
+    Custom,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 3] = [Environment::Production, Environment::Sandbox, Environment::Custom];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Sandbox => "sandbox",
+            Environment::Custom => "custom",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self> {
+        Environment::ALL
+            .into_iter()
+            .find(|e| e.as_str() == value)
+            .ok_or_else(|| Error::invalid("environment", "must be one of production, sandbox, custom"))
+    }
+
+    /// Dialpad's own host for this environment; `custom` has none.
+    pub fn default_base_url(self) -> Option<Url> {
+        let url = match self {
+            Environment::Production => dialpad::PRODUCTION_URL,
+            Environment::Sandbox => dialpad::SANDBOX_URL,
+            Environment::Custom => return None,
+        };
+        Url::parse(url).ok()
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `PUT /api/v1/app/credentials/{environment}`.
+#[derive(Debug, Deserialize)]
+pub struct CredentialsInput {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub base_url: Option<String>,
+}
+
+/// `PUT /api/v1/app/scopes`.
+#[derive(Debug, Deserialize)]
+pub struct ScopesInput {
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub custom_scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    pub callback_url: String,
+    pub environments: BTreeMap<Environment, EnvironmentView>,
+    pub scopes: Vec<ScopeView>,
+    pub available_scopes: Vec<AvailableScope>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvironmentView {
+    pub client_id: Option<String>,
+    pub base_url: Option<String>,
+    pub configured: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub mandatory: bool,
+    pub description: String,
+    pub custom: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailableScope {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+impl Platform {
+    pub async fn app(&self) -> Result<AppView> {
+        let records = self.store().list_app_credentials().await?;
+        let environments = Environment::ALL
+            .into_iter()
+            .map(|env| {
+                let record = records.iter().find(|r| r.environment == env);
+                let view = EnvironmentView {
+                    client_id: record.map(|r| r.client_id.clone()),
+                    base_url: record
+                        .map(|r| r.base_url.clone())
+                        .or_else(|| env.default_base_url().map(|u| u.as_str().trim_end_matches('/').to_owned())),
+                    configured: record.is_some(),
+                };
+                (env, view)
+            })
+            .collect();
+        let selection = self.scope_selection().await?;
+        let mut scopes: Vec<ScopeView> = selection
+            .effective()
+            .into_iter()
+            .map(|name| ScopeView {
+                mandatory: MANDATORY_SCOPES.contains(&name.as_str()),
+                custom: selection.custom_scopes.contains(&name),
+                description: scopes::describe(&name)
+                    .unwrap_or("Custom scope, not in dialbridge's catalog")
+                    .to_owned(),
+                name,
+            })
+            .collect();
+        scopes.sort_by_key(|s| (!s.mandatory, s.custom));
+        Ok(AppView {
+            callback_url: self.settings().callback_url.to_string(),
+            environments,
+            scopes,
+            available_scopes: scopes::CATALOG
+                .iter()
+                .map(|s| AvailableScope { name: s.name, description: s.description })
+                .collect(),
+        })
+    }
+
+    pub async fn put_credentials(&self, environment: Environment, input: CredentialsInput) -> Result<AppView> {
+        let mut problems = Vec::new();
+        let client_id = required(&mut problems, "client_id", input.client_id);
+        let client_secret = required(&mut problems, "client_secret", input.client_secret);
+        let base_url = match environment.default_base_url() {
+            Some(url) => Some(url),
+            None => match input.base_url.as_deref().map(str::trim) {
+                None | Some("") => {
+                    problems.push(FieldError::new("base_url", "is required for the custom environment"));
+                    None
+                }
+                Some(text) => match Url::parse(text) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+                    _ => {
+                        problems.push(FieldError::new("base_url", "must be an absolute http(s) URL"));
+                        None
+                    }
+                },
+            },
+        };
+        if !problems.is_empty() {
+            return Err(Error::InvalidInput(problems));
+        }
+        let (Some(client_id), Some(client_secret), Some(base_url)) = (client_id, client_secret, base_url) else {
+            return Err(Error::Internal("validated credentials went missing".into()));
+        };
+        let record = AppCredentialsRecord {
+            environment,
+            client_id,
+            client_secret: self.cipher().seal(&client_secret),
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            updated_at: now_ms(),
+        };
+        self.store().put_app_credentials(&record).await?;
+        tracing::info!(%environment, "app credentials updated");
+        self.app().await
+    }
+
+    pub async fn put_scopes(&self, input: ScopesInput) -> Result<AppView> {
+        let selection = ScopeSelection::validated(input.scopes, input.custom_scopes)?;
+        let json = serde_json::to_string(&selection).map_err(|e| Error::Internal(e.to_string()))?;
+        self.store().put_setting(SCOPES_SETTING, &json).await?;
+        self.app().await
+    }
+
+    pub(crate) async fn scope_selection(&self) -> Result<ScopeSelection> {
+        match self.store().get_setting(SCOPES_SETTING).await? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored scopes: {e}"))),
+            None => Ok(ScopeSelection::default()),
+        }
+    }
+
+    pub(crate) async fn app_credentials(&self, environment: Environment) -> Result<AppCredentialsRecord> {
+        self.store()
+            .list_app_credentials()
+            .await?
+            .into_iter()
+            .find(|r| r.environment == environment)
+            .ok_or(Error::EnvironmentNotConfigured(environment))
+    }
+
+    /// The Dialpad host of an environment: its credentials' base URL, or Dialpad's own host.
+    pub(crate) async fn base_url(&self, environment: Environment) -> Result<Url> {
+        match self.app_credentials(environment).await {
+            Ok(record) => Url::parse(&record.base_url).map_err(|e| Error::Internal(format!("stored base_url: {e}"))),
+            Err(Error::EnvironmentNotConfigured(_)) if environment != Environment::Custom => environment
+                .default_base_url()
+                .ok_or_else(|| Error::Internal("no default base URL".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn oauth_app(&self, environment: Environment) -> Result<dialpad::OAuthApp> {
+        let record = self.app_credentials(environment).await?;
+        let secret = self.open(&record.client_secret)?;
+        let base_url = Url::parse(&record.base_url).map_err(|e| Error::Internal(format!("stored base_url: {e}")))?;
+        dialpad::OAuthApp::new(
+            self.http().clone(),
+            &base_url,
+            &record.client_id,
+            secret.expose(),
+            &self.settings().callback_url,
+        )
+        .map_err(|e| Error::Internal(format!("OAuth URLs: {e}")))
+    }
+
+    /// The environment a connect attempt uses when the vendor names none: production when it
+    /// is configured, else the only configured one.
+    pub(crate) async fn default_environment(&self) -> Result<Environment> {
+        let configured: Vec<Environment> = self
+            .store()
+            .list_app_credentials()
+            .await?
+            .into_iter()
+            .map(|r| r.environment)
+            .collect();
+        if configured.contains(&Environment::Production) {
+            return Ok(Environment::Production);
+        }
+        match configured.as_slice() {
+            [only] => Ok(*only),
+            [] => Err(Error::EnvironmentNotConfigured(Environment::Production)),
+            _ => Err(Error::invalid(
+                "environment",
+                "several environments are configured: name one (production, sandbox or custom)",
+            )),
+        }
+    }
+}
+
+fn required(problems: &mut Vec<FieldError>, field: &str, value: Option<String>) -> Option<String> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            problems.push(FieldError::new(field, "is required"));
+            None
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The connect flow: a single-use, expiring connect link; the redirect to Dialpad's authorize
+//! page with a state bound to the link and PKCE S256; the callback that redeems the code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::account::{AuthType, ConnectionRecord, ConnectionStatus};
+use crate::app::Environment;
+use crate::crypto::{random_token, sha256_hex, Sealed};
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::platform::Platform;
+use crate::time::{now_ms, Timestamp};
+
+/// A connect attempt, as stored. Only hashes of the link token and state are kept.
+#[derive(Debug, Clone)]
+pub struct ConnectSession {
+    pub token_hash: String,
+    pub account_id: AccountId,
+    pub environment: Environment,
+    pub redirect_url: Option<String>,
+    /// The effective scopes asked for, and which of them are custom.
+    pub scopes: Vec<String>,
+    pub custom_scopes: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub state_hash: Option<String>,
+    pub code_verifier: Option<Sealed>,
+    pub opened_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectLink {
+    pub connect_url: String,
+    pub portal_url: String,
+    pub expires_at: Timestamp,
+}
+
+/// What the portal page shows.
+#[derive(Debug)]
+pub struct PortalView {
+    pub account_id: AccountId,
+    pub account_name: Option<String>,
+    pub environment: Environment,
+    pub scopes: Vec<String>,
+}
+
+/// The query Dialpad sends the browser back with.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// How a connect attempt ended, and where the browser goes next.
+#[derive(Debug)]
+pub struct CallbackOutcome {
+    pub account_id: AccountId,
+    pub redirect_url: Option<String>,
+    /// `None` on success; else an error code and a message for a person.
+    pub failure: Option<(String, String)>,
+}
+
+impl CallbackOutcome {
+    /// `redirect_url` with `status=connected` or `status=error&error=…` appended.
+    pub fn redirect_target(&self) -> Option<Url> {
+        let mut url = Url::parse(self.redirect_url.as_deref()?).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("account_id", self.account_id.as_str());
+            match &self.failure {
+                None => {
+                    q.append_pair("status", "connected");
+                }
+                Some((code, message)) => {
+                    q.append_pair("status", "error");
+                    q.append_pair("error", code);
+                    q.append_pair("error_description", message);
+                }
+            }
+        }
+        Some(url)
+    }
+}
+
+const LINK_GONE: &str = "This connect link is unknown, expired or already used. Ask for a new one.";
+const STATE_GONE: &str =
+    "This sign-in answer does not match a connect attempt in progress (it is forged, expired or was already used). Start the connection again.";
+
+impl Platform {
+    pub async fn start_connect(
+        &self,
+        account_id: &AccountId,
+        environment: Option<Environment>,
+        redirect_url: Option<String>,
+    ) -> Result<ConnectLink> {
+        let account = self.find_account(account_id).await?;
+        if let Some(url) = &redirect_url {
+            match Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => return Err(Error::invalid("redirect_url", "must be an absolute http(s) URL")),
+            }
+        }
+        let environment = match environment {
+            Some(env) => env,
+            None => self.default_environment().await?,
+        };
+        self.app_credentials(environment).await?;
+        let selection = self.scope_selection().await?;
+        let now = now_ms();
+        let ttl = self.settings().connect_link_ttl;
+        let token = random_token(32);
+        let session = ConnectSession {
+            token_hash: sha256_hex(&token),
+            account_id: account_id.clone(),
+            environment,
+            redirect_url,
+            scopes: selection.effective(),
+            custom_scopes: selection.custom_scopes,
+            created_at: now,
+            expires_at: now + ttl.as_millis() as i64,
+            state_hash: None,
+            code_verifier: None,
+            opened_at: None,
+            completed_at: None,
+        };
+        self.store().insert_connect_session(&session).await?;
+        let idle = account
+            .connection
+            .as_ref()
+            .is_none_or(|c| c.status == ConnectionStatus::Disconnected);
+        if idle {
+            let pending = ConnectionRecord::empty(account_id.clone(), environment, AuthType::Oauth, ConnectionStatus::Pending, now);
+            self.store().put_connection(&pending).await?;
+        }
+        tracing::info!(account_id = %account_id, %environment, "connect link created");
+        Ok(ConnectLink {
+            connect_url: self.settings().public(&format!("connect/{token}")).to_string(),
+            portal_url: self.settings().public(&format!("connect/{token}/portal")).to_string(),
+            expires_at: Timestamp(session.expires_at),
+        })
+    }
+
+    /// The portal page's content, without using up the link.
+    pub async fn portal(&self, token: &str) -> Result<PortalView> {
+        let session = self.live_session(token).await?;
+        let account = self.find_account(&session.account_id).await?;
+        Ok(PortalView {
+            account_id: session.account_id,
+            account_name: account.name,
+            environment: session.environment,
+            scopes: session.scopes,
+        })
+    }
+
+    /// Uses up the connect link and answers Dialpad's authorize URL to send the browser to.
+    pub async fn open_connect_link(&self, token: &str) -> Result<Url> {
+        let pkce = dialpad::Pkce::new();
+        let state = random_token(32);
+        let verifier = self.cipher().seal(&pkce.verifier);
+        let session = self
+            .store()
+            .open_connect_session(&sha256_hex(token), &sha256_hex(&state), &verifier, now_ms())
+            .await?
+            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
+        let app = self.oauth_app(session.environment).await?;
+        tracing::info!(account_id = %session.account_id, "connect link opened, sending the browser to Dialpad");
+        Ok(app.authorize_url(&session.scopes, &state, &pkce))
+    }
+
+    /// Handles `GET /oauth/callback`. A forged, expired or replayed state is an error and
+    /// changes nothing; anything Dialpad reports is an outcome to show or redirect with.
+    pub async fn complete_oauth(&self, query: CallbackQuery) -> Result<CallbackOutcome> {
+        let state = query.state.as_deref().filter(|s| !s.is_empty());
+        let state = state.ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
+        let session = self
+            .store()
+            .complete_connect_session_by_state(&sha256_hex(state), now_ms())
+            .await?
+            .ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
+        let failure = match (query.error, query.code) {
+            (Some(error), _) => Some(explain_refusal(&session, error, query.error_description)),
+            (None, Some(code)) => self.redeem_code(&session, &code).await.err(),
+            (None, None) => Some(("invalid_request".into(), "Dialpad sent neither a code nor an error.".into())),
+        };
+        if let Some((code, message)) = &failure {
+            tracing::warn!(account_id = %session.account_id, error = %code, "connect attempt failed: {message}");
+        }
+        Ok(CallbackOutcome {
+            account_id: session.account_id,
+            redirect_url: session.redirect_url,
+            failure,
+        })
+    }
+
+    async fn redeem_code(&self, session: &ConnectSession, code: &str) -> Result<(), (String, String)> {
+        let app = self.oauth_app(session.environment).await.map_err(internal)?;
+        let verifier = session
+            .code_verifier
+            .as_ref()
+            .ok_or_else(|| internal("the connect session has no PKCE verifier"))
+            .and_then(|v| self.open(v).map_err(internal))?;
+        let tokens = app.exchange_code(code, verifier.expose()).await.map_err(|e| match e {
+            dialpad::OAuthError::Refused { code, description } => {
+                let message = description.unwrap_or_else(|| "Dialpad refused the authorization code.".into());
+                (code, message)
+            }
+            dialpad::OAuthError::Unavailable(msg) => ("dialpad_unavailable".into(), msg),
+        })?;
+        let base_url = self.base_url(session.environment).await.map_err(internal)?;
+        let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
+        let now = now_ms();
+        let previous_version = self
+            .store()
+            .get_connection(&session.account_id)
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .map_or(0, |c| c.token_version);
+        let mut record = ConnectionRecord::empty(session.account_id.clone(), session.environment, AuthType::Oauth, ConnectionStatus::Connected, now);
+        record.scopes = tokens.scopes.clone().unwrap_or_else(|| session.scopes.clone());
+        record.dialpad_company_id = company_id;
+        record.dialpad_user_id = user_id;
+        record.connected_at = Some(now);
+        record.access_token = Some(self.cipher().seal(&tokens.access_token));
+        record.refresh_token = tokens.refresh_token.as_deref().map(|t| self.cipher().seal(t));
+        record.expires_at = tokens.expires_in.map(|d| expires_at(now, d));
+        record.token_version = previous_version + 1;
+        self.store().put_connection(&record).await.map_err(|e| internal(e.to_string()))?;
+        tracing::info!(account_id = %session.account_id, "account connected with OAuth");
+        Ok(())
+    }
+
+    /// The portal's API-key form: checks the key with Dialpad, then uses up the link.
+    pub async fn connect_from_portal(&self, token: &str, api_key: &str) -> Result<CallbackOutcome> {
+        let session = self.live_session(token).await?;
+        self.connect_api_key(&session.account_id, Some(session.environment), api_key).await?;
+        self.store()
+            .complete_connect_session_by_token(&sha256_hex(token), now_ms())
+            .await?
+            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
+        Ok(CallbackOutcome {
+            account_id: session.account_id,
+            redirect_url: session.redirect_url,
+            failure: None,
+        })
+    }
+
+    async fn live_session(&self, token: &str) -> Result<ConnectSession> {
+        let now = now_ms();
+        self.store()
+            .find_connect_session(&sha256_hex(token))
+            .await?
+            .filter(|s| s.expires_at > now && s.opened_at.is_none() && s.completed_at.is_none())
+            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))
+    }
+}
+
+pub(crate) fn expires_at(now: i64, expires_in: Duration) -> i64 {
+    now + expires_in.as_millis() as i64
+}
+
+fn internal(e: impl ToString) -> (String, String) {
+    ("internal_error".into(), e.to_string())
+}
+
+/// Dialpad's error redirect, with the custom scopes named when Dialpad refused the scopes.
+fn explain_refusal(session: &ConnectSession, error: String, description: Option<String>) -> (String, String) {
+    let mut message = match error.as_str() {
+        "access_denied" => "The Dialpad user declined to connect.".to_owned(),
+        "invalid_scope" => "Dialpad refused the scopes requested.".to_owned(),
+        _ => format!("Dialpad answered '{error}'."),
+    };
+    if let Some(d) = description.filter(|d| !d.is_empty()) {
+        message.push_str(&format!(" Dialpad said: {d}."));
+    }
+    if error == "invalid_scope" && !session.custom_scopes.is_empty() {
+        message.push_str(&format!(
+            " The likely cause is the custom scope(s) {}: remove them with PUT /api/v1/app/scopes or ask Dialpad to enable them for the app.",
+            session.custom_scopes.join(", ")
+        ));
+    }
+    (error, message)
+}

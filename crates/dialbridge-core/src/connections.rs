@@ -1,0 +1,130 @@
+//! Connections that do not go through a browser: API-key connections, the connection check,
+//! disconnecting (revoking at Dialpad and wiping secrets) and deleting an account.
+
+use serde::Serialize;
+use url::Url;
+
+use crate::account::{AuthType, ConnectionRecord, ConnectionStatus};
+use crate::accounts::AccountView;
+use crate::app::Environment;
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::platform::Platform;
+use crate::time::now_ms;
+
+/// `POST /api/v1/accounts/{id}/connection/check`: proof that the credentials work now.
+#[derive(Debug, Serialize)]
+pub struct CompanyCheck {
+    pub ok: bool,
+    pub dialpad_company_id: String,
+    pub dialpad_company_name: Option<String>,
+}
+
+impl Platform {
+    /// Connects with a Dialpad API key after Dialpad accepted it.
+    pub async fn connect_api_key(&self, account_id: &AccountId, environment: Option<Environment>, api_key: &str) -> Result<AccountView> {
+        let api_key = api_key.trim();
+        if api_key.is_empty() {
+            return Err(Error::invalid("api_key", "is required"));
+        }
+        let account = self.find_account(account_id).await?;
+        let environment = match environment {
+            Some(env) => env,
+            None => self.default_environment().await.unwrap_or(Environment::Production),
+        };
+        let base_url = self.base_url(environment).await?;
+        let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
+        let company = client.company(api_key).await.map_err(|e| match e {
+            dialpad::ApiError::Status { status: 401 | 403, .. } => Error::InvalidCredentials(format!(
+                "Dialpad ({environment}) refused this API key; check that it is a valid, company-level key for that environment"
+            )),
+            other => Error::from(other),
+        })?;
+        let user_id = client.user("me", api_key).await.ok().map(|u| u.id);
+        let now = now_ms();
+        let version = account.connection.as_ref().map_or(0, |c| c.token_version);
+        let mut record = ConnectionRecord::empty(account_id.clone(), environment, AuthType::ApiKey, ConnectionStatus::Connected, now);
+        record.dialpad_company_id = Some(company.id);
+        record.dialpad_user_id = user_id;
+        record.connected_at = Some(now);
+        record.api_key = Some(self.cipher().seal(api_key));
+        record.token_version = version + 1;
+        self.store().put_connection(&record).await?;
+        tracing::info!(account_id = %account_id, %environment, "account connected with an API key");
+        self.account(account_id).await
+    }
+
+    /// Calls `GET /api/v2/company` with the account's credentials.
+    pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
+        let company = self
+            .call_dialpad(account_id, |client, token| async move { client.company(&token).await })
+            .await?;
+        Ok(CompanyCheck {
+            ok: true,
+            dialpad_company_id: company.id,
+            dialpad_company_name: company.name,
+        })
+    }
+
+    /// Revokes the grant at Dialpad (best effort), wipes the secrets, status `disconnected`.
+    pub async fn disconnect(&self, account_id: &AccountId) -> Result<AccountView> {
+        let account = self.find_account(account_id).await?;
+        let Some(connection) = account.connection else {
+            return Err(Error::NotConnected(account_id.clone()));
+        };
+        self.revoke(&connection).await;
+        let mut record = ConnectionRecord::empty(account_id.clone(), connection.environment, connection.auth_type, ConnectionStatus::Disconnected, now_ms());
+        record.dialpad_company_id = connection.dialpad_company_id;
+        record.dialpad_user_id = connection.dialpad_user_id;
+        record.token_version = connection.token_version + 1;
+        self.store().put_connection(&record).await?;
+        tracing::info!(account_id = %account_id, "account disconnected");
+        self.account(account_id).await
+    }
+
+    /// Disconnects (if connected) and deletes the account.
+    pub async fn delete_account(&self, account_id: &AccountId) -> Result<()> {
+        let account = self.find_account(account_id).await?;
+        if let Some(connection) = &account.connection {
+            self.revoke(connection).await;
+        }
+        self.store().delete_account(account_id).await?;
+        tracing::info!(account_id = %account_id, "account deleted");
+        Ok(())
+    }
+
+    /// Deauthorizes an OAuth grant at Dialpad. Failures are logged, never fatal: the secrets
+    /// are wiped either way.
+    async fn revoke(&self, connection: &ConnectionRecord) {
+        if connection.auth_type != AuthType::Oauth || connection.status != ConnectionStatus::Connected {
+            return;
+        }
+        let account_id = &connection.account_id;
+        let result = async {
+            let credential = self.credential(account_id).await?;
+            let app = self.oauth_app(connection.environment).await?;
+            app.deauthorize(credential.token.expose())
+                .await
+                .map_err(|e| Error::DialpadUnavailable(e.to_string()))
+        }
+        .await;
+        match result {
+            Ok(()) => tracing::info!(account_id = %account_id, "grant revoked at Dialpad"),
+            Err(e) => tracing::warn!(account_id = %account_id, "could not revoke the grant at Dialpad: {e}"),
+        }
+    }
+
+    /// The Dialpad company and user behind a credential, best effort: `/company` needs a
+    /// company admin, `/users/me` a user-level token.
+    pub(crate) async fn identify(&self, base_url: &Url, token: &str) -> (Option<String>, Option<String>) {
+        let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
+        let company = client.company(token).await;
+        let user = client.user("me", token).await;
+        if let Err(e) = &company {
+            tracing::warn!("could not read the Dialpad company: {e}");
+        }
+        let user = user.ok();
+        let company_id = company.ok().map(|c| c.id).or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
+        (company_id, user.map(|u| u.id))
+    }
+}

@@ -1,0 +1,146 @@
+//! Secrets at rest: AES-256-GCM under the master key with a fresh random nonce per value,
+//! SHA-256 hashes for admin API keys, and random tokens for links, states and keys.
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("the master key must be 32 bytes written as 64 hex characters or as base64")]
+    BadMasterKey,
+    #[error("a stored secret could not be decrypted: is this the master key the database was created with?")]
+    Undecryptable,
+}
+
+/// The 32-byte key that encrypts every secret at rest.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl MasterKey {
+    /// Accepts 64 hex characters or standard/URL-safe base64 of 32 bytes.
+    pub fn parse(text: &str) -> Result<Self, CryptoError> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 {
+            hex::decode(text).ok()
+        } else {
+            STANDARD
+                .decode(text)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+                .ok()
+        };
+        let bytes: [u8; 32] = bytes
+            .and_then(|b| b.try_into().ok())
+            .ok_or(CryptoError::BadMasterKey)?;
+        Ok(MasterKey(bytes))
+    }
+
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        OsRng.fill_bytes(&mut bytes);
+        MasterKey(bytes)
+    }
+
+    pub fn to_hex(&self) -> Secret {
+        Secret::new(hex::encode(self.0))
+    }
+}
+
+/// An encrypted value as stored: nonce followed by ciphertext and tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed(pub Vec<u8>);
+
+/// Encrypts and decrypts secrets under the master key.
+#[derive(Clone)]
+pub struct Cipher(Aes256Gcm);
+
+impl Cipher {
+    pub fn new(key: &MasterKey) -> Self {
+        Cipher(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0)))
+    }
+
+    pub fn seal(&self, plaintext: &str) -> Sealed {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .0
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ciphertext);
+        Sealed(out)
+    }
+
+    pub fn open(&self, sealed: &Sealed) -> Result<Secret, CryptoError> {
+        if sealed.0.len() < NONCE_LEN {
+            return Err(CryptoError::Undecryptable);
+        }
+        let (nonce, ciphertext) = sealed.0.split_at(NONCE_LEN);
+        let plaintext = self
+            .0
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| CryptoError::Undecryptable)?;
+        String::from_utf8(plaintext)
+            .map(Secret::new)
+            .map_err(|_| CryptoError::Undecryptable)
+    }
+}
+
+/// How admin API keys are stored: they are long random strings, so a plain SHA-256 suffices.
+pub fn hash_api_key(key: &str) -> String {
+    sha256_hex(key)
+}
+
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// `bytes` random bytes as URL-safe base64 without padding.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_with_fresh_nonces() {
+        let cipher = Cipher::new(&MasterKey::generate());
+        let a = cipher.seal("refresh-token-value");
+        let b = cipher.seal("refresh-token-value");
+        assert_ne!(a, b, "each seal must use a fresh nonce");
+        assert_eq!(cipher.open(&a).unwrap().expose(), "refresh-token-value");
+        assert!(!String::from_utf8_lossy(&a.0).contains("refresh-token-value"));
+    }
+
+    #[test]
+    fn a_different_key_or_tampering_is_refused() {
+        let sealed = Cipher::new(&MasterKey::generate()).seal("x");
+        assert!(Cipher::new(&MasterKey::generate()).open(&sealed).is_err());
+        let key = MasterKey::generate();
+        let cipher = Cipher::new(&key);
+        let mut sealed = cipher.seal("x");
+        let last = sealed.0.len() - 1;
+        sealed.0[last] ^= 1;
+        assert!(cipher.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn master_key_parses_hex_and_base64() {
+        let hex_key = "00".repeat(32);
+        assert!(MasterKey::parse(&hex_key).is_ok());
+        assert!(MasterKey::parse(&STANDARD.encode([7u8; 32])).is_ok());
+        assert!(MasterKey::parse(&URL_SAFE_NO_PAD.encode([7u8; 32])).is_ok());
+        assert!(MasterKey::parse("short").is_err());
+        assert!(MasterKey::parse(&"zz".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! The vendor's own id for an account: a URL-safe string of 1 to 128 characters.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::{Error, FieldError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+        if value.is_empty() || value.len() > 128 || !value.chars().all(ok_char) {
+            return Err(Error::invalid(
+                "account_id",
+                "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.' or '~'",
+            ));
+        }
+        Ok(AccountId(value.to_owned()))
+    }
+
+    /// For ids read back from storage, which were checked when written.
+    pub fn from_trusted(value: String) -> Self {
+        AccountId(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<AccountId> for FieldError {
+    fn from(id: AccountId) -> Self {
+        FieldError::new("account_id", format!("'{id}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountId;
+
+    #[test]
+    fn accepts_url_safe_ids_only() {
+        assert!(AccountId::parse("acme-42_x.y~z").is_ok());
+        assert!(AccountId::parse(&"a".repeat(128)).is_ok());
+        for bad in ["", "a b", "a/b", "ä", &"a".repeat(129)] {
+            assert!(AccountId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

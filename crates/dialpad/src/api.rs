@@ -1,0 +1,87 @@
+//! API v2 calls with a bearer credential (an OAuth access token or an API key), answering
+//! typed models or Dialpad's status and body.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use url::Url;
+
+use crate::ids::{int64_as_string, opt_int64_as_string};
+use crate::oauth::endpoint;
+use crate::ApiError;
+
+/// A Dialpad company (`schemas.company.CompanyProto`), the fields dialbridge keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Company {
+    #[serde(deserialize_with = "int64_as_string")]
+    pub id: String,
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// A Dialpad user (`schemas.user.UserProto`), the fields dialbridge keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    #[serde(deserialize_with = "int64_as_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "opt_int64_as_string")]
+    pub company_id: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// Calls Dialpad's API v2 on one host.
+#[derive(Clone)]
+pub struct DialpadClient {
+    http: reqwest::Client,
+    base_url: Url,
+}
+
+impl DialpadClient {
+    pub fn new(http: reqwest::Client, base_url: Url) -> Self {
+        DialpadClient { http, base_url }
+    }
+
+    /// `GET /api/v2/company`: the credential's company. A good check that a credential works.
+    pub async fn company(&self, token: &str) -> Result<Company, ApiError> {
+        self.get_json("api/v2/company", token).await
+    }
+
+    /// `GET /api/v2/users/{id}`; `me` is the user behind a user-level credential.
+    pub async fn user(&self, id: &str, token: &str) -> Result<User, ApiError> {
+        self.get_json(&format!("api/v2/users/{id}"), token).await
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str, token: &str) -> Result<T, ApiError> {
+        let url = endpoint(&self.base_url, path).map_err(|e| ApiError::Transport(e.to_string()))?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            });
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                body,
+                retry_after,
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Transport(format!("unreadable response from {path}: {e}")))
+    }
+}

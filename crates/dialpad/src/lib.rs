@@ -1,0 +1,16 @@
+//! A typed client for Dialpad's API v2: the OAuth 2.0 flow (authorize URL, code exchange,
+//! refresh, deauthorize) and the API calls dialbridge makes. No database, no server.
+
+mod api;
+mod error;
+mod ids;
+mod oauth;
+
+pub use api::{Company, DialpadClient, User};
+pub use error::{ApiError, OAuthError};
+pub use oauth::{OAuthApp, Pkce, TokenSet};
+
+/// Dialpad's production host.
+pub const PRODUCTION_URL: &str = "https://dialpad.com";
+/// Dialpad's sandbox host.
+pub const SANDBOX_URL: &str = "https://sandbox.dialpad.com";
