@@ -1,0 +1,24 @@
+//! `GET` and `PATCH /_control/config`: the access token lifetime and refresh token rotation,
+//! changed at run time (tokens already issued keep their expiry).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::Json;
+
+use super::ControlError;
+use crate::config::ConfigView;
+use crate::Emulator;
+
+pub async fn get(State(emulator): State<Emulator>) -> Json<ConfigView> {
+    Json(emulator.store().config.view())
+}
+
+pub async fn patch(
+    State(emulator): State<Emulator>,
+    body: Result<Json<ConfigView>, JsonRejection>,
+) -> Result<Json<ConfigView>, ControlError> {
+    let Json(patch) = body?;
+    let mut store = emulator.store();
+    store.config.apply(&patch);
+    Ok(Json(store.config.view()))
+}

@@ -1,0 +1,69 @@
+//! The emulator's own control API under `/_control` (no auth, JSON): set-up, faults and
+//! observation for tests and newcomers. Errors answer `{"error": "..."}`.
+
+mod apps;
+mod authorize;
+mod config;
+mod observe;
+mod tokens;
+mod world;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::Emulator;
+
+pub fn routes() -> Router<Emulator> {
+    Router::new()
+        .route("/_control/apps", post(apps::create))
+        .route("/_control/authorize", post(authorize::authorize))
+        .route("/_control/api-keys", post(world::create_api_key))
+        .route("/_control/companies", get(world::companies))
+        .route(
+            "/_control/companies/{id}/revoke",
+            post(tokens::revoke_company),
+        )
+        .route("/_control/config", get(config::get).patch(config::patch))
+        .route("/_control/tokens/expire", post(tokens::expire))
+        .route("/_control/stats", get(observe::stats))
+        .route(
+            "/_control/requests",
+            get(observe::requests).delete(observe::clear_requests),
+        )
+        .route("/_control/reset", post(reset))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl From<JsonRejection> for ControlError {
+    fn from(rejection: JsonRejection) -> Self {
+        ControlError::BadRequest(rejection.body_text())
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ControlError::NotFound(_) => StatusCode::NOT_FOUND,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// `POST /_control/reset`: back to the seeded state and the configuration given at start.
+async fn reset(State(emulator): State<Emulator>) -> StatusCode {
+    emulator.reset();
+    StatusCode::NO_CONTENT
+}

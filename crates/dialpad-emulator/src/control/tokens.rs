@@ -1,0 +1,33 @@
+//! Token faults: expire every access token at once, or revoke every grant of a company (the
+//! customer uninstalled the app).
+
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::ControlError;
+use crate::ids::CompanyId;
+use crate::Emulator;
+
+pub async fn expire(State(emulator): State<Emulator>) -> StatusCode {
+    emulator
+        .store()
+        .tokens
+        .expire_all_access_tokens(Instant::now());
+    StatusCode::NO_CONTENT
+}
+
+pub async fn revoke_company(
+    State(emulator): State<Emulator>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ControlError> {
+    let not_found = || ControlError::NotFound(format!("unknown company {id}"));
+    let company: CompanyId = id.parse().map_err(|_| not_found())?;
+    let mut store = emulator.store();
+    store.world.company(company).ok_or_else(not_found)?;
+    let revoked = store.tokens.revoke_company(company);
+    Ok(Json(json!({ "revoked_grants": revoked })))
+}

@@ -1,0 +1,151 @@
+//! A local stand-in for Dialpad: its OAuth 2.0 endpoints, part of API v2 over a seeded world,
+//! and a `/_control` API for tests. This file owns the `Emulator` handle and the router.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use dialpad_emulator::{Emulator, EmulatorConfig};
+//! let emulator = Emulator::new(EmulatorConfig::default());
+//! let app = axum::Router::new().nest("/emulator", emulator.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+
+mod api;
+mod apps;
+mod authorization;
+mod config;
+mod control;
+mod error;
+mod ids;
+mod oauth;
+mod pages;
+mod pending;
+mod pkce;
+mod random;
+mod record;
+mod scopes;
+mod seed;
+mod stats;
+mod store;
+mod tokens;
+mod world;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+
+pub use config::EmulatorConfig;
+
+use ids::{CompanyId, UserId};
+use pages::Pages;
+use store::Store;
+
+/// A running emulated Dialpad: cheap to clone, every clone shares the same state.
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    /// The configuration given at construction, restored by reset.
+    initial_config: EmulatorConfig,
+    pages: Pages,
+}
+
+impl Emulator {
+    /// The client id of the seeded development app, which accepts any redirect URI.
+    pub const DEV_CLIENT_ID: &'static str = apps::DEV_CLIENT_ID;
+    pub const DEV_CLIENT_SECRET: &'static str = apps::DEV_CLIENT_SECRET;
+
+    /// An emulator with the seeded world and the seeded development app.
+    pub fn new(config: EmulatorConfig) -> Self {
+        Emulator {
+            inner: Arc::new(Inner {
+                store: Mutex::new(Store::seeded(config.clone())),
+                initial_config: config,
+                pages: Pages::new(),
+            }),
+        }
+    }
+
+    /// Every route at the root (`/oauth2/*`, `/api/v2/*`, `/_control/*`); nest it under any
+    /// prefix: the pages link relatively.
+    pub fn router(&self) -> Router {
+        let dialpad = Router::new()
+            .merge(oauth::routes())
+            .merge(api::routes())
+            .layer(from_fn_with_state(self.clone(), record::record));
+        Router::new()
+            .merge(dialpad)
+            .merge(control::routes())
+            .with_state(self.clone())
+    }
+
+    /// Serves the router at the root of `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// A new API key for the company (an admin's key), or for one of its users when `user_id`
+    /// is given. `None` if the company is unknown or the user is not one of its users.
+    pub fn create_api_key(&self, company_id: &str, user_id: Option<&str>) -> Option<String> {
+        let company = company_id.parse().ok()?;
+        let user = match user_id {
+            Some(id) => Some(id.parse().ok()?),
+            None => None,
+        };
+        self.issue_api_key(company, user)
+    }
+
+    /// Makes `key` a company-admin API key of the first seeded company, for
+    /// `dialbridge emulator --api-key KEY`.
+    pub fn install_api_key(&self, key: &str) -> Result<(), String> {
+        if key.trim().is_empty() {
+            return Err("the emulator API key must not be empty".into());
+        }
+        let mut store = self.store();
+        let company = store
+            .world
+            .companies
+            .first()
+            .map(|c| c.id)
+            .ok_or("the emulator has no company")?;
+        store.tokens.install_api_key(key.to_owned(), company, None);
+        Ok(())
+    }
+
+    fn issue_api_key(&self, company: CompanyId, user: Option<UserId>) -> Option<String> {
+        let mut store = self.store();
+        store.world.company(company)?;
+        if let Some(user) = user {
+            store.world.user(user).filter(|u| u.company_id == company)?;
+        }
+        Some(store.tokens.create_api_key(company, user))
+    }
+
+    /// The state; a poisoned lock is taken over, since every change to it is a whole step.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn pages(&self) -> &Pages {
+        &self.inner.pages
+    }
+
+    fn reset(&self) {
+        *self.store() = Store::seeded(self.inner.initial_config.clone());
+    }
+}

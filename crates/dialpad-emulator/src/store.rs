@@ -1,0 +1,37 @@
+//! The emulator's whole mutable state in one struct, kept behind one `std::sync::Mutex` (never
+//! held across an `.await`). New resources, events and faults become fields here.
+
+use crate::apps::Apps;
+use crate::config::EmulatorConfig;
+use crate::pending::PendingRequests;
+use crate::record::RequestLog;
+use crate::seed;
+use crate::stats::Stats;
+use crate::tokens::TokenStore;
+use crate::world::World;
+
+#[derive(Debug)]
+pub struct Store {
+    pub config: EmulatorConfig,
+    pub world: World,
+    pub apps: Apps,
+    pub tokens: TokenStore,
+    pub pending: PendingRequests,
+    pub stats: Stats,
+    pub log: RequestLog,
+}
+
+impl Store {
+    /// The seeded state: the seeded world and dev app, no tokens, keys, counts or log.
+    pub fn seeded(config: EmulatorConfig) -> Self {
+        Store {
+            config,
+            world: seed::world(),
+            apps: Apps::seeded(),
+            tokens: TokenStore::default(),
+            pending: PendingRequests::default(),
+            stats: Stats::default(),
+            log: RequestLog::default(),
+        }
+    }
+}
