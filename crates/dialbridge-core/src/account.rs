@@ -106,7 +106,13 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     /// A record with no credentials, as a starting point.
-    pub fn empty(account_id: AccountId, environment: Environment, auth_type: AuthType, status: ConnectionStatus, now: i64) -> Self {
+    pub fn empty(
+        account_id: AccountId,
+        environment: Environment,
+        auth_type: AuthType,
+        status: ConnectionStatus,
+        now: i64,
+    ) -> Self {
         ConnectionRecord {
             account_id,
             environment,

@@ -49,7 +49,11 @@ pub struct AccountPage {
 }
 
 impl Platform {
-    pub async fn put_account(&self, id: &AccountId, patch: AccountPatch) -> Result<(AccountView, bool)> {
+    pub async fn put_account(
+        &self,
+        id: &AccountId,
+        patch: AccountPatch,
+    ) -> Result<(AccountView, bool)> {
         patch.validate()?;
         let (account, created) = self.store().upsert_account(id, &patch, now_ms()).await?;
         Ok((self.view(account).await?, created))
@@ -63,18 +67,31 @@ impl Platform {
     pub async fn accounts(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AccountPage> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
         }
         let after = cursor.map(decode_cursor).transpose()?;
         // One extra row tells whether another page exists.
-        let mut accounts = self.store().list_accounts(after.as_ref(), limit + 1).await?;
+        let mut accounts = self
+            .store()
+            .list_accounts(after.as_ref(), limit + 1)
+            .await?;
         let more = accounts.len() > limit as usize;
         accounts.truncate(limit as usize);
         let cursor = more
-            .then(|| accounts.last().map(|a| URL_SAFE_NO_PAD.encode(a.account_id.as_str())))
+            .then(|| {
+                accounts
+                    .last()
+                    .map(|a| URL_SAFE_NO_PAD.encode(a.account_id.as_str()))
+            })
             .flatten();
         let selection = self.scope_selection().await?;
-        let items = accounts.into_iter().map(|a| account_view(a, &selection)).collect();
+        let items = accounts
+            .into_iter()
+            .map(|a| account_view(a, &selection))
+            .collect();
         Ok(AccountPage { items, cursor })
     }
 
@@ -112,11 +129,13 @@ fn account_view(account: Account, selection: &ScopeSelection) -> AccountView {
 
 fn connection_view(c: ConnectionRecord, selection: &ScopeSelection) -> ConnectionView {
     let missing_scopes = match (c.auth_type, c.status) {
-        (AuthType::Oauth, ConnectionStatus::Connected | ConnectionStatus::ReauthRequired) => selection
-            .effective()
-            .into_iter()
-            .filter(|s| !c.scopes.contains(s))
-            .collect(),
+        (AuthType::Oauth, ConnectionStatus::Connected | ConnectionStatus::ReauthRequired) => {
+            selection
+                .effective()
+                .into_iter()
+                .filter(|s| !c.scopes.contains(s))
+                .collect()
+        }
         _ => Vec::new(),
     };
     ConnectionView {

@@ -24,7 +24,11 @@ pub enum Environment {
 }
 
 impl Environment {
-    pub const ALL: [Environment; 3] = [Environment::Production, Environment::Sandbox, Environment::Custom];
+    pub const ALL: [Environment; 3] = [
+        Environment::Production,
+        Environment::Sandbox,
+        Environment::Custom,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +42,9 @@ impl Environment {
         Environment::ALL
             .into_iter()
             .find(|e| e.as_str() == value)
-            .ok_or_else(|| Error::invalid("environment", "must be one of production, sandbox, custom"))
+            .ok_or_else(|| {
+                Error::invalid("environment", "must be one of production, sandbox, custom")
+            })
     }
 
     /// Dialpad's own host for this environment; `custom` has none.
@@ -112,9 +118,10 @@ impl Platform {
                 let record = records.iter().find(|r| r.environment == env);
                 let view = EnvironmentView {
                     client_id: record.map(|r| r.client_id.clone()),
-                    base_url: record
-                        .map(|r| r.base_url.clone())
-                        .or_else(|| env.default_base_url().map(|u| u.as_str().trim_end_matches('/').to_owned())),
+                    base_url: record.map(|r| r.base_url.clone()).or_else(|| {
+                        env.default_base_url()
+                            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    }),
                     configured: record.is_some(),
                 };
                 (env, view)
@@ -140,12 +147,19 @@ impl Platform {
             scopes,
             available_scopes: scopes::CATALOG
                 .iter()
-                .map(|s| AvailableScope { name: s.name, description: s.description })
+                .map(|s| AvailableScope {
+                    name: s.name,
+                    description: s.description,
+                })
                 .collect(),
         })
     }
 
-    pub async fn put_credentials(&self, environment: Environment, input: CredentialsInput) -> Result<AppView> {
+    pub async fn put_credentials(
+        &self,
+        environment: Environment,
+        input: CredentialsInput,
+    ) -> Result<AppView> {
         let mut problems = Vec::new();
         let client_id = required(&mut problems, "client_id", input.client_id);
         let client_secret = required(&mut problems, "client_secret", input.client_secret);
@@ -153,13 +167,21 @@ impl Platform {
             Some(url) => Some(url),
             None => match input.base_url.as_deref().map(str::trim) {
                 None | Some("") => {
-                    problems.push(FieldError::new("base_url", "is required for the custom environment"));
+                    problems.push(FieldError::new(
+                        "base_url",
+                        "is required for the custom environment",
+                    ));
                     None
                 }
                 Some(text) => match Url::parse(text) {
-                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                        Some(url)
+                    }
                     _ => {
-                        problems.push(FieldError::new("base_url", "must be an absolute http(s) URL"));
+                        problems.push(FieldError::new(
+                            "base_url",
+                            "must be an absolute http(s) URL",
+                        ));
                         None
                     }
                 },
@@ -168,7 +190,9 @@ impl Platform {
         if !problems.is_empty() {
             return Err(Error::InvalidInput(problems));
         }
-        let (Some(client_id), Some(client_secret), Some(base_url)) = (client_id, client_secret, base_url) else {
+        let (Some(client_id), Some(client_secret), Some(base_url)) =
+            (client_id, client_secret, base_url)
+        else {
             return Err(Error::Internal("validated credentials went missing".into()));
         };
         let record = AppCredentialsRecord {
@@ -192,12 +216,16 @@ impl Platform {
 
     pub(crate) async fn scope_selection(&self) -> Result<ScopeSelection> {
         match self.store().get_setting(SCOPES_SETTING).await? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Internal(format!("stored scopes: {e}"))),
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Internal(format!("stored scopes: {e}"))),
             None => Ok(ScopeSelection::default()),
         }
     }
 
-    pub(crate) async fn app_credentials(&self, environment: Environment) -> Result<AppCredentialsRecord> {
+    pub(crate) async fn app_credentials(
+        &self,
+        environment: Environment,
+    ) -> Result<AppCredentialsRecord> {
         self.store()
             .list_app_credentials()
             .await?
@@ -209,10 +237,13 @@ impl Platform {
     /// The Dialpad host of an environment: its credentials' base URL, or Dialpad's own host.
     pub(crate) async fn base_url(&self, environment: Environment) -> Result<Url> {
         match self.app_credentials(environment).await {
-            Ok(record) => Url::parse(&record.base_url).map_err(|e| Error::Internal(format!("stored base_url: {e}"))),
-            Err(Error::EnvironmentNotConfigured(_)) if environment != Environment::Custom => environment
-                .default_base_url()
-                .ok_or_else(|| Error::Internal("no default base URL".into())),
+            Ok(record) => Url::parse(&record.base_url)
+                .map_err(|e| Error::Internal(format!("stored base_url: {e}"))),
+            Err(Error::EnvironmentNotConfigured(_)) if environment != Environment::Custom => {
+                environment
+                    .default_base_url()
+                    .ok_or_else(|| Error::Internal("no default base URL".into()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -220,7 +251,8 @@ impl Platform {
     pub(crate) async fn oauth_app(&self, environment: Environment) -> Result<dialpad::OAuthApp> {
         let record = self.app_credentials(environment).await?;
         let secret = self.open(&record.client_secret)?;
-        let base_url = Url::parse(&record.base_url).map_err(|e| Error::Internal(format!("stored base_url: {e}")))?;
+        let base_url = Url::parse(&record.base_url)
+            .map_err(|e| Error::Internal(format!("stored base_url: {e}")))?;
         dialpad::OAuthApp::new(
             self.http().clone(),
             &base_url,

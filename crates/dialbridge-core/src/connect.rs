@@ -103,7 +103,12 @@ impl Platform {
         if let Some(url) = &redirect_url {
             match Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => return Err(Error::invalid("redirect_url", "must be an absolute http(s) URL")),
+                _ => {
+                    return Err(Error::invalid(
+                        "redirect_url",
+                        "must be an absolute http(s) URL",
+                    ))
+                }
             }
         }
         let environment = match environment {
@@ -135,13 +140,25 @@ impl Platform {
             .as_ref()
             .is_none_or(|c| c.status == ConnectionStatus::Disconnected);
         if idle {
-            let pending = ConnectionRecord::empty(account_id.clone(), environment, AuthType::Oauth, ConnectionStatus::Pending, now);
+            let pending = ConnectionRecord::empty(
+                account_id.clone(),
+                environment,
+                AuthType::Oauth,
+                ConnectionStatus::Pending,
+                now,
+            );
             self.store().put_connection(&pending).await?;
         }
         tracing::info!(account_id = %account_id, %environment, "connect link created");
         Ok(ConnectLink {
-            connect_url: self.settings().public(&format!("connect/{token}")).to_string(),
-            portal_url: self.settings().public(&format!("connect/{token}/portal")).to_string(),
+            connect_url: self
+                .settings()
+                .public(&format!("connect/{token}"))
+                .to_string(),
+            portal_url: self
+                .settings()
+                .public(&format!("connect/{token}/portal"))
+                .to_string(),
             expires_at: Timestamp(session.expires_at),
         })
     }
@@ -186,7 +203,10 @@ impl Platform {
         let failure = match (query.error, query.code) {
             (Some(error), _) => Some(explain_refusal(&session, error, query.error_description)),
             (None, Some(code)) => self.redeem_code(&session, &code).await.err(),
-            (None, None) => Some(("invalid_request".into(), "Dialpad sent neither a code nor an error.".into())),
+            (None, None) => Some((
+                "invalid_request".into(),
+                "Dialpad sent neither a code nor an error.".into(),
+            )),
         };
         if let Some((code, message)) = &failure {
             tracing::warn!(account_id = %session.account_id, error = %code, "connect attempt failed: {message}");
@@ -198,20 +218,31 @@ impl Platform {
         })
     }
 
-    async fn redeem_code(&self, session: &ConnectSession, code: &str) -> Result<(), (String, String)> {
-        let app = self.oauth_app(session.environment).await.map_err(internal)?;
+    async fn redeem_code(
+        &self,
+        session: &ConnectSession,
+        code: &str,
+    ) -> Result<(), (String, String)> {
+        let app = self
+            .oauth_app(session.environment)
+            .await
+            .map_err(internal)?;
         let verifier = session
             .code_verifier
             .as_ref()
             .ok_or_else(|| internal("the connect session has no PKCE verifier"))
             .and_then(|v| self.open(v).map_err(internal))?;
-        let tokens = app.exchange_code(code, verifier.expose()).await.map_err(|e| match e {
-            dialpad::OAuthError::Refused { code, description } => {
-                let message = description.unwrap_or_else(|| "Dialpad refused the authorization code.".into());
-                (code, message)
-            }
-            dialpad::OAuthError::Unavailable(msg) => ("dialpad_unavailable".into(), msg),
-        })?;
+        let tokens = app
+            .exchange_code(code, verifier.expose())
+            .await
+            .map_err(|e| match e {
+                dialpad::OAuthError::Refused { code, description } => {
+                    let message = description
+                        .unwrap_or_else(|| "Dialpad refused the authorization code.".into());
+                    (code, message)
+                }
+                dialpad::OAuthError::Unavailable(msg) => ("dialpad_unavailable".into(), msg),
+            })?;
         let base_url = self.base_url(session.environment).await.map_err(internal)?;
         let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
         let now = now_ms();
@@ -221,16 +252,31 @@ impl Platform {
             .await
             .map_err(|e| internal(e.to_string()))?
             .map_or(0, |c| c.token_version);
-        let mut record = ConnectionRecord::empty(session.account_id.clone(), session.environment, AuthType::Oauth, ConnectionStatus::Connected, now);
-        record.scopes = tokens.scopes.clone().unwrap_or_else(|| session.scopes.clone());
+        let mut record = ConnectionRecord::empty(
+            session.account_id.clone(),
+            session.environment,
+            AuthType::Oauth,
+            ConnectionStatus::Connected,
+            now,
+        );
+        record.scopes = tokens
+            .scopes
+            .clone()
+            .unwrap_or_else(|| session.scopes.clone());
         record.dialpad_company_id = company_id;
         record.dialpad_user_id = user_id;
         record.connected_at = Some(now);
         record.access_token = Some(self.cipher().seal(&tokens.access_token));
-        record.refresh_token = tokens.refresh_token.as_deref().map(|t| self.cipher().seal(t));
+        record.refresh_token = tokens
+            .refresh_token
+            .as_deref()
+            .map(|t| self.cipher().seal(t));
         record.expires_at = tokens.expires_in.map(|d| expires_at(now, d));
         record.token_version = previous_version + 1;
-        self.store().put_connection(&record).await.map_err(|e| internal(e.to_string()))?;
+        self.store()
+            .put_connection(&record)
+            .await
+            .map_err(|e| internal(e.to_string()))?;
         tracing::info!(account_id = %session.account_id, "account connected with OAuth");
         Ok(())
     }
@@ -238,7 +284,8 @@ impl Platform {
     /// The portal's API-key form: checks the key with Dialpad, then uses up the link.
     pub async fn connect_from_portal(&self, token: &str, api_key: &str) -> Result<CallbackOutcome> {
         let session = self.live_session(token).await?;
-        self.connect_api_key(&session.account_id, Some(session.environment), api_key).await?;
+        self.connect_api_key(&session.account_id, Some(session.environment), api_key)
+            .await?;
         self.store()
             .complete_connect_session_by_token(&sha256_hex(token), now_ms())
             .await?
@@ -269,7 +316,11 @@ fn internal(e: impl ToString) -> (String, String) {
 }
 
 /// Dialpad's error redirect, with the custom scopes named when Dialpad refused the scopes.
-fn explain_refusal(session: &ConnectSession, error: String, description: Option<String>) -> (String, String) {
+fn explain_refusal(
+    session: &ConnectSession,
+    error: String,
+    description: Option<String>,
+) -> (String, String) {
     let mut message = match error.as_str() {
         "access_denied" => "The Dialpad user declined to connect.".to_owned(),
         "invalid_scope" => "Dialpad refused the scopes requested.".to_owned(),

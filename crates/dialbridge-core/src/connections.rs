@@ -22,7 +22,12 @@ pub struct CompanyCheck {
 
 impl Platform {
     /// Connects with a Dialpad API key after Dialpad accepted it.
-    pub async fn connect_api_key(&self, account_id: &AccountId, environment: Option<Environment>, api_key: &str) -> Result<AccountView> {
+    pub async fn connect_api_key(
+        &self,
+        account_id: &AccountId,
+        environment: Option<Environment>,
+        api_key: &str,
+    ) -> Result<AccountView> {
         let api_key = api_key.trim();
         if api_key.is_empty() {
             return Err(Error::invalid("api_key", "is required"));
@@ -30,7 +35,10 @@ impl Platform {
         let account = self.find_account(account_id).await?;
         let environment = match environment {
             Some(env) => env,
-            None => self.default_environment().await.unwrap_or(Environment::Production),
+            None => self
+                .default_environment()
+                .await
+                .unwrap_or(Environment::Production),
         };
         let base_url = self.base_url(environment).await?;
         let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
@@ -43,7 +51,13 @@ impl Platform {
         let user_id = client.user("me", api_key).await.ok().map(|u| u.id);
         let now = now_ms();
         let version = account.connection.as_ref().map_or(0, |c| c.token_version);
-        let mut record = ConnectionRecord::empty(account_id.clone(), environment, AuthType::ApiKey, ConnectionStatus::Connected, now);
+        let mut record = ConnectionRecord::empty(
+            account_id.clone(),
+            environment,
+            AuthType::ApiKey,
+            ConnectionStatus::Connected,
+            now,
+        );
         record.dialpad_company_id = Some(company.id);
         record.dialpad_user_id = user_id;
         record.connected_at = Some(now);
@@ -57,7 +71,9 @@ impl Platform {
     /// Calls `GET /api/v2/company` with the account's credentials.
     pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
         let company = self
-            .call_dialpad(account_id, |client, token| async move { client.company(&token).await })
+            .call_dialpad(account_id, |client, token| async move {
+                client.company(&token).await
+            })
             .await?;
         Ok(CompanyCheck {
             ok: true,
@@ -73,7 +89,13 @@ impl Platform {
             return Err(Error::NotConnected(account_id.clone()));
         };
         self.revoke(&connection).await;
-        let mut record = ConnectionRecord::empty(account_id.clone(), connection.environment, connection.auth_type, ConnectionStatus::Disconnected, now_ms());
+        let mut record = ConnectionRecord::empty(
+            account_id.clone(),
+            connection.environment,
+            connection.auth_type,
+            ConnectionStatus::Disconnected,
+            now_ms(),
+        );
         record.dialpad_company_id = connection.dialpad_company_id;
         record.dialpad_user_id = connection.dialpad_user_id;
         record.token_version = connection.token_version + 1;
@@ -96,7 +118,9 @@ impl Platform {
     /// Deauthorizes an OAuth grant at Dialpad. Failures are logged, never fatal: the secrets
     /// are wiped either way.
     async fn revoke(&self, connection: &ConnectionRecord) {
-        if connection.auth_type != AuthType::Oauth || connection.status != ConnectionStatus::Connected {
+        if connection.auth_type != AuthType::Oauth
+            || connection.status != ConnectionStatus::Connected
+        {
             return;
         }
         let account_id = &connection.account_id;
@@ -110,13 +134,19 @@ impl Platform {
         .await;
         match result {
             Ok(()) => tracing::info!(account_id = %account_id, "grant revoked at Dialpad"),
-            Err(e) => tracing::warn!(account_id = %account_id, "could not revoke the grant at Dialpad: {e}"),
+            Err(e) => {
+                tracing::warn!(account_id = %account_id, "could not revoke the grant at Dialpad: {e}")
+            }
         }
     }
 
     /// The Dialpad company and user behind a credential, best effort: `/company` needs a
     /// company admin, `/users/me` a user-level token.
-    pub(crate) async fn identify(&self, base_url: &Url, token: &str) -> (Option<String>, Option<String>) {
+    pub(crate) async fn identify(
+        &self,
+        base_url: &Url,
+        token: &str,
+    ) -> (Option<String>, Option<String>) {
         let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
         let company = client.company(token).await;
         let user = client.user("me", token).await;
@@ -124,7 +154,10 @@ impl Platform {
             tracing::warn!("could not read the Dialpad company: {e}");
         }
         let user = user.ok();
-        let company_id = company.ok().map(|c| c.id).or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
+        let company_id = company
+            .ok()
+            .map(|c| c.id)
+            .or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
         (company_id, user.map(|u| u.id))
     }
 }

@@ -28,8 +28,8 @@ pub use platform::{Platform, Settings};
 pub use scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use secret::Secret;
 pub use store::{
-    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ConnectSessionStore, ConnectionStore,
-    RefreshFailure, SettingsStore, Store, StoreError, StoreResult, TokenUpdate,
+    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ConnectSessionStore,
+    ConnectionStore, RefreshFailure, SettingsStore, Store, StoreError, StoreResult, TokenUpdate,
 };
 pub use time::{now_ms, Timestamp};
 pub use tokens::Credential;

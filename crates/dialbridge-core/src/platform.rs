@@ -109,11 +109,18 @@ impl Platform {
     }
 
     pub(crate) fn open(&self, sealed: &Sealed) -> Result<Secret> {
-        self.0.cipher.open(sealed).map_err(|e| Error::Internal(e.to_string()))
+        self.0
+            .cipher
+            .open(sealed)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     pub(crate) fn refresh_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = self
+            .0
+            .refresh_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds, so the map does not grow with every account ever seen.
         locks.retain(|_, lock| Arc::strong_count(lock) > 1);
         locks.entry(account.clone()).or_default().clone()
@@ -123,25 +130,39 @@ impl Platform {
     /// a key is generated when none exists yet and returned so it can be shown once.
     pub async fn bootstrap_admin_key(&self, configured: Option<&Secret>) -> Result<Option<Secret>> {
         if let Some(key) = configured {
-            self.store().insert_admin_key(&hash_api_key(key.expose()), now_ms()).await?;
+            self.store()
+                .insert_admin_key(&hash_api_key(key.expose()), now_ms())
+                .await?;
             return Ok(None);
         }
         if self.store().count_admin_keys().await? > 0 {
             return Ok(None);
         }
         let key = Secret::new(format!("dbk_{}", random_token(32)));
-        self.store().insert_admin_key(&hash_api_key(key.expose()), now_ms()).await?;
+        self.store()
+            .insert_admin_key(&hash_api_key(key.expose()), now_ms())
+            .await?;
         Ok(Some(key))
     }
 
     pub async fn is_admin_key(&self, presented: &str) -> Result<bool> {
         let hash = hash_api_key(presented);
-        if self.0.known_admin_keys.lock().unwrap_or_else(|p| p.into_inner()).contains(&hash) {
+        if self
+            .0
+            .known_admin_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&hash)
+        {
             return Ok(true);
         }
         let exists = self.store().admin_key_exists(&hash).await?;
         if exists {
-            self.0.known_admin_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(hash);
+            self.0
+                .known_admin_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hash);
         }
         Ok(exists)
     }
@@ -158,7 +179,9 @@ impl Platform {
         let stored = self.store().get_setting(KEY).await?.unwrap_or_default();
         let sealed = Sealed(hex::decode(stored).map_err(|e| Error::Internal(e.to_string()))?);
         self.cipher().open(&sealed).map(|_| ()).map_err(|_| {
-            Error::Internal("the master key does not match the one this database was created with".into())
+            Error::Internal(
+                "the master key does not match the one this database was created with".into(),
+            )
         })
     }
 }
@@ -170,9 +193,18 @@ mod tests {
     #[test]
     fn public_urls_keep_a_path_prefix() {
         let s = Settings::new(Url::parse("https://example.com/bridge/").unwrap());
-        assert_eq!(s.callback_url.as_str(), "https://example.com/bridge/oauth/callback");
+        assert_eq!(
+            s.callback_url.as_str(),
+            "https://example.com/bridge/oauth/callback"
+        );
         let s = Settings::new(Url::parse("http://127.0.0.1:8080").unwrap());
-        assert_eq!(s.callback_url.as_str(), "http://127.0.0.1:8080/oauth/callback");
-        assert_eq!(s.public("connect/abc").as_str(), "http://127.0.0.1:8080/connect/abc");
+        assert_eq!(
+            s.callback_url.as_str(),
+            "http://127.0.0.1:8080/oauth/callback"
+        );
+        assert_eq!(
+            s.public("connect/abc").as_str(),
+            "http://127.0.0.1:8080/connect/abc"
+        );
     }
 }

@@ -12,23 +12,56 @@ pub struct ScopeInfo {
 
 /// Dialpad's documented scopes (shared/dialpad/DIALPAD.md), described in our words.
 pub const CATALOG: &[ScopeInfo] = &[
-    ScopeInfo { name: "offline_access", description: "A refresh token, so access survives the access token's expiry" },
-    ScopeInfo { name: "calls:list", description: "List calls (GET /api/v2/call)" },
-    ScopeInfo { name: "recordings_export", description: "Recording URLs inside call events and call data" },
-    ScopeInfo { name: "message_content_export", description: "The text of SMS messages in SMS events" },
-    ScopeInfo { name: "message_content_export:all", description: "SMS message text for the whole company, not just the user" },
-    ScopeInfo { name: "screen_pop", description: "Trigger screen pops (POST /api/v2/users/{id}/screenpop)" },
-    ScopeInfo { name: "change_log", description: "Change-log event subscriptions" },
-    ScopeInfo { name: "conference:read", description: "Meeting (conference) data" },
-    ScopeInfo { name: "conference:all", description: "Dialpad Meetings call events" },
-    ScopeInfo { name: "fax_message", description: "Fax messages" },
+    ScopeInfo {
+        name: "offline_access",
+        description: "A refresh token, so access survives the access token's expiry",
+    },
+    ScopeInfo {
+        name: "calls:list",
+        description: "List calls (GET /api/v2/call)",
+    },
+    ScopeInfo {
+        name: "recordings_export",
+        description: "Recording URLs inside call events and call data",
+    },
+    ScopeInfo {
+        name: "message_content_export",
+        description: "The text of SMS messages in SMS events",
+    },
+    ScopeInfo {
+        name: "message_content_export:all",
+        description: "SMS message text for the whole company, not just the user",
+    },
+    ScopeInfo {
+        name: "screen_pop",
+        description: "Trigger screen pops (POST /api/v2/users/{id}/screenpop)",
+    },
+    ScopeInfo {
+        name: "change_log",
+        description: "Change-log event subscriptions",
+    },
+    ScopeInfo {
+        name: "conference:read",
+        description: "Meeting (conference) data",
+    },
+    ScopeInfo {
+        name: "conference:all",
+        description: "Dialpad Meetings call events",
+    },
+    ScopeInfo {
+        name: "fax_message",
+        description: "Fax messages",
+    },
 ];
 
 /// Scopes every connection gets, whatever the app selects.
 pub const MANDATORY_SCOPES: &[&str] = &["offline_access"];
 
 pub(crate) fn describe(name: &str) -> Option<&'static str> {
-    CATALOG.iter().find(|s| s.name == name).map(|s| s.description)
+    CATALOG
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.description)
 }
 
 /// The app's chosen scopes, as stored.
@@ -106,7 +139,8 @@ mod tests {
     fn offline_access_is_always_effective() {
         let sel = ScopeSelection::validated(vec![], vec![]).unwrap();
         assert_eq!(sel.effective(), strings(&["offline_access"]));
-        let sel = ScopeSelection::validated(strings(&["calls:list", "offline_access"]), vec![]).unwrap();
+        let sel =
+            ScopeSelection::validated(strings(&["calls:list", "offline_access"]), vec![]).unwrap();
         assert_eq!(sel.effective(), strings(&["offline_access", "calls:list"]));
     }
 
@@ -120,9 +154,16 @@ mod tests {
 
     #[test]
     fn custom_scopes_are_kept_apart_and_checked() {
-        let sel = ScopeSelection::validated(strings(&["calls:list"]), strings(&["settings:write", "calls:list"])).unwrap();
+        let sel = ScopeSelection::validated(
+            strings(&["calls:list"]),
+            strings(&["settings:write", "calls:list"]),
+        )
+        .unwrap();
         assert_eq!(sel.custom_scopes, strings(&["settings:write"]));
-        assert_eq!(sel.effective(), strings(&["offline_access", "calls:list", "settings:write"]));
+        assert_eq!(
+            sel.effective(),
+            strings(&["offline_access", "calls:list", "settings:write"])
+        );
         assert!(ScopeSelection::validated(vec![], strings(&["bad scope"])).is_err());
     }
 }

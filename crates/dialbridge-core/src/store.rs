@@ -56,11 +56,20 @@ pub trait AdminKeyStore: Send + Sync {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Creates the account or applies the patch; answers the account and whether it was created.
-    async fn upsert_account(&self, id: &AccountId, patch: &AccountPatch, now: i64) -> StoreResult<(Account, bool)>;
+    async fn upsert_account(
+        &self,
+        id: &AccountId,
+        patch: &AccountPatch,
+        now: i64,
+    ) -> StoreResult<(Account, bool)>;
     /// The account with its connection, if any.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     /// Accounts ordered by id, strictly after `after`.
-    async fn list_accounts(&self, after: Option<&AccountId>, limit: u32) -> StoreResult<Vec<Account>>;
+    async fn list_accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>>;
     /// Deletes the account, its connection and its connect sessions.
     async fn delete_account(&self, id: &AccountId) -> StoreResult<bool>;
 }
@@ -92,13 +101,32 @@ pub trait ConnectionStore: Send + Sync {
     async fn put_connection(&self, record: &ConnectionRecord) -> StoreResult<()>;
     /// Stores refreshed tokens only if the token version is still `expected_version`
     /// (compare-and-swap); bumps the version and clears failures. Answers whether it wrote.
-    async fn swap_tokens(&self, id: &AccountId, expected_version: i64, update: &TokenUpdate) -> StoreResult<bool>;
-    async fn record_refresh_failure(&self, id: &AccountId, failure: &RefreshFailure) -> StoreResult<()>;
+    async fn swap_tokens(
+        &self,
+        id: &AccountId,
+        expected_version: i64,
+        update: &TokenUpdate,
+    ) -> StoreResult<bool>;
+    async fn record_refresh_failure(
+        &self,
+        id: &AccountId,
+        failure: &RefreshFailure,
+    ) -> StoreResult<()>;
     /// Takes the cross-process refresh lease if it is free or expired. Answers whether it did.
-    async fn try_lock_refresh(&self, id: &AccountId, owner: &str, now: i64, until: i64) -> StoreResult<bool>;
+    async fn try_lock_refresh(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool>;
     async fn unlock_refresh(&self, id: &AccountId, owner: &str) -> StoreResult<()>;
     /// Connected OAuth connections whose access token expires before `before`.
-    async fn connections_expiring_before(&self, before: i64, limit: u32) -> StoreResult<Vec<AccountId>>;
+    async fn connections_expiring_before(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>>;
 }
 
 #[async_trait]
@@ -115,9 +143,17 @@ pub trait ConnectSessionStore: Send + Sync {
         now: i64,
     ) -> StoreResult<Option<ConnectSession>>;
     /// Marks the opened session with this state completed, atomically: a state redeems once.
-    async fn complete_connect_session_by_state(&self, state_hash: &str, now: i64) -> StoreResult<Option<ConnectSession>>;
+    async fn complete_connect_session_by_state(
+        &self,
+        state_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<ConnectSession>>;
     /// Marks an unexpired, unopened session completed (the portal's API-key form).
-    async fn complete_connect_session_by_token(&self, token_hash: &str, now: i64) -> StoreResult<Option<ConnectSession>>;
+    async fn complete_connect_session_by_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<ConnectSession>>;
     async fn purge_connect_sessions(&self, expired_before: i64) -> StoreResult<u64>;
 }
 

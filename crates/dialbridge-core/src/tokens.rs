@@ -39,7 +39,9 @@ impl Platform {
         let connection = self.usable_connection(account_id).await?;
         let margin = self.settings().refresh_margin.as_millis() as i64;
         let expiring = connection.auth_type == AuthType::Oauth
-            && connection.expires_at.is_some_and(|at| at <= now_ms() + margin);
+            && connection
+                .expires_at
+                .is_some_and(|at| at <= now_ms() + margin);
         if expiring {
             return self.refresh(account_id, connection.token_version).await;
         }
@@ -48,9 +50,14 @@ impl Platform {
 
     /// Dialpad answered 401 to `stale`: refresh once (unless someone already did) and answer
     /// the new credential. An API key that Dialpad refuses marks the connection for reauth.
-    pub async fn credential_after_unauthorized(&self, account_id: &AccountId, stale: &Credential) -> Result<Credential> {
+    pub async fn credential_after_unauthorized(
+        &self,
+        account_id: &AccountId,
+        stale: &Credential,
+    ) -> Result<Credential> {
         if stale.auth_type == AuthType::ApiKey {
-            self.mark_reauth_required(account_id, "Dialpad refused the API key (401)", 0).await?;
+            self.mark_reauth_required(account_id, "Dialpad refused the API key (401)", 0)
+                .await?;
             return Err(Error::ReauthRequired(account_id.clone()));
         }
         self.refresh(account_id, stale.version).await
@@ -66,8 +73,12 @@ impl Platform {
         let client = dialpad::DialpadClient::new(self.http().clone(), credential.base_url.clone());
         match call(client.clone(), credential.token.expose().to_owned()).await {
             Err(e) if e.is_unauthorized() => {
-                let fresh = self.credential_after_unauthorized(account_id, &credential).await?;
-                call(client, fresh.token.expose().to_owned()).await.map_err(Error::from)
+                let fresh = self
+                    .credential_after_unauthorized(account_id, &credential)
+                    .await?;
+                call(client, fresh.token.expose().to_owned())
+                    .await
+                    .map_err(Error::from)
             }
             other => other.map_err(Error::from),
         }
@@ -77,12 +88,17 @@ impl Platform {
     /// alive. Answers how many were refreshed.
     pub async fn refresh_expiring(&self) -> Result<usize> {
         let horizon = now_ms() + self.settings().refresh_margin.as_millis() as i64;
-        let due = self.store().connections_expiring_before(horizon, 100).await?;
+        let due = self
+            .store()
+            .connections_expiring_before(horizon, 100)
+            .await?;
         let mut refreshed = 0;
         for account_id in due {
             match self.credential(&account_id).await {
                 Ok(_) => refreshed += 1,
-                Err(e) => tracing::warn!(account_id = %account_id, "background refresh failed: {e}"),
+                Err(e) => {
+                    tracing::warn!(account_id = %account_id, "background refresh failed: {e}")
+                }
             }
         }
         Ok(refreshed)
@@ -97,7 +113,9 @@ impl Platform {
         match connection.status {
             ConnectionStatus::Connected => Ok(connection),
             ConnectionStatus::ReauthRequired => Err(Error::ReauthRequired(account_id.clone())),
-            ConnectionStatus::Pending | ConnectionStatus::Disconnected => Err(Error::NotConnected(account_id.clone())),
+            ConnectionStatus::Pending | ConnectionStatus::Disconnected => {
+                Err(Error::NotConnected(account_id.clone()))
+            }
         }
     }
 
@@ -131,19 +149,31 @@ impl Platform {
                 return self.during_backoff(&connection, now).await;
             }
             let until = now + LEASE.as_millis() as i64;
-            if self.store().try_lock_refresh(account_id, self.owner(), now, until).await? {
+            if self
+                .store()
+                .try_lock_refresh(account_id, self.owner(), now, until)
+                .await?
+            {
                 let result = self.refresh_under_lease(account_id, stale_version).await;
-                self.store().unlock_refresh(account_id, self.owner()).await?;
+                self.store()
+                    .unlock_refresh(account_id, self.owner())
+                    .await?;
                 return result;
             }
             if now > give_up_at {
-                return Err(Error::DialpadUnavailable("another dialbridge process is still refreshing this account's token".into()));
+                return Err(Error::DialpadUnavailable(
+                    "another dialbridge process is still refreshing this account's token".into(),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    async fn refresh_under_lease(&self, account_id: &AccountId, stale_version: i64) -> Result<Credential> {
+    async fn refresh_under_lease(
+        &self,
+        account_id: &AccountId,
+        stale_version: i64,
+    ) -> Result<Credential> {
         // Read again under the lease: another process may have refreshed just before.
         let connection = self.usable_connection(account_id).await?;
         let now = now_ms();
@@ -151,8 +181,12 @@ impl Platform {
             return self.credential_from(&connection).await;
         }
         let Some(sealed_refresh) = connection.refresh_token.clone() else {
-            self.mark_reauth_required(account_id, "no refresh token (was offline_access granted?)", connection.refresh_failures)
-                .await?;
+            self.mark_reauth_required(
+                account_id,
+                "no refresh token (was offline_access granted?)",
+                connection.refresh_failures,
+            )
+            .await?;
             return Err(Error::ReauthRequired(account_id.clone()));
         };
         let refresh_token = self.open(&sealed_refresh)?;
@@ -163,19 +197,27 @@ impl Platform {
                 let update = TokenUpdate {
                     access_token: self.cipher().seal(&tokens.access_token),
                     // Dialpad may not rotate: keep the refresh token we have when it sends none.
-                    refresh_token: tokens.refresh_token.as_deref().map_or(sealed_refresh, |t| self.cipher().seal(t)),
+                    refresh_token: tokens
+                        .refresh_token
+                        .as_deref()
+                        .map_or(sealed_refresh, |t| self.cipher().seal(t)),
                     expires_at: tokens.expires_in.map(|d| expires_at(now, d)),
                     scopes: tokens.scopes.unwrap_or(connection.scopes),
                     now,
                 };
-                if !self.store().swap_tokens(account_id, connection.token_version, &update).await? {
+                if !self
+                    .store()
+                    .swap_tokens(account_id, connection.token_version, &update)
+                    .await?
+                {
                     tracing::warn!(account_id = %account_id, "the connection changed during the refresh; using the stored one");
                 }
                 let connection = self.usable_connection(account_id).await?;
                 self.credential_from(&connection).await
             }
             Err(e) if e.is_invalid_grant() => {
-                self.mark_reauth_required(account_id, &e.to_string(), connection.refresh_failures).await?;
+                self.mark_reauth_required(account_id, &e.to_string(), connection.refresh_failures)
+                    .await?;
                 Err(Error::ReauthRequired(account_id.clone()))
             }
             Err(e) => {
@@ -189,7 +231,9 @@ impl Platform {
                     last_error: e.to_string(),
                     now,
                 };
-                self.store().record_refresh_failure(account_id, &failure).await?;
+                self.store()
+                    .record_refresh_failure(account_id, &failure)
+                    .await?;
                 let connection = self.usable_connection(account_id).await?;
                 self.during_backoff(&connection, now).await
             }
@@ -208,7 +252,12 @@ impl Platform {
         )))
     }
 
-    async fn mark_reauth_required(&self, account_id: &AccountId, reason: &str, failures: i64) -> Result<()> {
+    async fn mark_reauth_required(
+        &self,
+        account_id: &AccountId,
+        reason: &str,
+        failures: i64,
+    ) -> Result<()> {
         tracing::warn!(account_id = %account_id, "connection needs reauthorization: {reason}");
         let failure = RefreshFailure {
             status: ConnectionStatus::ReauthRequired,
@@ -217,7 +266,10 @@ impl Platform {
             last_error: reason.to_owned(),
             now: now_ms(),
         };
-        Ok(self.store().record_refresh_failure(account_id, &failure).await?)
+        Ok(self
+            .store()
+            .record_refresh_failure(account_id, &failure)
+            .await?)
     }
 }
 
@@ -228,7 +280,9 @@ fn expired(connection: &ConnectionRecord, now: i64) -> bool {
 /// 5s, 10s, 20s, … up to 15 minutes.
 fn backoff(failures: i64) -> Duration {
     let exp = (failures.clamp(1, 20) - 1) as u32;
-    FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(exp)).min(MAX_BACKOFF)
+    FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(MAX_BACKOFF)
 }
 
 #[cfg(test)]

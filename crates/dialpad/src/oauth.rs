@@ -13,8 +13,7 @@ use url::Url;
 
 use crate::OAuthError;
 
-type Client =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// The vendor's OAuth app as registered with Dialpad, on one Dialpad host.
 #[derive(Clone)]
