@@ -1,0 +1,154 @@
+//! `connections`: an account's sealed Dialpad credentials, their version (for compare-and-swap)
+//! and the refresh lease that keeps a refresh to one process at a time.
+
+use async_trait::async_trait;
+use dialbridge_core::{
+    AccountId, ConnectionRecord, ConnectionStore, RefreshFailure, StoreResult, TokenUpdate,
+};
+
+use crate::database::{backend, Database};
+use crate::rows::{connection, get, to_json, CONNECTION_COLUMNS};
+
+#[async_trait]
+impl ConnectionStore for Database {
+    async fn get_connection(&self, id: &AccountId) -> StoreResult<Option<ConnectionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections c WHERE c.account_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(match row {
+            Some(row) => connection(&row)?,
+            None => None,
+        })
+    }
+
+    async fn put_connection(&self, r: &ConnectionRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO connections (account_id, environment, auth_type, status, scopes, dialpad_user_id, dialpad_company_id, \
+             connected_at, access_token, refresh_token, api_key, expires_at, token_version, refresh_failures, next_refresh_at, \
+             last_error, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (account_id) DO UPDATE SET environment = excluded.environment, auth_type = excluded.auth_type, \
+             status = excluded.status, scopes = excluded.scopes, dialpad_user_id = excluded.dialpad_user_id, \
+             dialpad_company_id = excluded.dialpad_company_id, connected_at = excluded.connected_at, \
+             access_token = excluded.access_token, refresh_token = excluded.refresh_token, api_key = excluded.api_key, \
+             expires_at = excluded.expires_at, token_version = excluded.token_version, \
+             refresh_failures = excluded.refresh_failures, next_refresh_at = excluded.next_refresh_at, \
+             last_error = excluded.last_error, updated_at = excluded.updated_at",
+        )
+        .bind(r.account_id.as_str())
+        .bind(r.environment.as_str())
+        .bind(r.auth_type.as_str())
+        .bind(r.status.as_str())
+        .bind(to_json(&r.scopes)?)
+        .bind(r.dialpad_user_id.clone())
+        .bind(r.dialpad_company_id.clone())
+        .bind(r.connected_at)
+        .bind(r.access_token.as_ref().map(|s| s.0.clone()))
+        .bind(r.refresh_token.as_ref().map(|s| s.0.clone()))
+        .bind(r.api_key.as_ref().map(|s| s.0.clone()))
+        .bind(r.expires_at)
+        .bind(r.token_version)
+        .bind(r.refresh_failures)
+        .bind(r.next_refresh_at)
+        .bind(r.last_error.clone())
+        .bind(r.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn swap_tokens(
+        &self,
+        id: &AccountId,
+        expected_version: i64,
+        u: &TokenUpdate,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET access_token = $3, refresh_token = $4, expires_at = $5, scopes = $6, \
+             token_version = token_version + 1, refresh_failures = 0, next_refresh_at = NULL, last_error = NULL, updated_at = $7 \
+             WHERE account_id = $1 AND token_version = $2",
+        )
+        .bind(id.as_str())
+        .bind(expected_version)
+        .bind(u.access_token.0.clone())
+        .bind(u.refresh_token.0.clone())
+        .bind(u.expires_at)
+        .bind(to_json(&u.scopes)?)
+        .bind(u.now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_refresh_failure(&self, id: &AccountId, f: &RefreshFailure) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE connections SET status = $2, refresh_failures = $3, next_refresh_at = $4, last_error = $5, updated_at = $6 \
+             WHERE account_id = $1",
+        )
+        .bind(id.as_str())
+        .bind(f.status.as_str())
+        .bind(f.failures)
+        .bind(f.next_refresh_at)
+        .bind(f.last_error.clone())
+        .bind(f.now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn try_lock_refresh(
+        &self,
+        id: &AccountId,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lock_owner = $2, refresh_lock_until = $4 WHERE account_id = $1 \
+             AND (refresh_lock_until IS NULL OR refresh_lock_until < $3 OR refresh_lock_owner = $2)",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn unlock_refresh(&self, id: &AccountId, owner: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE connections SET refresh_lock_owner = NULL, refresh_lock_until = NULL WHERE account_id = $1 AND refresh_lock_owner = $2")
+            .bind(id.as_str())
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn connections_expiring_before(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>> {
+        let rows = sqlx::query(
+            "SELECT account_id FROM connections WHERE status = 'connected' AND auth_type = 'oauth' \
+             AND expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| Ok(AccountId::from_trusted(get(row, "account_id")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,15 @@
+//! dialbridge's storage: SQLite (the embedded default) and PostgreSQL behind the domain's store
+//! traits, through sqlx's `Any` driver so one set of queries serves both; embedded migrations.
+
+mod accounts;
+mod admin_keys;
+mod app_credentials;
+mod connect_sessions;
+mod connections;
+mod database;
+mod rows;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use database::{Database, Dialect, StorageError};

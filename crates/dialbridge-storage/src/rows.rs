@@ -1,0 +1,75 @@
+//! Reading rows back into domain types: enum text, JSON text and sealed bytes, with corrupt
+//! values reported as such instead of panicking.
+
+use dialbridge_core::{
+    AccountId, AuthType, ConnectionRecord, ConnectionStatus, Environment, Sealed, StoreError,
+    StoreResult,
+};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::database::backend;
+
+pub(crate) fn get<T>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(column).map_err(backend)
+}
+
+pub(crate) fn sealed(row: &AnyRow, column: &str) -> StoreResult<Option<Sealed>> {
+    Ok(get::<Option<Vec<u8>>>(row, column)?.map(Sealed))
+}
+
+pub(crate) fn string_list(row: &AnyRow, column: &str) -> StoreResult<Vec<String>> {
+    let text: String = get(row, column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn environment(row: &AnyRow, column: &str) -> StoreResult<Environment> {
+    let text: String = get(row, column)?;
+    Environment::parse(&text)
+        .map_err(|_| StoreError::Corrupt(format!("{column}: unknown environment '{text}'")))
+}
+
+/// Columns of `connections c`, each aliased `c_<name>` so they can sit beside an account's.
+pub(crate) const CONNECTION_COLUMNS: &str = "c.account_id AS c_account_id, c.environment AS c_environment, \
+    c.auth_type AS c_auth_type, c.status AS c_status, c.scopes AS c_scopes, c.dialpad_user_id AS c_dialpad_user_id, \
+    c.dialpad_company_id AS c_dialpad_company_id, c.connected_at AS c_connected_at, c.access_token AS c_access_token, \
+    c.refresh_token AS c_refresh_token, c.api_key AS c_api_key, c.expires_at AS c_expires_at, \
+    c.token_version AS c_token_version, c.refresh_failures AS c_refresh_failures, \
+    c.next_refresh_at AS c_next_refresh_at, c.last_error AS c_last_error, c.updated_at AS c_updated_at";
+
+/// A connection from `CONNECTION_COLUMNS`; `None` when a LEFT JOIN found none.
+pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> {
+    let Some(account_id) = get::<Option<String>>(row, "c_account_id")? else {
+        return Ok(None);
+    };
+    let auth_type: String = get(row, "c_auth_type")?;
+    let status: String = get(row, "c_status")?;
+    Ok(Some(ConnectionRecord {
+        account_id: AccountId::from_trusted(account_id),
+        environment: environment(row, "c_environment")?,
+        auth_type: AuthType::from_db(&auth_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("auth_type '{auth_type}'")))?,
+        status: ConnectionStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status '{status}'")))?,
+        scopes: string_list(row, "c_scopes")?,
+        dialpad_user_id: get(row, "c_dialpad_user_id")?,
+        dialpad_company_id: get(row, "c_dialpad_company_id")?,
+        connected_at: get(row, "c_connected_at")?,
+        access_token: sealed(row, "c_access_token")?,
+        refresh_token: sealed(row, "c_refresh_token")?,
+        api_key: sealed(row, "c_api_key")?,
+        expires_at: get(row, "c_expires_at")?,
+        token_version: get(row, "c_token_version")?,
+        refresh_failures: get(row, "c_refresh_failures")?,
+        next_refresh_at: get(row, "c_next_refresh_at")?,
+        last_error: get(row, "c_last_error")?,
+        updated_at: get(row, "c_updated_at")?,
+    }))
+}
