@@ -1,0 +1,77 @@
+//! The one configuration struct of `dialbridge serve`: every flag has an environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use url::Url;
+
+/// The API key `serve --dev` accepts when none is configured.
+pub const DEV_API_KEY: &str = "dialbridge-dev";
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "serve", about = "Run the dialbridge server")]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "DIALBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://path` (created on first start) or `postgres://…`.
+    #[arg(
+        long,
+        env = "DIALBRIDGE_DATABASE_URL",
+        default_value = "sqlite://dialbridge-data/dialbridge.db"
+    )]
+    pub database_url: String,
+
+    /// Base URL that browsers and Dialpad reach this server at [default: http://<listen>].
+    #[arg(long, env = "DIALBRIDGE_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// OAuth redirect URI registered with Dialpad, when it differs from <public-url>/oauth/callback
+    /// (e.g. behind another proxy).
+    #[arg(long, env = "DIALBRIDGE_CALLBACK_URL")]
+    pub callback_url: Option<Url>,
+
+    /// Admin API key. When unset, one is generated on first start, stored hashed and printed once.
+    #[arg(long, env = "DIALBRIDGE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// 32-byte key (64 hex characters or base64) that encrypts secrets at rest. When unset with
+    /// SQLite, one is generated into the data folder; required with PostgreSQL.
+    #[arg(long, env = "DIALBRIDGE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// Also run the Dialpad emulator under /emulator and point the `custom` environment at it.
+    #[arg(long, env = "DIALBRIDGE_DEV")]
+    pub dev: bool,
+
+    /// Refresh OAuth access tokens this many seconds before they expire.
+    #[arg(long, env = "DIALBRIDGE_REFRESH_MARGIN_SECS", default_value_t = 300)]
+    pub refresh_margin_secs: u64,
+
+    /// How long a connect link stays valid, in seconds.
+    #[arg(long, env = "DIALBRIDGE_CONNECT_LINK_TTL_SECS", default_value_t = 1800)]
+    pub connect_link_ttl_secs: u64,
+
+    /// How often idle connections are checked for tokens about to expire, in seconds.
+    #[arg(long, env = "DIALBRIDGE_REFRESH_INTERVAL_SECS", default_value_t = 60)]
+    pub refresh_interval_secs: u64,
+}
+
+impl ServeConfig {
+    /// The folder of the SQLite database file, where a generated master key is kept.
+    pub fn sqlite_data_dir(&self) -> Option<PathBuf> {
+        let path = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = path.split('?').next().unwrap_or(path);
+        let parent = std::path::Path::new(path).parent()?;
+        Some(if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent.to_path_buf()
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! dialbridge's HTTP surface (axum): the admin API under `/api/v1`, the browser-facing connect
+//! flow and OAuth callback, health; and `start`, which wires storage, domain and server.
+
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod pages;
+mod routes;
+mod startup;
+mod state;
+
+pub use config::{ServeConfig, DEV_API_KEY};
+pub use error::ApiError;
+pub use startup::{start, Running, StartError};

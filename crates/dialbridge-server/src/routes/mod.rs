@@ -1,0 +1,70 @@
+//! The route table: the admin API under `/api/v1` behind the API key, the browser-facing
+//! connect pages and OAuth callback, and health.
+
+mod accounts;
+mod app;
+mod connect;
+mod health;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post, put};
+use axum::{middleware, Router};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::require_api_key;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/app", get(app::get))
+        .route("/app/credentials/{environment}", put(app::put_credentials))
+        .route("/app/scopes", put(app::put_scopes))
+        .route("/accounts", get(accounts::list))
+        .route(
+            "/accounts/{account_id}",
+            put(accounts::put)
+                .get(accounts::get)
+                .delete(accounts::delete),
+        )
+        .route("/accounts/{account_id}/connect", post(connect::start))
+        .route(
+            "/accounts/{account_id}/connection",
+            put(accounts::put_connection).delete(accounts::disconnect),
+        )
+        .route(
+            "/accounts/{account_id}/connection/check",
+            post(accounts::check_connection),
+        )
+        .fallback(|| async { ApiError::not_found_route() })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/connect/{token}", get(connect::open))
+        .route("/connect/{token}/portal", get(connect::portal))
+        .route("/connect/{token}/api-key", post(connect::portal_api_key))
+        .route("/oauth/callback", get(connect::callback))
+        .nest("/api/v1", api)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            // Spans name the route template, never the raw URI: connect tokens, OAuth codes and
+            // states travel in paths and queries.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", |p| p.as_str());
+                    tracing::info_span!("http", method = %request.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}

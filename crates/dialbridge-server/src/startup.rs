@@ -1,0 +1,207 @@
+//! `start`: open and migrate the database, resolve the master key, bootstrap the admin key,
+//! mount the emulator in dev mode, serve until the shutdown token fires, and run the
+//! background refresh of idle connections.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialbridge_core::{
+    now_ms, Cipher, CredentialsInput, Environment, MasterKey, Platform, Secret, Settings,
+};
+use dialbridge_storage::{Database, Dialect, StorageError};
+use dialpad_emulator::{Emulator, EmulatorConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::{ServeConfig, DEV_API_KEY};
+use crate::routes;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] StorageError),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Domain(#[from] dialbridge_core::Error),
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started server.
+pub struct Running {
+    pub local_addr: SocketAddr,
+    pub public_url: Url,
+    /// An admin API key generated on this start (first start without one): show it once.
+    pub generated_api_key: Option<Secret>,
+    pub platform: Platform,
+    server: JoinHandle<Result<(), std::io::Error>>,
+    background: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the server has shut down (after the shutdown token fired).
+    pub async fn wait(self) -> Result<(), StartError> {
+        let served = self
+            .server
+            .await
+            .map_err(|e| StartError::Serve(std::io::Error::other(e)))?;
+        self.background.abort();
+        served.map_err(StartError::Serve)
+    }
+}
+
+pub async fn start(
+    config: ServeConfig,
+    shutdown: CancellationToken,
+) -> Result<Running, StartError> {
+    let db = Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let master_key = resolve_master_key(&config, db.dialect())?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{local_addr}"))
+            .map_err(|e| StartError::MasterKey(e.to_string()))?,
+    };
+
+    let mut settings = Settings::new(public_url.clone());
+    if let Some(callback) = &config.callback_url {
+        settings.callback_url = callback.clone();
+    }
+    settings.refresh_margin = Duration::from_secs(config.refresh_margin_secs);
+    settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
+    let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
+    platform.verify_master_key().await?;
+
+    let api_key = config
+        .api_key
+        .clone()
+        .or_else(|| config.dev.then(|| DEV_API_KEY.to_owned()));
+    let generated_api_key = platform
+        .bootstrap_admin_key(api_key.map(Secret::new).as_ref())
+        .await?;
+
+    let mut app = routes::router(AppState {
+        platform: platform.clone(),
+    });
+    if config.dev {
+        let emulator = Emulator::new(EmulatorConfig::default());
+        app = app.nest("/emulator", emulator.router());
+        let input = CredentialsInput {
+            client_id: Some(Emulator::DEV_CLIENT_ID.to_owned()),
+            client_secret: Some(Emulator::DEV_CLIENT_SECRET.to_owned()),
+            base_url: Some(format!(
+                "{}/emulator",
+                public_url.as_str().trim_end_matches('/')
+            )),
+        };
+        platform.put_credentials(Environment::Custom, input).await?;
+        tracing::info!(
+            "dev mode: the Dialpad emulator is at {}emulator and the custom environment uses it",
+            public_url
+        );
+    }
+
+    let background = tokio::spawn(background_refresh(
+        platform.clone(),
+        Duration::from_secs(config.refresh_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
+    tracing::info!(%local_addr, %public_url, "dialbridge is listening");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    Ok(Running {
+        local_addr,
+        public_url,
+        generated_api_key,
+        platform,
+        server,
+        background,
+    })
+}
+
+/// The master key from the configuration; with SQLite and none configured, the one kept in
+/// the data folder (generated there on first start).
+fn resolve_master_key(config: &ServeConfig, dialect: Dialect) -> Result<MasterKey, StartError> {
+    if let Some(text) = &config.master_key {
+        return MasterKey::parse(text).map_err(|e| StartError::MasterKey(e.to_string()));
+    }
+    let dir = match (dialect, config.sqlite_data_dir()) {
+        (Dialect::Sqlite, Some(dir)) => dir,
+        _ => {
+            return Err(StartError::MasterKey(
+                "DIALBRIDGE_MASTER_KEY (or --master-key) is required with PostgreSQL: 32 bytes as 64 hex characters, e.g. from `openssl rand -hex 32`".into(),
+            ))
+        }
+    };
+    let path = dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text)
+            .map_err(|e| StartError::MasterKey(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(&path, key.to_hex().expose())
+                .map_err(|e| StartError::MasterKey(format!("{}: {e}", path.display())))?;
+            tracing::warn!(
+                "generated a master key into {}: back it up, and set DIALBRIDGE_MASTER_KEY in production",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(e) => Err(StartError::MasterKey(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Keeps idle connections' tokens fresh and forgets long-expired connect links.
+async fn background_refresh(platform: Platform, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match platform.refresh_expiring().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refreshed = n, "refreshed expiring tokens"),
+            Err(e) => tracing::warn!("background refresh: {e}"),
+        }
+        let day_ago = now_ms() - 24 * 3600 * 1000;
+        if let Err(e) = platform.store().purge_connect_sessions(day_ago).await {
+            tracing::warn!("purging old connect links: {e}");
+        }
+    }
+}
