@@ -1,0 +1,168 @@
+//! The `dialbridge` binary: `serve` (the platform), `emulator` (a local Dialpad alone) and
+//! `migrate` (apply database migrations and exit).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dialbridge_server::ServeConfig;
+use dialbridge_storage::Database;
+use dialpad_emulator::{Emulator, EmulatorConfig};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "dialbridge",
+    version,
+    about = "A self-hosted embedded integration platform for Dialpad"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, env = "DIALBRIDGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the dialbridge server.
+    Serve(Box<ServeConfig>),
+    /// Run the Dialpad emulator alone.
+    Emulator {
+        #[arg(
+            long,
+            env = "DIALBRIDGE_EMULATOR_LISTEN",
+            default_value = "127.0.0.1:8090"
+        )]
+        listen: SocketAddr,
+        /// Create a company-admin API key with this value for the first seeded company.
+        #[arg(long, env = "DIALBRIDGE_EMULATOR_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[arg(
+            long,
+            env = "DIALBRIDGE_DATABASE_URL",
+            default_value = "sqlite://dialbridge-data/dialbridge.db"
+        )]
+        database_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(config) => serve(*config).await,
+        Command::Emulator { listen, api_key } => emulator(listen, api_key).await,
+        Command::Migrate { database_url } => migrate(&database_url).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("dialbridge: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: ServeConfig) -> Result<(), String> {
+    let dev = config.dev;
+    let explicit_key = config.api_key.is_some();
+    let shutdown = CancellationToken::new();
+    let running = dialbridge_server::start(config, shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(key) = &running.generated_api_key {
+        println!(
+            "Generated an admin API key. It is shown only this once; store it now:\n\n    {}\n",
+            key.expose()
+        );
+    }
+    if dev && !explicit_key {
+        println!(
+            "Dev mode: the admin API key is `{}`.",
+            dialbridge_server::DEV_API_KEY
+        );
+    }
+    println!("dialbridge is listening on {}", running.public_url);
+    tokio::spawn(shutdown_on_signal(shutdown));
+    running.wait().await.map_err(|e| e.to_string())?;
+    tracing::info!("dialbridge stopped");
+    Ok(())
+}
+
+async fn emulator(listen: SocketAddr, api_key: Option<String>) -> Result<(), String> {
+    let emulator = Emulator::new(EmulatorConfig::default());
+    if let Some(key) = api_key {
+        emulator.install_api_key(&key).map_err(|e| e.to_string())?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    println!("The Dialpad emulator is listening on http://{listen}");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    emulator
+        .serve(listener, async move { shutdown.cancelled().await })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn migrate(database_url: &str) -> Result<(), String> {
+    let db = Database::connect(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    db.close().await;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// Fires on Ctrl-C or SIGTERM.
+async fn shutdown_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
