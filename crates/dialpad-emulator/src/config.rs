@@ -1,5 +1,6 @@
-//! How the emulator behaves where Dialpad's behaviour is a choice: token lifetime, rotation.
-//! Set at construction, changed at run time through `PATCH /_control/config`.
+//! How the emulator behaves where Dialpad's behaviour is a choice (token lifetime, rotation,
+//! rate limits) and the faults it injects on demand. Set at construction, changed at run time
+//! through `PATCH /_control/config`.
 
 use std::time::Duration;
 
@@ -12,6 +13,24 @@ pub struct EmulatorConfig {
     pub access_token_ttl: Duration,
     /// Whether a refresh issues a new refresh token and retires the old one. Default: true.
     pub rotate_refresh_tokens: bool,
+    /// Whether Dialpad's rate limits apply (per operation per minute from the spec, and
+    /// `company_requests_per_second`). Default: true; off for benchmarks.
+    pub rate_limits: bool,
+    /// Dialpad's overall limit per company. Default: 20.
+    pub company_requests_per_second: u32,
+    /// Injected failures and latency. Default: none.
+    pub faults: Faults,
+}
+
+/// Failures on demand, for clients' retry paths.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every Nth API v2 request fails with `status` (counting from the change).
+    pub every_nth: Option<u64>,
+    /// 429 or a 5xx.
+    pub status: u16,
+    /// Added to every API v2 response.
+    pub latency: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -19,6 +38,13 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             access_token_ttl: Duration::from_secs(3600),
             rotate_refresh_tokens: true,
+            rate_limits: true,
+            company_requests_per_second: 20,
+            faults: Faults {
+                every_nth: None,
+                status: 503,
+                latency: Duration::ZERO,
+            },
         }
     }
 }
@@ -31,23 +57,68 @@ pub struct ConfigView {
     pub access_token_ttl_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotate_refresh_tokens: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_requests_per_second: Option<u32>,
+    /// 0 switches the fault off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_every_nth: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
+
+/// Statuses a fault may answer with.
+const FAULT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
 impl EmulatorConfig {
     pub fn view(&self) -> ConfigView {
         ConfigView {
             access_token_ttl_secs: Some(self.access_token_ttl.as_secs()),
             rotate_refresh_tokens: Some(self.rotate_refresh_tokens),
+            rate_limits: Some(self.rate_limits),
+            company_requests_per_second: Some(self.company_requests_per_second),
+            fault_every_nth: Some(self.faults.every_nth.unwrap_or(0)),
+            fault_status: Some(self.faults.status),
+            latency_ms: Some(self.faults.latency.as_millis() as u64),
         }
     }
 
-    /// Applies the fields a patch names, leaving the others.
-    pub fn apply(&mut self, patch: &ConfigView) {
+    /// Applies the fields a patch names, leaving the others; nothing changes if one is invalid.
+    pub fn apply(&mut self, patch: &ConfigView) -> Result<(), String> {
+        if let Some(status) = patch.fault_status {
+            if !FAULT_STATUSES.contains(&status) {
+                return Err(format!(
+                    "fault_status must be one of {FAULT_STATUSES:?}, not {status}"
+                ));
+            }
+        }
+        if patch.company_requests_per_second == Some(0) {
+            return Err("company_requests_per_second must be at least 1".into());
+        }
         if let Some(secs) = patch.access_token_ttl_secs {
             self.access_token_ttl = Duration::from_secs(secs);
         }
         if let Some(rotate) = patch.rotate_refresh_tokens {
             self.rotate_refresh_tokens = rotate;
         }
+        if let Some(on) = patch.rate_limits {
+            self.rate_limits = on;
+        }
+        if let Some(n) = patch.company_requests_per_second {
+            self.company_requests_per_second = n;
+        }
+        if let Some(n) = patch.fault_every_nth {
+            self.faults.every_nth = (n > 0).then_some(n);
+        }
+        if let Some(status) = patch.fault_status {
+            self.faults.status = status;
+        }
+        if let Some(ms) = patch.latency_ms {
+            self.faults.latency = Duration::from_millis(ms);
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,9 @@
 //! Errors of the emulated Dialpad API v2, answered in Dialpad's shape
 //! `{"error": {"code": <status>, "message": "..."}}` by the one `IntoResponse` below.
 
+use std::time::Duration;
+
+use axum::http::header::{ALLOW, RETRY_AFTER};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +16,26 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    #[error("{message}")]
+    MethodNotAllowed {
+        message: String,
+        allowed: Vec<String>,
+    },
+    #[error("rate limit exceeded: {limit}")]
+    RateLimited {
+        limit: String,
+        retry_after: Duration,
+    },
+    /// A failure injected through the control API.
+    #[error("injected fault: the emulator was asked to fail this request")]
+    Injected(StatusCode),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -21,7 +43,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Injected(status) => *status,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -30,6 +58,24 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = json!({ "error": { "code": status.as_u16(), "message": self.to_string() } });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::RateLimited { retry_after, .. } => {
+                // Whole seconds, rounded up, at least 1.
+                let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+                headers.insert(RETRY_AFTER, secs.into());
+            }
+            ApiError::Injected(StatusCode::TOO_MANY_REQUESTS) => {
+                headers.insert(RETRY_AFTER, 1.into());
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                if let Ok(value) = allowed.join(", ").parse() {
+                    headers.insert(ALLOW, value);
+                }
+            }
+            _ => {}
+        }
+        response
     }
 }

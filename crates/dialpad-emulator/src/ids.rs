@@ -62,6 +62,34 @@ int64_id!(
     /// A user of a company.
     UserId
 );
+int64_id!(
+    /// A contact (shared with the company, or local to one user).
+    ContactId
+);
+int64_id!(
+    /// A channel (group chat) of a company.
+    ChannelId
+);
+int64_id!(
+    /// One call leg; a customer call may span several.
+    CallId
+);
+int64_id!(
+    /// One SMS message.
+    SmsId
+);
+int64_id!(
+    /// A webhook: where events are delivered, with an optional signing secret.
+    WebhookId
+);
+int64_id!(
+    /// The id of a target of any type (user, office, call center, …), read with its type.
+    TargetId
+);
+int64_id!(
+    /// An event subscription of any kind (call, SMS, contact, agent status).
+    SubscriptionId
+);
 
 #[cfg(test)]
 mod tests {

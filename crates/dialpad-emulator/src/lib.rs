@@ -1,5 +1,7 @@
-//! A local stand-in for Dialpad: its OAuth 2.0 endpoints, part of API v2 over a seeded world,
-//! and a `/_control` API for tests. This file owns the `Emulator` handle and the router.
+//! A local stand-in for Dialpad: its OAuth 2.0 endpoints, the API v2 resources dialbridge uses
+//! over a seeded world (checked against Dialpad's official OpenAPI spec both ways), events to
+//! webhooks, rate limits and faults, and a `/_control` API for tests. This file owns the
+//! `Emulator` handle and the router.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -14,10 +16,13 @@
 mod api;
 mod apps;
 mod authorization;
+mod clock;
 mod config;
 mod control;
 mod error;
+mod events;
 mod ids;
+mod limits;
 mod oauth;
 mod pages;
 mod pending;
@@ -37,7 +42,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 
-pub use config::EmulatorConfig;
+pub use config::{EmulatorConfig, Faults};
+pub use stats::Stats;
 
 use ids::{CompanyId, UserId};
 use pages::Pages;
@@ -122,6 +128,23 @@ impl Emulator {
             .ok_or("the emulator has no company")?;
         store.tokens.install_api_key(key.to_owned(), company, None);
         Ok(())
+    }
+
+    /// What the emulator has counted so far (requests, refreshes, faults, spec violations).
+    pub fn stats(&self) -> Stats {
+        self.store().stats.clone()
+    }
+
+    /// Panics if any answer of the emulator broke the spec's response schemas; test harnesses
+    /// call it when they finish with an emulator, so every response of every test is checked.
+    pub fn assert_responses_matched_spec(&self) {
+        let stats = self.stats();
+        assert_eq!(
+            stats.response_schema_violations,
+            0,
+            "the emulator answered against the spec; last: {}",
+            stats.last_violation.unwrap_or_default()
+        );
     }
 
     fn issue_api_key(&self, company: CompanyId, user: Option<UserId>) -> Option<String> {

@@ -1,15 +1,20 @@
 //! The seeded world every emulator starts from (and returns to on reset): two companies, an
-//! office each, a handful of users. Deterministic, so tests and docs can name these ids.
+//! office each, users (one admin each), contacts, channels and recent calls. Ids are fixed, so
+//! tests and docs can name them; call times are relative to `now`.
 
-use crate::ids::{CompanyId, OfficeId, UserId};
-use crate::world::{AccountType, Company, Enablement, License, Office, User, World};
+use crate::ids::{CallId, ChannelId, CompanyId, ContactId, OfficeId, UserId};
+use crate::world::{
+    AccountType, Call, CallParty, CallState, Channel, Company, Contact, ContactFields, Direction,
+    Enablement, License, Office, User, World,
+};
 
 pub const ACME: CompanyId = CompanyId(5629499534213120);
 pub const ACME_HQ: OfficeId = OfficeId(6192449487634432);
 pub const GLOBEX: CompanyId = CompanyId(4644337115725824);
 pub const GLOBEX_LONDON: OfficeId = OfficeId(5207287069147136);
 
-pub fn world() -> World {
+/// The seeded world with call times relative to `now_ms`.
+pub fn world(now_ms: i64) -> World {
     let companies = vec![
         Company {
             id: ACME,
@@ -94,11 +99,255 @@ pub fn world() -> World {
             false,
         ),
     ];
-    World {
-        companies,
-        offices,
-        users,
+    let mut world = World::default();
+    world.companies = companies;
+    world.offices = offices;
+    world.users = users;
+    seed_contacts(&mut world);
+    seed_channels(&mut world);
+    seed_calls(&mut world, now_ms);
+    world
+}
+
+fn seed_contacts(world: &mut World) {
+    let contacts = [
+        (
+            4_600_000_000_000_001,
+            ACME,
+            None,
+            "Dana",
+            "Diaz",
+            "Initech",
+            "+14155550150",
+        ),
+        (
+            4_600_000_000_000_002,
+            ACME,
+            None,
+            "Eli",
+            "Evans",
+            "Hooli",
+            "+14155550151",
+        ),
+        (
+            4_600_000_000_000_003,
+            ACME,
+            None,
+            "Fay",
+            "Fox",
+            "Umbrella",
+            "+14155550152",
+        ),
+        (
+            4_600_000_000_000_004,
+            ACME,
+            Some(UserId(4785074604081152)),
+            "Gus",
+            "Green",
+            "Vandelay",
+            "+14155550153",
+        ),
+        (
+            4_600_000_000_000_011,
+            GLOBEX,
+            None,
+            "Iris",
+            "Ito",
+            "Soylent",
+            "+442079460150",
+        ),
+        (
+            4_600_000_000_000_012,
+            GLOBEX,
+            None,
+            "Jon",
+            "Jay",
+            "Tyrell",
+            "+442079460151",
+        ),
+    ];
+    for (id, company, owner, first, last, org, phone) in contacts {
+        world.contacts.push(Contact::new(
+            ContactId(id),
+            company,
+            ContactFields {
+                first_name: Some(first.into()),
+                last_name: Some(last.into()),
+                company_name: Some(org.into()),
+                emails: Some(vec![format!(
+                    "{}@{}.example",
+                    first.to_lowercase(),
+                    org.to_lowercase()
+                )]),
+                phones: Some(vec![phone.into()]),
+                owner_id: owner,
+                ..ContactFields::default()
+            },
+        ));
     }
+}
+
+fn seed_channels(world: &mut World) {
+    let channels = [
+        (4_700_000_000_000_001, ACME, "general"),
+        (4_700_000_000_000_002, ACME, "support"),
+        (4_700_000_000_000_011, GLOBEX, "general"),
+    ];
+    for (id, company, name) in channels {
+        world.channels.push(Channel {
+            id: ChannelId(id),
+            name: name.into(),
+            company_id: company,
+        });
+    }
+}
+
+/// Concluded calls over the last two days: answered inbound and outbound, missed, voicemail.
+fn seed_calls(world: &mut World, now_ms: i64) {
+    const HOUR: i64 = 3_600_000;
+    // (id, user, contact, direction, started hours ago, outcome)
+    let calls = [
+        (
+            4_800_000_000_000_001,
+            5910974510923776,
+            4_600_000_000_000_001,
+            Direction::Inbound,
+            40,
+            CallState::Hangup,
+        ),
+        (
+            4_800_000_000_000_002,
+            4785074604081152,
+            4_600_000_000_000_002,
+            Direction::Outbound,
+            30,
+            CallState::Hangup,
+        ),
+        (
+            4_800_000_000_000_003,
+            4785074604081152,
+            4_600_000_000_000_003,
+            Direction::Inbound,
+            20,
+            CallState::Missed,
+        ),
+        (
+            4_800_000_000_000_004,
+            6473924464345088,
+            4_600_000_000_000_001,
+            Direction::Inbound,
+            10,
+            CallState::VoicemailUploaded,
+        ),
+        (
+            4_800_000_000_000_005,
+            6473924464345088,
+            4_600_000_000_000_002,
+            Direction::Outbound,
+            5,
+            CallState::Hangup,
+        ),
+        (
+            4_800_000_000_000_006,
+            5910974510923776,
+            4_600_000_000_000_003,
+            Direction::Outbound,
+            2,
+            CallState::Hangup,
+        ),
+        (
+            4_800_000_000_000_011,
+            5770237022568448,
+            4_600_000_000_000_011,
+            Direction::Inbound,
+            26,
+            CallState::Hangup,
+        ),
+        (
+            4_800_000_000_000_012,
+            6333186975989760,
+            4_600_000_000_000_012,
+            Direction::Outbound,
+            3,
+            CallState::Hangup,
+        ),
+    ];
+    for (id, user, contact, direction, hours_ago, outcome) in calls {
+        let started = now_ms - hours_ago * HOUR;
+        let Some(call) = seeded_call(
+            world,
+            CallId(id),
+            UserId(user),
+            ContactId(contact),
+            direction,
+            started,
+            outcome,
+        ) else {
+            continue;
+        };
+        world.calls.push(call);
+    }
+}
+
+fn seeded_call(
+    world: &World,
+    id: CallId,
+    user: UserId,
+    contact: ContactId,
+    direction: Direction,
+    started: i64,
+    outcome: CallState,
+) -> Option<Call> {
+    let user = world.user(user)?;
+    let contact = world.contacts.iter().find(|c| c.id == contact)?;
+    let internal = user.phone_numbers.first()?.clone();
+    let external = contact.phones.first()?.clone();
+    let mut call = Call {
+        call_id: id,
+        company_id: user.company_id,
+        state: if direction == Direction::Inbound {
+            CallState::Ringing
+        } else {
+            CallState::Calling
+        },
+        direction,
+        external_number: external.clone(),
+        internal_number: internal.clone(),
+        date_started: Some(started),
+        date_rang: None,
+        date_connected: None,
+        date_ended: None,
+        duration: None,
+        total_duration: None,
+        target: CallParty::user(user),
+        contact: CallParty::contact(contact),
+        master_call_id: id,
+        entry_point_call_id: id,
+        is_transferred: false,
+        was_recorded: false,
+        labels: Vec::new(),
+        custom_data: None,
+        call_recording_share_links: Vec::new(),
+        voicemail_share_link: None,
+        transcription_text: None,
+        event_timestamp: Some(started),
+    };
+    call.advance(CallState::Ringing, started + 1_000);
+    match outcome {
+        CallState::Missed => call.advance(CallState::Missed, started + 30_000),
+        CallState::VoicemailUploaded => {
+            call.advance(CallState::Voicemail, started + 25_000);
+            call.advance(CallState::Hangup, started + 55_000);
+            call.voicemail_share_link = Some(format!("https://dialpad.example/v/{id}"));
+            call.transcription_text = Some("Hi, please call me back about my order.".into());
+            call.advance(CallState::VoicemailUploaded, started + 70_000);
+        }
+        _ => {
+            call.advance(CallState::Connected, started + 8_000);
+            call.advance(CallState::Hangup, started + 188_000);
+        }
+    }
+    Some(call)
 }
 
 fn office(id: OfficeId, company_id: CompanyId, name: &str, country: &str, tz: &str) -> Office {
@@ -143,13 +392,15 @@ impl Place {
             job_title: job.into(),
             date_added: "2024-01-15T09:00:00".into(),
             date_active: "2024-01-15T09:30:00".into(),
-            date_first_login: "2024-01-15T09:30:00".into(),
+            date_first_login: Some("2024-01-15T09:30:00".into()),
             do_not_disturb: false,
             is_available: true,
             is_online: false,
             is_on_duty: false,
             muted: false,
             international_dialing_enabled: false,
+            extension: None,
+            forwarding_numbers: Vec::new(),
         }
     }
 }
@@ -160,8 +411,14 @@ mod tests {
 
     #[test]
     fn each_company_has_one_office_and_exactly_one_admin() {
-        let world = world();
+        let world = world(1_800_000_000_000);
         assert_eq!(world.companies.len(), 2);
+        assert_eq!(
+            world.calls.len(),
+            8,
+            "every seeded call finds its user and contact"
+        );
+        assert!(world.calls.iter().all(Call::is_concluded));
         for company in &world.companies {
             assert_eq!(world.offices_of(company.id).count(), 1);
             let users: Vec<_> = world.users_of(company.id).collect();

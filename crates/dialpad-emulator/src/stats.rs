@@ -7,6 +7,13 @@ use serde::Serialize;
 pub struct Stats {
     pub token_requests: TokenRequests,
     pub deauthorize_requests: u64,
+    /// Authenticated API v2 requests.
+    pub api_requests: u64,
+    pub rate_limited: u64,
+    pub faults_injected: u64,
+    /// Answers of the emulator that broke the spec's response schema (each answered 500).
+    pub response_schema_violations: u64,
+    pub last_violation: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

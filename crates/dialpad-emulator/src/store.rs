@@ -3,6 +3,8 @@
 
 use crate::apps::Apps;
 use crate::config::EmulatorConfig;
+use crate::events::Outbox;
+use crate::limits::RateLimiter;
 use crate::pending::PendingRequests;
 use crate::record::RequestLog;
 use crate::seed;
@@ -19,6 +21,10 @@ pub struct Store {
     pub pending: PendingRequests,
     pub stats: Stats,
     pub log: RequestLog,
+    pub events: Outbox,
+    pub limiter: RateLimiter,
+    /// API v2 requests counted towards `faults.every_nth` since the fault was set.
+    pub fault_counter: u64,
 }
 
 impl Store {
@@ -26,12 +32,15 @@ impl Store {
     pub fn seeded(config: EmulatorConfig) -> Self {
         Store {
             config,
-            world: seed::world(),
+            world: seed::world(crate::clock::now_ms()),
             apps: Apps::seeded(),
             tokens: TokenStore::default(),
             pending: PendingRequests::default(),
             stats: Stats::default(),
             log: RequestLog::default(),
+            events: Outbox::default(),
+            limiter: RateLimiter::default(),
+            fault_counter: 0,
         }
     }
 }

@@ -167,6 +167,11 @@ async fn stats_count_requests_successful_or_not() {
         json!({
             "token_requests": { "authorization_code": 2, "refresh_token": 2 },
             "deauthorize_requests": 1,
+            "api_requests": 0,
+            "rate_limited": 0,
+            "faults_injected": 0,
+            "response_schema_violations": 0,
+            "last_violation": null,
         })
     );
 }

@@ -1,22 +1,15 @@
-//! `GET /api/v2/company`: the caller's company as `schemas.company.CompanyProto`, for any
-//! caller of the company (OAuth token, company or user API key).
+//! `GET /api/v2/company`: the caller's company as `schemas.company.CompanyProto`.
 
-use axum::extract::State;
-use axum::Json;
+use serde_json::Value;
 
-use super::auth::Caller;
+use super::request::{to_json, ApiRequest};
 use crate::error::ApiError;
-use crate::world::CompanyProto;
-use crate::Emulator;
+use crate::store::Store;
 
-pub async fn get(
-    State(emulator): State<Emulator>,
-    Caller(caller): Caller,
-) -> Result<Json<CompanyProto>, ApiError> {
-    emulator
-        .store()
+pub fn get(store: &mut Store, request: &ApiRequest) -> Result<Value, ApiError> {
+    let company = store
         .world
-        .company_proto(caller.company_id)
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("company not found".into()))
+        .company_proto(request.caller.company_id)
+        .ok_or_else(|| ApiError::NotFound("company not found".into()))?;
+    to_json(&company)
 }

@@ -1,4 +1,4 @@
-//! `GET` and `PATCH /_control/config`: the access token lifetime and refresh token rotation,
+//! `GET` and `PATCH /_control/config`: token lifetime and rotation, rate limits and faults,
 //! changed at run time (tokens already issued keep their expiry).
 
 use axum::extract::rejection::JsonRejection;
@@ -19,6 +19,12 @@ pub async fn patch(
 ) -> Result<Json<ConfigView>, ControlError> {
     let Json(patch) = body?;
     let mut store = emulator.store();
-    store.config.apply(&patch);
+    store
+        .config
+        .apply(&patch)
+        .map_err(ControlError::BadRequest)?;
+    if patch.fault_every_nth.is_some() {
+        store.fault_counter = 0;
+    }
     Ok(Json(store.config.view()))
 }

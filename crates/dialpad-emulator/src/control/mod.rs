@@ -5,6 +5,7 @@ mod apps;
 mod authorize;
 mod config;
 mod observe;
+mod simulate;
 mod tokens;
 mod world;
 
@@ -31,11 +32,13 @@ pub fn routes() -> Router<Emulator> {
         .route("/_control/config", get(config::get).patch(config::patch))
         .route("/_control/tokens/expire", post(tokens::expire))
         .route("/_control/stats", get(observe::stats))
+        .route("/_control/operations", get(observe::operations))
         .route(
             "/_control/requests",
             get(observe::requests).delete(observe::clear_requests),
         )
         .route("/_control/reset", post(reset))
+        .merge(simulate::routes())
 }
 
 #[derive(Debug, thiserror::Error)]

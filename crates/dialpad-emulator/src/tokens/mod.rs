@@ -51,6 +51,18 @@ pub struct Principal {
     pub company_id: CompanyId,
     /// The consenting user of an OAuth token, or the user of a user-level API key.
     pub user_id: Option<UserId>,
+    /// The scopes an OAuth token was granted; `None` for an API key, which reaches everything
+    /// its company (or user) may.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// Whether the caller holds `scope` (API keys hold every scope).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes
+            .as_ref()
+            .is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+    }
 }
 
 /// Why a presented token gives no access.
@@ -153,12 +165,14 @@ impl TokenStore {
             return Ok(Principal {
                 company_id: key.company_id,
                 user_id: key.user_id,
+                scopes: None,
             });
         }
         let (_, grant) = self.live_access(token, now)?;
         Ok(Principal {
             company_id: grant.company_id,
             user_id: Some(grant.user_id),
+            scopes: Some(grant.scopes.clone()),
         })
     }
 

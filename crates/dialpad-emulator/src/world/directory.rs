@@ -1,13 +1,11 @@
-//! The emulated Dialpad world: companies, their offices and users, shaped as the spec's protos.
-//! Plain data with lookups; who may see what is decided by the API handlers.
+//! The company directory: companies, their offices and users, shaped as the spec's protos.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{CompanyId, OfficeId, UserId};
 
 /// Enablement state of a company, office or user (the spec's shared enum).
-#[allow(dead_code)] // the spec's full enum; the seeded world uses `Active` until faults arrive
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Enablement {
     Active,
@@ -30,7 +28,7 @@ pub enum AccountType {
 
 /// License of a user (`schemas.user.UserProto.license`).
 #[allow(dead_code)] // the spec's full enum
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum License {
     Admins,
@@ -100,62 +98,15 @@ pub struct User {
     pub job_title: String,
     pub date_added: String,
     pub date_active: String,
-    pub date_first_login: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_first_login: Option<String>,
     pub do_not_disturb: bool,
     pub is_available: bool,
     pub is_online: bool,
     pub is_on_duty: bool,
     pub muted: bool,
     pub international_dialing_enabled: bool,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct World {
-    pub companies: Vec<Company>,
-    pub offices: Vec<Office>,
-    pub users: Vec<User>,
-}
-
-impl World {
-    pub fn company(&self, id: CompanyId) -> Option<&Company> {
-        self.companies.iter().find(|c| c.id == id)
-    }
-
-    pub fn user(&self, id: UserId) -> Option<&User> {
-        self.users.iter().find(|u| u.id == id)
-    }
-
-    pub fn offices_of(&self, company: CompanyId) -> impl Iterator<Item = &Office> {
-        self.offices.iter().filter(move |o| o.company_id == company)
-    }
-
-    pub fn users_of(&self, company: CompanyId) -> impl Iterator<Item = &User> {
-        self.users.iter().filter(move |u| u.company_id == company)
-    }
-
-    /// The company's administrator (every seeded company has exactly one).
-    pub fn admin_of(&self, company: CompanyId) -> Option<&User> {
-        self.users_of(company).find(|u| u.is_admin)
-    }
-
-    /// The user a control call signs in as when it names none: the first company's admin.
-    pub fn default_user(&self) -> Option<&User> {
-        self.companies.first().and_then(|c| self.admin_of(c.id))
-    }
-
-    pub fn company_proto(&self, id: CompanyId) -> Option<CompanyProto> {
-        let company = self.company(id)?;
-        Some(CompanyProto {
-            id: company.id,
-            name: company.name.clone(),
-            domain: company.domain.clone(),
-            country: company.country.clone(),
-            account_type: company.account_type,
-            state: company.state,
-            office_count: self.offices_of(id).count().to_string(),
-            admin_email: self
-                .admin_of(id)
-                .and_then(|admin| admin.emails.first().cloned()),
-        })
-    }
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    pub forwarding_numbers: Vec<String>,
 }

@@ -26,9 +26,28 @@ pub struct TestEmulator {
     _shutdown: oneshot::Sender<()>,
 }
 
+/// Every answer the emulator gave during a test must have matched the spec's response schemas.
+impl Drop for TestEmulator {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.emulator.assert_responses_matched_spec();
+        }
+    }
+}
+
 impl TestEmulator {
     pub async fn spawn() -> Self {
         Self::spawn_with(EmulatorConfig::default(), None).await
+    }
+
+    /// Without Dialpad's 20 requests/s per company, for tests that make many quick calls
+    /// (the limits have tests of their own).
+    pub async fn spawn_unlimited() -> Self {
+        let config = EmulatorConfig {
+            rate_limits: false,
+            ..EmulatorConfig::default()
+        };
+        Self::spawn_with(config, None).await
     }
 
     pub async fn spawn_with(config: EmulatorConfig, prefix: Option<&str>) -> Self {
@@ -173,6 +192,66 @@ impl TestEmulator {
             .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap())
+    }
+
+    /// Any API v2 request with a bearer token: status, JSON body (`Null` when empty), headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value, headers)
+    }
+
+    /// A company-admin API key of the `company`th seeded company.
+    pub async fn company_key(&self, company: usize) -> String {
+        let id = self.companies().await[company]["id"].clone();
+        let (status, key) = self
+            .control(
+                reqwest::Method::POST,
+                "/_control/api-keys",
+                Some(json!({ "company_id": id })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        key["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// Every item of a list, following cursors with pages of `limit`; also the page count.
+    pub async fn list_all(&self, path: &str, token: &str, limit: usize) -> (Vec<Value>, usize) {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{sep}limit={limit}");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let (status, page) = self.api(&url, token).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            pages += 1;
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page.get("cursor").and_then(Value::as_str) {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return (items, pages),
+            }
+        }
     }
 
     pub async fn control(
