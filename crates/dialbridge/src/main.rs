@@ -46,6 +46,9 @@ enum Command {
         /// Create a company-admin API key with this value for the first seeded company.
         #[arg(long, env = "DIALBRIDGE_EMULATOR_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Switch Dialpad's rate limits off (for benchmarks).
+        #[arg(long)]
+        no_rate_limits: bool,
     },
     /// Apply the database migrations and exit.
     Migrate {
@@ -64,7 +67,17 @@ async fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(config) => serve(*config).await,
-        Command::Emulator { listen, api_key } => emulator(listen, api_key).await,
+        Command::Emulator {
+            listen,
+            api_key,
+            no_rate_limits,
+        } => {
+            let config = EmulatorConfig {
+                rate_limits: !no_rate_limits,
+                ..EmulatorConfig::default()
+            };
+            emulator(listen, api_key, config).await
+        }
         Command::Migrate { database_url } => migrate(&database_url).await,
     };
     match result {
@@ -115,8 +128,12 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
     Ok(())
 }
 
-async fn emulator(listen: SocketAddr, api_key: Option<String>) -> Result<(), String> {
-    let emulator = Emulator::new(EmulatorConfig::default());
+async fn emulator(
+    listen: SocketAddr,
+    api_key: Option<String>,
+    config: EmulatorConfig,
+) -> Result<(), String> {
+    let emulator = Emulator::new(config);
     if let Some(key) = api_key {
         emulator.install_api_key(&key).map_err(|e| e.to_string())?;
     }

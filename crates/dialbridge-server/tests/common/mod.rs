@@ -88,7 +88,12 @@ impl TestApp {
                 (url, None, Some(guard))
             }
         };
-        let emulator = Emulator::new(EmulatorConfig::default());
+        // These tests burst 50 concurrent calls at one company to prove single-flight refresh;
+        // Dialpad's 20 requests/s would turn that into a rate-limit test, which it is not.
+        let emulator = Emulator::new(EmulatorConfig {
+            rate_limits: false,
+            ..EmulatorConfig::default()
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind emulator");
@@ -323,7 +328,9 @@ impl TestApp {
             .expect("connection row")
     }
 
+    /// Stops the servers and checks that every answer the emulator gave matched the spec.
     pub async fn shutdown(mut self) {
+        self.emulator.assert_responses_matched_spec();
         for (token, running) in self.servers.drain(..) {
             token.cancel();
             running.wait().await.expect("clean shutdown");
