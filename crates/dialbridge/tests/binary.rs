@@ -29,10 +29,15 @@ fn free_port() -> u16 {
 }
 
 async fn spawn(args: &[&str]) -> Server {
+    spawn_command("serve", args, "/healthz").await
+}
+
+/// Runs `dialbridge <command> --listen <free port> <args>` until `ready_path` answers 2xx.
+async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .arg("serve")
+        .arg(command)
         .args(["--listen", &listen])
         .args(args)
         .env("RUST_LOG", "debug")
@@ -65,7 +70,7 @@ async fn spawn(args: &[&str]) -> Server {
     let base = format!("http://{listen}");
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+        if let Ok(r) = http.get(format!("{base}{ready_path}")).send().await {
             if r.status().is_success() {
                 return Server {
                     child,
@@ -77,7 +82,7 @@ async fn spawn(args: &[&str]) -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
-        "dialbridge did not become healthy:\n{}",
+        "dialbridge {command} did not become ready:\n{}",
         output.lock().unwrap()
     );
 }
@@ -385,4 +390,39 @@ async fn postgres_needs_a_master_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     guard.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_emulator_alone_with_a_fixed_api_key_and_no_rate_limits() {
+    let emulator = spawn_command(
+        "emulator",
+        &["--api-key", "emu-key", "--no-rate-limits"],
+        "/_control/config",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let company = format!("{}/api/v2/company", emulator.base);
+    for _ in 0..30 {
+        let (status, body) = call(
+            &http,
+            reqwest::Method::GET,
+            company.clone(),
+            "emu-key",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "no 429 without rate limits: {body}");
+        assert_eq!(body["name"], "Acme Corp");
+    }
+    // The key survives a reset of the world.
+    let reset = http
+        .post(format!("{}/_control/reset", emulator.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    let (status, _) = call(&http, reqwest::Method::GET, company, "emu-key", None).await;
+    assert_eq!(status, 200);
+    let (exit, _) = emulator.terminate().await;
+    assert!(exit.success(), "{exit}");
 }

@@ -59,6 +59,8 @@ struct Inner {
     store: Mutex<Store>,
     /// The configuration given at construction, restored by reset.
     initial_config: EmulatorConfig,
+    /// Keys installed with `install_api_key` (`--api-key`), which survive a reset.
+    installed_keys: Mutex<Vec<String>>,
     pages: Pages,
 }
 
@@ -73,6 +75,7 @@ impl Emulator {
             inner: Arc::new(Inner {
                 store: Mutex::new(Store::seeded(config.clone())),
                 initial_config: config,
+                installed_keys: Mutex::new(Vec::new()),
                 pages: Pages::new(),
             }),
         }
@@ -119,6 +122,12 @@ impl Emulator {
         if key.trim().is_empty() {
             return Err("the emulator API key must not be empty".into());
         }
+        self.install_key_in_store(key)?;
+        self.installed_keys().push(key.to_owned());
+        Ok(())
+    }
+
+    fn install_key_in_store(&self, key: &str) -> Result<(), String> {
         let mut store = self.store();
         let company = store
             .world
@@ -128,6 +137,13 @@ impl Emulator {
             .ok_or("the emulator has no company")?;
         store.tokens.install_api_key(key.to_owned(), company, None);
         Ok(())
+    }
+
+    fn installed_keys(&self) -> MutexGuard<'_, Vec<String>> {
+        self.inner
+            .installed_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// What the emulator has counted so far (requests, refreshes, faults, spec violations).
@@ -168,7 +184,12 @@ impl Emulator {
         &self.inner.pages
     }
 
+    /// Back to the seeded world and the initial configuration; installed keys stay.
     fn reset(&self) {
         *self.store() = Store::seeded(self.inner.initial_config.clone());
+        for key in self.installed_keys().clone() {
+            // The seeded world always has its first company.
+            let _ = self.install_key_in_store(&key);
+        }
     }
 }
