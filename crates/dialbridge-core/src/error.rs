@@ -50,6 +50,13 @@ pub enum Error {
     },
     #[error("Dialpad could not be reached: {0}")]
     DialpadUnavailable(String),
+    #[error("{action} needs the Dialpad scope '{scope}', which this account's connection was not granted: add it to the app (PUT /api/v1/app/scopes), then connect the account again (POST /api/v1/accounts/{{id}}/connect)")]
+    MissingScope { action: String, scope: String },
+    #[error("Dialpad's rate limit was reached and the retries are spent{}", .retry_after_secs.map(|s| format!("; retry in {s} s")).unwrap_or_default())]
+    RateLimited {
+        retry_after_secs: Option<u64>,
+        body: serde_json::Value,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]

@@ -3,6 +3,7 @@
 
 mod account;
 mod accounts;
+mod actions;
 mod app;
 mod connect;
 mod connections;
@@ -18,6 +19,7 @@ mod tokens;
 
 pub use account::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
 pub use accounts::{AccountPage, AccountView, ConnectionView};
+pub use actions::{action, catalog as action_catalog, ActionInfo, RetryPolicy};
 pub use app::{AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
 pub use connect::{CallbackOutcome, CallbackQuery, ConnectLink, ConnectSession, PortalView};
 pub use connections::CompanyCheck;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::actions::{RetryPolicy, Throttle};
 use crate::crypto::{hash_api_key, random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub connect_link_ttl: Duration,
     /// Refresh an access token this long before it expires.
     pub refresh_margin: Duration,
+    /// How actions retry Dialpad's 429s, 5xx and timeouts.
+    pub retry: RetryPolicy,
 }
 
 impl Settings {
@@ -35,6 +38,7 @@ impl Settings {
             callback_url,
             connect_link_ttl: Duration::from_secs(30 * 60),
             refresh_margin: Duration::from_secs(5 * 60),
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -66,6 +70,8 @@ struct Inner {
     refresh_locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
     /// Admin key hashes already seen valid.
     known_admin_keys: Mutex<std::collections::HashSet<String>>,
+    /// Dialpad's rate limits, kept per account by this process.
+    throttle: Throttle,
 }
 
 impl Platform {
@@ -85,6 +91,7 @@ impl Platform {
             owner: random_token(12),
             refresh_locks: Mutex::new(HashMap::new()),
             known_admin_keys: Mutex::new(Default::default()),
+            throttle: Throttle::default(),
         })))
     }
 
@@ -102,6 +109,10 @@ impl Platform {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.0.http
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.0.throttle
     }
 
     pub(crate) fn owner(&self) -> &str {

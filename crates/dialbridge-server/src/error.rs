@@ -80,6 +80,16 @@ impl From<Error> for ApiError {
             Error::DialpadUnavailable(_) => {
                 ApiError::new(S::SERVICE_UNAVAILABLE, "dialpad_unavailable", message)
             }
+            Error::MissingScope { action, scope } => {
+                ApiError::new(S::FORBIDDEN, "missing_scope", message)
+                    .with_details(json!({"action": action, "scope": scope}))
+            }
+            Error::RateLimited {
+                retry_after_secs,
+                body,
+            } => ApiError::new(S::SERVICE_UNAVAILABLE, "rate_limited", message).with_details(
+                json!({"status": 429, "retry_after_secs": retry_after_secs, "body": body}),
+            ),
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!("internal error: {message}");
                 ApiError::new(

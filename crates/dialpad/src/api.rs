@@ -41,6 +41,14 @@ impl DialpadClient {
         DialpadClient { http, base_url }
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
     /// `GET /api/v2/company`: the credential's company. A good check that a credential works.
     pub async fn company(&self, token: &str) -> Result<Company, ApiError> {
         self.get_json("api/v2/company", token).await

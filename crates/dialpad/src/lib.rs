@@ -5,10 +5,12 @@ mod api;
 mod error;
 mod ids;
 mod oauth;
+mod raw;
 
 pub use api::{Company, DialpadClient, User};
 pub use error::{ApiError, OAuthError};
 pub use oauth::{OAuthApp, Pkce, TokenSet};
+pub use raw::{RawRequest, RawResponse};
 
 /// Dialpad's production host.
 pub const PRODUCTION_URL: &str = "https://dialpad.com";

@@ -2,6 +2,7 @@
 //! connect pages and OAuth callback, and health.
 
 mod accounts;
+mod actions;
 mod app;
 mod connect;
 mod health;
@@ -39,6 +40,9 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{account_id}/connection/check",
             post(accounts::check_connection),
         )
+        .route("/actions", get(actions::list))
+        .route("/actions/{key}", get(actions::get))
+        .route("/accounts/{account_id}/actions/{key}", post(actions::run))
         .fallback(|| async { ApiError::not_found_route() })
         .layer(middleware::from_fn_with_state(
             state.clone(),

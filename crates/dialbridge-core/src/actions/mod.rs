@@ -1,0 +1,199 @@
+//! Actions: the Dialpad operations a vendor runs on behalf of a connected account, by key —
+//! from the admin API, the CLI, the proxy's sibling `http_request`, and (later) workflow steps,
+//! all through `Platform::run_action`. The catalog is in `catalog.rs`, input checking in
+//! `input.rs` and `http_request.rs`, and how requests reach Dialpad (throttle, retries, token
+//! refresh) in `send.rs`.
+
+mod catalog;
+mod http_request;
+mod input;
+mod send;
+mod throttle;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use send::RetryPolicy;
+pub use throttle::Throttle;
+
+use crate::account::AuthType;
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::platform::Platform;
+use catalog::ActionDef;
+use input::Paging;
+
+/// An action as `GET /api/v1/actions` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionInfo {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The Dialpad operation (`method`, `path`, `operation_id`); absent for `http_request`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Value>,
+    /// OAuth scopes the connection must have been granted (beyond the default access).
+    pub scopes: Vec<String>,
+    /// JSON Schema of the input: path, query and body fields side by side.
+    pub input_schema: Value,
+}
+
+/// Every action of the catalog.
+pub fn catalog() -> Vec<ActionInfo> {
+    catalog::ACTIONS.iter().map(info).collect()
+}
+
+/// One action of the catalog.
+pub fn action(key: &str) -> Option<ActionInfo> {
+    catalog::find(key).map(info)
+}
+
+fn info(def: &ActionDef) -> ActionInfo {
+    match def
+        .operation_id
+        .and_then(|id| dialpad_spec::spec().operation(id))
+    {
+        Some(operation) => ActionInfo {
+            key: def.key,
+            name: def.name,
+            description: def.description,
+            operation: Some(json!({
+                "operation_id": operation.id,
+                "method": operation.method,
+                "path": operation.path,
+            })),
+            scopes: operation.scopes.clone(),
+            input_schema: input::schema(def, operation),
+        },
+        None => ActionInfo {
+            key: def.key,
+            name: def.name,
+            description: def.description,
+            operation: None,
+            scopes: Vec::new(),
+            input_schema: http_request::schema(),
+        },
+    }
+}
+
+impl Platform {
+    /// Runs the action `key` for the account with `input`: checks the input against the spec
+    /// (422 with every problem), the connection's scopes (403), then calls Dialpad and answers
+    /// its JSON (for `http_request`: `{status, headers, body}`).
+    pub async fn run_action(
+        &self,
+        account_id: &AccountId,
+        key: &str,
+        input: &Value,
+    ) -> Result<Value> {
+        let def = catalog::find(key).ok_or_else(|| {
+            Error::NotFound(format!("action '{key}' (GET /api/v1/actions lists them)"))
+        })?;
+        let (request, operation, paging) = match def.operation_id {
+            Some(id) => {
+                let operation = dialpad_spec::spec()
+                    .operation(id)
+                    .ok_or_else(|| Error::Internal(format!("the spec lacks {id}")))?;
+                let prepared =
+                    input::prepare(def, operation, input).map_err(Error::InvalidInput)?;
+                (prepared.request, operation, prepared.paging)
+            }
+            None => {
+                let (request, operation) =
+                    http_request::prepare(input).map_err(Error::InvalidInput)?;
+                (request, operation, None)
+            }
+        };
+        self.check_scopes(account_id, key, &operation.scopes)
+            .await?;
+        if def.operation_id.is_none() {
+            let response = self
+                .send_to_dialpad(account_id, operation, &request)
+                .await?;
+            let headers: serde_json::Map<String, Value> = response
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            return Ok(
+                json!({ "status": response.status, "headers": headers, "body": response.body }),
+            );
+        }
+        match paging {
+            Some(Paging {
+                all: true,
+                max_items,
+            }) => {
+                self.collect_pages(account_id, operation, request, max_items)
+                    .await
+            }
+            _ => {
+                let response = self
+                    .send_to_dialpad(account_id, operation, &request)
+                    .await?;
+                send::success_body(response)
+            }
+        }
+    }
+
+    /// Follows cursors until the last page or the page that reaches `max_items`; answers
+    /// `{items, cursor?}` (the cursor of the next page when it stopped early).
+    async fn collect_pages(
+        &self,
+        account_id: &AccountId,
+        operation: &dialpad_spec::Operation,
+        mut request: dialpad::RawRequest,
+        max_items: u64,
+    ) -> Result<Value> {
+        let mut items = Vec::new();
+        loop {
+            let response = self
+                .send_to_dialpad(account_id, operation, &request)
+                .await?;
+            let page = send::success_body(response)?;
+            if let Some(page_items) = page.get("items").and_then(Value::as_array) {
+                items.extend(page_items.iter().cloned());
+            }
+            let cursor = page
+                .get("cursor")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty());
+            match cursor {
+                Some(cursor) if (items.len() as u64) < max_items => {
+                    request.query.retain(|(k, _)| k != "cursor");
+                    request.query.push(("cursor".into(), cursor.to_owned()));
+                }
+                Some(cursor) => return Ok(json!({ "items": items, "cursor": cursor })),
+                None => return Ok(json!({ "items": items })),
+            }
+        }
+    }
+
+    /// OAuth connections must have been granted the operation's scopes; API keys reach what
+    /// their company or user may.
+    async fn check_scopes(
+        &self,
+        account_id: &AccountId,
+        key: &str,
+        scopes: &[String],
+    ) -> Result<()> {
+        if scopes.is_empty() {
+            return Ok(());
+        }
+        let connection = self
+            .store()
+            .get_connection(account_id)
+            .await?
+            .ok_or_else(|| Error::NotConnected(account_id.clone()))?;
+        if connection.auth_type == AuthType::ApiKey {
+            return Ok(());
+        }
+        match scopes.iter().find(|s| !connection.scopes.contains(s)) {
+            Some(missing) => Err(Error::MissingScope {
+                action: key.to_owned(),
+                scope: missing.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `/api/v1/actions`: the action catalog, and running an action for a connected account —
+//! the same `Platform::run_action` the CLI and workflow steps use.
+
+use axum::extract::State;
+use dialbridge_core::{AccountId, ActionInfo, Error};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::{OptionalJson, Path};
+use crate::state::AppState;
+
+pub async fn list() -> axum::Json<Value> {
+    axum::Json(json!({ "items": dialbridge_core::action_catalog() }))
+}
+
+pub async fn get(Path(key): Path<String>) -> Result<axum::Json<ActionInfo>, ApiError> {
+    dialbridge_core::action(&key)
+        .map(axum::Json)
+        .ok_or_else(|| {
+            Error::NotFound(format!("action '{key}' (GET /api/v1/actions lists them)")).into()
+        })
+}
+
+/// The body is the action's input (an absent body is `{}`); answers `{"output": …}`.
+pub async fn run(
+    State(state): State<AppState>,
+    Path((account, key)): Path<(String, String)>,
+    OptionalJson(input): OptionalJson<Value>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let account = AccountId::parse(&account)?;
+    let input = if input.is_null() { json!({}) } else { input };
+    let output = state.platform.run_action(&account, &key, &input).await?;
+    Ok(axum::Json(json!({ "output": output })))
+}

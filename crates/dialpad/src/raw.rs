@@ -1,0 +1,87 @@
+//! Any API v2 request, answered with whatever status Dialpad gives: the building block for
+//! actions, `http_request` and the proxy. Retrying, throttling and token refresh are the
+//! caller's policy; this only sends and reads.
+
+use serde_json::Value;
+
+use crate::api::DialpadClient;
+use crate::oauth::endpoint;
+use crate::ApiError;
+
+/// One request: `path` is absolute under the host (`/api/v2/...`), already checked by the caller.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Sent as JSON.
+    pub body: Option<Value>,
+}
+
+/// Dialpad's answer, whatever the status.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Response headers with text values, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body as JSON; a body that is not JSON is a string; an empty body is `null`.
+    pub body: Value,
+    /// `Retry-After` in seconds, when given as seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl RawResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl DialpadClient {
+    /// Sends `request` with the bearer credential; only transport failures are errors.
+    pub async fn send(&self, token: &str, request: &RawRequest) -> Result<RawResponse, ApiError> {
+        let mut url = endpoint(self.base_url(), request.path.trim_start_matches('/'))
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        if !request.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&request.query);
+        }
+        let mut builder = self
+            .http()
+            .request(request.method.clone(), url)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+            retry_after,
+        })
+    }
+}
