@@ -11,6 +11,7 @@ mod crypto;
 mod error;
 mod ids;
 mod platform;
+mod proxy;
 mod scopes;
 mod secret;
 mod store;
@@ -27,6 +28,7 @@ pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sea
 pub use error::{Error, FieldError, Result};
 pub use ids::AccountId;
 pub use platform::{Platform, Settings};
+pub use proxy::ProxyRequest;
 pub use scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use secret::Secret;
 pub use store::{

@@ -10,7 +10,7 @@ mod raw;
 pub use api::{Company, DialpadClient, User};
 pub use error::{ApiError, OAuthError};
 pub use oauth::{OAuthApp, Pkce, TokenSet};
-pub use raw::{RawRequest, RawResponse};
+pub use raw::{RawBody, RawRequest, RawResponse};
 
 /// Dialpad's production host.
 pub const PRODUCTION_URL: &str = "https://dialpad.com";

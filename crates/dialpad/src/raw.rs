@@ -14,8 +14,18 @@ pub struct RawRequest {
     pub method: reqwest::Method,
     pub path: String,
     pub query: Vec<(String, String)>,
-    /// Sent as JSON.
-    pub body: Option<Value>,
+    pub body: Option<RawBody>,
+}
+
+/// A request body: JSON (what every documented operation takes), or bytes passed through with
+/// their content type (the proxy forwards what it was given).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawBody {
+    Json(Value),
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Dialpad's answer, whatever the status.
@@ -49,8 +59,17 @@ impl DialpadClient {
             .request(request.method.clone(), url)
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = &request.body {
-            builder = builder.json(body);
+        match &request.body {
+            Some(RawBody::Json(body)) => builder = builder.json(body),
+            Some(RawBody::Bytes {
+                content_type,
+                bytes,
+            }) => {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(bytes.clone())
+            }
+            None => {}
         }
         let response = builder
             .send()

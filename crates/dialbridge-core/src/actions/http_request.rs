@@ -3,7 +3,7 @@
 //! the path must stay under `/api/v2/`: absolute URLs, `//host`, `..`, percent-encoded tricks,
 //! backslashes and `/oauth2/…` are refused before anything is sent.
 
-use dialpad::RawRequest;
+use dialpad::{RawBody, RawRequest};
 use dialpad_spec::{Match, Operation};
 use serde_json::{json, Map, Value};
 
@@ -116,7 +116,7 @@ pub fn prepare(input: &Value) -> Result<(RawRequest, &'static Operation), Vec<Fi
                 method: method.parse().unwrap_or(reqwest::Method::GET),
                 path,
                 query,
-                body,
+                body: body.map(RawBody::Json),
             };
             return Ok((request, operation));
         }
@@ -125,7 +125,7 @@ pub fn prepare(input: &Value) -> Result<(RawRequest, &'static Operation), Vec<Fi
 }
 
 /// The path must be a plain path under `/api/v2/` that cannot be read as anything else.
-fn check_path(path: &str) -> Result<(), String> {
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
     let refuse = |why: &str| {
         Err(format!(
             "{why}; give a path under /api/v2/, like /api/v2/users/123"

@@ -3,7 +3,7 @@
 //! input against the spec and splits it into the request Dialpad receives, with values in the
 //! spec's types (int64 ids given as strings are sent as numbers where the spec says integer).
 
-use dialpad::RawRequest;
+use dialpad::{RawBody, RawRequest};
 use dialpad_spec::{Operation, ParamLocation};
 use serde_json::{json, Map, Value};
 
@@ -172,7 +172,7 @@ pub fn prepare(
             method: operation.method.parse().unwrap_or(reqwest::Method::GET),
             path: url_path,
             query,
-            body,
+            body: body.map(RawBody::Json),
         },
         paging,
     })
@@ -292,8 +292,11 @@ mod tests {
         .unwrap();
         assert_eq!(prepared.request.path, "/api/v2/channels");
         assert_eq!(
-            prepared.request.body.as_ref().unwrap()["user_id"],
-            json!(5910974510923776_i64)
+            prepared.request.body,
+            Some(RawBody::Json(json!({
+                "name": "n", "description": "d", "privacy_type": "public",
+                "user_id": 5910974510923776_i64
+            })))
         );
 
         let prepared = prepare_for("get_call", json!({ "id": 42 })).unwrap();
@@ -325,7 +328,10 @@ mod tests {
     fn update_sends_only_the_fields_given() {
         let prepared =
             prepare_for("update_contact", json!({ "id": "9", "last_name": "King" })).unwrap();
-        assert_eq!(prepared.request.body, Some(json!({ "last_name": "King" })));
+        assert_eq!(
+            prepared.request.body,
+            Some(RawBody::Json(json!({ "last_name": "King" })))
+        );
         assert_eq!(prepared.request.path, "/api/v2/contacts/9");
     }
 

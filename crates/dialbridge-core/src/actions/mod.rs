@@ -13,6 +13,7 @@ mod throttle;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+pub(crate) use http_request::check_path;
 pub use send::RetryPolicy;
 pub use throttle::Throttle;
 

@@ -1,14 +1,15 @@
-//! The route table: the admin API under `/api/v1` behind the API key, the browser-facing
-//! connect pages and OAuth callback, and health.
+//! The route table: the admin API under `/api/v1` and the Dialpad proxy under `/proxy`, both
+//! behind the API key; the browser-facing connect pages and OAuth callback; health.
 
 mod accounts;
 mod actions;
 mod app;
 mod connect;
 mod health;
+mod proxy;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::{middleware, Router};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -49,8 +50,16 @@ pub fn router(state: AppState) -> Router {
             require_api_key,
         ));
 
+    let proxy = Router::new()
+        .route("/{account_id}/api/v2/{*rest}", any(proxy::forward))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ));
+
     Router::new()
         .route("/healthz", get(health::healthz))
+        .nest("/proxy", proxy)
         .route("/connect/{token}", get(connect::open))
         .route("/connect/{token}/portal", get(connect::portal))
         .route("/connect/{token}/api-key", post(connect::portal_api_key))
