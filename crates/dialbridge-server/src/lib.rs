@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod error;
 mod extract;
+mod openapi;
 mod pages;
 mod routes;
 mod startup;

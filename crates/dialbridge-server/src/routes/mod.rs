@@ -20,6 +20,20 @@ use crate::state::AppState;
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
+/// `GET /api/v1/openapi.json`.
+async fn openapi(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    let url = state
+        .platform
+        .settings()
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    axum::Json(crate::openapi::document(&url))
+}
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/app", get(app::get))
@@ -41,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{account_id}/connection/check",
             post(accounts::check_connection),
         )
+        .route("/openapi.json", get(openapi))
         .route("/actions", get(actions::list))
         .route("/actions/{key}", get(actions::get))
         .route("/accounts/{account_id}/actions/{key}", post(actions::run))
