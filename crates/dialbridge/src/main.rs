@@ -1,5 +1,8 @@
 //! The `dialbridge` binary: `serve` (the platform), `emulator` (a local Dialpad alone) and
-//! `migrate` (apply database migrations and exit).
+//! `migrate` (apply database migrations and exit); `action` and `calls` talk to a running
+//! server's admin API (see [`cli`]).
+
+mod cli;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -59,13 +62,17 @@ enum Command {
         )]
         database_url: String,
     },
+    /// Run actions for an account, or list them, through a running dialbridge server.
+    Action(cli::ActionCommand),
+    /// Work with an account's calls through a running dialbridge server.
+    Calls(cli::CallsCommand),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let result = match cli.command {
+    let args = Cli::parse();
+    init_logging(args.log_format);
+    let result = match args.command {
         Command::Serve(config) => serve(*config).await,
         Command::Emulator {
             listen,
@@ -79,6 +86,8 @@ async fn main() -> ExitCode {
             emulator(listen, api_key, config).await
         }
         Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::Action(command) => return cli::exit(cli::action::run(command).await),
+        Command::Calls(command) => return cli::exit(cli::export::run(command).await),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
