@@ -166,9 +166,9 @@ pub fn document(server_url: &str) -> Value {
         None,
         true,
     )
-    .with_params(&[("account_id", "The account to act for."), ("path", "The rest of a documented Dialpad path, e.g. `users/123`.")]);
+    .with_params(&[("account_id", "The account to act for."), ("path", "A documented Dialpad path under api/v2/, e.g. `api/v2/users/123`.")]);
     for method in ["get", "post", "put", "patch", "delete"] {
-        add("/proxy/{account_id}/api/v2/{path}", method, proxy.clone());
+        add("/proxy/{account_id}/{path}", method, proxy.clone());
     }
 
     let browser = |summary: &str| op("connect", summary, None, None, false);

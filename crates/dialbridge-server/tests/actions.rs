@@ -77,10 +77,10 @@ async fn the_catalog_derives_every_input_schema_from_the_spec() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
     let (status, catalog) = app.get("/api/v1/actions").await;
     assert_eq!(status, StatusCode::OK);
-    let items = catalog["items"].as_array().unwrap();
+    let items = catalog.as_array().unwrap();
     assert_eq!(items.len(), 20);
     let list_calls = items.iter().find(|a| a["key"] == "list_calls").unwrap();
-    assert_eq!(list_calls["scopes"], json!(["calls:list"]));
+    assert_eq!(list_calls["required_scopes"], json!(["calls:list"]));
     assert_eq!(list_calls["operation"]["path"], "/api/v2/call");
     for field in [
         "started_after",

@@ -119,6 +119,12 @@ async fn the_proxy_forwards_status_body_and_query_and_refuses_what_it_must() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let response = proxy(Method::GET, "/api/v2/company").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let response = proxy(Method::GET, "/oauth2/token").send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only api/v2 paths"
+    );
     let (status, body) = app.get("/proxy/nobody/api/v2/company").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     app.shutdown().await;

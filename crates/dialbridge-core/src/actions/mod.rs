@@ -34,7 +34,7 @@ pub struct ActionInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<Value>,
     /// OAuth scopes the connection must have been granted (beyond the default access).
-    pub scopes: Vec<String>,
+    pub required_scopes: Vec<String>,
     /// JSON Schema of the input: path, query and body fields side by side.
     pub input_schema: Value,
 }
@@ -63,7 +63,7 @@ fn info(def: &ActionDef) -> ActionInfo {
                 "method": operation.method,
                 "path": operation.path,
             })),
-            scopes: operation.scopes.clone(),
+            required_scopes: operation.scopes.clone(),
             input_schema: input::schema(def, operation),
         },
         None => ActionInfo {
@@ -71,7 +71,7 @@ fn info(def: &ActionDef) -> ActionInfo {
             name: def.name,
             description: def.description,
             operation: None,
-            scopes: Vec::new(),
+            required_scopes: Vec::new(),
             input_schema: http_request::schema(),
         },
     }

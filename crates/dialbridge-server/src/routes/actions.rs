@@ -9,8 +9,8 @@ use crate::error::ApiError;
 use crate::extract::{OptionalJson, Path};
 use crate::state::AppState;
 
-pub async fn list() -> axum::Json<Value> {
-    axum::Json(json!({ "items": dialbridge_core::action_catalog() }))
+pub async fn list() -> axum::Json<Vec<ActionInfo>> {
+    axum::Json(dialbridge_core::action_catalog())
 }
 
 pub async fn get(Path(key): Path<String>) -> Result<axum::Json<ActionInfo>, ApiError> {

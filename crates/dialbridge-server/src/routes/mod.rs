@@ -66,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         ));
 
     let proxy = Router::new()
-        .route("/{account_id}/api/v2/{*rest}", any(proxy::forward))
+        .route("/{account_id}/{*path}", any(proxy::forward))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

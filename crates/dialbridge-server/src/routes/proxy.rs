@@ -1,4 +1,4 @@
-//! `ANY /proxy/{account_id}/api/v2/…`: Dialpad's API with the account's credentials, for
+//! `ANY /proxy/{account_id}/{path}`: Dialpad's API with the account's credentials, for
 //! Dialpad's own SDKs (`base_url = <public_url>/proxy/<account_id>`, token = the admin API
 //! key). Dialpad's status and body come back unchanged; dialbridge's own refusals (unknown
 //! account, not connected, undocumented path) use the contract's error body.
@@ -17,18 +17,19 @@ use crate::state::AppState;
 
 pub async fn forward(
     State(state): State<AppState>,
-    Path((account, rest)): Path<(String, String)>,
+    Path((account, _path)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let account = AccountId::parse(&account)?;
-    // The raw path keeps the client's percent-encoding for the safety checks.
-    let raw_path = uri.path();
-    let path = match raw_path.find("/api/v2/") {
-        Some(at) => raw_path[at..].to_owned(),
-        None => format!("/api/v2/{rest}"),
+    // The raw path, still percent-encoded, for the safety checks: everything after the
+    // account segment (only `/api/v2/…` passes them).
+    let raw_path = uri.path().trim_start_matches('/');
+    let path = match raw_path.split_once('/') {
+        Some((_, rest)) => format!("/{rest}"),
+        None => "/".to_owned(),
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
         .map_err(|e| {
