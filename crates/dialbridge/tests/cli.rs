@@ -744,15 +744,20 @@ async fn rate_limited_pages_are_asked_again_up_to_five_times() {
     {
         let fake = fake.lock().unwrap();
         assert_eq!(fake.requests.len(), 3 + 3, "three refusals, three pages");
-        assert_eq!(fake.requests[0]["input"], json!({"limit": 10}));
+        let until = fake.requests[0]["input"]["started_before"].clone();
+        assert!(until.is_i64(), "every page is bounded by the export's start");
+        assert_eq!(
+            fake.requests[0]["input"],
+            json!({"limit": 10, "started_before": until})
+        );
         assert_eq!(
             fake.requests[3]["input"],
-            json!({"limit": 10}),
+            json!({"limit": 10, "started_before": until}),
             "the same page again"
         );
         assert_eq!(
             fake.requests[4]["input"],
-            json!({"limit": 10, "cursor": "o10"})
+            json!({"limit": 10, "cursor": "o10", "started_before": until})
         );
     }
 
@@ -852,8 +857,11 @@ async fn resume_against_the_fake_server_with_since() {
         show(&out)
     );
     let fake = fake.lock().unwrap();
+    let mut input = fake.requests[0]["input"].clone();
+    assert!(input["started_before"].is_i64(), "{input}");
+    input.as_object_mut().unwrap().remove("started_before");
     assert_eq!(
-        fake.requests[0]["input"],
+        input,
         json!({"limit": 7, "cursor": "o21", "started_after": 5000}),
         "resumes from the recorded cursor"
     );

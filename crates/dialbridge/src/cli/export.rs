@@ -105,7 +105,10 @@ fn start(
     state: &Path,
     display: &Display,
 ) -> Result<(Progress, std::fs::File), CliError> {
-    let fresh = Progress::new(&args.account, since);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let fresh = Progress::new(&args.account, since, now_ms);
     if args.restart {
         progress::remove(state)?;
     }
@@ -141,6 +144,7 @@ fn page_input(progress: &Progress, page_size: u32) -> Value {
     if let Some(since) = progress.since {
         input["started_after"] = json!(since);
     }
+    input["started_before"] = json!(progress.until);
     input
 }
 
@@ -271,13 +275,16 @@ mod tests {
 
     #[test]
     fn page_input_has_limit_cursor_and_since_only_when_set() {
-        let mut progress = Progress::new("a", None);
-        assert_eq!(page_input(&progress, 100), json!({"limit": 100}));
+        let mut progress = Progress::new("a", None, 9);
+        assert_eq!(
+            page_input(&progress, 100),
+            json!({"limit": 100, "started_before": 9})
+        );
         progress.cursor = Some("c".into());
         progress.since = Some(5);
         assert_eq!(
             page_input(&progress, 7),
-            json!({"limit": 7, "cursor": "c", "started_after": 5})
+            json!({"limit": 7, "cursor": "c", "started_after": 5, "started_before": 9})
         );
     }
 

@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::CliError;
 
-/// Where an export stands; `since` is `--since` in ms since the epoch.
+/// Where an export stands; `since` is `--since` in ms since the epoch, `until` when the
+/// export started: every page asks for calls started before it, so calls that end during the
+/// export (or between a stop and a resume) cannot shift the pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub account: String,
     pub since: Option<i64>,
+    pub until: i64,
     /// The cursor of the next page (absent once the last page is written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
@@ -26,10 +29,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(account: &str, since: Option<i64>) -> Self {
+    pub fn new(account: &str, since: Option<i64>, until: i64) -> Self {
         Progress {
             account: account.to_owned(),
             since,
+            until,
             cursor: None,
             pages: 0,
             calls: 0,
@@ -127,7 +131,7 @@ mod tests {
         let path = progress_path(&out);
         assert_eq!(path, dir.path().join("calls.jsonl.progress"));
         assert_eq!(load(&path).unwrap(), None);
-        let mut progress = Progress::new("acme", Some(1_700_000_000_000));
+        let mut progress = Progress::new("acme", Some(1_700_000_000_000), 1_800_000_000_000);
         progress.cursor = Some("c1".into());
         progress.pages = 1;
         progress.calls = 10;
@@ -136,7 +140,9 @@ mod tests {
         assert_eq!(load(&path).unwrap(), Some(progress.clone()));
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        for field in ["account", "since", "cursor", "pages", "calls", "bytes"] {
+        for field in [
+            "account", "since", "until", "cursor", "pages", "calls", "bytes",
+        ] {
             assert!(json.get(field).is_some(), "{field} in {json}");
         }
         progress.cursor = None;
