@@ -15,14 +15,6 @@ const AVERY: &str = "5910974510923776";
 const BLAKE: &str = "4785074604081152";
 const ACME_HQ: &str = "6192449487634432";
 
-async fn connected_app() -> TestApp {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
-    app
-}
-
 async fn run(app: &TestApp, key: &str, input: Value) -> (StatusCode, Value) {
     app.call(
         Method::POST,
@@ -113,7 +105,7 @@ async fn the_catalog_derives_every_input_schema_from_the_spec() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn users_contacts_channels_and_sms_actions_send_exactly_what_they_should() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     dialpad_requests(&app).await;
 
     let users = ok(&app, "list_users", json!({ "limit": 2 })).await;
@@ -288,7 +280,7 @@ async fn users_contacts_channels_and_sms_actions_send_exactly_what_they_should()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn call_actions_and_http_request() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     dialpad_requests(&app).await;
 
     let calls = ok(
@@ -398,7 +390,7 @@ async fn call_actions_and_http_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_and_missing_scopes_send_nothing() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     dialpad_requests(&app).await;
 
     let (status, body) = run(
@@ -480,7 +472,7 @@ async fn bad_input_and_missing_scopes_send_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limits_5xx_and_401_are_handled_as_promised() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     dialpad_requests(&app).await;
     let config = |body: Value| app.emulator_call(Method::PATCH, "/_control/config", Some(body));
 
@@ -550,7 +542,7 @@ async fn rate_limits_5xx_and_401_are_handled_as_promised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_throttle_keeps_bursts_under_dialpads_limits() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     app.emulator_call(
         Method::PATCH,
         "/_control/config",

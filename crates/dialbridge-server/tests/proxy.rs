@@ -7,23 +7,15 @@ mod common;
 #[path = "../../dialpad-emulator/tests/support/python_sdk.rs"]
 mod python_sdk;
 
-use common::{Backend, TestApp};
+use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const AVERY: &str = "5910974510923776";
 
-async fn connected_app() -> TestApp {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
-    app
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_official_sdk_works_through_the_proxy() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     let base = format!("{}/proxy/acme", app.base);
     let summary = python_sdk::sdk_check(
         &base,
@@ -58,7 +50,7 @@ async fn the_official_sdk_works_through_the_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_proxy_forwards_status_body_and_query_and_refuses_what_it_must() {
-    let app = connected_app().await;
+    let app = TestApp::connected("acme").await;
     let proxy = |method: Method, path: &str| {
         app.http
             .request(method, format!("{}/proxy/acme{path}", app.base))

@@ -745,7 +745,10 @@ async fn rate_limited_pages_are_asked_again_up_to_five_times() {
         let fake = fake.lock().unwrap();
         assert_eq!(fake.requests.len(), 3 + 3, "three refusals, three pages");
         let until = fake.requests[0]["input"]["started_before"].clone();
-        assert!(until.is_i64(), "every page is bounded by the export's start");
+        assert!(
+            until.is_i64(),
+            "every page is bounded by the export's start"
+        );
         assert_eq!(
             fake.requests[0]["input"],
             json!({"limit": 10, "started_before": until})

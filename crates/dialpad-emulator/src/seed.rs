@@ -300,38 +300,16 @@ fn seeded_call(
 ) -> Option<Call> {
     let user = world.user(user)?;
     let contact = world.contacts.iter().find(|c| c.id == contact)?;
-    let internal = user.phone_numbers.first()?.clone();
+    user.phone_numbers.first()?; // a call needs the user's number
     let external = contact.phones.first()?.clone();
-    let mut call = Call {
-        call_id: id,
-        company_id: user.company_id,
-        state: if direction == Direction::Inbound {
-            CallState::Ringing
-        } else {
-            CallState::Calling
-        },
+    let mut call = Call::begin(
+        id,
+        user,
         direction,
-        external_number: external.clone(),
-        internal_number: internal.clone(),
-        date_started: Some(started),
-        date_rang: None,
-        date_connected: None,
-        date_ended: None,
-        duration: None,
-        total_duration: None,
-        target: CallParty::user(user),
-        contact: CallParty::contact(contact),
-        master_call_id: id,
-        entry_point_call_id: id,
-        is_transferred: false,
-        was_recorded: false,
-        labels: Vec::new(),
-        custom_data: None,
-        call_recording_share_links: Vec::new(),
-        voicemail_share_link: None,
-        transcription_text: None,
-        event_timestamp: Some(started),
-    };
+        &external,
+        CallParty::contact(contact),
+        started,
+    );
     call.advance(CallState::Ringing, started + 1_000);
     match outcome {
         CallState::Missed => call.advance(CallState::Missed, started + 30_000),

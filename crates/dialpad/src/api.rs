@@ -6,7 +6,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::ids::{int64_as_string, opt_int64_as_string};
-use crate::oauth::endpoint;
+use crate::raw::RawRequest;
 use crate::ApiError;
 
 /// A Dialpad company (`schemas.company.CompanyProto`), the fields dialbridge keeps.
@@ -60,36 +60,21 @@ impl DialpadClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str, token: &str) -> Result<T, ApiError> {
-        let url = endpoint(&self.base_url, path).map_err(|e| ApiError::Transport(e.to_string()))?;
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
-        if !status.is_success() {
-            let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            });
+        let request = RawRequest {
+            method: reqwest::Method::GET,
+            path: path.to_owned(),
+            query: Vec::new(),
+            body: None,
+        };
+        let response = self.send(token, &request).await?;
+        if !response.is_success() {
             return Err(ApiError::Status {
-                status: status.as_u16(),
-                body,
-                retry_after,
+                status: response.status,
+                body: response.body,
+                retry_after: response.retry_after,
             });
         }
-        serde_json::from_slice(&bytes)
+        serde_json::from_value(response.body)
             .map_err(|e| ApiError::Transport(format!("unreadable response from {path}: {e}")))
     }
 }

@@ -304,6 +304,16 @@ impl TestApp {
         done
     }
 
+    /// A SQLite-backed app with the emulator configured and `account` connected with OAuth
+    /// (as the first seeded company's admin), for tests of what comes after connecting.
+    pub async fn connected(account: &str) -> TestApp {
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+        app.configure_app().await;
+        app.create_account(account).await;
+        app.connect_oauth(account).await;
+        app
+    }
+
     pub async fn connection(&self, account: &str) -> Value {
         let (status, body) = self.get(&format!("/api/v1/accounts/{account}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -69,32 +69,15 @@ pub fn ring(store: &mut Store, request: &ApiRequest) -> Result<Value, ApiError> 
         .iter()
         .find(|c| c.company_id == company && c.phones.contains(&body.phone_number))
         .map_or_else(|| CallParty::number(&body.phone_number), CallParty::contact);
-    let call = Call {
-        call_id: id,
-        company_id: company,
-        state: CallState::Calling,
-        direction: Direction::Outbound,
-        external_number: body.phone_number,
-        internal_number: user.phone_numbers.first().cloned().unwrap_or_default(),
-        date_started: Some(request.now_ms),
-        date_rang: None,
-        date_connected: None,
-        date_ended: None,
-        duration: None,
-        total_duration: None,
-        target: CallParty::user(&user),
+    let mut call = Call::begin(
+        id,
+        &user,
+        Direction::Outbound,
+        &body.phone_number,
         contact,
-        master_call_id: id,
-        entry_point_call_id: id,
-        is_transferred: false,
-        was_recorded: false,
-        labels: Vec::new(),
-        custom_data: body.custom_data,
-        call_recording_share_links: Vec::new(),
-        voicemail_share_link: None,
-        transcription_text: None,
-        event_timestamp: Some(request.now_ms),
-    };
+        request.now_ms,
+    );
+    call.custom_data = body.custom_data;
     store.world.calls.push(call.clone());
     events::emit(store, Event::Call(call));
     Ok(json!({ "call_id": id }))

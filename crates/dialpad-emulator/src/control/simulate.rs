@@ -129,34 +129,13 @@ pub async fn create_call(
         let id = CallId(store.world.next_id());
         let steps = i64::try_from(states.len()).unwrap_or(1).max(1) - 1;
         let start = crate::clock::now_ms() - steps * STEP_MS;
-        let mut call = Call {
-            call_id: id,
-            company_id: company,
-            state: states.first().copied().unwrap_or(CallState::Ringing),
-            direction: body.direction,
-            external_number: external.clone(),
-            internal_number: user.phone_numbers.first().cloned().unwrap_or_default(),
-            date_started: Some(start),
-            date_rang: None,
-            date_connected: None,
-            date_ended: None,
-            duration: None,
-            total_duration: None,
-            target: CallParty::user(&user),
-            contact: contact
-                .as_ref()
-                .map_or_else(|| CallParty::number(&external), CallParty::contact),
-            master_call_id: id,
-            entry_point_call_id: id,
-            is_transferred: false,
-            was_recorded: matches!(scenario, Scenario::Recording),
-            labels: Vec::new(),
-            custom_data: None,
-            call_recording_share_links: Vec::new(),
-            voicemail_share_link: None,
-            transcription_text: None,
-            event_timestamp: None,
-        };
+        let contact = contact
+            .as_ref()
+            .map_or_else(|| CallParty::number(&external), CallParty::contact);
+        let mut call = Call::begin(id, &user, body.direction, &external, contact, start);
+        call.state = states.first().copied().unwrap_or(call.state);
+        call.was_recorded = matches!(scenario, Scenario::Recording);
+        call.event_timestamp = None;
         let mut deliveries = Vec::new();
         for (at, state) in (start..).step_by(STEP_MS as usize).zip(&states) {
             enter(&mut call, *state, at);

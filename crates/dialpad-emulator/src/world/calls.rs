@@ -153,6 +153,47 @@ pub struct Call {
 }
 
 impl Call {
+    /// A new call leg of `user` with `contact` at `external_number`, started at `now` (ms):
+    /// inbound calls begin `ringing`, outbound ones `calling`.
+    pub fn begin(
+        call_id: CallId,
+        user: &super::User,
+        direction: Direction,
+        external_number: &str,
+        contact: CallParty,
+        now: i64,
+    ) -> Call {
+        Call {
+            call_id,
+            company_id: user.company_id,
+            state: match direction {
+                Direction::Inbound => CallState::Ringing,
+                Direction::Outbound => CallState::Calling,
+            },
+            direction,
+            external_number: external_number.to_owned(),
+            internal_number: user.phone_numbers.first().cloned().unwrap_or_default(),
+            date_started: Some(now),
+            date_rang: None,
+            date_connected: None,
+            date_ended: None,
+            duration: None,
+            total_duration: None,
+            target: CallParty::user(user),
+            contact,
+            master_call_id: call_id,
+            entry_point_call_id: call_id,
+            is_transferred: false,
+            was_recorded: false,
+            labels: Vec::new(),
+            custom_data: None,
+            call_recording_share_links: Vec::new(),
+            voicemail_share_link: None,
+            transcription_text: None,
+            event_timestamp: Some(now),
+        }
+    }
+
     /// Moves the call to `state` at `now` (ms), stamping the dates that state implies.
     pub fn advance(&mut self, state: CallState, now: i64) {
         match state {
