@@ -24,6 +24,10 @@ pub struct AccountView {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub connection: Option<ConnectionView>,
+    /// The Dialpad webhook and subscriptions dialbridge keeps for the account's enabled
+    /// workflows, with the last provisioning error (shown when one account is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialpad_events: Option<crate::dialpad_events::ProvisioningView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +107,10 @@ impl Platform {
     }
 
     pub(crate) async fn view(&self, account: Account) -> Result<AccountView> {
-        Ok(account_view(account, &self.scope_selection().await?))
+        let provisioning = self.provisioning(&account.account_id).await?;
+        let mut view = account_view(account, &self.scope_selection().await?);
+        view.dialpad_events = provisioning;
+        Ok(view)
     }
 }
 
@@ -124,6 +131,7 @@ fn account_view(account: Account, selection: &ScopeSelection) -> AccountView {
         created_at: Timestamp(account.created_at),
         updated_at: Timestamp(account.updated_at),
         connection: account.connection.map(|c| connection_view(c, selection)),
+        dialpad_events: None,
     }
 }
 

@@ -278,6 +278,8 @@ impl Platform {
             .await
             .map_err(|e| internal(e.to_string()))?;
         tracing::info!(account_id = %session.account_id, "account connected with OAuth");
+        self.emit_connection_created(&record).await;
+        self.sync_subscriptions(&session.account_id).await;
         Ok(())
     }
 

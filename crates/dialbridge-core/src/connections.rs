@@ -65,6 +65,8 @@ impl Platform {
         record.token_version = version + 1;
         self.store().put_connection(&record).await?;
         tracing::info!(account_id = %account_id, %environment, "account connected with an API key");
+        self.emit_connection_created(&record).await;
+        self.sync_subscriptions(account_id).await;
         self.account(account_id).await
     }
 
@@ -88,6 +90,7 @@ impl Platform {
         let Some(connection) = account.connection else {
             return Err(Error::NotConnected(account_id.clone()));
         };
+        self.remove_dialpad_webhook(account_id).await;
         self.revoke(&connection).await;
         let mut record = ConnectionRecord::empty(
             account_id.clone(),
@@ -101,6 +104,8 @@ impl Platform {
         record.token_version = connection.token_version + 1;
         self.store().put_connection(&record).await?;
         tracing::info!(account_id = %account_id, "account disconnected");
+        self.emit_connection_deleted(&record, connection.status)
+            .await;
         self.account(account_id).await
     }
 
@@ -108,11 +113,24 @@ impl Platform {
     pub async fn delete_account(&self, account_id: &AccountId) -> Result<()> {
         let account = self.find_account(account_id).await?;
         if let Some(connection) = &account.connection {
+            self.remove_dialpad_webhook(account_id).await;
             self.revoke(connection).await;
         }
         self.store().delete_account(account_id).await?;
         tracing::info!(account_id = %account_id, "account deleted");
+        if let Some(connection) = &account.connection {
+            self.emit_connection_deleted(connection, connection.status)
+                .await;
+        }
         Ok(())
+    }
+
+    /// Removes the webhook and subscriptions dialbridge made at Dialpad (before the
+    /// credentials go); failures are logged, the local record goes either way.
+    async fn remove_dialpad_webhook(&self, account_id: &AccountId) {
+        if let Err(e) = self.remove_subscriptions(account_id).await {
+            tracing::warn!(account_id = %account_id, "removing the Dialpad webhook failed: {e}");
+        }
     }
 
     /// Deauthorizes an OAuth grant at Dialpad. Failures are logged, never fatal: the secrets

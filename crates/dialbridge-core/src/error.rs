@@ -57,6 +57,13 @@ pub enum Error {
         retry_after_secs: Option<u64>,
         body: serde_json::Value,
     },
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("the http step's request was answered {status}")]
+    HttpStep {
+        status: u16,
+        body: serde_json::Value,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -64,6 +71,50 @@ pub enum Error {
 }
 
 impl Error {
+    /// The contract's error code for this error (the server pairs it with a status).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "invalid_input",
+            Error::NotFound(_) => "not_found",
+            Error::InvalidScope { .. } => "invalid_scope",
+            Error::InvalidCredentials(_) => "invalid_credentials",
+            Error::EnvironmentNotConfigured(_) => "environment_not_configured",
+            Error::NotConnected(_) => "not_connected",
+            Error::ReauthRequired(_) => "reauth_required",
+            Error::InvalidConnectLink(_) => "invalid_connect_link",
+            Error::Dialpad { .. } => "dialpad_error",
+            Error::DialpadUnavailable(_) => "dialpad_unavailable",
+            Error::MissingScope { .. } => "missing_scope",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::HttpStep { .. } => "http_error",
+            Error::InvalidSignature(_) => "invalid_signature",
+            Error::Store(_) | Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The error as an execution records it: code, message and, for Dialpad's answers, its
+    /// status and body.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            Error::Dialpad { status, body } => {
+                json["status"] = (*status).into();
+                json["body"] = body.clone();
+            }
+            Error::RateLimited { body, .. } => {
+                json["status"] = 429.into();
+                json["body"] = body.clone();
+            }
+            Error::HttpStep { status, body } => {
+                json["status"] = (*status).into();
+                json["body"] = body.clone();
+            }
+            Error::InvalidInput(problems) => json["details"] = serde_json::json!(problems),
+            _ => {}
+        }
+        json
+    }
+
     /// A single-field validation failure.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput(vec![FieldError::new(field, message)])

@@ -5,10 +5,13 @@ mod account;
 mod accounts;
 mod actions;
 mod app;
+mod automation;
 mod connect;
 mod connections;
 mod crypto;
+mod dialpad_events;
 mod error;
+mod executor;
 mod ids;
 mod platform;
 mod proxy;
@@ -17,15 +20,23 @@ mod secret;
 mod store;
 mod time;
 mod tokens;
+mod triggers;
+mod vendor_webhooks;
+mod workflows;
 
 pub use account::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
 pub use accounts::{AccountPage, AccountView, ConnectionView};
 pub use actions::{action, catalog as action_catalog, ActionInfo, RetryPolicy};
 pub use app::{AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
+pub use automation::{
+    EnablementView, ExecutionPage, ExecutionView, ReplayVersion, StepView, WorkflowView,
+};
 pub use connect::{CallbackOutcome, CallbackQuery, ConnectLink, ConnectSession, PortalView};
 pub use connections::CompanyCheck;
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
+pub use dialpad_events::{IngressOutcome, ProvisioningView};
 pub use error::{Error, FieldError, Result};
+pub use executor::ExecutorSettings;
 pub use ids::AccountId;
 pub use platform::{Platform, Settings};
 pub use proxy::ProxyRequest;
@@ -33,7 +44,21 @@ pub use scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_
 pub use secret::Secret;
 pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ConnectSessionStore,
-    ConnectionStore, RefreshFailure, SettingsStore, Store, StoreError, StoreResult, TokenUpdate,
+    ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord, EndpointStore, EventRecord,
+    ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore, HookRecord, HookStore,
+    RefreshFailure, SettingsStore, StepRecord, StepStatus, Store, StoreError, StoreResult,
+    TokenUpdate, WorkflowRecord, WorkflowStore,
 };
 pub use time::{now_ms, Timestamp};
 pub use tokens::Credential;
+pub use triggers::{
+    classify, event_name_matches, params_match, schedule_ticks, subscription_needs, trigger,
+    trigger_catalog, trigger_keys, DialpadEventKind, SubscriptionNeeds, TriggerInfo, CALL_STATES,
+};
+pub use vendor_webhooks::{
+    DeliveryView, EndpointInput, EndpointView, MAX_DELIVERY_ATTEMPTS, VENDOR_EVENT_TYPES,
+};
+pub use workflows::{
+    template, validate as validate_workflow, ConfigField, ConfigType, Definition, OnError,
+    RetrySpec, Step, StepKind, TriggerSpec,
+};

@@ -10,6 +10,7 @@ use url::Url;
 use crate::actions::{RetryPolicy, Throttle};
 use crate::crypto::{hash_api_key, random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
+use crate::executor::ExecutorSettings;
 use crate::ids::AccountId;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -28,6 +29,11 @@ pub struct Settings {
     pub refresh_margin: Duration,
     /// How actions retry Dialpad's 429s, 5xx and timeouts.
     pub retry: RetryPolicy,
+    /// How workflow executions run.
+    pub executor: ExecutorSettings,
+    /// Where Dialpad posts events (`<this>/webhooks/dialpad/{hook_id}`), when it differs from
+    /// the public URL (another proxy).
+    pub webhook_base_url: Option<Url>,
 }
 
 impl Settings {
@@ -39,6 +45,8 @@ impl Settings {
             connect_link_ttl: Duration::from_secs(30 * 60),
             refresh_margin: Duration::from_secs(5 * 60),
             retry: RetryPolicy::default(),
+            executor: ExecutorSettings::default(),
+            webhook_base_url: None,
         }
     }
 
@@ -48,7 +56,7 @@ impl Settings {
     }
 }
 
-fn join(base: &Url, path: &str) -> Url {
+pub(crate) fn join(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let prefix = base.path().trim_end_matches('/');
     url.set_path(&format!("{prefix}/{path}"));
@@ -72,6 +80,8 @@ struct Inner {
     known_admin_keys: Mutex<std::collections::HashSet<String>>,
     /// Dialpad's rate limits, kept per account by this process.
     throttle: Throttle,
+    /// Wakes this process's executor when work is queued.
+    executor_wake: tokio::sync::Notify,
 }
 
 impl Platform {
@@ -92,6 +102,7 @@ impl Platform {
             refresh_locks: Mutex::new(HashMap::new()),
             known_admin_keys: Mutex::new(Default::default()),
             throttle: Throttle::default(),
+            executor_wake: tokio::sync::Notify::new(),
         })))
     }
 
@@ -109,6 +120,15 @@ impl Platform {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.0.http
+    }
+
+    /// Tells this process's executor that work was queued.
+    pub fn wake_executor(&self) {
+        self.0.executor_wake.notify_one();
+    }
+
+    pub(crate) async fn executor_notified(&self) {
+        self.0.executor_wake.notified().await;
     }
 
     pub(crate) fn throttle(&self) -> &Throttle {

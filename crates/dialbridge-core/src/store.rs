@@ -157,10 +157,377 @@ pub trait ConnectSessionStore: Send + Sync {
     async fn purge_connect_sessions(&self, expired_before: i64) -> StoreResult<u64>;
 }
 
+// ---- Workflows, events and executions -------------------------------------------------
+
+/// One saved version of a workflow definition (normalised JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowRecord {
+    pub key: String,
+    pub version: i64,
+    pub definition: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// A workflow enabled for an account, with the account's config values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnablementRecord {
+    pub account_id: AccountId,
+    pub workflow_key: String,
+    pub config: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// Saves a new version (1 for a new key, else the latest + 1, also after a delete) and
+    /// answers its number. A deleted workflow saved again is live again.
+    async fn insert_workflow_version(
+        &self,
+        key: &str,
+        definition: &serde_json::Value,
+        now: i64,
+    ) -> StoreResult<i64>;
+    /// A version, or the latest of a live (not deleted) workflow when `version` is `None`.
+    /// Versions of deleted workflows stay readable by number (executions keep theirs).
+    async fn get_workflow(
+        &self,
+        key: &str,
+        version: Option<i64>,
+    ) -> StoreResult<Option<WorkflowRecord>>;
+    /// The latest version of every live workflow, by key.
+    async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>>;
+    /// Marks the workflow deleted and removes its enablements; answers whether it was live.
+    async fn delete_workflow(&self, key: &str, now: i64) -> StoreResult<bool>;
+
+    /// Creates or replaces the enablement (keeping `created_at` when it existed).
+    async fn put_enablement(&self, record: &EnablementRecord) -> StoreResult<()>;
+    async fn get_enablement(
+        &self,
+        account: &AccountId,
+        workflow_key: &str,
+    ) -> StoreResult<Option<EnablementRecord>>;
+    async fn delete_enablement(&self, account: &AccountId, workflow_key: &str)
+        -> StoreResult<bool>;
+    /// Filtered by account and/or workflow, ordered by account then workflow.
+    async fn list_enablements(
+        &self,
+        account: Option<&AccountId>,
+        workflow_key: Option<&str>,
+    ) -> StoreResult<Vec<EnablementRecord>>;
+}
+
+/// Something that may start executions: a Dialpad event, a vendor event, a schedule tick or an
+/// API call. Stored before it is acknowledged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    /// `dialpad`, `vendor`, `schedule` or `api`.
+    pub source: String,
+    /// The trigger keys it maps to (Dialpad events), or the event's name.
+    pub name: String,
+    /// Identical redeliveries share it; a second event with the same key for the same account
+    /// is not stored again.
+    pub dedupe_key: Option<String>,
+    pub payload: serde_json::Value,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Queued => "queued",
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            ExecutionStatus::Queued,
+            ExecutionStatus::Running,
+            ExecutionStatus::Succeeded,
+            ExecutionStatus::Failed,
+            ExecutionStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Succeeded | ExecutionStatus::Failed | ExecutionStatus::Cancelled
+        )
+    }
+}
+
+/// One run of one workflow version for one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub workflow_key: String,
+    pub version: i64,
+    pub status: ExecutionStatus,
+    /// What started it: `{type, event_id?, name?, …}`.
+    pub trigger: serde_json::Value,
+    /// What templates see as `event`.
+    pub event: serde_json::Value,
+    pub error: Option<serde_json::Value>,
+    /// Not claimed before this instant (ms); a durable delay moves it forward.
+    pub run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    /// The execution this one replays.
+    pub replay_of: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Running,
+    Waiting,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Running => "running",
+            StepStatus::Waiting => "waiting",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            StepStatus::Running,
+            StepStatus::Waiting,
+            StepStatus::Succeeded,
+            StepStatus::Failed,
+            StepStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// The journal entry of one step of an execution; `step_id` is the step's path
+/// (`sms`, `each[2].sms`). A finished step is never run again when an execution resumes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub execution_id: String,
+    pub step_id: String,
+    /// Order of first appearance within the execution.
+    pub seq: i64,
+    pub status: StepStatus,
+    pub attempts: i64,
+    pub input: Option<serde_json::Value>,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<serde_json::Value>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// A delay step's wake-up time.
+    pub wake_at: Option<i64>,
+}
+
+/// Which executions to list.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub account_id: Option<AccountId>,
+    pub workflow_key: Option<String>,
+    pub status: Option<ExecutionStatus>,
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// In one transaction: stores the event and its executions. When an event with the same
+    /// `dedupe_key` exists for the account, stores nothing and answers `false`.
+    async fn record_event(
+        &self,
+        event: &EventRecord,
+        executions: &[ExecutionRecord],
+    ) -> StoreResult<bool>;
+    async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn insert_execution(&self, execution: &ExecutionRecord) -> StoreResult<()>;
+    async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>>;
+    /// Newest first (`created_at` desc, then `id` desc); `cursor` is the `id` of the last item
+    /// of the previous page.
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ExecutionRecord>>;
+    /// Takes up to `limit` executions that are queued or running, due (`run_at <= now`) and not
+    /// leased (or whose lease ran out), oldest `run_at` first, never more than
+    /// `per_account_limit` leased at once per account; marks them `running` with the lease.
+    /// Two claimers never get the same execution.
+    async fn claim_executions(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+        per_account_limit: u32,
+    ) -> StoreResult<Vec<ExecutionRecord>>;
+    /// Extends a lease this owner still holds.
+    async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> StoreResult<bool>;
+    /// Gives the execution back (still `running`) to be claimed again at `run_at`: a durable
+    /// delay. Only by the lease owner.
+    async fn release_execution(
+        &self,
+        id: &str,
+        owner: &str,
+        run_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Finishes it (succeeded/failed) and clears the lease, only by the lease owner and only if
+    /// it was not cancelled meanwhile.
+    async fn finish_execution(
+        &self,
+        id: &str,
+        owner: &str,
+        status: ExecutionStatus,
+        error: Option<&serde_json::Value>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Cancels an unfinished execution; answers whether it did.
+    async fn cancel_execution(&self, id: &str, now: i64) -> StoreResult<bool>;
+    /// The earliest `run_at` of a claimable execution, to sleep until then.
+    async fn next_run_at(&self) -> StoreResult<Option<i64>>;
+    /// Creates or replaces the step's journal entry (keyed by execution and step id).
+    async fn put_step(&self, step: &StepRecord) -> StoreResult<()>;
+    /// The journal of an execution in `seq` order.
+    async fn list_steps(&self, execution_id: &str) -> StoreResult<Vec<StepRecord>>;
+    /// Claims a schedule tick across the cluster: `true` for the first caller only.
+    async fn claim_schedule_tick(
+        &self,
+        workflow_key: &str,
+        account: &AccountId,
+        tick: i64,
+    ) -> StoreResult<bool>;
+}
+
+// ---- Dialpad webhooks dialbridge provisions, and the vendor's webhook endpoints ----------
+
+/// The Dialpad webhook of one connection (`/webhooks/dialpad/{hook_id}`) and the
+/// subscriptions made for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookRecord {
+    pub hook_id: String,
+    pub account_id: AccountId,
+    /// The id Dialpad gave the webhook, once created.
+    pub dialpad_webhook_id: Option<String>,
+    /// The HS256 secret Dialpad signs events with.
+    pub secret: Sealed,
+    /// What was provisioned: `{"call": [{"id", "call_states"}], "sms": […], …}`.
+    pub subscriptions: serde_json::Value,
+    /// `ok` or `error`; with `last_error` saying what failed.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+#[async_trait]
+pub trait HookStore: Send + Sync {
+    async fn put_hook(&self, hook: &HookRecord) -> StoreResult<()>;
+    async fn get_hook(&self, hook_id: &str) -> StoreResult<Option<HookRecord>>;
+    async fn get_hook_for_account(&self, account: &AccountId) -> StoreResult<Option<HookRecord>>;
+    async fn delete_hook(&self, hook_id: &str) -> StoreResult<bool>;
+    async fn list_hooks(&self) -> StoreResult<Vec<HookRecord>>;
+}
+
+/// A vendor's webhook endpoint (`PUT /api/v1/webhook-endpoints/{id}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub url: String,
+    /// Event types it receives; empty means all.
+    pub events: Vec<String>,
+    pub secret: Sealed,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One message to one endpoint and how its delivery went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait EndpointStore: Send + Sync {
+    async fn put_endpoint(&self, endpoint: &EndpointRecord) -> StoreResult<()>;
+    async fn get_endpoint(&self, id: &str) -> StoreResult<Option<EndpointRecord>>;
+    async fn list_endpoints(&self) -> StoreResult<Vec<EndpointRecord>>;
+    async fn delete_endpoint(&self, id: &str) -> StoreResult<bool>;
+    async fn insert_delivery(&self, delivery: &DeliveryRecord) -> StoreResult<()>;
+    /// Pending deliveries due by `now`, leased to `owner` until `lease_until` (no two owners
+    /// get the same one), oldest first.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Records an attempt's outcome (status, attempts, next_attempt_at, last_*, delivered_at)
+    /// and clears the lease.
+    async fn update_delivery(&self, delivery: &DeliveryRecord) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+}
+
 /// Everything the platform stores.
 #[async_trait]
 pub trait Store:
-    SettingsStore + AppStore + AdminKeyStore + AccountStore + ConnectionStore + ConnectSessionStore
+    SettingsStore
+    + AppStore
+    + AdminKeyStore
+    + AccountStore
+    + ConnectionStore
+    + ConnectSessionStore
+    + WorkflowStore
+    + ExecutionStore
+    + HookStore
+    + EndpointStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -266,10 +266,11 @@ impl Platform {
             last_error: reason.to_owned(),
             now: now_ms(),
         };
-        Ok(self
-            .store()
+        self.store()
             .record_refresh_failure(account_id, &failure)
-            .await?)
+            .await?;
+        self.emit_connection_expired(account_id).await;
+        Ok(())
     }
 }
 

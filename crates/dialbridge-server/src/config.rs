@@ -57,6 +57,42 @@ pub struct ServeConfig {
     /// How often idle connections are checked for tokens about to expire, in seconds.
     #[arg(long, env = "DIALBRIDGE_REFRESH_INTERVAL_SECS", default_value_t = 60)]
     pub refresh_interval_secs: u64,
+
+    /// How often the Dialpad webhooks and subscriptions of every account are checked (and
+    /// recreated when they vanished at Dialpad), in seconds.
+    #[arg(
+        long,
+        env = "DIALBRIDGE_RECONCILE_INTERVAL_SECS",
+        default_value_t = 300
+    )]
+    pub reconcile_interval_secs: u64,
+
+    /// Where Dialpad posts events, when it differs from the public URL (another proxy):
+    /// events go to `<this>/webhooks/dialpad/{hook_id}`.
+    #[arg(long, env = "DIALBRIDGE_WEBHOOK_BASE_URL")]
+    pub webhook_base_url: Option<Url>,
+
+    /// Workflow executions this process runs at once.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_WORKERS", default_value_t = 8)]
+    pub execution_workers: usize,
+
+    /// Executions of one account running at once, across all processes.
+    #[arg(long, env = "DIALBRIDGE_ACCOUNT_CONCURRENCY", default_value_t = 4)]
+    pub account_concurrency: u32,
+
+    /// How long a process's claim on an execution holds without renewal, in seconds; after a
+    /// crash, another process takes the execution over once it runs out.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_LEASE_SECS", default_value_t = 60)]
+    pub execution_lease_secs: u64,
+
+    /// Hosts workflow `http` steps may call, comma-separated (`api.example.com`, `*.example.com`).
+    #[arg(long, env = "DIALBRIDGE_HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub http_allowed_hosts: Vec<String>,
+
+    /// The unit of the vendor webhooks' retry schedule, in milliseconds: retries wait 5, 30,
+    /// 120, 600, 1800, 3600, then 7200 units (the default gives 5 s … 2 h).
+    #[arg(long, env = "DIALBRIDGE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
+    pub webhook_retry_base_ms: u64,
 }
 
 impl ServeConfig {

@@ -90,6 +90,13 @@ impl From<Error> for ApiError {
             } => ApiError::new(S::SERVICE_UNAVAILABLE, "rate_limited", message).with_details(
                 json!({"status": 429, "retry_after_secs": retry_after_secs, "body": body}),
             ),
+            Error::InvalidSignature(_) => {
+                ApiError::new(S::UNAUTHORIZED, "invalid_signature", message)
+            }
+            Error::HttpStep { status, body } => {
+                ApiError::new(S::BAD_GATEWAY, "http_error", message)
+                    .with_details(json!({"status": status, "body": body}))
+            }
             Error::Store(_) | Error::Internal(_) => {
                 tracing::error!("internal error: {message}");
                 ApiError::new(

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialbridge_core::{
-    now_ms, Cipher, CredentialsInput, Environment, MasterKey, Platform, Secret, Settings,
+    now_ms, Cipher, CredentialsInput, Environment, ExecutorSettings, MasterKey, Platform, Secret,
+    Settings,
 };
 use dialbridge_storage::{Database, Dialect, StorageError};
 use dialpad_emulator::{Emulator, EmulatorConfig};
@@ -47,6 +48,10 @@ pub struct Running {
     pub platform: Platform,
     server: JoinHandle<Result<(), std::io::Error>>,
     background: JoinHandle<()>,
+    reconcile: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
+    executor: JoinHandle<()>,
+    vendor_webhooks: JoinHandle<()>,
 }
 
 impl Running {
@@ -57,6 +62,12 @@ impl Running {
             .await
             .map_err(|e| StartError::Serve(std::io::Error::other(e)))?;
         self.background.abort();
+        self.reconcile.abort();
+        self.scheduler.abort();
+        // The executor stops claiming on shutdown; running steps finish or resume elsewhere.
+        let _ = self.executor.await;
+        // The webhook worker lets attempts under way finish (each has a 10 s timeout).
+        let _ = self.vendor_webhooks.await;
         served.map_err(StartError::Serve)
     }
 }
@@ -91,6 +102,14 @@ pub async fn start(
     }
     settings.refresh_margin = Duration::from_secs(config.refresh_margin_secs);
     settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
+    settings.webhook_base_url = config.webhook_base_url.clone();
+    settings.executor = ExecutorSettings {
+        workers: config.execution_workers.max(1),
+        per_account: config.account_concurrency.max(1),
+        lease: Duration::from_secs(config.execution_lease_secs.max(1)),
+        http_allowed_hosts: config.http_allowed_hosts.clone(),
+        ..ExecutorSettings::default()
+    };
     let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
     platform.verify_master_key().await?;
 
@@ -128,6 +147,31 @@ pub async fn start(
         Duration::from_secs(config.refresh_interval_secs.max(1)),
         shutdown.clone(),
     ));
+    let reconcile = tokio::spawn(periodic_reconcile(
+        platform.clone(),
+        Duration::from_secs(config.reconcile_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
+    let scheduler = {
+        let platform = platform.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            platform
+                .run_scheduler(Duration::from_secs(15), shutdown)
+                .await
+        })
+    };
+    let executor = {
+        let platform = platform.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { platform.run_executor(shutdown).await })
+    };
+    let vendor_webhooks = {
+        let platform = platform.clone();
+        let shutdown = shutdown.clone();
+        let retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
+        tokio::spawn(async move { platform.run_webhook_deliveries(retry_base, shutdown).await })
+    };
     tracing::info!(%local_addr, %public_url, "dialbridge is listening");
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -141,6 +185,10 @@ pub async fn start(
         platform,
         server,
         background,
+        reconcile,
+        scheduler,
+        executor,
+        vendor_webhooks,
     })
 }
 
@@ -186,6 +234,21 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// Keeps idle connections' tokens fresh and forgets long-expired connect links.
+/// Checks every provisioned account's Dialpad webhook and subscriptions and recreates what
+/// vanished at Dialpad.
+async fn periodic_reconcile(platform: Platform, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // not at start-up
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        platform.reconcile_all().await;
+    }
+}
+
 async fn background_refresh(platform: Platform, every: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

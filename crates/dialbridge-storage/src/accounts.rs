@@ -98,7 +98,13 @@ impl AccountStore for Database {
 
     async fn delete_account(&self, id: &AccountId) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        for table in ["connect_sessions", "connections"] {
+        // The foreign keys cascade too; explicit deletes keep it true without them.
+        for table in [
+            "connect_sessions",
+            "connections",
+            "workflow_enablements",
+            "hooks",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(id.as_str())
                 .execute(&mut *tx)

@@ -7,9 +7,13 @@ mod app_credentials;
 mod connect_sessions;
 mod connections;
 mod database;
+mod endpoints;
+mod executions;
+mod hooks;
 mod rows;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workflows;
 
 pub use database::{Database, Dialect, StorageError};

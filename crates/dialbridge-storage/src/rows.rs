@@ -26,6 +26,21 @@ pub(crate) fn string_list(row: &AnyRow, column: &str) -> StoreResult<Vec<String>
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
+/// A JSON column (stored as text).
+pub(crate) fn json(row: &AnyRow, column: &str) -> StoreResult<serde_json::Value> {
+    let text: String = get(row, column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// A nullable JSON column: SQL NULL is `None`, the text `null` is `Some(Value::Null)`.
+pub(crate) fn json_opt(row: &AnyRow, column: &str) -> StoreResult<Option<serde_json::Value>> {
+    get::<Option<String>>(row, column)?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+        })
+        .transpose()
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -5,8 +5,12 @@ mod accounts;
 mod actions;
 mod app;
 mod connect;
+mod executions;
 mod health;
+mod ingress;
 mod proxy;
+mod webhook_endpoints;
+mod workflows;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::routing::{any, get, post, put};
@@ -59,6 +63,49 @@ pub fn router(state: AppState) -> Router {
         .route("/actions", get(actions::list))
         .route("/actions/{key}", get(actions::get))
         .route("/accounts/{account_id}/actions/{key}", post(actions::run))
+        .route("/triggers", get(workflows::triggers))
+        .route("/workflows", get(workflows::list))
+        .route(
+            "/workflows/{key}",
+            put(workflows::put)
+                .get(workflows::get)
+                .delete(workflows::delete),
+        )
+        .route(
+            "/accounts/{account_id}/workflows",
+            get(workflows::account_workflows),
+        )
+        .route(
+            "/accounts/{account_id}/workflows/{key}",
+            put(workflows::enable).delete(workflows::disable),
+        )
+        .route(
+            "/accounts/{account_id}/workflows/{key}/executions",
+            post(workflows::run),
+        )
+        .route(
+            "/accounts/{account_id}/events/{name}",
+            post(workflows::post_event),
+        )
+        .route(
+            "/accounts/{account_id}/subscriptions/reconcile",
+            post(workflows::reconcile),
+        )
+        .route("/executions", get(executions::list))
+        .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/cancel", post(executions::cancel))
+        .route("/executions/{id}/replay", post(executions::replay))
+        .route("/webhook-endpoints", get(webhook_endpoints::list))
+        .route(
+            "/webhook-endpoints/{id}",
+            put(webhook_endpoints::put)
+                .get(webhook_endpoints::get)
+                .delete(webhook_endpoints::delete),
+        )
+        .route(
+            "/webhook-endpoints/{id}/deliveries",
+            get(webhook_endpoints::deliveries),
+        )
         .fallback(|| async { ApiError::not_found_route() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -75,6 +122,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/proxy", proxy)
+        .route("/webhooks/dialpad/{hook_id}", post(ingress::dialpad))
         .route("/connect/{token}", get(connect::open))
         .route("/connect/{token}/portal", get(connect::portal))
         .route("/connect/{token}/api-key", post(connect::portal_api_key))

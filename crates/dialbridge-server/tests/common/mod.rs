@@ -374,6 +374,9 @@ async fn start_server(
         &margin,
         "--connect-link-ttl-secs",
         &ttl,
+        // Vendor webhook retries after 5 ms, 30 ms, 120 ms, …: the whole schedule in ~13 s.
+        "--webhook-retry-base-ms",
+        "1",
     ])
     .expect("serve flags");
     let shutdown = CancellationToken::new();

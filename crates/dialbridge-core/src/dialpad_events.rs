@@ -1,0 +1,544 @@
+//! Dialpad events in, and what makes Dialpad send them. Where a webhook enters:
+//! `receive_dialpad_event` accepts only an HS256 JWT valid for the hook's secret, stores the
+//! event (a redelivered identical one is recognised and runs nothing) before it is
+//! acknowledged, and starts the matching workflows. `reconcile_subscriptions` gives each
+//! connection one Dialpad webhook (`<public_url>/webhooks/dialpad/{hook_id}`, its own secret)
+//! and exactly the subscriptions its enabled workflows need; it runs when enablements or the
+//! connection change, periodically, and on demand, so subscriptions that vanished at Dialpad
+//! come back.
+
+use dialpad::{RawBody, RawRequest, RawResponse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::automation::new_id;
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::platform::Platform;
+use crate::store::{EventRecord, HookRecord};
+use crate::time::{now_ms, Timestamp};
+use crate::triggers::{self, SubscriptionNeeds};
+use crate::workflows::Definition;
+
+/// What the ingress did with an event.
+#[derive(Debug, Serialize)]
+pub struct IngressOutcome {
+    /// The trigger keys the event maps to.
+    pub triggers: Vec<&'static str>,
+    /// The same event was received before: nothing ran again.
+    pub duplicate: bool,
+    pub executions: Vec<String>,
+}
+
+/// The account's Dialpad webhook and subscriptions as dialbridge last left them.
+#[derive(Debug, Serialize)]
+pub struct ProvisioningView {
+    pub hook_url: String,
+    pub dialpad_webhook_id: Option<String>,
+    pub subscriptions: Value,
+    /// `ok` or `error`.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// Subscription kinds, as `/api/v2/subscriptions/{kind}` names them, with the spec's
+/// `operationId` stem.
+const KINDS: [(&str, &str); 4] = [
+    ("call", "webhook_call_event_subscription"),
+    ("sms", "webhook_sms_event_subscription"),
+    ("contact", "webhook_contact_event_subscription"),
+    ("agent_status", "webhook_agent_status_event_subscription"),
+];
+
+impl Platform {
+    /// `POST /webhooks/dialpad/{hook_id}`.
+    pub async fn receive_dialpad_event(
+        &self,
+        hook_id: &str,
+        body: &[u8],
+    ) -> Result<IngressOutcome> {
+        let hook = self
+            .store()
+            .get_hook(hook_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("webhook '{hook_id}'")))?;
+        let secret = self.open(&hook.secret)?;
+        let payload = verify_jwt(body, secret.expose().as_bytes())?;
+        let keys = triggers::trigger_keys(&payload);
+        let event = EventRecord {
+            id: new_id("evt"),
+            account_id: hook.account_id.clone(),
+            source: "dialpad".into(),
+            name: keys.join(","),
+            dedupe_key: Some(hex::encode(Sha256::digest(body))),
+            payload,
+            received_at: now_ms(),
+        };
+        let trigger = json!({ "type": "dialpad", "keys": keys, "event_id": event.id });
+        let (new, executions) = self
+            .start_from_event(&event, trigger, |spec, payload| {
+                keys.contains(&spec.key.as_str()) && triggers::params_match(spec, payload)
+            })
+            .await?;
+        Ok(IngressOutcome {
+            triggers: keys,
+            duplicate: !new,
+            executions,
+        })
+    }
+
+    /// What the account's Dialpad webhook and subscriptions look like, if it has them.
+    pub async fn provisioning(&self, account: &AccountId) -> Result<Option<ProvisioningView>> {
+        Ok(self
+            .store()
+            .get_hook_for_account(account)
+            .await?
+            .map(|hook| self.provisioning_view(&hook)))
+    }
+
+    fn provisioning_view(&self, hook: &HookRecord) -> ProvisioningView {
+        ProvisioningView {
+            hook_url: self.hook_url(&hook.hook_id),
+            dialpad_webhook_id: hook.dialpad_webhook_id.clone(),
+            subscriptions: hook.subscriptions.clone(),
+            status: hook.status.clone(),
+            last_error: hook.last_error.clone(),
+            updated_at: Timestamp(hook.updated_at),
+        }
+    }
+
+    fn hook_url(&self, hook_id: &str) -> String {
+        let base = self
+            .settings()
+            .webhook_base_url
+            .as_ref()
+            .unwrap_or(&self.settings().public_url);
+        crate::platform::join(base, &format!("webhooks/dialpad/{hook_id}")).into()
+    }
+
+    /// Brings the account's Dialpad webhook and subscriptions in line with its enabled
+    /// workflows; the outcome (or the failure) is recorded on the account's provisioning.
+    pub async fn reconcile_subscriptions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<ProvisioningView>> {
+        let needs = self.subscription_needs(account).await?;
+        if needs.is_empty() {
+            self.remove_subscriptions(account).await?;
+            return Ok(None);
+        }
+        let mut hook = match self.store().get_hook_for_account(account).await? {
+            Some(hook) => hook,
+            None => {
+                let hook = HookRecord {
+                    hook_id: crate::crypto::random_token(16),
+                    account_id: account.clone(),
+                    dialpad_webhook_id: None,
+                    secret: self.cipher().seal(&crate::crypto::random_token(32)),
+                    subscriptions: json!({}),
+                    status: "pending".into(),
+                    last_error: None,
+                    updated_at: now_ms(),
+                };
+                self.store().put_hook(&hook).await?;
+                hook
+            }
+        };
+        let outcome = self.provision(&mut hook, &needs).await;
+        hook.updated_at = now_ms();
+        match &outcome {
+            Ok(()) => {
+                hook.status = "ok".into();
+                hook.last_error = None;
+            }
+            Err(error) => {
+                tracing::warn!(account_id = %account, "provisioning Dialpad subscriptions failed: {error}");
+                hook.status = "error".into();
+                hook.last_error = Some(error.to_string());
+            }
+        }
+        self.store().put_hook(&hook).await?;
+        outcome.map(|()| Some(self.provisioning_view(&hook)))
+    }
+
+    /// Deletes the account's Dialpad webhook (its subscriptions go with it) and forgets it.
+    /// When Dialpad cannot be reached the local record is still removed: an orphaned webhook
+    /// at Dialpad points at a hook id that no longer accepts anything.
+    pub async fn remove_subscriptions(&self, account: &AccountId) -> Result<()> {
+        let Some(hook) = self.store().get_hook_for_account(account).await? else {
+            return Ok(());
+        };
+        if let Some(webhook_id) = &hook.dialpad_webhook_id {
+            let path = format!("/api/v2/webhooks/{webhook_id}");
+            match self
+                .dialpad(account, "webhooks.delete", "DELETE", &path, None)
+                .await
+            {
+                Ok(response) if response.is_success() || response.status == 404 => {}
+                Ok(response) => {
+                    tracing::warn!(account_id = %account, status = response.status, "Dialpad refused to delete the webhook")
+                }
+                Err(e) => {
+                    tracing::warn!(account_id = %account, "deleting the Dialpad webhook failed: {e}")
+                }
+            }
+        }
+        self.store().delete_hook(&hook.hook_id).await?;
+        Ok(())
+    }
+
+    /// Reconciles every provisioned account (the periodic check).
+    pub async fn reconcile_all(&self) {
+        let hooks = match self.store().list_hooks().await {
+            Ok(hooks) => hooks,
+            Err(e) => return tracing::warn!("listing Dialpad webhooks failed: {e}"),
+        };
+        for hook in hooks {
+            if let Err(e) = self.reconcile_subscriptions(&hook.account_id).await {
+                tracing::warn!(account_id = %hook.account_id, "periodic reconcile failed: {e}");
+            }
+        }
+    }
+
+    async fn subscription_needs(&self, account: &AccountId) -> Result<SubscriptionNeeds> {
+        let mut specs = Vec::new();
+        for enablement in self.store().list_enablements(Some(account), None).await? {
+            if let Some(workflow) = self
+                .store()
+                .get_workflow(&enablement.workflow_key, None)
+                .await?
+            {
+                if let Ok(definition) = Definition::from_value(&workflow.definition) {
+                    specs.push(definition.trigger);
+                }
+            }
+        }
+        Ok(triggers::subscription_needs(specs.iter()))
+    }
+
+    /// Makes Dialpad's side match `needs`: the webhook exists, each wanted subscription exists
+    /// once, others of this webhook are deleted.
+    async fn provision(&self, hook: &mut HookRecord, needs: &SubscriptionNeeds) -> Result<()> {
+        let account = hook.account_id.clone();
+        let webhook_id = self.ensure_webhook(hook).await?;
+        let mut provisioned = serde_json::Map::new();
+        for (kind, stem) in KINDS {
+            let wanted = wanted_subscriptions(kind, needs, &webhook_id);
+            let existing = self
+                .list_subscriptions(&account, kind, stem, &webhook_id)
+                .await?;
+            let mut kept = Vec::new();
+            for sub in &existing {
+                let id = sub["id"].as_str().unwrap_or_default().to_owned();
+                if wanted.iter().any(|w| same_subscription(kind, w, sub))
+                    && !kept.iter().any(|k: &Value| same_subscription(kind, k, sub))
+                {
+                    kept.push(sub.clone());
+                } else {
+                    let path = format!("/api/v2/subscriptions/{kind}/{id}");
+                    let response = self
+                        .dialpad(&account, &format!("{stem}.delete"), "DELETE", &path, None)
+                        .await?;
+                    expect_success(&response, "deleting a subscription")?;
+                }
+            }
+            for want in wanted {
+                if kept.iter().any(|k| same_subscription(kind, &want, k)) {
+                    continue;
+                }
+                let path = format!("/api/v2/subscriptions/{kind}");
+                let response = self
+                    .dialpad(
+                        &account,
+                        &format!("{stem}.create"),
+                        "POST",
+                        &path,
+                        Some(want),
+                    )
+                    .await?;
+                expect_success(&response, "creating a subscription")?;
+                kept.push(response.body);
+            }
+            if !kept.is_empty() {
+                let summary: Vec<Value> = kept.iter().map(|s| summarize(kind, s)).collect();
+                provisioned.insert(kind.to_owned(), Value::Array(summary));
+            }
+        }
+        hook.subscriptions = Value::Object(provisioned);
+        Ok(())
+    }
+
+    /// The Dialpad webhook of the hook, created (again) when missing.
+    async fn ensure_webhook(&self, hook: &mut HookRecord) -> Result<String> {
+        let account = hook.account_id.clone();
+        if let Some(id) = &hook.dialpad_webhook_id {
+            let path = format!("/api/v2/webhooks/{id}");
+            let response = self
+                .dialpad(&account, "webhooks.get", "GET", &path, None)
+                .await?;
+            let ours =
+                response.body["hook_url"].as_str() == Some(self.hook_url(&hook.hook_id).as_str());
+            if response.is_success() && ours {
+                return Ok(id.clone());
+            }
+            if response.status != 404 && !response.is_success() {
+                expect_success(&response, "reading the webhook")?;
+            }
+        }
+        let secret = self.open(&hook.secret)?;
+        let body = json!({ "hook_url": self.hook_url(&hook.hook_id), "secret": secret.expose() });
+        let response = self
+            .dialpad(
+                &account,
+                "webhooks.create",
+                "POST",
+                "/api/v2/webhooks",
+                Some(body),
+            )
+            .await?;
+        expect_success(&response, "creating the webhook")?;
+        let id = id_text(&response.body["id"])
+            .ok_or_else(|| Error::Internal("Dialpad answered a webhook without an id".into()))?;
+        hook.dialpad_webhook_id = Some(id.clone());
+        self.store().put_hook(hook).await?;
+        Ok(id)
+    }
+
+    /// This webhook's subscriptions of one kind, following cursors.
+    async fn list_subscriptions(
+        &self,
+        account: &AccountId,
+        kind: &str,
+        stem: &str,
+        webhook_id: &str,
+    ) -> Result<Vec<Value>> {
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = raw("GET", &format!("/api/v2/subscriptions/{kind}"), None);
+            if let Some(c) = &cursor {
+                request.query.push(("cursor".into(), c.clone()));
+            }
+            let response = self
+                .send_operation(account, &format!("{stem}.list"), &request)
+                .await?;
+            expect_success(&response, "listing subscriptions")?;
+            for sub in response.body["items"].as_array().into_iter().flatten() {
+                if id_text(&sub["webhook"]["id"]).as_deref() == Some(webhook_id) {
+                    found.push(sub.clone());
+                }
+            }
+            match response.body["cursor"].as_str().filter(|c| !c.is_empty()) {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn dialpad(
+        &self,
+        account: &AccountId,
+        operation: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<RawResponse> {
+        self.send_operation(account, operation, &raw(method, path, body))
+            .await
+    }
+
+    async fn send_operation(
+        &self,
+        account: &AccountId,
+        operation: &str,
+        request: &RawRequest,
+    ) -> Result<RawResponse> {
+        let operation = dialpad_spec::spec()
+            .operation(operation)
+            .ok_or_else(|| Error::Internal(format!("the spec lacks {operation}")))?;
+        self.send_to_dialpad(account, operation, request).await
+    }
+}
+
+/// The create bodies the needs call for, for one kind.
+fn wanted_subscriptions(kind: &str, needs: &SubscriptionNeeds, webhook_id: &str) -> Vec<Value> {
+    let endpoint: Value = webhook_id
+        .parse::<i64>()
+        .map_or_else(|_| json!(webhook_id), |n| json!(n));
+    match kind {
+        "call" if !needs.call_states.is_empty() => {
+            vec![
+                json!({ "endpoint_id": endpoint, "call_states": needs.call_states, "enabled": true }),
+            ]
+        }
+        "sms" if !needs.sms_directions.is_empty() => {
+            let direction = if needs.sms_directions.len() > 1 {
+                "all".to_owned()
+            } else {
+                needs
+                    .sms_directions
+                    .iter()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| "all".into())
+            };
+            vec![json!({ "endpoint_id": endpoint, "direction": direction, "enabled": true })]
+        }
+        "contact" => needs
+            .contact_types
+            .iter()
+            .map(|t| json!({ "endpoint_id": endpoint, "contact_type": t, "enabled": true }))
+            .collect(),
+        "agent_status" if needs.agent_status => {
+            vec![json!({ "endpoint_id": endpoint, "agent_type": "callcenter", "enabled": true })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether an existing subscription (Dialpad's answer) serves a wanted one.
+fn same_subscription(kind: &str, wanted: &Value, existing: &Value) -> bool {
+    if existing.get("enabled") == Some(&json!(false)) && wanted.get("webhook").is_none() {
+        return false;
+    }
+    let field = match kind {
+        "call" => "call_states",
+        "sms" => "direction",
+        "contact" => "contact_type",
+        _ => "agent_type",
+    };
+    let sorted = |v: &Value| -> Value {
+        match v {
+            Value::Array(items) => {
+                let mut items: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect();
+                items.sort();
+                json!(items)
+            }
+            other => other.clone(),
+        }
+    };
+    sorted(&wanted[field]) == sorted(&existing[field])
+}
+
+fn summarize(kind: &str, subscription: &Value) -> Value {
+    let mut summary = json!({ "id": subscription["id"] });
+    for field in ["call_states", "direction", "contact_type", "agent_type"] {
+        if let Some(value) = subscription.get(field) {
+            summary[field] = value.clone();
+        }
+    }
+    summary["kind"] = json!(kind);
+    summary
+}
+
+fn raw(method: &str, path: &str, body: Option<Value>) -> RawRequest {
+    RawRequest {
+        method: method.parse().unwrap_or(reqwest::Method::GET),
+        path: path.to_owned(),
+        query: Vec::new(),
+        body: body.map(RawBody::Json),
+    }
+}
+
+fn expect_success(response: &RawResponse, doing: &str) -> Result<()> {
+    if response.is_success() {
+        Ok(())
+    } else {
+        tracing::debug!(status = response.status, "Dialpad refused {doing}");
+        Err(Error::Dialpad {
+            status: response.status,
+            body: response.body.clone(),
+        })
+    }
+}
+
+/// An int64 id as Dialpad writes it (a string) or as a number.
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The event inside an HS256 JWT signed with `secret`; nothing else is accepted: no unsigned
+/// JSON, no `none`, no other algorithm, no bad signature.
+fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
+    let refuse = |why: &str| Error::InvalidSignature(why.to_owned());
+    let text = std::str::from_utf8(body)
+        .map_err(|_| refuse("the body is not a JWT"))?
+        .trim();
+    if text.starts_with('{') {
+        return Err(refuse(
+            "unsigned JSON events are refused: the webhook's events must be HS256 JWTs",
+        ));
+    }
+    let header = jsonwebtoken::decode_header(text).map_err(|_| refuse("the body is not a JWT"))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(refuse("only HS256 JWTs are accepted"));
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Value>(text, &DecodingKey::from_secret(secret), &validation)
+        .map_err(|_| refuse("the JWT's signature does not match this webhook's secret"))?;
+    if !data.claims.is_object() {
+        return Err(refuse("the JWT's payload is not an event object"));
+    }
+    Ok(data.claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+
+    fn sign(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
+        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn only_hs256_with_the_hooks_secret_passes() {
+        let event = json!({ "call_id": "1", "state": "hangup" });
+        let good = sign(Algorithm::HS256, &event, b"s3cret");
+        assert_eq!(verify_jwt(good.as_bytes(), b"s3cret").unwrap(), event);
+        assert!(
+            verify_jwt(good.as_bytes(), b"other").is_err(),
+            "wrong secret"
+        );
+        let hs512 = sign(Algorithm::HS512, &event, b"s3cret");
+        assert!(
+            verify_jwt(hs512.as_bytes(), b"s3cret").is_err(),
+            "another algorithm"
+        );
+        assert!(
+            verify_jwt(br#"{"call_id":"1"}"#, b"s3cret").is_err(),
+            "unsigned JSON"
+        );
+        // alg none: header {"alg":"none"} and an empty signature
+        let none = format!(
+            "{}.{}.",
+            base64_url(br#"{"alg":"none","typ":"JWT"}"#),
+            base64_url(event.to_string().as_bytes())
+        );
+        assert!(verify_jwt(none.as_bytes(), b"s3cret").is_err(), "alg none");
+        let mut tampered = good.clone();
+        tampered.insert(good.find('.').unwrap() + 2, 'x');
+        assert!(
+            verify_jwt(tampered.as_bytes(), b"s3cret").is_err(),
+            "tampered"
+        );
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}

@@ -1,0 +1,323 @@
+//! The executor: workers claim due executions from the database with leases (so another process
+//! takes over the work of one that dies), run them with the interpreter (`interpret.rs`), and
+//! finish, fail or hand them back until a delay ends. Workers wake when work is queued in this
+//! process (`Platform::wake_executor`) and otherwise sleep until the next due execution, at most
+//! `poll` (other processes' work and expired leases are found that way).
+
+mod interpret;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::platform::Platform;
+use crate::store::{ExecutionRecord, ExecutionStatus};
+use crate::time::now_ms;
+use crate::workflows::Definition;
+use interpret::{Flow, Interpreter};
+
+/// How the executor runs; from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    /// Executions running at once in this process.
+    pub workers: usize,
+    /// Executions of one account running at once across the cluster.
+    pub per_account: u32,
+    /// How long a claim holds; renewed while the execution runs.
+    pub lease: Duration,
+    /// The longest sleep between looks at the queue.
+    pub poll: Duration,
+    /// Hosts `http` steps may call (exact host names, or `*.example.com`).
+    pub http_allowed_hosts: Vec<String>,
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> Self {
+        ExecutorSettings {
+            workers: 8,
+            per_account: 4,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+            http_allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+impl Platform {
+    /// Runs the executor until `shutdown`: claims due executions and runs them.
+    pub async fn run_executor(&self, shutdown: CancellationToken) {
+        let settings = self.settings().executor.clone();
+        let slots = Arc::new(Semaphore::new(settings.workers.max(1)));
+        loop {
+            let free = slots.available_permits() as u32;
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                let now = now_ms();
+                let until = now + settings.lease.as_millis() as i64;
+                self.store()
+                    .claim_executions(self.owner(), now, until, free, settings.per_account)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!("claiming executions failed: {e}");
+                        Vec::new()
+                    })
+            };
+            let idle = claimed.is_empty();
+            for execution in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let platform = self.clone();
+                tokio::spawn(async move {
+                    platform.execute(execution).await;
+                    drop(permit);
+                });
+            }
+            if !idle {
+                continue;
+            }
+            let sleep = self.sleep_until_next(settings.poll).await;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.executor_notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    async fn sleep_until_next(&self, poll: Duration) -> Duration {
+        match self.store().next_run_at().await {
+            Ok(Some(at)) => {
+                Duration::from_millis((at - now_ms()).clamp(0, poll.as_millis() as i64) as u64)
+            }
+            _ => poll,
+        }
+    }
+
+    /// Runs one claimed execution to its next resting point, renewing the lease meanwhile.
+    async fn execute(&self, execution: ExecutionRecord) {
+        let lease = self.settings().executor.lease;
+        let renewing = CancellationToken::new();
+        let renewer = {
+            let platform = self.clone();
+            let id = execution.id.clone();
+            let stop = renewing.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(lease / 3) => {}
+                    }
+                    let until = now_ms() + lease.as_millis() as i64;
+                    match platform
+                        .store()
+                        .renew_lease(&id, platform.owner(), until)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(execution = %id, "lost the lease");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(execution = %id, "renewing the lease failed: {e}"),
+                    }
+                }
+            })
+        };
+        let outcome = self.interpret(&execution).await;
+        renewing.cancel();
+        let _ = renewer.await;
+        let now = now_ms();
+        let store = self.store();
+        let result = match outcome {
+            Ok(Flow::Done) => {
+                store
+                    .finish_execution(
+                        &execution.id,
+                        self.owner(),
+                        ExecutionStatus::Succeeded,
+                        None,
+                        now,
+                    )
+                    .await
+            }
+            Ok(Flow::Fail(error)) => {
+                store
+                    .finish_execution(
+                        &execution.id,
+                        self.owner(),
+                        ExecutionStatus::Failed,
+                        Some(&error),
+                        now,
+                    )
+                    .await
+            }
+            Ok(Flow::Wait(wake_at)) => {
+                store
+                    .release_execution(&execution.id, self.owner(), wake_at, now)
+                    .await
+            }
+            Ok(Flow::Cancelled) => Ok(true),
+            Err(error) => {
+                // The store or the definition failed, not a step: record it on the execution.
+                tracing::error!(execution = %execution.id, "execution could not run: {error}");
+                let error = json!({ "error": error.to_json() });
+                store
+                    .finish_execution(
+                        &execution.id,
+                        self.owner(),
+                        ExecutionStatus::Failed,
+                        Some(&error),
+                        now,
+                    )
+                    .await
+            }
+        };
+        match result {
+            Ok(true) => {
+                if let Ok(Some(done)) = store.get_execution(&execution.id).await {
+                    if done.status.is_finished() {
+                        self.execution_finished(&done).await;
+                    }
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(execution = %execution.id, "the execution changed hands or was cancelled before it finished here")
+            }
+            Err(e) => {
+                tracing::error!(execution = %execution.id, "recording the outcome failed: {e}")
+            }
+        }
+    }
+
+    async fn interpret(&self, execution: &ExecutionRecord) -> Result<Flow> {
+        let workflow = self
+            .store()
+            .get_workflow(&execution.workflow_key, Some(execution.version))
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "workflow {} version {}",
+                    execution.workflow_key, execution.version
+                ))
+            })?;
+        let definition =
+            Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;
+        let ctx = self.execution_context(execution).await?;
+        let journal = self.store().list_steps(&execution.id).await?;
+        Interpreter::new(self, execution, journal, ctx)
+            .run(&definition)
+            .await
+    }
+
+    /// What templates see: `event`, `account`, `config`, `steps`, `execution`.
+    pub(crate) async fn execution_context(&self, execution: &ExecutionRecord) -> Result<Value> {
+        let account = self.store().get_account(&execution.account_id).await?;
+        let config = self
+            .store()
+            .get_enablement(&execution.account_id, &execution.workflow_key)
+            .await?
+            .map_or_else(|| json!({}), |e| e.config);
+        Ok(json!({
+            "event": execution.event,
+            "account": {
+                "id": execution.account_id,
+                "name": account.as_ref().and_then(|a| a.name.clone()),
+                "metadata": account.map(|a| Value::Object(a.metadata)).unwrap_or_else(|| json!({})),
+            },
+            "config": config,
+            "steps": {},
+            "execution": {
+                "id": execution.id,
+                "workflow": execution.workflow_key,
+                "version": execution.version,
+                "trigger": execution.trigger,
+                "started_at": execution.created_at,
+            },
+        }))
+    }
+
+    /// An `http` step: only to hosts the vendor allowed; answers `{status, headers, body}`, and
+    /// fails on a non-2xx status.
+    pub(crate) async fn http_step(&self, request: &Value) -> Result<Value> {
+        let url = request["url"].as_str().unwrap_or_default();
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::invalid("url", format!("{url:?} is not a URL: {e}")))?;
+        let host = parsed.host_str().unwrap_or_default();
+        let allowed = &self.settings().executor.http_allowed_hosts;
+        if !matches!(parsed.scheme(), "http" | "https") || !host_allowed(host, allowed) {
+            return Err(Error::invalid(
+                "url",
+                format!("http steps may only call the allowed hosts ({}); {host:?} is not one (set --http-allowed-hosts)", if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }),
+            ));
+        }
+        let method: reqwest::Method = request["method"]
+            .as_str()
+            .unwrap_or("GET")
+            .parse()
+            .map_err(|_| Error::invalid("method", "is not an HTTP method"))?;
+        let mut builder = self.http().request(method, parsed);
+        if let Some(headers) = request["headers"].as_object() {
+            for (name, value) in headers {
+                builder = builder.header(name.as_str(), value.as_str().unwrap_or_default());
+            }
+        }
+        if !request["body"].is_null() {
+            builder = builder.json(&request["body"]);
+        }
+        let response = builder.send().await.map_err(|e| {
+            Error::DialpadUnavailable(format!(
+                "the http step's request failed: {}",
+                e.without_url()
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let headers: serde_json::Map<String, Value> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), json!(v.to_str().ok()?))))
+            .collect();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let output = json!({ "status": status, "headers": headers, "body": body });
+        if (200..300).contains(&status) {
+            Ok(output)
+        } else {
+            Err(Error::HttpStep {
+                status,
+                body: output["body"].clone(),
+            })
+        }
+    }
+}
+
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|rule| match rule.strip_prefix("*.") {
+        Some(domain) => host.ends_with(&format!(".{domain}")),
+        None => rule.eq_ignore_ascii_case(host),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn allowed_hosts_are_exact_or_subdomains() {
+        let allowed = vec![
+            "api.vendor.example".to_owned(),
+            "*.hooks.example".to_owned(),
+        ];
+        assert!(host_allowed("api.vendor.example", &allowed));
+        assert!(host_allowed("a.hooks.example", &allowed));
+        assert!(!host_allowed("hooks.example", &allowed));
+        assert!(!host_allowed("evil.example", &allowed));
+        assert!(!host_allowed("api.vendor.example.evil", &allowed));
+    }
+}

@@ -1,0 +1,88 @@
+//! `hooks`: the Dialpad webhook dialbridge provisions for each connection (at most one per
+//! account), its sealed signing secret and what was subscribed.
+
+use async_trait::async_trait;
+use dialbridge_core::{AccountId, HookRecord, HookStore, StoreError, StoreResult};
+use sqlx::any::AnyRow;
+
+use crate::database::{backend, Database};
+use crate::rows::{get, json, sealed, to_json};
+
+const COLUMNS: &str =
+    "hook_id, account_id, dialpad_webhook_id, secret, subscriptions, status, last_error, updated_at";
+
+fn hook(row: &AnyRow) -> StoreResult<HookRecord> {
+    Ok(HookRecord {
+        hook_id: get(row, "hook_id")?,
+        account_id: AccountId::from_trusted(get(row, "account_id")?),
+        dialpad_webhook_id: get(row, "dialpad_webhook_id")?,
+        secret: sealed(row, "secret")?
+            .ok_or_else(|| StoreError::Corrupt("hooks.secret is NULL".into()))?,
+        subscriptions: json(row, "subscriptions")?,
+        status: get(row, "status")?,
+        last_error: get(row, "last_error")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+#[async_trait]
+impl HookStore for Database {
+    async fn put_hook(&self, h: &HookRecord) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO hooks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (hook_id) DO UPDATE SET account_id = excluded.account_id, \
+             dialpad_webhook_id = excluded.dialpad_webhook_id, secret = excluded.secret, \
+             subscriptions = excluded.subscriptions, status = excluded.status, \
+             last_error = excluded.last_error, updated_at = excluded.updated_at"
+        ))
+        .bind(&h.hook_id)
+        .bind(h.account_id.as_str())
+        .bind(h.dialpad_webhook_id.clone())
+        .bind(h.secret.0.clone())
+        .bind(to_json(&h.subscriptions)?)
+        .bind(&h.status)
+        .bind(h.last_error.clone())
+        .bind(h.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn get_hook(&self, hook_id: &str) -> StoreResult<Option<HookRecord>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM hooks WHERE hook_id = $1"))
+            .bind(hook_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(hook).transpose()
+    }
+
+    async fn get_hook_for_account(&self, account: &AccountId) -> StoreResult<Option<HookRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM hooks WHERE account_id = $1"
+        ))
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(hook).transpose()
+    }
+
+    async fn delete_hook(&self, hook_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM hooks WHERE hook_id = $1")
+            .bind(hook_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_hooks(&self) -> StoreResult<Vec<HookRecord>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM hooks ORDER BY account_id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(hook).collect()
+    }
+}
