@@ -159,6 +159,171 @@ pub fn document(server_url: &str) -> Value {
         );
     }
 
+    // Triggers, workflows, executions.
+    add(
+        "/api/v1/triggers",
+        "get",
+        op(
+            "workflows",
+            "The trigger catalog: key, name, description, params_schema, event_schema of each.",
+            None,
+            None,
+            true,
+        ),
+    );
+    add(
+        "/api/v1/workflows",
+        "get",
+        op(
+            "workflows",
+            "Every live workflow's latest version.",
+            None,
+            None,
+            true,
+        ),
+    );
+    let workflow = |summary: &str, body: Option<Value>| {
+        op("workflows", summary, body, None, true)
+            .with_params(&[("key", "The workflow key (a-z, 0-9, _ and -).")])
+    };
+    add(
+        "/api/v1/workflows/{key}",
+        "put",
+        workflow("Saves a new version (JSON, or YAML with a YAML content type); 422 lists every problem with its path.", Some(json!({ "type": "object", "description": "A workflow definition: name, trigger, config, steps (see the README)." }))),
+    );
+    add(
+        "/api/v1/workflows/{key}",
+        "get",
+        workflow("The latest version, or `?version=N`.", None)
+            .with_query(&[("version", "A version number.")]),
+    );
+    add(
+        "/api/v1/workflows/{key}",
+        "delete",
+        workflow(
+            "Deletes the workflow and its enablements; executions keep their versions.",
+            None,
+        ),
+    );
+    let per_account = |summary: &str, body: Option<Value>| {
+        op("workflows", summary, body, None, true)
+            .with_params(&[("account_id", "The account."), ("key", "The workflow key.")])
+    };
+    add(
+        "/api/v1/accounts/{account_id}/workflows",
+        "get",
+        op(
+            "workflows",
+            "The workflows enabled for the account, with their config.",
+            None,
+            None,
+            true,
+        )
+        .with_params(&[("account_id", "The account.")]),
+    );
+    add("/api/v1/accounts/{account_id}/workflows/{key}", "put", per_account("Enables the workflow for the account with `{config}` checked against its config fields; Dialpad subscriptions are provisioned.", Some(json!({ "type": "object", "properties": { "config": { "type": "object" } }, "additionalProperties": false }))));
+    add(
+        "/api/v1/accounts/{account_id}/workflows/{key}",
+        "delete",
+        per_account(
+            "Disables it; subscriptions no longer needed are removed.",
+            None,
+        ),
+    );
+    add(
+        "/api/v1/accounts/{account_id}/workflows/{key}/executions",
+        "post",
+        per_account(
+            "Runs the enabled workflow now with `{input}` as `event` → 202 `{execution_id}`.",
+            Some(
+                json!({ "type": "object", "properties": { "input": {} }, "additionalProperties": false }),
+            ),
+        ),
+    );
+    add(
+        "/api/v1/accounts/{account_id}/events/{name}",
+        "post",
+        op("workflows", "A vendor event: any JSON → 202 `{executions}` started by workflows with the `event` trigger of that name.", Some(json!({})), None, true)
+            .with_params(&[("account_id", "The account."), ("name", "The event name.")]),
+    );
+    add(
+        "/api/v1/accounts/{account_id}/subscriptions/reconcile",
+        "post",
+        op("workflows", "Checks the account's Dialpad webhook and subscriptions now and recreates what vanished.", None, None, true).with_params(&[("account_id", "The account.")]),
+    );
+    add(
+        "/api/v1/executions",
+        "get",
+        op("executions", "Executions, newest first.", None, None, true).with_query(&[
+            ("account_id", "Only this account's."),
+            ("workflow", "Only this workflow's."),
+            ("status", "queued, running, succeeded, failed or cancelled."),
+            ("cursor", "The cursor of the previous page."),
+            ("limit", "Page size, 1-200."),
+        ]),
+    );
+    let execution = |summary: &str, body: Option<Value>| {
+        op("executions", summary, body, None, true).with_params(&[("id", "The execution id.")])
+    };
+    add(
+        "/api/v1/executions/{id}",
+        "get",
+        execution(
+            "An execution with each step's status, attempts, input, output, error and timing.",
+            None,
+        ),
+    );
+    add(
+        "/api/v1/executions/{id}/cancel",
+        "post",
+        execution("Cancels a queued or running execution.", None),
+    );
+    add("/api/v1/executions/{id}/replay", "post", execution("Runs it again with the same event, on its own version or `{\"version\": \"latest\"}` → 202 `{execution_id}`.", Some(json!({ "type": "object", "properties": { "version": { "enum": ["own", "latest"] } } }))));
+    add(
+        "/webhooks/dialpad/{hook_id}",
+        "post",
+        op(
+            "workflows",
+            "Dialpad event ingress: an HS256 JWT signed with the hook's secret (no API key).",
+            None,
+            None,
+            false,
+        )
+        .with_params(&[("hook_id", "The account's hook id.")]),
+    );
+
+    // The vendor's webhook endpoints.
+    add(
+        "/api/v1/webhook-endpoints",
+        "get",
+        op(
+            "webhooks",
+            "The vendor's webhook endpoints.",
+            None,
+            None,
+            true,
+        ),
+    );
+    let endpoint = |summary: &str, body: Option<Value>| {
+        op("webhooks", summary, body, None, true).with_params(&[("id", "The endpoint id.")])
+    };
+    add("/api/v1/webhook-endpoints/{id}", "put", endpoint("Creates or replaces an endpoint `{url, events?}` → `{id, url, events, secret, …}`; messages are signed per Standard Webhooks.", Some(json!({ "type": "object", "properties": { "url": { "type": "string" }, "events": { "type": "array", "items": { "enum": ["connection.created", "connection.expired", "connection.deleted", "execution.succeeded", "execution.failed"] } } }, "required": ["url"] }))));
+    add(
+        "/api/v1/webhook-endpoints/{id}",
+        "get",
+        endpoint("One endpoint.", None),
+    );
+    add(
+        "/api/v1/webhook-endpoints/{id}",
+        "delete",
+        endpoint("Deletes the endpoint and its delivery log.", None),
+    );
+    add(
+        "/api/v1/webhook-endpoints/{id}/deliveries",
+        "get",
+        endpoint("The delivery log, newest first.", None).with_query(&[("limit", "1-200.")]),
+    );
+
     let proxy = op(
         "proxy",
         "Dialpad's API v2 with the account's credentials: method, query, body and content type are forwarded; Dialpad's status and body come back. Only documented Dialpad operations.",

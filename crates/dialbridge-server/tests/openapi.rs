@@ -21,6 +21,9 @@ async fn every_documented_operation_reaches_a_handler() {
             .replace("{account_id}", "nobody")
             .replace("{environment}", "sandbox")
             .replace("{key}", "list_users")
+            .replace("{name}", "order.shipped")
+            .replace("{id}", "nothing")
+            .replace("{hook_id}", "nothing")
             .replace("{token}", "not-a-token")
             .replace("{path}", "api/v2/users");
         for method in operations.as_object().unwrap().keys() {
