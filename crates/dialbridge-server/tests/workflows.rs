@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, TestApp};
+use common::{eventually, Backend, TestApp};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -46,7 +46,13 @@ async fn save_yaml(app: &TestApp, key: &str, yaml: &str) -> (StatusCode, Value) 
 }
 
 async fn with_missed_call_workflow() -> TestApp {
-    let app = TestApp::connected("acme").await;
+    missed_call_workflow_on(Backend::Sqlite)
+        .await
+        .expect("sqlite")
+}
+
+async fn missed_call_workflow_on(backend: Backend) -> Option<TestApp> {
+    let app = TestApp::connected_on(backend, "acme").await?;
     let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body, json!({ "key": "missed-call", "version": 1 }));
@@ -58,7 +64,7 @@ async fn with_missed_call_workflow() -> TestApp {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    app
+    Some(app)
 }
 
 async fn executions(app: &TestApp) -> Vec<Value> {
@@ -133,9 +139,12 @@ async fn dialpad_secret(app: &TestApp) -> (String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_missed_inbound_call_texts_the_caller_back() {
-    let app = with_missed_call_workflow().await;
+on_both_backends!(a_missed_inbound_call_texts_the_caller_back);
+
+async fn a_missed_inbound_call_texts_the_caller_back(backend: Backend) {
+    let Some(app) = missed_call_workflow_on(backend).await else {
+        return;
+    };
     // Enabling provisioned one webhook and the one subscription the workflow needs.
     let (_, account) = app.get("/api/v1/accounts/acme").await;
     let events = &account["dialpad_events"];
@@ -604,5 +613,128 @@ async fn vendor_events_and_schedules_start_executions() {
         .await
         .unwrap()
         .is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loops_retries_continue_on_error_http_limits_and_cancel() {
+    let app = TestApp::connected("acme").await;
+    let definition = json!({
+        "name": "Many steps",
+        "trigger": { "type": "api" },
+        "steps": [
+            { "id": "each", "for_each": "event.names", "as": "name", "steps": [
+                { "id": "greet", "set": { "text": "{{ loop.index }}:{{ name }}", "last": "{{ loop.last }}" } },
+            ] },
+            { "id": "missing", "action": "get_contact", "input": { "id": "1" },
+              "retry": { "max_attempts": 2, "backoff": "10ms" }, "on_error": "continue" },
+            { "id": "outside", "http": { "method": "POST", "url": "https://not-allowed.example/hook" }, "on_error": "continue" },
+            { "id": "summary", "set": {
+                "missing_status": "{{ steps.missing.error.status }}",
+                "http_code": "{{ steps.outside.error.code }}",
+            } },
+        ],
+    });
+    let (status, body) = app
+        .call(Method::PUT, "/api/v1/workflows/many", Some(definition))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.call(
+        Method::PUT,
+        "/api/v1/accounts/acme/workflows/many",
+        Some(json!({})),
+    )
+    .await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/many/executions",
+            Some(json!({ "input": { "names": ["Ada", "Grace"] } })),
+        )
+        .await;
+    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let step = |id: &str| {
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        step("each[0].greet")["output"],
+        json!({ "text": "0:Ada", "last": false })
+    );
+    assert_eq!(
+        step("each[1].greet")["output"],
+        json!({ "text": "1:Grace", "last": true })
+    );
+    assert_eq!(step("each")["output"], json!({ "count": 2 }));
+    assert_eq!(step("missing")["status"], "failed");
+    assert_eq!(step("missing")["attempts"], 2, "retried once");
+    assert_eq!(
+        step("outside")["error"]["code"],
+        "invalid_input",
+        "{:#}",
+        step("outside")
+    );
+    assert!(step("outside")["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("allowed hosts"));
+    assert_eq!(
+        step("summary")["output"],
+        json!({ "missing_status": 404, "http_code": "invalid_input" })
+    );
+
+    // A long delay can be cancelled; a finished execution cannot.
+    let waiting = json!({
+        "name": "Waits", "trigger": { "type": "api" },
+        "steps": [{ "id": "wait", "delay": "1h" }, { "id": "never", "set": { "x": 1 } }],
+    });
+    app.call(Method::PUT, "/api/v1/workflows/waits", Some(waiting))
+        .await;
+    app.call(
+        Method::PUT,
+        "/api/v1/accounts/acme/workflows/waits",
+        Some(json!({})),
+    )
+    .await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/waits/executions",
+            Some(json!({})),
+        )
+        .await;
+    let id = started["execution_id"].as_str().unwrap().to_owned();
+    eventually("the delay is journaled", || async {
+        let (_, e) = app.get(&format!("/api/v1/executions/{id}")).await;
+        e["steps"][0]["status"] == "waiting"
+    })
+    .await;
+    let (status, cancelled) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, page) = app
+        .get("/api/v1/executions?account_id=acme&status=cancelled")
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
     app.shutdown().await;
 }

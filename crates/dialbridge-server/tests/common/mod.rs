@@ -307,11 +307,19 @@ impl TestApp {
     /// A SQLite-backed app with the emulator configured and `account` connected with OAuth
     /// (as the first seeded company's admin), for tests of what comes after connecting.
     pub async fn connected(account: &str) -> TestApp {
-        let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+        Self::connected_on(Backend::Sqlite, account)
+            .await
+            .expect("sqlite")
+    }
+
+    /// `connected` on a chosen backend; `None` (after a notice) for PostgreSQL without
+    /// `DIALBRIDGE_TEST_DATABASE_URL`.
+    pub async fn connected_on(backend: Backend, account: &str) -> Option<TestApp> {
+        let app = TestApp::spawn(backend).await?;
         app.configure_app().await;
         app.create_account(account).await;
         app.connect_oauth(account).await;
-        app
+        Some(app)
     }
 
     pub async fn connection(&self, account: &str) -> Value {
