@@ -100,17 +100,8 @@ async fn dialpad_sms(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// The secret Dialpad signs this account's events with, read back from the emulator.
-async fn dialpad_secret(app: &TestApp) -> (String, String) {
-    let (_, account) = app.get("/api/v1/accounts/acme").await;
-    let hook_url = account["dialpad_events"]["hook_url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let webhook_id = account["dialpad_events"]["dialpad_webhook_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+/// A company-admin API key of the emulator's first company (Acme), to look at Dialpad's side.
+async fn emulator_admin_key(app: &TestApp) -> String {
     let company = app
         .emulator_call(Method::GET, "/_control/companies", None)
         .await
@@ -123,10 +114,25 @@ async fn dialpad_secret(app: &TestApp) -> (String, String) {
             Some(json!({ "company_id": company })),
         )
         .await;
+    key["api_key"].as_str().unwrap().to_owned()
+}
+
+/// The secret Dialpad signs this account's events with, read back from the emulator.
+async fn dialpad_secret(app: &TestApp) -> (String, String) {
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    let hook_url = account["dialpad_events"]["hook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let webhook_id = account["dialpad_events"]["dialpad_webhook_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = emulator_admin_key(&app).await;
     let webhook: Value = app
         .http
         .get(format!("{}/api/v2/webhooks/{webhook_id}", app.emulator_url))
-        .bearer_auth(key["api_key"].as_str().unwrap())
+        .bearer_auth(&key)
         .send()
         .await
         .unwrap()
@@ -292,19 +298,7 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
         .as_str()
         .unwrap()
         .to_owned();
-    let company = app
-        .emulator_call(Method::GET, "/_control/companies", None)
-        .await
-        .1[0]["id"]
-        .clone();
-    let (_, key) = app
-        .emulator_call(
-            Method::POST,
-            "/_control/api-keys",
-            Some(json!({ "company_id": company })),
-        )
-        .await;
-    let key = key["api_key"].as_str().unwrap().to_owned();
+    let key = emulator_admin_key(&app).await;
     let list_calls_subs = || async {
         let page: Value = app
             .http

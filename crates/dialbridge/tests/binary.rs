@@ -3,7 +3,6 @@
 //! SIGTERM; a first start without a key prints a generated one once; `migrate` works;
 //! PostgreSQL without a master key is refused with a clear message.
 
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,20 +11,14 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
+mod common;
+
+use common::{free_port, BIN};
 
 struct Server {
     child: Child,
     base: String,
     output: Arc<Mutex<String>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn spawn(args: &[&str]) -> Server {
@@ -36,17 +29,11 @@ async fn spawn(args: &[&str]) -> Server {
 async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
-        .arg(command)
-        .args(["--listen", &listen])
+    let mut child = common::dialbridge(&[command, "--listen", &listen])
         .args(args)
         .env("RUST_LOG", "debug")
-        .env_remove("DIALBRIDGE_API_KEY")
-        .env_remove("DIALBRIDGE_MASTER_KEY")
-        .env_remove("DIALBRIDGE_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("dialbridge starts");
     let output = Arc::new(Mutex::new(String::new()));
@@ -68,23 +55,17 @@ async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server
         });
     }
     let base = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}{ready_path}")).send().await {
-            if r.status().is_success() {
-                return Server {
-                    child,
-                    base,
-                    output,
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !common::ready(&format!("{base}{ready_path}")).await {
+        panic!(
+            "dialbridge {command} did not become ready:\n{}",
+            output.lock().unwrap()
+        );
     }
-    panic!(
-        "dialbridge {command} did not become ready:\n{}",
-        output.lock().unwrap()
-    );
+    Server {
+        child,
+        base,
+        output,
+    }
 }
 
 impl Server {

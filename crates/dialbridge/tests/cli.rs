@@ -6,7 +6,6 @@
 //! emulator; a small fake server covers what the real one cannot be made to do on demand.
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
+mod common;
+
+use common::{free_port, BIN};
+
 const KEY: &str = "dialbridge-dev";
 const ACME: u64 = 5629499534213120;
 
@@ -32,44 +34,26 @@ struct Server {
     base: String,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `dialbridge serve --dev` on a free port with a fresh SQLite database, once /healthz answers.
 async fn serve_dev() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
     let listen = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", &listen, "--database-url", &db])
-        .env_remove("DIALBRIDGE_API_KEY")
-        .env_remove("DIALBRIDGE_MASTER_KEY")
-        .env_remove("DIALBRIDGE_DATABASE_URL")
+    let child = common::dialbridge(&["serve", "--dev", "--listen", &listen, "--database-url", &db])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("dialbridge starts");
     let base = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return Server {
-                    _child: child,
-                    _dir: dir,
-                    base,
-                };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        common::ready(&format!("{base}/healthz")).await,
+        "dialbridge serve --dev did not become ready"
+    );
+    Server {
+        _child: child,
+        _dir: dir,
+        base,
     }
-    panic!("dialbridge serve --dev did not become ready");
 }
 
 /// `dialbridge <args>` against `server` (through the environment), stdin closed, stderr a pipe.
@@ -537,7 +521,7 @@ async fn an_interrupted_export_resumes_without_duplicates() {
 
 #[tokio::test]
 async fn bad_input_or_no_key_is_refused_before_anything_is_sent() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();

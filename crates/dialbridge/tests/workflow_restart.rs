@@ -2,7 +2,6 @@
 //! restarted on the same database, and the execution finishes without repeating its finished
 //! step; a delay running while the process is stopped ends after the restart.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -11,49 +10,34 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::Notify;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
-const KEY: &str = "dialbridge-dev";
+mod common;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{dialbridge, free_port, ready};
+
+const KEY: &str = "dialbridge-dev";
 
 /// `serve --dev` on `listen` over the SQLite file in `dir`, with short leases, once healthy.
 async fn serve(dir: &Path, listen: &str) -> Child {
     let db = format!("sqlite://{}/dialbridge.db", dir.display());
-    let child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", listen, "--database-url", &db])
+    let child = dialbridge(&["serve", "--dev", "--listen", listen, "--database-url", &db])
         .args([
             "--execution-lease-secs",
             "2",
             "--http-allowed-hosts",
             "127.0.0.1",
         ])
-        .env_remove("DIALBRIDGE_API_KEY")
-        .env_remove("DIALBRIDGE_MASTER_KEY")
-        .env_remove("DIALBRIDGE_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("dialbridge starts");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = http.get(format!("http://{listen}/healthz")).send().await {
-            if r.status().is_success() {
-                return child;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("dialbridge did not become healthy");
+    assert!(
+        ready(&format!("http://{listen}/healthz")).await,
+        "dialbridge did not become healthy"
+    );
+    child
 }
 
 async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {

@@ -1,0 +1,45 @@
+//! What the binary's tests share: the executable, a free port, a `dialbridge` command with no
+//! dialbridge settings inherited from the environment, and waiting until a process answers.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `dialbridge <args>`, killed when dropped, with the settings a developer's shell may hold
+/// removed so tests see only what they pass.
+pub fn dialbridge(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("DIALBRIDGE_API_KEY")
+        .env_remove("DIALBRIDGE_MASTER_KEY")
+        .env_remove("DIALBRIDGE_DATABASE_URL")
+        .kill_on_drop(true);
+    command
+}
+
+/// Whether `url` answered 2xx within ten seconds.
+pub async fn ready(url: &str) -> bool {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(response) = http.get(url).send().await {
+            if response.status().is_success() {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
