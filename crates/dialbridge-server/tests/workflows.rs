@@ -732,3 +732,52 @@ async fn loops_retries_continue_on_error_http_limits_and_cancel() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repairs_it() {
+    let app = TestApp::connected("acme").await;
+    let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 1, "fault_status": 500 })),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/workflows/missed-call",
+            Some(json!({ "config": { "reply_from": "+14155550101" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the enablement stands: {body}");
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    assert_eq!(account["dialpad_events"]["status"], "error", "{account:#}");
+    assert!(account["dialpad_events"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("500"));
+
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 0 })),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/subscriptions/reconcile",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    assert_eq!(account["dialpad_events"]["status"], "ok", "{account:#}");
+    assert_eq!(
+        account["dialpad_events"]["subscriptions"]["call"][0]["call_states"],
+        json!(["hangup"])
+    );
+    app.shutdown().await;
+}
