@@ -128,7 +128,7 @@ async fn dialpad_secret(app: &TestApp) -> (String, String) {
         .as_str()
         .unwrap()
         .to_owned();
-    let key = emulator_admin_key(&app).await;
+    let key = emulator_admin_key(app).await;
     let webhook: Value = app
         .http
         .get(format!("{}/api/v2/webhooks/{webhook_id}", app.emulator_url))
