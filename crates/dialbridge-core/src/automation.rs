@@ -443,6 +443,7 @@ impl Platform {
             ));
         }
         let new = self.store().record_event(event, &executions).await?;
+        self.metrics().event(&event.source, !new);
         if !new {
             return Ok((false, Vec::new()));
         }
@@ -535,6 +536,7 @@ impl Platform {
 
     /// Called when an execution finishes here.
     pub(crate) async fn execution_finished(&self, execution: &ExecutionRecord) {
+        self.metrics().execution_finished(execution.status.as_str());
         tracing::info!(
             execution = %execution.id,
             workflow = %execution.workflow_key,

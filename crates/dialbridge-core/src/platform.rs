@@ -12,6 +12,7 @@ use crate::crypto::{hash_api_key, random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
 use crate::executor::ExecutorSettings;
 use crate::ids::AccountId;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::time::now_ms;
@@ -82,6 +83,7 @@ struct Inner {
     throttle: Throttle,
     /// Wakes this process's executor when work is queued.
     executor_wake: tokio::sync::Notify,
+    metrics: Metrics,
 }
 
 impl Platform {
@@ -103,6 +105,7 @@ impl Platform {
             known_admin_keys: Mutex::new(Default::default()),
             throttle: Throttle::default(),
             executor_wake: tokio::sync::Notify::new(),
+            metrics: Metrics::default(),
         })))
     }
 
@@ -120,6 +123,11 @@ impl Platform {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.0.http
+    }
+
+    /// This process's Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     /// Tells this process's executor that work was queued.

@@ -192,7 +192,14 @@ impl Platform {
         let refresh_token = self.open(&sealed_refresh)?;
         let app = self.oauth_app(connection.environment).await?;
         tracing::info!(account_id = %account_id, "refreshing the access token");
-        match app.refresh(refresh_token.expose()).await {
+        let outcome = app.refresh(refresh_token.expose()).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(e) if e.is_invalid_grant() => "invalid_grant",
+            Err(_) => "failed",
+        };
+        self.metrics().token_refresh(label);
+        match outcome {
             Ok(tokens) => {
                 let update = TokenUpdate {
                     access_token: self.cipher().seal(&tokens.access_token),

@@ -24,6 +24,17 @@ pub fn document(server_url: &str) -> Value {
         ),
     );
     add(
+        "/metrics",
+        "get",
+        op(
+            "health",
+            "Prometheus metrics of this process (OpenMetrics text).",
+            None,
+            None,
+            false,
+        ),
+    );
+    add(
         "/api/v1/openapi.json",
         "get",
         op("meta", "This document.", None, None, true),

@@ -87,6 +87,20 @@ impl Platform {
         key: &str,
         input: &Value,
     ) -> Result<Value> {
+        let result = self.run_action_unmetered(account_id, key, input).await;
+        if catalog::find(key).is_some() {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            self.metrics().action(key, outcome);
+        }
+        result
+    }
+
+    async fn run_action_unmetered(
+        &self,
+        account_id: &AccountId,
+        key: &str,
+        input: &Value,
+    ) -> Result<Value> {
         let def = catalog::find(key).ok_or_else(|| {
             Error::NotFound(format!("action '{key}' (GET /api/v1/actions lists them)"))
         })?;

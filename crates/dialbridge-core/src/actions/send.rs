@@ -74,6 +74,7 @@ impl Platform {
                 tracing::debug!(account_id = %account_id, operation = %operation.id, ?wait, "throttled");
                 tokio::time::sleep(wait).await;
             }
+            let started = Instant::now();
             let outcome = self
                 .call_dialpad(account_id, |client, token| {
                     let request = request.clone();
@@ -92,6 +93,13 @@ impl Platform {
                     }
                 })
                 .await;
+            let status = match &outcome {
+                Ok(response) => Some(response.status),
+                Err(Error::Dialpad { status, .. }) => Some(*status),
+                _ => None,
+            };
+            self.metrics()
+                .dialpad_request(&operation.id, status, started.elapsed());
             match outcome {
                 Ok(response) if response.status == 429 => {
                     let retry_after = response.retry_after.map(Duration::from_secs);

@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .nest("/proxy", proxy)
         .route("/webhooks/dialpad/{hook_id}", post(ingress::dialpad))
         .route("/connect/{token}", get(connect::open))
@@ -128,6 +129,10 @@ pub fn router(state: AppState) -> Router {
         .route("/connect/{token}/api-key", post(connect::portal_api_key))
         .route("/oauth/callback", get(connect::callback))
         .nest("/api/v1", api)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            health::count_requests,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(

@@ -1,0 +1,206 @@
+//! Prometheus metrics (`GET /metrics`): what an operator watches — requests to dialbridge and
+//! to Dialpad, actions, Dialpad events, executions, token refreshes. Labels never carry account
+//! ids or anything secret, so the series stay few and the page is safe to scrape.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template (`/api/v1/accounts/{account_id}`), never the raw path.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DialpadLabels {
+    operation: String,
+    /// Dialpad's status, or 0 when it could not be reached.
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    /// `ok` or the error code.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    source: String,
+    duplicate: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    dialpad_requests: Family<DialpadLabels, Counter>,
+    dialpad_seconds: Family<DialpadLabels, Histogram>,
+    actions: Family<ActionLabels, Counter>,
+    events: Family<EventLabels, Counter>,
+    executions: Family<OutcomeLabels, Counter>,
+    refreshes: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dialbridge");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests served, by route, method and status",
+            http_requests.clone(),
+        );
+        let dialpad_requests = Family::<DialpadLabels, Counter>::default();
+        registry.register(
+            "dialpad_requests",
+            "Requests sent to Dialpad's API, by operation and status (0: unreachable)",
+            dialpad_requests.clone(),
+        );
+        let dialpad_seconds = Family::<DialpadLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
+        registry.register(
+            "dialpad_request_seconds",
+            "Time Dialpad took to answer",
+            dialpad_seconds.clone(),
+        );
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "actions",
+            "Actions run, by action and outcome (ok or the error code)",
+            actions.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Events received, by source and whether they were redeliveries",
+            events.clone(),
+        );
+        let executions = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "executions_finished",
+            "Executions finished, by status",
+            executions.clone(),
+        );
+        let refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "token_refreshes",
+            "OAuth token refreshes, by outcome",
+            refreshes.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            dialpad_requests,
+            dialpad_seconds,
+            actions,
+            events,
+            executions,
+            refreshes,
+        }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Err(e) = encode(&mut text, &self.registry) {
+            tracing::error!("encoding metrics failed: {e}");
+        }
+        text
+    }
+
+    pub fn http_request(&self, labels: HttpLabels) {
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn dialpad_request(&self, operation: &str, status: Option<u16>, took: Duration) {
+        let labels = DialpadLabels {
+            operation: operation.to_owned(),
+            status: status.unwrap_or(0),
+        };
+        self.dialpad_requests.get_or_create(&labels).inc();
+        self.dialpad_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn action(&self, action: &str, outcome: &str) {
+        let labels = ActionLabels {
+            action: action.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.actions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn event(&self, source: &str, duplicate: bool) {
+        let labels = EventLabels {
+            source: source.to_owned(),
+            duplicate,
+        };
+        self.events.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn execution_finished(&self, status: &str) {
+        let labels = OutcomeLabels {
+            outcome: status.to_owned(),
+        };
+        self.executions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn token_refresh(&self, outcome: &str) {
+        let labels = OutcomeLabels {
+            outcome: outcome.to_owned(),
+        };
+        self.refreshes.get_or_create(&labels).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_their_labels() {
+        let metrics = Metrics::default();
+        metrics.action("send_sms", "ok");
+        metrics.action("send_sms", "ok");
+        metrics.dialpad_request("sms.send", Some(200), Duration::from_millis(12));
+        let text = metrics.render();
+        assert!(
+            text.contains("dialbridge_actions_total{action=\"send_sms\",outcome=\"ok\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "dialbridge_dialpad_requests_total{operation=\"sms.send\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("dialbridge_dialpad_request_seconds_count"),
+            "{text}"
+        );
+    }
+}
