@@ -1,5 +1,6 @@
 //! Secrets at rest: known secrets written through the API (app client secret, a Dialpad API
-//! key, OAuth tokens, the admin API key) must not appear in the raw database, in any encoding.
+//! key, OAuth tokens, the admin API key) and the webhook secrets dialbridge makes (a Dialpad
+//! hook's, a vendor endpoint's) must not appear in the raw database, in any encoding.
 
 mod common;
 
@@ -50,6 +51,45 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
+    // A workflow on a Dialpad trigger gives the account a Dialpad webhook with a secret.
+    let workflow = json!({
+        "name": "Hangups", "trigger": { "type": "call.hangup" },
+        "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+    });
+    app.call(Method::PUT, "/api/v1/workflows/hangups", Some(workflow))
+        .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/oauth-account/workflows/hangups",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let webhooks: serde_json::Value = app
+        .http
+        .get(format!("{}/api/v2/webhooks", app.emulator_url))
+        .bearer_auth(&dialpad_api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook_secret = webhooks["items"][0]["signature"]["secret"]
+        .as_str()
+        .expect("the provisioned webhook has a secret")
+        .to_owned();
+    let (status, endpoint) = app
+        .call(
+            Method::PUT,
+            "/api/v1/webhook-endpoints/vendor",
+            Some(json!({ "url": "https://vendor.example/hooks" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let endpoint_secret = endpoint["secret"].as_str().unwrap().to_owned();
+
     let stored = app.stored_connection("oauth-account").await;
     let cipher = app.cipher();
     let access_token = cipher
@@ -69,6 +109,8 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
         &refresh_token,
         &app.api_key,
         &app.master_key,
+        &hook_secret,
+        &endpoint_secret,
     ];
 
     let haystack = match backend {
