@@ -73,7 +73,7 @@ impl Platform {
             account_id: hook.account_id.clone(),
             source: "dialpad".into(),
             name: keys.join(","),
-            dedupe_key: Some(hex::encode(Sha256::digest(body))),
+            dedupe_key: Some(event_digest(&payload)),
             payload,
             received_at: now_ms(),
         };
@@ -467,6 +467,18 @@ fn id_text(value: &Value) -> Option<String> {
     }
 }
 
+/// What identifies an event across redeliveries: a digest of its claims in canonical order
+/// (object keys sorted), leaving out the JWT's own timing claims, which a redelivery may renew.
+fn event_digest(payload: &Value) -> String {
+    let mut claims = payload.clone();
+    if let Some(map) = claims.as_object_mut() {
+        for volatile in ["iat", "exp", "nbf", "jti"] {
+            map.remove(volatile);
+        }
+    }
+    hex::encode(Sha256::digest(claims.to_string().as_bytes()))
+}
+
 /// The event inside an HS256 JWT signed with `secret`; nothing else is accepted: no unsigned
 /// JSON, no `none`, no other algorithm, no bad signature.
 fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
@@ -502,6 +514,15 @@ mod tests {
 
     fn sign(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
         encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn a_redelivery_with_renewed_timing_claims_is_the_same_event() {
+        let first = json!({ "call_id": "1", "state": "hangup", "iat": 100 });
+        let again = json!({ "iat": 200, "state": "hangup", "call_id": "1" });
+        let other = json!({ "call_id": "1", "state": "connected", "iat": 100 });
+        assert_eq!(event_digest(&first), event_digest(&again));
+        assert_ne!(event_digest(&first), event_digest(&other));
     }
 
     #[test]
