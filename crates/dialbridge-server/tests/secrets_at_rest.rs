@@ -66,16 +66,7 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let webhooks: serde_json::Value = app
-        .http
-        .get(format!("{}/api/v2/webhooks", app.emulator_url))
-        .bearer_auth(&dialpad_api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let webhooks = app.dialpad_get("/api/v2/webhooks", &dialpad_api_key).await;
     let hook_secret = webhooks["items"][0]["signature"]["secret"]
         .as_str()
         .expect("the provisioned webhook has a secret")

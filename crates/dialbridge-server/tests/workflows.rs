@@ -129,16 +129,9 @@ async fn dialpad_secret(app: &TestApp) -> (String, String) {
         .unwrap()
         .to_owned();
     let key = emulator_admin_key(app).await;
-    let webhook: Value = app
-        .http
-        .get(format!("{}/api/v2/webhooks/{webhook_id}", app.emulator_url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let webhook = app
+        .dialpad_get(&format!("/api/v2/webhooks/{webhook_id}"), &key)
+        .await;
     (
         hook_url,
         webhook["signature"]["secret"].as_str().unwrap().to_owned(),
@@ -300,16 +293,7 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
         .to_owned();
     let key = emulator_admin_key(&app).await;
     let list_calls_subs = || async {
-        let page: Value = app
-            .http
-            .get(format!("{}/api/v2/subscriptions/call", app.emulator_url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = app.dialpad_get("/api/v2/subscriptions/call", &key).await;
         page["items"].as_array().unwrap().clone()
     };
     assert_eq!(list_calls_subs().await.len(), 1);

@@ -189,6 +189,19 @@ impl TestApp {
         read(request.send().await.expect("emulator request")).await
     }
 
+    /// A `GET` of Dialpad's API v2 at the emulator with `key`: what Dialpad itself holds.
+    pub async fn dialpad_get(&self, path: &str, key: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.emulator_url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("emulator request")
+            .json()
+            .await
+            .expect("JSON from the emulator")
+    }
+
     pub async fn emulator_stats(&self) -> Value {
         self.emulator_call(Method::GET, "/_control/stats", None)
             .await
