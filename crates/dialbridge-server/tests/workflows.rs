@@ -29,6 +29,7 @@ steps:
       - id: sms
         action: send_sms
         input:
+          user_id: "{{ event.target.id }}"
           from_number: "{{ config.reply_from }}"
           to_numbers: ["{{ event.external_number }}"]
           text: "Sorry we missed you, {{ event.contact.name }}."
@@ -187,6 +188,11 @@ async fn a_missed_inbound_call_texts_the_caller_back(backend: Backend) {
     assert_eq!(sms.len(), 1);
     assert_eq!(sms[0]["to_numbers"], json!(["+14155550150"]));
     assert_eq!(sms[0]["from_number"], "+14155550101");
+    assert_eq!(
+        sms[0]["user_id"],
+        json!(5910974510923776_i64),
+        "sent in the spec's type"
+    );
     assert_eq!(sms[0]["text"], "Sorry we missed you, Dana Diaz.");
 
     // An answered inbound call runs the workflow but texts nobody; an outbound call is
