@@ -4,32 +4,11 @@
 use std::sync::Arc;
 
 use dialbridge_core::*;
-use dialbridge_storage::testing::fresh_postgres;
 use dialbridge_storage::Database;
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dialbridge_storage::Database::connect(&format!("sqlite://{}/nested/db.sqlite", dir.path().display())).await.unwrap();
-            db.migrate().await.unwrap();
-            super::$name(&db).await;
-            db.close().await;
-        } )* }
-        mod postgres { $( #[tokio::test] async fn $name() {
-            let Ok(admin) = std::env::var("DIALBRIDGE_TEST_DATABASE_URL") else {
-                eprintln!("DIALBRIDGE_TEST_DATABASE_URL is not set: skipping the PostgreSQL backend");
-                return;
-            };
-            let (url, guard) = super::fresh_postgres(&admin).await.unwrap();
-            let db = dialbridge_storage::Database::connect(&url).await.unwrap();
-            db.migrate().await.unwrap();
-            super::$name(&db).await;
-            db.close().await;
-            guard.cleanup().await;
-        } )* }
-    };
-}
+mod common;
+
+use common::id;
 
 conformance!(
     migrations_are_idempotent,
@@ -44,10 +23,6 @@ conformance!(
     refresh_failures_and_expiring,
     connect_sessions_are_single_use,
 );
-
-fn id(s: &str) -> AccountId {
-    AccountId::parse(s).unwrap()
-}
 
 fn patch(name: Option<&str>, metadata: Option<serde_json::Value>) -> AccountPatch {
     AccountPatch {

@@ -6,33 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use dialbridge_core::*;
-use dialbridge_storage::testing::fresh_postgres;
 use dialbridge_storage::Database;
 use serde_json::json;
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() {
-            let dir = tempfile::tempdir().unwrap();
-            let db = dialbridge_storage::Database::connect(&format!("sqlite://{}/nested/db.sqlite", dir.path().display())).await.unwrap();
-            db.migrate().await.unwrap();
-            super::$name(&db).await;
-            db.close().await;
-        } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() {
-            let Ok(admin) = std::env::var("DIALBRIDGE_TEST_DATABASE_URL") else {
-                eprintln!("DIALBRIDGE_TEST_DATABASE_URL is not set: skipping the PostgreSQL backend");
-                return;
-            };
-            let (url, guard) = super::fresh_postgres(&admin).await.unwrap();
-            let db = dialbridge_storage::Database::connect(&url).await.unwrap();
-            db.migrate().await.unwrap();
-            super::$name(&db).await;
-            db.close().await;
-            guard.cleanup().await;
-        } )* }
-    };
-}
+mod common;
+
+use common::id;
 
 conformance!(
     workflow_versions,
@@ -56,10 +35,6 @@ conformance!(
     deliveries,
     concurrent_claimers_get_disjoint_deliveries,
 );
-
-fn id(s: &str) -> AccountId {
-    AccountId::parse(s).unwrap()
-}
 
 async fn account(db: &Database, name: &str) {
     db.upsert_account(&id(name), &AccountPatch::default(), 1)
