@@ -68,6 +68,26 @@ async fn missed_call_workflow_on(backend: Backend) -> Option<TestApp> {
     Some(app)
 }
 
+/// Saves a JSON definition (a new workflow) and enables it for `acme` with no config.
+async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workflows/{key}"),
+            Some(definition),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/accounts/acme/workflows/{key}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn executions(app: &TestApp) -> Vec<Value> {
     let (status, page) = app.get("/api/v1/executions?account_id=acme").await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -526,16 +546,7 @@ async fn vendor_events_and_schedules_start_executions() {
         "trigger": { "type": "event", "event": "order.shipped", "filter": "event.total > 10" },
         "steps": [{ "id": "echo", "set": { "order": "{{ event.order_id }}", "total": "{{ event.total }}" } }],
     });
-    let (status, body) = app
-        .call(Method::PUT, "/api/v1/workflows/on-order", Some(on_order))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.call(
-        Method::PUT,
-        "/api/v1/accounts/acme/workflows/on-order",
-        Some(json!({})),
-    )
-    .await;
+    save_and_enable(&app, "on-order", on_order).await;
 
     let (status, body) = app
         .call(
@@ -575,14 +586,7 @@ async fn vendor_events_and_schedules_start_executions() {
         "trigger": { "type": "schedule", "cron": "* * * * *", "timezone": "Europe/London" },
         "steps": [{ "id": "tick", "set": { "at": "{{ event.scheduled_at }}" } }],
     });
-    app.call(Method::PUT, "/api/v1/workflows/every-minute", Some(nightly))
-        .await;
-    app.call(
-        Method::PUT,
-        "/api/v1/accounts/acme/workflows/every-minute",
-        Some(json!({})),
-    )
-    .await;
+    save_and_enable(&app, "every-minute", nightly).await;
     let now = dialbridge_core::now_ms();
     // Two processes looking at the same five minutes start each tick once.
     let (a, b) = tokio::join!(
@@ -619,16 +623,7 @@ async fn loops_retries_continue_on_error_http_limits_and_cancel() {
             } },
         ],
     });
-    let (status, body) = app
-        .call(Method::PUT, "/api/v1/workflows/many", Some(definition))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.call(
-        Method::PUT,
-        "/api/v1/accounts/acme/workflows/many",
-        Some(json!({})),
-    )
-    .await;
+    save_and_enable(&app, "many", definition).await;
     let (_, started) = app
         .call(
             Method::POST,
@@ -678,14 +673,7 @@ async fn loops_retries_continue_on_error_http_limits_and_cancel() {
         "name": "Waits", "trigger": { "type": "api" },
         "steps": [{ "id": "wait", "delay": "1h" }, { "id": "never", "set": { "x": 1 } }],
     });
-    app.call(Method::PUT, "/api/v1/workflows/waits", Some(waiting))
-        .await;
-    app.call(
-        Method::PUT,
-        "/api/v1/accounts/acme/workflows/waits",
-        Some(json!({})),
-    )
-    .await;
+    save_and_enable(&app, "waits", waiting).await;
     let (_, started) = app
         .call(
             Method::POST,
