@@ -5,7 +5,7 @@
 use crate::ids::{CallId, ChannelId, CompanyId, ContactId, OfficeId, UserId};
 use crate::world::{
     AccountType, Call, CallParty, CallState, Channel, Company, Contact, ContactFields, Direction,
-    Enablement, License, Office, User, World,
+    Enablement, Office, User, World,
 };
 
 pub const ACME: CompanyId = CompanyId(5629499534213120);
@@ -44,18 +44,12 @@ pub fn world(now_ms: i64) -> World {
         ),
     ];
     let acme = Place {
-        company: ACME,
-        office: ACME_HQ,
+        office: &offices[0],
         domain: "acme.example",
-        country: "us",
-        timezone: "US/Pacific",
     };
     let globex = Place {
-        company: GLOBEX,
-        office: GLOBEX_LONDON,
+        office: &offices[1],
         domain: "globex.example",
-        country: "gb",
-        timezone: "Europe/London",
     };
     let users = vec![
         acme.user(
@@ -339,47 +333,31 @@ fn office(id: OfficeId, company_id: CompanyId, name: &str, country: &str, tz: &s
     }
 }
 
-/// Where a seeded user works; fills in what all users of one office share.
-struct Place {
-    company: CompanyId,
-    office: OfficeId,
+/// Where a seeded user works: the office, and the company's email domain.
+struct Place<'a> {
+    office: &'a Office,
     domain: &'static str,
-    country: &'static str,
-    timezone: &'static str,
 }
 
-impl Place {
+impl Place<'_> {
     fn user(&self, id: i64, first: &str, last: &str, phone: &str, job: &str, admin: bool) -> User {
-        User {
-            id: UserId(id),
-            company_id: self.company,
-            office_id: self.office,
-            first_name: first.into(),
-            last_name: last.into(),
-            display_name: format!("{first} {last}"),
-            emails: vec![format!("{}@{}", first.to_lowercase(), self.domain)],
-            phone_numbers: vec![phone.into()],
-            state: Enablement::Active,
-            is_admin: admin,
-            is_super_admin: admin,
-            admin_office_ids: if admin { vec![self.office] } else { vec![] },
-            country: self.country.into(),
-            language: "en".into(),
-            timezone: self.timezone.into(),
-            license: License::Talk,
-            job_title: job.into(),
-            date_added: "2024-01-15T09:00:00".into(),
-            date_active: "2024-01-15T09:30:00".into(),
-            date_first_login: Some("2024-01-15T09:30:00".into()),
-            do_not_disturb: false,
-            is_available: true,
-            is_online: false,
-            is_on_duty: false,
-            muted: false,
-            international_dialing_enabled: false,
-            extension: None,
-            forwarding_numbers: Vec::new(),
-        }
+        let email = format!("{}@{}", first.to_lowercase(), self.domain);
+        let mut user = User::new(
+            UserId(id),
+            self.office,
+            first,
+            last,
+            email,
+            "2024-01-15T09:00:00".into(),
+        );
+        user.phone_numbers = vec![phone.into()];
+        user.is_admin = admin;
+        user.is_super_admin = admin;
+        user.admin_office_ids = if admin { vec![self.office.id] } else { vec![] };
+        user.job_title = job.into();
+        user.date_active = "2024-01-15T09:30:00".into();
+        user.date_first_login = Some("2024-01-15T09:30:00".into());
+        user
     }
 }
 

@@ -65,39 +65,17 @@ pub fn create(store: &mut Store, request: &ApiRequest) -> Result<Value, ApiError
             body.email
         )));
     }
-    let first_name = body.first_name.unwrap_or_default();
-    let last_name = body.last_name.unwrap_or_default();
-    let now = clock::iso8601(request.now_ms);
-    let user = User {
-        id: UserId(store.world.next_id()),
-        company_id: company,
-        office_id: office.id,
-        display_name: format!("{first_name} {last_name}").trim().to_owned(),
-        first_name,
-        last_name,
-        emails: vec![body.email],
-        phone_numbers: Vec::new(),
-        state: Enablement::Active,
-        is_admin: false,
-        is_super_admin: false,
-        admin_office_ids: Vec::new(),
-        country: office.country.clone(),
-        language: "en".into(),
-        timezone: office.timezone.clone(),
-        license: body.license.unwrap_or(License::Talk),
-        job_title: String::new(),
-        date_added: now.clone(),
-        date_active: now,
-        date_first_login: None,
-        do_not_disturb: false,
-        is_available: true,
-        is_online: false,
-        is_on_duty: false,
-        muted: false,
-        international_dialing_enabled: false,
-        extension: None,
-        forwarding_numbers: Vec::new(),
-    };
+    let mut user = User::new(
+        UserId(store.world.next_id()),
+        &office,
+        body.first_name.as_deref().unwrap_or_default(),
+        body.last_name.as_deref().unwrap_or_default(),
+        body.email,
+        clock::iso8601(request.now_ms),
+    );
+    if let Some(license) = body.license {
+        user.license = license;
+    }
     let json = to_json(&user)?;
     store.world.users.push(user);
     Ok(json)

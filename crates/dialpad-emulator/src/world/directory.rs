@@ -110,3 +110,47 @@ pub struct User {
     pub extension: Option<String>,
     pub forwarding_numbers: Vec<String>,
 }
+
+impl User {
+    /// A new, active, non-admin user of `office` with one email and no number, as Dialpad
+    /// creates one; callers set what differs.
+    pub fn new(
+        id: UserId,
+        office: &Office,
+        first: &str,
+        last: &str,
+        email: String,
+        date_added: String,
+    ) -> User {
+        User {
+            id,
+            company_id: office.company_id,
+            office_id: office.id,
+            first_name: first.into(),
+            last_name: last.into(),
+            display_name: format!("{first} {last}").trim().to_owned(),
+            emails: vec![email],
+            phone_numbers: Vec::new(),
+            state: Enablement::Active,
+            is_admin: false,
+            is_super_admin: false,
+            admin_office_ids: Vec::new(),
+            country: office.country.clone(),
+            language: "en".into(),
+            timezone: office.timezone.clone(),
+            license: License::Talk,
+            job_title: String::new(),
+            date_active: date_added.clone(),
+            date_added,
+            date_first_login: None,
+            do_not_disturb: false,
+            is_available: true,
+            is_online: false,
+            is_on_duty: false,
+            muted: false,
+            international_dialing_enabled: false,
+            extension: None,
+            forwarding_numbers: Vec::new(),
+        }
+    }
+}
