@@ -655,7 +655,7 @@ fn check_config(definition: &Definition, config: &Value) -> Result<Value> {
             }
             None | Some(Value::Null) => {}
             Some(value) => {
-                if type_fits(field.kind, &value) {
+                if field.kind.fits(&value) {
                     config.insert(name.clone(), value);
                 } else {
                     problems.push(FieldError::new(
@@ -670,17 +670,6 @@ fn check_config(definition: &Definition, config: &Value) -> Result<Value> {
         Ok(Value::Object(config))
     } else {
         Err(Error::InvalidInput(problems))
-    }
-}
-
-fn type_fits(kind: ConfigType, value: &Value) -> bool {
-    match kind {
-        ConfigType::String => value.is_string(),
-        ConfigType::Number => value.is_number(),
-        ConfigType::Integer => value.is_i64() || value.is_u64(),
-        ConfigType::Boolean => value.is_boolean(),
-        ConfigType::Array => value.is_array(),
-        ConfigType::Object => value.is_object(),
     }
 }
 

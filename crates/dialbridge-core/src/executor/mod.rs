@@ -134,29 +134,15 @@ impl Platform {
         let _ = renewer.await;
         let now = now_ms();
         let store = self.store();
+        let id = execution.id.as_str();
+        let finish = |status, error: Option<Value>| async move {
+            store
+                .finish_execution(id, self.owner(), status, error.as_ref(), now)
+                .await
+        };
         let result = match outcome {
-            Ok(Flow::Done) => {
-                store
-                    .finish_execution(
-                        &execution.id,
-                        self.owner(),
-                        ExecutionStatus::Succeeded,
-                        None,
-                        now,
-                    )
-                    .await
-            }
-            Ok(Flow::Fail(error)) => {
-                store
-                    .finish_execution(
-                        &execution.id,
-                        self.owner(),
-                        ExecutionStatus::Failed,
-                        Some(&error),
-                        now,
-                    )
-                    .await
-            }
+            Ok(Flow::Done) => finish(ExecutionStatus::Succeeded, None).await,
+            Ok(Flow::Fail(error)) => finish(ExecutionStatus::Failed, Some(error)).await,
             Ok(Flow::Wait(wake_at)) => {
                 store
                     .release_execution(&execution.id, self.owner(), wake_at, now)
@@ -167,15 +153,7 @@ impl Platform {
                 // The store or the definition failed, not a step: record it on the execution.
                 tracing::error!(execution = %execution.id, "execution could not run: {error}");
                 let error = json!({ "error": error.to_json() });
-                store
-                    .finish_execution(
-                        &execution.id,
-                        self.owner(),
-                        ExecutionStatus::Failed,
-                        Some(&error),
-                        now,
-                    )
-                    .await
+                finish(ExecutionStatus::Failed, Some(error)).await
             }
         };
         match result {
