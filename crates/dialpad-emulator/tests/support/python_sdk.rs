@@ -87,9 +87,10 @@ pub async fn sdk_check(base_url: &str, token: &str, user_id: &str, args: &[&str]
     let script = sdk_dir().join("sdk_check.py");
     let child = Command::new(python)
         .arg(&script)
-        .args(["--base-url", base_url])
-        .args(["--token", token])
-        .args(["--user-id", user_id])
+        // `--name=value`: a token may begin with '-', which argparse would read as an option.
+        .arg(format!("--base-url={base_url}"))
+        .arg(format!("--token={token}"))
+        .arg(format!("--user-id={user_id}"))
         .args(["--timeout", CHECK_TIMEOUT_INSIDE])
         .args(args)
         .env("PYTHONUNBUFFERED", "1")
