@@ -1,4 +1,5 @@
-//! The vendor's own id for an account: a URL-safe string of 1 to 128 characters.
+//! Identifiers: the vendor's own id for an account (a URL-safe string of 1 to 128
+//! characters), and the sortable ids dialbridge makes for what it stores.
 
 use std::fmt;
 
@@ -42,6 +43,15 @@ impl From<AccountId> for FieldError {
     fn from(id: AccountId) -> Self {
         FieldError::new("account_id", format!("'{id}'"))
     }
+}
+
+/// A sortable unique id: a prefix, the time, and randomness (`exe_0193…`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}_{:013x}{}",
+        crate::time::now_ms(),
+        crate::crypto::random_token(8)
+    )
 }
 
 #[cfg(test)]

@@ -1,21 +1,29 @@
-//! `Platform` holds what every domain operation needs (storage, the cipher, an HTTP client for
-//! Dialpad, settings); the operations live in the module of their concern as `impl Platform`.
+//! `Platform`: the one handle the server holds. It builds dialbridge's parts once — each named
+//! for what it does and holding only the store traits it uses — and hands them out as fields:
+//! `platform.connections.start_connect(…)`, `platform.executions.replay(…)`. `Settings` is
+//! what the domain reads of the configuration; `Shared` is what every part needs besides its
+//! stores (the cipher, one HTTP client, the settings, metrics, this process's name).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-use crate::actions::{RetryPolicy, Throttle};
-use crate::crypto::{hash_api_key, random_token, Cipher, Sealed};
+use crate::actions::Actions;
+use crate::admin::Admin;
+use crate::app::AppSettings;
+use crate::connections::{Connections, Tokens};
+use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
-use crate::executor::ExecutorSettings;
-use crate::ids::AccountId;
+use crate::events::{Ingress, Provisioning};
+use crate::executions::{Executions, ExecutorSettings};
+use crate::gateway::{Gateway, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::Store;
-use crate::time::now_ms;
+use crate::vendor_webhooks::VendorWebhooks;
+use crate::workflows::Workflows;
 
 /// Settings the domain reads; built once from the server's configuration.
 #[derive(Debug, Clone)]
@@ -28,6 +36,14 @@ pub struct Settings {
     pub connect_link_ttl: Duration,
     /// Refresh an access token this long before it expires.
     pub refresh_margin: Duration,
+    /// How often idle connections are checked for expiring tokens.
+    pub refresh_interval: Duration,
+    /// How often every account's Dialpad webhook and subscriptions are checked.
+    pub reconcile_interval: Duration,
+    /// How often `schedule` triggers are looked at.
+    pub schedule_interval: Duration,
+    /// The unit of the vendor-webhook retry schedule.
+    pub webhook_retry_base: Duration,
     /// How actions retry Dialpad's 429s, 5xx and timeouts.
     pub retry: RetryPolicy,
     /// How workflow executions run.
@@ -45,6 +61,10 @@ impl Settings {
             callback_url,
             connect_link_ttl: Duration::from_secs(30 * 60),
             refresh_margin: Duration::from_secs(5 * 60),
+            refresh_interval: Duration::from_secs(60),
+            reconcile_interval: Duration::from_secs(5 * 60),
+            schedule_interval: Duration::from_secs(15),
+            webhook_retry_base: Duration::from_secs(1),
             retry: RetryPolicy::default(),
             executor: ExecutorSettings::default(),
             webhook_base_url: None,
@@ -65,29 +85,21 @@ pub(crate) fn join(base: &Url, path: &str) -> Url {
     url
 }
 
+/// What every part needs besides its stores.
 #[derive(Clone)]
-pub struct Platform(Arc<Inner>);
+pub(crate) struct Shared(Arc<SharedInner>);
 
-struct Inner {
-    store: Arc<dyn Store>,
+struct SharedInner {
     cipher: Cipher,
     http: reqwest::Client,
     settings: Settings,
-    /// Names this process in cross-process refresh leases.
-    owner: String,
-    /// One refresh at a time per account inside this process.
-    refresh_locks: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
-    /// Admin key hashes already seen valid.
-    known_admin_keys: Mutex<std::collections::HashSet<String>>,
-    /// Dialpad's rate limits, kept per account by this process.
-    throttle: Throttle,
-    /// Wakes this process's executor when work is queued.
-    executor_wake: tokio::sync::Notify,
     metrics: Metrics,
+    /// Names this process in leases (token refreshes, executions, deliveries).
+    owner: String,
 }
 
-impl Platform {
-    pub fn new(store: Arc<dyn Store>, cipher: Cipher, settings: Settings) -> Result<Self> {
+impl Shared {
+    fn new(cipher: Cipher, settings: Settings) -> Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -95,56 +107,33 @@ impl Platform {
             .user_agent(concat!("dialbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
-        Ok(Platform(Arc::new(Inner {
-            store,
+        Ok(Shared(Arc::new(SharedInner {
             cipher,
             http,
             settings,
-            owner: random_token(12),
-            refresh_locks: Mutex::new(HashMap::new()),
-            known_admin_keys: Mutex::new(Default::default()),
-            throttle: Throttle::default(),
-            executor_wake: tokio::sync::Notify::new(),
             metrics: Metrics::default(),
+            owner: random_token(12),
         })))
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.0.store
-    }
-
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.0.settings
-    }
-
-    pub(crate) fn cipher(&self) -> &Cipher {
-        &self.0.cipher
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.0.http
     }
 
-    /// This process's Prometheus metrics.
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
-    }
-
-    /// Tells this process's executor that work was queued.
-    pub fn wake_executor(&self) {
-        self.0.executor_wake.notify_one();
-    }
-
-    pub(crate) async fn executor_notified(&self) {
-        self.0.executor_wake.notified().await;
-    }
-
-    pub(crate) fn throttle(&self) -> &Throttle {
-        &self.0.throttle
     }
 
     pub(crate) fn owner(&self) -> &str {
         &self.0.owner
+    }
+
+    pub(crate) fn seal(&self, plaintext: &str) -> Sealed {
+        self.0.cipher.seal(plaintext)
     }
 
     pub(crate) fn open(&self, sealed: &Sealed) -> Result<Secret> {
@@ -154,74 +143,125 @@ impl Platform {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    pub(crate) fn refresh_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .0
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // Forget locks nobody holds, so the map does not grow with every account ever seen.
-        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-        locks.entry(account.clone()).or_default().clone()
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.0.cipher
+    }
+}
+
+/// dialbridge's parts, built once; cheap to clone.
+#[derive(Clone)]
+pub struct Platform(Arc<Parts>);
+
+/// The parts, by what they do.
+pub struct Parts {
+    /// The vendor's Dialpad app: credentials per environment, scopes.
+    pub app: AppSettings,
+    /// Admin API keys and the master-key check.
+    pub admin: Admin,
+    /// Accounts and their Dialpad connections: connect links, OAuth, API keys, disconnects.
+    pub connections: Connections,
+    /// Valid credentials for an account, refreshing OAuth tokens once across the cluster.
+    pub tokens: Tokens,
+    /// The action catalog run for an account, and the SDK-compatible proxy.
+    pub actions: Actions,
+    /// Events in: Dialpad webhooks and the vendor's own events.
+    pub ingress: Ingress,
+    /// The Dialpad webhook and subscriptions each account's enabled workflows need.
+    pub provisioning: Provisioning,
+    /// Workflow definitions and their enablement per account.
+    pub workflows: Workflows,
+    /// Durable runs: started, claimed and run, listed, cancelled, replayed.
+    pub executions: Executions,
+    /// dialbridge's own webhooks to the vendor.
+    pub vendor_webhooks: VendorWebhooks,
+    store: Arc<dyn Store>,
+    shared: Shared,
+}
+
+impl Deref for Platform {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl Platform {
+    pub fn new(store: Arc<dyn Store>, cipher: Cipher, settings: Settings) -> Result<Self> {
+        let shared = Shared::new(cipher, settings)?;
+        let app = AppSettings::new(store.clone(), store.clone(), shared.clone());
+        let admin = Admin::new(store.clone(), store.clone(), shared.clone());
+        let vendor_webhooks = VendorWebhooks::new(store.clone(), store.clone(), shared.clone());
+        let tokens = Tokens::new(
+            store.clone(),
+            app.clone(),
+            vendor_webhooks.clone(),
+            shared.clone(),
+        );
+        let gateway = Gateway::new(tokens.clone(), shared.clone());
+        let provisioning = Provisioning::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            gateway.clone(),
+            shared.clone(),
+        );
+        let connections = Connections::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            app.clone(),
+            tokens.clone(),
+            gateway.clone(),
+            provisioning.clone(),
+            vendor_webhooks.clone(),
+            shared.clone(),
+        );
+        let actions = Actions::new(store.clone(), gateway, shared.clone());
+        let executions = Executions::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            actions.clone(),
+            vendor_webhooks.clone(),
+            shared.clone(),
+        );
+        let ingress = Ingress::new(
+            store.clone(),
+            store.clone(),
+            executions.clone(),
+            shared.clone(),
+        );
+        let workflows = Workflows::new(store.clone(), store.clone(), provisioning.clone());
+        Ok(Platform(Arc::new(Parts {
+            app,
+            admin,
+            connections,
+            tokens,
+            actions,
+            ingress,
+            provisioning,
+            workflows,
+            executions,
+            vendor_webhooks,
+            store,
+            shared,
+        })))
     }
 
-    /// Makes sure an admin key exists. With `configured`, that key is registered; without,
-    /// a key is generated when none exists yet and returned so it can be shown once.
-    pub async fn bootstrap_admin_key(&self, configured: Option<&Secret>) -> Result<Option<Secret>> {
-        if let Some(key) = configured {
-            self.store()
-                .insert_admin_key(&hash_api_key(key.expose()), now_ms())
-                .await?;
-            return Ok(None);
-        }
-        if self.store().count_admin_keys().await? > 0 {
-            return Ok(None);
-        }
-        let key = Secret::new(format!("dbk_{}", random_token(32)));
-        self.store()
-            .insert_admin_key(&hash_api_key(key.expose()), now_ms())
-            .await?;
-        Ok(Some(key))
+    /// The storage behind every part: for `/healthz`, operators' tools and tests that look at
+    /// what was stored.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.store
     }
 
-    pub async fn is_admin_key(&self, presented: &str) -> Result<bool> {
-        let hash = hash_api_key(presented);
-        if self
-            .0
-            .known_admin_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&hash)
-        {
-            return Ok(true);
-        }
-        let exists = self.store().admin_key_exists(&hash).await?;
-        if exists {
-            self.0
-                .known_admin_keys
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(hash);
-        }
-        Ok(exists)
+    pub fn settings(&self) -> &Settings {
+        self.0.shared.settings()
     }
 
-    /// Checks that the master key opens what this database already holds, or records a check
-    /// value on first start, so a wrong key fails at start-up instead of at first use.
-    pub async fn verify_master_key(&self) -> Result<()> {
-        const KEY: &str = "master_key.check";
-        let probe = self.cipher().seal("dialbridge");
-        let encoded = hex::encode(&probe.0);
-        if self.store().put_setting_if_absent(KEY, &encoded).await? {
-            return Ok(());
-        }
-        let stored = self.store().get_setting(KEY).await?.unwrap_or_default();
-        let sealed = Sealed(hex::decode(stored).map_err(|e| Error::Internal(e.to_string()))?);
-        self.cipher().open(&sealed).map(|_| ()).map_err(|_| {
-            Error::Internal(
-                "the master key does not match the one this database was created with".into(),
-            )
-        })
+    /// This process's Prometheus metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.0.shared.metrics()
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn require_api_key(
     let Some(key) = presented else {
         return ApiError::unauthorized().into_response();
     };
-    match state.platform.is_admin_key(key).await {
+    match state.platform.admin.is_admin_key(key).await {
         Ok(true) => next.run(request).await,
         Ok(false) => ApiError::unauthorized().into_response(),
         Err(e) => ApiError::from(e).into_response(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialbridge_core::{
-    now_ms, Cipher, CredentialsInput, Environment, ExecutorSettings, MasterKey, Platform, Secret,
-    Settings,
+    Background, Cipher, CredentialsInput, Environment, ExecutorSettings, MasterKey, Platform,
+    Secret, Settings,
 };
 use dialbridge_storage::{Database, Dialect, StorageError};
 use dialpad_emulator::{Emulator, EmulatorConfig};
@@ -47,11 +47,7 @@ pub struct Running {
     pub generated_api_key: Option<Secret>,
     pub platform: Platform,
     server: JoinHandle<Result<(), std::io::Error>>,
-    background: JoinHandle<()>,
-    reconcile: JoinHandle<()>,
-    scheduler: JoinHandle<()>,
-    executor: JoinHandle<()>,
-    vendor_webhooks: JoinHandle<()>,
+    background: Background,
 }
 
 impl Running {
@@ -61,13 +57,7 @@ impl Running {
             .server
             .await
             .map_err(|e| StartError::Serve(std::io::Error::other(e)))?;
-        self.background.abort();
-        self.reconcile.abort();
-        self.scheduler.abort();
-        // The executor stops claiming on shutdown; running steps finish or resume elsewhere.
-        let _ = self.executor.await;
-        // The webhook worker lets attempts under way finish (each has a 10 s timeout).
-        let _ = self.vendor_webhooks.await;
+        self.background.wait().await;
         served.map_err(StartError::Serve)
     }
 }
@@ -103,6 +93,9 @@ pub async fn start(
     settings.refresh_margin = Duration::from_secs(config.refresh_margin_secs);
     settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
     settings.webhook_base_url = config.webhook_base_url.clone();
+    settings.refresh_interval = Duration::from_secs(config.refresh_interval_secs.max(1));
+    settings.reconcile_interval = Duration::from_secs(config.reconcile_interval_secs.max(1));
+    settings.webhook_retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
     settings.executor = ExecutorSettings {
         workers: config.execution_workers.max(1),
         per_account: config.account_concurrency.max(1),
@@ -111,13 +104,14 @@ pub async fn start(
         ..ExecutorSettings::default()
     };
     let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
-    platform.verify_master_key().await?;
+    platform.admin.verify_master_key().await?;
 
     let api_key = config
         .api_key
         .clone()
         .or_else(|| config.dev.then(|| DEV_API_KEY.to_owned()));
     let generated_api_key = platform
+        .admin
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref())
         .await?;
 
@@ -135,43 +129,17 @@ pub async fn start(
                 public_url.as_str().trim_end_matches('/')
             )),
         };
-        platform.put_credentials(Environment::Custom, input).await?;
+        platform
+            .app
+            .put_credentials(Environment::Custom, input)
+            .await?;
         tracing::info!(
             "dev mode: the Dialpad emulator is at {}emulator and the custom environment uses it",
             public_url
         );
     }
 
-    let background = tokio::spawn(background_refresh(
-        platform.clone(),
-        Duration::from_secs(config.refresh_interval_secs.max(1)),
-        shutdown.clone(),
-    ));
-    let reconcile = tokio::spawn(periodic_reconcile(
-        platform.clone(),
-        Duration::from_secs(config.reconcile_interval_secs.max(1)),
-        shutdown.clone(),
-    ));
-    let scheduler = {
-        let platform = platform.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            platform
-                .run_scheduler(Duration::from_secs(15), shutdown)
-                .await
-        })
-    };
-    let executor = {
-        let platform = platform.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { platform.run_executor(shutdown).await })
-    };
-    let vendor_webhooks = {
-        let platform = platform.clone();
-        let shutdown = shutdown.clone();
-        let retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
-        tokio::spawn(async move { platform.run_webhook_deliveries(retry_base, shutdown).await })
-    };
+    let background = platform.start_background(shutdown.clone());
     tracing::info!(%local_addr, %public_url, "dialbridge is listening");
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -185,10 +153,6 @@ pub async fn start(
         platform,
         server,
         background,
-        reconcile,
-        scheduler,
-        executor,
-        vendor_webhooks,
     })
 }
 
@@ -231,40 +195,4 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents.as_bytes())
-}
-
-/// Keeps idle connections' tokens fresh and forgets long-expired connect links.
-/// Checks every provisioned account's Dialpad webhook and subscriptions and recreates what
-/// vanished at Dialpad.
-async fn periodic_reconcile(platform: Platform, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // not at start-up
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        platform.reconcile_all().await;
-    }
-}
-
-async fn background_refresh(platform: Platform, every: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match platform.refresh_expiring().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(refreshed = n, "refreshed expiring tokens"),
-            Err(e) => tracing::warn!("background refresh: {e}"),
-        }
-        let day_ago = now_ms() - 24 * 3600 * 1000;
-        if let Err(e) = platform.store().purge_connect_sessions(day_ago).await {
-            tracing::warn!("purging old connect links: {e}");
-        }
-    }
 }

@@ -590,13 +590,14 @@ async fn vendor_events_and_schedules_start_executions() {
     let now = dialbridge_core::now_ms();
     // Two processes looking at the same five minutes start each tick once.
     let (a, b) = tokio::join!(
-        app.platform.fire_due_schedules(now, 5 * 60_000),
-        app.platform.fire_due_schedules(now, 5 * 60_000)
+        app.platform.executions.fire_due_schedules(now, 5 * 60_000),
+        app.platform.executions.fire_due_schedules(now, 5 * 60_000)
     );
     let started = a.unwrap().len() + b.unwrap().len();
     assert_eq!(started, 5, "one execution per minute tick");
     assert!(app
         .platform
+        .executions
         .fire_due_schedules(now, 5 * 60_000)
         .await
         .unwrap()

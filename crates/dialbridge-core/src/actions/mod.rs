@@ -1,27 +1,29 @@
 //! Actions: the Dialpad operations a vendor runs on behalf of a connected account, by key —
-//! from the admin API, the CLI, the proxy's sibling `http_request`, and (later) workflow steps,
-//! all through `Platform::run_action`. The catalog is in `catalog.rs`, input checking in
-//! `input.rs` and `http_request.rs`, and how requests reach Dialpad (throttle, retries, token
-//! refresh) in `send.rs`.
+//! from the admin API, the CLI and workflow steps, all through `Actions::run`; and the proxy
+//! (`proxy.rs`), which passes any documented operation through. The catalog is in
+//! `catalog.rs`, input checking in `input.rs` and `http_request.rs`; how requests reach Dialpad
+//! (throttle, retries, token refresh) is the gateway's business.
 
 mod catalog;
 mod http_request;
 mod input;
-mod send;
-mod throttle;
+mod proxy;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub(crate) use http_request::check_path;
-pub use send::RetryPolicy;
-pub use throttle::Throttle;
+pub use proxy::ProxyRequest;
 
-use crate::account::AuthType;
+use crate::connections::AuthType;
 use crate::error::{Error, Result};
+use crate::gateway::{self, Gateway};
 use crate::ids::AccountId;
-use crate::platform::Platform;
+use crate::platform::Shared;
+use crate::store::ConnectionStore;
 use catalog::ActionDef;
+use http_request::check_path;
 use input::Paging;
 
 /// An action as `GET /api/v1/actions` shows it.
@@ -77,25 +79,40 @@ fn info(def: &ActionDef) -> ActionInfo {
     }
 }
 
-impl Platform {
+/// Runs actions and proxies requests for connected accounts.
+#[derive(Clone)]
+pub struct Actions {
+    connections: Arc<dyn ConnectionStore>,
+    gateway: Gateway,
+    shared: Shared,
+}
+
+impl Actions {
+    pub(crate) fn new(
+        connections: Arc<dyn ConnectionStore>,
+        gateway: Gateway,
+        shared: Shared,
+    ) -> Self {
+        Actions {
+            connections,
+            gateway,
+            shared,
+        }
+    }
+
     /// Runs the action `key` for the account with `input`: checks the input against the spec
     /// (422 with every problem), the connection's scopes (403), then calls Dialpad and answers
     /// its JSON (for `http_request`: `{status, headers, body}`).
-    pub async fn run_action(
-        &self,
-        account_id: &AccountId,
-        key: &str,
-        input: &Value,
-    ) -> Result<Value> {
-        let result = self.run_action_unmetered(account_id, key, input).await;
+    pub async fn run(&self, account_id: &AccountId, key: &str, input: &Value) -> Result<Value> {
+        let result = self.run_unmetered(account_id, key, input).await;
         if catalog::find(key).is_some() {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
-            self.metrics().action(key, outcome);
+            self.shared.metrics().action(key, outcome);
         }
         result
     }
 
-    async fn run_action_unmetered(
+    async fn run_unmetered(
         &self,
         account_id: &AccountId,
         key: &str,
@@ -122,9 +139,7 @@ impl Platform {
         self.check_scopes(account_id, key, &operation.scopes)
             .await?;
         if def.operation_id.is_none() {
-            let response = self
-                .send_to_dialpad(account_id, operation, &request)
-                .await?;
+            let response = self.gateway.send(account_id, operation, &request).await?;
             let headers: serde_json::Map<String, Value> = response
                 .headers
                 .iter()
@@ -143,10 +158,8 @@ impl Platform {
                     .await
             }
             _ => {
-                let response = self
-                    .send_to_dialpad(account_id, operation, &request)
-                    .await?;
-                send::success_body(response)
+                let response = self.gateway.send(account_id, operation, &request).await?;
+                gateway::success_body(response)
             }
         }
     }
@@ -162,10 +175,8 @@ impl Platform {
     ) -> Result<Value> {
         let mut items = Vec::new();
         loop {
-            let response = self
-                .send_to_dialpad(account_id, operation, &request)
-                .await?;
-            let page = send::success_body(response)?;
+            let response = self.gateway.send(account_id, operation, &request).await?;
+            let page = gateway::success_body(response)?;
             if let Some(page_items) = page.get("items").and_then(Value::as_array) {
                 items.extend(page_items.iter().cloned());
             }
@@ -196,7 +207,7 @@ impl Platform {
             return Ok(());
         }
         let connection = self
-            .store()
+            .connections
             .get_connection(account_id)
             .await?
             .ok_or_else(|| Error::NotConnected(account_id.clone()))?;

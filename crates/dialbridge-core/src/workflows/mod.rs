@@ -1,7 +1,9 @@
-//! Workflows: the definition model (`definition.rs`), reading it from YAML or JSON
-//! (`parse.rs`), validating it on save (`validate.rs`) and the template language its steps use
-//! (`template.rs`). The executor that runs definitions lives elsewhere.
+//! Workflows as the vendor manages them: the `Workflows` part saves definitions as versions and
+//! enables them per account with config (`config.rs`). The definition model is in
+//! `definition.rs`, read from YAML or JSON by `parse.rs`, validated on save by `validate.rs`;
+//! the template language its steps use is `template.rs`. Executions run them (`executions/`).
 
+mod config;
 mod definition;
 mod parse;
 pub mod template;
@@ -9,9 +11,203 @@ pub mod template;
 mod tests;
 mod validate;
 
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::events::Provisioning;
+use crate::ids::AccountId;
+use crate::store::{AccountStore, EnablementRecord, WorkflowRecord, WorkflowStore};
+use crate::time::{now_ms, Timestamp};
+use config::check_config;
+
 pub use definition::{
     ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, StepKind, TriggerSpec,
 };
 pub use validate::validate;
 
 pub(crate) use validate::schema_problems;
+
+/// A workflow's latest (or a given) version as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct WorkflowView {
+    pub key: String,
+    pub version: i64,
+    pub definition: Value,
+    pub created_at: Timestamp,
+}
+
+impl From<WorkflowRecord> for WorkflowView {
+    fn from(record: WorkflowRecord) -> Self {
+        WorkflowView {
+            key: record.key,
+            version: record.version,
+            definition: record.definition,
+            created_at: Timestamp(record.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnablementView {
+    pub account_id: AccountId,
+    pub workflow: String,
+    pub config: Value,
+    pub enabled_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<EnablementRecord> for EnablementView {
+    fn from(record: EnablementRecord) -> Self {
+        EnablementView {
+            account_id: record.account_id,
+            workflow: record.workflow_key,
+            config: record.config,
+            enabled_at: Timestamp(record.created_at),
+            updated_at: Timestamp(record.updated_at),
+        }
+    }
+}
+
+/// Saves, reads and enables workflows.
+#[derive(Clone)]
+pub struct Workflows {
+    workflows: Arc<dyn WorkflowStore>,
+    accounts: Arc<dyn AccountStore>,
+    provisioning: Provisioning,
+}
+
+impl Workflows {
+    pub(crate) fn new(
+        workflows: Arc<dyn WorkflowStore>,
+        accounts: Arc<dyn AccountStore>,
+        provisioning: Provisioning,
+    ) -> Self {
+        Workflows {
+            workflows,
+            accounts,
+            provisioning,
+        }
+    }
+
+    async fn require_account(&self, account: &AccountId) -> Result<()> {
+        match self.accounts.get_account(account).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("account '{account}'"))),
+        }
+    }
+
+    /// Saves a new version of workflow `key` from JSON or YAML; answers the version.
+    pub async fn save(&self, key: &str, body: &[u8], content_type: Option<&str>) -> Result<i64> {
+        check_key(key)?;
+        let definition = Definition::parse(body, content_type).map_err(Error::InvalidInput)?;
+        let version = self
+            .workflows
+            .insert_workflow_version(key, &definition.to_value(), now_ms())
+            .await?;
+        tracing::info!(workflow = key, version, "workflow saved");
+        Ok(version)
+    }
+
+    pub async fn get(&self, key: &str, version: Option<i64>) -> Result<WorkflowView> {
+        self.workflows
+            .get_workflow(key, version)
+            .await?
+            .map(WorkflowView::from)
+            .ok_or_else(|| Error::NotFound(format!("workflow '{key}'")))
+    }
+
+    pub async fn list(&self) -> Result<Vec<WorkflowView>> {
+        Ok(self
+            .workflows
+            .list_workflows()
+            .await?
+            .into_iter()
+            .map(WorkflowView::from)
+            .collect())
+    }
+
+    /// Deletes the workflow and its enablements; executions keep their versions.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let accounts: Vec<AccountId> = self
+            .workflows
+            .list_enablements(None, Some(key))
+            .await?
+            .into_iter()
+            .map(|e| e.account_id)
+            .collect();
+        if !self.workflows.delete_workflow(key, now_ms()).await? {
+            return Err(Error::NotFound(format!("workflow '{key}'")));
+        }
+        for account in accounts {
+            self.provisioning.sync(&account).await;
+        }
+        Ok(())
+    }
+
+    /// Enables the workflow for the account with `config` checked against its config fields
+    /// (defaults applied).
+    pub async fn enable(
+        &self,
+        account: &AccountId,
+        key: &str,
+        config: &Value,
+    ) -> Result<EnablementView> {
+        self.require_account(account).await?;
+        let workflow = self.get(key, None).await?;
+        let definition =
+            Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;
+        let config = check_config(&definition, config)?;
+        let now = now_ms();
+        let existing = self.workflows.get_enablement(account, key).await?;
+        let record = EnablementRecord {
+            account_id: account.clone(),
+            workflow_key: key.to_owned(),
+            config,
+            created_at: existing.map_or(now, |e| e.created_at),
+            updated_at: now,
+        };
+        self.workflows.put_enablement(&record).await?;
+        self.provisioning.sync(account).await;
+        Ok(record.into())
+    }
+
+    pub async fn disable(&self, account: &AccountId, key: &str) -> Result<()> {
+        if !self.workflows.delete_enablement(account, key).await? {
+            return Err(Error::NotFound(format!(
+                "workflow '{key}' enabled for account '{account}'"
+            )));
+        }
+        self.provisioning.sync(account).await;
+        Ok(())
+    }
+
+    pub async fn enabled_for(&self, account: &AccountId) -> Result<Vec<EnablementView>> {
+        self.require_account(account).await?;
+        Ok(self
+            .workflows
+            .list_enablements(Some(account), None)
+            .await?
+            .into_iter()
+            .map(EnablementView::from)
+            .collect())
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "key",
+            "must be 1 to 64 characters of a-z, 0-9, '_' or '-'",
+        ))
+    }
+}

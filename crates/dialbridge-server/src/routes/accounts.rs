@@ -25,6 +25,7 @@ pub async fn list(
     Ok(axum::Json(
         state
             .platform
+            .connections
             .accounts(q.cursor.as_deref(), q.limit)
             .await?,
     ))
@@ -37,7 +38,7 @@ pub async fn put(
     OptionalJson(patch): OptionalJson<AccountPatch>,
 ) -> Result<Response, ApiError> {
     let id = AccountId::parse(&id)?;
-    let (account, created) = state.platform.put_account(&id, patch).await?;
+    let (account, created) = state.platform.connections.put_account(&id, patch).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -51,7 +52,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
     let id = AccountId::parse(&id)?;
-    Ok(axum::Json(state.platform.account(&id).await?))
+    Ok(axum::Json(state.platform.connections.account(&id).await?))
 }
 
 pub async fn delete(
@@ -59,7 +60,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = AccountId::parse(&id)?;
-    state.platform.delete_account(&id).await?;
+    state.platform.connections.delete_account(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,6 +95,7 @@ pub async fn put_connection(
     Ok(axum::Json(
         state
             .platform
+            .connections
             .connect_api_key(&id, environment, &api_key)
             .await?,
     ))
@@ -104,7 +106,9 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
     let id = AccountId::parse(&id)?;
-    Ok(axum::Json(state.platform.disconnect(&id).await?))
+    Ok(axum::Json(
+        state.platform.connections.disconnect(&id).await?,
+    ))
 }
 
 pub async fn check_connection(
@@ -112,5 +116,7 @@ pub async fn check_connection(
     Path(id): Path<String>,
 ) -> Result<axum::Json<CompanyCheck>, ApiError> {
     let id = AccountId::parse(&id)?;
-    Ok(axum::Json(state.platform.check_connection(&id).await?))
+    Ok(axum::Json(
+        state.platform.connections.check_connection(&id).await?,
+    ))
 }

@@ -29,6 +29,6 @@ pub async fn run(
 ) -> Result<axum::Json<Value>, ApiError> {
     let account = AccountId::parse(&account)?;
     let input = if input.is_null() { json!({}) } else { input };
-    let output = state.platform.run_action(&account, &key, &input).await?;
+    let output = state.platform.actions.run(&account, &key, &input).await?;
     Ok(axum::Json(json!({ "output": output })))
 }

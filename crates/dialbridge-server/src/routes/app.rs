@@ -8,7 +8,7 @@ use crate::extract::{Json, Path};
 use crate::state::AppState;
 
 pub async fn get(State(state): State<AppState>) -> Result<axum::Json<AppView>, ApiError> {
-    Ok(axum::Json(state.platform.app().await?))
+    Ok(axum::Json(state.platform.app.view().await?))
 }
 
 pub async fn put_credentials(
@@ -18,7 +18,11 @@ pub async fn put_credentials(
 ) -> Result<axum::Json<AppView>, ApiError> {
     let environment = Environment::parse(&environment)?;
     Ok(axum::Json(
-        state.platform.put_credentials(environment, input).await?,
+        state
+            .platform
+            .app
+            .put_credentials(environment, input)
+            .await?,
     ))
 }
 
@@ -26,5 +30,5 @@ pub async fn put_scopes(
     State(state): State<AppState>,
     Json(input): Json<ScopesInput>,
 ) -> Result<axum::Json<AppView>, ApiError> {
-    Ok(axum::Json(state.platform.put_scopes(input).await?))
+    Ok(axum::Json(state.platform.app.put_scopes(input).await?))
 }

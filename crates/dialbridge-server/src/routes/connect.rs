@@ -34,6 +34,7 @@ pub async fn start(
     Ok(axum::Json(
         state
             .platform
+            .connections
             .start_connect(&id, environment, input.redirect_url)
             .await?,
     ))
@@ -41,14 +42,14 @@ pub async fn start(
 
 /// The connect link: used up here, then off to Dialpad's consent page.
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.platform.open_connect_link(&token).await {
+    match state.platform.connections.open_connect_link(&token).await {
         Ok(authorize_url) => found(authorize_url.as_str()),
         Err(e) => pages::error(e.into()),
     }
 }
 
 pub async fn portal(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.platform.portal(&token).await {
+    match state.platform.connections.portal(&token).await {
         Ok(view) => Html(pages::portal(&view, &token)).into_response(),
         Err(e) => pages::error(e.into()),
     }
@@ -66,6 +67,7 @@ pub async fn portal_api_key(
 ) -> Response {
     match state
         .platform
+        .connections
         .connect_from_portal(&token, &form.api_key)
         .await
     {
@@ -78,7 +80,7 @@ pub async fn callback(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    match state.platform.complete_oauth(query).await {
+    match state.platform.connections.complete_oauth(query).await {
         Ok(outcome) => finish(outcome),
         Err(e) => pages::error(e.into()),
     }

@@ -46,7 +46,8 @@ pub async fn list(
     Ok(axum::Json(
         state
             .platform
-            .executions(&filter, query.cursor.as_deref(), query.limit)
+            .executions
+            .list(&filter, query.cursor.as_deref(), query.limit)
             .await?,
     ))
 }
@@ -55,14 +56,14 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ExecutionView>, ApiError> {
-    Ok(axum::Json(state.platform.execution(&id).await?))
+    Ok(axum::Json(state.platform.executions.get(&id).await?))
 }
 
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ExecutionView>, ApiError> {
-    Ok(axum::Json(state.platform.cancel_execution(&id).await?))
+    Ok(axum::Json(state.platform.executions.cancel(&id).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +83,7 @@ pub async fn replay(
         Some("latest") => ReplayVersion::Latest,
         Some(_) => return Err(Error::invalid("version", "must be \"own\" or \"latest\"").into()),
     };
-    let new_id = state.platform.replay_execution(&id, version).await?;
+    let new_id = state.platform.executions.replay(&id, version).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         axum::Json(json!({ "execution_id": new_id, "replay_of": id })),

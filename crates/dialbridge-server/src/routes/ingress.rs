@@ -17,6 +17,7 @@ pub async fn dialpad(
     Ok(axum::Json(
         state
             .platform
+            .ingress
             .receive_dialpad_event(&hook_id, &body)
             .await?,
     ))

@@ -49,7 +49,7 @@ pub async fn forward(
             .map(str::to_owned),
         body: body.to_vec(),
     };
-    match state.platform.proxy(&account, request).await {
+    match state.platform.actions.proxy(&account, request).await {
         Ok(response) => Ok(dialpad_answer(
             response.status,
             &response.body,

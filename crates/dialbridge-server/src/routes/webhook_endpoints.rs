@@ -22,7 +22,11 @@ pub async fn put(
     Path(id): Path<String>,
     Json(input): Json<EndpointInput>,
 ) -> Result<Response, ApiError> {
-    let (endpoint, created) = state.platform.put_webhook_endpoint(&id, input).await?;
+    let (endpoint, created) = state
+        .platform
+        .vendor_webhooks
+        .put_endpoint(&id, input)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -34,7 +38,7 @@ pub async fn put(
 pub async fn list(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Items<EndpointView>>, ApiError> {
-    let items = state.platform.webhook_endpoints().await?;
+    let items = state.platform.vendor_webhooks.endpoints().await?;
     Ok(axum::Json(Items { items }))
 }
 
@@ -42,14 +46,16 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<EndpointView>, ApiError> {
-    Ok(axum::Json(state.platform.webhook_endpoint(&id).await?))
+    Ok(axum::Json(
+        state.platform.vendor_webhooks.endpoint(&id).await?,
+    ))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.platform.delete_webhook_endpoint(&id).await?;
+    state.platform.vendor_webhooks.delete_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,6 +71,10 @@ pub async fn deliveries(
     Path(id): Path<String>,
     Query(query): Query<DeliveriesQuery>,
 ) -> Result<axum::Json<Items<DeliveryView>>, ApiError> {
-    let items = state.platform.webhook_deliveries(&id, query.limit).await?;
+    let items = state
+        .platform
+        .vendor_webhooks
+        .deliveries(&id, query.limit)
+        .await?;
     Ok(axum::Json(Items { items }))
 }

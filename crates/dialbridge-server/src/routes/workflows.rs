@@ -28,7 +28,8 @@ pub async fn put(
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let version = state
         .platform
-        .put_workflow(&key, &body, content_type)
+        .workflows
+        .save(&key, &body, content_type)
         .await?;
     let status = if version == 1 {
         StatusCode::CREATED
@@ -43,7 +44,7 @@ pub async fn put(
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<axum::Json<Value>, ApiError> {
-    let items = state.platform.workflows().await?;
+    let items = state.platform.workflows.list().await?;
     Ok(axum::Json(json!({ "items": items })))
 }
 
@@ -58,7 +59,7 @@ pub async fn get(
     Query(query): Query<VersionQuery>,
 ) -> Result<axum::Json<WorkflowView>, ApiError> {
     Ok(axum::Json(
-        state.platform.workflow(&key, query.version).await?,
+        state.platform.workflows.get(&key, query.version).await?,
     ))
 }
 
@@ -66,7 +67,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.platform.delete_workflow(&key).await?;
+    state.platform.workflows.delete(&key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -86,7 +87,8 @@ pub async fn enable(
     Ok(axum::Json(
         state
             .platform
-            .enable_workflow(&account, &key, &input.config)
+            .workflows
+            .enable(&account, &key, &input.config)
             .await?,
     ))
 }
@@ -96,7 +98,7 @@ pub async fn disable(
     Path((account, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let account = AccountId::parse(&account)?;
-    state.platform.disable_workflow(&account, &key).await?;
+    state.platform.workflows.disable(&account, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -105,7 +107,7 @@ pub async fn account_workflows(
     Path(account): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let account = AccountId::parse(&account)?;
-    let items = state.platform.account_workflows(&account).await?;
+    let items = state.platform.workflows.enabled_for(&account).await?;
     Ok(axum::Json(json!({ "items": items })))
 }
 
@@ -123,6 +125,7 @@ pub async fn post_event(
     };
     let executions = state
         .platform
+        .ingress
         .post_vendor_event(&account, &name, payload)
         .await?;
     Ok((
@@ -153,7 +156,8 @@ pub async fn run(
     };
     let id = state
         .platform
-        .start_api_execution(&account, &key, input)
+        .executions
+        .start_api(&account, &key, input)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -169,7 +173,7 @@ pub async fn reconcile(
     Path(account): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let account = AccountId::parse(&account)?;
-    state.platform.account(&account).await?;
-    let provisioning = state.platform.reconcile_subscriptions(&account).await?;
+    state.platform.connections.account(&account).await?;
+    let provisioning = state.platform.provisioning.reconcile(&account).await?;
     Ok(axum::Json(json!({ "provisioning": provisioning })))
 }

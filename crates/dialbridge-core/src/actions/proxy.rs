@@ -6,10 +6,9 @@
 use dialpad::{RawBody, RawRequest, RawResponse};
 use dialpad_spec::Match;
 
-use crate::actions::check_path;
+use super::{check_path, Actions};
 use crate::error::{Error, FieldError, Result};
 use crate::ids::AccountId;
-use crate::platform::Platform;
 
 /// A request as the proxy received it.
 #[derive(Debug, Clone)]
@@ -22,7 +21,7 @@ pub struct ProxyRequest {
     pub body: Vec<u8>,
 }
 
-impl Platform {
+impl Actions {
     /// Forwards `request` for the account. Dialpad's answer is `Ok` whatever its status, except
     /// a 401 that survived a refresh (`Error::Dialpad`) and spent 429 retries
     /// (`Error::RateLimited`), which the caller answers with Dialpad's status and body too.
@@ -82,6 +81,6 @@ impl Platform {
             query: request.query,
             body,
         };
-        self.send_to_dialpad(account_id, operation, &raw).await
+        self.gateway.send(account_id, operation, &raw).await
     }
 }

@@ -1,68 +1,25 @@
 //! The vendor's Dialpad OAuth app: credentials per environment and the scope selection, and
-//! the view `GET /api/v1/app` shows (never a secret).
+//! the view of it (never a secret). Other parts ask it for an environment's base URL and OAuth
+//! client.
+
+mod environment;
+pub(crate) mod scopes;
+
+pub use environment::Environment;
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, FieldError, Result};
-use crate::platform::Platform;
-use crate::scopes::{self, ScopeSelection, MANDATORY_SCOPES};
-use crate::store::AppCredentialsRecord;
+use crate::platform::Shared;
+use crate::store::{AppCredentialsRecord, AppStore, SettingsStore};
 use crate::time::now_ms;
+use scopes::{ScopeSelection, MANDATORY_SCOPES};
 
 const SCOPES_SETTING: &str = "app.scopes";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Environment {
-    Production,
-    Sandbox,
-    Custom,
-}
-
-impl Environment {
-    pub const ALL: [Environment; 3] = [
-        Environment::Production,
-        Environment::Sandbox,
-        Environment::Custom,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Production => "production",
-            Environment::Sandbox => "sandbox",
-            Environment::Custom => "custom",
-        }
-    }
-
-    pub fn parse(value: &str) -> Result<Self> {
-        Environment::ALL
-            .into_iter()
-            .find(|e| e.as_str() == value)
-            .ok_or_else(|| {
-                Error::invalid("environment", "must be one of production, sandbox, custom")
-            })
-    }
-
-    /// Dialpad's own host for this environment; `custom` has none.
-    pub fn default_base_url(self) -> Option<Url> {
-        let url = match self {
-            Environment::Production => dialpad::PRODUCTION_URL,
-            Environment::Sandbox => dialpad::SANDBOX_URL,
-            Environment::Custom => return None,
-        };
-        Url::parse(url).ok()
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// `PUT /api/v1/app/credentials/{environment}`.
 #[derive(Debug, Deserialize)]
@@ -109,9 +66,29 @@ pub struct AvailableScope {
     pub description: &'static str,
 }
 
-impl Platform {
-    pub async fn app(&self) -> Result<AppView> {
-        let records = self.store().list_app_credentials().await?;
+/// The app's settings, as the other parts read them.
+#[derive(Clone)]
+pub struct AppSettings {
+    credentials: Arc<dyn AppStore>,
+    values: Arc<dyn SettingsStore>,
+    shared: Shared,
+}
+
+impl AppSettings {
+    pub(crate) fn new(
+        credentials: Arc<dyn AppStore>,
+        values: Arc<dyn SettingsStore>,
+        shared: Shared,
+    ) -> Self {
+        AppSettings {
+            credentials,
+            values,
+            shared,
+        }
+    }
+
+    pub async fn view(&self) -> Result<AppView> {
+        let records = self.credentials.list_app_credentials().await?;
         let environments = Environment::ALL
             .into_iter()
             .map(|env| {
@@ -142,7 +119,7 @@ impl Platform {
             .collect();
         scopes.sort_by_key(|s| (!s.mandatory, s.custom));
         Ok(AppView {
-            callback_url: self.settings().callback_url.to_string(),
+            callback_url: self.shared.settings().callback_url.to_string(),
             environments,
             scopes,
             available_scopes: scopes::CATALOG
@@ -198,24 +175,24 @@ impl Platform {
         let record = AppCredentialsRecord {
             environment,
             client_id,
-            client_secret: self.cipher().seal(&client_secret),
+            client_secret: self.shared.seal(&client_secret),
             base_url: base_url.as_str().trim_end_matches('/').to_owned(),
             updated_at: now_ms(),
         };
-        self.store().put_app_credentials(&record).await?;
+        self.credentials.put_app_credentials(&record).await?;
         tracing::info!(%environment, "app credentials updated");
-        self.app().await
+        self.view().await
     }
 
     pub async fn put_scopes(&self, input: ScopesInput) -> Result<AppView> {
         let selection = ScopeSelection::validated(input.scopes, input.custom_scopes)?;
         let json = serde_json::to_string(&selection).map_err(|e| Error::Internal(e.to_string()))?;
-        self.store().put_setting(SCOPES_SETTING, &json).await?;
-        self.app().await
+        self.values.put_setting(SCOPES_SETTING, &json).await?;
+        self.view().await
     }
 
     pub(crate) async fn scope_selection(&self) -> Result<ScopeSelection> {
-        match self.store().get_setting(SCOPES_SETTING).await? {
+        match self.values.get_setting(SCOPES_SETTING).await? {
             Some(json) => serde_json::from_str(&json)
                 .map_err(|e| Error::Internal(format!("stored scopes: {e}"))),
             None => Ok(ScopeSelection::default()),
@@ -226,7 +203,7 @@ impl Platform {
         &self,
         environment: Environment,
     ) -> Result<AppCredentialsRecord> {
-        self.store()
+        self.credentials
             .list_app_credentials()
             .await?
             .into_iter()
@@ -250,15 +227,15 @@ impl Platform {
 
     pub(crate) async fn oauth_app(&self, environment: Environment) -> Result<dialpad::OAuthApp> {
         let record = self.app_credentials(environment).await?;
-        let secret = self.open(&record.client_secret)?;
+        let secret = self.shared.open(&record.client_secret)?;
         let base_url = Url::parse(&record.base_url)
             .map_err(|e| Error::Internal(format!("stored base_url: {e}")))?;
         dialpad::OAuthApp::new(
-            self.http().clone(),
+            self.shared.http().clone(),
             &base_url,
             &record.client_id,
             secret.expose(),
-            &self.settings().callback_url,
+            &self.shared.settings().callback_url,
         )
         .map_err(|e| Error::Internal(format!("OAuth URLs: {e}")))
     }
@@ -267,7 +244,7 @@ impl Platform {
     /// is configured, else the only configured one.
     pub(crate) async fn default_environment(&self) -> Result<Environment> {
         let configured: Vec<Environment> = self
-            .store()
+            .credentials
             .list_app_credentials()
             .await?
             .into_iter()

@@ -1,36 +1,23 @@
-//! Dialpad events in, and what makes Dialpad send them. Where a webhook enters:
-//! `receive_dialpad_event` accepts only an HS256 JWT valid for the hook's secret, stores the
-//! event (a redelivered identical one is recognised and runs nothing) before it is
-//! acknowledged, and starts the matching workflows. `reconcile_subscriptions` gives each
-//! connection one Dialpad webhook (`<public_url>/webhooks/dialpad/{hook_id}`, its own secret)
-//! and exactly the subscriptions its enabled workflows need; it runs when enablements or the
-//! connection change, periodically, and on demand, so subscriptions that vanished at Dialpad
-//! come back.
+//! What makes Dialpad send events: `reconcile` gives each connection one Dialpad webhook
+//! (`<public_url>/webhooks/dialpad/{hook_id}`, its own secret) and exactly the subscriptions
+//! its enabled workflows need; it runs when enablements or the connection change,
+//! periodically, and on demand, so subscriptions that vanished at Dialpad come back.
+
+use std::sync::Arc;
 
 use dialpad::{RawBody, RawRequest, RawResponse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use crate::automation::new_id;
+use crate::connections::ConnectionStatus;
 use crate::error::{Error, Result};
+use crate::gateway::Gateway;
 use crate::ids::AccountId;
-use crate::platform::Platform;
-use crate::store::{EventRecord, HookRecord};
+use crate::platform::Shared;
+use crate::store::{ConnectionStore, HookRecord, HookStore, WorkflowStore};
 use crate::time::{now_ms, Timestamp};
 use crate::triggers::{self, SubscriptionNeeds};
 use crate::workflows::Definition;
-
-/// What the ingress did with an event.
-#[derive(Debug, Serialize)]
-pub struct IngressOutcome {
-    /// The trigger keys the event maps to.
-    pub triggers: Vec<&'static str>,
-    /// The same event was received before: nothing ran again.
-    pub duplicate: bool,
-    pub executions: Vec<String>,
-}
 
 /// The account's Dialpad webhook and subscriptions as dialbridge last left them.
 #[derive(Debug, Serialize)]
@@ -53,47 +40,53 @@ const KINDS: [(&str, &str); 4] = [
     ("agent_status", "webhook_agent_status_event_subscription"),
 ];
 
-impl Platform {
-    /// `POST /webhooks/dialpad/{hook_id}`.
-    pub async fn receive_dialpad_event(
-        &self,
-        hook_id: &str,
-        body: &[u8],
-    ) -> Result<IngressOutcome> {
-        let hook = self
-            .store()
-            .get_hook(hook_id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("webhook '{hook_id}'")))?;
-        let secret = self.open(&hook.secret)?;
-        let payload = verify_jwt(body, secret.expose().as_bytes())?;
-        let keys = triggers::trigger_keys(&payload);
-        let event = EventRecord {
-            id: new_id("evt"),
-            account_id: hook.account_id.clone(),
-            source: "dialpad".into(),
-            name: keys.join(","),
-            dedupe_key: Some(event_digest(&payload)),
-            payload,
-            received_at: now_ms(),
-        };
-        let trigger = json!({ "type": "dialpad", "keys": keys, "event_id": event.id });
-        let (new, executions) = self
-            .start_from_event(&event, trigger, |spec, payload| {
-                keys.contains(&spec.key.as_str()) && triggers::params_match(spec, payload)
-            })
-            .await?;
-        Ok(IngressOutcome {
-            triggers: keys,
-            duplicate: !new,
-            executions,
-        })
+/// Keeps each account's Dialpad webhook and subscriptions in line with its workflows.
+#[derive(Clone)]
+pub struct Provisioning {
+    hooks: Arc<dyn HookStore>,
+    workflows: Arc<dyn WorkflowStore>,
+    connections: Arc<dyn ConnectionStore>,
+    gateway: Gateway,
+    shared: Shared,
+}
+
+impl Provisioning {
+    pub(crate) fn new(
+        hooks: Arc<dyn HookStore>,
+        workflows: Arc<dyn WorkflowStore>,
+        connections: Arc<dyn ConnectionStore>,
+        gateway: Gateway,
+        shared: Shared,
+    ) -> Self {
+        Provisioning {
+            hooks,
+            workflows,
+            connections,
+            gateway,
+            shared,
+        }
+    }
+
+    /// After enablements or the connection change, the subscriptions the enabled workflows
+    /// need are reconciled; a failure is recorded on the account's provisioning (and retried by
+    /// the periodic reconcile), it does not undo the change.
+    pub(crate) async fn sync(&self, account: &AccountId) {
+        let connected = matches!(
+            self.connections.get_connection(account).await,
+            Ok(Some(c)) if c.status == ConnectionStatus::Connected
+        );
+        if !connected {
+            return;
+        }
+        if let Err(e) = self.reconcile(account).await {
+            tracing::warn!(account_id = %account, "reconciling Dialpad subscriptions failed: {e}");
+        }
     }
 
     /// What the account's Dialpad webhook and subscriptions look like, if it has them.
-    pub async fn provisioning(&self, account: &AccountId) -> Result<Option<ProvisioningView>> {
+    pub async fn view(&self, account: &AccountId) -> Result<Option<ProvisioningView>> {
         Ok(self
-            .store()
+            .hooks
             .get_hook_for_account(account)
             .await?
             .map(|hook| self.provisioning_view(&hook)))
@@ -112,38 +105,36 @@ impl Platform {
 
     fn hook_url(&self, hook_id: &str) -> String {
         let base = self
+            .shared
             .settings()
             .webhook_base_url
             .as_ref()
-            .unwrap_or(&self.settings().public_url);
+            .unwrap_or(&self.shared.settings().public_url);
         crate::platform::join(base, &format!("webhooks/dialpad/{hook_id}")).into()
     }
 
     /// Brings the account's Dialpad webhook and subscriptions in line with its enabled
     /// workflows; the outcome (or the failure) is recorded on the account's provisioning.
-    pub async fn reconcile_subscriptions(
-        &self,
-        account: &AccountId,
-    ) -> Result<Option<ProvisioningView>> {
+    pub async fn reconcile(&self, account: &AccountId) -> Result<Option<ProvisioningView>> {
         let needs = self.subscription_needs(account).await?;
         if needs.is_empty() {
-            self.remove_subscriptions(account).await?;
+            self.remove(account).await?;
             return Ok(None);
         }
-        let mut hook = match self.store().get_hook_for_account(account).await? {
+        let mut hook = match self.hooks.get_hook_for_account(account).await? {
             Some(hook) => hook,
             None => {
                 let hook = HookRecord {
                     hook_id: crate::crypto::random_token(16),
                     account_id: account.clone(),
                     dialpad_webhook_id: None,
-                    secret: self.cipher().seal(&crate::crypto::random_token(32)),
+                    secret: self.shared.seal(&crate::crypto::random_token(32)),
                     subscriptions: json!({}),
                     status: "pending".into(),
                     last_error: None,
                     updated_at: now_ms(),
                 };
-                self.store().put_hook(&hook).await?;
+                self.hooks.put_hook(&hook).await?;
                 hook
             }
         };
@@ -160,15 +151,15 @@ impl Platform {
                 hook.last_error = Some(error.to_string());
             }
         }
-        self.store().put_hook(&hook).await?;
+        self.hooks.put_hook(&hook).await?;
         outcome.map(|()| Some(self.provisioning_view(&hook)))
     }
 
     /// Deletes the account's Dialpad webhook (its subscriptions go with it) and forgets it.
     /// When Dialpad cannot be reached the local record is still removed: an orphaned webhook
     /// at Dialpad points at a hook id that no longer accepts anything.
-    pub async fn remove_subscriptions(&self, account: &AccountId) -> Result<()> {
-        let Some(hook) = self.store().get_hook_for_account(account).await? else {
+    pub async fn remove(&self, account: &AccountId) -> Result<()> {
+        let Some(hook) = self.hooks.get_hook_for_account(account).await? else {
             return Ok(());
         };
         if let Some(webhook_id) = &hook.dialpad_webhook_id {
@@ -186,18 +177,18 @@ impl Platform {
                 }
             }
         }
-        self.store().delete_hook(&hook.hook_id).await?;
+        self.hooks.delete_hook(&hook.hook_id).await?;
         Ok(())
     }
 
     /// Reconciles every provisioned account (the periodic check).
     pub async fn reconcile_all(&self) {
-        let hooks = match self.store().list_hooks().await {
+        let hooks = match self.hooks.list_hooks().await {
             Ok(hooks) => hooks,
             Err(e) => return tracing::warn!("listing Dialpad webhooks failed: {e}"),
         };
         for hook in hooks {
-            if let Err(e) = self.reconcile_subscriptions(&hook.account_id).await {
+            if let Err(e) = self.reconcile(&hook.account_id).await {
                 tracing::warn!(account_id = %hook.account_id, "periodic reconcile failed: {e}");
             }
         }
@@ -205,9 +196,9 @@ impl Platform {
 
     async fn subscription_needs(&self, account: &AccountId) -> Result<SubscriptionNeeds> {
         let mut specs = Vec::new();
-        for enablement in self.store().list_enablements(Some(account), None).await? {
+        for enablement in self.workflows.list_enablements(Some(account), None).await? {
             if let Some(workflow) = self
-                .store()
+                .workflows
                 .get_workflow(&enablement.workflow_key, None)
                 .await?
             {
@@ -288,7 +279,7 @@ impl Platform {
                 expect_success(&response, "reading the webhook")?;
             }
         }
-        let secret = self.open(&hook.secret)?;
+        let secret = self.shared.open(&hook.secret)?;
         let body = json!({ "hook_url": self.hook_url(&hook.hook_id), "secret": secret.expose() });
         let response = self
             .dialpad(
@@ -303,7 +294,7 @@ impl Platform {
         let id = id_text(&response.body["id"])
             .ok_or_else(|| Error::Internal("Dialpad answered a webhook without an id".into()))?;
         hook.dialpad_webhook_id = Some(id.clone());
-        self.store().put_hook(hook).await?;
+        self.hooks.put_hook(hook).await?;
         Ok(id)
     }
 
@@ -323,6 +314,7 @@ impl Platform {
                 request.query.push(("cursor".into(), c.clone()));
             }
             let response = self
+                .gateway
                 .send_operation(account, &format!("{stem}.list"), &request)
                 .await?;
             expect_success(&response, "listing subscriptions")?;
@@ -346,20 +338,9 @@ impl Platform {
         path: &str,
         body: Option<Value>,
     ) -> Result<RawResponse> {
-        self.send_operation(account, operation, &raw(method, path, body))
+        self.gateway
+            .send_operation(account, operation, &raw(method, path, body))
             .await
-    }
-
-    async fn send_operation(
-        &self,
-        account: &AccountId,
-        operation: &str,
-        request: &RawRequest,
-    ) -> Result<RawResponse> {
-        let operation = dialpad_spec::spec()
-            .operation(operation)
-            .ok_or_else(|| Error::Internal(format!("the spec lacks {operation}")))?;
-        self.send_to_dialpad(account, operation, request).await
     }
 }
 
@@ -464,102 +445,5 @@ fn id_text(value: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// What identifies an event across redeliveries: a digest of its claims in canonical order
-/// (object keys sorted), leaving out the JWT's own timing claims, which a redelivery may renew.
-fn event_digest(payload: &Value) -> String {
-    let mut claims = payload.clone();
-    if let Some(map) = claims.as_object_mut() {
-        for volatile in ["iat", "exp", "nbf", "jti"] {
-            map.remove(volatile);
-        }
-    }
-    hex::encode(Sha256::digest(claims.to_string().as_bytes()))
-}
-
-/// The event inside an HS256 JWT signed with `secret`; nothing else is accepted: no unsigned
-/// JSON, no `none`, no other algorithm, no bad signature.
-fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
-    let refuse = |why: &str| Error::InvalidSignature(why.to_owned());
-    let text = std::str::from_utf8(body)
-        .map_err(|_| refuse("the body is not a JWT"))?
-        .trim();
-    if text.starts_with('{') {
-        return Err(refuse(
-            "unsigned JSON events are refused: the webhook's events must be HS256 JWTs",
-        ));
-    }
-    let header = jsonwebtoken::decode_header(text).map_err(|_| refuse("the body is not a JWT"))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(refuse("only HS256 JWTs are accepted"));
-    }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Value>(text, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|_| refuse("the JWT's signature does not match this webhook's secret"))?;
-    if !data.claims.is_object() {
-        return Err(refuse("the JWT's payload is not an event object"));
-    }
-    Ok(data.claims)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
-
-    fn sign(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
-        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
-    }
-
-    #[test]
-    fn a_redelivery_with_renewed_timing_claims_is_the_same_event() {
-        let first = json!({ "call_id": "1", "state": "hangup", "iat": 100 });
-        let again = json!({ "iat": 200, "state": "hangup", "call_id": "1" });
-        let other = json!({ "call_id": "1", "state": "connected", "iat": 100 });
-        assert_eq!(event_digest(&first), event_digest(&again));
-        assert_ne!(event_digest(&first), event_digest(&other));
-    }
-
-    #[test]
-    fn only_hs256_with_the_hooks_secret_passes() {
-        let event = json!({ "call_id": "1", "state": "hangup" });
-        let good = sign(Algorithm::HS256, &event, b"s3cret");
-        assert_eq!(verify_jwt(good.as_bytes(), b"s3cret").unwrap(), event);
-        assert!(
-            verify_jwt(good.as_bytes(), b"other").is_err(),
-            "wrong secret"
-        );
-        let hs512 = sign(Algorithm::HS512, &event, b"s3cret");
-        assert!(
-            verify_jwt(hs512.as_bytes(), b"s3cret").is_err(),
-            "another algorithm"
-        );
-        assert!(
-            verify_jwt(br#"{"call_id":"1"}"#, b"s3cret").is_err(),
-            "unsigned JSON"
-        );
-        // alg none: header {"alg":"none"} and an empty signature
-        let none = format!(
-            "{}.{}.",
-            base64_url(br#"{"alg":"none","typ":"JWT"}"#),
-            base64_url(event.to_string().as_bytes())
-        );
-        assert!(verify_jwt(none.as_bytes(), b"s3cret").is_err(), "alg none");
-        let mut tampered = good.clone();
-        tampered.insert(good.find('.').unwrap() + 2, 'x');
-        assert!(
-            verify_jwt(tampered.as_bytes(), b"s3cret").is_err(),
-            "tampered"
-        );
-    }
-
-    fn base64_url(bytes: &[u8]) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 }

@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::account::{AuthType, ConnectionRecord, ConnectionStatus};
+use super::model::{AuthType, ConnectionRecord, ConnectionStatus};
+use super::Connections;
 use crate::app::Environment;
 use crate::crypto::{random_token, sha256_hex, Sealed};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
-use crate::platform::Platform;
 use crate::time::{now_ms, Timestamp};
 
 /// A connect attempt, as stored. Only hashes of the link token and state are kept.
@@ -92,7 +92,7 @@ const LINK_GONE: &str = "This connect link is unknown, expired or already used. 
 const STATE_GONE: &str =
     "This sign-in answer does not match a connect attempt in progress (it is forged, expired or was already used). Start the connection again.";
 
-impl Platform {
+impl Connections {
     pub async fn start_connect(
         &self,
         account_id: &AccountId,
@@ -113,12 +113,12 @@ impl Platform {
         }
         let environment = match environment {
             Some(env) => env,
-            None => self.default_environment().await?,
+            None => self.app.default_environment().await?,
         };
-        self.app_credentials(environment).await?;
-        let selection = self.scope_selection().await?;
+        self.app.app_credentials(environment).await?;
+        let selection = self.app.scope_selection().await?;
         let now = now_ms();
-        let ttl = self.settings().connect_link_ttl;
+        let ttl = self.shared.settings().connect_link_ttl;
         let token = random_token(32);
         let session = ConnectSession {
             token_hash: sha256_hex(&token),
@@ -134,7 +134,7 @@ impl Platform {
             opened_at: None,
             completed_at: None,
         };
-        self.store().insert_connect_session(&session).await?;
+        self.sessions.insert_connect_session(&session).await?;
         let idle = account
             .connection
             .as_ref()
@@ -147,15 +147,17 @@ impl Platform {
                 ConnectionStatus::Pending,
                 now,
             );
-            self.store().put_connection(&pending).await?;
+            self.connections.put_connection(&pending).await?;
         }
         tracing::info!(account_id = %account_id, %environment, "connect link created");
         Ok(ConnectLink {
             connect_url: self
+                .shared
                 .settings()
                 .public(&format!("connect/{token}"))
                 .to_string(),
             portal_url: self
+                .shared
                 .settings()
                 .public(&format!("connect/{token}/portal"))
                 .to_string(),
@@ -179,13 +181,13 @@ impl Platform {
     pub async fn open_connect_link(&self, token: &str) -> Result<Url> {
         let pkce = dialpad::Pkce::new();
         let state = random_token(32);
-        let verifier = self.cipher().seal(&pkce.verifier);
+        let verifier = self.shared.seal(&pkce.verifier);
         let session = self
-            .store()
+            .sessions
             .open_connect_session(&sha256_hex(token), &sha256_hex(&state), &verifier, now_ms())
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
-        let app = self.oauth_app(session.environment).await?;
+        let app = self.app.oauth_app(session.environment).await?;
         tracing::info!(account_id = %session.account_id, "connect link opened, sending the browser to Dialpad");
         Ok(app.authorize_url(&session.scopes, &state, &pkce))
     }
@@ -196,7 +198,7 @@ impl Platform {
         let state = query.state.as_deref().filter(|s| !s.is_empty());
         let state = state.ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
         let session = self
-            .store()
+            .sessions
             .complete_connect_session_by_state(&sha256_hex(state), now_ms())
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
@@ -224,6 +226,7 @@ impl Platform {
         code: &str,
     ) -> Result<(), (String, String)> {
         let app = self
+            .app
             .oauth_app(session.environment)
             .await
             .map_err(internal)?;
@@ -231,7 +234,7 @@ impl Platform {
             .code_verifier
             .as_ref()
             .ok_or_else(|| internal("the connect session has no PKCE verifier"))
-            .and_then(|v| self.open(v).map_err(internal))?;
+            .and_then(|v| self.shared.open(v).map_err(internal))?;
         let tokens = app
             .exchange_code(code, verifier.expose())
             .await
@@ -243,11 +246,15 @@ impl Platform {
                 }
                 dialpad::OAuthError::Unavailable(msg) => ("dialpad_unavailable".into(), msg),
             })?;
-        let base_url = self.base_url(session.environment).await.map_err(internal)?;
+        let base_url = self
+            .app
+            .base_url(session.environment)
+            .await
+            .map_err(internal)?;
         let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
         let now = now_ms();
         let previous_version = self
-            .store()
+            .connections
             .get_connection(&session.account_id)
             .await
             .map_err(|e| internal(e.to_string()))?
@@ -266,20 +273,17 @@ impl Platform {
         record.dialpad_company_id = company_id;
         record.dialpad_user_id = user_id;
         record.connected_at = Some(now);
-        record.access_token = Some(self.cipher().seal(&tokens.access_token));
-        record.refresh_token = tokens
-            .refresh_token
-            .as_deref()
-            .map(|t| self.cipher().seal(t));
+        record.access_token = Some(self.shared.seal(&tokens.access_token));
+        record.refresh_token = tokens.refresh_token.as_deref().map(|t| self.shared.seal(t));
         record.expires_at = tokens.expires_in.map(|d| expires_at(now, d));
         record.token_version = previous_version + 1;
-        self.store()
+        self.connections
             .put_connection(&record)
             .await
             .map_err(|e| internal(e.to_string()))?;
         tracing::info!(account_id = %session.account_id, "account connected with OAuth");
-        self.emit_connection_created(&record).await;
-        self.sync_subscriptions(&session.account_id).await;
+        self.vendor_webhooks.emit_connection_created(&record).await;
+        self.provisioning.sync(&session.account_id).await;
         Ok(())
     }
 
@@ -288,7 +292,7 @@ impl Platform {
         let session = self.live_session(token).await?;
         self.connect_api_key(&session.account_id, Some(session.environment), api_key)
             .await?;
-        self.store()
+        self.sessions
             .complete_connect_session_by_token(&sha256_hex(token), now_ms())
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
@@ -299,9 +303,14 @@ impl Platform {
         })
     }
 
+    /// Forgets connect links that expired before `before`.
+    pub(crate) async fn purge_connect_links(&self, before: i64) -> Result<u64> {
+        Ok(self.sessions.purge_connect_sessions(before).await?)
+    }
+
     async fn live_session(&self, token: &str) -> Result<ConnectSession> {
         let now = now_ms();
-        self.store()
+        self.sessions
             .find_connect_session(&sha256_hex(token))
             .await?
             .filter(|s| s.expires_at > now && s.opened_at.is_none() && s.completed_at.is_none())

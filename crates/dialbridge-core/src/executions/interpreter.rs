@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::Executions;
 use crate::error::Error;
-use crate::platform::Platform;
 use crate::store::{ExecutionRecord, StepRecord, StepStatus};
 use crate::time::now_ms;
 use crate::workflows::{template, Definition, OnError, Step, StepKind};
@@ -31,7 +31,7 @@ pub enum Flow {
 }
 
 pub struct Interpreter<'a> {
-    platform: &'a Platform,
+    executions: &'a Executions,
     execution: &'a ExecutionRecord,
     journal: HashMap<String, StepRecord>,
     next_seq: i64,
@@ -43,7 +43,7 @@ type Walk<'b> = Pin<Box<dyn Future<Output = Result<Flow, Error>> + Send + 'b>>;
 
 impl<'a> Interpreter<'a> {
     pub fn new(
-        platform: &'a Platform,
+        executions: &'a Executions,
         execution: &'a ExecutionRecord,
         journal: Vec<StepRecord>,
         ctx: Value,
@@ -54,7 +54,7 @@ impl<'a> Interpreter<'a> {
             .map(|s| (s.step_id.clone(), s))
             .collect();
         Interpreter {
-            platform,
+            executions,
             execution,
             journal,
             next_seq,
@@ -118,10 +118,10 @@ impl<'a> Interpreter<'a> {
                 };
                 let account = self.execution.account_id.clone();
                 let action = action.clone();
-                self.attempt(step, path, rendered, move |platform, input| {
+                self.attempt(step, path, rendered, move |executions, input| {
                     let account = account.clone();
                     let action = action.clone();
-                    async move { platform.run_action(&account, &action, &input).await }
+                    async move { executions.actions.run(&account, &action, &input).await }
                 })
                 .await
             }
@@ -137,8 +137,8 @@ impl<'a> Interpreter<'a> {
                     Ok(value) => value,
                     Err(e) => return self.fail(step, path, None, 0, template_error(&e)).await,
                 };
-                self.attempt(step, path, rendered, |platform, request| async move {
-                    platform.http_step(&request).await
+                self.attempt(step, path, rendered, |executions, request| async move {
+                    executions.http_step(&request).await
                 })
                 .await
             }
@@ -283,7 +283,7 @@ impl<'a> Interpreter<'a> {
         call: F,
     ) -> Result<Flow, Error>
     where
-        F: Fn(Platform, Value) -> Fut,
+        F: Fn(Executions, Value) -> Fut,
         Fut: Future<Output = Result<Value, Error>>,
     {
         let max_attempts = step.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
@@ -305,7 +305,7 @@ impl<'a> Interpreter<'a> {
                 None,
             )
             .await?;
-            match call(self.platform.clone(), input.clone()).await {
+            match call(self.executions.clone(), input.clone()).await {
                 Ok(output) => {
                     self.succeed(step, path, Some(input), output, attempt)
                         .await?;
@@ -409,7 +409,7 @@ impl<'a> Interpreter<'a> {
             finished_at: finished.then_some(now),
             wake_at: wake_at.or_else(|| previous.and_then(|p| p.wake_at)),
         };
-        self.platform.store().put_step(&record).await?;
+        self.executions.executions.put_step(&record).await?;
         self.journal.insert(path.to_owned(), record);
         Ok(())
     }
@@ -423,8 +423,8 @@ impl<'a> Interpreter<'a> {
 
     async fn cancelled(&self) -> Result<bool, Error> {
         let current = self
-            .platform
-            .store()
+            .executions
+            .executions
             .get_execution(&self.execution.id)
             .await?;
         Ok(current.is_none_or(|e| e.status == crate::store::ExecutionStatus::Cancelled))

@@ -1,70 +1,99 @@
-//! How an action's request reaches Dialpad: throttled to Dialpad's limits per account, with a
-//! valid token (refreshed once after a 401, see `tokens.rs`), and retried where that is safe:
+//! The gateway: how every request for an account reaches Dialpad (actions, the proxy,
+//! provisioning, connection checks) — throttled to Dialpad's limits (`throttle.rs`), with a
+//! valid token (refreshed once after a 401, see `connections/tokens.rs`), and retried where
+//! that is safe (`retry.rs`):
 //! - 429: Dialpad did not apply the request; wait `Retry-After` (or back off) and retry, any
 //!   method;
 //! - 5xx or no answer (timeout, connection error): retry reads (GET) with exponential backoff
 //!   and jitter; never repeat a write that may have been applied;
 //! - retries spent: 503 `rate_limited`, or the last answer as 502 `dialpad_error`.
 
+mod retry;
+mod throttle;
+
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dialpad::{RawRequest, RawResponse};
 use dialpad_spec::Operation;
-use rand::Rng;
 use serde_json::{json, Value};
 
+pub use retry::RetryPolicy;
+pub use throttle::Throttle;
+
+use crate::connections::Tokens;
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
-use crate::platform::Platform;
+use crate::platform::Shared;
 
-/// Bounds of the retries; the defaults suit Dialpad, tests shorten the waits.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Retries after a 429 (each waits `Retry-After`).
-    pub rate_limit_retries: u32,
-    /// A `Retry-After` longer than this is not waited for: the action fails `rate_limited`.
-    pub max_retry_after: Duration,
-    /// Retries of a read after a 5xx or no answer.
-    pub read_retries: u32,
-    /// First backoff; doubles per retry, with ±50 % jitter, capped at `max_backoff`.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
+/// Calls Dialpad for an account.
+#[derive(Clone)]
+pub struct Gateway {
+    tokens: Tokens,
+    /// Dialpad's rate limits, kept per account by this process.
+    throttle: Arc<Throttle>,
+    shared: Shared,
 }
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            rate_limit_retries: 3,
-            max_retry_after: Duration::from_secs(60),
-            read_retries: 3,
-            base_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(5),
+impl Gateway {
+    pub(crate) fn new(tokens: Tokens, shared: Shared) -> Self {
+        Gateway {
+            tokens,
+            throttle: Arc::default(),
+            shared,
         }
     }
-}
 
-impl RetryPolicy {
-    fn backoff(&self, retry: u32) -> Duration {
-        let exponential = self.base_backoff.saturating_mul(1 << retry.min(16));
-        let capped = exponential.min(self.max_backoff);
-        capped.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+    /// Runs `call` with a valid credential; on a 401 refreshes once and runs it once more.
+    pub async fn call<T, F, Fut>(&self, account_id: &AccountId, call: F) -> Result<T>
+    where
+        F: Fn(dialpad::DialpadClient, String) -> Fut,
+        Fut: Future<Output = Result<T, dialpad::ApiError>>,
+    {
+        let credential = self.tokens.credential(account_id).await?;
+        let client =
+            dialpad::DialpadClient::new(self.shared.http().clone(), credential.base_url.clone());
+        match call(client.clone(), credential.token.expose().to_owned()).await {
+            Err(e) if e.is_unauthorized() => {
+                let fresh = self
+                    .tokens
+                    .credential_after_unauthorized(account_id, &credential)
+                    .await?;
+                call(client, fresh.token.expose().to_owned())
+                    .await
+                    .map_err(Error::from)
+            }
+            other => other.map_err(Error::from),
+        }
     }
-}
 
-impl Platform {
+    /// Sends the spec's operation `operation_id` for the account (see `send`).
+    pub(crate) async fn send_operation(
+        &self,
+        account: &AccountId,
+        operation_id: &str,
+        request: &RawRequest,
+    ) -> Result<RawResponse> {
+        let operation = dialpad_spec::spec()
+            .operation(operation_id)
+            .ok_or_else(|| Error::Internal(format!("the spec lacks {operation_id}")))?;
+        self.send(account, operation, request).await
+    }
+
     /// Sends `request` for the account under the throttle and retry rules above; answers
     /// Dialpad's final response, whatever its status (other than a spent 429).
-    pub(crate) async fn send_to_dialpad(
+    pub(crate) async fn send(
         &self,
         account_id: &AccountId,
         operation: &Operation,
         request: &RawRequest,
     ) -> Result<RawResponse> {
-        let policy = self.settings().retry.clone();
+        let policy = &self.shared.settings().retry;
         let is_read = request.method == reqwest::Method::GET;
         let (mut rate_limited, mut failed_reads) = (0, 0);
         loop {
-            let wait = self.throttle().reserve(
+            let wait = self.throttle.reserve(
                 account_id.as_str(),
                 &operation.id,
                 operation.rate_limit_per_minute,
@@ -76,7 +105,7 @@ impl Platform {
             }
             let started = Instant::now();
             let outcome = self
-                .call_dialpad(account_id, |client, token| {
+                .call(account_id, |client, token| {
                     let request = request.clone();
                     async move {
                         let response = client.send(&token, &request).await?;
@@ -98,7 +127,8 @@ impl Platform {
                 Err(Error::Dialpad { status, .. }) => Some(*status),
                 _ => None,
             };
-            self.metrics()
+            self.shared
+                .metrics()
                 .dialpad_request(&operation.id, status, started.elapsed());
             match outcome {
                 Ok(response) if response.status == 429 => {

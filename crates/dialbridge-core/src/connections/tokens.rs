@@ -2,19 +2,22 @@
 //! tokens refresh ahead of expiry and after a 401, once per account across tasks (an
 //! in-process lock) and across processes (a lease row plus compare-and-swap on the version).
 
-use std::future::Future;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use url::Url;
 
-use crate::account::{AuthType, ConnectionRecord, ConnectionStatus};
-use crate::connect::expires_at;
+use super::connect_flow::expires_at;
+use super::model::{AuthType, ConnectionRecord, ConnectionStatus};
+use crate::app::AppSettings;
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
-use crate::platform::Platform;
+use crate::platform::Shared;
 use crate::secret::Secret;
-use crate::store::{RefreshFailure, TokenUpdate};
+use crate::store::{ConnectionStore, RefreshFailure, TokenUpdate};
 use crate::time::now_ms;
+use crate::vendor_webhooks::VendorWebhooks;
 
 /// How long a process may hold the refresh lease before others may take it over.
 const LEASE: Duration = Duration::from_secs(30);
@@ -32,12 +35,45 @@ pub struct Credential {
     pub version: i64,
 }
 
-impl Platform {
+/// Gives out valid credentials; the one place a token refreshes.
+#[derive(Clone)]
+pub struct Tokens {
+    connections: Arc<dyn ConnectionStore>,
+    app: AppSettings,
+    vendor_webhooks: VendorWebhooks,
+    shared: Shared,
+    /// One refresh at a time per account inside this process.
+    refresh_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Tokens {
+    pub(crate) fn new(
+        connections: Arc<dyn ConnectionStore>,
+        app: AppSettings,
+        vendor_webhooks: VendorWebhooks,
+        shared: Shared,
+    ) -> Self {
+        Tokens {
+            connections,
+            app,
+            vendor_webhooks,
+            shared,
+            refresh_locks: Arc::default(),
+        }
+    }
+
+    fn refresh_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget locks nobody holds, so the map does not grow with every account ever seen.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(account.clone()).or_default().clone()
+    }
+
     /// A credential that is valid now, refreshing first when the access token is within the
     /// refresh margin of its expiry.
     pub async fn credential(&self, account_id: &AccountId) -> Result<Credential> {
         let connection = self.usable_connection(account_id).await?;
-        let margin = self.settings().refresh_margin.as_millis() as i64;
+        let margin = self.shared.settings().refresh_margin.as_millis() as i64;
         let expiring = connection.auth_type == AuthType::Oauth
             && connection
                 .expires_at
@@ -63,33 +99,12 @@ impl Platform {
         self.refresh(account_id, stale.version).await
     }
 
-    /// Runs `call` with a valid credential; on a 401 refreshes once and runs it once more.
-    pub async fn call_dialpad<T, F, Fut>(&self, account_id: &AccountId, call: F) -> Result<T>
-    where
-        F: Fn(dialpad::DialpadClient, String) -> Fut,
-        Fut: Future<Output = Result<T, dialpad::ApiError>>,
-    {
-        let credential = self.credential(account_id).await?;
-        let client = dialpad::DialpadClient::new(self.http().clone(), credential.base_url.clone());
-        match call(client.clone(), credential.token.expose().to_owned()).await {
-            Err(e) if e.is_unauthorized() => {
-                let fresh = self
-                    .credential_after_unauthorized(account_id, &credential)
-                    .await?;
-                call(client, fresh.token.expose().to_owned())
-                    .await
-                    .map_err(Error::from)
-            }
-            other => other.map_err(Error::from),
-        }
-    }
-
     /// Refreshes connections whose tokens expire within the margin, so idle connections stay
     /// alive. Answers how many were refreshed.
     pub async fn refresh_expiring(&self) -> Result<usize> {
-        let horizon = now_ms() + self.settings().refresh_margin.as_millis() as i64;
+        let horizon = now_ms() + self.shared.settings().refresh_margin.as_millis() as i64;
         let due = self
-            .store()
+            .connections
             .connections_expiring_before(horizon, 100)
             .await?;
         let mut refreshed = 0;
@@ -106,7 +121,7 @@ impl Platform {
 
     async fn usable_connection(&self, account_id: &AccountId) -> Result<ConnectionRecord> {
         let connection = self
-            .store()
+            .connections
             .get_connection(account_id)
             .await?
             .ok_or_else(|| Error::NotConnected(account_id.clone()))?;
@@ -126,9 +141,9 @@ impl Platform {
         };
         let sealed = sealed.ok_or_else(|| Error::NotConnected(connection.account_id.clone()))?;
         Ok(Credential {
-            token: self.open(sealed)?,
+            token: self.shared.open(sealed)?,
             auth_type: connection.auth_type,
-            base_url: self.base_url(connection.environment).await?,
+            base_url: self.app.base_url(connection.environment).await?,
             version: connection.token_version,
         })
     }
@@ -150,13 +165,13 @@ impl Platform {
             }
             let until = now + LEASE.as_millis() as i64;
             if self
-                .store()
-                .try_lock_refresh(account_id, self.owner(), now, until)
+                .connections
+                .try_lock_refresh(account_id, self.shared.owner(), now, until)
                 .await?
             {
                 let result = self.refresh_under_lease(account_id, stale_version).await;
-                self.store()
-                    .unlock_refresh(account_id, self.owner())
+                self.connections
+                    .unlock_refresh(account_id, self.shared.owner())
                     .await?;
                 return result;
             }
@@ -189,8 +204,8 @@ impl Platform {
             .await?;
             return Err(Error::ReauthRequired(account_id.clone()));
         };
-        let refresh_token = self.open(&sealed_refresh)?;
-        let app = self.oauth_app(connection.environment).await?;
+        let refresh_token = self.shared.open(&sealed_refresh)?;
+        let app = self.app.oauth_app(connection.environment).await?;
         tracing::info!(account_id = %account_id, "refreshing the access token");
         let outcome = app.refresh(refresh_token.expose()).await;
         let label = match &outcome {
@@ -198,22 +213,22 @@ impl Platform {
             Err(e) if e.is_invalid_grant() => "invalid_grant",
             Err(_) => "failed",
         };
-        self.metrics().token_refresh(label);
+        self.shared.metrics().token_refresh(label);
         match outcome {
             Ok(tokens) => {
                 let update = TokenUpdate {
-                    access_token: self.cipher().seal(&tokens.access_token),
+                    access_token: self.shared.seal(&tokens.access_token),
                     // Dialpad may not rotate: keep the refresh token we have when it sends none.
                     refresh_token: tokens
                         .refresh_token
                         .as_deref()
-                        .map_or(sealed_refresh, |t| self.cipher().seal(t)),
+                        .map_or(sealed_refresh, |t| self.shared.seal(t)),
                     expires_at: tokens.expires_in.map(|d| expires_at(now, d)),
                     scopes: tokens.scopes.unwrap_or(connection.scopes),
                     now,
                 };
                 if !self
-                    .store()
+                    .connections
                     .swap_tokens(account_id, connection.token_version, &update)
                     .await?
                 {
@@ -238,7 +253,7 @@ impl Platform {
                     last_error: e.to_string(),
                     now,
                 };
-                self.store()
+                self.connections
                     .record_refresh_failure(account_id, &failure)
                     .await?;
                 let connection = self.usable_connection(account_id).await?;
@@ -273,10 +288,12 @@ impl Platform {
             last_error: reason.to_owned(),
             now: now_ms(),
         };
-        self.store()
+        self.connections
             .record_refresh_failure(account_id, &failure)
             .await?;
-        self.emit_connection_expired(account_id).await;
+        self.vendor_webhooks
+            .emit_connection_expired(account_id)
+            .await;
         Ok(())
     }
 }

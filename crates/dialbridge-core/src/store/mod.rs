@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::account::{Account, AccountPatch, ConnectionRecord, ConnectionStatus};
 use crate::app::Environment;
-use crate::connect::ConnectSession;
+use crate::connections::ConnectSession;
+use crate::connections::{Account, AccountPatch, ConnectionRecord, ConnectionStatus};
 use crate::crypto::Sealed;
 use crate::ids::AccountId;
 

@@ -1,16 +1,32 @@
-//! Connections that do not go through a browser: API-key connections, the connection check,
-//! disconnecting (revoking at Dialpad and wiping secrets) and deleting an account.
+//! The vendor's customers and their Dialpad connections. The `Connections` part owns accounts
+//! (`accounts.rs`), the browser connect flow (`connect_flow.rs`) and, here, what does not go
+//! through a browser: API-key connections, the connection check, disconnecting (revoking at
+//! Dialpad and wiping secrets) and deleting an account. Where a token refreshes: `tokens.rs`.
+
+mod accounts;
+mod connect_flow;
+mod model;
+mod tokens;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use url::Url;
 
-use crate::account::{AuthType, ConnectionRecord, ConnectionStatus};
-use crate::accounts::AccountView;
-use crate::app::Environment;
+pub use accounts::{AccountPage, AccountView, ConnectionView};
+pub use connect_flow::{CallbackOutcome, CallbackQuery, ConnectLink, ConnectSession, PortalView};
+pub use model::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
+pub use tokens::{Credential, Tokens};
+
+use crate::app::{AppSettings, Environment};
 use crate::error::{Error, Result};
+use crate::events::Provisioning;
+use crate::gateway::Gateway;
 use crate::ids::AccountId;
-use crate::platform::Platform;
+use crate::platform::Shared;
+use crate::store::{AccountStore, ConnectSessionStore, ConnectionStore};
 use crate::time::now_ms;
+use crate::vendor_webhooks::VendorWebhooks;
 
 /// `POST /api/v1/accounts/{id}/connection/check`: proof that the credentials work now.
 #[derive(Debug, Serialize)]
@@ -20,7 +36,46 @@ pub struct CompanyCheck {
     pub dialpad_company_name: Option<String>,
 }
 
-impl Platform {
+/// Accounts and their connections.
+#[derive(Clone)]
+pub struct Connections {
+    accounts: Arc<dyn AccountStore>,
+    connections: Arc<dyn ConnectionStore>,
+    sessions: Arc<dyn ConnectSessionStore>,
+    app: AppSettings,
+    tokens: Tokens,
+    gateway: Gateway,
+    provisioning: Provisioning,
+    vendor_webhooks: VendorWebhooks,
+    shared: Shared,
+}
+
+impl Connections {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        accounts: Arc<dyn AccountStore>,
+        connections: Arc<dyn ConnectionStore>,
+        sessions: Arc<dyn ConnectSessionStore>,
+        app: AppSettings,
+        tokens: Tokens,
+        gateway: Gateway,
+        provisioning: Provisioning,
+        vendor_webhooks: VendorWebhooks,
+        shared: Shared,
+    ) -> Self {
+        Connections {
+            accounts,
+            connections,
+            sessions,
+            app,
+            tokens,
+            gateway,
+            provisioning,
+            vendor_webhooks,
+            shared,
+        }
+    }
+
     /// Connects with a Dialpad API key after Dialpad accepted it.
     pub async fn connect_api_key(
         &self,
@@ -36,12 +91,13 @@ impl Platform {
         let environment = match environment {
             Some(env) => env,
             None => self
+                .app
                 .default_environment()
                 .await
                 .unwrap_or(Environment::Production),
         };
-        let base_url = self.base_url(environment).await?;
-        let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
+        let base_url = self.app.base_url(environment).await?;
+        let client = dialpad::DialpadClient::new(self.shared.http().clone(), base_url.clone());
         let company = client.company(api_key).await.map_err(|e| match e {
             dialpad::ApiError::Status { status: 401 | 403, .. } => Error::InvalidCredentials(format!(
                 "Dialpad ({environment}) refused this API key; check that it is a valid, company-level key for that environment"
@@ -61,19 +117,20 @@ impl Platform {
         record.dialpad_company_id = Some(company.id);
         record.dialpad_user_id = user_id;
         record.connected_at = Some(now);
-        record.api_key = Some(self.cipher().seal(api_key));
+        record.api_key = Some(self.shared.seal(api_key));
         record.token_version = version + 1;
-        self.store().put_connection(&record).await?;
+        self.connections.put_connection(&record).await?;
         tracing::info!(account_id = %account_id, %environment, "account connected with an API key");
-        self.emit_connection_created(&record).await;
-        self.sync_subscriptions(account_id).await;
+        self.vendor_webhooks.emit_connection_created(&record).await;
+        self.provisioning.sync(account_id).await;
         self.account(account_id).await
     }
 
     /// Calls `GET /api/v2/company` with the account's credentials.
     pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
         let company = self
-            .call_dialpad(account_id, |client, token| async move {
+            .gateway
+            .call(account_id, |client, token| async move {
                 client.company(&token).await
             })
             .await?;
@@ -102,9 +159,10 @@ impl Platform {
         record.dialpad_company_id = connection.dialpad_company_id;
         record.dialpad_user_id = connection.dialpad_user_id;
         record.token_version = connection.token_version + 1;
-        self.store().put_connection(&record).await?;
+        self.connections.put_connection(&record).await?;
         tracing::info!(account_id = %account_id, "account disconnected");
-        self.emit_connection_deleted(&record, connection.status)
+        self.vendor_webhooks
+            .emit_connection_deleted(&record, connection.status)
             .await;
         self.account(account_id).await
     }
@@ -116,10 +174,11 @@ impl Platform {
             self.remove_dialpad_webhook(account_id).await;
             self.revoke(connection).await;
         }
-        self.store().delete_account(account_id).await?;
+        self.accounts.delete_account(account_id).await?;
         tracing::info!(account_id = %account_id, "account deleted");
         if let Some(connection) = &account.connection {
-            self.emit_connection_deleted(connection, connection.status)
+            self.vendor_webhooks
+                .emit_connection_deleted(connection, connection.status)
                 .await;
         }
         Ok(())
@@ -128,7 +187,7 @@ impl Platform {
     /// Removes the webhook and subscriptions dialbridge made at Dialpad (before the
     /// credentials go); failures are logged, the local record goes either way.
     async fn remove_dialpad_webhook(&self, account_id: &AccountId) {
-        if let Err(e) = self.remove_subscriptions(account_id).await {
+        if let Err(e) = self.provisioning.remove(account_id).await {
             tracing::warn!(account_id = %account_id, "removing the Dialpad webhook failed: {e}");
         }
     }
@@ -143,8 +202,8 @@ impl Platform {
         }
         let account_id = &connection.account_id;
         let result = async {
-            let credential = self.credential(account_id).await?;
-            let app = self.oauth_app(connection.environment).await?;
+            let credential = self.tokens.credential(account_id).await?;
+            let app = self.app.oauth_app(connection.environment).await?;
             app.deauthorize(credential.token.expose())
                 .await
                 .map_err(|e| Error::DialpadUnavailable(e.to_string()))
@@ -165,7 +224,7 @@ impl Platform {
         base_url: &Url,
         token: &str,
     ) -> (Option<String>, Option<String>) {
-        let client = dialpad::DialpadClient::new(self.http().clone(), base_url.clone());
+        let client = dialpad::DialpadClient::new(self.shared.http().clone(), base_url.clone());
         let company = client.company(token).await;
         let user = client.user("me", token).await;
         if let Err(e) = &company {

@@ -1,10 +1,8 @@
 //! The executor: workers claim due executions from the database with leases (so another process
-//! takes over the work of one that dies), run them with the interpreter (`interpret.rs`), and
+//! takes over the work of one that dies), run them with the interpreter (`interpreter.rs`), and
 //! finish, fail or hand them back until a delay ends. Workers wake when work is queued in this
-//! process (`Platform::wake_executor`) and otherwise sleep until the next due execution, at most
-//! `poll` (other processes' work and expired leases are found that way).
-
-mod interpret;
+//! process (`Executions::wake_executor`) and otherwise sleep until the next due execution, at
+//! most `poll` (other processes' work and expired leases are found that way).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +11,12 @@ use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::interpreter::{Flow, Interpreter};
+use super::Executions;
 use crate::error::{Error, Result};
-use crate::platform::Platform;
 use crate::store::{ExecutionRecord, ExecutionStatus};
 use crate::time::now_ms;
 use crate::workflows::Definition;
-use interpret::{Flow, Interpreter};
 
 /// How the executor runs; from the server's configuration.
 #[derive(Debug, Clone)]
@@ -47,10 +45,10 @@ impl Default for ExecutorSettings {
     }
 }
 
-impl Platform {
+impl Executions {
     /// Runs the executor until `shutdown`: claims due executions and runs them.
     pub async fn run_executor(&self, shutdown: CancellationToken) {
-        let settings = self.settings().executor.clone();
+        let settings = self.shared.settings().executor.clone();
         let slots = Arc::new(Semaphore::new(settings.workers.max(1)));
         loop {
             let free = slots.available_permits() as u32;
@@ -59,8 +57,8 @@ impl Platform {
             } else {
                 let now = now_ms();
                 let until = now + settings.lease.as_millis() as i64;
-                self.store()
-                    .claim_executions(self.owner(), now, until, free, settings.per_account)
+                self.executions
+                    .claim_executions(self.shared.owner(), now, until, free, settings.per_account)
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!("claiming executions failed: {e}");
@@ -72,9 +70,9 @@ impl Platform {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let platform = self.clone();
+                let this = self.clone();
                 tokio::spawn(async move {
-                    platform.execute(execution).await;
+                    this.execute(execution).await;
                     drop(permit);
                 });
             }
@@ -84,14 +82,14 @@ impl Platform {
             let sleep = self.sleep_until_next(settings.poll).await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = self.executor_notified() => {}
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
     }
 
     async fn sleep_until_next(&self, poll: Duration) -> Duration {
-        match self.store().next_run_at().await {
+        match self.executions.next_run_at().await {
             Ok(Some(at)) => {
                 Duration::from_millis((at - now_ms()).clamp(0, poll.as_millis() as i64) as u64)
             }
@@ -101,10 +99,10 @@ impl Platform {
 
     /// Runs one claimed execution to its next resting point, renewing the lease meanwhile.
     async fn execute(&self, execution: ExecutionRecord) {
-        let lease = self.settings().executor.lease;
+        let lease = self.shared.settings().executor.lease;
         let renewing = CancellationToken::new();
         let renewer = {
-            let platform = self.clone();
+            let this = self.clone();
             let id = execution.id.clone();
             let stop = renewing.clone();
             tokio::spawn(async move {
@@ -114,9 +112,9 @@ impl Platform {
                         _ = tokio::time::sleep(lease / 3) => {}
                     }
                     let until = now_ms() + lease.as_millis() as i64;
-                    match platform
-                        .store()
-                        .renew_lease(&id, platform.owner(), until)
+                    match this
+                        .executions
+                        .renew_lease(&id, this.shared.owner(), until)
                         .await
                     {
                         Ok(true) => {}
@@ -133,11 +131,11 @@ impl Platform {
         renewing.cancel();
         let _ = renewer.await;
         let now = now_ms();
-        let store = self.store();
+        let store = &self.executions;
         let id = execution.id.as_str();
         let finish = |status, error: Option<Value>| async move {
             store
-                .finish_execution(id, self.owner(), status, error.as_ref(), now)
+                .finish_execution(id, self.shared.owner(), status, error.as_ref(), now)
                 .await
         };
         let result = match outcome {
@@ -145,7 +143,7 @@ impl Platform {
             Ok(Flow::Fail(error)) => finish(ExecutionStatus::Failed, Some(error)).await,
             Ok(Flow::Wait(wake_at)) => {
                 store
-                    .release_execution(&execution.id, self.owner(), wake_at, now)
+                    .release_execution(&execution.id, self.shared.owner(), wake_at, now)
                     .await
             }
             Ok(Flow::Cancelled) => Ok(true),
@@ -175,7 +173,7 @@ impl Platform {
 
     async fn interpret(&self, execution: &ExecutionRecord) -> Result<Flow> {
         let workflow = self
-            .store()
+            .workflows
             .get_workflow(&execution.workflow_key, Some(execution.version))
             .await?
             .ok_or_else(|| {
@@ -187,7 +185,7 @@ impl Platform {
         let definition =
             Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;
         let ctx = self.execution_context(execution).await?;
-        let journal = self.store().list_steps(&execution.id).await?;
+        let journal = self.executions.list_steps(&execution.id).await?;
         Interpreter::new(self, execution, journal, ctx)
             .run(&definition)
             .await
@@ -195,9 +193,9 @@ impl Platform {
 
     /// What templates see: `event`, `account`, `config`, `steps`, `execution`.
     pub(crate) async fn execution_context(&self, execution: &ExecutionRecord) -> Result<Value> {
-        let account = self.store().get_account(&execution.account_id).await?;
+        let account = self.accounts.get_account(&execution.account_id).await?;
         let config = self
-            .store()
+            .workflows
             .get_enablement(&execution.account_id, &execution.workflow_key)
             .await?
             .map_or_else(|| json!({}), |e| e.config);
@@ -227,7 +225,7 @@ impl Platform {
         let parsed = url::Url::parse(url)
             .map_err(|e| Error::invalid("url", format!("{url:?} is not a URL: {e}")))?;
         let host = parsed.host_str().unwrap_or_default();
-        let allowed = &self.settings().executor.http_allowed_hosts;
+        let allowed = &self.shared.settings().executor.http_allowed_hosts;
         if !matches!(parsed.scheme(), "http" | "https") || !host_allowed(host, allowed) {
             return Err(Error::invalid(
                 "url",
@@ -239,7 +237,7 @@ impl Platform {
             .unwrap_or("GET")
             .parse()
             .map_err(|_| Error::invalid("method", "is not an HTTP method"))?;
-        let mut builder = self.http().request(method, parsed);
+        let mut builder = self.shared.http().request(method, parsed);
         if let Some(headers) = request["headers"].as_object() {
             for (name, value) in headers {
                 builder = builder.header(name.as_str(), value.as_str().unwrap_or_default());

@@ -1,16 +1,17 @@
-//! Account operations and the account view the API shows: the connection without secrets,
-//! plus the app scopes the connection lacks (it must reconnect to get them).
+//! Account operations and the account view: the connection without secrets, plus the app
+//! scopes the connection lacks (it must reconnect to get them).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::account::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
+use super::model::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
+use super::Connections;
+use crate::app::scopes::ScopeSelection;
 use crate::app::Environment;
 use crate::error::{Error, Result};
+use crate::events::ProvisioningView;
 use crate::ids::AccountId;
-use crate::platform::Platform;
-use crate::scopes::ScopeSelection;
 use crate::time::{now_ms, Timestamp};
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -27,7 +28,7 @@ pub struct AccountView {
     /// The Dialpad webhook and subscriptions dialbridge keeps for the account's enabled
     /// workflows, with the last provisioning error (shown when one account is read).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dialpad_events: Option<crate::dialpad_events::ProvisioningView>,
+    pub dialpad_events: Option<ProvisioningView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,14 +53,14 @@ pub struct AccountPage {
     pub cursor: Option<String>,
 }
 
-impl Platform {
+impl Connections {
     pub async fn put_account(
         &self,
         id: &AccountId,
         patch: AccountPatch,
     ) -> Result<(AccountView, bool)> {
         patch.validate()?;
-        let (account, created) = self.store().upsert_account(id, &patch, now_ms()).await?;
+        let (account, created) = self.accounts.upsert_account(id, &patch, now_ms()).await?;
         Ok((self.view(account).await?, created))
     }
 
@@ -79,7 +80,7 @@ impl Platform {
         let after = cursor.map(decode_cursor).transpose()?;
         // One extra row tells whether another page exists.
         let mut accounts = self
-            .store()
+            .accounts
             .list_accounts(after.as_ref(), limit + 1)
             .await?;
         let more = accounts.len() > limit as usize;
@@ -91,7 +92,7 @@ impl Platform {
                     .map(|a| URL_SAFE_NO_PAD.encode(a.account_id.as_str()))
             })
             .flatten();
-        let selection = self.scope_selection().await?;
+        let selection = self.app.scope_selection().await?;
         let items = accounts
             .into_iter()
             .map(|a| account_view(a, &selection))
@@ -100,15 +101,15 @@ impl Platform {
     }
 
     pub(crate) async fn find_account(&self, id: &AccountId) -> Result<Account> {
-        self.store()
+        self.accounts
             .get_account(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("account '{id}'")))
     }
 
     pub(crate) async fn view(&self, account: Account) -> Result<AccountView> {
-        let provisioning = self.provisioning(&account.account_id).await?;
-        let mut view = account_view(account, &self.scope_selection().await?);
+        let provisioning = self.provisioning.view(&account.account_id).await?;
+        let mut view = account_view(account, &self.app.scope_selection().await?);
         view.dialpad_events = provisioning;
         Ok(view)
     }

@@ -1,0 +1,118 @@
+//! The work a process does besides answering requests, started together and stopped together:
+//! the executor, the scheduler, vendor-webhook deliveries, the refresh of idle connections'
+//! tokens (with the purge of old connect links), and the periodic reconcile of Dialpad
+//! subscriptions.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::platform::Platform;
+use crate::time::now_ms;
+
+/// Connect links are forgotten this long after they expired.
+const KEEP_EXPIRED_LINKS_MS: i64 = 24 * 3600 * 1000;
+
+/// The running background tasks.
+pub struct Background {
+    /// Stopped at once on shutdown: what they were doing is safe to cut short.
+    interruptible: Vec<JoinHandle<()>>,
+    /// Awaited on shutdown: they stop claiming and finish what they hold.
+    draining: Vec<JoinHandle<()>>,
+}
+
+impl Platform {
+    /// Starts every background task; they stop when `shutdown` fires (see `Background::wait`).
+    pub fn start_background(&self, shutdown: CancellationToken) -> Background {
+        let settings = self.settings();
+        let executions = self.executions.clone();
+        let stop = shutdown.clone();
+        let executor = tokio::spawn(async move { executions.run_executor(stop).await });
+        let vendor_webhooks = self.vendor_webhooks.clone();
+        let (stop, retry_base) = (shutdown.clone(), settings.webhook_retry_base);
+        let deliveries =
+            tokio::spawn(async move { vendor_webhooks.run_deliveries(retry_base, stop).await });
+        let executions = self.executions.clone();
+        let (stop, every) = (shutdown.clone(), settings.schedule_interval);
+        let scheduler = tokio::spawn(async move { executions.run_scheduler(every, stop).await });
+
+        let platform = self.clone();
+        let refresh = every_interval(
+            settings.refresh_interval,
+            true,
+            shutdown.clone(),
+            move || {
+                let platform = platform.clone();
+                async move { platform.refresh_idle_connections().await }
+            },
+        );
+        let provisioning = self.provisioning.clone();
+        let reconcile = every_interval(settings.reconcile_interval, false, shutdown, move || {
+            let provisioning = provisioning.clone();
+            async move { provisioning.reconcile_all().await }
+        });
+        Background {
+            interruptible: vec![scheduler, refresh, reconcile],
+            draining: vec![executor, deliveries],
+        }
+    }
+
+    /// Keeps idle connections' tokens fresh and forgets long-expired connect links.
+    async fn refresh_idle_connections(&self) {
+        match self.tokens.refresh_expiring().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refreshed = n, "refreshed expiring tokens"),
+            Err(e) => tracing::warn!("background refresh: {e}"),
+        }
+        if let Err(e) = self
+            .connections
+            .purge_connect_links(now_ms() - KEEP_EXPIRED_LINKS_MS)
+            .await
+        {
+            tracing::warn!("purging old connect links: {e}");
+        }
+    }
+}
+
+impl Background {
+    /// After the shutdown token fired: stops what can be cut short and waits for the executor
+    /// (it stops claiming; running steps finish or resume elsewhere) and the webhook worker
+    /// (attempts under way finish, each bounded by its timeout).
+    pub async fn wait(self) {
+        for task in self.interruptible {
+            task.abort();
+        }
+        for task in self.draining {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Runs `work` every `every` until `shutdown`, first at once when `at_start`.
+fn every_interval<F, Fut>(
+    every: Duration,
+    at_start: bool,
+    shutdown: CancellationToken,
+    work: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if !at_start {
+            tick.tick().await;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            work().await;
+        }
+    })
+}

@@ -1,0 +1,381 @@
+//! Executions: durable runs of a workflow version for an account. Started by triggers
+//! (`start_from_event`, shared by Dialpad events and vendor events; `start_api`; schedules in
+//! `scheduler.rs`), claimed and run by the executor (`executor.rs`, steps walked by
+//! `interpreter.rs`), listed, read, cancelled and replayed.
+
+mod executor;
+mod interpreter;
+mod scheduler;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+pub use executor::ExecutorSettings;
+
+use crate::actions::Actions;
+use crate::error::{Error, Result};
+use crate::ids::{new_id, AccountId};
+use crate::platform::Shared;
+use crate::store::{
+    AccountStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
+    StepRecord, WorkflowStore,
+};
+use crate::time::{now_ms, Timestamp};
+use crate::vendor_webhooks::VendorWebhooks;
+use crate::workflows::{template, Definition, TriggerSpec};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+#[derive(Debug, Serialize)]
+pub struct StepView {
+    pub id: String,
+    pub status: crate::store::StepStatus,
+    pub attempts: i64,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<Timestamp>,
+}
+
+impl From<StepRecord> for StepView {
+    fn from(record: StepRecord) -> Self {
+        StepView {
+            id: record.step_id,
+            status: record.status,
+            attempts: record.attempts,
+            input: record.input,
+            output: record.output,
+            error: record.error,
+            started_at: record.started_at.map(Timestamp),
+            finished_at: record.finished_at.map(Timestamp),
+            wake_at: record.wake_at.map(Timestamp),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionView {
+    pub id: String,
+    pub workflow: String,
+    pub version: i64,
+    pub account_id: AccountId,
+    pub status: ExecutionStatus,
+    pub trigger: Value,
+    pub event: Value,
+    pub error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Present when one execution is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
+}
+
+impl ExecutionView {
+    fn new(record: ExecutionRecord, steps: Option<Vec<StepRecord>>) -> Self {
+        ExecutionView {
+            id: record.id,
+            workflow: record.workflow_key,
+            version: record.version,
+            account_id: record.account_id,
+            status: record.status,
+            trigger: record.trigger,
+            event: record.event,
+            error: record.error,
+            replay_of: record.replay_of,
+            created_at: Timestamp(record.created_at),
+            updated_at: Timestamp(record.updated_at),
+            finished_at: record.finished_at.map(Timestamp),
+            steps: steps.map(|s| s.into_iter().map(StepView::from).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Which version a replay runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayVersion {
+    /// The version the execution ran.
+    Own,
+    /// The workflow's latest version.
+    Latest,
+}
+
+/// Starts, runs and reports executions.
+#[derive(Clone)]
+pub struct Executions {
+    executions: Arc<dyn ExecutionStore>,
+    workflows: Arc<dyn WorkflowStore>,
+    accounts: Arc<dyn AccountStore>,
+    actions: Actions,
+    vendor_webhooks: VendorWebhooks,
+    shared: Shared,
+    /// Wakes this process's executor when work is queued.
+    wake: Arc<Notify>,
+}
+
+impl Executions {
+    pub(crate) fn new(
+        executions: Arc<dyn ExecutionStore>,
+        workflows: Arc<dyn WorkflowStore>,
+        accounts: Arc<dyn AccountStore>,
+        actions: Actions,
+        vendor_webhooks: VendorWebhooks,
+        shared: Shared,
+    ) -> Self {
+        Executions {
+            executions,
+            workflows,
+            accounts,
+            actions,
+            vendor_webhooks,
+            shared,
+            wake: Arc::default(),
+        }
+    }
+
+    /// Tells this process's executor that work was queued.
+    pub(crate) fn wake_executor(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn latest_workflow(&self, key: &str) -> Result<crate::store::WorkflowRecord> {
+        self.workflows
+            .get_workflow(key, None)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("workflow '{key}'")))
+    }
+
+    async fn require_account(&self, account: &AccountId) -> Result<()> {
+        match self.accounts.get_account(account).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("account '{account}'"))),
+        }
+    }
+
+    /// `POST …/workflows/{key}/executions {input}`: runs an enabled workflow now, with `input`
+    /// as `event`.
+    pub async fn start_api(&self, account: &AccountId, key: &str, input: Value) -> Result<String> {
+        self.require_account(account).await?;
+        if self.workflows.get_enablement(account, key).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "workflow '{key}' enabled for account '{account}' (enable it with PUT /api/v1/accounts/{account}/workflows/{key})"
+            )));
+        }
+        let workflow = self.latest_workflow(key).await?;
+        let now = now_ms();
+        let execution = new_execution(
+            account,
+            &workflow.key,
+            workflow.version,
+            json!({ "type": "api" }),
+            input,
+            now,
+        );
+        let id = execution.id.clone();
+        self.executions.insert_execution(&execution).await?;
+        self.wake_executor();
+        Ok(id)
+    }
+
+    /// Stores `event` and, in the same transaction, one execution per enabled workflow of the
+    /// account whose trigger `matches` and whose filter passes. Answers whether the event was
+    /// new (a redelivery with the same dedupe key starts nothing) and the execution ids.
+    pub(crate) async fn start_from_event(
+        &self,
+        event: &EventRecord,
+        trigger: Value,
+        matches: impl Fn(&TriggerSpec, &Value) -> bool,
+    ) -> Result<(bool, Vec<String>)> {
+        let now = now_ms();
+        let mut executions = Vec::new();
+        for enablement in self
+            .workflows
+            .list_enablements(Some(&event.account_id), None)
+            .await?
+        {
+            let Some(workflow) = self
+                .workflows
+                .get_workflow(&enablement.workflow_key, None)
+                .await?
+            else {
+                continue;
+            };
+            let Ok(definition) = Definition::from_value(&workflow.definition) else {
+                tracing::error!(workflow = %workflow.key, "a stored definition no longer parses");
+                continue;
+            };
+            if !matches(&definition.trigger, &event.payload) {
+                continue;
+            }
+            if let Some(filter) = &definition.trigger.filter {
+                let ctx = json!({ "event": event.payload, "config": enablement.config, "account": { "id": event.account_id } });
+                match template::eval_bool(filter, &ctx) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(workflow = %workflow.key, "the trigger filter failed, so the workflow does not run: {e}");
+                        continue;
+                    }
+                }
+            }
+            executions.push(new_execution(
+                &event.account_id,
+                &workflow.key,
+                workflow.version,
+                trigger.clone(),
+                event.payload.clone(),
+                now,
+            ));
+        }
+        let new = self.executions.record_event(event, &executions).await?;
+        self.shared.metrics().event(&event.source, !new);
+        if !new {
+            return Ok((false, Vec::new()));
+        }
+        if !executions.is_empty() {
+            self.wake_executor();
+        }
+        Ok((true, executions.into_iter().map(|e| e.id).collect()))
+    }
+
+    pub async fn list(
+        &self,
+        filter: &ExecutionFilter,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<ExecutionPage> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let mut rows = self
+            .executions
+            .list_executions(filter, cursor, limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+        Ok(ExecutionPage {
+            items: rows
+                .into_iter()
+                .map(|r| ExecutionView::new(r, None))
+                .collect(),
+            cursor,
+        })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<ExecutionView> {
+        let record = self
+            .executions
+            .get_execution(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("execution '{id}'")))?;
+        let steps = self.executions.list_steps(id).await?;
+        Ok(ExecutionView::new(record, Some(steps)))
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<ExecutionView> {
+        let current = self.get(id).await?;
+        if current.status.is_finished() {
+            return Err(Error::invalid(
+                "status",
+                format!(
+                    "the execution is already {}; only queued or running ones can be cancelled",
+                    current.status.as_str()
+                ),
+            ));
+        }
+        self.executions.cancel_execution(id, now_ms()).await?;
+        self.get(id).await
+    }
+
+    /// A new execution with the same account, trigger and event, on the execution's own
+    /// version or the workflow's latest; answers its id.
+    pub async fn replay(&self, id: &str, version: ReplayVersion) -> Result<String> {
+        let original = self
+            .executions
+            .get_execution(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("execution '{id}'")))?;
+        let version = match version {
+            ReplayVersion::Own => original.version,
+            ReplayVersion::Latest => self.latest_workflow(&original.workflow_key).await?.version,
+        };
+        let mut execution = new_execution(
+            &original.account_id,
+            &original.workflow_key,
+            version,
+            original.trigger.clone(),
+            original.event.clone(),
+            now_ms(),
+        );
+        execution.replay_of = Some(original.id);
+        let new_id = execution.id.clone();
+        self.executions.insert_execution(&execution).await?;
+        self.wake_executor();
+        Ok(new_id)
+    }
+
+    /// Called when an execution finishes here.
+    pub(crate) async fn execution_finished(&self, execution: &ExecutionRecord) {
+        self.shared
+            .metrics()
+            .execution_finished(execution.status.as_str());
+        tracing::info!(
+            execution = %execution.id,
+            workflow = %execution.workflow_key,
+            account_id = %execution.account_id,
+            status = execution.status.as_str(),
+            "execution finished"
+        );
+        self.vendor_webhooks
+            .emit_execution_finished(execution)
+            .await;
+    }
+}
+
+pub(crate) fn new_execution(
+    account: &AccountId,
+    workflow: &str,
+    version: i64,
+    trigger: Value,
+    event: Value,
+    now: i64,
+) -> ExecutionRecord {
+    ExecutionRecord {
+        id: new_id("exe"),
+        account_id: account.clone(),
+        workflow_key: workflow.to_owned(),
+        version,
+        status: ExecutionStatus::Queued,
+        trigger,
+        event,
+        error: None,
+        run_at: now,
+        lease_owner: None,
+        lease_until: None,
+        replay_of: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    }
+}
