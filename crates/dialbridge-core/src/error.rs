@@ -1,7 +1,12 @@
-//! The domain's one error type. The server maps each variant to a status and a contract error
-//! code in one place; the messages here are written for the person who must fix something.
+//! The domain's one error type. Each variant says what went wrong in words for the person who
+//! must fix it, and carries its contract error code (`code`) and structured details
+//! (`details`). The domain knows no HTTP: the server pairs each code with a status, and adds
+//! the route that fixes the problem, in one table (`dialbridge-server/src/error.rs`).
+
+use std::fmt;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::app::Environment;
 use crate::ids::AccountId;
@@ -25,45 +30,79 @@ impl FieldError {
     }
 }
 
+/// What was looked for and not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Account,
+    Action,
+    Trigger,
+    Workflow,
+    Execution,
+    WebhookEndpoint,
+    /// A Dialpad webhook dialbridge provisioned (`/webhooks/dialpad/{hook_id}`).
+    DialpadHook,
+    /// An operation of Dialpad's API (method and path).
+    DialpadOperation,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Resource::Account => "account",
+            Resource::Action => "action",
+            Resource::Trigger => "trigger",
+            Resource::Workflow => "workflow",
+            Resource::Execution => "execution",
+            Resource::WebhookEndpoint => "webhook endpoint",
+            Resource::DialpadHook => "webhook",
+            Resource::DialpadOperation => "Dialpad operation",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}", summarize(.0))]
     InvalidInput(Vec<FieldError>),
-    #[error("{0} was not found")]
-    NotFound(String),
-    #[error("'{scope}' is not a Dialpad scope dialbridge knows; pick one of GET /api/v1/app's available_scopes, or pass it in custom_scopes if Dialpad supports it")]
+    #[error("{resource} '{id}' was not found{}", did_you_mean(.suggestion))]
+    NotFound {
+        resource: Resource,
+        id: String,
+        /// The closest known name, when there is one.
+        suggestion: Option<String>,
+    },
+    #[error("workflow '{workflow}' is not enabled for account '{account}'")]
+    NotEnabled {
+        account: AccountId,
+        workflow: String,
+    },
+    #[error("'{scope}' is not a Dialpad scope dialbridge knows; pick one of the app's available scopes, or pass it in custom_scopes if Dialpad supports it")]
     InvalidScope { scope: String },
     #[error("{0}")]
     InvalidCredentials(String),
-    #[error("the {0} environment has no app credentials yet: set them with PUT /api/v1/app/credentials/{0}")]
+    #[error("the {0} environment has no app credentials yet")]
     EnvironmentNotConfigured(Environment),
-    #[error("account '{0}' has no Dialpad connection: connect it first (POST /api/v1/accounts/{0}/connect)")]
+    #[error("account '{0}' has no Dialpad connection: connect it first")]
     NotConnected(AccountId),
-    #[error("account '{0}' must connect again: Dialpad no longer accepts its credentials (POST /api/v1/accounts/{0}/connect)")]
+    #[error("account '{0}' must connect again: Dialpad no longer accepts its credentials")]
     ReauthRequired(AccountId),
     #[error("{0}")]
     InvalidConnectLink(String),
     #[error("Dialpad answered {status}")]
-    Dialpad {
-        status: u16,
-        body: serde_json::Value,
-    },
+    Dialpad { status: u16, body: Value },
     #[error("Dialpad could not be reached: {0}")]
     DialpadUnavailable(String),
-    #[error("{action} needs the Dialpad scope '{scope}', which this account's connection was not granted: add it to the app (PUT /api/v1/app/scopes), then connect the account again (POST /api/v1/accounts/{{id}}/connect)")]
+    #[error("{action} needs the Dialpad scope '{scope}', which this account's connection was not granted: add it to the app's scopes, then connect the account again")]
     MissingScope { action: String, scope: String },
     #[error("Dialpad's rate limit was reached and the retries are spent{}", .retry_after_secs.map(|s| format!("; retry in {s} s")).unwrap_or_default())]
     RateLimited {
         retry_after_secs: Option<u64>,
-        body: serde_json::Value,
+        body: Value,
     },
     #[error("{0}")]
     InvalidSignature(String),
     #[error("the http step's request was answered {status}")]
-    HttpStep {
-        status: u16,
-        body: serde_json::Value,
-    },
+    HttpStep { status: u16, body: Value },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -75,7 +114,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidInput(_) => "invalid_input",
-            Error::NotFound(_) => "not_found",
+            Error::NotFound { .. } | Error::NotEnabled { .. } => "not_found",
             Error::InvalidScope { .. } => "invalid_scope",
             Error::InvalidCredentials(_) => "invalid_credentials",
             Error::EnvironmentNotConfigured(_) => "environment_not_configured",
@@ -88,16 +127,53 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::HttpStep { .. } => "http_error",
             Error::InvalidSignature(_) => "invalid_signature",
-            Error::Store(_) | Error::Internal(_) => "internal_error",
+            Error::Store(e) => e.code(),
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// What a program needs besides the code: the fields at fault, the scope, Dialpad's (or
+    /// an http step's) status and body.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            Error::InvalidInput(problems) => Some(json!(problems)),
+            Error::InvalidScope { scope } => Some(json!({ "scope": scope })),
+            Error::MissingScope { action, scope } => {
+                Some(json!({ "action": action, "scope": scope }))
+            }
+            Error::Dialpad { status, body } | Error::HttpStep { status, body } => {
+                Some(json!({ "status": status, "body": body }))
+            }
+            Error::RateLimited {
+                retry_after_secs,
+                body,
+            } => Some(json!({ "status": 429, "retry_after_secs": retry_after_secs, "body": body })),
+            Error::NotFound {
+                suggestion: Some(suggestion),
+                ..
+            } => Some(json!({ "did_you_mean": suggestion })),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed (Dialpad or the database was
+    /// unavailable, a rate limit): what the server says with `Retry-After`.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => Some(retry_after_secs.unwrap_or(1)),
+            Error::Store(e) if e.is_unavailable() => Some(1),
+            _ => None,
         }
     }
 
     /// The error as an execution records it: code, message and, for Dialpad's answers, its
     /// status and body.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut json = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+    pub fn to_json(&self) -> Value {
+        let mut json = json!({ "code": self.code(), "message": self.to_string() });
         match self {
-            Error::Dialpad { status, body } => {
+            Error::Dialpad { status, body } | Error::HttpStep { status, body } => {
                 json["status"] = (*status).into();
                 json["body"] = body.clone();
             }
@@ -105,11 +181,7 @@ impl Error {
                 json["status"] = 429.into();
                 json["body"] = body.clone();
             }
-            Error::HttpStep { status, body } => {
-                json["status"] = (*status).into();
-                json["body"] = body.clone();
-            }
-            Error::InvalidInput(problems) => json["details"] = serde_json::json!(problems),
+            Error::InvalidInput(problems) => json["details"] = json!(problems),
             _ => {}
         }
         json
@@ -118,6 +190,24 @@ impl Error {
     /// A single-field validation failure.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput(vec![FieldError::new(field, message)])
+    }
+
+    /// `resource` `id` does not exist.
+    pub fn not_found(resource: Resource, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            resource,
+            id: id.into(),
+            suggestion: None,
+        }
+    }
+
+    /// `id` is none of `known`; the closest of them is suggested.
+    pub fn unknown(resource: Resource, id: &str, known: &[&str]) -> Self {
+        Error::NotFound {
+            resource,
+            id: id.to_owned(),
+            suggestion: crate::suggest::closest(id, known).map(str::to_owned),
+        }
     }
 }
 
@@ -129,11 +219,36 @@ fn summarize(errors: &[FieldError]) -> String {
     format!("invalid input: {}", parts.join("; "))
 }
 
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!("; did you mean {s}?"))
+        .unwrap_or_default()
+}
+
 impl From<dialpad::ApiError> for Error {
     fn from(err: dialpad::ApiError) -> Self {
         match err {
             dialpad::ApiError::Status { status, body, .. } => Error::Dialpad { status, body },
             dialpad::ApiError::Transport(msg) => Error::DialpadUnavailable(msg),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_suggest_the_closest_known_one() {
+        let err = Error::unknown(Resource::Action, "list_user", &["list_users", "send_sms"]);
+        assert_eq!(err.code(), "not_found");
+        assert_eq!(
+            err.to_string(),
+            "action 'list_user' was not found; did you mean list_users?"
+        );
+        assert_eq!(err.details(), Some(json!({ "did_you_mean": "list_users" })));
+        let err = Error::unknown(Resource::Action, "zzz", &["list_users", "send_sms"]);
+        assert_eq!(err.to_string(), "action 'zzz' was not found");
     }
 }

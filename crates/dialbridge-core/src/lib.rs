@@ -19,12 +19,15 @@ mod metrics;
 mod platform;
 mod secret;
 mod store;
+mod suggest;
 mod time;
 mod triggers;
 mod vendor_webhooks;
 mod workflows;
 
-pub use actions::{action, catalog as action_catalog, ActionInfo, Actions, ProxyRequest};
+pub use actions::{
+    action, catalog as action_catalog, require_action, ActionInfo, Actions, ProxyRequest,
+};
 pub use admin::Admin;
 pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use app::{AppSettings, AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
@@ -35,7 +38,7 @@ pub use connections::{
     Connections, Credential, PortalView, Tokens,
 };
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
-pub use error::{Error, FieldError, Result};
+pub use error::{Error, FieldError, Resource, Result};
 pub use events::{Ingress, IngressOutcome, Provisioning, ProvisioningView};
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,

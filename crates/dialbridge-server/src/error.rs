@@ -1,12 +1,78 @@
 //! The contract's error body, `{"error": {"code", "message", "details"}}`, built in this one
-//! place from domain errors and request rejections. 500s never carry internal detail.
+//! place. A domain error brings its code, message and details; the table below gives each code
+//! its status, and `route_hint` adds the API route that fixes the problem. 500s never carry
+//! internal detail (the log has it); errors a retry may cure carry `Retry-After`.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialbridge_core::Error;
+use dialbridge_core::{Error, Resource};
 use serde_json::{json, Value};
+
+/// Every error code the API answers, with its status. A code missing here answers 500.
+const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
+    ("invalid_request", StatusCode::BAD_REQUEST),
+    ("invalid_connect_link", StatusCode::BAD_REQUEST),
+    ("unauthorized", StatusCode::UNAUTHORIZED),
+    ("invalid_signature", StatusCode::UNAUTHORIZED),
+    ("missing_scope", StatusCode::FORBIDDEN),
+    ("not_found", StatusCode::NOT_FOUND),
+    ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+    ("conflict", StatusCode::CONFLICT),
+    ("environment_not_configured", StatusCode::CONFLICT),
+    ("not_connected", StatusCode::CONFLICT),
+    ("reauth_required", StatusCode::CONFLICT),
+    ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+    ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ("invalid_input", StatusCode::UNPROCESSABLE_ENTITY),
+    ("invalid_scope", StatusCode::UNPROCESSABLE_ENTITY),
+    ("invalid_credentials", StatusCode::UNPROCESSABLE_ENTITY),
+    ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+    ("dialpad_error", StatusCode::BAD_GATEWAY),
+    ("http_error", StatusCode::BAD_GATEWAY),
+    ("dialpad_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    ("rate_limited", StatusCode::SERVICE_UNAVAILABLE),
+    ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+];
+
+fn status_of(code: &str) -> StatusCode {
+    STATUS_OF_CODE
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(StatusCode::INTERNAL_SERVER_ERROR, |(_, status)| *status)
+}
+
+/// The API route that fixes the problem, appended to the domain's message.
+fn route_hint(err: &Error) -> Option<String> {
+    Some(match err {
+        Error::NotFound {
+            resource: Resource::Action,
+            ..
+        } => " (GET /api/v1/actions lists them)".into(),
+        Error::NotFound {
+            resource: Resource::Workflow,
+            ..
+        } => " (GET /api/v1/workflows lists them)".into(),
+        Error::NotEnabled { account, workflow } => {
+            format!(" (enable it with PUT /api/v1/accounts/{account}/workflows/{workflow})")
+        }
+        Error::InvalidScope { .. } => {
+            " (GET /api/v1/app lists available_scopes; PUT /api/v1/app/scopes sets them)".into()
+        }
+        Error::EnvironmentNotConfigured(environment) => {
+            format!(": set them with PUT /api/v1/app/credentials/{environment}")
+        }
+        Error::NotConnected(account) | Error::ReauthRequired(account) => {
+            format!(" (POST /api/v1/accounts/{account}/connect)")
+        }
+        Error::MissingScope { .. } => {
+            " (PUT /api/v1/app/scopes, then POST /api/v1/accounts/{id}/connect)".into()
+        }
+        _ => return None,
+    })
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -14,134 +80,83 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error of the edge itself (a malformed request, a missing key), by its code.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
             details: None,
+            retry_after_secs: None,
         }
     }
 
     pub fn unauthorized() -> Self {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send the admin API key as 'Authorization: Bearer <api key>'",
         )
     }
 
     pub fn not_found_route() -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such route; see GET /api/v1/openapi.json",
-        )
-    }
-
-    fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
+        ApiError::new("not_found", "no such route; see GET /api/v1/openapi.json")
     }
 }
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        use StatusCode as S;
-        let message = err.to_string();
-        match err {
-            Error::InvalidInput(problems) => {
-                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_input", message)
-                    .with_details(json!(problems))
-            }
-            Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", message),
-            Error::InvalidScope { scope } => {
-                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_scope", message)
-                    .with_details(json!({"scope": scope}))
-            }
-            Error::InvalidCredentials(_) => {
-                ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_credentials", message)
-            }
-            Error::EnvironmentNotConfigured(_) => {
-                ApiError::new(S::CONFLICT, "environment_not_configured", message)
-            }
-            Error::NotConnected(_) => ApiError::new(S::CONFLICT, "not_connected", message),
-            Error::ReauthRequired(_) => ApiError::new(S::CONFLICT, "reauth_required", message),
-            Error::InvalidConnectLink(_) => {
-                ApiError::new(S::BAD_REQUEST, "invalid_connect_link", message)
-            }
-            Error::Dialpad { status, body } => {
-                ApiError::new(S::BAD_GATEWAY, "dialpad_error", message)
-                    .with_details(json!({"status": status, "body": body}))
-            }
-            Error::DialpadUnavailable(_) => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "dialpad_unavailable", message)
-            }
-            Error::MissingScope { action, scope } => {
-                ApiError::new(S::FORBIDDEN, "missing_scope", message)
-                    .with_details(json!({"action": action, "scope": scope}))
-            }
-            Error::RateLimited {
-                retry_after_secs,
-                body,
-            } => ApiError::new(S::SERVICE_UNAVAILABLE, "rate_limited", message).with_details(
-                json!({"status": 429, "retry_after_secs": retry_after_secs, "body": body}),
-            ),
-            Error::InvalidSignature(_) => {
-                ApiError::new(S::UNAUTHORIZED, "invalid_signature", message)
-            }
-            Error::HttpStep { status, body } => {
-                ApiError::new(S::BAD_GATEWAY, "http_error", message)
-                    .with_details(json!({"status": status, "body": body}))
-            }
-            Error::Store(_) | Error::Internal(_) => {
-                tracing::error!("internal error: {message}");
-                ApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "internal error; the server log has the details",
-                )
-            }
+        let code = err.code();
+        let status = status_of(code);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("internal error: {err:#}");
+            return ApiError::new(
+                "internal_error",
+                "internal error; the server log has the details",
+            );
+        }
+        let mut message = err.to_string();
+        if let Some(hint) = route_hint(&err) {
+            message.push_str(&hint);
+        }
+        if code == "database_unavailable" {
+            tracing::warn!("{err}");
+            message = "the database is unavailable; retry in a moment".into();
+        }
+        ApiError {
+            status,
+            code,
+            message,
+            details: err.details(),
+            retry_after_secs: err.retry_after_secs(),
         }
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let (status, code) = match &rejection {
-            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
-            JsonRejection::MissingJsonContentType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            }
-            _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+        let code = match &rejection {
+            JsonRejection::JsonDataError(_) => "invalid_input",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "invalid_request",
         };
-        ApiError::new(status, code, rejection.body_text())
+        ApiError::new(code, rejection.body_text())
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            rejection.body_text(),
-        )
+        ApiError::new("invalid_input", rejection.body_text())
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            rejection.body_text(),
-        )
+        ApiError::new("invalid_request", rejection.body_text())
     }
 }
 
@@ -151,6 +166,79 @@ impl IntoResponse for ApiError {
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_code_has_a_status() {
+        let errors = [
+            Error::invalid("f", "m"),
+            Error::not_found(Resource::Account, "a"),
+            Error::InvalidScope { scope: "x".into() },
+            Error::InvalidCredentials("x".into()),
+            Error::EnvironmentNotConfigured(dialbridge_core::Environment::Custom),
+            Error::InvalidConnectLink("x".into()),
+            Error::Dialpad {
+                status: 500,
+                body: Value::Null,
+            },
+            Error::DialpadUnavailable("x".into()),
+            Error::MissingScope {
+                action: "a".into(),
+                scope: "s".into(),
+            },
+            Error::RateLimited {
+                retry_after_secs: None,
+                body: Value::Null,
+            },
+            Error::InvalidSignature("x".into()),
+            Error::HttpStep {
+                status: 500,
+                body: Value::Null,
+            },
+        ];
+        for err in errors {
+            assert_ne!(
+                status_of(err.code()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{} has no status",
+                err.code()
+            );
+        }
+    }
+
+    #[test]
+    fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        let err = Error::Store(dialbridge_core::StoreError::Unavailable(
+            "connection refused to 10.0.0.7:5432".into(),
+        ));
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code, "database_unavailable");
+        assert_eq!(api.retry_after_secs, Some(1));
+        assert!(!api.message.contains("10.0.0.7"), "{}", api.message);
+        let response = api.into_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn route_hints_are_added_at_the_edge() {
+        let account = dialbridge_core::AccountId::parse("acme").unwrap();
+        let api = ApiError::from(Error::NotConnected(account));
+        assert_eq!(
+            api.message,
+            "account 'acme' has no Dialpad connection: connect it first (POST /api/v1/accounts/acme/connect)"
+        );
     }
 }

@@ -35,7 +35,7 @@ where
                 } else {
                     "invalid_request"
                 };
-                ApiError::new(e.status(), code, e.body_text())
+                ApiError::new(code, e.body_text())
             })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
@@ -48,12 +48,7 @@ where
                 } else {
                     "invalid_request"
                 };
-                let status = if e.is_data() {
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY
-                } else {
-                    axum::http::StatusCode::BAD_REQUEST
-                };
-                ApiError::new(status, code, format!("the JSON body is not valid: {e}"))
+                ApiError::new(code, format!("the JSON body is not valid: {e}"))
             })
     }
 }

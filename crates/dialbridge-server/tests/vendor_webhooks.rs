@@ -386,10 +386,11 @@ async fn connections_are_announced_signed_to_subscribed_endpoints(backend: Backe
         json!({"account_id": "acme", "auth_type": "oauth", "dialpad_company_id": company})
     );
 
-    // The log has it, delivered on the first attempt, under the id the receiver saw.
+    // The log has it, delivered on the first attempt, under the id the receiver saw (the
+    // attempt is recorded just after the receiver answered: wait for it to settle).
+    let delivery = &settled(&app, "all", Duration::from_secs(10)).await;
     let log = deliveries(&app, "all").await;
     assert_eq!(log.len(), 1, "{log:#?}");
-    let delivery = &log[0];
     assert_eq!(delivery["id"], got[0].header("webhook-id"));
     assert_eq!(delivery["event_type"], "connection.created");
     assert_eq!(delivery["status"], "delivered");

@@ -66,7 +66,7 @@ impl AccountStore for Database {
             .map_err(backend)?;
         }
         let account = self.get_account(id).await?.ok_or_else(|| {
-            StoreError::Backend(format!("account '{id}' vanished while being written"))
+            StoreError::NotFound(format!("account '{id}' vanished while being written").into())
         })?;
         Ok((account, created))
     }

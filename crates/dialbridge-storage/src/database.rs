@@ -113,9 +113,55 @@ impl Database {
     }
 }
 
-/// Every sqlx failure becomes a backend error here; bound values (secrets) are never in it.
+/// Every sqlx failure becomes a `StoreError` here, by what a caller can do about it; the sqlx
+/// error stays as the source (bound values, and so secrets, are never in it).
 pub(crate) fn backend(err: sqlx::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
+    if is_unavailable(&err) {
+        return StoreError::Unavailable(Box::new(err));
+    }
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    match code.as_deref() {
+        // PostgreSQL: unique_violation, serialization_failure, deadlock_detected;
+        // SQLite: SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE.
+        Some("23505" | "40001" | "40P01" | "1555" | "2067") => StoreError::Conflict(Box::new(err)),
+        // PostgreSQL: foreign_key_violation; SQLite: SQLITE_CONSTRAINT_FOREIGNKEY.
+        Some("23503" | "787") => StoreError::NotFound(Box::new(err)),
+        _ => StoreError::Backend(Box::new(err)),
+    }
+}
+
+/// The database is down, unreachable, shutting down, out of connections or busy: a later
+/// attempt may succeed.
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => {
+            let code = e.code().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), 53 (insufficient resources),
+            // 57P01-57P03 (shutdown, cannot connect now), all five characters long; SQLite:
+            // BUSY (5) and LOCKED (6) and their extended codes, numbers below 1000.
+            if code.len() == 5 {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+            } else {
+                matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// A failure that is a bug in how dialbridge uses the store, not the database's.
+pub(crate) fn misuse(message: String) -> StoreError {
+    StoreError::Backend(message.into())
 }
 
 #[async_trait]
@@ -126,5 +172,41 @@ impl Store for Database {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dialbridge_core::{AccountId, AccountStore, StoreError};
+
+    use super::Database;
+
+    #[tokio::test]
+    async fn a_database_that_cannot_answer_is_unavailable_not_a_bug() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        db.close().await;
+        let err = db
+            .get_account(&AccountId::parse("acme").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert_eq!(err.code(), "database_unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_taken_key_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let insert = "INSERT INTO settings (key, value) VALUES ('k', 'v')";
+        sqlx::query(insert).execute(&db.pool).await.unwrap();
+        let err = super::backend(sqlx::query(insert).execute(&db.pool).await.unwrap_err());
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     }
 }

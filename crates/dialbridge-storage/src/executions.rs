@@ -14,7 +14,7 @@ use dialbridge_core::{
 };
 use sqlx::any::AnyRow;
 
-use crate::database::{backend, Database};
+use crate::database::{backend, misuse, Database};
 use crate::rows::{get, json, json_opt, to_json};
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
@@ -365,7 +365,7 @@ impl ExecutionStore for Database {
         now: i64,
     ) -> StoreResult<bool> {
         if !status.is_finished() {
-            return Err(StoreError::Backend(format!(
+            return Err(misuse(format!(
                 "cannot finish an execution as '{}'",
                 status.as_str()
             )));

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 pub use proxy::ProxyRequest;
 
 use crate::connections::AuthType;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::gateway::{self, Gateway};
 use crate::ids::AccountId;
 use crate::platform::Shared;
@@ -39,6 +39,17 @@ pub struct ActionInfo {
     pub required_scopes: Vec<String>,
     /// JSON Schema of the input: path, query and body fields side by side.
     pub input_schema: Value,
+}
+
+/// One action of the catalog, or `not_found` naming the closest key.
+pub fn require_action(key: &str) -> Result<ActionInfo> {
+    action(key).ok_or_else(|| unknown_action(key))
+}
+
+/// Not found: `key` is no action of the catalog (the closest is suggested).
+fn unknown_action(key: &str) -> Error {
+    let keys: Vec<&str> = catalog::ACTIONS.iter().map(|a| a.key).collect();
+    Error::unknown(Resource::Action, key, &keys)
 }
 
 /// Every action of the catalog.
@@ -118,9 +129,7 @@ impl Actions {
         key: &str,
         input: &Value,
     ) -> Result<Value> {
-        let def = catalog::find(key).ok_or_else(|| {
-            Error::NotFound(format!("action '{key}' (GET /api/v1/actions lists them)"))
-        })?;
+        let def = catalog::find(key).ok_or_else(|| unknown_action(key))?;
         let (request, operation, paging) = match def.operation_id {
             Some(id) => {
                 let operation = dialpad_spec::spec()

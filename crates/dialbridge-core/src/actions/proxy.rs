@@ -7,7 +7,7 @@ use dialpad::{RawBody, RawRequest, RawResponse};
 use dialpad_spec::Match;
 
 use super::{check_path, Actions};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Resource, Result};
 use crate::ids::AccountId;
 
 /// A request as the proxy received it.
@@ -45,14 +45,13 @@ impl Actions {
                 ))
             }
             Match::NotFound => {
-                let hint = dialpad_spec::spec()
-                    .nearest_path(&request.path)
-                    .map(|p| format!(" (the nearest documented path is {p})"))
-                    .unwrap_or_default();
-                return Err(Error::NotFound(format!(
-                    "Dialpad operation {} {}{hint}",
-                    request.method, request.path
-                )));
+                return Err(Error::NotFound {
+                    resource: Resource::DialpadOperation,
+                    id: format!("{} {}", request.method, request.path),
+                    suggestion: dialpad_spec::spec()
+                        .nearest_path(&request.path)
+                        .map(str::to_owned),
+                });
             }
         };
         let body = if request.body.iter().all(u8::is_ascii_whitespace) {

@@ -9,7 +9,7 @@ use super::model::{Account, AccountPatch, AuthType, ConnectionRecord, Connection
 use super::Connections;
 use crate::app::scopes::ScopeSelection;
 use crate::app::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::events::ProvisioningView;
 use crate::ids::AccountId;
 use crate::time::{now_ms, Timestamp};
@@ -104,7 +104,7 @@ impl Connections {
         self.accounts
             .get_account(id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("account '{id}'")))
+            .ok_or_else(|| Error::not_found(Resource::Account, id.as_str()))
     }
 
     pub(crate) async fn view(&self, account: Account) -> Result<AccountView> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::executions::Executions;
 use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
@@ -62,7 +62,7 @@ impl Ingress {
             .hooks
             .get_hook(hook_id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("webhook '{hook_id}'")))?;
+            .ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))?;
         let secret = self.shared.open(&hook.secret)?;
         let payload = verify_jwt(body, secret.expose().as_bytes())?;
         let keys = triggers::trigger_keys(&payload);
@@ -98,7 +98,7 @@ impl Ingress {
         payload: Value,
     ) -> Result<Vec<String>> {
         if self.accounts.get_account(account).await?.is_none() {
-            return Err(Error::NotFound(format!("account '{account}'")));
+            return Err(Error::not_found(Resource::Account, account.as_str()));
         }
         let event = EventRecord {
             id: new_id("evt"),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::interpreter::{Flow, Interpreter};
 use super::Executions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::store::{ExecutionRecord, ExecutionStatus};
 use crate::time::now_ms;
 use crate::workflows::Definition;
@@ -177,10 +177,10 @@ impl Executions {
             .get_workflow(&execution.workflow_key, Some(execution.version))
             .await?
             .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "workflow {} version {}",
-                    execution.workflow_key, execution.version
-                ))
+                Error::not_found(
+                    Resource::Workflow,
+                    format!("{} version {}", execution.workflow_key, execution.version),
+                )
             })?;
         let definition =
             Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 pub use executor::ExecutorSettings;
 
 use crate::actions::Actions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
 use crate::store::{
@@ -158,13 +158,13 @@ impl Executions {
         self.workflows
             .get_workflow(key, None)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("workflow '{key}'")))
+            .ok_or_else(|| Error::not_found(Resource::Workflow, key))
     }
 
     async fn require_account(&self, account: &AccountId) -> Result<()> {
         match self.accounts.get_account(account).await? {
             Some(_) => Ok(()),
-            None => Err(Error::NotFound(format!("account '{account}'"))),
+            None => Err(Error::not_found(Resource::Account, account.as_str())),
         }
     }
 
@@ -173,9 +173,10 @@ impl Executions {
     pub async fn start_api(&self, account: &AccountId, key: &str, input: Value) -> Result<String> {
         self.require_account(account).await?;
         if self.workflows.get_enablement(account, key).await?.is_none() {
-            return Err(Error::NotFound(format!(
-                "workflow '{key}' enabled for account '{account}' (enable it with PUT /api/v1/accounts/{account}/workflows/{key})"
-            )));
+            return Err(Error::NotEnabled {
+                account: account.clone(),
+                workflow: key.to_owned(),
+            });
         }
         let workflow = self.latest_workflow(key).await?;
         let now = now_ms();
@@ -288,7 +289,7 @@ impl Executions {
             .executions
             .get_execution(id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("execution '{id}'")))?;
+            .ok_or_else(|| Error::not_found(Resource::Execution, id))?;
         let steps = self.executions.list_steps(id).await?;
         Ok(ExecutionView::new(record, Some(steps)))
     }
@@ -315,7 +316,7 @@ impl Executions {
             .executions
             .get_execution(id)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("execution '{id}'")))?;
+            .ok_or_else(|| Error::not_found(Resource::Execution, id))?;
         let version = match version {
             ReplayVersion::Own => original.version,
             ReplayVersion::Latest => self.latest_workflow(&original.workflow_key).await?.version,

@@ -9,12 +9,43 @@ use crate::connections::{Account, AccountPatch, ConnectionRecord, ConnectionStat
 use crate::crypto::Sealed;
 use crate::ids::AccountId;
 
+/// Why the database could not do what was asked; the database's own error is kept as the
+/// source (it carries no bound values, so no secrets).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("storage failed: {0}")]
-    Backend(String),
+    /// The database cannot be reached or is too busy to answer now: a retry may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The write conflicts with another one (a unique key taken, a serialisation failure).
+    #[error("the write conflicts with another: {0}")]
+    Conflict(#[source] BoxError),
+    /// A row the write refers to does not exist (any more).
+    #[error("a row the write refers to does not exist: {0}")]
+    NotFound(#[source] BoxError),
+    /// Any other failure of the database: a bug to look at.
+    #[error("the database failed: {0}")]
+    Backend(#[source] BoxError),
     #[error("stored data is not what dialbridge wrote: {0}")]
     Corrupt(String),
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// The contract's error code: `database_unavailable` (retry later), `conflict`,
+    /// `not_found`, or `internal_error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "database_unavailable",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Backend(_) | StoreError::Corrupt(_) => "internal_error",
+        }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::connections::{ConnectionRecord, ConnectionStatus};
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, FieldError, Resource, Result};
 use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
 use crate::secret::Secret;
@@ -311,7 +311,7 @@ fn connection_data(connection: &ConnectionRecord) -> Value {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::NotFound(format!("webhook endpoint '{id}'"))
+    Error::not_found(Resource::WebhookEndpoint, id)
 }
 
 fn check_endpoint_id(id: &str) -> Result<()> {

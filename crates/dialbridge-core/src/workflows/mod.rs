@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Resource, Result};
 use crate::events::Provisioning;
 use crate::ids::AccountId;
 use crate::store::{AccountStore, EnablementRecord, WorkflowRecord, WorkflowStore};
@@ -95,7 +95,7 @@ impl Workflows {
     async fn require_account(&self, account: &AccountId) -> Result<()> {
         match self.accounts.get_account(account).await? {
             Some(_) => Ok(()),
-            None => Err(Error::NotFound(format!("account '{account}'"))),
+            None => Err(Error::not_found(Resource::Account, account.as_str())),
         }
     }
 
@@ -112,11 +112,18 @@ impl Workflows {
     }
 
     pub async fn get(&self, key: &str, version: Option<i64>) -> Result<WorkflowView> {
-        self.workflows
-            .get_workflow(key, version)
-            .await?
-            .map(WorkflowView::from)
-            .ok_or_else(|| Error::NotFound(format!("workflow '{key}'")))
+        if let Some(record) = self.workflows.get_workflow(key, version).await? {
+            return Ok(record.into());
+        }
+        if let Some(version) = version {
+            return Err(Error::not_found(
+                Resource::Workflow,
+                format!("{key} version {version}"),
+            ));
+        }
+        let saved = self.workflows.list_workflows().await?;
+        let keys: Vec<&str> = saved.iter().map(|w| w.key.as_str()).collect();
+        Err(Error::unknown(Resource::Workflow, key, &keys))
     }
 
     pub async fn list(&self) -> Result<Vec<WorkflowView>> {
@@ -139,7 +146,7 @@ impl Workflows {
             .map(|e| e.account_id)
             .collect();
         if !self.workflows.delete_workflow(key, now_ms()).await? {
-            return Err(Error::NotFound(format!("workflow '{key}'")));
+            return Err(Error::not_found(Resource::Workflow, key));
         }
         for account in accounts {
             self.provisioning.sync(&account).await;
@@ -176,9 +183,10 @@ impl Workflows {
 
     pub async fn disable(&self, account: &AccountId, key: &str) -> Result<()> {
         if !self.workflows.delete_enablement(account, key).await? {
-            return Err(Error::NotFound(format!(
-                "workflow '{key}' enabled for account '{account}'"
-            )));
+            return Err(Error::NotEnabled {
+                account: account.clone(),
+                workflow: key.to_owned(),
+            });
         }
         self.provisioning.sync(account).await;
         Ok(())

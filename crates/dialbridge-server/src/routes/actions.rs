@@ -1,8 +1,8 @@
 //! `/api/v1/actions`: the action catalog, and running an action for a connected account —
-//! the same `Platform::run_action` the CLI and workflow steps use.
+//! the same `Actions::run` the CLI and workflow steps use.
 
 use axum::extract::State;
-use dialbridge_core::{AccountId, ActionInfo, Error};
+use dialbridge_core::{AccountId, ActionInfo};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -14,11 +14,7 @@ pub async fn list() -> axum::Json<Vec<ActionInfo>> {
 }
 
 pub async fn get(Path(key): Path<String>) -> Result<axum::Json<ActionInfo>, ApiError> {
-    dialbridge_core::action(&key)
-        .map(axum::Json)
-        .ok_or_else(|| {
-            Error::NotFound(format!("action '{key}' (GET /api/v1/actions lists them)")).into()
-        })
+    Ok(axum::Json(dialbridge_core::require_action(&key)?))
 }
 
 /// The body is the action's input (an absent body is `{}`); answers `{"output": …}`.

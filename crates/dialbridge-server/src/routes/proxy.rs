@@ -32,13 +32,7 @@ pub async fn forward(
         None => "/".to_owned(),
     };
     let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("malformed query string: {e}"),
-            )
-        })?;
+        .map_err(|e| ApiError::new("invalid_request", format!("malformed query string: {e}")))?;
     let request = ProxyRequest {
         method: method.to_string(),
         path,
