@@ -7,11 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dialbridge_core::{Store, StoreError, StoreResult};
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
-use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -91,11 +87,10 @@ impl Database {
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-            Dialect::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        crate::migrations::migrator(self.dialect)
+            .await?
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 

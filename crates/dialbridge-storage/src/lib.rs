@@ -10,6 +10,7 @@ mod database;
 mod endpoints;
 mod executions;
 mod hooks;
+mod migrations;
 mod rows;
 mod settings;
 #[cfg(feature = "testing")]
