@@ -216,16 +216,8 @@ impl<'a> Interpreter<'a> {
             let error = json!({ "code": "too_many_items", "message": format!("for_each got {} items; max_iterations is {max_iterations}", list.len()) });
             return self.fail(step, path, Some(items), 1, error).await;
         }
-        self.record(
-            path,
-            StepStatus::Running,
-            1,
-            Some(items.clone()),
-            None,
-            None,
-            None,
-        )
-        .await?;
+        self.record(path, JournalEntry::running(1, Some(items.clone())))
+            .await?;
         let count = list.len();
         for (index, item) in list.into_iter().enumerate() {
             self.ctx[as_name] = item;
@@ -252,16 +244,8 @@ impl<'a> Interpreter<'a> {
             None => {
                 let wake_at = now + duration.as_millis() as i64;
                 let input = json!({ "delay_ms": duration.as_millis() as u64 });
-                self.record(
-                    path,
-                    StepStatus::Waiting,
-                    1,
-                    Some(input),
-                    None,
-                    None,
-                    Some(wake_at),
-                )
-                .await?;
+                self.record(path, JournalEntry::waiting(input, wake_at))
+                    .await?;
                 wake_at
             }
         };
@@ -295,16 +279,8 @@ impl<'a> Interpreter<'a> {
         let mut attempt = already;
         loop {
             attempt += 1;
-            self.record(
-                path,
-                StepStatus::Running,
-                attempt,
-                Some(input.clone()),
-                None,
-                None,
-                None,
-            )
-            .await?;
+            self.record(path, JournalEntry::running(attempt, Some(input.clone())))
+                .await?;
             match call(self.executions.clone(), input.clone()).await {
                 Ok(output) => {
                     self.succeed(step, path, Some(input), output, attempt)
@@ -334,16 +310,8 @@ impl<'a> Interpreter<'a> {
         attempts: i64,
     ) -> Result<(), Error> {
         self.set_step(&step.id, json!({ "output": output }));
-        self.record(
-            path,
-            StepStatus::Succeeded,
-            attempts,
-            input,
-            Some(output),
-            None,
-            None,
-        )
-        .await
+        self.record(path, JournalEntry::succeeded(attempts, input, output))
+            .await
     }
 
     /// Records the failure; `on_error: continue` goes on with the error visible as
@@ -356,16 +324,8 @@ impl<'a> Interpreter<'a> {
         attempts: i64,
         error: Value,
     ) -> Result<Flow, Error> {
-        self.record(
-            path,
-            StepStatus::Failed,
-            attempts,
-            input,
-            None,
-            Some(error.clone()),
-            None,
-        )
-        .await?;
+        self.record(path, JournalEntry::failed(attempts, input, error.clone()))
+            .await?;
         self.set_step(&step.id, json!({ "output": null, "error": error }));
         match step.on_error {
             OnError::Continue => Ok(Flow::Done),
@@ -373,17 +333,17 @@ impl<'a> Interpreter<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &mut self,
-        path: &str,
-        status: StepStatus,
-        attempts: i64,
-        input: Option<Value>,
-        output: Option<Value>,
-        error: Option<Value>,
-        wake_at: Option<i64>,
-    ) -> Result<(), Error> {
+    /// Writes the journal entry of the step at `path` (keeping its sequence number, start time
+    /// and wake-up time from before).
+    async fn record(&mut self, path: &str, entry: JournalEntry) -> Result<(), Error> {
+        let JournalEntry {
+            status,
+            attempts,
+            input,
+            output,
+            error,
+            wake_at,
+        } = entry;
         let now = now_ms();
         let previous = self.journal.get(path);
         let seq = previous.map_or_else(
@@ -428,6 +388,54 @@ impl<'a> Interpreter<'a> {
             .get_execution(&self.execution.id)
             .await?;
         Ok(current.is_none_or(|e| e.status == crate::store::ExecutionStatus::Cancelled))
+    }
+}
+
+/// What one write of a step's journal entry says.
+struct JournalEntry {
+    status: StepStatus,
+    attempts: i64,
+    input: Option<Value>,
+    output: Option<Value>,
+    error: Option<Value>,
+    /// When a waiting delay ends; `None` keeps what the entry had.
+    wake_at: Option<i64>,
+}
+
+impl JournalEntry {
+    fn running(attempts: i64, input: Option<Value>) -> Self {
+        JournalEntry {
+            status: StepStatus::Running,
+            attempts,
+            input,
+            output: None,
+            error: None,
+            wake_at: None,
+        }
+    }
+
+    fn waiting(input: Value, wake_at: i64) -> Self {
+        JournalEntry {
+            status: StepStatus::Waiting,
+            wake_at: Some(wake_at),
+            ..JournalEntry::running(1, Some(input))
+        }
+    }
+
+    fn succeeded(attempts: i64, input: Option<Value>, output: Value) -> Self {
+        JournalEntry {
+            status: StepStatus::Succeeded,
+            output: Some(output),
+            ..JournalEntry::running(attempts, input)
+        }
+    }
+
+    fn failed(attempts: i64, input: Option<Value>, error: Value) -> Self {
+        JournalEntry {
+            status: StepStatus::Failed,
+            error: Some(error),
+            ..JournalEntry::running(attempts, input)
+        }
     }
 }
 
