@@ -722,3 +722,59 @@ fn checks_report_minijinja_reasons() {
     check_expression("{{ event.duration }}").unwrap();
     assert!(check_expression("event.duration >").is_err());
 }
+
+#[test]
+/// The stored JSON of each kind, as written before the kinds had modules of their own: what
+/// stored definitions hold, so it must keep reading back to the same model.
+fn the_stored_form_of_every_kind_stays_the_same() {
+    let source = r#"
+name: Stored form
+trigger: {type: api}
+steps:
+  - id: call
+    action: get_call
+    input: {id: "{{ event.call_id }}"}
+    retry: {max_attempts: 2, backoff: 1m 30s}
+  - id: plain
+    action: list_users
+  - id: check
+    if: "steps.call.output.duration == 0"
+    then: [{id: wait, delay: 1h 30m}]
+    else: [{id: note, set: {missed: false, who: "{{ event.name }}"}}]
+    on_error: continue
+  - id: each
+    for_each: event.items
+    as: entry
+    max_iterations: 7
+    steps:
+      - id: hook
+        http:
+          method: put
+          url: "https://hooks.example.com/{{ entry.id }}"
+          headers: {X-N: 5, X-T: "{{ entry.t }}"}
+          body: [1, "{{ loop.index }}"]
+  - id: get
+    http: {url: "https://api.example.com/x"}
+"#;
+    let stored = json!({
+        "name": "Stored form",
+        "trigger": {"type": "api"},
+        "steps": [
+            {"id": "call", "action": "get_call", "input": {"id": "{{ event.call_id }}"},
+             "retry": {"max_attempts": 2, "backoff": "1m 30s"}},
+            {"id": "plain", "action": "list_users", "input": {}},
+            {"id": "check", "if": "steps.call.output.duration == 0", "on_error": "continue",
+             "then": [{"id": "wait", "delay": "1h 30m"}],
+             "else": [{"id": "note", "set": {"missed": false, "who": "{{ event.name }}"}}]},
+            {"id": "each", "for_each": "event.items", "as": "entry", "max_iterations": 7,
+             "steps": [{"id": "hook", "http": {
+                 "method": "PUT", "url": "https://hooks.example.com/{{ entry.id }}",
+                 "headers": {"X-N": "5", "X-T": "{{ entry.t }}"},
+                 "body": [1, "{{ loop.index }}"]}}]},
+            {"id": "get", "http": {"method": "GET", "url": "https://api.example.com/x"}}
+        ]
+    });
+    let def = yaml(source).unwrap();
+    assert_eq!(def.to_value(), stored);
+    assert_eq!(Definition::from_value(&stored).unwrap(), def);
+}
