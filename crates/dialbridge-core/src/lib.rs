@@ -65,6 +65,7 @@ pub use vendor_webhooks::{
     VENDOR_EVENT_TYPES,
 };
 pub use workflows::{
-    template, validate as validate_workflow, ConfigField, ConfigType, Definition, EnablementView,
-    OnError, RetrySpec, Step, StepKind, TriggerSpec, WorkflowView, Workflows,
+    template, validate as validate_workflow, ActionStep, ConfigField, ConfigType, Definition,
+    DelayStep, EnablementView, ForEachStep, HttpStep, IfStep, OnError, RetrySpec, SetStep, Step,
+    StepKind, TriggerSpec, WorkflowView, Workflows,
 };

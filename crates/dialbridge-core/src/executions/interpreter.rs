@@ -1,8 +1,9 @@
-//! Runs one execution's steps — where a step runs. The interpreter walks the workflow version
-//! the execution started with and keeps a journal (one `StepRecord` per step path): a step whose
-//! entry says it finished is never run again, its recorded output is used instead. So an
-//! execution taken over after a crash resumes after its last finished step, and a durable delay
-//! is a journal entry with a wake-up time plus the execution handed back until then.
+//! Runs one execution's steps. The interpreter walks the workflow version the execution
+//! started with and keeps a journal (one `StepRecord` per step path): a step whose entry says it
+//! finished is never run again, its recorded output is used instead. So an execution taken over
+//! after a crash resumes after its last finished step, and a durable delay is a journal entry
+//! with a wake-up time plus the execution handed back until then. Each kind runs in its own
+//! module (`workflows/steps/`) through `StepRun`: the journal, retries and `on_error` are here.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,10 +13,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::Executions;
+use crate::actions::Actions;
 use crate::error::Error;
+use crate::ids::AccountId;
 use crate::store::{ExecutionRecord, StepRecord, StepStatus};
 use crate::time::now_ms;
-use crate::workflows::{template, Definition, OnError, Step, StepKind};
+use crate::workflows::{template, Definition, OnError, Step};
 
 /// How a walk through steps ended.
 #[derive(Debug)]
@@ -84,306 +87,37 @@ impl<'a> Interpreter<'a> {
     }
 
     async fn step(&mut self, step: &Step, path: &str) -> Result<Flow, Error> {
-        if let Some(done) = self
+        let done = self
             .journal
             .get(path)
             .filter(|r| is_final(r.status))
-            .cloned()
-        {
+            .cloned();
+        if let Some(done) = &done {
             // Finished before (this run or an earlier one): reuse what it recorded.
-            let entry = step_entry(&done);
-            self.set_step(&step.id, entry);
-            // Containers still walk their children, which find their own journal entries.
-            return match &step.kind {
-                StepKind::If {
-                    then, otherwise, ..
-                } if done.status == StepStatus::Succeeded => {
-                    let branch = done
-                        .output
-                        .as_ref()
-                        .and_then(|o| o.get("branch"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("else");
-                    let steps = if branch == "then" { then } else { otherwise };
-                    self.walk(steps, format!("{path}.")).await
-                }
-                _ => Ok(Flow::Done),
-            };
+            self.set_step(&step.id, step_entry(done));
         }
-        match &step.kind {
-            StepKind::Action { action, input } => {
-                let rendered = match template::render(input, &self.ctx) {
-                    Ok(value) => value,
-                    Err(e) => return self.fail(step, path, None, 0, template_error(&e)).await,
-                };
-                let account = self.execution.account_id.clone();
-                let action = action.clone();
-                self.attempt(step, path, rendered, move |executions, input| {
-                    let account = account.clone();
-                    let action = action.clone();
-                    async move { executions.actions.run(&account, &action, &input).await }
-                })
-                .await
-            }
-            StepKind::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => {
-                let request =
-                    json!({ "method": method, "url": url, "headers": headers, "body": body });
-                let rendered = match template::render(&request, &self.ctx) {
-                    Ok(value) => value,
-                    Err(e) => return self.fail(step, path, None, 0, template_error(&e)).await,
-                };
-                self.attempt(step, path, rendered, |executions, request| async move {
-                    executions.http_step(&request).await
-                })
-                .await
-            }
-            StepKind::Set { values } => {
-                let input = Value::Object(values.clone());
-                match template::render(&input, &self.ctx) {
-                    Ok(output) => {
-                        self.succeed(step, path, Some(input), output, 1).await?;
-                        Ok(Flow::Done)
-                    }
-                    Err(e) => {
-                        self.fail(step, path, Some(input), 1, template_error(&e))
-                            .await
-                    }
-                }
-            }
-            StepKind::If {
-                condition,
-                then,
-                otherwise,
-            } => {
-                let truth = match template::eval_bool(condition, &self.ctx) {
-                    Ok(truth) => truth,
-                    Err(e) => return self.fail(step, path, None, 1, template_error(&e)).await,
-                };
-                let branch = if truth { "then" } else { "else" };
-                let output = json!({ "branch": branch, "condition": truth });
-                self.succeed(
-                    step,
-                    path,
-                    Some(json!({ "condition": condition })),
-                    output,
-                    1,
-                )
-                .await?;
-                let steps = if truth { then } else { otherwise };
-                self.walk(steps, format!("{path}.")).await
-            }
-            StepKind::ForEach {
-                items,
-                as_name,
-                steps,
-                max_iterations,
-            } => {
-                self.for_each(step, path, items, as_name, steps, *max_iterations)
-                    .await
-            }
-            StepKind::Delay { duration } => self.delay(step, path, *duration).await,
-        }
-    }
-
-    async fn for_each(
-        &mut self,
-        step: &Step,
-        path: &str,
-        items_expr: &str,
-        as_name: &str,
-        steps: &[Step],
-        max_iterations: u32,
-    ) -> Result<Flow, Error> {
-        // The items are evaluated once and journaled, so a resumed loop sees the same list.
-        let items = match self.journal.get(path).and_then(|r| r.input.clone()) {
-            Some(recorded) => recorded,
-            None => match template::eval(items_expr, &self.ctx) {
-                Ok(Value::Array(items)) => Value::Array(items),
-                Ok(other) => {
-                    let error = json!({ "code": "invalid_items", "message": format!("for_each items must be a list; `{items_expr}` gave {other}") });
-                    return self.fail(step, path, None, 1, error).await;
-                }
-                Err(e) => return self.fail(step, path, None, 1, template_error(&e)).await,
-            },
-        };
-        let list = items.as_array().cloned().unwrap_or_default();
-        if list.len() > max_iterations as usize {
-            let error = json!({ "code": "too_many_items", "message": format!("for_each got {} items; max_iterations is {max_iterations}", list.len()) });
-            return self.fail(step, path, Some(items), 1, error).await;
-        }
-        self.record(
+        let mut run = StepRun {
+            interpreter: self,
+            step,
             path,
-            StepStatus::Running,
-            1,
-            Some(items.clone()),
-            None,
-            None,
-            None,
-        )
-        .await?;
-        let count = list.len();
-        for (index, item) in list.into_iter().enumerate() {
-            self.ctx[as_name] = item;
-            self.ctx["loop"] =
-                json!({ "index": index, "first": index == 0, "last": index + 1 == count });
-            match self.walk(steps, format!("{path}[{index}].")).await? {
-                Flow::Done => {}
-                other => return Ok(other),
-            }
-        }
-        if let Some(ctx) = self.ctx.as_object_mut() {
-            ctx.remove(as_name);
-            ctx.remove("loop");
-        }
-        self.succeed(step, path, Some(items), json!({ "count": count }), 1)
-            .await?;
-        Ok(Flow::Done)
-    }
-
-    async fn delay(&mut self, step: &Step, path: &str, duration: Duration) -> Result<Flow, Error> {
-        let now = now_ms();
-        let wake_at = match self.journal.get(path).and_then(|r| r.wake_at) {
-            Some(wake_at) => wake_at,
-            None => {
-                let wake_at = now + duration.as_millis() as i64;
-                let input = json!({ "delay_ms": duration.as_millis() as u64 });
-                self.record(
-                    path,
-                    StepStatus::Waiting,
-                    1,
-                    Some(input),
-                    None,
-                    None,
-                    Some(wake_at),
-                )
-                .await?;
-                wake_at
-            }
         };
-        if now < wake_at {
-            return Ok(Flow::Wait(wake_at));
-        }
-        let input = self.journal.get(path).and_then(|r| r.input.clone());
-        self.succeed(step, path, input, json!({ "waited_until": wake_at }), 1)
-            .await?;
-        Ok(Flow::Done)
-    }
-
-    /// Runs `call` with the step's retry policy, journaling each attempt.
-    async fn attempt<F, Fut>(
-        &mut self,
-        step: &Step,
-        path: &str,
-        input: Value,
-        call: F,
-    ) -> Result<Flow, Error>
-    where
-        F: Fn(Executions, Value) -> Fut,
-        Fut: Future<Output = Result<Value, Error>>,
-    {
-        let max_attempts = step.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
-        let backoff = step
-            .retry
-            .as_ref()
-            .map_or(Duration::from_secs(1), |r| r.backoff);
-        let already = self.journal.get(path).map_or(0, |r| r.attempts);
-        let mut attempt = already;
-        loop {
-            attempt += 1;
-            self.record(
-                path,
-                StepStatus::Running,
-                attempt,
-                Some(input.clone()),
-                None,
-                None,
-                None,
-            )
-            .await?;
-            match call(self.executions.clone(), input.clone()).await {
-                Ok(output) => {
-                    self.succeed(step, path, Some(input), output, attempt)
-                        .await?;
-                    return Ok(Flow::Done);
-                }
-                Err(error) if attempt - already < i64::from(max_attempts) => {
-                    tracing::info!(execution = %self.execution.id, step = path, attempt, "step failed, retrying: {error}");
-                    let exponent = (attempt - already - 1).clamp(0, 10) as u32;
-                    tokio::time::sleep(backoff.saturating_mul(1 << exponent)).await;
-                }
-                Err(error) => {
-                    return self
-                        .fail(step, path, Some(input), attempt, error.to_json())
-                        .await
-                }
-            }
+        match done {
+            Some(done) => step.kind.replay(&mut run, &done).await,
+            None => step.kind.run(&mut run).await,
         }
     }
 
-    async fn succeed(
-        &mut self,
-        step: &Step,
-        path: &str,
-        input: Option<Value>,
-        output: Value,
-        attempts: i64,
-    ) -> Result<(), Error> {
-        self.set_step(&step.id, json!({ "output": output }));
-        self.record(
-            path,
-            StepStatus::Succeeded,
+    /// Writes the journal entry of the step at `path` (keeping its sequence number, start time
+    /// and wake-up time from before).
+    async fn record(&mut self, path: &str, entry: JournalEntry) -> Result<(), Error> {
+        let JournalEntry {
+            status,
             attempts,
             input,
-            Some(output),
-            None,
-            None,
-        )
-        .await
-    }
-
-    /// Records the failure; `on_error: continue` goes on with the error visible as
-    /// `steps.<id>.error`, `fail` ends the execution.
-    async fn fail(
-        &mut self,
-        step: &Step,
-        path: &str,
-        input: Option<Value>,
-        attempts: i64,
-        error: Value,
-    ) -> Result<Flow, Error> {
-        self.record(
-            path,
-            StepStatus::Failed,
-            attempts,
-            input,
-            None,
-            Some(error.clone()),
-            None,
-        )
-        .await?;
-        self.set_step(&step.id, json!({ "output": null, "error": error }));
-        match step.on_error {
-            OnError::Continue => Ok(Flow::Done),
-            OnError::Fail => Ok(Flow::Fail(json!({ "step": path, "error": error }))),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &mut self,
-        path: &str,
-        status: StepStatus,
-        attempts: i64,
-        input: Option<Value>,
-        output: Option<Value>,
-        error: Option<Value>,
-        wake_at: Option<i64>,
-    ) -> Result<(), Error> {
+            output,
+            error,
+            wake_at,
+        } = entry;
         let now = now_ms();
         let previous = self.journal.get(path);
         let seq = previous.map_or_else(
@@ -431,6 +165,169 @@ impl<'a> Interpreter<'a> {
     }
 }
 
+/// One step being run, as its kind's `run` sees it: what templates see, the step's journal
+/// entry, and the ways it ends (`succeed`, `fail`, or `attempt` with the step's retries).
+pub(crate) struct StepRun<'r, 'a> {
+    interpreter: &'r mut Interpreter<'a>,
+    step: &'r Step,
+    path: &'r str,
+}
+
+impl StepRun<'_, '_> {
+    /// What templates and expressions see.
+    pub fn ctx(&self) -> &Value {
+        &self.interpreter.ctx
+    }
+
+    /// For a kind that puts names in scope for the steps inside it (a loop's item).
+    pub fn ctx_mut(&mut self) -> &mut Value {
+        &mut self.interpreter.ctx
+    }
+
+    /// The step's journal entry from before, if any (it has not finished).
+    pub fn journaled(&self) -> Option<&StepRecord> {
+        self.interpreter.journal.get(self.path)
+    }
+
+    pub async fn record(&mut self, entry: JournalEntry) -> Result<(), Error> {
+        self.interpreter.record(self.path, entry).await
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.interpreter.execution.account_id
+    }
+
+    pub fn actions(&self) -> Actions {
+        self.interpreter.executions.actions.clone()
+    }
+
+    pub fn http_client(&self) -> reqwest::Client {
+        self.interpreter.executions.shared.http().clone()
+    }
+
+    /// The hosts `http` steps may call (`--http-allowed-hosts`).
+    pub fn http_allowed_hosts(&self) -> Vec<String> {
+        let settings = self.interpreter.executions.shared.settings();
+        settings.executor.http_allowed_hosts.clone()
+    }
+
+    /// Runs `steps` inside this step; their journal paths are this step's path, `suffix`
+    /// (a loop's `[2]`), a dot and their id.
+    pub fn walk<'s>(&'s mut self, steps: &'s [Step], suffix: &str) -> Walk<'s> {
+        let prefix = format!("{}{suffix}.", self.path);
+        self.interpreter.walk(steps, prefix)
+    }
+
+    /// Runs `call` with the step's retry policy, journaling each attempt.
+    pub async fn attempt<F, Fut>(&mut self, input: Value, call: F) -> Result<Flow, Error>
+    where
+        F: Fn(Value) -> Fut,
+        Fut: Future<Output = Result<Value, Error>>,
+    {
+        let retry = self.step.retry.as_ref();
+        let max_attempts = retry.map_or(1, |r| r.max_attempts.max(1));
+        let backoff = retry.map_or(Duration::from_secs(1), |r| r.backoff);
+        let already = self.journaled().map_or(0, |r| r.attempts);
+        let mut attempt = already;
+        loop {
+            attempt += 1;
+            self.record(JournalEntry::running(attempt, Some(input.clone())))
+                .await?;
+            match call(input.clone()).await {
+                Ok(output) => {
+                    self.succeed(Some(input), output, attempt).await?;
+                    return Ok(Flow::Done);
+                }
+                Err(error) if attempt - already < i64::from(max_attempts) => {
+                    tracing::info!(execution = %self.interpreter.execution.id, step = self.path, attempt, "step failed, retrying: {error}");
+                    let exponent = (attempt - already - 1).clamp(0, 10) as u32;
+                    tokio::time::sleep(backoff.saturating_mul(1 << exponent)).await;
+                }
+                Err(error) => return self.fail(Some(input), attempt, error.to_json()).await,
+            }
+        }
+    }
+
+    /// Records the output; later steps see it as `steps.<id>.output`.
+    pub async fn succeed(
+        &mut self,
+        input: Option<Value>,
+        output: Value,
+        attempts: i64,
+    ) -> Result<(), Error> {
+        self.interpreter
+            .set_step(&self.step.id, json!({ "output": output }));
+        self.record(JournalEntry::succeeded(attempts, input, output))
+            .await
+    }
+
+    /// Records the failure; `on_error: continue` goes on with the error visible as
+    /// `steps.<id>.error`, `fail` ends the execution.
+    pub async fn fail(
+        &mut self,
+        input: Option<Value>,
+        attempts: i64,
+        error: Value,
+    ) -> Result<Flow, Error> {
+        self.record(JournalEntry::failed(attempts, input, error.clone()))
+            .await?;
+        self.interpreter
+            .set_step(&self.step.id, json!({ "output": null, "error": error }));
+        match self.step.on_error {
+            OnError::Continue => Ok(Flow::Done),
+            OnError::Fail => Ok(Flow::Fail(json!({ "step": self.path, "error": error }))),
+        }
+    }
+}
+
+/// What one write of a step's journal entry says.
+pub(crate) struct JournalEntry {
+    status: StepStatus,
+    attempts: i64,
+    input: Option<Value>,
+    output: Option<Value>,
+    error: Option<Value>,
+    /// When a waiting delay ends; `None` keeps what the entry had.
+    wake_at: Option<i64>,
+}
+
+impl JournalEntry {
+    pub fn running(attempts: i64, input: Option<Value>) -> Self {
+        JournalEntry {
+            status: StepStatus::Running,
+            attempts,
+            input,
+            output: None,
+            error: None,
+            wake_at: None,
+        }
+    }
+
+    pub fn waiting(input: Value, wake_at: i64) -> Self {
+        JournalEntry {
+            status: StepStatus::Waiting,
+            wake_at: Some(wake_at),
+            ..JournalEntry::running(1, Some(input))
+        }
+    }
+
+    pub fn succeeded(attempts: i64, input: Option<Value>, output: Value) -> Self {
+        JournalEntry {
+            status: StepStatus::Succeeded,
+            output: Some(output),
+            ..JournalEntry::running(attempts, input)
+        }
+    }
+
+    pub fn failed(attempts: i64, input: Option<Value>, error: Value) -> Self {
+        JournalEntry {
+            status: StepStatus::Failed,
+            error: Some(error),
+            ..JournalEntry::running(attempts, input)
+        }
+    }
+}
+
 /// A step in one of these states is never run again: a failure is final too (retries happen
 /// inside one attempt loop and are journaled as `running` with their count).
 fn is_final(status: StepStatus) -> bool {
@@ -449,6 +346,7 @@ fn step_entry(record: &StepRecord) -> Value {
     entry
 }
 
-fn template_error(error: &template::TemplateError) -> Value {
+/// The error of a step whose template or expression failed.
+pub(crate) fn template_error(error: &template::TemplateError) -> Value {
     json!({ "code": "template_error", "message": error.to_string() })
 }

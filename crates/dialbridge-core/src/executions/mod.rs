@@ -1,7 +1,8 @@
 //! Executions: durable runs of a workflow version for an account. Started by triggers
 //! (`start_from_event`, shared by Dialpad events and vendor events; `start_api`; schedules in
 //! `scheduler.rs`), claimed and run by the executor (`executor.rs`, steps walked by
-//! `interpreter.rs`), listed, read, cancelled and replayed.
+//! `interpreter.rs`, each kind run by its module in `workflows/steps/`), listed, read, cancelled
+//! and replayed.
 
 mod executor;
 mod interpreter;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 pub use executor::ExecutorSettings;
+pub(crate) use interpreter::{template_error, Flow, JournalEntry, StepRun};
 
 use crate::actions::Actions;
 use crate::error::{Error, Resource, Result};

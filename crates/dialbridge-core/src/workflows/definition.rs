@@ -1,5 +1,6 @@
 //! The workflow model: a trigger, per-account config fields and steps, as parsed from YAML or
 //! JSON (`parse.rs`) and stored as normalised JSON (`to_value` here, read back by `from_value`).
+//! A step's id, retry and on_error are here; what it does is its kind (`steps/`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::steps::StepKind;
 use crate::error::FieldError;
 
 /// A workflow definition (one version of it).
@@ -98,52 +100,6 @@ pub struct Step {
     pub on_error: OnError,
 }
 
-/// What a step does; chosen by which of `action`, `if`, `for_each`, `delay`, `http`, `set` the
-/// step has.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepKind {
-    /// Runs a catalog action; `input` is an object whose values may hold templates.
-    Action { action: String, input: Value },
-    /// `if: <expression>`, `then: [steps]`, `else: [steps]`.
-    If {
-        condition: String,
-        then: Vec<Step>,
-        otherwise: Vec<Step>,
-    },
-    /// `for_each: <expression giving a list>`, `as: <name>` (default `item`), `steps: [...]`.
-    ForEach {
-        items: String,
-        as_name: String,
-        steps: Vec<Step>,
-        max_iterations: u32,
-    },
-    /// A durable pause: `delay: 10m`.
-    Delay { duration: Duration },
-    /// `http: {method, url, headers, body}` to a vendor-allowed host.
-    Http {
-        method: String,
-        url: String,
-        headers: BTreeMap<String, String>,
-        body: Option<Value>,
-    },
-    /// `set: {name: value-or-template}`: named values, the step's output.
-    Set { values: Map<String, Value> },
-}
-
-impl StepKind {
-    /// The key that selects this kind in YAML/JSON.
-    pub fn key(&self) -> &'static str {
-        match self {
-            StepKind::Action { .. } => "action",
-            StepKind::If { .. } => "if",
-            StepKind::ForEach { .. } => "for_each",
-            StepKind::Delay { .. } => "delay",
-            StepKind::Http { .. } => "http",
-            StepKind::Set { .. } => "set",
-        }
-    }
-}
-
 /// `retry: {max_attempts, backoff}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySpec {
@@ -169,13 +125,8 @@ impl OnError {
     }
 }
 
-/// `for_each.max_iterations` when not given, and its ceiling.
-pub const DEFAULT_MAX_ITERATIONS: u32 = 100;
-pub const MAX_ITERATIONS: u32 = 1000;
 /// `retry.backoff` when not given.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
-/// The `as` name of a `for_each` when not given.
-pub const DEFAULT_AS: &str = "item";
 
 impl Definition {
     /// Parses YAML or JSON (YAML for `application/yaml`, `application/x-yaml`, `text/yaml`,
@@ -257,7 +208,8 @@ impl ConfigField {
     }
 }
 
-fn steps_value(steps: &[Step]) -> Value {
+/// The stored form of a list of steps.
+pub(crate) fn steps_value(steps: &[Step]) -> Value {
     Value::Array(steps.iter().map(Step::to_value).collect())
 }
 
@@ -270,57 +222,7 @@ impl Step {
     pub fn to_value(&self) -> Value {
         let mut out = Map::new();
         out.insert("id".into(), json!(self.id));
-        match &self.kind {
-            StepKind::Action { action, input } => {
-                out.insert("action".into(), json!(action));
-                out.insert("input".into(), input.clone());
-            }
-            StepKind::If {
-                condition,
-                then,
-                otherwise,
-            } => {
-                out.insert("if".into(), json!(condition));
-                out.insert("then".into(), steps_value(then));
-                if !otherwise.is_empty() {
-                    out.insert("else".into(), steps_value(otherwise));
-                }
-            }
-            StepKind::ForEach {
-                items,
-                as_name,
-                steps,
-                max_iterations,
-            } => {
-                out.insert("for_each".into(), json!(items));
-                out.insert("as".into(), json!(as_name));
-                out.insert("max_iterations".into(), json!(max_iterations));
-                out.insert("steps".into(), steps_value(steps));
-            }
-            StepKind::Delay { duration } => {
-                out.insert("delay".into(), json!(duration_text(*duration)));
-            }
-            StepKind::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => {
-                let mut http = Map::new();
-                http.insert("method".into(), json!(method));
-                http.insert("url".into(), json!(url));
-                if !headers.is_empty() {
-                    http.insert("headers".into(), json!(headers));
-                }
-                if let Some(body) = body {
-                    http.insert("body".into(), body.clone());
-                }
-                out.insert("http".into(), Value::Object(http));
-            }
-            StepKind::Set { values } => {
-                out.insert("set".into(), Value::Object(values.clone()));
-            }
-        }
+        self.kind.write(&mut out);
         if let Some(retry) = &self.retry {
             out.insert(
                 "retry".into(),

@@ -1,11 +1,13 @@
 //! Workflows as the vendor manages them: the `Workflows` part saves definitions as versions and
 //! enables them per account with config (`config.rs`). The definition model is in
 //! `definition.rs`, read from YAML or JSON by `parse.rs`, validated on save by `validate.rs`;
-//! the template language its steps use is `template.rs`. Executions run them (`executions/`).
+//! each step kind has one module in `steps/` owning its parsing, stored form, checks and run.
+//! The template language steps use is `template.rs`. Executions run them (`executions/`).
 
 mod config;
 mod definition;
 mod parse;
+mod steps;
 pub mod template;
 #[cfg(test)]
 mod tests;
@@ -23,9 +25,8 @@ use crate::store::{AccountStore, EnablementRecord, WorkflowRecord, WorkflowStore
 use crate::time::{now_ms, Timestamp};
 use config::check_config;
 
-pub use definition::{
-    ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, StepKind, TriggerSpec,
-};
+pub use definition::{ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, TriggerSpec};
+pub use steps::{ActionStep, DelayStep, ForEachStep, HttpStep, IfStep, SetStep, StepKind};
 pub use validate::validate;
 
 pub(crate) use validate::schema_problems;

@@ -1,5 +1,7 @@
 //! From bytes (YAML or JSON) to the model: decoding, then a structural read of the JSON value
-//! that names every problem by its path. Rules that need the catalogs live in `validate.rs`.
+//! that names every problem by its path. A step's common keys are read here, its kind's own by
+//! the kind's module (`steps/`, through `Reader`). Rules that need the catalogs live in
+//! `validate.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,9 +9,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::definition::{
-    ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, StepKind, TriggerSpec,
-    DEFAULT_AS, DEFAULT_BACKOFF, DEFAULT_MAX_ITERATIONS,
+    ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, TriggerSpec, DEFAULT_BACKOFF,
 };
+use super::steps::{DelayStep, StepKind};
 use crate::error::FieldError;
 
 const YAML_TYPES: [&str; 4] = [
@@ -18,9 +20,6 @@ const YAML_TYPES: [&str; 4] = [
     "text/yaml",
     "text/x-yaml",
 ];
-
-/// The step kinds, by the key that selects them.
-pub(crate) const KIND_KEYS: [&str; 6] = ["action", "if", "for_each", "delay", "http", "set"];
 
 /// Whether a content type names YAML (parameters such as `; charset=utf-8` are ignored).
 pub(crate) fn is_yaml(content_type: Option<&str>) -> bool {
@@ -108,18 +107,24 @@ pub(crate) fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// Reads the JSON value, collecting every problem and the paths of the stand-ins; the step
+/// kinds read their own keys with it.
 #[derive(Default)]
-struct Reader {
+pub(crate) struct Reader {
     errors: Vec<FieldError>,
     stand_ins: Vec<String>,
 }
 
 impl Reader {
-    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }
 
-    fn object<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v Map<String, Value>> {
+    pub(crate) fn object<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+    ) -> Option<&'v Map<String, Value>> {
         match value {
             Value::Object(map) => Some(map),
             other => {
@@ -133,7 +138,13 @@ impl Reader {
     }
 
     /// Reports every key of `map` outside `allowed`.
-    fn known_keys(&mut self, map: &Map<String, Value>, path: &str, allowed: &[&str], what: &str) {
+    pub(crate) fn known_keys(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        allowed: &[&str],
+        what: &str,
+    ) {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
                 self.error(
@@ -147,7 +158,22 @@ impl Reader {
         }
     }
 
-    fn string(&mut self, value: &Value, path: &str) -> Option<String> {
+    /// The value of `key`; when there is none, reports `missing` at `path.key`.
+    pub(crate) fn required<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        missing: &str,
+    ) -> Option<&'v Value> {
+        let value = map.get(key);
+        if value.is_none() {
+            self.error(join(path, key), missing);
+        }
+        value
+    }
+
+    pub(crate) fn string(&mut self, value: &Value, path: &str) -> Option<String> {
         match value {
             Value::String(s) => Some(s.clone()),
             other => {
@@ -157,7 +183,7 @@ impl Reader {
         }
     }
 
-    fn required_string(
+    pub(crate) fn required_string(
         &mut self,
         map: &Map<String, Value>,
         path: &str,
@@ -192,7 +218,7 @@ impl Reader {
         }
     }
 
-    fn whole_number(&mut self, value: &Value, path: &str) -> Option<u32> {
+    pub(crate) fn whole_number(&mut self, value: &Value, path: &str) -> Option<u32> {
         match value.as_u64() {
             Some(n) => match u32::try_from(n) {
                 Ok(n) => Some(n),
@@ -208,7 +234,7 @@ impl Reader {
         }
     }
 
-    fn duration(&mut self, value: &Value, path: &str) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, value: &Value, path: &str) -> Option<Duration> {
         let parsed = value
             .as_str()
             .map(|s| (s, humantime::parse_duration(s.trim())));
@@ -253,33 +279,23 @@ impl Reader {
         );
         let name = self.required_string(map, "", "name");
         let description = self.optional_string(map, "", "description");
-        let trigger = match map.get("trigger") {
-            Some(trigger) => self.trigger(trigger),
-            None => {
-                self.error(
-                    "trigger",
-                    "'trigger' is required (e.g. {type: call.hangup})",
-                );
-                None
-            }
-        };
+        let trigger = self
+            .required(
+                map,
+                "",
+                "trigger",
+                "'trigger' is required (e.g. {type: call.hangup})",
+            )
+            .and_then(|trigger| self.trigger(trigger));
         let config = match map.get("config") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(config) => self.config(config),
         };
-        let steps = match map.get("steps") {
-            Some(steps) => {
-                let steps = self.steps(steps, "steps");
-                if steps.as_ref().is_some_and(Vec::is_empty) {
-                    self.error("steps", "a workflow needs at least one step");
-                }
-                steps
-            }
-            None => {
-                self.error("steps", "'steps' is required: a list of steps");
-                None
-            }
-        };
+        let steps = self
+            .required(map, "", "steps", "'steps' is required: a list of steps")
+            .and_then(|steps| {
+                self.some_steps(steps, "steps", "a workflow needs at least one step")
+            });
         let trigger = trigger.unwrap_or_else(|| {
             self.stand_ins.push("trigger".into());
             TriggerSpec {
@@ -418,7 +434,7 @@ impl Reader {
         kind
     }
 
-    fn steps(&mut self, value: &Value, path: &str) -> Option<Vec<Step>> {
+    pub(crate) fn steps(&mut self, value: &Value, path: &str) -> Option<Vec<Step>> {
         let Value::Array(items) = value else {
             self.error(
                 path,
@@ -437,9 +453,9 @@ impl Reader {
                 self.stand_ins.push(step_path);
                 Step {
                     id,
-                    kind: StepKind::Delay {
+                    kind: StepKind::Delay(DelayStep {
                         duration: Duration::from_secs(1),
-                    },
+                    }),
                     retry: None,
                     on_error: OnError::Fail,
                 }
@@ -449,9 +465,23 @@ impl Reader {
         Some(steps)
     }
 
+    /// A list of steps that must not be empty; reports `empty` if it is.
+    pub(crate) fn some_steps(
+        &mut self,
+        value: &Value,
+        path: &str,
+        empty: &str,
+    ) -> Option<Vec<Step>> {
+        let steps = self.steps(value, path);
+        if steps.as_ref().is_some_and(Vec::is_empty) {
+            self.error(path, empty);
+        }
+        steps
+    }
+
     fn step(&mut self, value: &Value, path: &str) -> Option<Step> {
         let map = self.object(value, path)?;
-        let kinds: Vec<&str> = KIND_KEYS
+        let kinds: Vec<&str> = StepKind::KEYS
             .iter()
             .copied()
             .filter(|k| map.contains_key(*k))
@@ -463,7 +493,7 @@ impl Reader {
                     path,
                     format!(
                         "a step needs exactly one of: {}; this one has none (its keys: {})",
-                        KIND_KEYS.join(", "),
+                        StepKind::KEYS.join(", "),
                         map.keys().cloned().collect::<Vec<_>>().join(", ")
                     ),
                 );
@@ -474,7 +504,7 @@ impl Reader {
                     path,
                     format!(
                         "a step has exactly one of: {}; this one has {}",
-                        KIND_KEYS.join(", "),
+                        StepKind::KEYS.join(", "),
                         many.join(" and ")
                     ),
                 );
@@ -499,20 +529,13 @@ impl Reader {
             }
         };
         let kind_key = kind_key?;
-        let own: &[&str] = match kind_key {
-            "action" => &["action", "input"],
-            "if" => &["if", "then", "else"],
-            "for_each" => &["for_each", "as", "steps", "max_iterations"],
-            "delay" => &["delay"],
-            "http" => &["http"],
-            _ => &["set"],
-        };
         let allowed: Vec<&str> = ["id", "retry", "on_error"]
             .into_iter()
-            .chain(own.iter().copied())
+            .chain([kind_key])
+            .chain(StepKind::other_keys(kind_key).iter().copied())
             .collect();
         self.known_keys(map, path, &allowed, &format!("a {kind_key} step"));
-        let kind = self.kind(kind_key, map, path);
+        let kind = StepKind::parse(kind_key, self, map, path);
         Some(Step {
             id: id?,
             kind: kind?,
@@ -521,160 +544,17 @@ impl Reader {
         })
     }
 
-    fn kind(&mut self, key: &str, map: &Map<String, Value>, path: &str) -> Option<StepKind> {
-        match key {
-            "action" => {
-                let action = self.required_string(map, path, "action");
-                let input = match map.get("input") {
-                    None | Some(Value::Null) => Some(Value::Object(Map::new())),
-                    Some(input) => self
-                        .object(input, &join(path, "input"))
-                        .map(|m| Value::Object(m.clone())),
-                };
-                Some(StepKind::Action {
-                    action: action?,
-                    input: input?,
-                })
-            }
-            "if" => {
-                let condition = self.required_string(map, path, "if");
-                let then = match map.get("then") {
-                    Some(then) => self.steps(then, &join(path, "then")),
-                    None => {
-                        self.error(
-                            join(path, "then"),
-                            "an if step needs 'then': the steps to run when the condition holds",
-                        );
-                        None
-                    }
-                };
-                let otherwise = match map.get("else") {
-                    None | Some(Value::Null) => Some(Vec::new()),
-                    Some(steps) => self.steps(steps, &join(path, "else")),
-                };
-                Some(StepKind::If {
-                    condition: condition?,
-                    then: then?,
-                    otherwise: otherwise?,
-                })
-            }
-            "for_each" => {
-                let items = self.required_string(map, path, "for_each");
-                let as_name = match map.get("as") {
-                    None | Some(Value::Null) => Some(DEFAULT_AS.to_owned()),
-                    Some(value) => self.string(value, &join(path, "as")),
-                };
-                let max_iterations = match map.get("max_iterations") {
-                    None | Some(Value::Null) => Some(DEFAULT_MAX_ITERATIONS),
-                    Some(value) => self.whole_number(value, &join(path, "max_iterations")),
-                };
-                let steps = match map.get("steps") {
-                    Some(steps) => {
-                        let steps = self.steps(steps, &join(path, "steps"));
-                        if steps.as_ref().is_some_and(Vec::is_empty) {
-                            self.error(
-                                join(path, "steps"),
-                                "a for_each step needs at least one step",
-                            );
-                        }
-                        steps
-                    }
-                    None => {
-                        self.error(
-                            join(path, "steps"),
-                            "a for_each step needs 'steps': the steps to run for each item",
-                        );
-                        None
-                    }
-                };
-                Some(StepKind::ForEach {
-                    items: items?,
-                    as_name: as_name?,
-                    steps: steps?,
-                    max_iterations: max_iterations?,
-                })
-            }
-            "delay" => {
-                let duration = self.duration(&map["delay"], &join(path, "delay"))?;
-                Some(StepKind::Delay { duration })
-            }
-            "http" => self.http(&map["http"], &join(path, "http")),
-            _ => {
-                let values = self.object(&map["set"], &join(path, "set"))?;
-                if values.is_empty() {
-                    self.error(join(path, "set"), "a set step needs at least one value");
-                }
-                Some(StepKind::Set {
-                    values: values.clone(),
-                })
-            }
-        }
-    }
-
-    fn http(&mut self, value: &Value, path: &str) -> Option<StepKind> {
-        let map = self.object(value, path)?;
-        self.known_keys(
-            map,
-            path,
-            &["method", "url", "headers", "body"],
-            "an http step",
-        );
-        let method = match map.get("method") {
-            None | Some(Value::Null) => Some("GET".to_owned()),
-            Some(value) => self
-                .string(value, &join(path, "method"))
-                .map(|m| m.trim().to_ascii_uppercase()),
-        };
-        let url = self.required_string(map, path, "url");
-        let headers = match map.get("headers") {
-            None | Some(Value::Null) => Some(BTreeMap::new()),
-            Some(value) => {
-                let headers_path = join(path, "headers");
-                let headers = self.object(value, &headers_path)?;
-                let mut out = BTreeMap::new();
-                let mut ok = true;
-                for (name, value) in headers {
-                    match value {
-                        Value::String(text) => {
-                            out.insert(name.clone(), text.clone());
-                        }
-                        Value::Number(_) | Value::Bool(_) => {
-                            out.insert(name.clone(), value.to_string());
-                        }
-                        other => {
-                            self.error(
-                                join(&headers_path, name),
-                                format!("a header value must be a string, got {}", describe(other)),
-                            );
-                            ok = false;
-                        }
-                    }
-                }
-                ok.then_some(out)
-            }
-        };
-        let body = map.get("body").filter(|b| !b.is_null()).cloned();
-        Some(StepKind::Http {
-            method: method?,
-            url: url?,
-            headers: headers?,
-            body,
-        })
-    }
-
     fn retry(&mut self, value: &Value, path: &str) -> Option<RetrySpec> {
         let map = self.object(value, path)?;
         self.known_keys(map, path, &["max_attempts", "backoff"], "retry");
-        let max_attempts = match map.get("max_attempts") {
-            Some(value) => self.whole_number(value, &join(path, "max_attempts")),
-            None => {
-                self.error(
-                    join(path, "max_attempts"),
-                    "'max_attempts' is required (1 to 10, counting the first attempt)",
-                );
-                None
-            }
-        };
+        let max_attempts = self
+            .required(
+                map,
+                path,
+                "max_attempts",
+                "'max_attempts' is required (1 to 10, counting the first attempt)",
+            )
+            .and_then(|value| self.whole_number(value, &join(path, "max_attempts")));
         let backoff = match map.get("backoff") {
             None | Some(Value::Null) => Some(DEFAULT_BACKOFF),
             Some(value) => self.duration(value, &join(path, "backoff")),

@@ -1,6 +1,7 @@
-//! Validation on save: the trigger and its params, config fields, every step against the
-//! action catalog and its input schema, every template and expression, and what expressions
-//! refer to (`steps.<id>` only for steps that ran before, `config.<name>` only when declared).
+//! Validation on save: the trigger and its params, config fields, the walk over the steps (ids,
+//! retry, each kind's own checks through `StepCheck`), every template and expression, and what
+//! they refer to (`steps.<id>` only for steps that ran before, `config.<name>` only when
+//! declared). JSON Schema problems are phrased here too (`schema_problems`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -12,7 +13,7 @@ use jsonschema::{Draft, JsonType};
 use regex::Regex;
 use serde_json::Value;
 
-use super::definition::{Definition, Step, StepKind, MAX_ITERATIONS};
+use super::definition::{duration_text, Definition, Step};
 use super::parse::{describe, index, join};
 use super::template;
 use crate::error::FieldError;
@@ -36,8 +37,6 @@ const GLOBALS: [&str; 8] = [
 
 pub const MAX_RETRY_ATTEMPTS: u32 = 10;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
-pub const MAX_DELAY: Duration = Duration::from_secs(30 * 24 * 3600);
-const HTTP_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9_]{1,64}$").unwrap());
 static NAME: LazyLock<Regex> =
@@ -75,9 +74,9 @@ struct StepInfo {
 
 /// A `for_each` around the current step: its id and loop variable.
 #[derive(Clone)]
-struct Loop {
-    id: String,
-    as_name: String,
+pub(crate) struct Loop {
+    pub id: String,
+    pub as_name: String,
 }
 
 /// What an expression at some place may refer to.
@@ -176,19 +175,12 @@ impl Validator<'_> {
                     },
                 );
             }
-            match &step.kind {
-                StepKind::If {
-                    then, otherwise, ..
-                } => {
-                    self.index_steps(then, &join(&step_path, "then"), loops);
-                    self.index_steps(otherwise, &join(&step_path, "else"), loops);
-                }
-                StepKind::ForEach { steps, .. } => {
-                    let mut inner = loops.to_vec();
-                    inner.push(step.id.clone());
-                    self.index_steps(steps, &join(&step_path, "steps"), &inner);
-                }
-                _ => {}
+            let mut inner_loops = loops.to_vec();
+            if step.kind.is_loop() {
+                inner_loops.push(step.id.clone());
+            }
+            for (key, inner) in step.kind.children() {
+                self.index_steps(inner, &join(&step_path, key), &inner_loops);
             }
         }
     }
@@ -219,221 +211,18 @@ impl Validator<'_> {
             if retry.backoff > MAX_BACKOFF {
                 self.error(
                     format!("{path}.retry.backoff"),
-                    format!(
-                        "must be at most {}",
-                        super::definition::duration_text(MAX_BACKOFF)
-                    ),
+                    format!("must be at most {}", duration_text(MAX_BACKOFF)),
                 );
             }
         }
-        match &step.kind {
-            StepKind::Action { action, input } => {
-                let scope = Scope {
-                    step: Some(&step.id),
-                    visible,
-                    loops,
-                };
-                self.templates(input, &join(path, "input"), &scope);
-                self.action(action, input, path);
-            }
-            StepKind::If {
-                condition,
-                then,
-                otherwise,
-            } => {
-                let scope = Scope {
-                    step: Some(&step.id),
-                    visible,
-                    loops,
-                };
-                self.expression(condition, &join(path, "if"), &scope);
-                // The if step's own output (`branch`) is set before its branches run.
-                let mut in_then = visible.clone();
-                in_then.push(step.id.clone());
-                let mut in_else = in_then.clone();
-                self.steps(then, &join(path, "then"), &mut in_then, loops);
-                self.steps(otherwise, &join(path, "else"), &mut in_else, loops);
-                for id in in_then.into_iter().chain(in_else) {
-                    if id != step.id && !visible.contains(&id) {
-                        visible.push(id);
-                    }
-                }
-            }
-            StepKind::ForEach {
-                items,
-                as_name,
-                steps,
-                max_iterations,
-            } => {
-                let scope = Scope {
-                    step: Some(&step.id),
-                    visible,
-                    loops,
-                };
-                self.expression(items, &join(path, "for_each"), &scope);
-                if !NAME.is_match(as_name) {
-                    self.error(
-                        join(path, "as"),
-                        format!("'{as_name}' is not a usable name: letters, digits and _, not starting with a digit"),
-                    );
-                } else if CONTEXT_ROOTS.contains(&as_name.as_str()) || as_name == "loop" {
-                    self.error(
-                        join(path, "as"),
-                        format!("'{as_name}' would hide the context's own '{as_name}'; pick another name"),
-                    );
-                }
-                if !(1..=MAX_ITERATIONS).contains(max_iterations) {
-                    self.error(
-                        join(path, "max_iterations"),
-                        format!("must be from 1 to {MAX_ITERATIONS}; got {max_iterations}"),
-                    );
-                }
-                let mut inner_loops = loops.to_vec();
-                inner_loops.push(Loop {
-                    id: step.id.clone(),
-                    as_name: as_name.clone(),
-                });
-                // The body sees what came before; its own steps stay inside the loop.
-                let mut inner = visible.clone();
-                self.steps(steps, &join(path, "steps"), &mut inner, &inner_loops);
-            }
-            StepKind::Delay { duration } => {
-                if duration.is_zero() || *duration > MAX_DELAY {
-                    self.error(
-                        join(path, "delay"),
-                        format!(
-                            "must be more than 0 and at most {}",
-                            super::definition::duration_text(MAX_DELAY)
-                        ),
-                    );
-                }
-            }
-            StepKind::Http {
-                method,
-                url,
-                headers,
-                body,
-            } => {
-                let http = join(path, "http");
-                if !HTTP_METHODS.contains(&method.as_str()) {
-                    self.error(
-                        join(&http, "method"),
-                        format!(
-                            "'{method}' is not supported; expected one of: {}",
-                            HTTP_METHODS.join(", ")
-                        ),
-                    );
-                }
-                let scope = Scope {
-                    step: Some(&step.id),
-                    visible,
-                    loops,
-                };
-                let url_path = join(&http, "url");
-                if template::is_template(url) {
-                    self.template(url, &url_path, &scope);
-                } else {
-                    match url::Url::parse(url) {
-                        Ok(parsed)
-                            if matches!(parsed.scheme(), "http" | "https")
-                                && parsed.host_str().is_some() => {}
-                        _ => {
-                            self.error(&url_path, format!("'{url}' is not an absolute http(s) URL"))
-                        }
-                    }
-                }
-                for (name, value) in headers {
-                    if template::is_template(value) {
-                        self.template(value, &join(&join(&http, "headers"), name), &scope);
-                    }
-                }
-                if let Some(body) = body {
-                    self.templates(body, &join(&http, "body"), &scope);
-                }
-            }
-            StepKind::Set { values } => {
-                let set = join(path, "set");
-                for name in values.keys() {
-                    if !NAME.is_match(name) {
-                        self.error(
-                            join(&set, name),
-                            format!("'{name}' is not a usable name: letters, digits and _, not starting with a digit"),
-                        );
-                    }
-                }
-                let scope = Scope {
-                    step: Some(&step.id),
-                    visible,
-                    loops,
-                };
-                for (name, value) in values {
-                    self.templates(value, &join(&set, name), &scope);
-                }
-            }
-        }
-    }
-
-    /// An action step: the action exists; input fields are known, required ones present, and
-    /// literal values fit the field's schema.
-    fn action(&mut self, key: &str, input: &Value, path: &str) {
-        let Some(info) = crate::actions::action(key) else {
-            let keys: Vec<&str> = crate::actions::catalog().iter().map(|a| a.key).collect();
-            let close = close_matches(key, &keys);
-            let hint = if close.is_empty() {
-                format!("expected one of: {}", keys.join(", "))
-            } else {
-                format!("did you mean {}?", close.join(" or "))
-            };
-            self.error(
-                join(path, "action"),
-                format!("unknown action '{key}'; {hint} (GET /api/v1/actions lists them)"),
-            );
-            return;
+        let mut check = StepCheck {
+            validator: self,
+            id: &step.id,
+            path,
+            visible,
+            loops,
         };
-        let input_path = join(path, "input");
-        let properties = info
-            .input_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let Some(fields) = input.as_object() else {
-            self.error(&input_path, "must be an object");
-            return;
-        };
-        for (name, value) in fields {
-            let field = join(&input_path, name);
-            match properties.get(name) {
-                None => {
-                    let mut known: Vec<&str> = properties.keys().map(String::as_str).collect();
-                    known.sort_unstable();
-                    let close = close_matches(name, &known);
-                    let hint = if close.is_empty() {
-                        format!("{key} takes: {}", known.join(", "))
-                    } else {
-                        format!(
-                            "did you mean {}? {key} takes: {}",
-                            close.join(" or "),
-                            known.join(", ")
-                        )
-                    };
-                    self.error(field, format!("unknown input field '{name}'; {hint}"));
-                }
-                Some(schema) => {
-                    let problems = schema_problems(schema, value, &field, true);
-                    self.errors.extend(problems);
-                }
-            }
-        }
-        let required = info.input_schema.get("required").and_then(Value::as_array);
-        for name in required.into_iter().flatten().filter_map(Value::as_str) {
-            if !fields.contains_key(name) {
-                self.error(
-                    join(&input_path, name),
-                    format!("{key} needs input field '{name}'"),
-                );
-            }
-        }
+        step.kind.validate(&mut check);
     }
 
     /// Every template string inside `value`.
@@ -580,8 +369,85 @@ impl Validator<'_> {
     }
 }
 
+/// One step being checked, as its kind's `validate` sees it: where it is (fields are named
+/// relative to the step: `input.text`, `http.url`) and what its expressions may refer to.
+pub(crate) struct StepCheck<'c, 'd> {
+    validator: &'c mut Validator<'d>,
+    /// The step's id.
+    pub id: &'c str,
+    path: &'c str,
+    /// The steps whose output is there when this one runs; a container adds what runs inside
+    /// it and stays visible after it.
+    pub visible: &'c mut Vec<String>,
+    /// The loops around the step, outermost first.
+    pub loops: &'c [Loop],
+}
+
+impl StepCheck<'_, '_> {
+    /// The full path of `field` (`steps[2].input.text` for `input.text`).
+    pub fn field(&self, field: &str) -> String {
+        join(self.path, field)
+    }
+
+    pub fn error(&mut self, field: impl AsRef<str>, message: impl Into<String>) {
+        let field = self.field(field.as_ref());
+        self.validator.error(field, message);
+    }
+
+    /// Problems already at their full paths.
+    pub fn problems(&mut self, problems: Vec<FieldError>) {
+        self.validator.errors.extend(problems);
+    }
+
+    /// Whether `name` at `field` can be a name in templates (a `set` value, a loop's `as`);
+    /// reports it if not.
+    pub fn name(&mut self, name: &str, field: &str) -> bool {
+        let usable = NAME.is_match(name);
+        if !usable {
+            self.error(
+                field,
+                format!("'{name}' is not a usable name: letters, digits and _, not starting with a digit"),
+            );
+        }
+        usable
+    }
+
+    pub fn expression(&mut self, source: &str, field: &str) {
+        let path = self.field(field);
+        self.in_scope(|v, scope| v.expression(source, &path, scope));
+    }
+
+    /// A string known to hold a template.
+    pub fn template(&mut self, source: &str, field: &str) {
+        let path = self.field(field);
+        self.in_scope(|v, scope| v.template(source, &path, scope));
+    }
+
+    /// Every template string inside `value`.
+    pub fn templates(&mut self, value: &Value, field: &str) {
+        let path = self.field(field);
+        self.in_scope(|v, scope| v.templates(value, &path, scope));
+    }
+
+    /// Checks steps inside this one, under `key`, seeing `visible` and inside `loops`.
+    pub fn steps(&mut self, steps: &[Step], key: &str, visible: &mut Vec<String>, loops: &[Loop]) {
+        let path = self.field(key);
+        self.validator.steps(steps, &path, visible, loops);
+    }
+
+    /// Runs `check` with what an expression of this step may refer to.
+    fn in_scope(&mut self, check: impl FnOnce(&mut Validator<'_>, &Scope<'_>)) {
+        let scope = Scope {
+            step: Some(self.id),
+            visible: self.visible.as_slice(),
+            loops: self.loops,
+        };
+        check(self.validator, &scope);
+    }
+}
+
 /// Up to three of `candidates` close to `name`, closest first.
-fn close_matches<'c>(name: &str, candidates: &[&'c str]) -> Vec<&'c str> {
+pub(crate) fn close_matches<'c>(name: &str, candidates: &[&'c str]) -> Vec<&'c str> {
     let mut scored: Vec<(f64, &str)> = candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(name, c), *c))
