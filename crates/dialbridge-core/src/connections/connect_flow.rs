@@ -342,7 +342,7 @@ fn explain_refusal(
     }
     if error == "invalid_scope" && !session.custom_scopes.is_empty() {
         message.push_str(&format!(
-            " The likely cause is the custom scope(s) {}: remove them with PUT /api/v1/app/scopes or ask Dialpad to enable them for the app.",
+            " The likely cause is the custom scope(s) {}: remove them from the app's custom scopes or ask Dialpad to enable them for the app.",
             session.custom_scopes.join(", ")
         ));
     }

@@ -17,6 +17,7 @@ use super::definition::{duration_text, Definition, Step};
 use super::parse::{describe, index, join};
 use super::template;
 use crate::error::FieldError;
+use crate::suggest::close_matches;
 
 /// What step templates and expressions see (besides loop variables inside a `for_each`).
 pub const CONTEXT_ROOTS: [&str; 5] = ["event", "account", "config", "steps", "execution"];
@@ -444,17 +445,6 @@ impl StepCheck<'_, '_> {
         };
         check(self.validator, &scope);
     }
-}
-
-/// Up to three of `candidates` close to `name`, closest first.
-pub(crate) fn close_matches<'c>(name: &str, candidates: &[&'c str]) -> Vec<&'c str> {
-    let mut scored: Vec<(f64, &str)> = candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().take(3).map(|(_, c)| c).collect()
 }
 
 /// Checks `value` against a JSON Schema; problems are at `field` plus the path inside the

@@ -7,9 +7,10 @@ use serde_json::{json, Map, Value};
 use super::Kind;
 use crate::error::Error;
 use crate::executions::{template_error, Flow, StepRun};
+use crate::suggest::close_matches;
 use crate::workflows::parse::{join, Reader};
 use crate::workflows::template;
-use crate::workflows::validate::{close_matches, schema_problems, StepCheck};
+use crate::workflows::validate::{schema_problems, StepCheck};
 
 /// `action: <key>`, `input: {field: value}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,10 +76,7 @@ impl ActionStep {
             } else {
                 format!("did you mean {}?", close.join(" or "))
             };
-            check.error(
-                "action",
-                format!("unknown action '{key}'; {hint} (GET /api/v1/actions lists them)"),
-            );
+            check.error("action", format!("unknown action '{key}'; {hint}"));
             return;
         };
         let properties = info
