@@ -4,7 +4,7 @@
 
 mod common;
 
-#[path = "../../dialpad-emulator/tests/support/python_sdk.rs"]
+#[path = "../../dialpad-emulator/tests/it/support/python_sdk.rs"]
 mod python_sdk;
 
 use common::TestApp;

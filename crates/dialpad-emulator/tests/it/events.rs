@@ -2,17 +2,16 @@
 //! with an API key, events simulated through `/_control`, and a small receiver standing in
 //! for the webhook (it records what arrives and can fail requests on purpose).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::routing::post;
-use common::TestEmulator;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::TestEmulator;
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]

@@ -1,11 +1,10 @@
 //! API v2 as a caller sees it: OAuth tokens and API keys (header or `apikey` query), the
 //! company and users resources, `me`, and Dialpad's error shape.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::*;
 
 async fn api_key(emu: &TestEmulator, company: usize, user: Option<usize>) -> String {
     let companies = emu.companies().await;

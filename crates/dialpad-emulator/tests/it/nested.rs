@@ -1,14 +1,13 @@
 //! The emulator nested under `/emulator` in a bigger router still works end to end: the
 //! consent page's form resolves relatively, redirects and the API answer under the prefix.
 
-mod common;
-
-use common::*;
 use dialpad_emulator::EmulatorConfig;
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn the_whole_flow_under_a_prefix() {

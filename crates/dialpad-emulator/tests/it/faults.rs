@@ -1,11 +1,10 @@
 //! Faults a client must survive, driven through the control API: every access token expired,
 //! a company's grants revoked, deauthorize; plus the counters and log that tests observe.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::*;
 
 #[tokio::test]
 async fn expire_all_gives_401_and_the_refresh_token_still_works() {

@@ -2,14 +2,13 @@
 //! the official spec (404, 405, 400 naming the problem), OAuth scopes and roles are enforced,
 //! the spec's rate limits answer 429 with `Retry-After`, and faults come on demand.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use dialpad_emulator::EmulatorConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::*;
 
 const ACME: usize = 0;
 

@@ -3,11 +3,10 @@
 //! (Every answer is also checked against the spec's response schemas by `TestEmulator`; rate
 //! limits are off here and tested in `fidelity.rs`.)
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::*;
 
 const ACME: usize = 0;
 const GLOBEX: usize = 1;

@@ -1,6 +1,5 @@
 //! Test helpers: an emulator on a real TCP port (optionally nested under a prefix), a reqwest
 //! client that does not follow redirects, and the steps of an OAuth flow as a client takes them.
-#![allow(dead_code)] // each test file uses its own subset
 
 use std::collections::HashMap;
 
@@ -13,6 +12,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use url::Url;
+
+pub mod python_sdk;
 
 pub const CLIENT_ID: &str = Emulator::DEV_CLIENT_ID;
 pub const CLIENT_SECRET: &str = Emulator::DEV_CLIENT_SECRET;

@@ -1,16 +1,15 @@
 //! The OAuth code flow as a client meets it: authorize (control API and consent page), the
 //! token endpoint's body formats and client authentication, PKCE, code reuse, refresh.
 
-mod common;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::*;
 use dialpad_emulator::EmulatorConfig;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn code_flow_with_pkce_s256_and_a_form_body() {

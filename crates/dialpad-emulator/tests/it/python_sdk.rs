@@ -3,12 +3,11 @@
 //! emulator on a loopback port and runs `scripts/python-sdk/sdk_check.py` with a
 //! company-admin API key of Acme Corp (see `support/python_sdk.rs`).
 
-#[path = "support/python_sdk.rs"]
-mod python_sdk;
-
 use dialpad_emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+use crate::support::python_sdk;
 
 /// The first seeded company, its admin, and how many users it has.
 const ACME: &str = "5629499534213120";

@@ -1,8 +1,9 @@
 //! Running the official Dialpad Python SDK (`scripts/python-sdk/sdk_check.py`) from Rust
-//! tests, against the emulator or dialbridge's proxy. Shared by the emulator's and the server's
-//! tests (`#[path]`-included). The venv comes from `scripts/python-sdk/setup-venv.sh` (built
-//! once, then reused while the requirements are unchanged); it needs PyPI the first time, and
-//! the tests fail, never skip, when it cannot be built.
+//! tests, against the emulator or dialbridge's proxy. Shared by the emulator's tests (as
+//! `support::python_sdk`) and the server's (`#[path]`-included). The venv comes from
+//! `scripts/python-sdk/setup-venv.sh` (built once, then reused while the requirements are
+//! unchanged); it needs PyPI the first time, and the tests fail, never skip, when it cannot be
+//! built.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
