@@ -1,12 +1,10 @@
 //! The conformance suites' harness: each test body runs against SQLite (a fresh file) and
 //! PostgreSQL (a fresh database through `DIALBRIDGE_TEST_DATABASE_URL`, skipped with a notice
 //! when unset).
-#![allow(dead_code)] // each suite uses its own subset
 
 use dialbridge_core::AccountId;
 
 /// Generates `sqlite::<name>` and `postgres::<name>` tests from `async fn <name>(&Database)`.
-#[macro_export]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() {

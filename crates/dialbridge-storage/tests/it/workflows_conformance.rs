@@ -9,9 +9,7 @@ use dialbridge_core::*;
 use dialbridge_storage::Database;
 use serde_json::json;
 
-mod common;
-
-use common::id;
+use crate::support::id;
 
 conformance!(
     workflow_versions,

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use dialbridge_core::*;
 use dialbridge_storage::Database;
 
-mod common;
-
-use common::id;
+use crate::support::id;
 
 conformance!(
     migrations_are_idempotent,
