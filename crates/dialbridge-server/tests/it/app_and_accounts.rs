@@ -1,11 +1,10 @@
 //! Admin API authentication, app settings (credentials per environment, scopes) and account
 //! CRUD with cursor pagination, on both storage backends.
 
-mod common;
-
-use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::{self, Backend, TestApp};
 
 on_both_backends!(
     admin_api_needs_the_key,
@@ -30,7 +29,7 @@ async fn admin_api_needs_the_key(backend: Backend) {
         if let Some(value) = auth {
             request = request.header("authorization", value);
         }
-        let (status, body) = common::read(request.send().await.unwrap()).await;
+        let (status, body) = support::read(request.send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
         assert_eq!(body["error"]["code"], "unauthorized");
     }

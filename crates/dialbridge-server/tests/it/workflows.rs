@@ -3,14 +3,13 @@
 //! redelivered events; provisioning and reconciling Dialpad subscriptions; a failing step
 //! and its replay; precise errors when a definition is saved.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{eventually, Backend, TestApp};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::{self, eventually, Backend, TestApp};
 
 const MISSED_CALL: &str = r#"
 name: Text back missed callers
@@ -43,7 +42,7 @@ async fn save_yaml(app: &TestApp, key: &str, yaml: &str) -> (StatusCode, Value) 
         .send()
         .await
         .unwrap();
-    common::read(response).await
+    support::read(response).await
 }
 
 async fn with_missed_call_workflow() -> TestApp {
@@ -262,7 +261,7 @@ async fn forged_unsigned_and_redelivered_events() {
             .post(&hook_url)
             .header("content-type", content_type)
             .body(body);
-        async move { common::read(request.send().await.unwrap()).await }
+        async move { support::read(request.send().await.unwrap()).await }
     };
     let (status, body) = post(event.to_string(), "application/json").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

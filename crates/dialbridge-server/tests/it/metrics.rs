@@ -1,11 +1,10 @@
 //! `GET /metrics`: Prometheus text with dialbridge's own requests, Dialpad requests, actions,
 //! events, executions and refreshes; route templates, never raw paths or account ids.
 
-mod common;
-
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::TestApp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_what_happened_without_naming_accounts() {

@@ -4,8 +4,6 @@
 //! filters, and retries with backoff up to giving up. (The servers run with a 1 ms retry base,
 //! so the 5 s … 2 h schedule takes milliseconds to seconds.)
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,12 +13,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{Backend, TestApp};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
+
+use crate::support::{Backend, TestApp};
 
 // ---- the vendor's receiver ---------------------------------------------------------------
 

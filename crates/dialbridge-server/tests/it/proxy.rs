@@ -2,14 +2,13 @@
 //! with the admin API key as its token lists users across pages and creates and deletes a
 //! contact; the account's credentials and token handling apply; refusals are dialbridge's.
 
-mod common;
-
-#[path = "../../dialpad-emulator/tests/it/support/python_sdk.rs"]
-mod python_sdk;
-
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::TestApp;
+
+#[path = "../../../dialpad-emulator/tests/it/support/python_sdk.rs"]
+mod python_sdk;
 
 const AVERY: &str = "5910974510923776";
 

@@ -2,11 +2,10 @@
 //! reach a handler (not the router's "no such route" nor a 405), and each action's path carries
 //! the catalog's input schema.
 
-mod common;
-
-use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::{Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_documented_operation_reaches_a_handler() {

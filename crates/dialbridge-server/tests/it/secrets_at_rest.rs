@@ -2,12 +2,11 @@
 //! key, OAuth tokens, the admin API key) and the webhook secrets dialbridge makes (a Dialpad
 //! hook's, a vendor endpoint's) must not appear in the raw database, in any encoding.
 
-mod common;
-
-use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
+
+use crate::support::{Backend, TestApp};
 
 on_both_backends!(no_secret_is_stored_in_the_clear);
 

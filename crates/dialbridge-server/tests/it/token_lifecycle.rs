@@ -2,14 +2,13 @@
 //! 401, exactly once under 50 concurrent requests and across two server processes; rotated and
 //! non-rotated refresh tokens; backoff after failures; reauth on invalid_grant.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, Options, TestApp};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::{Backend, Options, TestApp};
 
 on_both_backends!(
     fifty_requests_on_an_expiring_token_refresh_once,

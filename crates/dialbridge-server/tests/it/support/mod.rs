@@ -1,6 +1,5 @@
 //! `TestApp`: a real dialbridge server on a random port with a fresh database (a SQLite file or
 //! a PostgreSQL database of its own) and a real emulator over HTTP, so tests read as stories.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -21,11 +20,10 @@ pub enum Backend {
 }
 
 /// Generates `sqlite_<name>` and `postgres_<name>` tests from `async fn <name>(backend)`.
-#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name($crate::common::Backend::Postgres).await } )* }
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name($crate::support::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name($crate::support::Backend::Postgres).await } )* }
     };
 }
 

@@ -2,11 +2,10 @@
 //! state and PKCE, the callback, Dialpad's refusals, forged/expired/replayed links and states,
 //! API-key connections, disconnecting and deleting.
 
-mod common;
-
-use common::{location, query, Backend, Options, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::{location, query, Backend, Options, TestApp};
 
 on_both_backends!(
     oauth_connect_flow,

@@ -3,13 +3,12 @@
 //! throttle. (Actions do not touch storage beyond reading the connection, so these run on
 //! SQLite; the storage paths they use are proven on both backends elsewhere.)
 
-mod common;
-
 use std::time::Instant;
 
-use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::support::{Backend, TestApp};
 
 const AVERY: &str = "5910974510923776";
 const BLAKE: &str = "4785074604081152";
