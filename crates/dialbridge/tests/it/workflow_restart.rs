@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 use tokio::process::Child;
 use tokio::sync::Notify;
 
-mod common;
-
-use common::{dialbridge, free_port, ready};
+use crate::support::{dialbridge, free_port, ready};
 
 const KEY: &str = "dialbridge-dev";
 

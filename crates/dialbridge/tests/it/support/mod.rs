@@ -1,6 +1,5 @@
 //! What the binary's tests share: the executable, a free port, a `dialbridge` command with no
 //! dialbridge settings inherited from the environment, and waiting until a process answers.
-#![allow(dead_code)] // each test file uses its own subset
 
 use std::net::TcpListener;
 use std::time::Duration;

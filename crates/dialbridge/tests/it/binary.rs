@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-mod common;
-
-use common::{free_port, BIN};
+use crate::support::{self, free_port, BIN};
 
 struct Server {
     child: Child,
@@ -29,7 +27,7 @@ async fn spawn(args: &[&str]) -> Server {
 async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = common::dialbridge(&[command, "--listen", &listen])
+    let mut child = support::dialbridge(&[command, "--listen", &listen])
         .args(args)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -55,7 +53,7 @@ async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server
         });
     }
     let base = format!("http://{listen}");
-    if !common::ready(&format!("{base}{ready_path}")).await {
+    if !support::ready(&format!("{base}{ready_path}")).await {
         panic!(
             "dialbridge {command} did not become ready:\n{}",
             output.lock().unwrap()

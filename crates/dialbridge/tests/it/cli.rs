@@ -18,9 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-mod common;
-
-use common::{free_port, BIN};
+use crate::support::{self, free_port, BIN};
 
 const KEY: &str = "dialbridge-dev";
 const ACME: u64 = 5629499534213120;
@@ -39,14 +37,15 @@ async fn serve_dev() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
     let listen = format!("127.0.0.1:{}", free_port());
-    let child = common::dialbridge(&["serve", "--dev", "--listen", &listen, "--database-url", &db])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dialbridge starts");
+    let child =
+        support::dialbridge(&["serve", "--dev", "--listen", &listen, "--database-url", &db])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dialbridge starts");
     let base = format!("http://{listen}");
     assert!(
-        common::ready(&format!("{base}/healthz")).await,
+        support::ready(&format!("{base}/healthz")).await,
         "dialbridge serve --dev did not become ready"
     );
     Server {
