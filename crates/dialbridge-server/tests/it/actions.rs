@@ -65,7 +65,7 @@ async fn sent(app: &TestApp, method: &str, path: &str, query: Option<&str>, body
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_catalog_derives_every_input_schema_from_the_spec() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let (status, catalog) = app.get("/api/v1/actions").await;
     assert_eq!(status, StatusCode::OK);
     let items = catalog.as_array().unwrap();

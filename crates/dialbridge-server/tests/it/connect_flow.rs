@@ -16,9 +16,7 @@ on_both_backends!(
 );
 
 async fn oauth_connect_flow(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     let (status, body) = app
@@ -140,17 +138,14 @@ async fn oauth_connect_flow(backend: Backend) {
 }
 
 async fn links_and_states_are_single_use(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         backend,
         Options {
             connect_link_ttl_secs: 2,
             ..Options::default()
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     app.configure_app().await;
     app.create_account("acme").await;
 
@@ -278,9 +273,7 @@ async fn links_and_states_are_single_use(backend: Backend) {
 }
 
 async fn dialpad_refusals_come_back_explained(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
 
@@ -329,9 +322,7 @@ async fn dialpad_refusals_come_back_explained(backend: Backend) {
 }
 
 async fn api_key_connection(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("globex").await;
     let (_, companies) = app
@@ -452,9 +443,7 @@ async fn api_key_connection(backend: Backend) {
 }
 
 async fn disconnect_and_delete(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     for id in ["one", "two"] {
         app.create_account(id).await;

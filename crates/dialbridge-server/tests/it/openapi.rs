@@ -9,7 +9,7 @@ use crate::support::{Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_documented_operation_reaches_a_handler() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let (status, doc) = app.get("/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -54,7 +54,7 @@ async fn every_documented_operation_reaches_a_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_action_is_documented_with_its_input_schema() {
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let (_, doc) = app.get("/api/v1/openapi.json").await;
     let (_, catalog) = app.get("/api/v1/actions").await;
     for action in catalog.as_array().unwrap() {

@@ -11,9 +11,7 @@ use crate::support::{Backend, TestApp};
 on_both_backends!(no_secret_is_stored_in_the_clear);
 
 async fn no_secret_is_stored_in_the_clear(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let client_secret = "cs-KNOWN-client-secret-4f9a1c";
     let (status, _) = app
         .call(Method::PUT, "/api/v1/app/credentials/custom", Some(json!({"client_id": "dialbridge-dev", "client_secret": client_secret, "base_url": app.emulator_url})))

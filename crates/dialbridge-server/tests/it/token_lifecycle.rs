@@ -28,17 +28,14 @@ async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
 
 async fn fifty_requests_on_an_expiring_token_refresh_once(backend: Backend) {
     // Tokens live 3 s and are refreshed 2 s ahead of expiry.
-    let Some(app) = TestApp::spawn_with(
+    let app = TestApp::spawn_with(
         backend,
         Options {
             refresh_margin_secs: 2,
             ..Options::default()
         },
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     app.emulator_call(
         Method::PATCH,
         "/_control/config",
@@ -66,9 +63,7 @@ async fn fifty_requests_on_an_expiring_token_refresh_once(backend: Backend) {
 }
 
 async fn fifty_requests_after_a_401_refresh_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     app.connect_oauth("acme").await;
@@ -89,9 +84,7 @@ async fn fifty_requests_after_a_401_refresh_once(backend: Backend) {
 }
 
 async fn two_processes_refresh_once(backend: Backend) {
-    let Some(mut app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let mut app = TestApp::spawn(backend).await;
     let second = app.second_server().await;
     app.configure_app().await;
     app.create_account("acme").await;
@@ -117,9 +110,7 @@ async fn two_processes_refresh_once(backend: Backend) {
 }
 
 async fn refresh_tokens_rotated_or_kept(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     app.connect_oauth("acme").await;
@@ -155,9 +146,7 @@ async fn refresh_tokens_rotated_or_kept(backend: Backend) {
 }
 
 async fn failed_refresh_backs_off(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     app.connect_oauth("acme").await;
@@ -192,9 +181,7 @@ async fn failed_refresh_backs_off(backend: Backend) {
 }
 
 async fn invalid_grant_requires_reauth(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     app.connect_oauth("acme").await;

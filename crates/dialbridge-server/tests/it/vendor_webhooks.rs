@@ -249,9 +249,7 @@ async fn quiet() {
 // ---- the endpoints API -------------------------------------------------------------------
 
 async fn endpoints_are_managed_with_their_secret_sealed(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let path = "/api/v1/webhook-endpoints/crm";
     let (status, created) = app
         .call(
@@ -359,9 +357,7 @@ async fn endpoints_are_managed_with_their_secret_sealed(backend: Backend) {
 
 async fn connections_are_announced_signed_to_subscribed_endpoints(backend: Backend) {
     let receiver = Receiver::start(0).await;
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     let secret = endpoint(&app, "all", &format!("{}/all", receiver.url), None).await;
@@ -494,9 +490,7 @@ async fn a_connection_dialpad_no_longer_accepts_is_announced_as_expired() {
 
 async fn a_refusing_endpoint_is_retried_until_it_accepts(backend: Backend) {
     let receiver = Receiver::start(2).await;
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     app.configure_app().await;
     app.create_account("acme").await;
     let secret = endpoint(&app, "flaky", &format!("{}/flaky", receiver.url), None).await;
@@ -522,7 +516,7 @@ async fn a_refusing_endpoint_is_retried_until_it_accepts(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_endpoint_that_keeps_refusing_is_given_up_after_eight_attempts() {
     let receiver = Receiver::start(usize::MAX).await;
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(Backend::Sqlite).await;
     app.configure_app().await;
     app.create_account("acme").await;
     endpoint(&app, "down", &format!("{}/down", receiver.url), None).await;
@@ -593,7 +587,7 @@ async fn run_workflow(app: &TestApp, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn finished_executions_are_announced() {
     let receiver = Receiver::start(0).await;
-    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_account("acme").await;
     let all = endpoint(&app, "all", &format!("{}/all", receiver.url), None).await;
     let failures = endpoint(

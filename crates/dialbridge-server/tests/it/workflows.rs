@@ -46,13 +46,11 @@ async fn save_yaml(app: &TestApp, key: &str, yaml: &str) -> (StatusCode, Value) 
 }
 
 async fn with_missed_call_workflow() -> TestApp {
-    missed_call_workflow_on(Backend::Sqlite)
-        .await
-        .expect("sqlite")
+    missed_call_workflow_on(Backend::Sqlite).await
 }
 
-async fn missed_call_workflow_on(backend: Backend) -> Option<TestApp> {
-    let app = TestApp::connected_on(backend, "acme").await?;
+async fn missed_call_workflow_on(backend: Backend) -> TestApp {
+    let app = TestApp::connected_on(backend, "acme").await;
     let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body, json!({ "key": "missed-call", "version": 1 }));
@@ -64,7 +62,7 @@ async fn missed_call_workflow_on(backend: Backend) -> Option<TestApp> {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    Some(app)
+    app
 }
 
 /// Saves a JSON definition (a new workflow) and enables it for `acme` with no config.
@@ -161,9 +159,7 @@ async fn dialpad_secret(app: &TestApp) -> (String, String) {
 on_both_backends!(a_missed_inbound_call_texts_the_caller_back);
 
 async fn a_missed_inbound_call_texts_the_caller_back(backend: Backend) {
-    let Some(app) = missed_call_workflow_on(backend).await else {
-        return;
-    };
+    let app = missed_call_workflow_on(backend).await;
     // Enabling provisioned one webhook and the one subscription the workflow needs.
     let (_, account) = app.get("/api/v1/accounts/acme").await;
     let events = &account["dialpad_events"];

@@ -1,5 +1,5 @@
 //! One storage conformance suite, run against SQLite (a fresh file) and PostgreSQL (a fresh
-//! database through `DIALBRIDGE_TEST_DATABASE_URL`, skipped with a notice when unset).
+//! database through `DIALBRIDGE_TEST_DATABASE_URL`; ignored when it is not set).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The storage conformance suite for workflows, events, executions, schedule ticks, hooks and
 //! webhook endpoints, run against SQLite (a fresh file) and PostgreSQL (a fresh database through
-//! `DIALBRIDGE_TEST_DATABASE_URL`, skipped with a notice when unset).
+//! `DIALBRIDGE_TEST_DATABASE_URL`; ignored when it is not set).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -348,12 +348,12 @@ async fn migrate_creates_the_database() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
 async fn postgres_needs_a_master_key() {
-    let Ok(admin_url) = std::env::var("DIALBRIDGE_TEST_DATABASE_URL") else {
-        eprintln!("DIALBRIDGE_TEST_DATABASE_URL is not set: skipping the PostgreSQL backend");
-        return;
-    };
-    let (url, guard) = dialbridge_storage::testing::fresh_postgres(&admin_url)
+    let (url, guard) = dialbridge_storage::testing::fresh_postgres(&support::postgres_admin_url())
         .await
         .unwrap();
     let out = Command::new(BIN)

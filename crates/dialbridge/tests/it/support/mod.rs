@@ -1,5 +1,6 @@
 //! What the binary's tests share: the executable, a free port, a `dialbridge` command with no
-//! dialbridge settings inherited from the environment, and waiting until a process answers.
+//! dialbridge settings inherited from the environment, waiting until a process answers, and the
+//! PostgreSQL server the PostgreSQL test uses.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -27,6 +28,19 @@ pub fn dialbridge(args: &[&str]) -> Command {
         .env_remove("DIALBRIDGE_DATABASE_URL")
         .kill_on_drop(true);
     command
+}
+
+/// Where the PostgreSQL tests create their databases. Those tests are ignored unless
+/// `DIALBRIDGE_TEST_DATABASE_URL` was set at build time (see this crate's build.rs); one run
+/// anyway (`--include-ignored`) without it fails here rather than passing untested.
+pub fn postgres_admin_url() -> String {
+    match std::env::var("DIALBRIDGE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "DIALBRIDGE_TEST_DATABASE_URL is not set, so this PostgreSQL test cannot run \
+             (set it, e.g. to postgres://postgres@127.0.0.1:5432/test, and rebuild)"
+        ),
+    }
 }
 
 /// Whether `url` answered 2xx within ten seconds.
