@@ -1,0 +1,495 @@
+//! The OAuth connect flow over real HTTP against the emulator: the redirect to Dialpad with
+//! state and PKCE, the callback, Dialpad's refusals, forged/expired/replayed links and states,
+//! API-key connections, disconnecting and deleting.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{location, query, Backend, Options, TestApp};
+
+on_both_backends!(
+    oauth_connect_flow,
+    links_and_states_are_single_use,
+    dialpad_refusals_come_back_explained,
+    api_key_connection,
+    disconnect_and_delete
+);
+
+async fn oauth_connect_flow(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({"redirect_url": "https://vendor.example/done?x=1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let connect_url = body["connect_url"].as_str().unwrap();
+    assert!(connect_url.starts_with(&format!("{}/connect/", app.base)));
+    assert!(body["portal_url"].as_str().unwrap().ends_with("/portal"));
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(app.connection("acme").await["status"], "pending");
+
+    // The link sends the browser to Dialpad's authorize URL with state and PKCE S256.
+    let response = app.http.get(connect_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let authorize = location(&response);
+    assert_eq!(
+        format!(
+            "{}{}",
+            authorize.origin().ascii_serialization(),
+            authorize.path()
+        ),
+        format!("{}/oauth2/authorize", app.emulator_url)
+    );
+    assert_eq!(
+        query(&authorize, "client_id").as_deref(),
+        Some("dialbridge-dev")
+    );
+    assert_eq!(
+        query(&authorize, "redirect_uri"),
+        Some(format!("{}/oauth/callback", app.base))
+    );
+    assert_eq!(query(&authorize, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        query(&authorize, "scope").as_deref(),
+        Some("offline_access calls:list")
+    );
+    assert_eq!(
+        query(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query(&authorize, "code_challenge").is_some_and(|c| c.len() >= 43));
+    let state = query(&authorize, "state").unwrap();
+    assert!(state.len() >= 32, "state is random and long: {state}");
+
+    // Dialpad sends the browser back; dialbridge redeems the code and goes to redirect_url.
+    let callback = app.consent(&authorize, "approve").await;
+    let response = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let done = location(&response);
+    assert_eq!(done.host_str(), Some("vendor.example"));
+    assert_eq!(query(&done, "x").as_deref(), Some("1"));
+    assert_eq!(query(&done, "status").as_deref(), Some("connected"));
+    assert_eq!(query(&done, "account_id").as_deref(), Some("acme"));
+
+    // The token request carried the PKCE verifier, the code and the redirect URI.
+    let (_, log) = app
+        .emulator_call(Method::GET, "/_control/requests", None)
+        .await;
+    let token_request = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/oauth2/token")
+        .expect("a token request")
+        .clone();
+    let body = token_request["body"].as_str().unwrap();
+    assert!(
+        body.contains("grant_type=authorization_code") && body.contains("code_verifier="),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("code={}", query(&callback, "code").unwrap())),
+        "{body}"
+    );
+
+    let (_, companies) = app
+        .emulator_call(Method::GET, "/_control/companies", None)
+        .await;
+    let first = &companies.as_array().unwrap()[0];
+    let admin = first["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["is_admin"] == true)
+        .unwrap();
+    let connection = app.connection("acme").await;
+    assert_eq!(connection["status"], "connected");
+    assert_eq!(connection["auth_type"], "oauth");
+    assert_eq!(connection["environment"], "custom");
+    assert_eq!(
+        connection["scopes"],
+        json!(["offline_access", "calls:list"])
+    );
+    assert_eq!(connection["missing_scopes"], json!([]));
+    assert_eq!(connection["dialpad_company_id"], first["id"]);
+    assert_eq!(connection["dialpad_user_id"], admin["id"]);
+    assert!(connection["connected_at"].is_string());
+    let (status, check) = app.check(&app.base, "acme").await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["dialpad_company_id"], first["id"]);
+
+    // When the app's scopes grow, the connection shows what it lacks.
+    app.call(
+        Method::PUT,
+        "/api/v1/app/scopes",
+        Some(json!({"scopes": ["calls:list", "recordings_export"]})),
+    )
+    .await;
+    assert_eq!(
+        app.connection("acme").await["missing_scopes"],
+        json!(["recordings_export"])
+    );
+    app.shutdown().await;
+}
+
+async fn links_and_states_are_single_use(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            connect_link_ttl_secs: 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+
+    // A forged state: 400, nothing changes.
+    let forged = app
+        .http
+        .get(format!(
+            "{}/oauth/callback?code=abc&state=forged-state",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(forged
+        .text()
+        .await
+        .unwrap()
+        .contains("forged, expired or was already used"));
+    let missing = app
+        .http
+        .get(format!("{}/oauth/callback?code=abc", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.connection("acme").await, Value::Null);
+
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({})),
+        )
+        .await;
+    let connect_url = link["connect_url"].as_str().unwrap().to_owned();
+    let first = app.http.get(&connect_url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::FOUND);
+    let authorize = location(&first);
+    let reused = app.http.get(&connect_url).send().await.unwrap();
+    assert_eq!(
+        reused.status(),
+        StatusCode::BAD_REQUEST,
+        "a connect link works once"
+    );
+
+    // The callback works once; a replay is refused and changes nothing.
+    let callback = app.consent(&authorize, "approve").await;
+    let response = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "no redirect_url: a result page"
+    );
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Dialpad is connected"));
+    let before = app.stored_connection("acme").await;
+    let replay = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let after = app.stored_connection("acme").await;
+    assert_eq!(
+        (before.token_version, before.access_token),
+        (after.token_version, after.access_token)
+    );
+
+    // An expired link is refused.
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({})),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = app
+        .http
+        .get(link["connect_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+    let portal = app
+        .http
+        .get(link["portal_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(portal.status(), StatusCode::BAD_REQUEST);
+
+    // Bad input to the connect call.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({"redirect_url": "javascript:alert(1)"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("redirect_url"))
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({"environment": "production"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("environment_not_configured"))
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/nobody/connect",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}
+
+async fn dialpad_refusals_come_back_explained(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+
+    let authorize = app
+        .authorize_url("acme", Some("https://vendor.example/done"))
+        .await;
+    let callback = app.consent(&authorize, "deny").await;
+    let response = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let done = location(&response);
+    assert_eq!(query(&done, "status").as_deref(), Some("error"));
+    assert_eq!(query(&done, "error").as_deref(), Some("access_denied"));
+    assert_eq!(app.connection("acme").await["status"], "pending");
+
+    // A custom scope Dialpad does not know: named as the likely cause.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/scopes",
+            Some(json!({"scopes": ["calls:list"], "custom_scopes": ["contacts:write"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let authorize = app.authorize_url("acme", None).await;
+    assert_eq!(
+        query(&authorize, "scope").as_deref(),
+        Some("offline_access calls:list contacts:write")
+    );
+    let response = app.http.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "the emulator refuses unknown scopes by redirect"
+    );
+    let callback = location(&response);
+    assert_eq!(query(&callback, "error").as_deref(), Some("invalid_scope"));
+    let page = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Dialpad was not connected") && html.contains("invalid_scope"),
+        "{html}"
+    );
+    assert!(html.contains("custom scope(s) contacts:write"), "{html}");
+    app.shutdown().await;
+}
+
+async fn api_key_connection(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("globex").await;
+    let (_, companies) = app
+        .emulator_call(Method::GET, "/_control/companies", None)
+        .await;
+    let second = companies.as_array().unwrap()[1].clone();
+    let (status, key) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/api-keys",
+            Some(json!({"company_id": second["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let api_key = key["api_key"].as_str().unwrap();
+
+    let (status, body) = app
+        .call(Method::PUT, "/api/v1/accounts/globex/connection", Some(json!({"auth_type": "api_key", "api_key": "not-a-real-key", "environment": "custom"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("invalid_credentials")
+        )
+    );
+    assert_eq!(
+        app.connection("globex").await,
+        Value::Null,
+        "a refused key stores nothing"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/globex/connection",
+            Some(json!({"auth_type": "oauth"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("auth_type"))
+    );
+
+    let (status, account) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/globex/connection",
+            Some(json!({"auth_type": "api_key", "api_key": api_key, "environment": "custom"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    let connection = &account["connection"];
+    assert_eq!(connection["status"], "connected");
+    assert_eq!(connection["auth_type"], "api_key");
+    assert_eq!(connection["dialpad_company_id"], second["id"]);
+    let (status, check) = app.check(&app.base, "globex").await;
+    assert_eq!(
+        (status, &check["dialpad_company_id"]),
+        (StatusCode::OK, &second["id"])
+    );
+
+    // The portal offers the same with a form.
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/globex/connect",
+            Some(json!({"redirect_url": "https://vendor.example/back"})),
+        )
+        .await;
+    let portal_url = link["portal_url"].as_str().unwrap();
+    let page = app
+        .http
+        .get(portal_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sign in with Dialpad") && page.contains("api_key"),
+        "{page}"
+    );
+    let form_url = portal_url.replace("/portal", "/api-key");
+    let bad = app
+        .http
+        .post(&form_url)
+        .form(&[("api_key", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let good = app
+        .http
+        .post(&form_url)
+        .form(&[("api_key", api_key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(good.status(), StatusCode::FOUND);
+    assert_eq!(
+        query(&location(&good), "status").as_deref(),
+        Some("connected")
+    );
+    let again = app
+        .http
+        .post(&form_url)
+        .form(&[("api_key", api_key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "the link is used up"
+    );
+    app.shutdown().await;
+}
+
+async fn disconnect_and_delete(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    for id in ["one", "two"] {
+        app.create_account(id).await;
+        app.connect_oauth(id).await;
+    }
+    let (status, account) = app
+        .call(Method::DELETE, "/api/v1/accounts/one/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(account["connection"]["status"], "disconnected");
+    assert_eq!(app.emulator_stats().await["deauthorize_requests"], 1);
+    let stored = app.stored_connection("one").await;
+    assert!(
+        stored.access_token.is_none() && stored.refresh_token.is_none() && stored.api_key.is_none(),
+        "secrets are wiped"
+    );
+    let (status, body) = app.check(&app.base, "one").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_connected"))
+    );
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/accounts/one/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "disconnecting twice is harmless");
+
+    // Connecting again restores the connection.
+    app.connect_oauth("one").await;
+    assert_eq!(app.connection("one").await["status"], "connected");
+
+    let response = app
+        .api(Method::DELETE, "/api/v1/accounts/two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.emulator_stats().await["deauthorize_requests"], 2);
+    let (status, _) = app.get("/api/v1/accounts/two").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let id = dialbridge_core::AccountId::parse("two").unwrap();
+    assert!(app
+        .platform
+        .store()
+        .get_connection(&id)
+        .await
+        .unwrap()
+        .is_none());
+    app.shutdown().await;
+}

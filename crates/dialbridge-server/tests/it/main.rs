@@ -1,0 +1,17 @@
+//! dialbridge-server's integration tests, linked into one binary (each module was a test binary
+//! of its own, each linking the whole workspace); `support` holds `TestApp` and the
+//! `on_both_backends!` macro they share.
+
+#[macro_use]
+mod support;
+
+mod actions;
+mod app_and_accounts;
+mod connect_flow;
+mod metrics;
+mod openapi;
+mod proxy;
+mod secrets_at_rest;
+mod token_lifecycle;
+mod vendor_webhooks;
+mod workflows;

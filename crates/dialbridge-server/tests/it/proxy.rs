@@ -1,0 +1,122 @@
+//! The Dialpad proxy: Dialpad's official Python SDK pointed at `<public_url>/proxy/<account>`
+//! with the admin API key as its token lists users across pages and creates and deletes a
+//! contact; the account's credentials and token handling apply; refusals are dialbridge's.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+#[path = "../../../dialpad-emulator/tests/it/support/python_sdk.rs"]
+mod python_sdk;
+
+const AVERY: &str = "5910974510923776";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_official_sdk_works_through_the_proxy() {
+    let app = TestApp::connected("acme").await;
+    let base = format!("{}/proxy/acme", app.base);
+    let summary = python_sdk::sdk_check(
+        &base,
+        &app.api_key,
+        AVERY,
+        &[
+            "--page-size",
+            "2",
+            "--expect-users",
+            "3",
+            "users-pages",
+            "contacts-crud",
+        ],
+    )
+    .await;
+    assert_eq!(summary["scenarios"]["users-pages"]["count"], 3, "{summary}");
+    assert!(
+        summary["scenarios"]["contacts-crud"]["id"].is_string(),
+        "{summary}"
+    );
+    // Dialpad saw the account's OAuth token, never the admin key.
+    let (_, log) = app
+        .emulator_call(Method::GET, "/_control/requests", None)
+        .await;
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["path"] == "/api/v2/contacts" && r["method"] == "POST"));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_proxy_forwards_status_body_and_query_and_refuses_what_it_must() {
+    let app = TestApp::connected("acme").await;
+    let proxy = |method: Method, path: &str| {
+        app.http
+            .request(method, format!("{}/proxy/acme{path}", app.base))
+            .bearer_auth(&app.api_key)
+    };
+    let response = proxy(Method::GET, "/api/v2/users?company_admin=true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["items"][0]["id"], AVERY);
+
+    // Dialpad's refusals come back as Dialpad gave them.
+    let response = proxy(Method::POST, "/api/v2/contacts")
+        .json(&json!({ "first_name": "A" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("last_name"),
+        "{body}"
+    );
+
+    // A 401 refreshes the token once and repeats the request.
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    let response = proxy(Method::GET, "/api/v2/company").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // dialbridge's own refusals: no key, an undocumented path, a path escaping /api/v2.
+    let response = app
+        .http
+        .get(format!("{}/proxy/acme/api/v2/company", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = proxy(Method::GET, "/api/v2/contact").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v2/contacts"),
+        "{body}"
+    );
+    let response = proxy(Method::GET, "/api/v2/users/..%2F..%2Foauth2%2Ftoken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let response = proxy(Method::GET, "/api/v2/company").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = proxy(Method::GET, "/oauth2/token").send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only api/v2 paths"
+    );
+    let (status, body) = app.get("/proxy/nobody/api/v2/company").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    app.shutdown().await;
+}

@@ -1,0 +1,164 @@
+//! Secrets at rest: known secrets written through the API (app client secret, a Dialpad API
+//! key, OAuth tokens, the admin API key) and the webhook secrets dialbridge makes (a Dialpad
+//! hook's, a vendor endpoint's) must not appear in the raw database, in any encoding.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::support::{Backend, TestApp};
+
+on_both_backends!(no_secret_is_stored_in_the_clear);
+
+async fn no_secret_is_stored_in_the_clear(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client_secret = "cs-KNOWN-client-secret-4f9a1c";
+    let (status, _) = app
+        .call(Method::PUT, "/api/v1/app/credentials/custom", Some(json!({"client_id": "dialbridge-dev", "client_secret": client_secret, "base_url": app.emulator_url})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The emulator only knows its dev app's secret; register ours as an app of its own.
+    let (status, body) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/apps",
+            Some(json!({"client_id": "vendor-app", "client_secret": client_secret})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.call(Method::PUT, "/api/v1/app/credentials/custom", Some(json!({"client_id": "vendor-app", "client_secret": client_secret, "base_url": app.emulator_url})))
+        .await;
+
+    app.create_account("oauth-account").await;
+    app.connect_oauth("oauth-account").await;
+    app.create_account("key-account").await;
+    let (_, companies) = app
+        .emulator_call(Method::GET, "/_control/companies", None)
+        .await;
+    let (_, key) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/api-keys",
+            Some(json!({"company_id": companies[0]["id"]})),
+        )
+        .await;
+    let dialpad_api_key = key["api_key"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .call(Method::PUT, "/api/v1/accounts/key-account/connection", Some(json!({"auth_type": "api_key", "api_key": dialpad_api_key, "environment": "custom"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A workflow on a Dialpad trigger gives the account a Dialpad webhook with a secret.
+    let workflow = json!({
+        "name": "Hangups", "trigger": { "type": "call.hangup" },
+        "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+    });
+    app.call(Method::PUT, "/api/v1/workflows/hangups", Some(workflow))
+        .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/oauth-account/workflows/hangups",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let webhooks = app.dialpad_get("/api/v2/webhooks", &dialpad_api_key).await;
+    let hook_secret = webhooks["items"][0]["signature"]["secret"]
+        .as_str()
+        .expect("the provisioned webhook has a secret")
+        .to_owned();
+    let (status, endpoint) = app
+        .call(
+            Method::PUT,
+            "/api/v1/webhook-endpoints/vendor",
+            Some(json!({ "url": "https://vendor.example/hooks" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let endpoint_secret = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let stored = app.stored_connection("oauth-account").await;
+    let cipher = app.cipher();
+    let access_token = cipher
+        .open(&stored.access_token.unwrap())
+        .unwrap()
+        .expose()
+        .to_owned();
+    let refresh_token = cipher
+        .open(&stored.refresh_token.unwrap())
+        .unwrap()
+        .expose()
+        .to_owned();
+    let secrets = [
+        client_secret,
+        &dialpad_api_key,
+        &access_token,
+        &refresh_token,
+        &app.api_key,
+        &app.master_key,
+        &hook_secret,
+        &endpoint_secret,
+    ];
+
+    let haystack = match backend {
+        Backend::Sqlite => sqlite_bytes(&app),
+        Backend::Postgres => postgres_text(&app.database_url).await.into_bytes(),
+    };
+    assert!(haystack.len() > 1000, "the dump is not empty");
+    for secret in secrets {
+        for form in [secret.to_owned(), hex_of(secret)] {
+            assert!(
+                !contains(&haystack, form.as_bytes()),
+                "a secret ({}…) is stored in the clear",
+                &secret[..6]
+            );
+        }
+    }
+    // The dump does hold the non-secret values, so the search can find things.
+    assert!(contains(&haystack, b"oauth-account") && contains(&haystack, b"vendor-app"));
+    app.shutdown().await;
+}
+
+/// The SQLite database file and its write-ahead log, byte for byte.
+fn sqlite_bytes(app: &TestApp) -> Vec<u8> {
+    let path = app.database_url.trim_start_matches("sqlite://");
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+            bytes.extend(b);
+        }
+    }
+    bytes
+}
+
+/// Every row of every table, as PostgreSQL's text form (bytea as hex).
+async fn postgres_text(url: &str) -> String {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let mut text = String::new();
+    for table in tables {
+        let rows = sqlx::query(&format!("SELECT t::text AS row FROM \"{table}\" t"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        for row in rows {
+            text.push_str(&row.get::<String, _>("row"));
+            text.push('\n');
+        }
+    }
+    pool.close().await;
+    text
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

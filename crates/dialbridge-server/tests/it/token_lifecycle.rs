@@ -1,0 +1,218 @@
+//! The token lifecycle over real HTTP against the emulator: refresh ahead of expiry and after a
+//! 401, exactly once under 50 concurrent requests and across two server processes; rotated and
+//! non-rotated refresh tokens; backoff after failures; reauth on invalid_grant.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Backend, Options, TestApp};
+
+on_both_backends!(
+    fifty_requests_on_an_expiring_token_refresh_once,
+    fifty_requests_after_a_401_refresh_once,
+    two_processes_refresh_once,
+    refresh_tokens_rotated_or_kept,
+    failed_refresh_backs_off,
+    invalid_grant_requires_reauth
+);
+
+async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
+    let results = join_all((0..n).map(|_| app.check(base, account))).await;
+    for (status, body) in results {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+async fn fifty_requests_on_an_expiring_token_refresh_once(backend: Backend) {
+    // Tokens live 3 s and are refreshed 2 s ahead of expiry.
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            refresh_margin_secs: 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"access_token_ttl_secs": 3})),
+    )
+    .await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let before = app.stored_connection("acme").await;
+    assert_eq!(app.refresh_count().await, 0);
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fifty_checks(&app, &app.base, "acme", 50).await;
+    assert_eq!(
+        app.refresh_count().await,
+        1,
+        "one refresh for 50 concurrent requests"
+    );
+    let after = app.stored_connection("acme").await;
+    assert_eq!(after.token_version, before.token_version + 1);
+    assert_ne!(after.access_token, before.access_token);
+    assert!(after.expires_at > before.expires_at);
+    app.shutdown().await;
+}
+
+async fn fifty_requests_after_a_401_refresh_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    // Dialpad now refuses every access token, though dialbridge believes they are valid.
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    fifty_checks(&app, &app.base, "acme", 50).await;
+    assert_eq!(app.refresh_count().await, 1);
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    fifty_checks(&app, &app.base, "acme", 10).await;
+    assert_eq!(
+        app.refresh_count().await,
+        2,
+        "the rotated refresh token was stored and works"
+    );
+    app.shutdown().await;
+}
+
+async fn two_processes_refresh_once(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let second = app.second_server().await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    let (a, b) = tokio::join!(
+        fifty_checks(&app, &app.base, "acme", 25),
+        fifty_checks(&app, &second, "acme", 25)
+    );
+    let _ = (a, b);
+    assert_eq!(
+        app.refresh_count().await,
+        1,
+        "one refresh across two processes"
+    );
+    assert_eq!(
+        app.connection("acme").await["status"],
+        "connected",
+        "no refresh token was spent twice"
+    );
+    app.shutdown().await;
+}
+
+async fn refresh_tokens_rotated_or_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let cipher = app.cipher();
+    let original = app.stored_connection("acme").await.refresh_token.unwrap();
+
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
+    let rotated = app.stored_connection("acme").await.refresh_token.unwrap();
+    assert_ne!(
+        cipher.open(&rotated).unwrap(),
+        cipher.open(&original).unwrap(),
+        "a rotated refresh token is stored"
+    );
+
+    // Dialpad stops rotating: the response omits refresh_token, and the stored one is kept.
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"rotate_refresh_tokens": false})),
+    )
+    .await;
+    for _ in 0..2 {
+        app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+            .await;
+        assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
+        let kept = app.stored_connection("acme").await.refresh_token.unwrap();
+        assert_eq!(cipher.open(&kept).unwrap(), cipher.open(&rotated).unwrap());
+    }
+    assert_eq!(app.refresh_count().await, 3);
+    app.shutdown().await;
+}
+
+async fn failed_refresh_backs_off(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    // The app's secret is now wrong: Dialpad answers invalid_client, which may be fixed, so
+    // dialbridge backs off instead of giving up or hammering Dialpad.
+    let (status, _) = app
+        .call(Method::PUT, "/api/v1/app/credentials/custom", Some(json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    for _ in 0..3 {
+        let (status, body) = app.check(&app.base, "acme").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert_eq!(body["error"]["details"]["status"], 401);
+    }
+    assert_eq!(
+        app.refresh_count().await,
+        1,
+        "no second refresh attempt during the backoff"
+    );
+    let stored = app.stored_connection("acme").await;
+    assert_eq!(stored.refresh_failures, 1);
+    assert!(stored.next_refresh_at.unwrap() > dialbridge_core::now_ms());
+    assert!(stored.last_error.unwrap().contains("invalid_client"));
+    assert_eq!(
+        app.connection("acme").await["status"],
+        "connected",
+        "a transient failure is not a reauth"
+    );
+    app.shutdown().await;
+}
+
+async fn invalid_grant_requires_reauth(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let company = app.connection("acme").await["dialpad_company_id"].clone();
+    // The customer uninstalls the app at Dialpad.
+    let (status, _) = app
+        .emulator_call(
+            Method::POST,
+            &format!("/_control/companies/{}/revoke", company.as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.check(&app.base, "acme").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("reauth_required")),
+        "{body}"
+    );
+    let connection = app.connection("acme").await;
+    assert_eq!(connection["status"], "reauth_required");
+    assert!(connection["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("invalid_grant"));
+    let (status, _) = app.check(&app.base, "acme").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(app.refresh_count().await, 1, "a dead grant is not retried");
+
+    app.connect_oauth("acme").await;
+    assert_eq!(app.connection("acme").await["status"], "connected");
+    assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
+    app.shutdown().await;
+}

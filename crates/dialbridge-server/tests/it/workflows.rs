@@ -1,0 +1,757 @@
+//! Workflows end to end against the emulator over real HTTP: a simulated missed inbound call
+//! runs a workflow that looks the call up and texts the caller; forged, unsigned and
+//! redelivered events; provisioning and reconciling Dialpad subscriptions; a failing step
+//! and its replay; precise errors when a definition is saved.
+
+use std::time::Duration;
+
+use jsonwebtoken::{encode, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{self, eventually, Backend, TestApp};
+
+const MISSED_CALL: &str = r#"
+name: Text back missed callers
+trigger:
+  type: call.hangup
+  filter: "event.direction == 'inbound'"
+config:
+  reply_from: {type: string, required: true, description: Number to text from}
+steps:
+  - id: call
+    action: get_call
+    input: {id: "{{ event.call_id }}"}
+  - id: missed
+    if: "steps.call.output.duration == 0"
+    then:
+      - id: sms
+        action: send_sms
+        input:
+          user_id: "{{ event.target.id }}"
+          from_number: "{{ config.reply_from }}"
+          to_numbers: ["{{ event.external_number }}"]
+          text: "Sorry we missed you, {{ event.contact.name }}."
+"#;
+
+async fn save_yaml(app: &TestApp, key: &str, yaml: &str) -> (StatusCode, Value) {
+    let response = app
+        .api(Method::PUT, &format!("/api/v1/workflows/{key}"))
+        .header("content-type", "application/yaml")
+        .body(yaml.to_owned())
+        .send()
+        .await
+        .unwrap();
+    support::read(response).await
+}
+
+async fn with_missed_call_workflow() -> TestApp {
+    missed_call_workflow_on(Backend::Sqlite).await
+}
+
+async fn missed_call_workflow_on(backend: Backend) -> TestApp {
+    let app = TestApp::connected_on(backend, "acme").await;
+    let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({ "key": "missed-call", "version": 1 }));
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/workflows/missed-call",
+            Some(json!({ "config": { "reply_from": "+14155550101" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app
+}
+
+/// Saves a JSON definition (a new workflow) and enables it for `acme` with no config.
+async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workflows/{key}"),
+            Some(definition),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/accounts/acme/workflows/{key}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn executions(app: &TestApp) -> Vec<Value> {
+    let (status, page) = app.get("/api/v1/executions?account_id=acme").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn wait_finished(app: &TestApp, id: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+        if ["succeeded", "failed", "cancelled"]
+            .contains(&execution["status"].as_str().unwrap_or(""))
+        {
+            return execution;
+        }
+        last = execution;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("execution {id} did not finish: {last}");
+}
+
+async fn dialpad_sms(app: &TestApp) -> Vec<Value> {
+    let (_, log) = app
+        .emulator_call(Method::GET, "/_control/requests", None)
+        .await;
+    log.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/api/v2/sms")
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// A company-admin API key of the emulator's first company (Acme), to look at Dialpad's side.
+async fn emulator_admin_key(app: &TestApp) -> String {
+    let company = app
+        .emulator_call(Method::GET, "/_control/companies", None)
+        .await
+        .1[0]["id"]
+        .clone();
+    let (_, key) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/api-keys",
+            Some(json!({ "company_id": company })),
+        )
+        .await;
+    key["api_key"].as_str().unwrap().to_owned()
+}
+
+/// The secret Dialpad signs this account's events with, read back from the emulator.
+async fn dialpad_secret(app: &TestApp) -> (String, String) {
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    let hook_url = account["dialpad_events"]["hook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let webhook_id = account["dialpad_events"]["dialpad_webhook_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = emulator_admin_key(app).await;
+    let webhook = app
+        .dialpad_get(&format!("/api/v2/webhooks/{webhook_id}"), &key)
+        .await;
+    (
+        hook_url,
+        webhook["signature"]["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+on_both_backends!(a_missed_inbound_call_texts_the_caller_back);
+
+async fn a_missed_inbound_call_texts_the_caller_back(backend: Backend) {
+    let app = missed_call_workflow_on(backend).await;
+    // Enabling provisioned one webhook and the one subscription the workflow needs.
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    let events = &account["dialpad_events"];
+    assert_eq!(events["status"], "ok", "{account}");
+    assert!(events["hook_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/webhooks/dialpad/", app.base)));
+    assert_eq!(
+        events["subscriptions"]["call"][0]["call_states"],
+        json!(["hangup"])
+    );
+
+    let (status, call) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/calls",
+            Some(json!({ "direction": "inbound", "scenario": "missed" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    eventually("the workflow ran", || async {
+        !executions(&app).await.is_empty()
+    })
+    .await;
+    let id = executions(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let execution = wait_finished(&app, &id).await;
+    assert_eq!(execution["status"], "succeeded", "{execution:#}");
+    assert_eq!(
+        execution["trigger"]["keys"],
+        json!(["call.hangup", "call.state_changed"])
+    );
+    let steps: Vec<&str> = execution["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["call", "missed", "missed.sms"]);
+    let sms = dialpad_sms(&app).await;
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0]["to_numbers"], json!(["+14155550150"]));
+    assert_eq!(sms[0]["from_number"], "+14155550101");
+    assert_eq!(
+        sms[0]["user_id"],
+        json!(5910974510923776_i64),
+        "sent in the spec's type"
+    );
+    assert_eq!(sms[0]["text"], "Sorry we missed you, Dana Diaz.");
+
+    // An answered inbound call runs the workflow but texts nobody; an outbound call is
+    // filtered out before any execution starts.
+    app.emulator_call(
+        Method::POST,
+        "/_control/calls",
+        Some(json!({ "direction": "inbound" })),
+    )
+    .await;
+    app.emulator_call(
+        Method::POST,
+        "/_control/calls",
+        Some(json!({ "direction": "outbound" })),
+    )
+    .await;
+    eventually("the answered call ran", || async {
+        executions(&app).await.len() == 2
+    })
+    .await;
+    let second = executions(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let execution = wait_finished(&app, &second).await;
+    assert_eq!(execution["status"], "succeeded");
+    assert_eq!(execution["steps"][1]["output"]["branch"], "else");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        executions(&app).await.len(),
+        2,
+        "the outbound call started nothing"
+    );
+    assert_eq!(dialpad_sms(&app).await.len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_unsigned_and_redelivered_events() {
+    let app = with_missed_call_workflow().await;
+    let (hook_url, secret) = dialpad_secret(&app).await;
+    let event = json!({
+        "call_id": "4800000000000099", "state": "hangup", "direction": "inbound",
+        "external_number": "+14155550150", "internal_number": "+14155550101",
+        "duration": 0, "contact": { "name": "Dana Diaz" }, "target": { "id": "5910974510923776", "type": "user" },
+    });
+    let post = |body: String, content_type: &'static str| {
+        let request = app
+            .http
+            .post(&hook_url)
+            .header("content-type", content_type)
+            .body(body);
+        async move { support::read(request.send().await.unwrap()).await }
+    };
+    let (status, body) = post(event.to_string(), "application/json").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_signature");
+    let forged = encode(
+        &Header::default(),
+        &event,
+        &EncodingKey::from_secret(b"not the secret"),
+    )
+    .unwrap();
+    let (status, _) = post(forged, "application/jwt").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .http
+        .post(format!("{}/webhooks/dialpad/unknown-hook", app.base))
+        .body("x")
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(executions(&app).await.is_empty(), "nothing ran");
+
+    let signed = encode(
+        &Header::default(),
+        &event,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let (status, first) = post(signed.clone(), "application/jwt").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["executions"].as_array().unwrap().len(), 1);
+    let (status, again) = post(signed, "application/jwt").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["executions"], json!([]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        executions(&app).await.len(),
+        1,
+        "the redelivery ran nothing"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
+    let app = with_missed_call_workflow().await;
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    let sub_id = account["dialpad_events"]["subscriptions"]["call"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = emulator_admin_key(&app).await;
+    let list_calls_subs = || async {
+        let page = app.dialpad_get("/api/v2/subscriptions/call", &key).await;
+        page["items"].as_array().unwrap().clone()
+    };
+    assert_eq!(list_calls_subs().await.len(), 1);
+
+    // Someone deletes the subscription at Dialpad; an on-demand reconcile recreates it.
+    app.http
+        .delete(format!(
+            "{}/api/v2/subscriptions/call/{sub_id}",
+            app.emulator_url
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(list_calls_subs().await.is_empty());
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/subscriptions/reconcile",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let recreated = list_calls_subs().await;
+    assert_eq!(recreated.len(), 1);
+    assert_eq!(recreated[0]["call_states"], json!(["hangup"]));
+
+    // Disabling the only workflow removes the webhook and its subscriptions.
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/accounts/acme/workflows/missed-call",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(list_calls_subs().await.is_empty());
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    assert!(account.get("dialpad_events").is_none(), "{account}");
+
+    // Enabled again, then disconnected: everything goes.
+    app.call(
+        Method::PUT,
+        "/api/v1/accounts/acme/workflows/missed-call",
+        Some(json!({ "config": { "reply_from": "+14155550101" } })),
+    )
+    .await;
+    assert_eq!(list_calls_subs().await.len(), 1);
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/accounts/acme/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list_calls_subs().await.is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_step_fails_the_execution_and_a_replay_after_the_fix_succeeds() {
+    let app = TestApp::connected("acme").await;
+    let yaml = r#"
+name: New lead
+trigger: {type: api}
+steps:
+  - id: contact
+    action: create_contact
+    input: {first_name: "{{ event.first }}", last_name: "{{ event.last }}"}
+  - id: note
+    set: {created: "{{ steps.contact.output.id }}"}
+"#;
+    let (status, body) = save_yaml(&app, "new-lead", yaml).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.call(
+        Method::PUT,
+        "/api/v1/accounts/acme/workflows/new-lead",
+        Some(json!({})),
+    )
+    .await;
+
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 1, "fault_status": 503 })),
+    )
+    .await;
+    let (status, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/new-lead/executions",
+            Some(json!({ "input": { "first": "Ada", "last": "Lovelace" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let failed = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    assert_eq!(failed["error"]["step"], "contact");
+    let step = &failed["steps"][0];
+    assert_eq!(step["status"], "failed");
+    assert_eq!(step["error"]["code"], "dialpad_error");
+    assert_eq!(step["error"]["status"], 503, "Dialpad's status is recorded");
+    assert_eq!(
+        step["input"],
+        json!({ "first_name": "Ada", "last_name": "Lovelace" })
+    );
+
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 0 })),
+    )
+    .await;
+    let (status, replay) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/executions/{}/replay",
+                failed["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replay}");
+    let done = wait_finished(&app, replay["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["replay_of"], failed["id"]);
+    assert_eq!(
+        done["steps"][1]["output"]["created"],
+        done["steps"][0]["output"]["id"]
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn saving_a_definition_names_every_problem() {
+    let app = TestApp::connected("acme").await;
+    let yaml = r#"
+name: Broken
+trigger: {type: call.hangupp}
+steps:
+  - id: first
+    action: send_smss
+    input: {}
+  - id: second
+    set: {x: "{{ steps.third.output }}"}
+  - id: third
+    action: get_call
+    input: {id: "{{ event.call_id", bogus: 1}
+"#;
+    let (status, body) = save_yaml(&app, "broken", yaml).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<String> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap().to_owned())
+        .collect();
+    let text = fields.join(" ");
+    for expected in [
+        "trigger",
+        "steps[0]",
+        "steps[1]",
+        "steps[2].input.id",
+        "steps[2].input.bogus",
+    ] {
+        assert!(
+            fields.iter().any(|f| f.starts_with(expected)),
+            "{expected} in {text}\n{body:#}"
+        );
+    }
+    let (status, _) = app.get("/api/v1/workflows/broken").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // Versions: each save is a new one; enabling checks config.
+    save_yaml(&app, "missed-call", MISSED_CALL).await;
+    let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
+    assert_eq!(
+        (status, body["version"].clone()),
+        (StatusCode::OK, json!(2))
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/workflows/missed-call",
+            Some(json!({ "config": { "reply_from": 5, "extra": true } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&str> = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"config.reply_from") && fields.contains(&"config.extra"),
+        "{body}"
+    );
+    let (status, triggers) = app.get("/api/v1/triggers").await;
+    assert_eq!(status, StatusCode::OK);
+    let keys: Vec<&str> = triggers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    for key in [
+        "call.hangup",
+        "call.state_changed",
+        "sms.received",
+        "contact.changed",
+        "event",
+        "schedule",
+        "api",
+    ] {
+        assert!(keys.contains(&key), "{key}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vendor_events_and_schedules_start_executions() {
+    let app = TestApp::connected("acme").await;
+    let on_order = json!({
+        "name": "On order",
+        "trigger": { "type": "event", "event": "order.shipped", "filter": "event.total > 10" },
+        "steps": [{ "id": "echo", "set": { "order": "{{ event.order_id }}", "total": "{{ event.total }}" } }],
+    });
+    save_and_enable(&app, "on-order", on_order).await;
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/events/order.shipped",
+            Some(json!({ "order_id": "o-1", "total": 42 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let ids = body["executions"].as_array().unwrap();
+    assert_eq!(ids.len(), 1);
+    let done = wait_finished(&app, ids[0].as_str().unwrap()).await;
+    assert_eq!(
+        done["steps"][0]["output"],
+        json!({ "order": "o-1", "total": 42 }),
+        "one-expression strings keep their type"
+    );
+    let (_, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/events/order.shipped",
+            Some(json!({ "order_id": "o-2", "total": 5 })),
+        )
+        .await;
+    assert_eq!(body["executions"], json!([]), "the filter keeps it out");
+    let (_, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/events/other",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(body["executions"], json!([]));
+
+    let nightly = json!({
+        "name": "Every minute",
+        "trigger": { "type": "schedule", "cron": "* * * * *", "timezone": "Europe/London" },
+        "steps": [{ "id": "tick", "set": { "at": "{{ event.scheduled_at }}" } }],
+    });
+    save_and_enable(&app, "every-minute", nightly).await;
+    let now = dialbridge_core::now_ms();
+    // Two processes looking at the same five minutes start each tick once.
+    let (a, b) = tokio::join!(
+        app.platform.executions.fire_due_schedules(now, 5 * 60_000),
+        app.platform.executions.fire_due_schedules(now, 5 * 60_000)
+    );
+    let started = a.unwrap().len() + b.unwrap().len();
+    assert_eq!(started, 5, "one execution per minute tick");
+    assert!(app
+        .platform
+        .executions
+        .fire_due_schedules(now, 5 * 60_000)
+        .await
+        .unwrap()
+        .is_empty());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loops_retries_continue_on_error_http_limits_and_cancel() {
+    let app = TestApp::connected("acme").await;
+    let definition = json!({
+        "name": "Many steps",
+        "trigger": { "type": "api" },
+        "steps": [
+            { "id": "each", "for_each": "event.names", "as": "name", "steps": [
+                { "id": "greet", "set": { "text": "{{ loop.index }}:{{ name }}", "last": "{{ loop.last }}" } },
+            ] },
+            { "id": "missing", "action": "get_contact", "input": { "id": "1" },
+              "retry": { "max_attempts": 2, "backoff": "10ms" }, "on_error": "continue" },
+            { "id": "outside", "http": { "method": "POST", "url": "https://not-allowed.example/hook" }, "on_error": "continue" },
+            { "id": "summary", "set": {
+                "missing_status": "{{ steps.missing.error.status }}",
+                "http_code": "{{ steps.outside.error.code }}",
+            } },
+        ],
+    });
+    save_and_enable(&app, "many", definition).await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/many/executions",
+            Some(json!({ "input": { "names": ["Ada", "Grace"] } })),
+        )
+        .await;
+    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let step = |id: &str| {
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        step("each[0].greet")["output"],
+        json!({ "text": "0:Ada", "last": false })
+    );
+    assert_eq!(
+        step("each[1].greet")["output"],
+        json!({ "text": "1:Grace", "last": true })
+    );
+    assert_eq!(step("each")["output"], json!({ "count": 2 }));
+    assert_eq!(step("missing")["status"], "failed");
+    assert_eq!(step("missing")["attempts"], 2, "retried once");
+    assert_eq!(
+        step("outside")["error"]["code"],
+        "invalid_input",
+        "{:#}",
+        step("outside")
+    );
+    assert!(step("outside")["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("allowed hosts"));
+    assert_eq!(
+        step("summary")["output"],
+        json!({ "missing_status": 404, "http_code": "invalid_input" })
+    );
+
+    // A long delay can be cancelled; a finished execution cannot.
+    let waiting = json!({
+        "name": "Waits", "trigger": { "type": "api" },
+        "steps": [{ "id": "wait", "delay": "1h" }, { "id": "never", "set": { "x": 1 } }],
+    });
+    save_and_enable(&app, "waits", waiting).await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/waits/executions",
+            Some(json!({})),
+        )
+        .await;
+    let id = started["execution_id"].as_str().unwrap().to_owned();
+    eventually("the delay is journaled", || async {
+        let (_, e) = app.get(&format!("/api/v1/executions/{id}")).await;
+        e["steps"][0]["status"] == "waiting"
+    })
+    .await;
+    let (status, cancelled) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, page) = app
+        .get("/api/v1/executions?account_id=acme&status=cancelled")
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repairs_it() {
+    let app = TestApp::connected("acme").await;
+    let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 1, "fault_status": 500 })),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/workflows/missed-call",
+            Some(json!({ "config": { "reply_from": "+14155550101" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the enablement stands: {body}");
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    assert_eq!(account["dialpad_events"]["status"], "error", "{account:#}");
+    assert!(account["dialpad_events"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("500"));
+
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "fault_every_nth": 0 })),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/subscriptions/reconcile",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, account) = app.get("/api/v1/accounts/acme").await;
+    assert_eq!(account["dialpad_events"]["status"], "ok", "{account:#}");
+    assert_eq!(
+        account["dialpad_events"]["subscriptions"]["call"][0]["call_states"],
+        json!(["hangup"])
+    );
+    app.shutdown().await;
+}

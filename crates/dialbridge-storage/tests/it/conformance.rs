@@ -1,0 +1,518 @@
+//! One storage conformance suite, run against SQLite (a fresh file) and PostgreSQL (a fresh
+//! database through `DIALBRIDGE_TEST_DATABASE_URL`; ignored when it is not set).
+
+use std::sync::Arc;
+
+use dialbridge_core::*;
+use dialbridge_storage::Database;
+
+use crate::support::id;
+
+conformance!(
+    migrations_are_idempotent,
+    settings,
+    app_credentials,
+    admin_keys,
+    accounts_upsert_and_list,
+    delete_cascades,
+    connection_round_trip,
+    swap_tokens_is_compare_and_swap,
+    refresh_lease_has_one_holder,
+    refresh_failures_and_expiring,
+    connect_sessions_are_single_use,
+);
+
+fn patch(name: Option<&str>, metadata: Option<serde_json::Value>) -> AccountPatch {
+    AccountPatch {
+        name: name.map(str::to_owned),
+        metadata: metadata.map(|m| m.as_object().unwrap().clone()),
+    }
+}
+
+fn sample_connection(account: &str) -> ConnectionRecord {
+    let mut c = ConnectionRecord::empty(
+        id(account),
+        Environment::Custom,
+        AuthType::Oauth,
+        ConnectionStatus::Connected,
+        1_000,
+    );
+    c.scopes = vec!["offline_access".into(), "calls:list".into(), "a:b".into()];
+    c.dialpad_user_id = Some("42".into());
+    c.dialpad_company_id = Some("7".into());
+    c.connected_at = Some(900);
+    c.access_token = Some(Sealed(vec![0, 1, 2, 255]));
+    c.refresh_token = Some(Sealed(vec![9; 40]));
+    c.expires_at = Some(5_000);
+    c.token_version = 3;
+    c.refresh_failures = 1;
+    c.next_refresh_at = Some(2_000);
+    c.last_error = Some("boom".into());
+    c
+}
+
+async fn migrations_are_idempotent(db: &Database) {
+    db.migrate().await.unwrap();
+    db.ping().await.unwrap();
+}
+
+async fn settings(db: &Database) {
+    assert_eq!(db.get_setting("k").await.unwrap(), None);
+    db.put_setting("k", "v1").await.unwrap();
+    db.put_setting("k", "v2").await.unwrap();
+    assert_eq!(db.get_setting("k").await.unwrap().as_deref(), Some("v2"));
+    assert!(!db.put_setting_if_absent("k", "v3").await.unwrap());
+    assert!(db.put_setting_if_absent("other", "x").await.unwrap());
+    assert_eq!(db.get_setting("k").await.unwrap().as_deref(), Some("v2"));
+}
+
+async fn app_credentials(db: &Database) {
+    let record = AppCredentialsRecord {
+        environment: Environment::Sandbox,
+        client_id: "cid".into(),
+        client_secret: Sealed(vec![1, 2, 3, 0, 200]),
+        base_url: "https://sandbox.dialpad.com".into(),
+        updated_at: 10,
+    };
+    db.put_app_credentials(&record).await.unwrap();
+    db.put_app_credentials(&AppCredentialsRecord {
+        client_id: "cid2".into(),
+        ..record.clone()
+    })
+    .await
+    .unwrap();
+    let all = db.list_app_credentials().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].environment, all[0].client_id.as_str()),
+        (Environment::Sandbox, "cid2")
+    );
+    assert_eq!(all[0].client_secret, record.client_secret);
+}
+
+async fn admin_keys(db: &Database) {
+    assert_eq!(db.count_admin_keys().await.unwrap(), 0);
+    db.insert_admin_key("h1", 1).await.unwrap();
+    db.insert_admin_key("h1", 2).await.unwrap();
+    db.insert_admin_key("h2", 3).await.unwrap();
+    assert_eq!(db.count_admin_keys().await.unwrap(), 2);
+    assert!(db.admin_key_exists("h1").await.unwrap());
+    assert!(!db.admin_key_exists("nope").await.unwrap());
+}
+
+async fn accounts_upsert_and_list(db: &Database) {
+    let (a, created) = db
+        .upsert_account(
+            &id("b"),
+            &patch(Some("Bee"), Some(serde_json::json!({"tier": 1}))),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (a.name.as_deref(), a.created_at, a.updated_at),
+        (Some("Bee"), 100, 100)
+    );
+    assert!(a.connection.is_none());
+    let (a, created) = db
+        .upsert_account(&id("b"), &patch(None, None), 200)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (
+            a.name.as_deref(),
+            a.metadata["tier"].as_i64(),
+            a.created_at,
+            a.updated_at
+        ),
+        (Some("Bee"), Some(1), 100, 200)
+    );
+    let (a, _) = db
+        .upsert_account(
+            &id("b"),
+            &patch(Some("B2"), Some(serde_json::json!({}))),
+            300,
+        )
+        .await
+        .unwrap();
+    assert_eq!((a.name.as_deref(), a.metadata.len()), (Some("B2"), 0));
+    for name in ["a", "d", "c"] {
+        db.upsert_account(&id(name), &AccountPatch::default(), 1)
+            .await
+            .unwrap();
+    }
+    db.put_connection(&sample_connection("c")).await.unwrap();
+    let page: Vec<String> = db
+        .list_accounts(None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.account_id.to_string())
+        .collect();
+    assert_eq!(page, ["a", "b"]);
+    let rest = db.list_accounts(Some(&id("b")), 10).await.unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|a| a.account_id.to_string())
+            .collect::<Vec<_>>(),
+        ["c", "d"]
+    );
+    assert_eq!(
+        rest[0].connection.as_ref().unwrap().token_version,
+        3,
+        "the connection comes along"
+    );
+    assert!(db.get_account(&id("zz")).await.unwrap().is_none());
+}
+
+async fn delete_cascades(db: &Database) {
+    db.upsert_account(&id("gone"), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+    db.put_connection(&sample_connection("gone")).await.unwrap();
+    db.insert_connect_session(&session("gone", "t-gone", 10_000))
+        .await
+        .unwrap();
+    assert!(db.delete_account(&id("gone")).await.unwrap());
+    assert!(db.get_account(&id("gone")).await.unwrap().is_none());
+    assert!(db.get_connection(&id("gone")).await.unwrap().is_none());
+    assert!(db.find_connect_session("t-gone").await.unwrap().is_none());
+    assert!(!db.delete_account(&id("gone")).await.unwrap());
+}
+
+async fn connection_round_trip(db: &Database) {
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+    let c = sample_connection("acct");
+    db.put_connection(&c).await.unwrap();
+    let back = db.get_connection(&id("acct")).await.unwrap().unwrap();
+    assert_eq!(
+        format!("{back:?}"),
+        format!("{c:?}"),
+        "every field round-trips"
+    );
+    let mut wiped = ConnectionRecord::empty(
+        id("acct"),
+        Environment::Production,
+        AuthType::ApiKey,
+        ConnectionStatus::Disconnected,
+        7,
+    );
+    wiped.api_key = None;
+    db.put_connection(&wiped).await.unwrap();
+    let back = db.get_connection(&id("acct")).await.unwrap().unwrap();
+    assert_eq!(format!("{back:?}"), format!("{wiped:?}"));
+}
+
+async fn swap_tokens_is_compare_and_swap(db: &Database) {
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+    db.put_connection(&sample_connection("acct")).await.unwrap();
+    let update = TokenUpdate {
+        access_token: Sealed(vec![7; 16]),
+        refresh_token: Sealed(vec![8; 16]),
+        expires_at: Some(99_000),
+        scopes: vec!["offline_access".into()],
+        now: 50,
+    };
+    assert!(
+        !db.swap_tokens(&id("acct"), 2, &update).await.unwrap(),
+        "a stale version is refused"
+    );
+    assert!(db.swap_tokens(&id("acct"), 3, &update).await.unwrap());
+    assert!(
+        !db.swap_tokens(&id("acct"), 3, &update).await.unwrap(),
+        "the same swap works once"
+    );
+    let c = db.get_connection(&id("acct")).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            c.token_version,
+            c.refresh_failures,
+            c.next_refresh_at,
+            c.last_error
+        ),
+        (4, 0, None, None)
+    );
+    assert_eq!(
+        (c.access_token, c.refresh_token, c.expires_at),
+        (
+            Some(update.access_token),
+            Some(update.refresh_token),
+            Some(99_000)
+        )
+    );
+    assert_eq!(c.scopes, ["offline_access"]);
+}
+
+async fn refresh_lease_has_one_holder(db: &Database) {
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+    db.put_connection(&sample_connection("acct")).await.unwrap();
+    let db = Arc::new(db.clone());
+    let attempts = (0..8).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.try_lock_refresh(&id("acct"), &format!("owner-{i}"), 1_000, 31_000)
+                .await
+                .unwrap()
+        })
+    });
+    let mut winners = 0;
+    for attempt in attempts {
+        winners += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(winners, 1, "exactly one process holds the lease");
+    assert!(!db
+        .try_lock_refresh(&id("acct"), "late", 2_000, 32_000)
+        .await
+        .unwrap());
+    assert!(
+        db.try_lock_refresh(&id("acct"), "after-expiry", 40_000, 70_000)
+            .await
+            .unwrap(),
+        "an expired lease is taken over"
+    );
+    db.unlock_refresh(&id("acct"), "someone-else")
+        .await
+        .unwrap();
+    assert!(
+        !db.try_lock_refresh(&id("acct"), "third", 41_000, 71_000)
+            .await
+            .unwrap(),
+        "only the owner unlocks"
+    );
+    db.unlock_refresh(&id("acct"), "after-expiry")
+        .await
+        .unwrap();
+    assert!(db
+        .try_lock_refresh(&id("acct"), "third", 41_000, 71_000)
+        .await
+        .unwrap());
+}
+
+async fn refresh_failures_and_expiring(db: &Database) {
+    for (name, status, auth, expires) in [
+        (
+            "soon",
+            ConnectionStatus::Connected,
+            AuthType::Oauth,
+            Some(1_000),
+        ),
+        (
+            "sooner",
+            ConnectionStatus::Connected,
+            AuthType::Oauth,
+            Some(500),
+        ),
+        (
+            "later",
+            ConnectionStatus::Connected,
+            AuthType::Oauth,
+            Some(90_000),
+        ),
+        (
+            "key",
+            ConnectionStatus::Connected,
+            AuthType::ApiKey,
+            Some(10),
+        ),
+        (
+            "dead",
+            ConnectionStatus::ReauthRequired,
+            AuthType::Oauth,
+            Some(10),
+        ),
+        (
+            "forever",
+            ConnectionStatus::Connected,
+            AuthType::Oauth,
+            None,
+        ),
+    ] {
+        db.upsert_account(&id(name), &AccountPatch::default(), 1)
+            .await
+            .unwrap();
+        let mut c = ConnectionRecord::empty(id(name), Environment::Custom, auth, status, 1);
+        c.expires_at = expires;
+        db.put_connection(&c).await.unwrap();
+    }
+    let due = db.connections_expiring_before(2_000, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["sooner", "soon"]
+    );
+    assert_eq!(
+        db.connections_expiring_before(2_000, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let failure = RefreshFailure {
+        status: ConnectionStatus::ReauthRequired,
+        failures: 2,
+        next_refresh_at: Some(77),
+        last_error: "invalid_grant".into(),
+        now: 5,
+    };
+    db.record_refresh_failure(&id("soon"), &failure)
+        .await
+        .unwrap();
+    let c = db.get_connection(&id("soon")).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            c.status,
+            c.refresh_failures,
+            c.next_refresh_at,
+            c.last_error.as_deref(),
+            c.updated_at
+        ),
+        (
+            ConnectionStatus::ReauthRequired,
+            2,
+            Some(77),
+            Some("invalid_grant"),
+            5
+        )
+    );
+}
+
+fn session(account: &str, token_hash: &str, expires_at: i64) -> ConnectSession {
+    ConnectSession {
+        token_hash: token_hash.into(),
+        account_id: id(account),
+        environment: Environment::Sandbox,
+        redirect_url: Some("https://vendor.example/back".into()),
+        scopes: vec!["offline_access".into(), "x:y".into()],
+        custom_scopes: vec!["x:y".into()],
+        created_at: 1,
+        expires_at,
+        state_hash: None,
+        code_verifier: None,
+        opened_at: None,
+        completed_at: None,
+    }
+}
+
+async fn connect_sessions_are_single_use(db: &Database) {
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+    db.insert_connect_session(&session("acct", "t1", 10_000))
+        .await
+        .unwrap();
+    db.insert_connect_session(&session("acct", "t2", 10_000))
+        .await
+        .unwrap();
+    db.insert_connect_session(&session("acct", "t3", 100))
+        .await
+        .unwrap();
+    let found = db.find_connect_session("t1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            found.scopes.len(),
+            found.custom_scopes.as_slice(),
+            found.redirect_url.as_deref()
+        ),
+        (
+            2,
+            &["x:y".to_owned()][..],
+            Some("https://vendor.example/back")
+        )
+    );
+
+    let verifier = Sealed(vec![5; 20]);
+    let opened = db
+        .open_connect_session("t1", "s1", &verifier, 500)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            opened.opened_at,
+            opened.state_hash.as_deref(),
+            opened.code_verifier.as_ref()
+        ),
+        (Some(500), Some("s1"), Some(&verifier))
+    );
+    assert!(
+        db.open_connect_session("t1", "s1b", &verifier, 600)
+            .await
+            .unwrap()
+            .is_none(),
+        "a link opens once"
+    );
+    assert!(
+        db.open_connect_session("t3", "s3", &verifier, 600)
+            .await
+            .unwrap()
+            .is_none(),
+        "an expired link does not open"
+    );
+    assert!(db
+        .open_connect_session("nope", "s4", &verifier, 600)
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(db
+        .complete_connect_session_by_state("s-forged", 700)
+        .await
+        .unwrap()
+        .is_none());
+    let done = db
+        .complete_connect_session_by_state("s1", 700)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.account_id.as_str(), done.completed_at),
+        ("acct", Some(700))
+    );
+    assert!(
+        db.complete_connect_session_by_state("s1", 800)
+            .await
+            .unwrap()
+            .is_none(),
+        "a state redeems once"
+    );
+
+    assert!(
+        db.complete_connect_session_by_token("t1", 900)
+            .await
+            .unwrap()
+            .is_none(),
+        "an opened link is not completed by token"
+    );
+    assert!(db
+        .complete_connect_session_by_token("t2", 900)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(db
+        .complete_connect_session_by_token("t2", 901)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        db.open_connect_session("t2", "s5", &verifier, 902)
+            .await
+            .unwrap()
+            .is_none(),
+        "a completed link does not open"
+    );
+
+    assert_eq!(
+        db.purge_connect_sessions(1_000).await.unwrap(),
+        1,
+        "only the expired one"
+    );
+    assert!(db.find_connect_session("t3").await.unwrap().is_none());
+}

@@ -1,0 +1,11 @@
+//! dialbridge-storage's integration tests, linked into one binary (each module was a test
+//! binary of its own, each linking the whole dependency graph); `support` holds the
+//! conformance harness they share. `migration_trees` checks that the SQLite and PostgreSQL
+//! migrations agree.
+
+#[macro_use]
+mod support;
+
+mod conformance;
+mod migration_trees;
+mod workflows_conformance;

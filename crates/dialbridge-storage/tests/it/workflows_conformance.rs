@@ -1,0 +1,1204 @@
+//! The storage conformance suite for workflows, events, executions, schedule ticks, hooks and
+//! webhook endpoints, run against SQLite (a fresh file) and PostgreSQL (a fresh database through
+//! `DIALBRIDGE_TEST_DATABASE_URL`; ignored when it is not set).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use dialbridge_core::*;
+use dialbridge_storage::Database;
+use serde_json::json;
+
+use crate::support::id;
+
+conformance!(
+    workflow_versions,
+    concurrent_saves_get_distinct_versions,
+    enablements,
+    enablements_go_with_workflow_and_account,
+    record_event_dedupes,
+    record_event_is_one_transaction,
+    concurrent_claimers_get_disjoint_executions,
+    per_account_limit,
+    per_account_limit_holds_across_concurrent_claimers,
+    expired_lease_is_reclaimable,
+    release_is_a_durable_delay,
+    finish_only_by_owner,
+    cancel,
+    list_executions_pages_and_filters,
+    steps_upsert_in_order,
+    schedule_tick_claimed_once,
+    hooks,
+    endpoints,
+    deliveries,
+    concurrent_claimers_get_disjoint_deliveries,
+);
+
+async fn account(db: &Database, name: &str) {
+    db.upsert_account(&id(name), &AccountPatch::default(), 1)
+        .await
+        .unwrap();
+}
+
+fn exec(exec_id: &str, account: &str, key: &str, run_at: i64, created_at: i64) -> ExecutionRecord {
+    ExecutionRecord {
+        id: exec_id.into(),
+        account_id: id(account),
+        workflow_key: key.into(),
+        version: 1,
+        status: ExecutionStatus::Queued,
+        trigger: json!({"type": "api"}),
+        event: json!({"n": exec_id}),
+        error: None,
+        run_at,
+        lease_owner: None,
+        lease_until: None,
+        replay_of: None,
+        created_at,
+        updated_at: created_at,
+        finished_at: None,
+    }
+}
+
+fn event(event_id: &str, account: &str, dedupe_key: Option<&str>) -> EventRecord {
+    EventRecord {
+        id: event_id.into(),
+        account_id: id(account),
+        source: "dialpad".into(),
+        name: "call.ringing".into(),
+        dedupe_key: dedupe_key.map(str::to_owned),
+        payload: json!({"call_id": 7, "nested": {"a": [1, 2.5, null, "x"]}}),
+        received_at: 100,
+    }
+}
+
+fn ids(executions: &[ExecutionRecord]) -> Vec<String> {
+    executions.iter().map(|e| e.id.clone()).collect()
+}
+
+async fn workflow_versions(db: &Database) {
+    let v1 = json!({"key": "greet", "steps": [{"id": "sms", "text": "hi"}]});
+    let v2 = json!({"key": "greet", "steps": [{"id": "sms", "text": "hello"}], "n": 2.5});
+    assert_eq!(
+        db.insert_workflow_version("greet", &v1, 10).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        db.insert_workflow_version("greet", &v2, 20).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        db.insert_workflow_version("alpha", &v1, 30).await.unwrap(),
+        1
+    );
+
+    let latest = db.get_workflow("greet", None).await.unwrap().unwrap();
+    assert_eq!(
+        latest,
+        WorkflowRecord {
+            key: "greet".into(),
+            version: 2,
+            definition: v2.clone(),
+            created_at: 20
+        }
+    );
+    let first = db.get_workflow("greet", Some(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (first.version, &first.definition, first.created_at),
+        (1, &v1, 10)
+    );
+    assert!(db.get_workflow("greet", Some(3)).await.unwrap().is_none());
+    assert!(db.get_workflow("nope", None).await.unwrap().is_none());
+
+    let all = db.list_workflows().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|w| (w.key.as_str(), w.version))
+            .collect::<Vec<_>>(),
+        [("alpha", 1), ("greet", 2)]
+    );
+
+    assert!(db.delete_workflow("greet", 40).await.unwrap());
+    assert!(
+        !db.delete_workflow("greet", 41).await.unwrap(),
+        "already deleted"
+    );
+    assert!(!db.delete_workflow("nope", 41).await.unwrap());
+    assert!(
+        db.get_workflow("greet", None).await.unwrap().is_none(),
+        "a deleted workflow has no latest"
+    );
+    assert_eq!(
+        db.get_workflow("greet", Some(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .definition,
+        v2,
+        "versions stay readable by number"
+    );
+    assert_eq!(
+        db.list_workflows()
+            .await
+            .unwrap()
+            .iter()
+            .map(|w| w.key.as_str())
+            .collect::<Vec<_>>(),
+        ["alpha"]
+    );
+
+    assert_eq!(
+        db.insert_workflow_version("greet", &v1, 50).await.unwrap(),
+        3,
+        "numbering continues after a delete"
+    );
+    let latest = db.get_workflow("greet", None).await.unwrap().unwrap();
+    assert_eq!((latest.version, latest.created_at), (3, 50), "live again");
+    assert_eq!(db.list_workflows().await.unwrap().len(), 2);
+}
+
+async fn concurrent_saves_get_distinct_versions(db: &Database) {
+    let db = Arc::new(db.clone());
+    let saves: Vec<_> = (0..10)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.insert_workflow_version("busy", &json!({"i": i}), i)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut versions = BTreeSet::new();
+    for save in saves {
+        versions.insert(save.await.unwrap());
+    }
+    assert_eq!(versions, (1..=10).collect::<BTreeSet<i64>>());
+    for version in 1..=10 {
+        assert!(db
+            .get_workflow("busy", Some(version))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(
+        db.get_workflow("busy", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        10
+    );
+}
+
+fn enablement(account: &str, key: &str, config: serde_json::Value, at: i64) -> EnablementRecord {
+    EnablementRecord {
+        account_id: id(account),
+        workflow_key: key.into(),
+        config,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn enablements(db: &Database) {
+    for name in ["a", "b"] {
+        account(db, name).await;
+    }
+    for key in ["w1", "w2"] {
+        db.insert_workflow_version(key, &json!({}), 1)
+            .await
+            .unwrap();
+    }
+    db.put_enablement(&enablement("b", "w1", json!({"x": 1}), 10))
+        .await
+        .unwrap();
+    db.put_enablement(&enablement("a", "w2", json!({}), 11))
+        .await
+        .unwrap();
+    db.put_enablement(&enablement("a", "w1", json!({"list": [1, 2]}), 12))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get_enablement(&id("b"), "w1").await.unwrap().unwrap(),
+        enablement("b", "w1", json!({"x": 1}), 10)
+    );
+    assert!(db.get_enablement(&id("b"), "w2").await.unwrap().is_none());
+
+    db.put_enablement(&EnablementRecord {
+        created_at: 99,
+        updated_at: 20,
+        ..enablement("b", "w1", json!({"x": 2}), 0)
+    })
+    .await
+    .unwrap();
+    let replaced = db.get_enablement(&id("b"), "w1").await.unwrap().unwrap();
+    assert_eq!(
+        (replaced.config, replaced.created_at, replaced.updated_at),
+        (json!({"x": 2}), 10, 20),
+        "a replacement keeps created_at"
+    );
+
+    let pairs = |list: Vec<EnablementRecord>| {
+        list.into_iter()
+            .map(|e| format!("{}/{}", e.account_id, e.workflow_key))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pairs(db.list_enablements(None, None).await.unwrap()),
+        ["a/w1", "a/w2", "b/w1"]
+    );
+    assert_eq!(
+        pairs(db.list_enablements(Some(&id("a")), None).await.unwrap()),
+        ["a/w1", "a/w2"]
+    );
+    assert_eq!(
+        pairs(db.list_enablements(None, Some("w1")).await.unwrap()),
+        ["a/w1", "b/w1"]
+    );
+    assert_eq!(
+        pairs(
+            db.list_enablements(Some(&id("b")), Some("w1"))
+                .await
+                .unwrap()
+        ),
+        ["b/w1"]
+    );
+    assert!(db
+        .list_enablements(Some(&id("b")), Some("w2"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(db.delete_enablement(&id("a"), "w2").await.unwrap());
+    assert!(!db.delete_enablement(&id("a"), "w2").await.unwrap());
+    assert_eq!(db.list_enablements(None, None).await.unwrap().len(), 2);
+}
+
+async fn enablements_go_with_workflow_and_account(db: &Database) {
+    for name in ["a", "b"] {
+        account(db, name).await;
+    }
+    for key in ["w1", "w2"] {
+        db.insert_workflow_version(key, &json!({}), 1)
+            .await
+            .unwrap();
+    }
+    for (a, w) in [("a", "w1"), ("a", "w2"), ("b", "w1"), ("b", "w2")] {
+        db.put_enablement(&enablement(a, w, json!({}), 1))
+            .await
+            .unwrap();
+    }
+    assert!(db.delete_workflow("w1", 5).await.unwrap());
+    let left: Vec<_> = db
+        .list_enablements(None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}/{}", e.account_id, e.workflow_key))
+        .collect();
+    assert_eq!(left, ["a/w2", "b/w2"], "deleting a workflow disables it");
+
+    assert!(db.delete_account(&id("a")).await.unwrap());
+    let left: Vec<_> = db
+        .list_enablements(None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.account_id.to_string())
+        .collect();
+    assert_eq!(left, ["b"], "deleting an account removes its enablements");
+}
+
+async fn record_event_dedupes(db: &Database) {
+    let first = event("ev1", "a", Some("call-7-ringing"));
+    assert!(db
+        .record_event(
+            &first,
+            &[
+                exec("x1", "a", "w", 100, 100),
+                exec("x2", "a", "w2", 100, 100)
+            ]
+        )
+        .await
+        .unwrap());
+    assert_eq!(db.get_event("ev1").await.unwrap().unwrap(), first);
+    assert!(
+        !db.record_event(
+            &event("ev2", "a", Some("call-7-ringing")),
+            &[exec("x3", "a", "w", 100, 100)]
+        )
+        .await
+        .unwrap(),
+        "a redelivery is not stored again"
+    );
+    assert!(db.get_event("ev2").await.unwrap().is_none());
+    assert!(db.get_execution("x3").await.unwrap().is_none());
+    let all = db
+        .list_executions(&ExecutionFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "no duplicate executions");
+
+    assert!(
+        db.record_event(&event("ev3", "b", Some("call-7-ringing")), &[])
+            .await
+            .unwrap(),
+        "dedupe keys are per account"
+    );
+    for event_id in ["ev4", "ev5"] {
+        assert!(
+            db.record_event(
+                &event(event_id, "a", None),
+                &[exec(&format!("x-{event_id}"), "a", "w", 1, 1)]
+            )
+            .await
+            .unwrap(),
+            "events without a dedupe key are all stored"
+        );
+    }
+    assert_eq!(
+        db.get_event("ev4").await.unwrap().unwrap(),
+        event("ev4", "a", None)
+    );
+    assert!(db.get_execution("x-ev5").await.unwrap().is_some());
+    assert!(db.get_event("nope").await.unwrap().is_none());
+}
+
+async fn record_event_is_one_transaction(db: &Database) {
+    db.insert_execution(&exec("taken", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    let result = db
+        .record_event(
+            &event("ev1", "a", Some("k")),
+            &[exec("fresh", "a", "w", 1, 1), exec("taken", "a", "w", 1, 1)],
+        )
+        .await;
+    assert!(result.is_err(), "a duplicate execution id fails");
+    assert!(
+        db.get_event("ev1").await.unwrap().is_none(),
+        "nothing of it is stored"
+    );
+    assert!(db.get_execution("fresh").await.unwrap().is_none());
+    assert!(
+        db.record_event(
+            &event("ev1", "a", Some("k")),
+            &[exec("fresh", "a", "w", 1, 1)]
+        )
+        .await
+        .unwrap(),
+        "the dedupe key was not taken by the failed attempt"
+    );
+}
+
+async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
+    for i in 0..20 {
+        db.insert_execution(&exec(
+            &format!("x{i:02}"),
+            &format!("acct{}", i % 4),
+            "w",
+            i,
+            i,
+        ))
+        .await
+        .unwrap();
+    }
+    let db = Arc::new(db.clone());
+    let claimers: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|owner| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = db
+                        .claim_executions(owner, 1_000, 60_000, 3, 100)
+                        .await
+                        .unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    for e in &got {
+                        assert_eq!(
+                            (e.status, e.lease_owner.as_deref(), e.lease_until),
+                            (ExecutionStatus::Running, Some(owner), Some(60_000))
+                        );
+                    }
+                    mine.extend(ids(&got));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: BTreeSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 20, "no execution was handed out twice");
+    assert_eq!(distinct.len(), 20);
+    assert!(db
+        .claim_executions("three", 2_000, 60_000, 10, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn per_account_limit(db: &Database) {
+    for i in 0..5 {
+        db.insert_execution(&exec(&format!("a{i}"), "a", "w", 10 + i, 1))
+            .await
+            .unwrap();
+    }
+    for i in 0..2 {
+        db.insert_execution(&exec(&format!("b{i}"), "b", "w", 20 + i, 1))
+            .await
+            .unwrap();
+    }
+    db.insert_execution(&exec("later", "c", "w", 5_000, 1))
+        .await
+        .unwrap();
+    let got = db
+        .claim_executions("one", 1_000, 60_000, 10, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&got),
+        ["a0", "a1", "b0", "b1"],
+        "oldest run_at first, two per account, nothing not yet due"
+    );
+    assert!(
+        db.claim_executions("two", 1_000, 60_000, 10, 2)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the limit counts other owners' leases"
+    );
+    assert_eq!(
+        ids(&db
+            .claim_executions("two", 1_000, 60_000, 10, 3)
+            .await
+            .unwrap()),
+        ["a2"]
+    );
+    assert!(db
+        .finish_execution("a0", "one", ExecutionStatus::Succeeded, None, 1_100)
+        .await
+        .unwrap());
+    assert_eq!(
+        ids(&db
+            .claim_executions("two", 1_200, 60_000, 10, 3)
+            .await
+            .unwrap()),
+        ["a3"],
+        "a finished execution frees its place"
+    );
+    assert!(db
+        .claim_executions("two", 1_200, 60_000, 0, 3)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = db
+        .claim_executions("three", 1_300, 60_000, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), ["a4"], "the overall limit");
+}
+
+async fn per_account_limit_holds_across_concurrent_claimers(db: &Database) {
+    for i in 0..20 {
+        let account = if i % 2 == 0 { "a" } else { "b" };
+        db.insert_execution(&exec(&format!("x{i:02}"), account, "w", i, i))
+            .await
+            .unwrap();
+    }
+    let db = Arc::new(db.clone());
+    let claimers: Vec<_> = (0..8)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.claim_executions(&format!("owner-{i}"), 1_000, 60_000, 10, 3)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut per_account = std::collections::BTreeMap::new();
+    for claimer in claimers {
+        for e in claimer.await.unwrap() {
+            *per_account.entry(e.account_id.to_string()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        per_account,
+        [("a".to_owned(), 3), ("b".to_owned(), 3)].into(),
+        "never more than the limit leased per account, whoever claims"
+    );
+}
+
+async fn expired_lease_is_reclaimable(db: &Database) {
+    assert_eq!(db.next_run_at().await.unwrap(), None);
+    db.insert_execution(&exec("x", "a", "w", 500, 1))
+        .await
+        .unwrap();
+    assert_eq!(db.next_run_at().await.unwrap(), Some(500));
+    assert!(
+        db.claim_executions("one", 499, 2_000, 5, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before run_at"
+    );
+    assert_eq!(
+        ids(&db
+            .claim_executions("one", 1_000, 2_000, 5, 5)
+            .await
+            .unwrap()),
+        ["x"]
+    );
+    assert_eq!(
+        db.next_run_at().await.unwrap(),
+        Some(2_001),
+        "claimable again once the lease has run out"
+    );
+    assert!(db
+        .claim_executions("two", 2_000, 9_000, 5, 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db.renew_lease("x", "one", 3_000).await.unwrap());
+    assert!(!db.renew_lease("x", "two", 3_000).await.unwrap());
+    assert!(db
+        .claim_executions("two", 2_500, 9_000, 5, 5)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = db
+        .claim_executions("two", 3_001, 9_000, 5, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&got), got[0].lease_owner.as_deref(), got[0].lease_until),
+        (vec!["x".to_owned()], Some("two"), Some(9_000)),
+        "an expired lease is taken over"
+    );
+    assert!(!db.renew_lease("x", "one", 10_000).await.unwrap());
+    assert!(!db
+        .finish_execution("x", "one", ExecutionStatus::Succeeded, None, 3_100)
+        .await
+        .unwrap());
+    assert!(!db.release_execution("x", "one", 0, 3_100).await.unwrap());
+    assert!(db
+        .finish_execution("x", "two", ExecutionStatus::Succeeded, None, 3_200)
+        .await
+        .unwrap());
+    assert_eq!(db.next_run_at().await.unwrap(), None);
+}
+
+async fn release_is_a_durable_delay(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 100, 1))
+        .await
+        .unwrap();
+    db.claim_executions("one", 1_000, 60_000, 5, 5)
+        .await
+        .unwrap();
+    assert!(!db
+        .release_execution("x", "two", 5_000, 1_100)
+        .await
+        .unwrap());
+    assert!(db
+        .release_execution("x", "one", 5_000, 1_100)
+        .await
+        .unwrap());
+    let e = db.get_execution("x").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            e.status,
+            e.run_at,
+            e.lease_owner,
+            e.lease_until,
+            e.updated_at
+        ),
+        (ExecutionStatus::Running, 5_000, None, None, 1_100)
+    );
+    assert_eq!(db.next_run_at().await.unwrap(), Some(5_000));
+    assert!(
+        db.claim_executions("two", 4_999, 60_000, 5, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not claimable before its new run_at"
+    );
+    let got = db
+        .claim_executions("two", 5_000, 60_000, 5, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&got), got[0].status, got[0].updated_at),
+        (vec!["x".to_owned()], ExecutionStatus::Running, 5_000)
+    );
+}
+
+async fn finish_only_by_owner(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    assert!(
+        !db.finish_execution("x", "one", ExecutionStatus::Failed, None, 2)
+            .await
+            .unwrap(),
+        "an unclaimed execution has no owner"
+    );
+    db.claim_executions("one", 10, 60_000, 5, 5).await.unwrap();
+    let error = json!({"code": "boom", "detail": {"status": 500}});
+    assert!(!db
+        .finish_execution("x", "two", ExecutionStatus::Failed, Some(&error), 20)
+        .await
+        .unwrap());
+    assert!(db
+        .finish_execution("x", "one", ExecutionStatus::Failed, Some(&error), 20)
+        .await
+        .unwrap());
+    let e = db.get_execution("x").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            e.status,
+            e.error.as_ref(),
+            e.finished_at,
+            e.updated_at,
+            e.lease_owner.as_deref(),
+            e.lease_until
+        ),
+        (
+            ExecutionStatus::Failed,
+            Some(&error),
+            Some(20),
+            20,
+            None,
+            None
+        )
+    );
+    assert!(
+        !db.finish_execution("x", "one", ExecutionStatus::Succeeded, None, 30)
+            .await
+            .unwrap(),
+        "finishes once"
+    );
+    assert!(
+        db.claim_executions("one", 40, 60_000, 5, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a finished execution is not claimed"
+    );
+    assert!(db
+        .finish_execution("x", "one", ExecutionStatus::Running, None, 30)
+        .await
+        .is_err());
+}
+
+async fn cancel(db: &Database) {
+    db.insert_execution(&exec("queued", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    db.insert_execution(&exec("running", "a", "w", 2, 1))
+        .await
+        .unwrap();
+    db.insert_execution(&exec("done", "a", "w", 3, 1))
+        .await
+        .unwrap();
+    db.claim_executions("one", 10, 60_000, 5, 5).await.unwrap();
+    assert!(db.release_execution("queued", "one", 50, 11).await.unwrap());
+    assert!(db
+        .finish_execution("done", "one", ExecutionStatus::Succeeded, None, 12)
+        .await
+        .unwrap());
+
+    assert!(db.cancel_execution("queued", 20).await.unwrap());
+    assert!(!db.cancel_execution("queued", 21).await.unwrap(), "once");
+    assert!(db.cancel_execution("running", 22).await.unwrap());
+    assert!(
+        !db.cancel_execution("done", 23).await.unwrap(),
+        "a finished execution stays finished"
+    );
+    assert!(!db.cancel_execution("nope", 23).await.unwrap());
+    let e = db.get_execution("running").await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.finished_at, e.lease_owner, e.lease_until),
+        (ExecutionStatus::Cancelled, Some(22), None, None)
+    );
+    assert!(
+        !db.finish_execution("running", "one", ExecutionStatus::Succeeded, None, 30)
+            .await
+            .unwrap(),
+        "the worker cannot finish a cancelled execution"
+    );
+    assert!(!db.renew_lease("running", "one", 90_000).await.unwrap());
+    assert_eq!(
+        db.get_execution("done").await.unwrap().unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+    assert!(db
+        .claim_executions("two", 100, 60_000, 5, 5)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(db.next_run_at().await.unwrap(), None);
+}
+
+async fn list_executions_pages_and_filters(db: &Database) {
+    // (id, account, workflow, created_at): ties on created_at order by id, descending.
+    let rows = [
+        ("e1", "a", "w1", 10),
+        ("e2", "b", "w1", 20),
+        ("e3", "a", "w2", 20),
+        ("e4", "a", "w1", 20),
+        ("e5", "b", "w2", 30),
+        ("e6", "a", "w1", 40),
+        ("e7", "a", "w1", 5),
+    ];
+    for (exec_id, account, key, created) in rows {
+        db.insert_execution(&exec(exec_id, account, key, created, created))
+            .await
+            .unwrap();
+    }
+    db.cancel_execution("e4", 50).await.unwrap();
+    db.cancel_execution("e1", 50).await.unwrap();
+
+    let pages = |filter: ExecutionFilter, limit: u32| {
+        let db = db.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = db
+                    .list_executions(&filter, cursor.as_deref(), limit)
+                    .await
+                    .unwrap();
+                assert!(page.len() <= limit as usize);
+                if page.is_empty() {
+                    break seen;
+                }
+                cursor = page.last().map(|e| e.id.clone());
+                seen.extend(ids(&page));
+            }
+        }
+    };
+    assert_eq!(
+        pages(ExecutionFilter::default(), 3).await,
+        ["e6", "e5", "e4", "e3", "e2", "e1", "e7"]
+    );
+    assert_eq!(
+        ids(&db
+            .list_executions(&ExecutionFilter::default(), Some("e4"), 2)
+            .await
+            .unwrap()),
+        ["e3", "e2"]
+    );
+    let of_a = ExecutionFilter {
+        account_id: Some(id("a")),
+        ..Default::default()
+    };
+    assert_eq!(pages(of_a, 2).await, ["e6", "e4", "e3", "e1", "e7"]);
+    let a_w1 = ExecutionFilter {
+        account_id: Some(id("a")),
+        workflow_key: Some("w1".into()),
+        status: None,
+    };
+    assert_eq!(pages(a_w1, 1).await, ["e6", "e4", "e1", "e7"]);
+    let cancelled = ExecutionFilter {
+        status: Some(ExecutionStatus::Cancelled),
+        ..Default::default()
+    };
+    assert_eq!(pages(cancelled, 10).await, ["e4", "e1"]);
+    let w2_queued = ExecutionFilter {
+        account_id: None,
+        workflow_key: Some("w2".into()),
+        status: Some(ExecutionStatus::Queued),
+    };
+    assert_eq!(pages(w2_queued, 10).await, ["e5", "e3"]);
+    assert!(db
+        .list_executions(&ExecutionFilter::default(), Some("unknown"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let e = db.get_execution("e5").await.unwrap().unwrap();
+    assert_eq!(e, exec("e5", "b", "w2", 30, 30), "every field round-trips");
+    let mut full = exec("full", "a", "w", 1, 2);
+    full.version = 7;
+    full.status = ExecutionStatus::Running;
+    full.error = Some(json!(null));
+    full.lease_owner = Some("o".into());
+    full.lease_until = Some(99);
+    full.replay_of = Some("e5".into());
+    full.updated_at = 3;
+    full.finished_at = Some(4);
+    db.insert_execution(&full).await.unwrap();
+    assert_eq!(db.get_execution("full").await.unwrap().unwrap(), full);
+}
+
+fn step(step_id: &str, seq: i64, status: StepStatus) -> StepRecord {
+    StepRecord {
+        execution_id: "x".into(),
+        step_id: step_id.into(),
+        seq,
+        status,
+        attempts: 1,
+        input: Some(json!({"to": "+15555550100"})),
+        output: None,
+        error: None,
+        started_at: Some(10 * seq),
+        finished_at: None,
+        wake_at: None,
+    }
+}
+
+async fn steps_upsert_in_order(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    db.insert_execution(&exec("y", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    db.put_step(&step("wait", 2, StepStatus::Waiting))
+        .await
+        .unwrap();
+    db.put_step(&step("sms", 1, StepStatus::Running))
+        .await
+        .unwrap();
+    db.put_step(&step("each[0].sms", 3, StepStatus::Skipped))
+        .await
+        .unwrap();
+    db.put_step(&StepRecord {
+        execution_id: "y".into(),
+        ..step("sms", 1, StepStatus::Running)
+    })
+    .await
+    .unwrap();
+    let done = StepRecord {
+        attempts: 2,
+        input: None,
+        output: Some(json!({"id": 42, "text": "héllo"})),
+        error: Some(json!(null)),
+        finished_at: Some(99),
+        wake_at: Some(1_000),
+        ..step("sms", 1, StepStatus::Succeeded)
+    };
+    db.put_step(&done).await.unwrap();
+    let journal = db.list_steps("x").await.unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .map(|s| (s.step_id.as_str(), s.seq))
+            .collect::<Vec<_>>(),
+        [("sms", 1), ("wait", 2), ("each[0].sms", 3)]
+    );
+    assert_eq!(journal[0], done, "the upsert replaced every field");
+    assert_eq!(journal[1], step("wait", 2, StepStatus::Waiting));
+    assert_eq!(db.list_steps("y").await.unwrap().len(), 1);
+    assert!(db.list_steps("nope").await.unwrap().is_empty());
+}
+
+async fn schedule_tick_claimed_once(db: &Database) {
+    let db = Arc::new(db.clone());
+    let claims: Vec<_> = (0..10)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.claim_schedule_tick("daily", &id("a"), 86_400_000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for claim in claims {
+        winners += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(winners, 1, "exactly one claimer fires the tick");
+    assert!(!db
+        .claim_schedule_tick("daily", &id("a"), 86_400_000)
+        .await
+        .unwrap());
+    assert!(db
+        .claim_schedule_tick("daily", &id("a"), 172_800_000)
+        .await
+        .unwrap());
+    assert!(db
+        .claim_schedule_tick("daily", &id("b"), 86_400_000)
+        .await
+        .unwrap());
+    assert!(db
+        .claim_schedule_tick("weekly", &id("a"), 86_400_000)
+        .await
+        .unwrap());
+}
+
+fn hook(hook_id: &str, account: &str) -> HookRecord {
+    HookRecord {
+        hook_id: hook_id.into(),
+        account_id: id(account),
+        dialpad_webhook_id: None,
+        secret: Sealed(vec![0, 1, 2, 255, 128]),
+        subscriptions: json!({}),
+        status: "ok".into(),
+        last_error: None,
+        updated_at: 1,
+    }
+}
+
+async fn hooks(db: &Database) {
+    for name in ["a", "b"] {
+        account(db, name).await;
+    }
+    db.put_hook(&hook("h-b", "b")).await.unwrap();
+    db.put_hook(&hook("h-a", "a")).await.unwrap();
+    assert_eq!(db.get_hook("h-a").await.unwrap().unwrap(), hook("h-a", "a"));
+    let provisioned = HookRecord {
+        dialpad_webhook_id: Some("9001".into()),
+        subscriptions: json!({"call": [{"id": "s1", "call_states": ["ringing"]}], "sms": []}),
+        status: "error".into(),
+        last_error: Some("sms subscription refused".into()),
+        updated_at: 5,
+        ..hook("h-a", "a")
+    };
+    db.put_hook(&provisioned).await.unwrap();
+    assert_eq!(db.get_hook("h-a").await.unwrap().unwrap(), provisioned);
+    assert_eq!(
+        db.get_hook_for_account(&id("a")).await.unwrap().unwrap(),
+        provisioned
+    );
+    assert!(db.get_hook("nope").await.unwrap().is_none());
+    assert!(db.get_hook_for_account(&id("c")).await.unwrap().is_none());
+    assert!(
+        db.put_hook(&hook("h-a2", "a")).await.is_err(),
+        "one hook per account"
+    );
+    assert_eq!(
+        db.list_hooks()
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.hook_id.as_str())
+            .collect::<Vec<_>>(),
+        ["h-a", "h-b"]
+    );
+    assert!(db.delete_hook("h-b").await.unwrap());
+    assert!(!db.delete_hook("h-b").await.unwrap());
+    assert!(db.get_hook_for_account(&id("b")).await.unwrap().is_none());
+
+    assert!(db.delete_account(&id("a")).await.unwrap());
+    assert!(
+        db.get_hook("h-a").await.unwrap().is_none(),
+        "deleting an account removes its hook"
+    );
+    assert!(db.list_hooks().await.unwrap().is_empty());
+}
+
+fn endpoint(endpoint_id: &str, events: &[&str], at: i64) -> EndpointRecord {
+    EndpointRecord {
+        id: endpoint_id.into(),
+        url: format!("https://vendor.example/hooks/{endpoint_id}"),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        secret: Sealed(vec![7; 32]),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn delivery(delivery_id: &str, endpoint_id: &str, created_at: i64, due: i64) -> DeliveryRecord {
+    DeliveryRecord {
+        id: delivery_id.into(),
+        endpoint_id: endpoint_id.into(),
+        event_type: "execution.succeeded".into(),
+        payload: json!({"id": delivery_id}),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: due,
+        last_status: None,
+        last_error: None,
+        created_at,
+        delivered_at: None,
+    }
+}
+
+async fn endpoints(db: &Database) {
+    db.put_endpoint(&endpoint("ep2", &[], 10)).await.unwrap();
+    let ep1 = endpoint("ep1", &["execution.failed", "account.deleted"], 20);
+    db.put_endpoint(&ep1).await.unwrap();
+    assert_eq!(db.get_endpoint("ep1").await.unwrap().unwrap(), ep1);
+    let changed = EndpointRecord {
+        url: "https://vendor.example/v2".into(),
+        events: vec![],
+        secret: Sealed(vec![1, 2, 3]),
+        created_at: 999,
+        updated_at: 30,
+        ..ep1.clone()
+    };
+    db.put_endpoint(&changed).await.unwrap();
+    assert_eq!(
+        db.get_endpoint("ep1").await.unwrap().unwrap(),
+        EndpointRecord {
+            created_at: 20,
+            ..changed
+        },
+        "a replacement keeps created_at"
+    );
+    assert_eq!(
+        db.list_endpoints()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["ep1", "ep2"]
+    );
+    db.insert_delivery(&delivery("d1", "ep1", 1, 1))
+        .await
+        .unwrap();
+    assert!(db.delete_endpoint("ep1").await.unwrap());
+    assert!(!db.delete_endpoint("ep1").await.unwrap());
+    assert!(db.get_endpoint("ep1").await.unwrap().is_none());
+    assert!(
+        db.list_deliveries("ep1", 10).await.unwrap().is_empty(),
+        "its deliveries go with it"
+    );
+    assert!(db
+        .claim_deliveries("one", 100, 1_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(db.list_endpoints().await.unwrap().len(), 1);
+}
+
+async fn deliveries(db: &Database) {
+    db.put_endpoint(&endpoint("ep", &[], 1)).await.unwrap();
+    db.put_endpoint(&endpoint("other", &[], 1)).await.unwrap();
+    db.insert_delivery(&delivery("d3", "ep", 30, 100))
+        .await
+        .unwrap();
+    db.insert_delivery(&delivery("d1", "ep", 10, 300))
+        .await
+        .unwrap();
+    db.insert_delivery(&delivery("d2", "ep", 20, 200))
+        .await
+        .unwrap();
+    db.insert_delivery(&delivery("future", "ep", 40, 5_000))
+        .await
+        .unwrap();
+    db.insert_delivery(&delivery("elsewhere", "other", 5, 1))
+        .await
+        .unwrap();
+    let done = DeliveryRecord {
+        status: "delivered".into(),
+        ..delivery("old", "ep", 1, 1)
+    };
+    db.insert_delivery(&done).await.unwrap();
+    assert_eq!(
+        db.list_deliveries("ep", 10).await.unwrap()[3],
+        delivery("d1", "ep", 10, 300),
+        "every field round-trips"
+    );
+
+    let got = db.claim_deliveries("one", 1_000, 2_000, 3).await.unwrap();
+    assert_eq!(
+        got.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["elsewhere", "d1", "d2"],
+        "due and pending only, oldest first"
+    );
+    assert_eq!(
+        db.claim_deliveries("two", 1_000, 2_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>(),
+        ["d3"],
+        "leased ones are not handed out again"
+    );
+    assert!(db
+        .claim_deliveries("two", 1_500, 2_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let retry = DeliveryRecord {
+        attempts: 1,
+        next_attempt_at: 3_000,
+        last_status: Some(503),
+        last_error: Some("unavailable".into()),
+        ..got[1].clone()
+    };
+    db.update_delivery(&retry).await.unwrap();
+    let delivered = DeliveryRecord {
+        status: "delivered".into(),
+        attempts: 1,
+        last_status: Some(200),
+        delivered_at: Some(1_100),
+        ..got[2].clone()
+    };
+    db.update_delivery(&delivered).await.unwrap();
+    let listed = db.list_deliveries("ep", 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["future", "d3", "d2", "d1", "old"],
+        "newest first"
+    );
+    assert_eq!(listed[2], delivered);
+    assert_eq!(listed[3], retry);
+    assert_eq!(db.list_deliveries("ep", 2).await.unwrap().len(), 2);
+
+    assert!(
+        db.claim_deliveries("two", 2_500, 9_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id.as_str())
+            .eq(["elsewhere", "d3"]),
+        "expired leases are claimed again; the retry is not due yet"
+    );
+    assert_eq!(
+        db.claim_deliveries("three", 5_000, 9_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>(),
+        ["d1", "future"],
+        "an updated delivery's lease is cleared"
+    );
+}
+
+async fn concurrent_claimers_get_disjoint_deliveries(db: &Database) {
+    db.put_endpoint(&endpoint("ep", &[], 1)).await.unwrap();
+    for i in 0..20 {
+        db.insert_delivery(&delivery(&format!("d{i:02}"), "ep", i, i))
+            .await
+            .unwrap();
+    }
+    let db = Arc::new(db.clone());
+    let claimers: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|owner| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = db.claim_deliveries(owner, 100, 60_000, 3).await.unwrap();
+                    if got.is_empty() {
+                        break mine;
+                    }
+                    mine.extend(got.into_iter().map(|d| d.id));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    assert_eq!(all.len(), 20, "no delivery was handed out twice");
+    assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 20);
+}

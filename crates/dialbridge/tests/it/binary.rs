@@ -1,0 +1,407 @@
+//! The real `dialbridge` executable: `serve --dev` runs the whole connect flow against its
+//! in-process emulator with nothing else installed, logs no secret, and stops cleanly on
+//! SIGTERM; a first start without a key prints a generated one once; `migrate` works;
+//! PostgreSQL without a master key is refused with a clear message.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{self, free_port, BIN};
+
+struct Server {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+}
+
+async fn spawn(args: &[&str]) -> Server {
+    spawn_command("serve", args, "/healthz").await
+}
+
+/// Runs `dialbridge <command> --listen <free port> <args>` until `ready_path` answers 2xx.
+async fn spawn_command(command: &str, args: &[&str], ready_path: &str) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = support::dialbridge(&[command, "--listen", &listen])
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dialbridge starts");
+    let output = Arc::new(Mutex::new(String::new()));
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ] {
+        let output = output.clone();
+        let mut lines = BufReader::new(stream.unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut out = output.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+    }
+    let base = format!("http://{listen}");
+    if !support::ready(&format!("{base}{ready_path}")).await {
+        panic!(
+            "dialbridge {command} did not become ready:\n{}",
+            output.lock().unwrap()
+        );
+    }
+    Server {
+        child,
+        base,
+        output,
+    }
+}
+
+impl Server {
+    fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit status (it must come within 10 seconds).
+    async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("running").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("stops within 10 s")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status, self.output())
+    }
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/data/dialbridge.db", dir.path().display());
+    let server = spawn(&["--dev", "--database-url", &db]).await;
+    let base = server.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let key = "dialbridge-dev";
+    use reqwest::Method as M;
+
+    let (status, app) = call(&http, M::GET, format!("{base}/api/v1/app"), key, None).await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(
+        app["environments"]["custom"]["base_url"],
+        format!("{base}/emulator")
+    );
+    let (status, _) = call(
+        &http,
+        M::PUT,
+        format!("{base}/api/v1/accounts/acme"),
+        key,
+        Some(json!({"name": "Acme"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // OAuth through the in-process emulator.
+    let (status, link) = call(
+        &http,
+        M::POST,
+        format!("{base}/api/v1/accounts/acme/connect"),
+        key,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{link}");
+    let connect_url = link["connect_url"].as_str().unwrap().to_owned();
+    let connect_token = connect_url.rsplit('/').next().unwrap().to_owned();
+    let response = http.get(&connect_url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let authorize = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        authorize.starts_with(&format!("{base}/emulator/oauth2/authorize?")),
+        "{authorize}"
+    );
+    let consent_page = http
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        consent_page.contains("Approve"),
+        "a person can consent: {consent_page}"
+    );
+    let (status, decided) = call(
+        &http,
+        M::POST,
+        format!("{base}/emulator/_control/authorize"),
+        key,
+        Some(json!({"url": authorize})),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let callback = url::Url::parse(decided["location"].as_str().unwrap()).unwrap();
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let page = http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Dialpad is connected"));
+    let (status, check) = call(
+        &http,
+        M::POST,
+        format!("{base}/api/v1/accounts/acme/connection/check"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{check}");
+
+    // An API key connection.
+    let (_, companies) = call(
+        &http,
+        M::GET,
+        format!("{base}/emulator/_control/companies"),
+        key,
+        None,
+    )
+    .await;
+    let (status, made) = call(
+        &http,
+        M::POST,
+        format!("{base}/emulator/_control/api-keys"),
+        key,
+        Some(json!({"company_id": companies[0]["id"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
+    call(
+        &http,
+        M::PUT,
+        format!("{base}/api/v1/accounts/globex"),
+        key,
+        Some(json!({})),
+    )
+    .await;
+    let (status, body) = call(
+        &http,
+        M::PUT,
+        format!("{base}/api/v1/accounts/globex/connection"),
+        key,
+        Some(json!({"auth_type": "api_key", "api_key": dialpad_key})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let master_key = std::fs::read_to_string(dir.path().join("data/master.key"))
+        .expect("a generated master key");
+    let (status, output) = server.terminate().await;
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{output}"
+    );
+    assert!(
+        output.contains("Dev mode: the admin API key is `dialbridge-dev`"),
+        "{output}"
+    );
+    assert!(output.contains("generated a master key"), "{output}");
+    assert!(output.contains("shutting down"), "{output}");
+    assert!(
+        output.contains("account connected with OAuth"),
+        "the log says what happened: {output}"
+    );
+    for secret in [
+        dialpad_key.as_str(),
+        &code,
+        &state,
+        &connect_token,
+        master_key.trim(),
+        dialpad_emulator::Emulator::DEV_CLIENT_SECRET,
+    ] {
+        assert!(
+            !output.contains(secret),
+            "a secret ({}…) reached the output",
+            &secret[..4]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_generated_admin_key_is_printed_once_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let server = spawn(&["--database-url", &db]).await;
+    let output = server.output();
+    let key = output
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("dbk_"))
+        .unwrap_or_else(|| panic!("a generated key is printed: {output}"))
+        .to_owned();
+    let http = reqwest::Client::new();
+    let (status, _) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/v1/app", server.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = server.terminate().await;
+    assert!(status.success());
+
+    let again = spawn(&["--database-url", &db]).await;
+    let (status, _) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/v1/app", again.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the stored (hashed) key still works");
+    let (_, output) = again.terminate().await;
+    assert!(
+        !output.contains("dbk_"),
+        "the key is shown only on the start that made it"
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/new/folder/dialbridge.db", dir.path().display());
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", &db])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    assert!(dir.path().join("new/folder/dialbridge.db").exists());
+    let again = Command::new(BIN)
+        .args(["migrate", "--database-url", &db])
+        .output()
+        .await
+        .unwrap();
+    assert!(again.status.success(), "migrating twice is a no-op");
+
+    let bad = Command::new(BIN)
+        .args(["migrate", "--database-url", "mysql://x"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("postgres"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn postgres_needs_a_master_key() {
+    let (url, guard) = dialbridge_storage::testing::fresh_postgres(&support::postgres_admin_url())
+        .await
+        .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .env_remove("DIALBRIDGE_MASTER_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DIALBRIDGE_MASTER_KEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    guard.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_emulator_alone_with_a_fixed_api_key_and_no_rate_limits() {
+    let emulator = spawn_command(
+        "emulator",
+        &["--api-key", "emu-key", "--no-rate-limits"],
+        "/_control/config",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let company = format!("{}/api/v2/company", emulator.base);
+    for _ in 0..30 {
+        let (status, body) = call(
+            &http,
+            reqwest::Method::GET,
+            company.clone(),
+            "emu-key",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "no 429 without rate limits: {body}");
+        assert_eq!(body["name"], "Acme Corp");
+    }
+    // The key survives a reset of the world.
+    let reset = http
+        .post(format!("{}/_control/reset", emulator.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 204);
+    let (status, _) = call(&http, reqwest::Method::GET, company, "emu-key", None).await;
+    assert_eq!(status, 200);
+    let (exit, _) = emulator.terminate().await;
+    assert!(exit.success(), "{exit}");
+}
