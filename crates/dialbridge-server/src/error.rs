@@ -1,12 +1,35 @@
 //! The contract's error body, `{"error": {"code", "message", "details"}}`, built in this one
-//! place from domain errors and request rejections. 500s never carry internal detail.
+//! place from domain errors and request rejections, and described to OpenAPI by the same type
+//! (`ErrorBody`). 500s never carry internal detail.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialbridge_core::Error;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// `{"error": {"code", "message", "details"}}`: every error dialbridge answers in JSON.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for a program: `not_found`, `invalid_input`, `not_connected`, …
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+    /// More, by code: the `[{field, message}]` of `invalid_input`, the `scope` of
+    /// `invalid_scope` and `missing_scope`, Dialpad's `status` and `body` of `dialpad_error`,
+    /// the `retry_after_secs` of `rate_limited`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -147,10 +170,11 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let error = ErrorDetail {
+            code: self.code,
+            message: self.message,
+            details: self.details,
+        };
+        (self.status, Json(ErrorBody { error })).into_response()
     }
 }

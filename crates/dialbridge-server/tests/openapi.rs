@@ -1,6 +1,7 @@
 //! `/api/v1/openapi.json` documents every route: each documented operation is called and must
-//! reach a handler (not the router's "no such route" nor a 405), and each action's path carries
-//! the catalog's input schema.
+//! reach a handler (not the router's "no such route" nor a 405), every method it does not list
+//! is refused, each operation lists what it answers, and each action's path carries the
+//! catalog's input schema.
 
 mod common;
 
@@ -17,15 +18,7 @@ async fn every_documented_operation_reaches_a_handler() {
     let paths = doc["paths"].as_object().unwrap();
     let mut checked = 0;
     for (template, operations) in paths {
-        let path = template
-            .replace("{account_id}", "nobody")
-            .replace("{environment}", "sandbox")
-            .replace("{key}", "list_users")
-            .replace("{name}", "order.shipped")
-            .replace("{id}", "nothing")
-            .replace("{hook_id}", "nothing")
-            .replace("{token}", "not-a-token")
-            .replace("{path}", "api/v2/users");
+        let path = concrete(template);
         for method in operations.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
             let mut request = app.api(method.clone(), &path);
@@ -53,6 +46,19 @@ async fn every_documented_operation_reaches_a_handler() {
     app.shutdown().await;
 }
 
+/// A path of the document with its parameters filled in.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{account_id}", "nobody")
+        .replace("{environment}", "sandbox")
+        .replace("{key}", "list_users")
+        .replace("{name}", "order.shipped")
+        .replace("{id}", "nothing")
+        .replace("{hook_id}", "nothing")
+        .replace("{token}", "not-a-token")
+        .replace("{path}", "api/v2/users")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_action_is_documented_with_its_input_schema() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
@@ -68,5 +74,152 @@ async fn each_action_is_documented_with_its_input_schema() {
         assert_eq!(schema, &action["input_schema"], "{path}");
     }
     assert_eq!(doc["servers"][0]["url"], Value::String(app.base.clone()));
+    app.shutdown().await;
+}
+
+/// What the document says each route answers: a 204 without a body where the handler answers
+/// 204, the admin key and its 401 on every `/api/v1` and `/proxy` operation, HTML and 302s on
+/// the browser's routes, a JWT body on Dialpad's ingress; unique operation ids; every `$ref`
+/// resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_operation_documents_its_answers() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+
+    let delete = op("/api/v1/accounts/{account_id}", "delete");
+    assert!(delete["responses"]["204"].is_object(), "{delete}");
+    assert!(delete["responses"]["204"].get("content").is_none());
+    assert!(delete["responses"]["200"].is_null());
+    let put = op("/api/v1/accounts/{account_id}", "put");
+    assert!(put["responses"]["201"].is_object() && put["responses"]["200"].is_object());
+    let run = op(
+        "/api/v1/accounts/{account_id}/workflows/{key}/executions",
+        "post",
+    );
+    assert!(run["responses"]["202"].is_object());
+    let action = op("/api/v1/accounts/{account_id}/actions/send_sms", "post");
+    for status in ["200", "401", "403", "404", "409", "422", "502", "503"] {
+        let schema = &action["responses"][status]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "send_sms has no {status}: {action}");
+    }
+    assert_eq!(
+        action["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+
+    let mut operation_ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "{method} {path}: operationId {id:?} twice"
+            );
+            let secured = path.starts_with("/api/v1/") || path.starts_with("/proxy/");
+            let security = &operation["security"];
+            assert_eq!(
+                *security == json!([{"admin_key": []}]),
+                secured,
+                "{method} {path}"
+            );
+            assert_eq!(
+                operation["responses"]["401"].is_object(),
+                secured || path.starts_with("/webhooks/"),
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["admin_key"]["scheme"],
+        "bearer"
+    );
+
+    let open = op("/connect/{token}", "get");
+    assert!(
+        open["responses"]["302"]["headers"]["location"].is_object(),
+        "{open}"
+    );
+    assert!(
+        open["responses"]["400"]["content"]["text/html"].is_object(),
+        "{open}"
+    );
+    let portal = op("/connect/{token}/portal", "get");
+    assert!(
+        portal["responses"]["200"]["content"]["text/html"].is_object(),
+        "{portal}"
+    );
+    let form = op("/connect/{token}/api-key", "post");
+    assert!(form["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+    let callback = op("/oauth/callback", "get");
+    assert!(
+        callback["responses"]["302"].is_object()
+            && callback["responses"]["200"]["content"]["text/html"].is_object()
+    );
+    let ingress = op("/webhooks/dialpad/{hook_id}", "post");
+    assert!(
+        ingress["requestBody"]["content"]["application/jwt"].is_object(),
+        "{ingress}"
+    );
+    assert!(doc["paths"]["/proxy/{account_id}/{path}"]["get"].is_object());
+
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let pointer = reference.trim_start_matches('#');
+        assert!(
+            doc.pointer(pointer).is_some(),
+            "{reference} does not resolve"
+        );
+    }
+    app.shutdown().await;
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                refs.push(reference.clone());
+            }
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
+/// The router refuses (405) every method the document does not list for a path: no handler
+/// is reachable undocumented. (That every path is documented is `routes::tests`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_undocumented_method_reaches_a_handler() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let mut checked = 0;
+    for (template, operations) in doc["paths"].as_object().unwrap() {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            if operations.get(method.as_str().to_lowercase()).is_some() {
+                continue;
+            }
+            let response = app
+                .api(method.clone(), &concrete(template))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {template} is not documented but answers"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 100, "{checked} checks");
     app.shutdown().await;
 }
