@@ -1,9 +1,10 @@
-//! The OpenAPI document, `GET /api/v1/openapi.json`. Its operations come from the handlers'
-//! `#[utoipa::path]`s, collected by the `OpenApiRouter` that registers them (`routes/mod.rs`),
-//! so no route is served undescribed.
-//! Here is only what the handlers cannot say: the document's frame (title, security scheme,
-//! tags), the public URL, and one operation per action carrying that action's input schema
-//! (derived from Dialpad's spec), cloned from the generic `POST …/actions/{key}`.
+//! The OpenAPI document, `GET /api/v1/openapi.json` (and `/api/docs/openapi.json` for the API
+//! reference page). Its operations come from the handlers' `#[utoipa::path]`s, collected by
+//! the `OpenApiRouter` that registers them (`routes/mod.rs`), so no route is served
+//! undescribed. Here is only what the handlers cannot say: the document's frame (title,
+//! security scheme, tags), the public URL, and one operation per action carrying that
+//! action's input schema (derived from Dialpad's spec), cloned from the generic
+//! `POST …/actions/{key}`.
 
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
@@ -39,7 +40,7 @@ const RUN_ACTION: &str = "/api/v1/accounts/{account_id}/actions/{key}";
         (name = "webhooks", description = "dialbridge's own webhooks to the vendor (Standard Webhooks), and their delivery logs."),
         (name = "proxy", description = "Dialpad's API v2 with an account's credentials, for Dialpad's SDKs."),
         (name = "health", description = "Liveness and metrics."),
-        (name = "meta", description = "This document."),
+        (name = "meta", description = "This document and the API reference page."),
     )
 )]
 struct Frame;

@@ -1,7 +1,7 @@
 //! `/api/v1/openapi.json` documents every route: each documented operation is called and must
 //! reach a handler (not the router's "no such route" nor a 405), every method it does not list
 //! is refused, each operation lists what it answers, and each action's path carries the
-//! catalog's input schema.
+//! catalog's input schema. `GET /api/docs` shows the document with nothing from another host.
 
 mod common;
 
@@ -222,4 +222,118 @@ async fn no_undocumented_method_reaches_a_handler() {
     }
     assert!(checked >= 100, "{checked} checks");
     app.shutdown().await;
+}
+
+/// `GET /api/docs` works without network access and without the key: an HTML page whose
+/// scripts and styles are same-origin URLs this server answers, whose policy forbids any other
+/// host, and which reads the same document as `/api/v1/openapi.json` from
+/// `/api/docs/openapi.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_reference_is_served_from_this_host_alone() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+    let page = app
+        .http
+        .get(format!("{}/api/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let policy = header(&page, "content-security-policy");
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("//"),
+        "{html}"
+    );
+
+    let assets = attribute_values(&html, "src=\"")
+        .into_iter()
+        .chain(attribute_values(&html, "href=\""))
+        .collect::<Vec<_>>();
+    assert_eq!(assets.len(), 3, "{assets:?}");
+    for asset in assets {
+        assert!(
+            asset.starts_with("docs/"),
+            "{asset} is not relative to /api/docs"
+        );
+        let response = app
+            .http
+            .get(format!("{}/api/{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        let expected = if asset.contains(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(
+            header(&response, "content-type").starts_with(expected),
+            "{asset}"
+        );
+        assert!(
+            header(&response, "cache-control").contains("immutable"),
+            "{asset}"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.len() > 100, "{asset}");
+        if asset.starts_with("docs/api-docs.js") {
+            assert!(
+                !body.contains("http://") && !body.contains("https://"),
+                "{body}"
+            );
+            assert!(
+                body.contains("url: \"docs/openapi.json\"") && body.contains("validatorUrl: null")
+            );
+        }
+    }
+    let missing = app
+        .http
+        .get(format!("{}/api/docs/nothing.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let public = app
+        .http
+        .get(format!("{}/api/docs/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::OK);
+    let public: Value = public.json().await.unwrap();
+    let (_, document) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(public, document);
+    let keyless = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyless.status(), StatusCode::UNAUTHORIZED);
+    app.shutdown().await;
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The values of `attribute="…"` in an HTML text.
+fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
+    html.split(attribute)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
 }

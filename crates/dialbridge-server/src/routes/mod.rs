@@ -1,6 +1,6 @@
 //! The route table: the admin API under `/api/v1` and the Dialpad proxy under `/proxy`, both
 //! behind the API key; the browser-facing connect pages and OAuth callback; Dialpad's event
-//! ingress; health. Every route is registered with `routes!` from a handler carrying its
+//! ingress; health; the API reference. Every route is registered with `routes!` from a handler carrying its
 //! `#[utoipa::path]`, so the OpenAPI document is collected from the same calls that build the
 //! router.
 
@@ -27,6 +27,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::auth::behind_api_key;
+use crate::docs;
 use crate::error::ApiError;
 use crate::openapi::{self, Document};
 use crate::state::AppState;
@@ -127,6 +128,9 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(connect::portal))
         .routes(routes!(connect::portal_api_key))
         .routes(routes!(connect::callback))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::openapi))
+        .routes(routes!(docs::asset))
         .nest("/api/v1", behind_api_key(api, state))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
