@@ -231,12 +231,7 @@ async fn no_undocumented_method_reaches_a_handler() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_reference_is_served_from_this_host_alone() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
-    let page = app
-        .http
-        .get(format!("{}/api/docs", app.base))
-        .send()
-        .await
-        .unwrap();
+    let page = keyless(&app, "/api/docs").await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(header(&page, "content-type").starts_with("text/html"));
     let policy = header(&page, "content-security-policy");
@@ -260,12 +255,7 @@ async fn the_api_reference_is_served_from_this_host_alone() {
             asset.starts_with("docs/"),
             "{asset} is not relative to /api/docs"
         );
-        let response = app
-            .http
-            .get(format!("{}/api/{asset}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let response = keyless(&app, &format!("/api/{asset}")).await;
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
         let expected = if asset.contains(".css") {
             "text/css"
@@ -292,32 +282,23 @@ async fn the_api_reference_is_served_from_this_host_alone() {
             );
         }
     }
-    let missing = app
-        .http
-        .get(format!("{}/api/docs/nothing.js", app.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = keyless(&app, "/api/docs/nothing.js").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
-    let public = app
-        .http
-        .get(format!("{}/api/docs/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap();
+    let public = keyless(&app, "/api/docs/openapi.json").await;
     assert_eq!(public.status(), StatusCode::OK);
     let public: Value = public.json().await.unwrap();
     let (_, document) = app.get("/api/v1/openapi.json").await;
     assert_eq!(public, document);
-    let keyless = app
-        .http
-        .get(format!("{}/api/v1/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keyless.status(), StatusCode::UNAUTHORIZED);
+    let without_key = keyless(&app, "/api/v1/openapi.json").await;
+    assert_eq!(without_key.status(), StatusCode::UNAUTHORIZED);
     app.shutdown().await;
+}
+
+/// `GET path` without the API key.
+async fn keyless(app: &TestApp, path: &str) -> reqwest::Response {
+    let url = format!("{}{path}", app.base);
+    app.http.get(url).send().await.expect("request")
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {

@@ -75,8 +75,7 @@ pub async fn put(
     params(("account_id" = String, Path, description = ACCOUNT_ID)),
     responses(
         (status = OK, body = AccountView),
-        UnknownAccount,
-        InvalidInput,
+        UnknownAccount, InvalidInput,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -92,8 +91,7 @@ pub async fn get(
     params(("account_id" = String, Path, description = ACCOUNT_ID)),
     responses(
         (status = NO_CONTENT, description = "Deleted"),
-        UnknownAccount,
-        InvalidInput,
+        UnknownAccount, InvalidInput,
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -183,9 +181,7 @@ pub async fn disconnect(
     params(("account_id" = String, Path, description = ACCOUNT_ID)),
     responses(
         (status = OK, body = CompanyCheck),
-        UnknownAccount,
-        NoConnection,
-        InvalidInput, DialpadFailure,
+        UnknownAccount, NoConnection, InvalidInput, DialpadFailure,
     ))]
 pub async fn check_connection(
     State(state): State<AppState>,

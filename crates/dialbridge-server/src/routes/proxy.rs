@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[utoipa::path(method(get, post, put, patch, delete), path = "/{account_id}/{*path}", tag = "proxy", operation_id = "proxy",
     params(
         ("account_id" = String, Path, description = ACCOUNT_ID),
-        ("path" = String, Path, allow_reserved, description = "A documented Dialpad path under `api/v2/`, e.g. `api/v2/users/123`"),
+        ("path" = String, Path, description = "A documented Dialpad path under `api/v2/`, e.g. `api/v2/users/123`"),
     ),
     request_body(description = "Forwarded as is, with its content type", content(("application/json"), ("*/*"))),
     responses(
