@@ -83,7 +83,7 @@ impl IntoResponse for Document {
 }
 
 /// The document as served: the collected operations under `server_url`, with axum's
-/// `{*name}` wildcards written as OpenAPI's `{name}` and one path per action.
+/// `{*name}` wildcards written as OpenAPI's `{name}`, and one path per action.
 pub fn finish(mut openapi: utoipa::openapi::OpenApi, server_url: &str) -> Value {
     openapi.servers = Some(vec![Server::new(server_url)]);
     let mut document = serde_json::to_value(&openapi).unwrap_or_else(|e| {
@@ -94,24 +94,27 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi, server_url: &str) -> Value 
             .into_iter()
             .map(|(path, item)| (path.replace("{*", "{"), item))
             .collect();
-        for item in paths.values_mut().filter_map(Value::as_object_mut) {
-            let ids: Vec<&Value> = item.values().map(|op| &op["operationId"]).collect();
-            let shared = ids.len() > 1 && ids.windows(2).all(|pair| pair[0] == pair[1]);
-            for (method, operation) in item.iter_mut() {
-                absent_not_null(operation);
-                if shared {
-                    // One handler for several methods (the proxy): one id per method.
-                    let id = format!(
-                        "{}_{method}",
-                        operation["operationId"].as_str().unwrap_or_default()
-                    );
-                    operation["operationId"] = Value::String(id);
-                }
-            }
-        }
+        paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(tidy_operations);
         add_action_paths(paths);
     }
     document
+}
+
+/// What utoipa writes that OpenAPI (or the truth) wants otherwise, in one path's operations.
+fn tidy_operations(item: &mut Map<String, Value>) {
+    let ids: Vec<&Value> = item.values().map(|op| &op["operationId"]).collect();
+    // One handler for several methods (the proxy) shares its id: ids must be unique.
+    let shared = ids.len() > 1 && ids.windows(2).all(|pair| pair[0] == pair[1]);
+    for (method, operation) in item.iter_mut() {
+        absent_not_null(operation);
+        if shared {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            operation["operationId"] = json!(format!("{id}_{method}"));
+        }
+    }
 }
 
 /// utoipa marks a body optional when its type is `Option<T>`, and then also writes `T` as
