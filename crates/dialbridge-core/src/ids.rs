@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use crate::error::{Error, FieldError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// The vendor's id for its customer: 1 to 128 of `A-Z a-z 0-9 - _ . ~`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "acme")]
 pub struct AccountId(String);
 
 impl AccountId {

@@ -12,7 +12,8 @@ pub fn now_ms() -> i64 {
 }
 
 /// A stored instant that serializes as an RFC 3339 string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, format = DateTime, example = "2023-11-14T22:13:20.123Z")]
 pub struct Timestamp(pub i64);
 
 impl Serialize for Timestamp {

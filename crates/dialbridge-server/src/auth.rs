@@ -1,18 +1,64 @@
-//! Admin API authentication: every `/api/v1` route needs `Authorization: Bearer <api key>`.
+//! Admin API authentication: every `/api/v1` and `/proxy` route needs
+//! `Authorization: Bearer <api key>`. `behind_api_key` puts a router behind the check and
+//! writes it into the router's OpenAPI operations in the same step, so neither goes without
+//! the other.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::IntoResponses;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::openapi::ADMIN_KEY;
+use crate::responses::KeyCheck;
 use crate::state::AppState;
 
-pub async fn require_api_key(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// `router` behind the admin API key: each of its operations names the key's security scheme
+/// and the 401 and 500 the check can answer.
+pub fn behind_api_key(
+    mut router: OpenApiRouter<AppState>,
+    state: &AppState,
+) -> OpenApiRouter<AppState> {
+    let requirement = SecurityRequirement::new(ADMIN_KEY, Vec::<String>::new());
+    let answers = KeyCheck::responses();
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        for operation in operations(item) {
+            operation.security = Some(vec![requirement.clone()]);
+            for (status, answer) in &answers {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.clone())
+                    .or_insert_with(|| answer.clone());
+            }
+        }
+    }
+    router.layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_api_key,
+    ))
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(AUTHORIZATION)

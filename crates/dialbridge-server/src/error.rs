@@ -1,7 +1,8 @@
 //! The contract's error body, `{"error": {"code", "message", "details"}}`, built in this one
 //! place. A domain error brings its code, message and details; the table below gives each code
-//! its status, and `route_hint` adds the API route that fixes the problem. 500s never carry
-//! internal detail (the log has it); errors a retry may cure carry `Retry-After`.
+//! its status, and `route_hint` adds the API route that fixes the problem. `ErrorBody` is both
+//! what is sent and what the OpenAPI document describes. 500s never carry internal detail (the
+//! log has it); errors a retry may cure carry `Retry-After`.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::header::RETRY_AFTER;
@@ -9,7 +10,29 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dialbridge_core::{Error, Resource};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// `{"error": {"code", "message", "details"}}`: every error dialbridge answers in JSON.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for a program: `not_found`, `invalid_input`, `not_connected`, …
+    #[schema(example = "not_found")]
+    pub code: &'static str,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+    /// More, by code: the `[{field, message}]` of `invalid_input`, the `scope` of
+    /// `invalid_scope` and `missing_scope`, Dialpad's `status` and `body` of `dialpad_error`,
+    /// the `retry_after_secs` of `rate_limited`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
 
 /// Every error code the API answers, with its status. A code missing here answers 500.
 const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
@@ -162,11 +185,12 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let error = ErrorDetail {
+            code: self.code,
+            message: self.message,
+            details: self.details,
+        };
+        let mut response = (self.status, Json(ErrorBody { error })).into_response();
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers_mut()

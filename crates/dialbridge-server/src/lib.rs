@@ -1,12 +1,16 @@
-//! dialbridge's HTTP surface (axum): the admin API under `/api/v1`, the browser-facing connect
-//! flow and OAuth callback, health; and `start`, which wires storage, domain and server.
+//! dialbridge's HTTP surface (axum): the admin API under `/api/v1` with its OpenAPI document
+//! (generated from the handlers) and its browsable reference at `/api/docs`, the
+//! browser-facing connect flow and OAuth callback, health; and `start`, which wires storage,
+//! domain and server.
 
 mod auth;
 mod config;
+mod docs;
 mod error;
 mod extract;
 mod openapi;
 mod pages;
+mod responses;
 mod routes;
 mod startup;
 mod state;

@@ -27,17 +27,19 @@ use http_request::check_path;
 use input::Paging;
 
 /// An action as `GET /api/v1/actions` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionInfo {
     pub key: &'static str,
     pub name: &'static str,
     pub description: &'static str,
     /// The Dialpad operation (`method`, `path`, `operation_id`); absent for `http_request`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub operation: Option<Value>,
     /// OAuth scopes the connection must have been granted (beyond the default access).
     pub required_scopes: Vec<String>,
     /// JSON Schema of the input: path, query and body fields side by side.
+    #[schema(value_type = Object)]
     pub input_schema: Value,
 }
 

@@ -22,7 +22,7 @@ use scopes::{ScopeSelection, MANDATORY_SCOPES};
 const SCOPES_SETTING: &str = "app.scopes";
 
 /// `PUT /api/v1/app/credentials/{environment}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CredentialsInput {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -30,14 +30,14 @@ pub struct CredentialsInput {
 }
 
 /// `PUT /api/v1/app/scopes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ScopesInput {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub custom_scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     pub callback_url: String,
     pub environments: BTreeMap<Environment, EnvironmentView>,
@@ -45,14 +45,14 @@ pub struct AppView {
     pub available_scopes: Vec<AvailableScope>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentView {
     pub client_id: Option<String>,
     pub base_url: Option<String>,
     pub configured: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScopeView {
     pub name: String,
     pub mandatory: bool,
@@ -60,7 +60,7 @@ pub struct ScopeView {
     pub custom: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AvailableScope {
     pub name: &'static str,
     pub description: &'static str,

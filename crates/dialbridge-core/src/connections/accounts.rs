@@ -17,10 +17,11 @@ use crate::time::{now_ms, Timestamp};
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub account_id: AccountId,
     pub name: Option<String>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -31,7 +32,7 @@ pub struct AccountView {
     pub dialpad_events: Option<ProvisioningView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub status: ConnectionStatus,
     pub environment: Environment,
@@ -46,7 +47,7 @@ pub struct ConnectionView {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountPage {
     pub items: Vec<AccountView>,
     #[serde(skip_serializing_if = "Option::is_none")]

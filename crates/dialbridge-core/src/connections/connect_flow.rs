@@ -32,7 +32,7 @@ pub struct ConnectSession {
     pub completed_at: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectLink {
     pub connect_url: String,
     pub portal_url: String,

@@ -29,7 +29,7 @@ use crate::time::now_ms;
 use crate::vendor_webhooks::VendorWebhooks;
 
 /// `POST /api/v1/accounts/{id}/connection/check`: proof that the credentials work now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CompanyCheck {
     pub ok: bool,
     pub dialpad_company_id: String,

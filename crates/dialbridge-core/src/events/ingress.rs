@@ -19,7 +19,7 @@ use crate::time::now_ms;
 use crate::triggers;
 
 /// What the ingress did with an event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngressOutcome {
     /// The trigger keys the event maps to.
     pub triggers: Vec<&'static str>,

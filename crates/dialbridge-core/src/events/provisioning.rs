@@ -20,10 +20,11 @@ use crate::triggers::{self, SubscriptionNeeds};
 use crate::workflows::Definition;
 
 /// The account's Dialpad webhook and subscriptions as dialbridge last left them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProvisioningView {
     pub hook_url: String,
     pub dialpad_webhook_id: Option<String>,
+    #[schema(value_type = Object)]
     pub subscriptions: Value,
     /// `ok` or `error`.
     pub status: String,

@@ -32,7 +32,7 @@ use crate::workflows::{template, Definition, TriggerSpec};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StepView {
     pub id: String,
     pub status: crate::store::StepStatus,
@@ -62,14 +62,17 @@ impl From<StepRecord> for StepView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
     pub id: String,
     pub workflow: String,
     pub version: i64,
     pub account_id: AccountId,
     pub status: ExecutionStatus,
+    /// What started it: `{type, event_id?, name?, …}`.
+    #[schema(value_type = Object)]
     pub trigger: Value,
+    /// What expressions saw as `event`.
     pub event: Value,
     pub error: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +105,7 @@ impl ExecutionView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionPage {
     pub items: Vec<ExecutionView>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,14 +22,16 @@ use crate::error::FieldError;
 use schedule::{parse_cron, parse_timezone};
 
 /// A trigger as `GET /api/v1/triggers` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TriggerInfo {
     pub key: &'static str,
     pub name: &'static str,
     pub description: &'static str,
     /// JSON Schema of the trigger's `params` (closed: unknown parameters are errors).
+    #[schema(value_type = Object)]
     pub params_schema: Value,
     /// JSON Schema of what expressions see as `event`.
+    #[schema(value_type = Object)]
     pub event_schema: Value,
 }
 

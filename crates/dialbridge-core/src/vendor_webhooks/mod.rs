@@ -47,16 +47,20 @@ const MAX_DELIVERIES: u32 = 200;
 
 /// `PUT /api/v1/webhook-endpoints/{id}`: `url` is required; absent or empty `events` means
 /// every event type.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointInput {
+    /// Where to POST the messages (http or https); required.
+    #[schema(format = "uri")]
     pub url: Option<String>,
+    /// Among `connection.created`, `connection.expired`, `connection.deleted`,
+    /// `execution.succeeded`, `execution.failed`; absent or empty means all of them.
     pub events: Option<Vec<String>>,
 }
 
 /// An endpoint as the API shows it, with its signing secret in full: the vendor needs it to
 /// verify what dialbridge sends. (`Debug` leaves the secret out.)
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
@@ -80,7 +84,7 @@ impl std::fmt::Debug for EndpointView {
 }
 
 /// One message of an endpoint's delivery log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: String,
     pub event_type: String,
@@ -94,6 +98,7 @@ pub struct DeliveryView {
     pub delivered_at: Option<Timestamp>,
     /// When the next attempt is due; only while `pending`.
     pub next_attempt_at: Option<Timestamp>,
+    #[schema(value_type = Object)]
     pub payload: Value,
 }
 

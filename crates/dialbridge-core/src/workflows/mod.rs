@@ -32,10 +32,11 @@ pub use validate::validate;
 pub(crate) use validate::schema_problems;
 
 /// A workflow's latest (or a given) version as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkflowView {
     pub key: String,
     pub version: i64,
+    #[schema(value_type = Object)]
     pub definition: Value,
     pub created_at: Timestamp,
 }
@@ -51,10 +52,11 @@ impl From<WorkflowRecord> for WorkflowView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnablementView {
     pub account_id: AccountId,
     pub workflow: String,
+    #[schema(value_type = Object)]
     pub config: Value,
     pub enabled_at: Timestamp,
     pub updated_at: Timestamp,

@@ -7,17 +7,29 @@ use dialbridge_core::{
     AccountId, AccountPage, AccountPatch, AccountView, CompanyCheck, Environment, Error,
 };
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiError;
+use super::ACCOUNT_ID;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, OptionalJson, Path, Query};
+use crate::responses::{
+    DialpadFailure, InvalidInput, JsonBody, NoConnection, OptionalJsonBody, UnknownAccount,
+};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The `cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1–200 (default 50).
     limit: Option<u32>,
 }
 
+/// Accounts, ordered by id, a page at a time.
+#[utoipa::path(get, path = "/accounts", tag = "accounts", operation_id = "list_accounts",
+    params(ListQuery),
+    responses((status = OK, body = AccountPage), InvalidInput))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -31,7 +43,18 @@ pub async fn list(
     ))
 }
 
-/// The body is optional: an empty body creates the account with no name.
+/// Creates or updates an account.
+///
+/// Absent fields keep their value. The body is optional: an empty body creates the account
+/// with no name.
+#[utoipa::path(put, path = "/accounts/{account_id}", tag = "accounts", operation_id = "put_account",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    request_body(content = Option<AccountPatch>, description = "May be empty"),
+    responses(
+        (status = CREATED, description = "Created", body = AccountView),
+        (status = OK, description = "Updated", body = AccountView),
+        OptionalJsonBody, InvalidInput,
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -47,6 +70,13 @@ pub async fn put(
     Ok((status, axum::Json(account)).into_response())
 }
 
+/// An account with its connection and its Dialpad event provisioning.
+#[utoipa::path(get, path = "/accounts/{account_id}", tag = "accounts", operation_id = "get_account",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    responses(
+        (status = OK, body = AccountView),
+        UnknownAccount, InvalidInput,
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -55,6 +85,14 @@ pub async fn get(
     Ok(axum::Json(state.platform.connections.account(&id).await?))
 }
 
+/// Revokes the account's grant at Dialpad (best effort), then deletes the account and its
+/// connection.
+#[utoipa::path(delete, path = "/accounts/{account_id}", tag = "accounts", operation_id = "delete_account",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+        UnknownAccount, InvalidInput,
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -64,15 +102,31 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionInput {
+    /// Must be `api_key`: OAuth connections start with `POST …/connect`.
+    #[schema(example = "api_key")]
     auth_type: String,
+    /// The customer's Dialpad API key.
     api_key: Option<String>,
+    /// Default: `production` when configured, else the only configured environment.
+    #[schema(value_type = Option<Environment>)]
     environment: Option<String>,
 }
 
-/// `PUT …/connection` with `{auth_type: "api_key", api_key, environment?}`.
+/// Connects the account with a Dialpad API key, checked with Dialpad's `GET /api/v2/company`
+/// first; nothing is stored when Dialpad refuses it.
+#[utoipa::path(put, path = "/accounts/{account_id}/connection", tag = "accounts", operation_id = "put_connection",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    request_body = ConnectionInput,
+    responses(
+        (status = OK, body = AccountView),
+        UnknownAccount,
+        (status = CONFLICT, description = "`environment_not_configured`: the environment has no app credentials", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: a field is wrong; `invalid_credentials`: Dialpad refused the API key", body = ErrorBody),
+        JsonBody, DialpadFailure,
+    ))]
 pub async fn put_connection(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -101,6 +155,16 @@ pub async fn put_connection(
     ))
 }
 
+/// Revokes the grant at Dialpad (best effort) and wipes the secrets; the status becomes
+/// `disconnected`.
+#[utoipa::path(delete, path = "/accounts/{account_id}/connection", tag = "accounts", operation_id = "disconnect",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    responses(
+        (status = OK, body = AccountView),
+        UnknownAccount,
+        (status = CONFLICT, description = "`not_connected`: the account has no connection", body = ErrorBody),
+        InvalidInput,
+    ))]
 pub async fn disconnect(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -111,6 +175,14 @@ pub async fn disconnect(
     ))
 }
 
+/// Proves the credentials work now: calls Dialpad's `GET /api/v2/company` with them,
+/// refreshing the access token if needed.
+#[utoipa::path(post, path = "/accounts/{account_id}/connection/check", tag = "accounts", operation_id = "check_connection",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    responses(
+        (status = OK, body = CompanyCheck),
+        UnknownAccount, NoConnection, InvalidInput, DialpadFailure,
+    ))]
 pub async fn check_connection(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -7,19 +7,37 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use dialbridge_core::{AccountId, CallbackOutcome, CallbackQuery, ConnectLink, Environment};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use super::ACCOUNT_ID;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalJson, Path, Query};
 use crate::pages;
+use crate::responses::{ConnectPageErrors, InvalidInput, OptionalJsonBody, UnknownAccount};
 use crate::state::AppState;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectInput {
+    /// Default: `production` when configured, else the only configured environment.
+    #[schema(value_type = Option<Environment>)]
     environment: Option<String>,
+    /// Where the browser goes when the attempt ends, with `?account_id=…&status=connected` (or
+    /// `status=error&error=…`); without it the browser gets a page saying what happened.
+    #[schema(format = "uri")]
     redirect_url: Option<String>,
 }
 
+/// A single-use, expiring connect link for the customer's browser: `connect_url` goes straight
+/// to Dialpad's consent page, `portal_url` offers OAuth or an API-key form.
+#[utoipa::path(post, path = "/accounts/{account_id}/connect", tag = "connect", operation_id = "start_connect",
+    params(("account_id" = String, Path, description = ACCOUNT_ID)),
+    request_body(content = Option<ConnectInput>, description = "May be empty"),
+    responses(
+        (status = OK, body = ConnectLink),
+        (status = CONFLICT, description = "`environment_not_configured`: the environment has no app credentials", body = ErrorBody),
+        UnknownAccount, InvalidInput, OptionalJsonBody,
+    ))]
 pub async fn start(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -40,7 +58,14 @@ pub async fn start(
     ))
 }
 
-/// The connect link: used up here, then off to Dialpad's consent page.
+/// The connect link: used up here, then off to Dialpad's consent page (state and PKCE S256).
+#[utoipa::path(get, path = "/connect/{token}", tag = "connect", operation_id = "open_connect_link",
+    params(("token" = String, Path, description = "From `connect_url`")),
+    responses(
+        (status = FOUND, description = "To Dialpad's authorize URL", headers(("location" = String, description = "Dialpad's authorize URL"))),
+        (status = CONFLICT, description = "`environment_not_configured`: a page saying the environment lost its app credentials", body = String, content_type = "text/html"),
+        ConnectPageErrors,
+    ))]
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match state.platform.connections.open_connect_link(&token).await {
         Ok(authorize_url) => found(authorize_url.as_str()),
@@ -48,6 +73,13 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> R
     }
 }
 
+/// The portal page: "Sign in with Dialpad", or a form for a Dialpad API key.
+#[utoipa::path(get, path = "/connect/{token}/portal", tag = "connect", operation_id = "connect_portal",
+    params(("token" = String, Path, description = "From `portal_url`")),
+    responses(
+        (status = OK, description = "The portal page", body = String, content_type = "text/html"),
+        ConnectPageErrors,
+    ))]
 pub async fn portal(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match state.platform.connections.portal(&token).await {
         Ok(view) => Html(pages::portal(&view, &token)).into_response(),
@@ -55,11 +87,28 @@ pub async fn portal(State(state): State<AppState>, Path(token): Path<String>) ->
     }
 }
 
-#[derive(Deserialize)]
+/// The portal's API-key form.
+#[derive(Deserialize, ToSchema)]
 pub struct ApiKeyForm {
+    /// The customer's Dialpad API key.
     api_key: String,
 }
 
+/// The portal's form: connects with the API key once Dialpad accepts it.
+#[utoipa::path(post, path = "/connect/{token}/api-key", tag = "connect", operation_id = "connect_portal_api_key",
+    params(("token" = String, Path, description = "From `portal_url`")),
+    request_body(content = ApiKeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = FOUND, description = "To the link's `redirect_url`, with `account_id` and `status=connected` or `status=error&error=…`", headers(("location" = String))),
+        (status = OK, description = "Without a `redirect_url`: a page saying what happened", body = String, content_type = "text/html"),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_credentials` / `invalid_input`: a page saying Dialpad refused the key; or, in plain text, a form without `api_key`", content(
+            (String = "text/html"), (String = "text/plain"))),
+        (status = UNSUPPORTED_MEDIA_TYPE, description = "The form is not `application/x-www-form-urlencoded` (plain text)", body = String, content_type = "text/plain"),
+        (status = SERVICE_UNAVAILABLE, description = "`dialpad_unavailable` / `rate_limited`: a page saying Dialpad could not check the key", body = String, content_type = "text/html"),
+        (status = BAD_GATEWAY, description = "`dialpad_error`: a page saying Dialpad answered an error", body = String, content_type = "text/html"),
+        (status = CONFLICT, description = "`environment_not_configured`: a page saying the environment lost its app credentials", body = String, content_type = "text/html"),
+        ConnectPageErrors,
+    ))]
 pub async fn portal_api_key(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -76,6 +125,21 @@ pub async fn portal_api_key(
     }
 }
 
+/// Where Dialpad sends the customer back after consent: redeems the code, stores the tokens,
+/// and sends the browser on.
+#[utoipa::path(get, path = "/oauth/callback", tag = "connect", operation_id = "oauth_callback",
+    params(
+        ("code" = Option<String>, Query, description = "The authorization code, on consent"),
+        ("state" = Option<String>, Query, description = "The state dialbridge sent"),
+        ("error" = Option<String>, Query, description = "Dialpad's error code (`access_denied`, `invalid_scope`, …)"),
+        ("error_description" = Option<String>, Query, description = "Dialpad's explanation"),
+    ),
+    responses(
+        (status = FOUND, description = "To the link's `redirect_url`, with `account_id` and `status=connected` or `status=error&error=…&error_description=…`", headers(("location" = String))),
+        (status = OK, description = "Without a `redirect_url`: a page saying what happened and what to do", body = String, content_type = "text/html"),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: a malformed query", body = ErrorBody),
+        ConnectPageErrors,
+    ))]
 pub async fn callback(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,

@@ -11,10 +11,29 @@ use axum::response::{IntoResponse, Response};
 use dialbridge_core::{AccountId, Error, ProxyRequest};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use super::ACCOUNT_ID;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::Path;
+use crate::responses::{InvalidInput, NoConnection};
 use crate::state::AppState;
 
+/// Dialpad's API v2 with the account's credentials: method, query, body and content type are
+/// forwarded, and Dialpad's status and body come back unchanged. Only operations Dialpad's spec
+/// documents pass; any other method reaches this handler too, and is refused the same way.
+#[utoipa::path(method(get, post, put, patch, delete), path = "/{account_id}/{*path}", tag = "proxy", operation_id = "proxy",
+    params(
+        ("account_id" = String, Path, description = ACCOUNT_ID),
+        ("path" = String, Path, description = "A documented Dialpad path under `api/v2/`, e.g. `api/v2/users/123`"),
+    ),
+    request_body(description = "Forwarded as is, with its content type", content(("application/json"), ("*/*"))),
+    responses(
+        (status = "default", description = "Dialpad's answer, status and body unchanged; 429 with `Retry-After` once the retries are spent", content(("application/json"), ("*/*"))),
+        (status = BAD_REQUEST, description = "`invalid_request`: a malformed query string", body = ErrorBody),
+        (status = NOT_FOUND, description = "`not_found`: no such account, or an operation Dialpad does not document", body = ErrorBody),
+        (status = PAYLOAD_TOO_LARGE, description = "The body is over 1 MiB (plain text)", body = String, content_type = "text/plain"),
+        (status = SERVICE_UNAVAILABLE, description = "`dialpad_unavailable`: Dialpad could not be reached, or a token refresh is backing off", body = ErrorBody),
+        NoConnection, InvalidInput,
+    ))]
 pub async fn forward(
     State(state): State<AppState>,
     Path((account, _path)): Path<(String, String)>,

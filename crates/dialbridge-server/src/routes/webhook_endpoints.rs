@@ -5,18 +5,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dialbridge_core::{DeliveryView, EndpointInput, EndpointView};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::error::ApiError;
+use super::Items;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path, Query};
+use crate::responses::{InvalidInput, JsonBody};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-pub struct Items<T> {
-    items: Vec<T>,
-}
+/// The `{id}` path segment of an endpoint.
+const ENDPOINT_ID: &str = "The endpoint id, chosen by the vendor";
 
-/// `{url, events?}`: 201 when created (with a new secret), 200 when replaced.
+/// Creates or replaces an endpoint; messages to it are signed per Standard Webhooks with its
+/// `secret`.
+#[utoipa::path(put, path = "/webhook-endpoints/{id}", tag = "webhooks", operation_id = "put_webhook_endpoint",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    request_body = EndpointInput,
+    responses(
+        (status = CREATED, description = "Created, with a new secret", body = EndpointView),
+        (status = OK, description = "Replaced", body = EndpointView),
+        JsonBody, InvalidInput,
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -35,6 +45,9 @@ pub async fn put(
     Ok((status, axum::Json(endpoint)).into_response())
 }
 
+/// The vendor's webhook endpoints.
+#[utoipa::path(get, path = "/webhook-endpoints", tag = "webhooks", operation_id = "list_webhook_endpoints",
+    responses((status = OK, body = Items<EndpointView>)))]
 pub async fn list(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Items<EndpointView>>, ApiError> {
@@ -42,6 +55,13 @@ pub async fn list(
     Ok(axum::Json(Items { items }))
 }
 
+/// One endpoint, with its secret.
+#[utoipa::path(get, path = "/webhook-endpoints/{id}", tag = "webhooks", operation_id = "get_webhook_endpoint",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    responses(
+        (status = OK, body = EndpointView),
+        (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -51,6 +71,13 @@ pub async fn get(
     ))
 }
 
+/// Deletes the endpoint and its delivery log.
+#[utoipa::path(delete, path = "/webhook-endpoints/{id}", tag = "webhooks", operation_id = "delete_webhook_endpoint",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    responses(
+        (status = NO_CONTENT, description = "Deleted"),
+        (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -59,13 +86,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
+    /// How many, 1–200 (default 50).
     limit: Option<u32>,
 }
 
 /// The delivery log, newest first.
+#[utoipa::path(get, path = "/webhook-endpoints/{id}/deliveries", tag = "webhooks", operation_id = "list_webhook_deliveries",
+    params(("id" = String, Path, description = ENDPOINT_ID), DeliveriesQuery),
+    responses(
+        (status = OK, body = Items<DeliveryView>),
+        (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+        InvalidInput,
+    ))]
 pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
