@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::platform::Shared;
 use crate::secret::Secret;
 use crate::store::{AdminKeyStore, SettingsStore};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 
 const MASTER_KEY_CHECK: &str = "master_key.check";
 
@@ -41,7 +41,7 @@ impl Admin {
     pub async fn bootstrap_admin_key(&self, configured: Option<&Secret>) -> Result<Option<Secret>> {
         if let Some(key) = configured {
             self.keys
-                .insert_admin_key(&hash_api_key(key.expose()), now_ms())
+                .insert_admin_key(&hash_api_key(key.expose()), Timestamp::now())
                 .await?;
             return Ok(None);
         }
@@ -50,7 +50,7 @@ impl Admin {
         }
         let key = Secret::new(format!("dbk_{}", random_token(32)));
         self.keys
-            .insert_admin_key(&hash_api_key(key.expose()), now_ms())
+            .insert_admin_key(&hash_api_key(key.expose()), Timestamp::now())
             .await?;
         Ok(Some(key))
     }

@@ -10,10 +10,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::platform::Platform;
-use crate::time::now_ms;
+use crate::time::Timestamp;
 
 /// Connect links are forgotten this long after they expired.
-const KEEP_EXPIRED_LINKS_MS: i64 = 24 * 3600 * 1000;
+const KEEP_EXPIRED_LINKS: Duration = Duration::from_secs(24 * 3600);
 
 /// The running background tasks.
 pub struct Background {
@@ -68,7 +68,7 @@ impl Platform {
         }
         if let Err(e) = self
             .connections
-            .purge_connect_links(now_ms() - KEEP_EXPIRED_LINKS_MS)
+            .purge_connect_links(Timestamp::now() - KEEP_EXPIRED_LINKS)
             .await
         {
             tracing::warn!("purging old connect links: {e}");

@@ -51,7 +51,7 @@ impl From<AccountId> for FieldError {
 pub(crate) fn new_id(prefix: &str) -> String {
     format!(
         "{prefix}_{:013x}{}",
-        crate::time::now_ms(),
+        crate::time::Timestamp::now().as_millis(),
         crate::crypto::random_token(8)
     )
 }

@@ -55,7 +55,7 @@ pub use store::{
     RefreshFailure, SettingsStore, StepRecord, StepStatus, Store, StoreError, StoreResult,
     TokenUpdate, WorkflowRecord, WorkflowStore,
 };
-pub use time::{now_ms, Timestamp};
+pub use time::Timestamp;
 pub use triggers::{
     classify, event_name_matches, params_match, schedule_ticks, subscription_needs, trigger,
     trigger_catalog, trigger_keys, DialpadEventKind, SubscriptionNeeds, TriggerInfo, CALL_STATES,

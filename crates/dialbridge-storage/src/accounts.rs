@@ -1,11 +1,13 @@
 //! `accounts`: the vendor's customers, read together with their connection.
 
 use async_trait::async_trait;
-use dialbridge_core::{Account, AccountId, AccountPatch, AccountStore, StoreError, StoreResult};
+use dialbridge_core::{
+    Account, AccountId, AccountPatch, AccountStore, StoreError, StoreResult, Timestamp,
+};
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{connection, get, to_json, CONNECTION_COLUMNS};
+use crate::rows::{at, connection, get, ms, to_json, CONNECTION_COLUMNS};
 
 fn select(filter: &str) -> String {
     format!(
@@ -21,8 +23,8 @@ fn account(row: &AnyRow) -> StoreResult<Account> {
         name: get(row, "name")?,
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
         connection: connection(row)?,
     })
 }
@@ -33,7 +35,7 @@ impl AccountStore for Database {
         &self,
         id: &AccountId,
         patch: &AccountPatch,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<(Account, bool)> {
         let metadata = patch.metadata.as_ref().map(to_json).transpose()?;
         // Write first (no read-then-write transaction): an insert that did nothing means the
@@ -45,7 +47,7 @@ impl AccountStore for Database {
         .bind(id.as_str())
         .bind(patch.name.clone())
         .bind(metadata.clone().unwrap_or_else(|| "{}".to_owned()))
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -60,7 +62,7 @@ impl AccountStore for Database {
             .bind(patch.name.clone())
             .bind(i64::from(metadata.is_some()))
             .bind(metadata)
-            .bind(now)
+            .bind(ms(now))
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -1,17 +1,18 @@
 //! `admin_api_keys`: SHA-256 hashes of the admin API keys.
 
 use async_trait::async_trait;
-use dialbridge_core::{AdminKeyStore, StoreResult};
+use dialbridge_core::{AdminKeyStore, StoreResult, Timestamp};
 use sqlx::Row;
 
 use crate::database::{backend, Database};
+use crate::rows::ms;
 
 #[async_trait]
 impl AdminKeyStore for Database {
-    async fn insert_admin_key(&self, key_hash: &str, now: i64) -> StoreResult<()> {
+    async fn insert_admin_key(&self, key_hash: &str, now: Timestamp) -> StoreResult<()> {
         sqlx::query("INSERT INTO admin_api_keys (key_hash, created_at) VALUES ($1, $2) ON CONFLICT (key_hash) DO NOTHING")
             .bind(key_hash)
-            .bind(now)
+            .bind(ms(now))
             .execute(&self.pool)
             .await
             .map_err(backend)?;

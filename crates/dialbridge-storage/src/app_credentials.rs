@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use dialbridge_core::{AppCredentialsRecord, AppStore, StoreResult};
 
 use crate::database::{backend, Database};
-use crate::rows::{environment, get};
+use crate::rows::{at, environment, get, ms};
 
 #[async_trait]
 impl AppStore for Database {
@@ -20,7 +20,7 @@ impl AppStore for Database {
                     client_id: get(row, "client_id")?,
                     client_secret: dialbridge_core::Sealed(get(row, "client_secret")?),
                     base_url: get(row, "base_url")?,
-                    updated_at: get(row, "updated_at")?,
+                    updated_at: at(row, "updated_at")?,
                 })
             })
             .collect()
@@ -36,7 +36,7 @@ impl AppStore for Database {
         .bind(&record.client_id)
         .bind(&record.client_secret.0)
         .bind(&record.base_url)
-        .bind(record.updated_at)
+        .bind(ms(record.updated_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -2,11 +2,11 @@
 //! are single atomic updates, so a link or a state is used at most once.
 
 use async_trait::async_trait;
-use dialbridge_core::{AccountId, ConnectSession, ConnectSessionStore, StoreResult};
+use dialbridge_core::{AccountId, ConnectSession, ConnectSessionStore, StoreResult, Timestamp};
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{environment, get, sealed, string_list, to_json};
+use crate::rows::{at, environment, get, ms, sealed, string_list, to_json};
 
 const COLUMNS: &str = "token_hash, account_id, environment, redirect_url, scopes, custom_scopes, created_at, expires_at, \
     state_hash, code_verifier, opened_at, completed_at";
@@ -19,12 +19,12 @@ fn session(row: &AnyRow) -> StoreResult<ConnectSession> {
         redirect_url: get(row, "redirect_url")?,
         scopes: string_list(row, "scopes")?,
         custom_scopes: string_list(row, "custom_scopes")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
+        created_at: at(row, "created_at")?,
+        expires_at: at(row, "expires_at")?,
         state_hash: get(row, "state_hash")?,
         code_verifier: sealed(row, "code_verifier")?,
-        opened_at: get(row, "opened_at")?,
-        completed_at: get(row, "completed_at")?,
+        opened_at: at(row, "opened_at")?,
+        completed_at: at(row, "completed_at")?,
     })
 }
 
@@ -50,12 +50,12 @@ impl ConnectSessionStore for Database {
         .bind(s.redirect_url.clone())
         .bind(to_json(&s.scopes)?)
         .bind(to_json(&s.custom_scopes)?)
-        .bind(s.created_at)
-        .bind(s.expires_at)
+        .bind(ms(s.created_at))
+        .bind(ms(s.expires_at))
         .bind(s.state_hash.clone())
         .bind(s.code_verifier.as_ref().map(|v| v.0.clone()))
-        .bind(s.opened_at)
-        .bind(s.completed_at)
+        .bind(ms(s.opened_at))
+        .bind(ms(s.completed_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -78,7 +78,7 @@ impl ConnectSessionStore for Database {
         token_hash: &str,
         state_hash: &str,
         code_verifier: &dialbridge_core::Sealed,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>> {
         let sql = format!(
             "UPDATE connect_sessions SET opened_at = $4, state_hash = $2, code_verifier = $3 \
@@ -89,7 +89,7 @@ impl ConnectSessionStore for Database {
                 .bind(token_hash)
                 .bind(state_hash)
                 .bind(code_verifier.0.clone())
-                .bind(now),
+                .bind(ms(now)),
         )
         .await
     }
@@ -97,32 +97,32 @@ impl ConnectSessionStore for Database {
     async fn complete_connect_session_by_state(
         &self,
         state_hash: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>> {
         let sql = format!(
             "UPDATE connect_sessions SET completed_at = $2 \
              WHERE state_hash = $1 AND opened_at IS NOT NULL AND completed_at IS NULL AND expires_at > $2 RETURNING {COLUMNS}"
         );
-        self.update_session(sqlx::query(&sql).bind(state_hash).bind(now))
+        self.update_session(sqlx::query(&sql).bind(state_hash).bind(ms(now)))
             .await
     }
 
     async fn complete_connect_session_by_token(
         &self,
         token_hash: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>> {
         let sql = format!(
             "UPDATE connect_sessions SET completed_at = $2 \
              WHERE token_hash = $1 AND opened_at IS NULL AND completed_at IS NULL AND expires_at > $2 RETURNING {COLUMNS}"
         );
-        self.update_session(sqlx::query(&sql).bind(token_hash).bind(now))
+        self.update_session(sqlx::query(&sql).bind(token_hash).bind(ms(now)))
             .await
     }
 
-    async fn purge_connect_sessions(&self, expired_before: i64) -> StoreResult<u64> {
+    async fn purge_connect_sessions(&self, expired_before: Timestamp) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM connect_sessions WHERE expires_at < $1")
-            .bind(expired_before)
+            .bind(ms(expired_before))
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -3,11 +3,12 @@
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    AccountId, ConnectionRecord, ConnectionStore, RefreshFailure, StoreResult, TokenUpdate,
+    AccountId, ConnectionRecord, ConnectionStore, RefreshFailure, StoreResult, Timestamp,
+    TokenUpdate,
 };
 
 use crate::database::{backend, Database};
-use crate::rows::{connection, get, to_json, CONNECTION_COLUMNS};
+use crate::rows::{connection, get, ms, to_json, CONNECTION_COLUMNS};
 
 #[async_trait]
 impl ConnectionStore for Database {
@@ -45,16 +46,16 @@ impl ConnectionStore for Database {
         .bind(to_json(&r.scopes)?)
         .bind(r.dialpad_user_id.clone())
         .bind(r.dialpad_company_id.clone())
-        .bind(r.connected_at)
+        .bind(ms(r.connected_at))
         .bind(r.access_token.as_ref().map(|s| s.0.clone()))
         .bind(r.refresh_token.as_ref().map(|s| s.0.clone()))
         .bind(r.api_key.as_ref().map(|s| s.0.clone()))
-        .bind(r.expires_at)
+        .bind(ms(r.expires_at))
         .bind(r.token_version)
         .bind(r.refresh_failures)
-        .bind(r.next_refresh_at)
+        .bind(ms(r.next_refresh_at))
         .bind(r.last_error.clone())
-        .bind(r.updated_at)
+        .bind(ms(r.updated_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -76,9 +77,9 @@ impl ConnectionStore for Database {
         .bind(expected_version)
         .bind(u.access_token.0.clone())
         .bind(u.refresh_token.0.clone())
-        .bind(u.expires_at)
+        .bind(ms(u.expires_at))
         .bind(to_json(&u.scopes)?)
-        .bind(u.now)
+        .bind(ms(u.now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -93,9 +94,9 @@ impl ConnectionStore for Database {
         .bind(id.as_str())
         .bind(f.status.as_str())
         .bind(f.failures)
-        .bind(f.next_refresh_at)
+        .bind(ms(f.next_refresh_at))
         .bind(f.last_error.clone())
-        .bind(f.now)
+        .bind(ms(f.now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -106,8 +107,8 @@ impl ConnectionStore for Database {
         &self,
         id: &AccountId,
         owner: &str,
-        now: i64,
-        until: i64,
+        now: Timestamp,
+        until: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET refresh_lock_owner = $2, refresh_lock_until = $4 WHERE account_id = $1 \
@@ -115,8 +116,8 @@ impl ConnectionStore for Database {
         )
         .bind(id.as_str())
         .bind(owner)
-        .bind(now)
-        .bind(until)
+        .bind(ms(now))
+        .bind(ms(until))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -135,14 +136,14 @@ impl ConnectionStore for Database {
 
     async fn connections_expiring_before(
         &self,
-        before: i64,
+        before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
         let rows = sqlx::query(
             "SELECT account_id FROM connections WHERE status = 'connected' AND auth_type = 'oauth' \
              AND expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2",
         )
-        .bind(before)
+        .bind(ms(before))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await

@@ -3,11 +3,13 @@
 //! the same one.
 
 use async_trait::async_trait;
-use dialbridge_core::{DeliveryRecord, EndpointRecord, EndpointStore, StoreError, StoreResult};
+use dialbridge_core::{
+    DeliveryRecord, EndpointRecord, EndpointStore, StoreError, StoreResult, Timestamp,
+};
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{get, json, sealed, string_list, to_json};
+use crate::rows::{at, get, json, ms, sealed, string_list, to_json};
 
 const ENDPOINT_COLUMNS: &str = "id, url, events, secret, created_at, updated_at";
 
@@ -25,8 +27,8 @@ fn endpoint(row: &AnyRow) -> StoreResult<EndpointRecord> {
         events: string_list(row, "events")?,
         secret: sealed(row, "secret")?
             .ok_or_else(|| StoreError::Corrupt("webhook_endpoints.secret is NULL".into()))?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
     })
 }
 
@@ -38,11 +40,11 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
         payload: json(row, "payload")?,
         status: get(row, "status")?,
         attempts: get(row, "attempts")?,
-        next_attempt_at: get(row, "next_attempt_at")?,
+        next_attempt_at: at(row, "next_attempt_at")?,
         last_status: get(row, "last_status")?,
         last_error: get(row, "last_error")?,
-        created_at: get(row, "created_at")?,
-        delivered_at: get(row, "delivered_at")?,
+        created_at: at(row, "created_at")?,
+        delivered_at: at(row, "delivered_at")?,
     })
 }
 
@@ -59,8 +61,8 @@ impl EndpointStore for Database {
         .bind(&e.url)
         .bind(to_json(&e.events)?)
         .bind(e.secret.0.clone())
-        .bind(e.created_at)
-        .bind(e.updated_at)
+        .bind(ms(e.created_at))
+        .bind(ms(e.updated_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -116,11 +118,11 @@ impl EndpointStore for Database {
         .bind(to_json(&d.payload)?)
         .bind(&d.status)
         .bind(d.attempts)
-        .bind(d.next_attempt_at)
+        .bind(ms(d.next_attempt_at))
         .bind(d.last_status)
         .bind(d.last_error.clone())
-        .bind(d.created_at)
-        .bind(d.delivered_at)
+        .bind(ms(d.created_at))
+        .bind(ms(d.delivered_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -130,8 +132,8 @@ impl EndpointStore for Database {
     async fn claim_deliveries(
         &self,
         owner: &str,
-        now: i64,
-        lease_until: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         const DUE: &str = "status = 'pending' AND next_attempt_at <= $1 \
@@ -152,7 +154,7 @@ impl EndpointStore for Database {
                 break;
             }
             let ids: Vec<String> = sqlx::query_scalar(&candidates_sql)
-                .bind(now)
+                .bind(ms(now))
                 .bind(wanted as i64)
                 .fetch_all(&self.pool)
                 .await
@@ -161,9 +163,9 @@ impl EndpointStore for Database {
             let before = claimed.len();
             for id in ids {
                 let row = sqlx::query(&claim_sql)
-                    .bind(now)
+                    .bind(ms(now))
                     .bind(owner)
-                    .bind(lease_until)
+                    .bind(ms(lease_until))
                     .bind(&id)
                     .fetch_optional(&self.pool)
                     .await
@@ -188,10 +190,10 @@ impl EndpointStore for Database {
         .bind(&d.id)
         .bind(&d.status)
         .bind(d.attempts)
-        .bind(d.next_attempt_at)
+        .bind(ms(d.next_attempt_at))
         .bind(d.last_status)
         .bind(d.last_error.clone())
-        .bind(d.delivered_at)
+        .bind(ms(d.delivered_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use dialbridge_core::{
     AccountId, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
-    StepRecord, StepStatus, StoreError, StoreResult,
+    StepRecord, StepStatus, StoreError, StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, misuse, Database};
-use crate::rows::{get, json, json_opt, to_json};
+use crate::rows::{at, get, json, json_opt, ms, to_json};
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
 
@@ -41,7 +41,7 @@ fn event(row: &AnyRow) -> StoreResult<EventRecord> {
         name: get(row, "name")?,
         dedupe_key: get(row, "dedupe_key")?,
         payload: json(row, "payload")?,
-        received_at: get(row, "received_at")?,
+        received_at: at(row, "received_at")?,
     })
 }
 
@@ -57,13 +57,13 @@ fn execution(row: &AnyRow) -> StoreResult<ExecutionRecord> {
         trigger: json(row, "trigger_json")?,
         event: json(row, "event_json")?,
         error: json_opt(row, "error")?,
-        run_at: get(row, "run_at")?,
+        run_at: at(row, "run_at")?,
         lease_owner: get(row, "lease_owner")?,
-        lease_until: get(row, "lease_until")?,
+        lease_until: at(row, "lease_until")?,
         replay_of: get(row, "replay_of")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        finished_at: get(row, "finished_at")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
+        finished_at: at(row, "finished_at")?,
     })
 }
 
@@ -79,9 +79,9 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
         input: json_opt(row, "input")?,
         output: json_opt(row, "output")?,
         error: json_opt(row, "error")?,
-        started_at: get(row, "started_at")?,
-        finished_at: get(row, "finished_at")?,
-        wake_at: get(row, "wake_at")?,
+        started_at: at(row, "started_at")?,
+        finished_at: at(row, "finished_at")?,
+        wake_at: at(row, "wake_at")?,
     })
 }
 
@@ -101,13 +101,13 @@ where
     .bind(to_json(&e.trigger)?)
     .bind(to_json(&e.event)?)
     .bind(e.error.as_ref().map(to_json).transpose()?)
-    .bind(e.run_at)
+    .bind(ms(e.run_at))
     .bind(e.lease_owner.clone())
-    .bind(e.lease_until)
+    .bind(ms(e.lease_until))
     .bind(e.replay_of.clone())
-    .bind(e.created_at)
-    .bind(e.updated_at)
-    .bind(e.finished_at)
+    .bind(ms(e.created_at))
+    .bind(ms(e.updated_at))
+    .bind(ms(e.finished_at))
     .execute(executor)
     .await
     .map_err(backend)?;
@@ -134,7 +134,7 @@ impl ExecutionStore for Database {
         .bind(&ev.name)
         .bind(ev.dedupe_key.clone())
         .bind(to_json(&ev.payload)?)
-        .bind(ev.received_at)
+        .bind(ms(ev.received_at))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -227,8 +227,8 @@ impl ExecutionStore for Database {
     async fn claim_executions(
         &self,
         owner: &str,
-        now: i64,
-        lease_until: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
         per_account_limit: u32,
     ) -> StoreResult<Vec<ExecutionRecord>> {
@@ -244,7 +244,7 @@ impl ExecutionStore for Database {
             "INSERT INTO store_locks (name, taken_at) VALUES ('claim_executions', $1) \
              ON CONFLICT (name) DO UPDATE SET taken_at = excluded.taken_at",
         )
-        .bind(now)
+        .bind(ms(now))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -252,7 +252,7 @@ impl ExecutionStore for Database {
             "SELECT account_id, COUNT(*) AS n FROM executions \
              WHERE {UNFINISHED} AND lease_until IS NOT NULL AND lease_until >= $1 GROUP BY account_id"
         ))
-        .bind(now)
+        .bind(ms(now))
         .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
@@ -281,7 +281,7 @@ impl ExecutionStore for Database {
         let mut after: (i64, String) = (i64::MIN, String::new());
         'rounds: loop {
             let rows = sqlx::query(&candidates_sql)
-                .bind(now)
+                .bind(ms(now))
                 .bind(after.0)
                 .bind(after.1.clone())
                 .bind(per_account)
@@ -301,8 +301,8 @@ impl ExecutionStore for Database {
                 let done = sqlx::query(&claim_sql)
                     .bind(&id)
                     .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
+                    .bind(ms(lease_until))
+                    .bind(ms(now))
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(backend)?;
@@ -322,13 +322,18 @@ impl ExecutionStore for Database {
         Ok(claimed)
     }
 
-    async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> StoreResult<bool> {
+    async fn renew_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(&format!(
             "UPDATE executions SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
         ))
         .bind(id)
         .bind(owner)
-        .bind(lease_until)
+        .bind(ms(lease_until))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -339,8 +344,8 @@ impl ExecutionStore for Database {
         &self,
         id: &str,
         owner: &str,
-        run_at: i64,
-        now: i64,
+        run_at: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(&format!(
             "UPDATE executions SET status = 'running', run_at = $3, lease_owner = NULL, lease_until = NULL, \
@@ -348,8 +353,8 @@ impl ExecutionStore for Database {
         ))
         .bind(id)
         .bind(owner)
-        .bind(run_at)
-        .bind(now)
+        .bind(ms(run_at))
+        .bind(ms(now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -362,7 +367,7 @@ impl ExecutionStore for Database {
         owner: &str,
         status: ExecutionStatus,
         error: Option<&serde_json::Value>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool> {
         if !status.is_finished() {
             return Err(misuse(format!(
@@ -378,27 +383,27 @@ impl ExecutionStore for Database {
         .bind(owner)
         .bind(status.as_str())
         .bind(error.map(to_json).transpose()?)
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn cancel_execution(&self, id: &str, now: i64) -> StoreResult<bool> {
+    async fn cancel_execution(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
         let done = sqlx::query(&format!(
             "UPDATE executions SET status = 'cancelled', finished_at = $2, updated_at = $2, \
              lease_owner = NULL, lease_until = NULL WHERE id = $1 AND {UNFINISHED}"
         ))
         .bind(id)
-        .bind(now)
+        .bind(ms(now))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn next_run_at(&self) -> StoreResult<Option<i64>> {
+    async fn next_run_at(&self) -> StoreResult<Option<Timestamp>> {
         // A leased execution becomes claimable when its lease has run out (`lease_until < now`),
         // so at `lease_until + 1` if that is after its `run_at`.
         let next: Option<i64> = sqlx::query_scalar(&format!(
@@ -408,7 +413,7 @@ impl ExecutionStore for Database {
         .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(next)
+        Ok(next.map(Timestamp::from_millis))
     }
 
     async fn put_step(&self, s: &StepRecord) -> StoreResult<()> {
@@ -427,9 +432,9 @@ impl ExecutionStore for Database {
         .bind(s.input.as_ref().map(to_json).transpose()?)
         .bind(s.output.as_ref().map(to_json).transpose()?)
         .bind(s.error.as_ref().map(to_json).transpose()?)
-        .bind(s.started_at)
-        .bind(s.finished_at)
-        .bind(s.wake_at)
+        .bind(ms(s.started_at))
+        .bind(ms(s.finished_at))
+        .bind(ms(s.wake_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

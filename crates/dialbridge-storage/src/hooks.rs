@@ -6,7 +6,7 @@ use dialbridge_core::{AccountId, HookRecord, HookStore, StoreError, StoreResult}
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{get, json, sealed, to_json};
+use crate::rows::{at, get, json, ms, sealed, to_json};
 
 const COLUMNS: &str =
     "hook_id, account_id, dialpad_webhook_id, secret, subscriptions, status, last_error, updated_at";
@@ -21,7 +21,7 @@ fn hook(row: &AnyRow) -> StoreResult<HookRecord> {
         subscriptions: json(row, "subscriptions")?,
         status: get(row, "status")?,
         last_error: get(row, "last_error")?,
-        updated_at: get(row, "updated_at")?,
+        updated_at: at(row, "updated_at")?,
     })
 }
 
@@ -42,7 +42,7 @@ impl HookStore for Database {
         .bind(to_json(&h.subscriptions)?)
         .bind(&h.status)
         .bind(h.last_error.clone())
-        .bind(h.updated_at)
+        .bind(ms(h.updated_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -3,7 +3,7 @@
 
 use dialbridge_core::{
     AccountId, AuthType, ConnectionRecord, ConnectionStatus, Environment, Sealed, StoreError,
-    StoreResult,
+    StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -15,6 +15,43 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(column).map_err(backend)
+}
+
+/// A time column: milliseconds since the epoch, as `Timestamp` or `Option<Timestamp>`.
+pub(crate) fn at<T: Millis>(row: &AnyRow, column: &str) -> StoreResult<T> {
+    Ok(T::from_ms(get(row, column)?))
+}
+
+/// How instants travel to and from the database: as milliseconds since the epoch.
+pub(crate) trait Millis {
+    type Ms: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>;
+    fn from_ms(ms: Self::Ms) -> Self;
+    fn ms(self) -> Self::Ms;
+}
+
+impl Millis for Timestamp {
+    type Ms = i64;
+    fn from_ms(ms: i64) -> Self {
+        Timestamp::from_millis(ms)
+    }
+    fn ms(self) -> i64 {
+        self.as_millis()
+    }
+}
+
+impl Millis for Option<Timestamp> {
+    type Ms = Option<i64>;
+    fn from_ms(ms: Option<i64>) -> Self {
+        ms.map(Timestamp::from_millis)
+    }
+    fn ms(self) -> Option<i64> {
+        self.map(Timestamp::as_millis)
+    }
+}
+
+/// An instant (or none) as the database stores it.
+pub(crate) fn ms<T: Millis>(at: T) -> T::Ms {
+    at.ms()
 }
 
 pub(crate) fn sealed(row: &AnyRow, column: &str) -> StoreResult<Option<Sealed>> {
@@ -76,15 +113,15 @@ pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> 
         scopes: string_list(row, "c_scopes")?,
         dialpad_user_id: get(row, "c_dialpad_user_id")?,
         dialpad_company_id: get(row, "c_dialpad_company_id")?,
-        connected_at: get(row, "c_connected_at")?,
+        connected_at: at(row, "c_connected_at")?,
         access_token: sealed(row, "c_access_token")?,
         refresh_token: sealed(row, "c_refresh_token")?,
         api_key: sealed(row, "c_api_key")?,
-        expires_at: get(row, "c_expires_at")?,
+        expires_at: at(row, "c_expires_at")?,
         token_version: get(row, "c_token_version")?,
         refresh_failures: get(row, "c_refresh_failures")?,
-        next_refresh_at: get(row, "c_next_refresh_at")?,
+        next_refresh_at: at(row, "c_next_refresh_at")?,
         last_error: get(row, "c_last_error")?,
-        updated_at: get(row, "c_updated_at")?,
+        updated_at: at(row, "c_updated_at")?,
     }))
 }

@@ -3,11 +3,13 @@
 //! saves never share a number) and which accounts run which workflow with what config.
 
 use async_trait::async_trait;
-use dialbridge_core::{AccountId, EnablementRecord, StoreResult, WorkflowRecord, WorkflowStore};
+use dialbridge_core::{
+    AccountId, EnablementRecord, StoreResult, Timestamp, WorkflowRecord, WorkflowStore,
+};
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{get, json, to_json};
+use crate::rows::{at, get, json, ms, to_json};
 
 const VERSION_COLUMNS: &str = "v.key, v.version, v.definition, v.created_at";
 const ENABLEMENT_COLUMNS: &str = "account_id, workflow_key, config, created_at, updated_at";
@@ -17,7 +19,7 @@ fn workflow(row: &AnyRow) -> StoreResult<WorkflowRecord> {
         key: get(row, "key")?,
         version: get(row, "version")?,
         definition: json(row, "definition")?,
-        created_at: get(row, "created_at")?,
+        created_at: at(row, "created_at")?,
     })
 }
 
@@ -26,8 +28,8 @@ fn enablement(row: &AnyRow) -> StoreResult<EnablementRecord> {
         account_id: AccountId::from_trusted(get(row, "account_id")?),
         workflow_key: get(row, "workflow_key")?,
         config: json(row, "config")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
+        created_at: at(row, "created_at")?,
+        updated_at: at(row, "updated_at")?,
     })
 }
 
@@ -37,7 +39,7 @@ impl WorkflowStore for Database {
         &self,
         key: &str,
         definition: &serde_json::Value,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<i64> {
         let definition = to_json(definition)?;
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -49,7 +51,7 @@ impl WorkflowStore for Database {
              deleted_at = NULL, updated_at = excluded.updated_at RETURNING latest_version",
         )
         .bind(key)
-        .bind(now)
+        .bind(ms(now))
         .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
@@ -59,7 +61,7 @@ impl WorkflowStore for Database {
         .bind(key)
         .bind(version)
         .bind(definition)
-        .bind(now)
+        .bind(ms(now))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -105,13 +107,13 @@ impl WorkflowStore for Database {
         rows.iter().map(workflow).collect()
     }
 
-    async fn delete_workflow(&self, key: &str, now: i64) -> StoreResult<bool> {
+    async fn delete_workflow(&self, key: &str, now: Timestamp) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query(
             "UPDATE workflows SET deleted_at = $2, updated_at = $2 WHERE key = $1 AND deleted_at IS NULL",
         )
         .bind(key)
-        .bind(now)
+        .bind(ms(now))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -133,8 +135,8 @@ impl WorkflowStore for Database {
         .bind(r.account_id.as_str())
         .bind(&r.workflow_key)
         .bind(to_json(&r.config)?)
-        .bind(r.created_at)
-        .bind(r.updated_at)
+        .bind(ms(r.created_at))
+        .bind(ms(r.updated_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -16,7 +16,7 @@ use url::Url;
 use crate::error::{Error, FieldError, Result};
 use crate::platform::Shared;
 use crate::store::{AppCredentialsRecord, AppStore, SettingsStore};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use scopes::{ScopeSelection, MANDATORY_SCOPES};
 
 const SCOPES_SETTING: &str = "app.scopes";
@@ -177,7 +177,7 @@ impl AppSettings {
             client_id,
             client_secret: self.shared.seal(&client_secret),
             base_url: base_url.as_str().trim_end_matches('/').to_owned(),
-            updated_at: now_ms(),
+            updated_at: Timestamp::now(),
         };
         self.credentials.put_app_credentials(&record).await?;
         tracing::info!(%environment, "app credentials updated");

@@ -12,7 +12,7 @@ use crate::app::Environment;
 use crate::error::{Error, Resource, Result};
 use crate::events::ProvisioningView;
 use crate::ids::AccountId;
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -61,7 +61,10 @@ impl Connections {
         patch: AccountPatch,
     ) -> Result<(AccountView, bool)> {
         patch.validate()?;
-        let (account, created) = self.accounts.upsert_account(id, &patch, now_ms()).await?;
+        let (account, created) = self
+            .accounts
+            .upsert_account(id, &patch, Timestamp::now())
+            .await?;
         Ok((self.view(account).await?, created))
     }
 
@@ -130,8 +133,8 @@ fn account_view(account: Account, selection: &ScopeSelection) -> AccountView {
         account_id: account.account_id,
         name: account.name,
         metadata: account.metadata,
-        created_at: Timestamp(account.created_at),
-        updated_at: Timestamp(account.updated_at),
+        created_at: account.created_at,
+        updated_at: account.updated_at,
         connection: account.connection.map(|c| connection_view(c, selection)),
         dialpad_events: None,
     }
@@ -156,8 +159,8 @@ fn connection_view(c: ConnectionRecord, selection: &ScopeSelection) -> Connectio
         missing_scopes,
         dialpad_user_id: c.dialpad_user_id,
         dialpad_company_id: c.dialpad_company_id,
-        connected_at: c.connected_at.map(Timestamp),
-        expires_at: c.expires_at.map(Timestamp),
+        connected_at: c.connected_at,
+        expires_at: c.expires_at,
         last_error: c.last_error,
     }
 }

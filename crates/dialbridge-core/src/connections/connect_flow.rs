@@ -1,8 +1,6 @@
 //! The connect flow: a single-use, expiring connect link; the redirect to Dialpad's authorize
 //! page with a state bound to the link and PKCE S256; the callback that redeems the code.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -12,7 +10,7 @@ use crate::app::Environment;
 use crate::crypto::{random_token, sha256_hex, Sealed};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 
 /// A connect attempt, as stored. Only hashes of the link token and state are kept.
 #[derive(Debug, Clone)]
@@ -24,12 +22,12 @@ pub struct ConnectSession {
     /// The effective scopes asked for, and which of them are custom.
     pub scopes: Vec<String>,
     pub custom_scopes: Vec<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
     pub state_hash: Option<String>,
     pub code_verifier: Option<Sealed>,
-    pub opened_at: Option<i64>,
-    pub completed_at: Option<i64>,
+    pub opened_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -117,7 +115,7 @@ impl Connections {
         };
         self.app.app_credentials(environment).await?;
         let selection = self.app.scope_selection().await?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let ttl = self.shared.settings().connect_link_ttl;
         let token = random_token(32);
         let session = ConnectSession {
@@ -128,7 +126,7 @@ impl Connections {
             scopes: selection.effective(),
             custom_scopes: selection.custom_scopes,
             created_at: now,
-            expires_at: now + ttl.as_millis() as i64,
+            expires_at: now + ttl,
             state_hash: None,
             code_verifier: None,
             opened_at: None,
@@ -161,7 +159,7 @@ impl Connections {
                 .settings()
                 .public(&format!("connect/{token}/portal"))
                 .to_string(),
-            expires_at: Timestamp(session.expires_at),
+            expires_at: session.expires_at,
         })
     }
 
@@ -184,7 +182,12 @@ impl Connections {
         let verifier = self.shared.seal(&pkce.verifier);
         let session = self
             .sessions
-            .open_connect_session(&sha256_hex(token), &sha256_hex(&state), &verifier, now_ms())
+            .open_connect_session(
+                &sha256_hex(token),
+                &sha256_hex(&state),
+                &verifier,
+                Timestamp::now(),
+            )
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
         let app = self.app.oauth_app(session.environment).await?;
@@ -199,7 +202,7 @@ impl Connections {
         let state = state.ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
         let session = self
             .sessions
-            .complete_connect_session_by_state(&sha256_hex(state), now_ms())
+            .complete_connect_session_by_state(&sha256_hex(state), Timestamp::now())
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
         let failure = match (query.error, query.code) {
@@ -252,7 +255,7 @@ impl Connections {
             .await
             .map_err(internal)?;
         let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
-        let now = now_ms();
+        let now = Timestamp::now();
         let previous_version = self
             .connections
             .get_connection(&session.account_id)
@@ -275,7 +278,7 @@ impl Connections {
         record.connected_at = Some(now);
         record.access_token = Some(self.shared.seal(&tokens.access_token));
         record.refresh_token = tokens.refresh_token.as_deref().map(|t| self.shared.seal(t));
-        record.expires_at = tokens.expires_in.map(|d| expires_at(now, d));
+        record.expires_at = tokens.expires_in.map(|d| now + d);
         record.token_version = previous_version + 1;
         self.connections
             .put_connection(&record)
@@ -293,7 +296,7 @@ impl Connections {
         self.connect_api_key(&session.account_id, Some(session.environment), api_key)
             .await?;
         self.sessions
-            .complete_connect_session_by_token(&sha256_hex(token), now_ms())
+            .complete_connect_session_by_token(&sha256_hex(token), Timestamp::now())
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
         Ok(CallbackOutcome {
@@ -304,22 +307,18 @@ impl Connections {
     }
 
     /// Forgets connect links that expired before `before`.
-    pub(crate) async fn purge_connect_links(&self, before: i64) -> Result<u64> {
+    pub(crate) async fn purge_connect_links(&self, before: Timestamp) -> Result<u64> {
         Ok(self.sessions.purge_connect_sessions(before).await?)
     }
 
     async fn live_session(&self, token: &str) -> Result<ConnectSession> {
-        let now = now_ms();
+        let now = Timestamp::now();
         self.sessions
             .find_connect_session(&sha256_hex(token))
             .await?
             .filter(|s| s.expires_at > now && s.opened_at.is_none() && s.completed_at.is_none())
             .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))
     }
-}
-
-pub(crate) fn expires_at(now: i64, expires_in: Duration) -> i64 {
-    now + expires_in.as_millis() as i64
 }
 
 fn internal(e: impl ToString) -> (String, String) {

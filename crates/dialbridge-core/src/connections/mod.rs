@@ -25,7 +25,7 @@ use crate::gateway::Gateway;
 use crate::ids::AccountId;
 use crate::platform::Shared;
 use crate::store::{AccountStore, ConnectSessionStore, ConnectionStore};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
 
 /// `POST /api/v1/accounts/{id}/connection/check`: proof that the credentials work now.
@@ -105,7 +105,7 @@ impl Connections {
             other => Error::from(other),
         })?;
         let user_id = client.user("me", api_key).await.ok().map(|u| u.id);
-        let now = now_ms();
+        let now = Timestamp::now();
         let version = account.connection.as_ref().map_or(0, |c| c.token_version);
         let mut record = ConnectionRecord::empty(
             account_id.clone(),
@@ -154,7 +154,7 @@ impl Connections {
             connection.environment,
             connection.auth_type,
             ConnectionStatus::Disconnected,
-            now_ms(),
+            Timestamp::now(),
         );
         record.dialpad_company_id = connection.dialpad_company_id;
         record.dialpad_user_id = connection.dialpad_user_id;

@@ -6,14 +6,15 @@ use crate::app::Environment;
 use crate::crypto::Sealed;
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone)]
 pub struct Account {
     pub account_id: AccountId,
     pub name: Option<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub connection: Option<ConnectionRecord>,
 }
 
@@ -93,18 +94,18 @@ pub struct ConnectionRecord {
     pub scopes: Vec<String>,
     pub dialpad_user_id: Option<String>,
     pub dialpad_company_id: Option<String>,
-    pub connected_at: Option<i64>,
+    pub connected_at: Option<Timestamp>,
     pub access_token: Option<Sealed>,
     pub refresh_token: Option<Sealed>,
     pub api_key: Option<Sealed>,
     /// When the access token expires, if Dialpad said.
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Timestamp>,
     /// Bumped on every credential change; refreshes compare-and-swap on it.
     pub token_version: i64,
     pub refresh_failures: i64,
-    pub next_refresh_at: Option<i64>,
+    pub next_refresh_at: Option<Timestamp>,
     pub last_error: Option<String>,
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 impl ConnectionRecord {
@@ -114,7 +115,7 @@ impl ConnectionRecord {
         environment: Environment,
         auth_type: AuthType,
         status: ConnectionStatus,
-        now: i64,
+        now: Timestamp,
     ) -> Self {
         ConnectionRecord {
             account_id,

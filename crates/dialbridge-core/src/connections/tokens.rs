@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::connect_flow::expires_at;
 use super::model::{AuthType, ConnectionRecord, ConnectionStatus};
 use crate::app::AppSettings;
 use crate::error::{Error, Result};
@@ -16,7 +15,7 @@ use crate::ids::AccountId;
 use crate::platform::Shared;
 use crate::secret::Secret;
 use crate::store::{ConnectionStore, RefreshFailure, TokenUpdate};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
 
 /// How long a process may hold the refresh lease before others may take it over.
@@ -73,11 +72,11 @@ impl Tokens {
     /// refresh margin of its expiry.
     pub async fn credential(&self, account_id: &AccountId) -> Result<Credential> {
         let connection = self.usable_connection(account_id).await?;
-        let margin = self.shared.settings().refresh_margin.as_millis() as i64;
+        let margin = self.shared.settings().refresh_margin;
         let expiring = connection.auth_type == AuthType::Oauth
             && connection
                 .expires_at
-                .is_some_and(|at| at <= now_ms() + margin);
+                .is_some_and(|at| at <= Timestamp::now() + margin);
         if expiring {
             return self.refresh(account_id, connection.token_version).await;
         }
@@ -102,7 +101,7 @@ impl Tokens {
     /// Refreshes connections whose tokens expire within the margin, so idle connections stay
     /// alive. Answers how many were refreshed.
     pub async fn refresh_expiring(&self) -> Result<usize> {
-        let horizon = now_ms() + self.shared.settings().refresh_margin.as_millis() as i64;
+        let horizon = Timestamp::now() + self.shared.settings().refresh_margin;
         let due = self
             .connections
             .connections_expiring_before(horizon, 100)
@@ -153,17 +152,17 @@ impl Tokens {
     async fn refresh(&self, account_id: &AccountId, stale_version: i64) -> Result<Credential> {
         let lock = self.refresh_lock(account_id);
         let _one_at_a_time = lock.lock().await;
-        let give_up_at = now_ms() + WAIT_FOR_OTHERS.as_millis() as i64;
+        let give_up_at = Timestamp::now() + WAIT_FOR_OTHERS;
         loop {
             let connection = self.usable_connection(account_id).await?;
-            let now = now_ms();
+            let now = Timestamp::now();
             if connection.token_version != stale_version && !expired(&connection, now) {
                 return self.credential_from(&connection).await;
             }
             if connection.next_refresh_at.is_some_and(|at| at > now) {
                 return self.during_backoff(&connection, now).await;
             }
-            let until = now + LEASE.as_millis() as i64;
+            let until = now + LEASE;
             if self
                 .connections
                 .try_lock_refresh(account_id, self.shared.owner(), now, until)
@@ -191,7 +190,7 @@ impl Tokens {
     ) -> Result<Credential> {
         // Read again under the lease: another process may have refreshed just before.
         let connection = self.usable_connection(account_id).await?;
-        let now = now_ms();
+        let now = Timestamp::now();
         if connection.token_version != stale_version && !expired(&connection, now) {
             return self.credential_from(&connection).await;
         }
@@ -223,7 +222,7 @@ impl Tokens {
                         .refresh_token
                         .as_deref()
                         .map_or(sealed_refresh, |t| self.shared.seal(t)),
-                    expires_at: tokens.expires_in.map(|d| expires_at(now, d)),
+                    expires_at: tokens.expires_in.map(|d| now + d),
                     scopes: tokens.scopes.unwrap_or(connection.scopes),
                     now,
                 };
@@ -249,7 +248,7 @@ impl Tokens {
                 let failure = RefreshFailure {
                     status: ConnectionStatus::Connected,
                     failures,
-                    next_refresh_at: Some(now + wait.as_millis() as i64),
+                    next_refresh_at: Some(now + wait),
                     last_error: e.to_string(),
                     now,
                 };
@@ -263,11 +262,19 @@ impl Tokens {
     }
 
     /// While backing off, the current token is still good if it has not expired.
-    async fn during_backoff(&self, connection: &ConnectionRecord, now: i64) -> Result<Credential> {
+    async fn during_backoff(
+        &self,
+        connection: &ConnectionRecord,
+        now: Timestamp,
+    ) -> Result<Credential> {
         if !expired(connection, now) {
             return self.credential_from(connection).await;
         }
-        let retry_in = (connection.next_refresh_at.unwrap_or(now) - now).max(0) / 1000;
+        let retry_in = connection
+            .next_refresh_at
+            .unwrap_or(now)
+            .since(now)
+            .as_secs();
         let last = connection.last_error.as_deref().unwrap_or("unknown error");
         Err(Error::DialpadUnavailable(format!(
             "the access token expired and refreshing it failed ({last}); the next attempt is in {retry_in}s"
@@ -286,7 +293,7 @@ impl Tokens {
             failures,
             next_refresh_at: None,
             last_error: reason.to_owned(),
-            now: now_ms(),
+            now: Timestamp::now(),
         };
         self.connections
             .record_refresh_failure(account_id, &failure)
@@ -298,7 +305,7 @@ impl Tokens {
     }
 }
 
-fn expired(connection: &ConnectionRecord, now: i64) -> bool {
+fn expired(connection: &ConnectionRecord, now: Timestamp) -> bool {
     connection.expires_at.is_some_and(|at| at <= now)
 }
 

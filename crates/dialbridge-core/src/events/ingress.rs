@@ -15,7 +15,7 @@ use crate::executions::Executions;
 use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
 use crate::store::{AccountStore, EventRecord, HookStore};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::triggers;
 
 /// What the ingress did with an event.
@@ -73,7 +73,7 @@ impl Ingress {
             name: keys.join(","),
             dedupe_key: Some(event_digest(&payload)),
             payload,
-            received_at: now_ms(),
+            received_at: Timestamp::now(),
         };
         let trigger = json!({ "type": "dialpad", "keys": keys, "event_id": event.id });
         let (new, executions) = self
@@ -107,7 +107,7 @@ impl Ingress {
             name: name.to_owned(),
             dedupe_key: None,
             payload,
-            received_at: now_ms(),
+            received_at: Timestamp::now(),
         };
         let trigger = json!({ "type": "event", "name": name, "event_id": event.id });
         let (_, ids) = self

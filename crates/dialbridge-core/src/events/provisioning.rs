@@ -15,7 +15,7 @@ use crate::gateway::Gateway;
 use crate::ids::AccountId;
 use crate::platform::Shared;
 use crate::store::{ConnectionStore, HookRecord, HookStore, WorkflowStore};
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 use crate::triggers::{self, SubscriptionNeeds};
 use crate::workflows::Definition;
 
@@ -100,7 +100,7 @@ impl Provisioning {
             subscriptions: hook.subscriptions.clone(),
             status: hook.status.clone(),
             last_error: hook.last_error.clone(),
-            updated_at: Timestamp(hook.updated_at),
+            updated_at: hook.updated_at,
         }
     }
 
@@ -133,14 +133,14 @@ impl Provisioning {
                     subscriptions: json!({}),
                     status: "pending".into(),
                     last_error: None,
-                    updated_at: now_ms(),
+                    updated_at: Timestamp::now(),
                 };
                 self.hooks.put_hook(&hook).await?;
                 hook
             }
         };
         let outcome = self.provision(&mut hook, &needs).await;
-        hook.updated_at = now_ms();
+        hook.updated_at = Timestamp::now();
         match &outcome {
             Ok(()) => {
                 hook.status = "ok".into();

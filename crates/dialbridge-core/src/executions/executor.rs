@@ -15,7 +15,7 @@ use super::interpreter::{Flow, Interpreter};
 use super::Executions;
 use crate::error::{Error, Resource, Result};
 use crate::store::{ExecutionRecord, ExecutionStatus};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::workflows::Definition;
 
 /// How the executor runs; from the server's configuration.
@@ -55,8 +55,8 @@ impl Executions {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                let now = now_ms();
-                let until = now + settings.lease.as_millis() as i64;
+                let now = Timestamp::now();
+                let until = now + settings.lease;
                 self.executions
                     .claim_executions(self.shared.owner(), now, until, free, settings.per_account)
                     .await
@@ -90,9 +90,7 @@ impl Executions {
 
     async fn sleep_until_next(&self, poll: Duration) -> Duration {
         match self.executions.next_run_at().await {
-            Ok(Some(at)) => {
-                Duration::from_millis((at - now_ms()).clamp(0, poll.as_millis() as i64) as u64)
-            }
+            Ok(Some(at)) => at.since(Timestamp::now()).min(poll),
             _ => poll,
         }
     }
@@ -111,7 +109,7 @@ impl Executions {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(lease / 3) => {}
                     }
-                    let until = now_ms() + lease.as_millis() as i64;
+                    let until = Timestamp::now() + lease;
                     match this
                         .executions
                         .renew_lease(&id, this.shared.owner(), until)
@@ -130,7 +128,7 @@ impl Executions {
         let outcome = self.interpret(&execution).await;
         renewing.cancel();
         let _ = renewer.await;
-        let now = now_ms();
+        let now = Timestamp::now();
         let store = &self.executions;
         let id = execution.id.as_str();
         let finish = |status, error: Option<Value>| async move {
@@ -213,7 +211,7 @@ impl Executions {
                 "workflow": execution.workflow_key,
                 "version": execution.version,
                 "trigger": execution.trigger,
-                "started_at": execution.created_at,
+                "started_at": execution.created_at.as_millis(),
             },
         }))
     }

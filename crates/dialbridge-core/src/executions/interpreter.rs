@@ -17,7 +17,7 @@ use crate::actions::Actions;
 use crate::error::Error;
 use crate::ids::AccountId;
 use crate::store::{ExecutionRecord, StepRecord, StepStatus};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::workflows::{template, Definition, OnError, Step};
 
 /// How a walk through steps ended.
@@ -26,7 +26,7 @@ pub enum Flow {
     /// Every step ran (or was skipped / continued past).
     Done,
     /// A delay is pending: hand the execution back until then (ms).
-    Wait(i64),
+    Wait(Timestamp),
     /// A step failed with `on_error: fail`; the error as recorded.
     Fail(Value),
     /// The execution was cancelled meanwhile.
@@ -118,7 +118,7 @@ impl<'a> Interpreter<'a> {
             error,
             wake_at,
         } = entry;
-        let now = now_ms();
+        let now = Timestamp::now();
         let previous = self.journal.get(path);
         let seq = previous.map_or_else(
             || {
@@ -288,7 +288,7 @@ pub(crate) struct JournalEntry {
     output: Option<Value>,
     error: Option<Value>,
     /// When a waiting delay ends; `None` keeps what the entry had.
-    wake_at: Option<i64>,
+    wake_at: Option<Timestamp>,
 }
 
 impl JournalEntry {
@@ -303,7 +303,7 @@ impl JournalEntry {
         }
     }
 
-    pub fn waiting(input: Value, wake_at: i64) -> Self {
+    pub fn waiting(input: Value, wake_at: Timestamp) -> Self {
         JournalEntry {
             status: StepStatus::Waiting,
             wake_at: Some(wake_at),

@@ -25,7 +25,7 @@ use crate::store::{
     AccountStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
     StepRecord, WorkflowStore,
 };
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
 use crate::workflows::{template, Definition, TriggerSpec};
 
@@ -55,9 +55,9 @@ impl From<StepRecord> for StepView {
             input: record.input,
             output: record.output,
             error: record.error,
-            started_at: record.started_at.map(Timestamp),
-            finished_at: record.finished_at.map(Timestamp),
-            wake_at: record.wake_at.map(Timestamp),
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+            wake_at: record.wake_at,
         }
     }
 }
@@ -97,9 +97,9 @@ impl ExecutionView {
             event: record.event,
             error: record.error,
             replay_of: record.replay_of,
-            created_at: Timestamp(record.created_at),
-            updated_at: Timestamp(record.updated_at),
-            finished_at: record.finished_at.map(Timestamp),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            finished_at: record.finished_at,
             steps: steps.map(|s| s.into_iter().map(StepView::from).collect()),
         }
     }
@@ -184,7 +184,7 @@ impl Executions {
             });
         }
         let workflow = self.latest_workflow(key).await?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let execution = new_execution(
             account,
             &workflow.key,
@@ -208,7 +208,7 @@ impl Executions {
         trigger: Value,
         matches: impl Fn(&TriggerSpec, &Value) -> bool,
     ) -> Result<(bool, Vec<String>)> {
-        let now = now_ms();
+        let now = Timestamp::now();
         let mut executions = Vec::new();
         for enablement in self
             .workflows
@@ -310,7 +310,9 @@ impl Executions {
                 ),
             ));
         }
-        self.executions.cancel_execution(id, now_ms()).await?;
+        self.executions
+            .cancel_execution(id, Timestamp::now())
+            .await?;
         self.get(id).await
     }
 
@@ -332,7 +334,7 @@ impl Executions {
             version,
             original.trigger.clone(),
             original.event.clone(),
-            now_ms(),
+            Timestamp::now(),
         );
         execution.replay_of = Some(original.id);
         let new_id = execution.id.clone();
@@ -365,7 +367,7 @@ pub(crate) fn new_execution(
     version: i64,
     trigger: Value,
     event: Value,
-    now: i64,
+    now: Timestamp,
 ) -> ExecutionRecord {
     ExecutionRecord {
         id: new_id("exe"),

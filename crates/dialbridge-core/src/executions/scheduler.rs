@@ -5,14 +5,18 @@ use serde_json::json;
 
 use super::{new_execution, Executions};
 use crate::error::Result;
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::workflows::{template, Definition};
 
 impl Executions {
     /// Fires the `schedule` triggers whose ticks fell in the last `window` (ms) up to `now`:
     /// each tick starts one execution per enabled account, once across the cluster (a tick is
     /// claimed in the database before it runs). Answers the executions started.
-    pub async fn fire_due_schedules(&self, now: i64, window: i64) -> Result<Vec<String>> {
+    pub async fn fire_due_schedules(
+        &self,
+        now: Timestamp,
+        window: std::time::Duration,
+    ) -> Result<Vec<String>> {
         let mut started = Vec::new();
         for workflow in self.workflows.list_workflows().await? {
             let Ok(definition) = Definition::from_value(&workflow.definition) else {
@@ -23,8 +27,8 @@ impl Executions {
             }
             let ticks = match crate::triggers::schedule_ticks(
                 &definition.trigger.params,
-                now - window,
-                now,
+                (now - window).as_millis(),
+                now.as_millis(),
             ) {
                 Ok(ticks) => ticks,
                 Err(e) => {
@@ -80,9 +84,9 @@ impl Executions {
         every: std::time::Duration,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        const WINDOW_MS: i64 = 5 * 60 * 1000;
+        const WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
         loop {
-            match self.fire_due_schedules(now_ms(), WINDOW_MS).await {
+            match self.fire_due_schedules(Timestamp::now(), WINDOW).await {
                 Ok(started) if !started.is_empty() => {
                     tracing::info!(count = started.len(), "scheduled executions started")
                 }

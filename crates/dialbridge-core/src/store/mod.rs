@@ -8,6 +8,7 @@ use crate::connections::ConnectSession;
 use crate::connections::{Account, AccountPatch, ConnectionRecord, ConnectionStatus};
 use crate::crypto::Sealed;
 use crate::ids::AccountId;
+use crate::time::Timestamp;
 
 /// Why the database could not do what was asked; the database's own error is kept as the
 /// source (it carries no bound values, so no secrets).
@@ -66,7 +67,7 @@ pub struct AppCredentialsRecord {
     pub client_id: String,
     pub client_secret: Sealed,
     pub base_url: String,
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 #[async_trait]
@@ -79,7 +80,7 @@ pub trait AppStore: Send + Sync {
 #[async_trait]
 pub trait AdminKeyStore: Send + Sync {
     /// Idempotent: inserting a hash twice keeps one row.
-    async fn insert_admin_key(&self, key_hash: &str, now: i64) -> StoreResult<()>;
+    async fn insert_admin_key(&self, key_hash: &str, now: Timestamp) -> StoreResult<()>;
     async fn admin_key_exists(&self, key_hash: &str) -> StoreResult<bool>;
     async fn count_admin_keys(&self) -> StoreResult<i64>;
 }
@@ -91,7 +92,7 @@ pub trait AccountStore: Send + Sync {
         &self,
         id: &AccountId,
         patch: &AccountPatch,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<(Account, bool)>;
     /// The account with its connection, if any.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
@@ -110,9 +111,9 @@ pub trait AccountStore: Send + Sync {
 pub struct TokenUpdate {
     pub access_token: Sealed,
     pub refresh_token: Sealed,
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Timestamp>,
     pub scopes: Vec<String>,
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 /// A failed refresh: when to try again, and the connection's status afterwards.
@@ -120,9 +121,9 @@ pub struct TokenUpdate {
 pub struct RefreshFailure {
     pub status: ConnectionStatus,
     pub failures: i64,
-    pub next_refresh_at: Option<i64>,
+    pub next_refresh_at: Option<Timestamp>,
     pub last_error: String,
-    pub now: i64,
+    pub now: Timestamp,
 }
 
 #[async_trait]
@@ -148,14 +149,14 @@ pub trait ConnectionStore: Send + Sync {
         &self,
         id: &AccountId,
         owner: &str,
-        now: i64,
-        until: i64,
+        now: Timestamp,
+        until: Timestamp,
     ) -> StoreResult<bool>;
     async fn unlock_refresh(&self, id: &AccountId, owner: &str) -> StoreResult<()>;
     /// Connected OAuth connections whose access token expires before `before`.
     async fn connections_expiring_before(
         &self,
-        before: i64,
+        before: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>>;
 }
@@ -171,21 +172,21 @@ pub trait ConnectSessionStore: Send + Sync {
         token_hash: &str,
         state_hash: &str,
         code_verifier: &Sealed,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>>;
     /// Marks the opened session with this state completed, atomically: a state redeems once.
     async fn complete_connect_session_by_state(
         &self,
         state_hash: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>>;
     /// Marks an unexpired, unopened session completed (the portal's API-key form).
     async fn complete_connect_session_by_token(
         &self,
         token_hash: &str,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>>;
-    async fn purge_connect_sessions(&self, expired_before: i64) -> StoreResult<u64>;
+    async fn purge_connect_sessions(&self, expired_before: Timestamp) -> StoreResult<u64>;
 }
 
 // ---- Workflows, events and executions -------------------------------------------------
@@ -196,7 +197,7 @@ pub struct WorkflowRecord {
     pub key: String,
     pub version: i64,
     pub definition: serde_json::Value,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// A workflow enabled for an account, with the account's config values.
@@ -205,8 +206,8 @@ pub struct EnablementRecord {
     pub account_id: AccountId,
     pub workflow_key: String,
     pub config: serde_json::Value,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[async_trait]
@@ -217,7 +218,7 @@ pub trait WorkflowStore: Send + Sync {
         &self,
         key: &str,
         definition: &serde_json::Value,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<i64>;
     /// A version, or the latest of a live (not deleted) workflow when `version` is `None`.
     /// Versions of deleted workflows stay readable by number (executions keep theirs).
@@ -229,7 +230,7 @@ pub trait WorkflowStore: Send + Sync {
     /// The latest version of every live workflow, by key.
     async fn list_workflows(&self) -> StoreResult<Vec<WorkflowRecord>>;
     /// Marks the workflow deleted and removes its enablements; answers whether it was live.
-    async fn delete_workflow(&self, key: &str, now: i64) -> StoreResult<bool>;
+    async fn delete_workflow(&self, key: &str, now: Timestamp) -> StoreResult<bool>;
 
     /// Creates or replaces the enablement (keeping `created_at` when it existed).
     async fn put_enablement(&self, record: &EnablementRecord) -> StoreResult<()>;
@@ -262,7 +263,7 @@ pub struct EventRecord {
     /// is not stored again.
     pub dedupe_key: Option<String>,
     pub payload: serde_json::Value,
-    pub received_at: i64,
+    pub received_at: Timestamp,
 }
 
 #[derive(
@@ -322,14 +323,14 @@ pub struct ExecutionRecord {
     pub event: serde_json::Value,
     pub error: Option<serde_json::Value>,
     /// Not claimed before this instant (ms); a durable delay moves it forward.
-    pub run_at: i64,
+    pub run_at: Timestamp,
     pub lease_owner: Option<String>,
-    pub lease_until: Option<i64>,
+    pub lease_until: Option<Timestamp>,
     /// The execution this one replays.
     pub replay_of: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 #[derive(
@@ -381,10 +382,10 @@ pub struct StepRecord {
     pub input: Option<serde_json::Value>,
     pub output: Option<serde_json::Value>,
     pub error: Option<serde_json::Value>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     /// A delay step's wake-up time.
-    pub wake_at: Option<i64>,
+    pub wake_at: Option<Timestamp>,
 }
 
 /// Which executions to list.
@@ -422,21 +423,22 @@ pub trait ExecutionStore: Send + Sync {
     async fn claim_executions(
         &self,
         owner: &str,
-        now: i64,
-        lease_until: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
         per_account_limit: u32,
     ) -> StoreResult<Vec<ExecutionRecord>>;
     /// Extends a lease this owner still holds.
-    async fn renew_lease(&self, id: &str, owner: &str, lease_until: i64) -> StoreResult<bool>;
+    async fn renew_lease(&self, id: &str, owner: &str, lease_until: Timestamp)
+        -> StoreResult<bool>;
     /// Gives the execution back (still `running`) to be claimed again at `run_at`: a durable
     /// delay. Only by the lease owner.
     async fn release_execution(
         &self,
         id: &str,
         owner: &str,
-        run_at: i64,
-        now: i64,
+        run_at: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Finishes it (succeeded/failed) and clears the lease, only by the lease owner and only if
     /// it was not cancelled meanwhile.
@@ -446,12 +448,12 @@ pub trait ExecutionStore: Send + Sync {
         owner: &str,
         status: ExecutionStatus,
         error: Option<&serde_json::Value>,
-        now: i64,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Cancels an unfinished execution; answers whether it did.
-    async fn cancel_execution(&self, id: &str, now: i64) -> StoreResult<bool>;
+    async fn cancel_execution(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// The earliest `run_at` of a claimable execution, to sleep until then.
-    async fn next_run_at(&self) -> StoreResult<Option<i64>>;
+    async fn next_run_at(&self) -> StoreResult<Option<Timestamp>>;
     /// Creates or replaces the step's journal entry (keyed by execution and step id).
     async fn put_step(&self, step: &StepRecord) -> StoreResult<()>;
     /// The journal of an execution in `seq` order.
@@ -482,7 +484,7 @@ pub struct HookRecord {
     /// `ok` or `error`; with `last_error` saying what failed.
     pub status: String,
     pub last_error: Option<String>,
-    pub updated_at: i64,
+    pub updated_at: Timestamp,
 }
 
 #[async_trait]
@@ -502,8 +504,8 @@ pub struct EndpointRecord {
     /// Event types it receives; empty means all.
     pub events: Vec<String>,
     pub secret: Sealed,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// One message to one endpoint and how its delivery went.
@@ -516,11 +518,11 @@ pub struct DeliveryRecord {
     /// `pending`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i64,
-    pub next_attempt_at: i64,
+    pub next_attempt_at: Timestamp,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
-    pub created_at: i64,
-    pub delivered_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
 }
 
 #[async_trait]
@@ -535,8 +537,8 @@ pub trait EndpointStore: Send + Sync {
     async fn claim_deliveries(
         &self,
         owner: &str,
-        now: i64,
-        lease_until: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
     /// Records an attempt's outcome (status, attempts, next_attempt_at, last_*, delivered_at)

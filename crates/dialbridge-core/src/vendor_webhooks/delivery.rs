@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{sign, VendorWebhooks, MAX_DELIVERY_ATTEMPTS};
 use crate::store::{DeliveryRecord, EndpointRecord};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 
 /// The wait after the n-th failed attempt, in units of the retry base (1 s in production):
 /// 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then every 2 h.
@@ -17,7 +17,7 @@ const BACKOFF_UNITS: &[u32] = &[5, 30, 120, 600, 1800, 3600, 7200];
 /// How long one attempt may take, connect to last byte.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a claim holds a delivery; well above the attempt timeout.
-const CLAIM_LEASE_MS: i64 = 30_000;
+const CLAIM_LEASE: Duration = Duration::from_secs(30);
 /// Attempts this process runs at once.
 const MAX_IN_FLIGHT: usize = 16;
 /// The longest the worker waits before looking for due deliveries again.
@@ -37,10 +37,10 @@ impl VendorWebhooks {
         loop {
             let free = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
             if free > 0 {
-                let now = now_ms();
+                let now = Timestamp::now();
                 match self
                     .endpoints
-                    .claim_deliveries(self.shared.owner(), now, now + CLAIM_LEASE_MS, free as u32)
+                    .claim_deliveries(self.shared.owner(), now, now + CLAIM_LEASE, free as u32)
                     .await
                 {
                     Ok(due) => {
@@ -83,7 +83,7 @@ impl VendorWebhooks {
             }
         };
         let outcome = self.attempt(&endpoint, &delivery).await;
-        let now = now_ms();
+        let now = Timestamp::now();
         delivery.attempts += 1;
         match outcome {
             Ok((status, _)) if (200..300).contains(&status) => {
@@ -117,7 +117,7 @@ impl VendorWebhooks {
                     );
                 } else {
                     let wait = backoff(delivery.attempts, retry_base);
-                    delivery.next_attempt_at = now + wait.as_millis() as i64;
+                    delivery.next_attempt_at = now + wait;
                     tracing::info!(
                         delivery = %delivery.id,
                         endpoint = %endpoint.id,
@@ -146,7 +146,7 @@ impl VendorWebhooks {
             .open(&endpoint.secret)
             .map_err(|_| "the endpoint's secret could not be decrypted".to_owned())?;
         let body = serde_json::to_vec(&delivery.payload).map_err(|e| e.to_string())?;
-        let timestamp = now_ms() / 1000;
+        let timestamp = Timestamp::now().as_millis() / 1000;
         let signature = sign(secret.expose(), &delivery.id, timestamp, &body)
             .map_err(|e| format!("signing failed: {e}"))?;
         let response = self

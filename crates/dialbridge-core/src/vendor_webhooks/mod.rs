@@ -26,7 +26,7 @@ use crate::store::{
     ConnectionStore, DeliveryRecord, EndpointRecord, EndpointStore, ExecutionRecord,
     ExecutionStatus,
 };
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 use signing::generate_secret;
 pub(crate) use signing::sign;
 
@@ -132,7 +132,7 @@ impl VendorWebhooks {
     ) -> Result<(EndpointView, bool)> {
         check_endpoint_id(id)?;
         let (url, events) = validate_input(input)?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let existing = self.endpoints.get_endpoint(id).await?;
         let created = existing.is_none();
         let (secret, sealed, created_at) = match existing {
@@ -221,10 +221,10 @@ impl VendorWebhooks {
 
     async fn queue(&self, event_type: &str, data: Value) -> Result<usize> {
         let endpoints = self.endpoints.list_endpoints().await?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let payload = json!({
             "type": event_type,
-            "timestamp": Timestamp(now),
+            "timestamp": now,
             "data": data,
         });
         let mut queued = 0;
@@ -382,8 +382,8 @@ fn endpoint_view(record: EndpointRecord, secret: Secret) -> EndpointView {
         url: record.url,
         events: record.events,
         secret: secret.expose().to_owned(),
-        created_at: Timestamp(record.created_at),
-        updated_at: Timestamp(record.updated_at),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
     }
 }
 
@@ -396,9 +396,9 @@ fn delivery_view(d: DeliveryRecord) -> DeliveryView {
         attempts: d.attempts,
         last_status: d.last_status,
         last_error: d.last_error,
-        created_at: Timestamp(d.created_at),
-        delivered_at: d.delivered_at.map(Timestamp),
-        next_attempt_at: pending.then_some(Timestamp(d.next_attempt_at)),
+        created_at: d.created_at,
+        delivered_at: d.delivered_at,
+        next_attempt_at: pending.then_some(d.next_attempt_at),
         payload: d.payload,
     }
 }
@@ -479,8 +479,8 @@ mod tests {
             url: "https://v.example".into(),
             events: vec![],
             secret: crate::crypto::Sealed(vec![]),
-            created_at: 0,
-            updated_at: 0,
+            created_at: Timestamp::default(),
+            updated_at: Timestamp::default(),
         };
         assert!(subscribed(&endpoint, "connection.created"));
         endpoint.events = vec!["execution.failed".into()];

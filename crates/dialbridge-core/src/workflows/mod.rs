@@ -22,7 +22,7 @@ use crate::error::{Error, Resource, Result};
 use crate::events::Provisioning;
 use crate::ids::AccountId;
 use crate::store::{AccountStore, EnablementRecord, WorkflowRecord, WorkflowStore};
-use crate::time::{now_ms, Timestamp};
+use crate::time::Timestamp;
 use config::check_config;
 
 pub use definition::{ConfigField, ConfigType, Definition, OnError, RetrySpec, Step, TriggerSpec};
@@ -47,7 +47,7 @@ impl From<WorkflowRecord> for WorkflowView {
             key: record.key,
             version: record.version,
             definition: record.definition,
-            created_at: Timestamp(record.created_at),
+            created_at: record.created_at,
         }
     }
 }
@@ -68,8 +68,8 @@ impl From<EnablementRecord> for EnablementView {
             account_id: record.account_id,
             workflow: record.workflow_key,
             config: record.config,
-            enabled_at: Timestamp(record.created_at),
-            updated_at: Timestamp(record.updated_at),
+            enabled_at: record.created_at,
+            updated_at: record.updated_at,
         }
     }
 }
@@ -108,7 +108,7 @@ impl Workflows {
         let definition = Definition::parse(body, content_type).map_err(Error::InvalidInput)?;
         let version = self
             .workflows
-            .insert_workflow_version(key, &definition.to_value(), now_ms())
+            .insert_workflow_version(key, &definition.to_value(), Timestamp::now())
             .await?;
         tracing::info!(workflow = key, version, "workflow saved");
         Ok(version)
@@ -148,7 +148,11 @@ impl Workflows {
             .into_iter()
             .map(|e| e.account_id)
             .collect();
-        if !self.workflows.delete_workflow(key, now_ms()).await? {
+        if !self
+            .workflows
+            .delete_workflow(key, Timestamp::now())
+            .await?
+        {
             return Err(Error::not_found(Resource::Workflow, key));
         }
         for account in accounts {
@@ -170,7 +174,7 @@ impl Workflows {
         let definition =
             Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;
         let config = check_config(&definition, config)?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let existing = self.workflows.get_enablement(account, key).await?;
         let record = EnablementRecord {
             account_id: account.clone(),

@@ -170,7 +170,7 @@ async fn failed_refresh_backs_off(backend: Backend) {
     );
     let stored = app.stored_connection("acme").await;
     assert_eq!(stored.refresh_failures, 1);
-    assert!(stored.next_refresh_at.unwrap() > dialbridge_core::now_ms());
+    assert!(stored.next_refresh_at.unwrap() > dialbridge_core::Timestamp::now());
     assert!(stored.last_error.unwrap().contains("invalid_client"));
     assert_eq!(
         app.connection("acme").await["status"],

@@ -582,18 +582,19 @@ async fn vendor_events_and_schedules_start_executions() {
         "steps": [{ "id": "tick", "set": { "at": "{{ event.scheduled_at }}" } }],
     });
     save_and_enable(&app, "every-minute", nightly).await;
-    let now = dialbridge_core::now_ms();
+    let now = dialbridge_core::Timestamp::now();
+    let window = Duration::from_secs(5 * 60);
     // Two processes looking at the same five minutes start each tick once.
     let (a, b) = tokio::join!(
-        app.platform.executions.fire_due_schedules(now, 5 * 60_000),
-        app.platform.executions.fire_due_schedules(now, 5 * 60_000)
+        app.platform.executions.fire_due_schedules(now, window),
+        app.platform.executions.fire_due_schedules(now, window)
     );
     let started = a.unwrap().len() + b.unwrap().len();
     assert_eq!(started, 5, "one execution per minute tick");
     assert!(app
         .platform
         .executions
-        .fire_due_schedules(now, 5 * 60_000)
+        .fire_due_schedules(now, window)
         .await
         .unwrap()
         .is_empty());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use dialbridge_core::*;
 use dialbridge_storage::Database;
 
-use crate::support::id;
+use crate::support::{id, t};
 
 conformance!(
     migrations_are_idempotent,
@@ -35,18 +35,18 @@ fn sample_connection(account: &str) -> ConnectionRecord {
         Environment::Custom,
         AuthType::Oauth,
         ConnectionStatus::Connected,
-        1_000,
+        t(1_000),
     );
     c.scopes = vec!["offline_access".into(), "calls:list".into(), "a:b".into()];
     c.dialpad_user_id = Some("42".into());
     c.dialpad_company_id = Some("7".into());
-    c.connected_at = Some(900);
+    c.connected_at = Some(t(900));
     c.access_token = Some(Sealed(vec![0, 1, 2, 255]));
     c.refresh_token = Some(Sealed(vec![9; 40]));
-    c.expires_at = Some(5_000);
+    c.expires_at = Some(t(5_000));
     c.token_version = 3;
     c.refresh_failures = 1;
-    c.next_refresh_at = Some(2_000);
+    c.next_refresh_at = Some(t(2_000));
     c.last_error = Some("boom".into());
     c
 }
@@ -72,7 +72,7 @@ async fn app_credentials(db: &Database) {
         client_id: "cid".into(),
         client_secret: Sealed(vec![1, 2, 3, 0, 200]),
         base_url: "https://sandbox.dialpad.com".into(),
-        updated_at: 10,
+        updated_at: t(10),
     };
     db.put_app_credentials(&record).await.unwrap();
     db.put_app_credentials(&AppCredentialsRecord {
@@ -92,9 +92,9 @@ async fn app_credentials(db: &Database) {
 
 async fn admin_keys(db: &Database) {
     assert_eq!(db.count_admin_keys().await.unwrap(), 0);
-    db.insert_admin_key("h1", 1).await.unwrap();
-    db.insert_admin_key("h1", 2).await.unwrap();
-    db.insert_admin_key("h2", 3).await.unwrap();
+    db.insert_admin_key("h1", t(1)).await.unwrap();
+    db.insert_admin_key("h1", t(2)).await.unwrap();
+    db.insert_admin_key("h2", t(3)).await.unwrap();
     assert_eq!(db.count_admin_keys().await.unwrap(), 2);
     assert!(db.admin_key_exists("h1").await.unwrap());
     assert!(!db.admin_key_exists("nope").await.unwrap());
@@ -105,18 +105,18 @@ async fn accounts_upsert_and_list(db: &Database) {
         .upsert_account(
             &id("b"),
             &patch(Some("Bee"), Some(serde_json::json!({"tier": 1}))),
-            100,
+            t(100),
         )
         .await
         .unwrap();
     assert!(created);
     assert_eq!(
         (a.name.as_deref(), a.created_at, a.updated_at),
-        (Some("Bee"), 100, 100)
+        (Some("Bee"), t(100), t(100))
     );
     assert!(a.connection.is_none());
     let (a, created) = db
-        .upsert_account(&id("b"), &patch(None, None), 200)
+        .upsert_account(&id("b"), &patch(None, None), t(200))
         .await
         .unwrap();
     assert!(!created);
@@ -127,19 +127,19 @@ async fn accounts_upsert_and_list(db: &Database) {
             a.created_at,
             a.updated_at
         ),
-        (Some("Bee"), Some(1), 100, 200)
+        (Some("Bee"), Some(1), t(100), t(200))
     );
     let (a, _) = db
         .upsert_account(
             &id("b"),
             &patch(Some("B2"), Some(serde_json::json!({}))),
-            300,
+            t(300),
         )
         .await
         .unwrap();
     assert_eq!((a.name.as_deref(), a.metadata.len()), (Some("B2"), 0));
     for name in ["a", "d", "c"] {
-        db.upsert_account(&id(name), &AccountPatch::default(), 1)
+        db.upsert_account(&id(name), &AccountPatch::default(), t(1))
             .await
             .unwrap();
     }
@@ -168,7 +168,7 @@ async fn accounts_upsert_and_list(db: &Database) {
 }
 
 async fn delete_cascades(db: &Database) {
-    db.upsert_account(&id("gone"), &AccountPatch::default(), 1)
+    db.upsert_account(&id("gone"), &AccountPatch::default(), t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("gone")).await.unwrap();
@@ -183,7 +183,7 @@ async fn delete_cascades(db: &Database) {
 }
 
 async fn connection_round_trip(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
         .await
         .unwrap();
     let c = sample_connection("acct");
@@ -199,7 +199,7 @@ async fn connection_round_trip(db: &Database) {
         Environment::Production,
         AuthType::ApiKey,
         ConnectionStatus::Disconnected,
-        7,
+        t(7),
     );
     wiped.api_key = None;
     db.put_connection(&wiped).await.unwrap();
@@ -208,16 +208,16 @@ async fn connection_round_trip(db: &Database) {
 }
 
 async fn swap_tokens_is_compare_and_swap(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("acct")).await.unwrap();
     let update = TokenUpdate {
         access_token: Sealed(vec![7; 16]),
         refresh_token: Sealed(vec![8; 16]),
-        expires_at: Some(99_000),
+        expires_at: Some(t(99_000)),
         scopes: vec!["offline_access".into()],
-        now: 50,
+        now: t(50),
     };
     assert!(
         !db.swap_tokens(&id("acct"), 2, &update).await.unwrap(),
@@ -243,14 +243,14 @@ async fn swap_tokens_is_compare_and_swap(db: &Database) {
         (
             Some(update.access_token),
             Some(update.refresh_token),
-            Some(99_000)
+            Some(t(99_000))
         )
     );
     assert_eq!(c.scopes, ["offline_access"]);
 }
 
 async fn refresh_lease_has_one_holder(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("acct")).await.unwrap();
@@ -258,7 +258,7 @@ async fn refresh_lease_has_one_holder(db: &Database) {
     let attempts = (0..8).map(|i| {
         let db = db.clone();
         tokio::spawn(async move {
-            db.try_lock_refresh(&id("acct"), &format!("owner-{i}"), 1_000, 31_000)
+            db.try_lock_refresh(&id("acct"), &format!("owner-{i}"), t(1_000), t(31_000))
                 .await
                 .unwrap()
         })
@@ -269,11 +269,11 @@ async fn refresh_lease_has_one_holder(db: &Database) {
     }
     assert_eq!(winners, 1, "exactly one process holds the lease");
     assert!(!db
-        .try_lock_refresh(&id("acct"), "late", 2_000, 32_000)
+        .try_lock_refresh(&id("acct"), "late", t(2_000), t(32_000))
         .await
         .unwrap());
     assert!(
-        db.try_lock_refresh(&id("acct"), "after-expiry", 40_000, 70_000)
+        db.try_lock_refresh(&id("acct"), "after-expiry", t(40_000), t(70_000))
             .await
             .unwrap(),
         "an expired lease is taken over"
@@ -282,7 +282,7 @@ async fn refresh_lease_has_one_holder(db: &Database) {
         .await
         .unwrap();
     assert!(
-        !db.try_lock_refresh(&id("acct"), "third", 41_000, 71_000)
+        !db.try_lock_refresh(&id("acct"), "third", t(41_000), t(71_000))
             .await
             .unwrap(),
         "only the owner unlocks"
@@ -291,7 +291,7 @@ async fn refresh_lease_has_one_holder(db: &Database) {
         .await
         .unwrap();
     assert!(db
-        .try_lock_refresh(&id("acct"), "third", 41_000, 71_000)
+        .try_lock_refresh(&id("acct"), "third", t(41_000), t(71_000))
         .await
         .unwrap());
 }
@@ -335,20 +335,20 @@ async fn refresh_failures_and_expiring(db: &Database) {
             None,
         ),
     ] {
-        db.upsert_account(&id(name), &AccountPatch::default(), 1)
+        db.upsert_account(&id(name), &AccountPatch::default(), t(1))
             .await
             .unwrap();
-        let mut c = ConnectionRecord::empty(id(name), Environment::Custom, auth, status, 1);
-        c.expires_at = expires;
+        let mut c = ConnectionRecord::empty(id(name), Environment::Custom, auth, status, t(1));
+        c.expires_at = expires.map(t);
         db.put_connection(&c).await.unwrap();
     }
-    let due = db.connections_expiring_before(2_000, 10).await.unwrap();
+    let due = db.connections_expiring_before(t(2_000), 10).await.unwrap();
     assert_eq!(
         due.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         ["sooner", "soon"]
     );
     assert_eq!(
-        db.connections_expiring_before(2_000, 1)
+        db.connections_expiring_before(t(2_000), 1)
             .await
             .unwrap()
             .len(),
@@ -358,9 +358,9 @@ async fn refresh_failures_and_expiring(db: &Database) {
     let failure = RefreshFailure {
         status: ConnectionStatus::ReauthRequired,
         failures: 2,
-        next_refresh_at: Some(77),
+        next_refresh_at: Some(t(77)),
         last_error: "invalid_grant".into(),
-        now: 5,
+        now: t(5),
     };
     db.record_refresh_failure(&id("soon"), &failure)
         .await
@@ -377,9 +377,9 @@ async fn refresh_failures_and_expiring(db: &Database) {
         (
             ConnectionStatus::ReauthRequired,
             2,
-            Some(77),
+            Some(t(77)),
             Some("invalid_grant"),
-            5
+            t(5)
         )
     );
 }
@@ -392,8 +392,8 @@ fn session(account: &str, token_hash: &str, expires_at: i64) -> ConnectSession {
         redirect_url: Some("https://vendor.example/back".into()),
         scopes: vec!["offline_access".into(), "x:y".into()],
         custom_scopes: vec!["x:y".into()],
-        created_at: 1,
-        expires_at,
+        created_at: t(1),
+        expires_at: t(expires_at),
         state_hash: None,
         code_verifier: None,
         opened_at: None,
@@ -402,7 +402,7 @@ fn session(account: &str, token_hash: &str, expires_at: i64) -> ConnectSession {
 }
 
 async fn connect_sessions_are_single_use(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), 1)
+    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
         .await
         .unwrap();
     db.insert_connect_session(&session("acct", "t1", 10_000))
@@ -430,7 +430,7 @@ async fn connect_sessions_are_single_use(db: &Database) {
 
     let verifier = Sealed(vec![5; 20]);
     let opened = db
-        .open_connect_session("t1", "s1", &verifier, 500)
+        .open_connect_session("t1", "s1", &verifier, t(500))
         .await
         .unwrap()
         .unwrap();
@@ -440,44 +440,44 @@ async fn connect_sessions_are_single_use(db: &Database) {
             opened.state_hash.as_deref(),
             opened.code_verifier.as_ref()
         ),
-        (Some(500), Some("s1"), Some(&verifier))
+        (Some(t(500)), Some("s1"), Some(&verifier))
     );
     assert!(
-        db.open_connect_session("t1", "s1b", &verifier, 600)
+        db.open_connect_session("t1", "s1b", &verifier, t(600))
             .await
             .unwrap()
             .is_none(),
         "a link opens once"
     );
     assert!(
-        db.open_connect_session("t3", "s3", &verifier, 600)
+        db.open_connect_session("t3", "s3", &verifier, t(600))
             .await
             .unwrap()
             .is_none(),
         "an expired link does not open"
     );
     assert!(db
-        .open_connect_session("nope", "s4", &verifier, 600)
+        .open_connect_session("nope", "s4", &verifier, t(600))
         .await
         .unwrap()
         .is_none());
 
     assert!(db
-        .complete_connect_session_by_state("s-forged", 700)
+        .complete_connect_session_by_state("s-forged", t(700))
         .await
         .unwrap()
         .is_none());
     let done = db
-        .complete_connect_session_by_state("s1", 700)
+        .complete_connect_session_by_state("s1", t(700))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         (done.account_id.as_str(), done.completed_at),
-        ("acct", Some(700))
+        ("acct", Some(t(700)))
     );
     assert!(
-        db.complete_connect_session_by_state("s1", 800)
+        db.complete_connect_session_by_state("s1", t(800))
             .await
             .unwrap()
             .is_none(),
@@ -485,24 +485,24 @@ async fn connect_sessions_are_single_use(db: &Database) {
     );
 
     assert!(
-        db.complete_connect_session_by_token("t1", 900)
+        db.complete_connect_session_by_token("t1", t(900))
             .await
             .unwrap()
             .is_none(),
         "an opened link is not completed by token"
     );
     assert!(db
-        .complete_connect_session_by_token("t2", 900)
+        .complete_connect_session_by_token("t2", t(900))
         .await
         .unwrap()
         .is_some());
     assert!(db
-        .complete_connect_session_by_token("t2", 901)
+        .complete_connect_session_by_token("t2", t(901))
         .await
         .unwrap()
         .is_none());
     assert!(
-        db.open_connect_session("t2", "s5", &verifier, 902)
+        db.open_connect_session("t2", "s5", &verifier, t(902))
             .await
             .unwrap()
             .is_none(),
@@ -510,7 +510,7 @@ async fn connect_sessions_are_single_use(db: &Database) {
     );
 
     assert_eq!(
-        db.purge_connect_sessions(1_000).await.unwrap(),
+        db.purge_connect_sessions(t(1_000)).await.unwrap(),
         1,
         "only the expired one"
     );

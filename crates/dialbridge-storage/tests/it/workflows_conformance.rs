@@ -9,7 +9,7 @@ use dialbridge_core::*;
 use dialbridge_storage::Database;
 use serde_json::json;
 
-use crate::support::id;
+use crate::support::{id, t};
 
 conformance!(
     workflow_versions,
@@ -35,7 +35,7 @@ conformance!(
 );
 
 async fn account(db: &Database, name: &str) {
-    db.upsert_account(&id(name), &AccountPatch::default(), 1)
+    db.upsert_account(&id(name), &AccountPatch::default(), t(1))
         .await
         .unwrap();
 }
@@ -50,12 +50,12 @@ fn exec(exec_id: &str, account: &str, key: &str, run_at: i64, created_at: i64) -
         trigger: json!({"type": "api"}),
         event: json!({"n": exec_id}),
         error: None,
-        run_at,
+        run_at: t(run_at),
         lease_owner: None,
         lease_until: None,
         replay_of: None,
-        created_at,
-        updated_at: created_at,
+        created_at: t(created_at),
+        updated_at: t(created_at),
         finished_at: None,
     }
 }
@@ -68,7 +68,7 @@ fn event(event_id: &str, account: &str, dedupe_key: Option<&str>) -> EventRecord
         name: "call.ringing".into(),
         dedupe_key: dedupe_key.map(str::to_owned),
         payload: json!({"call_id": 7, "nested": {"a": [1, 2.5, null, "x"]}}),
-        received_at: 100,
+        received_at: t(100),
     }
 }
 
@@ -80,15 +80,21 @@ async fn workflow_versions(db: &Database) {
     let v1 = json!({"key": "greet", "steps": [{"id": "sms", "text": "hi"}]});
     let v2 = json!({"key": "greet", "steps": [{"id": "sms", "text": "hello"}], "n": 2.5});
     assert_eq!(
-        db.insert_workflow_version("greet", &v1, 10).await.unwrap(),
+        db.insert_workflow_version("greet", &v1, t(10))
+            .await
+            .unwrap(),
         1
     );
     assert_eq!(
-        db.insert_workflow_version("greet", &v2, 20).await.unwrap(),
+        db.insert_workflow_version("greet", &v2, t(20))
+            .await
+            .unwrap(),
         2
     );
     assert_eq!(
-        db.insert_workflow_version("alpha", &v1, 30).await.unwrap(),
+        db.insert_workflow_version("alpha", &v1, t(30))
+            .await
+            .unwrap(),
         1
     );
 
@@ -99,13 +105,13 @@ async fn workflow_versions(db: &Database) {
             key: "greet".into(),
             version: 2,
             definition: v2.clone(),
-            created_at: 20
+            created_at: t(20)
         }
     );
     let first = db.get_workflow("greet", Some(1)).await.unwrap().unwrap();
     assert_eq!(
         (first.version, &first.definition, first.created_at),
-        (1, &v1, 10)
+        (1, &v1, t(10))
     );
     assert!(db.get_workflow("greet", Some(3)).await.unwrap().is_none());
     assert!(db.get_workflow("nope", None).await.unwrap().is_none());
@@ -118,12 +124,12 @@ async fn workflow_versions(db: &Database) {
         [("alpha", 1), ("greet", 2)]
     );
 
-    assert!(db.delete_workflow("greet", 40).await.unwrap());
+    assert!(db.delete_workflow("greet", t(40)).await.unwrap());
     assert!(
-        !db.delete_workflow("greet", 41).await.unwrap(),
+        !db.delete_workflow("greet", t(41)).await.unwrap(),
         "already deleted"
     );
-    assert!(!db.delete_workflow("nope", 41).await.unwrap());
+    assert!(!db.delete_workflow("nope", t(41)).await.unwrap());
     assert!(
         db.get_workflow("greet", None).await.unwrap().is_none(),
         "a deleted workflow has no latest"
@@ -148,12 +154,18 @@ async fn workflow_versions(db: &Database) {
     );
 
     assert_eq!(
-        db.insert_workflow_version("greet", &v1, 50).await.unwrap(),
+        db.insert_workflow_version("greet", &v1, t(50))
+            .await
+            .unwrap(),
         3,
         "numbering continues after a delete"
     );
     let latest = db.get_workflow("greet", None).await.unwrap().unwrap();
-    assert_eq!((latest.version, latest.created_at), (3, 50), "live again");
+    assert_eq!(
+        (latest.version, latest.created_at),
+        (3, t(50)),
+        "live again"
+    );
     assert_eq!(db.list_workflows().await.unwrap().len(), 2);
 }
 
@@ -163,7 +175,7 @@ async fn concurrent_saves_get_distinct_versions(db: &Database) {
         .map(|i| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.insert_workflow_version("busy", &json!({"i": i}), i)
+                db.insert_workflow_version("busy", &json!({"i": i}), t(i))
                     .await
                     .unwrap()
             })
@@ -196,8 +208,8 @@ fn enablement(account: &str, key: &str, config: serde_json::Value, at: i64) -> E
         account_id: id(account),
         workflow_key: key.into(),
         config,
-        created_at: at,
-        updated_at: at,
+        created_at: t(at),
+        updated_at: t(at),
     }
 }
 
@@ -206,7 +218,7 @@ async fn enablements(db: &Database) {
         account(db, name).await;
     }
     for key in ["w1", "w2"] {
-        db.insert_workflow_version(key, &json!({}), 1)
+        db.insert_workflow_version(key, &json!({}), t(1))
             .await
             .unwrap();
     }
@@ -226,8 +238,8 @@ async fn enablements(db: &Database) {
     assert!(db.get_enablement(&id("b"), "w2").await.unwrap().is_none());
 
     db.put_enablement(&EnablementRecord {
-        created_at: 99,
-        updated_at: 20,
+        created_at: t(99),
+        updated_at: t(20),
         ..enablement("b", "w1", json!({"x": 2}), 0)
     })
     .await
@@ -235,7 +247,7 @@ async fn enablements(db: &Database) {
     let replaced = db.get_enablement(&id("b"), "w1").await.unwrap().unwrap();
     assert_eq!(
         (replaced.config, replaced.created_at, replaced.updated_at),
-        (json!({"x": 2}), 10, 20),
+        (json!({"x": 2}), t(10), t(20)),
         "a replacement keeps created_at"
     );
 
@@ -280,7 +292,7 @@ async fn enablements_go_with_workflow_and_account(db: &Database) {
         account(db, name).await;
     }
     for key in ["w1", "w2"] {
-        db.insert_workflow_version(key, &json!({}), 1)
+        db.insert_workflow_version(key, &json!({}), t(1))
             .await
             .unwrap();
     }
@@ -289,7 +301,7 @@ async fn enablements_go_with_workflow_and_account(db: &Database) {
             .await
             .unwrap();
     }
-    assert!(db.delete_workflow("w1", 5).await.unwrap());
+    assert!(db.delete_workflow("w1", t(5)).await.unwrap());
     let left: Vec<_> = db
         .list_enablements(None, None)
         .await
@@ -413,7 +425,7 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
                 let mut mine = Vec::new();
                 loop {
                     let got = db
-                        .claim_executions(owner, 1_000, 60_000, 3, 100)
+                        .claim_executions(owner, t(1_000), t(60_000), 3, 100)
                         .await
                         .unwrap();
                     if got.is_empty() {
@@ -422,7 +434,7 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
                     for e in &got {
                         assert_eq!(
                             (e.status, e.lease_owner.as_deref(), e.lease_until),
-                            (ExecutionStatus::Running, Some(owner), Some(60_000))
+                            (ExecutionStatus::Running, Some(owner), Some(t(60_000)))
                         );
                     }
                     mine.extend(ids(&got));
@@ -439,7 +451,7 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
     assert_eq!(all.len(), 20, "no execution was handed out twice");
     assert_eq!(distinct.len(), 20);
     assert!(db
-        .claim_executions("three", 2_000, 60_000, 10, 100)
+        .claim_executions("three", t(2_000), t(60_000), 10, 100)
         .await
         .unwrap()
         .is_empty());
@@ -460,7 +472,7 @@ async fn per_account_limit(db: &Database) {
         .await
         .unwrap();
     let got = db
-        .claim_executions("one", 1_000, 60_000, 10, 2)
+        .claim_executions("one", t(1_000), t(60_000), 10, 2)
         .await
         .unwrap();
     assert_eq!(
@@ -469,7 +481,7 @@ async fn per_account_limit(db: &Database) {
         "oldest run_at first, two per account, nothing not yet due"
     );
     assert!(
-        db.claim_executions("two", 1_000, 60_000, 10, 2)
+        db.claim_executions("two", t(1_000), t(60_000), 10, 2)
             .await
             .unwrap()
             .is_empty(),
@@ -477,30 +489,30 @@ async fn per_account_limit(db: &Database) {
     );
     assert_eq!(
         ids(&db
-            .claim_executions("two", 1_000, 60_000, 10, 3)
+            .claim_executions("two", t(1_000), t(60_000), 10, 3)
             .await
             .unwrap()),
         ["a2"]
     );
     assert!(db
-        .finish_execution("a0", "one", ExecutionStatus::Succeeded, None, 1_100)
+        .finish_execution("a0", "one", ExecutionStatus::Succeeded, None, t(1_100))
         .await
         .unwrap());
     assert_eq!(
         ids(&db
-            .claim_executions("two", 1_200, 60_000, 10, 3)
+            .claim_executions("two", t(1_200), t(60_000), 10, 3)
             .await
             .unwrap()),
         ["a3"],
         "a finished execution frees its place"
     );
     assert!(db
-        .claim_executions("two", 1_200, 60_000, 0, 3)
+        .claim_executions("two", t(1_200), t(60_000), 0, 3)
         .await
         .unwrap()
         .is_empty());
     let got = db
-        .claim_executions("three", 1_300, 60_000, 1, 10)
+        .claim_executions("three", t(1_300), t(60_000), 1, 10)
         .await
         .unwrap();
     assert_eq!(ids(&got), ["a4"], "the overall limit");
@@ -518,7 +530,7 @@ async fn per_account_limit_holds_across_concurrent_claimers(db: &Database) {
         .map(|i| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.claim_executions(&format!("owner-{i}"), 1_000, 60_000, 10, 3)
+                db.claim_executions(&format!("owner-{i}"), t(1_000), t(60_000), 10, 3)
                     .await
                     .unwrap()
             })
@@ -542,9 +554,9 @@ async fn expired_lease_is_reclaimable(db: &Database) {
     db.insert_execution(&exec("x", "a", "w", 500, 1))
         .await
         .unwrap();
-    assert_eq!(db.next_run_at().await.unwrap(), Some(500));
+    assert_eq!(db.next_run_at().await.unwrap(), Some(t(500)));
     assert!(
-        db.claim_executions("one", 499, 2_000, 5, 5)
+        db.claim_executions("one", t(499), t(2_000), 5, 5)
             .await
             .unwrap()
             .is_empty(),
@@ -552,45 +564,48 @@ async fn expired_lease_is_reclaimable(db: &Database) {
     );
     assert_eq!(
         ids(&db
-            .claim_executions("one", 1_000, 2_000, 5, 5)
+            .claim_executions("one", t(1_000), t(2_000), 5, 5)
             .await
             .unwrap()),
         ["x"]
     );
     assert_eq!(
         db.next_run_at().await.unwrap(),
-        Some(2_001),
+        Some(t(2_001)),
         "claimable again once the lease has run out"
     );
     assert!(db
-        .claim_executions("two", 2_000, 9_000, 5, 5)
+        .claim_executions("two", t(2_000), t(9_000), 5, 5)
         .await
         .unwrap()
         .is_empty());
-    assert!(db.renew_lease("x", "one", 3_000).await.unwrap());
-    assert!(!db.renew_lease("x", "two", 3_000).await.unwrap());
+    assert!(db.renew_lease("x", "one", t(3_000)).await.unwrap());
+    assert!(!db.renew_lease("x", "two", t(3_000)).await.unwrap());
     assert!(db
-        .claim_executions("two", 2_500, 9_000, 5, 5)
+        .claim_executions("two", t(2_500), t(9_000), 5, 5)
         .await
         .unwrap()
         .is_empty());
     let got = db
-        .claim_executions("two", 3_001, 9_000, 5, 5)
+        .claim_executions("two", t(3_001), t(9_000), 5, 5)
         .await
         .unwrap();
     assert_eq!(
         (ids(&got), got[0].lease_owner.as_deref(), got[0].lease_until),
-        (vec!["x".to_owned()], Some("two"), Some(9_000)),
+        (vec!["x".to_owned()], Some("two"), Some(t(9_000))),
         "an expired lease is taken over"
     );
-    assert!(!db.renew_lease("x", "one", 10_000).await.unwrap());
+    assert!(!db.renew_lease("x", "one", t(10_000)).await.unwrap());
     assert!(!db
-        .finish_execution("x", "one", ExecutionStatus::Succeeded, None, 3_100)
+        .finish_execution("x", "one", ExecutionStatus::Succeeded, None, t(3_100))
         .await
         .unwrap());
-    assert!(!db.release_execution("x", "one", 0, 3_100).await.unwrap());
+    assert!(!db
+        .release_execution("x", "one", t(0), t(3_100))
+        .await
+        .unwrap());
     assert!(db
-        .finish_execution("x", "two", ExecutionStatus::Succeeded, None, 3_200)
+        .finish_execution("x", "two", ExecutionStatus::Succeeded, None, t(3_200))
         .await
         .unwrap());
     assert_eq!(db.next_run_at().await.unwrap(), None);
@@ -600,15 +615,15 @@ async fn release_is_a_durable_delay(db: &Database) {
     db.insert_execution(&exec("x", "a", "w", 100, 1))
         .await
         .unwrap();
-    db.claim_executions("one", 1_000, 60_000, 5, 5)
+    db.claim_executions("one", t(1_000), t(60_000), 5, 5)
         .await
         .unwrap();
     assert!(!db
-        .release_execution("x", "two", 5_000, 1_100)
+        .release_execution("x", "two", t(5_000), t(1_100))
         .await
         .unwrap());
     assert!(db
-        .release_execution("x", "one", 5_000, 1_100)
+        .release_execution("x", "one", t(5_000), t(1_100))
         .await
         .unwrap());
     let e = db.get_execution("x").await.unwrap().unwrap();
@@ -620,23 +635,23 @@ async fn release_is_a_durable_delay(db: &Database) {
             e.lease_until,
             e.updated_at
         ),
-        (ExecutionStatus::Running, 5_000, None, None, 1_100)
+        (ExecutionStatus::Running, t(5_000), None, None, t(1_100))
     );
-    assert_eq!(db.next_run_at().await.unwrap(), Some(5_000));
+    assert_eq!(db.next_run_at().await.unwrap(), Some(t(5_000)));
     assert!(
-        db.claim_executions("two", 4_999, 60_000, 5, 5)
+        db.claim_executions("two", t(4_999), t(60_000), 5, 5)
             .await
             .unwrap()
             .is_empty(),
         "not claimable before its new run_at"
     );
     let got = db
-        .claim_executions("two", 5_000, 60_000, 5, 5)
+        .claim_executions("two", t(5_000), t(60_000), 5, 5)
         .await
         .unwrap();
     assert_eq!(
         (ids(&got), got[0].status, got[0].updated_at),
-        (vec!["x".to_owned()], ExecutionStatus::Running, 5_000)
+        (vec!["x".to_owned()], ExecutionStatus::Running, t(5_000))
     );
 }
 
@@ -645,19 +660,21 @@ async fn finish_only_by_owner(db: &Database) {
         .await
         .unwrap();
     assert!(
-        !db.finish_execution("x", "one", ExecutionStatus::Failed, None, 2)
+        !db.finish_execution("x", "one", ExecutionStatus::Failed, None, t(2))
             .await
             .unwrap(),
         "an unclaimed execution has no owner"
     );
-    db.claim_executions("one", 10, 60_000, 5, 5).await.unwrap();
+    db.claim_executions("one", t(10), t(60_000), 5, 5)
+        .await
+        .unwrap();
     let error = json!({"code": "boom", "detail": {"status": 500}});
     assert!(!db
-        .finish_execution("x", "two", ExecutionStatus::Failed, Some(&error), 20)
+        .finish_execution("x", "two", ExecutionStatus::Failed, Some(&error), t(20))
         .await
         .unwrap());
     assert!(db
-        .finish_execution("x", "one", ExecutionStatus::Failed, Some(&error), 20)
+        .finish_execution("x", "one", ExecutionStatus::Failed, Some(&error), t(20))
         .await
         .unwrap());
     let e = db.get_execution("x").await.unwrap().unwrap();
@@ -673,27 +690,27 @@ async fn finish_only_by_owner(db: &Database) {
         (
             ExecutionStatus::Failed,
             Some(&error),
-            Some(20),
-            20,
+            Some(t(20)),
+            t(20),
             None,
             None
         )
     );
     assert!(
-        !db.finish_execution("x", "one", ExecutionStatus::Succeeded, None, 30)
+        !db.finish_execution("x", "one", ExecutionStatus::Succeeded, None, t(30))
             .await
             .unwrap(),
         "finishes once"
     );
     assert!(
-        db.claim_executions("one", 40, 60_000, 5, 5)
+        db.claim_executions("one", t(40), t(60_000), 5, 5)
             .await
             .unwrap()
             .is_empty(),
         "a finished execution is not claimed"
     );
     assert!(db
-        .finish_execution("x", "one", ExecutionStatus::Running, None, 30)
+        .finish_execution("x", "one", ExecutionStatus::Running, None, t(30))
         .await
         .is_err());
 }
@@ -708,39 +725,44 @@ async fn cancel(db: &Database) {
     db.insert_execution(&exec("done", "a", "w", 3, 1))
         .await
         .unwrap();
-    db.claim_executions("one", 10, 60_000, 5, 5).await.unwrap();
-    assert!(db.release_execution("queued", "one", 50, 11).await.unwrap());
+    db.claim_executions("one", t(10), t(60_000), 5, 5)
+        .await
+        .unwrap();
     assert!(db
-        .finish_execution("done", "one", ExecutionStatus::Succeeded, None, 12)
+        .release_execution("queued", "one", t(50), t(11))
+        .await
+        .unwrap());
+    assert!(db
+        .finish_execution("done", "one", ExecutionStatus::Succeeded, None, t(12))
         .await
         .unwrap());
 
-    assert!(db.cancel_execution("queued", 20).await.unwrap());
-    assert!(!db.cancel_execution("queued", 21).await.unwrap(), "once");
-    assert!(db.cancel_execution("running", 22).await.unwrap());
+    assert!(db.cancel_execution("queued", t(20)).await.unwrap());
+    assert!(!db.cancel_execution("queued", t(21)).await.unwrap(), "once");
+    assert!(db.cancel_execution("running", t(22)).await.unwrap());
     assert!(
-        !db.cancel_execution("done", 23).await.unwrap(),
+        !db.cancel_execution("done", t(23)).await.unwrap(),
         "a finished execution stays finished"
     );
-    assert!(!db.cancel_execution("nope", 23).await.unwrap());
+    assert!(!db.cancel_execution("nope", t(23)).await.unwrap());
     let e = db.get_execution("running").await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.finished_at, e.lease_owner, e.lease_until),
-        (ExecutionStatus::Cancelled, Some(22), None, None)
+        (ExecutionStatus::Cancelled, Some(t(22)), None, None)
     );
     assert!(
-        !db.finish_execution("running", "one", ExecutionStatus::Succeeded, None, 30)
+        !db.finish_execution("running", "one", ExecutionStatus::Succeeded, None, t(30))
             .await
             .unwrap(),
         "the worker cannot finish a cancelled execution"
     );
-    assert!(!db.renew_lease("running", "one", 90_000).await.unwrap());
+    assert!(!db.renew_lease("running", "one", t(90_000)).await.unwrap());
     assert_eq!(
         db.get_execution("done").await.unwrap().unwrap().status,
         ExecutionStatus::Succeeded
     );
     assert!(db
-        .claim_executions("two", 100, 60_000, 5, 5)
+        .claim_executions("two", t(100), t(60_000), 5, 5)
         .await
         .unwrap()
         .is_empty());
@@ -763,8 +785,8 @@ async fn list_executions_pages_and_filters(db: &Database) {
             .await
             .unwrap();
     }
-    db.cancel_execution("e4", 50).await.unwrap();
-    db.cancel_execution("e1", 50).await.unwrap();
+    db.cancel_execution("e4", t(50)).await.unwrap();
+    db.cancel_execution("e1", t(50)).await.unwrap();
 
     let pages = |filter: ExecutionFilter, limit: u32| {
         let db = db.clone();
@@ -830,10 +852,10 @@ async fn list_executions_pages_and_filters(db: &Database) {
     full.status = ExecutionStatus::Running;
     full.error = Some(json!(null));
     full.lease_owner = Some("o".into());
-    full.lease_until = Some(99);
+    full.lease_until = Some(t(99));
     full.replay_of = Some("e5".into());
-    full.updated_at = 3;
-    full.finished_at = Some(4);
+    full.updated_at = t(3);
+    full.finished_at = Some(t(4));
     db.insert_execution(&full).await.unwrap();
     assert_eq!(db.get_execution("full").await.unwrap().unwrap(), full);
 }
@@ -848,7 +870,7 @@ fn step(step_id: &str, seq: i64, status: StepStatus) -> StepRecord {
         input: Some(json!({"to": "+15555550100"})),
         output: None,
         error: None,
-        started_at: Some(10 * seq),
+        started_at: Some(t(10 * seq)),
         finished_at: None,
         wake_at: None,
     }
@@ -881,8 +903,8 @@ async fn steps_upsert_in_order(db: &Database) {
         input: None,
         output: Some(json!({"id": 42, "text": "héllo"})),
         error: Some(json!(null)),
-        finished_at: Some(99),
-        wake_at: Some(1_000),
+        finished_at: Some(t(99)),
+        wake_at: Some(t(1_000)),
         ..step("sms", 1, StepStatus::Succeeded)
     };
     db.put_step(&done).await.unwrap();
@@ -944,7 +966,7 @@ fn hook(hook_id: &str, account: &str) -> HookRecord {
         subscriptions: json!({}),
         status: "ok".into(),
         last_error: None,
-        updated_at: 1,
+        updated_at: t(1),
     }
 }
 
@@ -960,7 +982,7 @@ async fn hooks(db: &Database) {
         subscriptions: json!({"call": [{"id": "s1", "call_states": ["ringing"]}], "sms": []}),
         status: "error".into(),
         last_error: Some("sms subscription refused".into()),
-        updated_at: 5,
+        updated_at: t(5),
         ..hook("h-a", "a")
     };
     db.put_hook(&provisioned).await.unwrap();
@@ -1002,8 +1024,8 @@ fn endpoint(endpoint_id: &str, events: &[&str], at: i64) -> EndpointRecord {
         url: format!("https://vendor.example/hooks/{endpoint_id}"),
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         secret: Sealed(vec![7; 32]),
-        created_at: at,
-        updated_at: at,
+        created_at: t(at),
+        updated_at: t(at),
     }
 }
 
@@ -1015,10 +1037,10 @@ fn delivery(delivery_id: &str, endpoint_id: &str, created_at: i64, due: i64) -> 
         payload: json!({"id": delivery_id}),
         status: "pending".into(),
         attempts: 0,
-        next_attempt_at: due,
+        next_attempt_at: t(due),
         last_status: None,
         last_error: None,
-        created_at,
+        created_at: t(created_at),
         delivered_at: None,
     }
 }
@@ -1032,15 +1054,15 @@ async fn endpoints(db: &Database) {
         url: "https://vendor.example/v2".into(),
         events: vec![],
         secret: Sealed(vec![1, 2, 3]),
-        created_at: 999,
-        updated_at: 30,
+        created_at: t(999),
+        updated_at: t(30),
         ..ep1.clone()
     };
     db.put_endpoint(&changed).await.unwrap();
     assert_eq!(
         db.get_endpoint("ep1").await.unwrap().unwrap(),
         EndpointRecord {
-            created_at: 20,
+            created_at: t(20),
             ..changed
         },
         "a replacement keeps created_at"
@@ -1065,7 +1087,7 @@ async fn endpoints(db: &Database) {
         "its deliveries go with it"
     );
     assert!(db
-        .claim_deliveries("one", 100, 1_000, 10)
+        .claim_deliveries("one", t(100), t(1_000), 10)
         .await
         .unwrap()
         .is_empty());
@@ -1101,14 +1123,17 @@ async fn deliveries(db: &Database) {
         "every field round-trips"
     );
 
-    let got = db.claim_deliveries("one", 1_000, 2_000, 3).await.unwrap();
+    let got = db
+        .claim_deliveries("one", t(1_000), t(2_000), 3)
+        .await
+        .unwrap();
     assert_eq!(
         got.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         ["elsewhere", "d1", "d2"],
         "due and pending only, oldest first"
     );
     assert_eq!(
-        db.claim_deliveries("two", 1_000, 2_000, 10)
+        db.claim_deliveries("two", t(1_000), t(2_000), 10)
             .await
             .unwrap()
             .iter()
@@ -1118,14 +1143,14 @@ async fn deliveries(db: &Database) {
         "leased ones are not handed out again"
     );
     assert!(db
-        .claim_deliveries("two", 1_500, 2_000, 10)
+        .claim_deliveries("two", t(1_500), t(2_000), 10)
         .await
         .unwrap()
         .is_empty());
 
     let retry = DeliveryRecord {
         attempts: 1,
-        next_attempt_at: 3_000,
+        next_attempt_at: t(3_000),
         last_status: Some(503),
         last_error: Some("unavailable".into()),
         ..got[1].clone()
@@ -1135,7 +1160,7 @@ async fn deliveries(db: &Database) {
         status: "delivered".into(),
         attempts: 1,
         last_status: Some(200),
-        delivered_at: Some(1_100),
+        delivered_at: Some(t(1_100)),
         ..got[2].clone()
     };
     db.update_delivery(&delivered).await.unwrap();
@@ -1150,7 +1175,7 @@ async fn deliveries(db: &Database) {
     assert_eq!(db.list_deliveries("ep", 2).await.unwrap().len(), 2);
 
     assert!(
-        db.claim_deliveries("two", 2_500, 9_000, 10)
+        db.claim_deliveries("two", t(2_500), t(9_000), 10)
             .await
             .unwrap()
             .iter()
@@ -1159,7 +1184,7 @@ async fn deliveries(db: &Database) {
         "expired leases are claimed again; the retry is not due yet"
     );
     assert_eq!(
-        db.claim_deliveries("three", 5_000, 9_000, 10)
+        db.claim_deliveries("three", t(5_000), t(9_000), 10)
             .await
             .unwrap()
             .iter()
@@ -1185,7 +1210,10 @@ async fn concurrent_claimers_get_disjoint_deliveries(db: &Database) {
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let got = db.claim_deliveries(owner, 100, 60_000, 3).await.unwrap();
+                    let got = db
+                        .claim_deliveries(owner, t(100), t(60_000), 3)
+                        .await
+                        .unwrap();
                     if got.is_empty() {
                         break mine;
                     }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::Kind;
 use crate::error::Error;
 use crate::executions::{Flow, JournalEntry, StepRun};
-use crate::time::now_ms;
+use crate::time::Timestamp;
 use crate::workflows::definition::duration_text;
 use crate::workflows::parse::{join, Reader};
 use crate::workflows::validate::StepCheck;
@@ -47,11 +47,11 @@ impl Kind for DelayStep {
     }
 
     async fn run(&self, run: &mut StepRun<'_, '_>) -> Result<Flow, Error> {
-        let now = now_ms();
+        let now = Timestamp::now();
         let wake_at = match run.journaled().and_then(|r| r.wake_at) {
             Some(wake_at) => wake_at,
             None => {
-                let wake_at = now + self.duration.as_millis() as i64;
+                let wake_at = now + self.duration;
                 let input = json!({ "delay_ms": self.duration.as_millis() as u64 });
                 run.record(JournalEntry::waiting(input, wake_at)).await?;
                 wake_at
@@ -61,7 +61,7 @@ impl Kind for DelayStep {
             return Ok(Flow::Wait(wake_at));
         }
         let input = run.journaled().and_then(|r| r.input.clone());
-        run.succeed(input, json!({ "waited_until": wake_at }), 1)
+        run.succeed(input, json!({ "waited_until": wake_at.as_millis() }), 1)
             .await?;
         Ok(Flow::Done)
     }

@@ -2,7 +2,7 @@
 //! PostgreSQL (a fresh database through `DIALBRIDGE_TEST_DATABASE_URL`; ignored when it was not
 //! set at build time, see this crate's build.rs).
 
-use dialbridge_core::AccountId;
+use dialbridge_core::{AccountId, Timestamp};
 
 /// Generates `sqlite::<name>` and `postgres::<name>` tests from `async fn <name>(&Database)`; the
 /// PostgreSQL ones are ignored unless `DIALBRIDGE_TEST_DATABASE_URL` was set when they were built.
@@ -46,4 +46,9 @@ pub fn postgres_admin_url() -> String {
 
 pub fn id(s: &str) -> AccountId {
     AccountId::parse(s).unwrap()
+}
+
+/// An instant, `ms` milliseconds after the epoch: tests use small round numbers.
+pub fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
 }
