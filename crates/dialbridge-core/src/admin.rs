@@ -15,27 +15,14 @@ const MASTER_KEY_CHECK: &str = "master_key.check";
 
 #[derive(Clone)]
 pub struct Admin {
-    keys: Arc<dyn AdminKeyStore>,
-    settings: Arc<dyn SettingsStore>,
-    shared: Shared,
+    pub(crate) keys: Arc<dyn AdminKeyStore>,
+    pub(crate) settings: Arc<dyn SettingsStore>,
+    pub(crate) shared: Shared,
     /// Admin key hashes already seen valid.
-    known_keys: Arc<Mutex<HashSet<String>>>,
+    pub(crate) known_keys: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Admin {
-    pub(crate) fn new(
-        keys: Arc<dyn AdminKeyStore>,
-        settings: Arc<dyn SettingsStore>,
-        shared: Shared,
-    ) -> Self {
-        Admin {
-            keys,
-            settings,
-            shared,
-            known_keys: Arc::default(),
-        }
-    }
-
     /// Makes sure an admin key exists. With `configured`, that key is registered; without,
     /// a key is generated when none exists yet and returned so it can be shown once.
     pub async fn bootstrap_admin_key(&self, configured: Option<&Secret>) -> Result<Option<Secret>> {

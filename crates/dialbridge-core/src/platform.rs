@@ -189,50 +189,79 @@ impl Deref for Platform {
 impl Platform {
     pub fn new(store: Arc<dyn Store>, cipher: Cipher, settings: Settings) -> Result<Self> {
         let shared = Shared::new(cipher, settings)?;
-        let app = AppSettings::new(store.clone(), store.clone(), shared.clone());
-        let admin = Admin::new(store.clone(), store.clone(), shared.clone());
-        let vendor_webhooks = VendorWebhooks::new(store.clone(), store.clone(), shared.clone());
-        let tokens = Tokens::new(
-            store.clone(),
-            app.clone(),
-            vendor_webhooks.clone(),
-            shared.clone(),
-        );
-        let gateway = Gateway::new(tokens.clone(), shared.clone());
-        let provisioning = Provisioning::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            gateway.clone(),
-            shared.clone(),
-        );
-        let connections = Connections::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            app.clone(),
-            tokens.clone(),
-            gateway.clone(),
-            provisioning.clone(),
-            vendor_webhooks.clone(),
-            shared.clone(),
-        );
-        let actions = Actions::new(store.clone(), gateway, shared.clone());
-        let executions = Executions::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
-            actions.clone(),
-            vendor_webhooks.clone(),
-            shared.clone(),
-        );
-        let ingress = Ingress::new(
-            store.clone(),
-            store.clone(),
-            executions.clone(),
-            shared.clone(),
-        );
-        let workflows = Workflows::new(store.clone(), store.clone(), provisioning.clone());
+        // Each part is given the store traits it uses (upcast from the one store), the parts
+        // it calls, and what every part shares.
+        let app = AppSettings {
+            credentials: store.clone(),
+            values: store.clone(),
+            shared: shared.clone(),
+        };
+        let admin = Admin {
+            keys: store.clone(),
+            settings: store.clone(),
+            shared: shared.clone(),
+            known_keys: Arc::default(),
+        };
+        let vendor_webhooks = VendorWebhooks {
+            endpoints: store.clone(),
+            connections: store.clone(),
+            shared: shared.clone(),
+        };
+        let tokens = Tokens {
+            connections: store.clone(),
+            app: app.clone(),
+            vendor_webhooks: vendor_webhooks.clone(),
+            shared: shared.clone(),
+            refresh_locks: Arc::default(),
+        };
+        let gateway = Gateway {
+            tokens: tokens.clone(),
+            throttle: Arc::default(),
+            shared: shared.clone(),
+        };
+        let provisioning = Provisioning {
+            hooks: store.clone(),
+            workflows: store.clone(),
+            connections: store.clone(),
+            gateway: gateway.clone(),
+            shared: shared.clone(),
+        };
+        let connections = Connections {
+            accounts: store.clone(),
+            connections: store.clone(),
+            sessions: store.clone(),
+            app: app.clone(),
+            tokens: tokens.clone(),
+            gateway: gateway.clone(),
+            provisioning: provisioning.clone(),
+            vendor_webhooks: vendor_webhooks.clone(),
+            shared: shared.clone(),
+        };
+        let actions = Actions {
+            connections: store.clone(),
+            gateway,
+            shared: shared.clone(),
+        };
+        let executions = Executions {
+            executions: store.clone(),
+            workflows: store.clone(),
+            accounts: store.clone(),
+            actions: actions.clone(),
+            vendor_webhooks: vendor_webhooks.clone(),
+            shared: shared.clone(),
+            wake: Arc::default(),
+        };
+        let ingress = Ingress {
+            hooks: store.clone(),
+            accounts: store.clone(),
+            executions: executions.clone(),
+            shared: shared.clone(),
+        };
+        let workflows = Workflows {
+            workflows: store.clone(),
+            accounts: store.clone(),
+            provisioning: provisioning.clone(),
+        };
         Ok(Platform(Arc::new(Parts {
             app,
             admin,

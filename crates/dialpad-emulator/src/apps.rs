@@ -65,19 +65,26 @@ impl Apps {
     }
 }
 
+/// The seeded apps plus `strict`, which allows only `https://app.example/cb`.
+#[cfg(test)]
+pub(crate) fn with_strict_app() -> Apps {
+    let mut apps = Apps::seeded();
+    apps.register(App {
+        client_id: "strict".into(),
+        client_secret: "s".into(),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        name: None,
+    });
+    apps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn listed_redirect_uris_are_exact_and_an_empty_list_allows_any() {
-        let mut apps = Apps::seeded();
-        apps.register(App {
-            client_id: "strict".into(),
-            client_secret: "s".into(),
-            redirect_uris: vec!["https://app.example/cb".into()],
-            name: None,
-        });
+        let apps = with_strict_app();
         let strict = apps.get("strict").unwrap();
         assert!(strict.allows_redirect("https://app.example/cb"));
         assert!(!strict.allows_redirect("https://app.example/cb/"));

@@ -95,24 +95,12 @@ fn info(def: &ActionDef) -> ActionInfo {
 /// Runs actions and proxies requests for connected accounts.
 #[derive(Clone)]
 pub struct Actions {
-    connections: Arc<dyn ConnectionStore>,
-    gateway: Gateway,
-    shared: Shared,
+    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) gateway: Gateway,
+    pub(crate) shared: Shared,
 }
 
 impl Actions {
-    pub(crate) fn new(
-        connections: Arc<dyn ConnectionStore>,
-        gateway: Gateway,
-        shared: Shared,
-    ) -> Self {
-        Actions {
-            connections,
-            gateway,
-            shared,
-        }
-    }
-
     /// Runs the action `key` for the account with `input`: checks the input against the spec
     /// (422 with every problem), the connection's scopes (403), then calls Dialpad and answers
     /// its JSON (for `http_request`: `{status, headers, body}`).

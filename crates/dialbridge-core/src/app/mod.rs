@@ -69,24 +69,12 @@ pub struct AvailableScope {
 /// The app's settings, as the other parts read them.
 #[derive(Clone)]
 pub struct AppSettings {
-    credentials: Arc<dyn AppStore>,
-    values: Arc<dyn SettingsStore>,
-    shared: Shared,
+    pub(crate) credentials: Arc<dyn AppStore>,
+    pub(crate) values: Arc<dyn SettingsStore>,
+    pub(crate) shared: Shared,
 }
 
 impl AppSettings {
-    pub(crate) fn new(
-        credentials: Arc<dyn AppStore>,
-        values: Arc<dyn SettingsStore>,
-        shared: Shared,
-    ) -> Self {
-        AppSettings {
-            credentials,
-            values,
-            shared,
-        }
-    }
-
     pub async fn view(&self) -> Result<AppView> {
         let records = self.credentials.list_app_credentials().await?;
         let environments = Environment::ALL

@@ -39,43 +39,18 @@ pub struct CompanyCheck {
 /// Accounts and their connections.
 #[derive(Clone)]
 pub struct Connections {
-    accounts: Arc<dyn AccountStore>,
-    connections: Arc<dyn ConnectionStore>,
-    sessions: Arc<dyn ConnectSessionStore>,
-    app: AppSettings,
-    tokens: Tokens,
-    gateway: Gateway,
-    provisioning: Provisioning,
-    vendor_webhooks: VendorWebhooks,
-    shared: Shared,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) sessions: Arc<dyn ConnectSessionStore>,
+    pub(crate) app: AppSettings,
+    pub(crate) tokens: Tokens,
+    pub(crate) gateway: Gateway,
+    pub(crate) provisioning: Provisioning,
+    pub(crate) vendor_webhooks: VendorWebhooks,
+    pub(crate) shared: Shared,
 }
 
 impl Connections {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        accounts: Arc<dyn AccountStore>,
-        connections: Arc<dyn ConnectionStore>,
-        sessions: Arc<dyn ConnectSessionStore>,
-        app: AppSettings,
-        tokens: Tokens,
-        gateway: Gateway,
-        provisioning: Provisioning,
-        vendor_webhooks: VendorWebhooks,
-        shared: Shared,
-    ) -> Self {
-        Connections {
-            accounts,
-            connections,
-            sessions,
-            app,
-            tokens,
-            gateway,
-            provisioning,
-            vendor_webhooks,
-            shared,
-        }
-    }
-
     /// Connects with a Dialpad API key after Dialpad accepted it.
     pub async fn connect_api_key(
         &self,

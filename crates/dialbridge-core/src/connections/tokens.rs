@@ -37,30 +37,15 @@ pub struct Credential {
 /// Gives out valid credentials; the one place a token refreshes.
 #[derive(Clone)]
 pub struct Tokens {
-    connections: Arc<dyn ConnectionStore>,
-    app: AppSettings,
-    vendor_webhooks: VendorWebhooks,
-    shared: Shared,
+    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) app: AppSettings,
+    pub(crate) vendor_webhooks: VendorWebhooks,
+    pub(crate) shared: Shared,
     /// One refresh at a time per account inside this process.
-    refresh_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
+    pub(crate) refresh_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Tokens {
-    pub(crate) fn new(
-        connections: Arc<dyn ConnectionStore>,
-        app: AppSettings,
-        vendor_webhooks: VendorWebhooks,
-        shared: Shared,
-    ) -> Self {
-        Tokens {
-            connections,
-            app,
-            vendor_webhooks,
-            shared,
-            refresh_locks: Arc::default(),
-        }
-    }
-
     fn refresh_lock(&self, account: &AccountId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds, so the map does not grow with every account ever seen.

@@ -31,27 +31,13 @@ pub struct IngressOutcome {
 /// Receives events and hands them to the executions they start.
 #[derive(Clone)]
 pub struct Ingress {
-    hooks: Arc<dyn HookStore>,
-    accounts: Arc<dyn AccountStore>,
-    executions: Executions,
-    shared: Shared,
+    pub(crate) hooks: Arc<dyn HookStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) executions: Executions,
+    pub(crate) shared: Shared,
 }
 
 impl Ingress {
-    pub(crate) fn new(
-        hooks: Arc<dyn HookStore>,
-        accounts: Arc<dyn AccountStore>,
-        executions: Executions,
-        shared: Shared,
-    ) -> Self {
-        Ingress {
-            hooks,
-            accounts,
-            executions,
-            shared,
-        }
-    }
-
     /// `POST /webhooks/dialpad/{hook_id}`.
     pub async fn receive_dialpad_event(
         &self,

@@ -44,30 +44,14 @@ const KINDS: [(&str, &str); 4] = [
 /// Keeps each account's Dialpad webhook and subscriptions in line with its workflows.
 #[derive(Clone)]
 pub struct Provisioning {
-    hooks: Arc<dyn HookStore>,
-    workflows: Arc<dyn WorkflowStore>,
-    connections: Arc<dyn ConnectionStore>,
-    gateway: Gateway,
-    shared: Shared,
+    pub(crate) hooks: Arc<dyn HookStore>,
+    pub(crate) workflows: Arc<dyn WorkflowStore>,
+    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) gateway: Gateway,
+    pub(crate) shared: Shared,
 }
 
 impl Provisioning {
-    pub(crate) fn new(
-        hooks: Arc<dyn HookStore>,
-        workflows: Arc<dyn WorkflowStore>,
-        connections: Arc<dyn ConnectionStore>,
-        gateway: Gateway,
-        shared: Shared,
-    ) -> Self {
-        Provisioning {
-            hooks,
-            workflows,
-            connections,
-            gateway,
-            shared,
-        }
-    }
-
     /// After enablements or the connection change, the subscriptions the enabled workflows
     /// need are reconciled; a failure is recorded on the account's provisioning (and retried by
     /// the periodic reconcile), it does not undo the change.

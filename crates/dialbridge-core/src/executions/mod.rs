@@ -124,36 +124,17 @@ pub enum ReplayVersion {
 /// Starts, runs and reports executions.
 #[derive(Clone)]
 pub struct Executions {
-    executions: Arc<dyn ExecutionStore>,
-    workflows: Arc<dyn WorkflowStore>,
-    accounts: Arc<dyn AccountStore>,
-    actions: Actions,
-    vendor_webhooks: VendorWebhooks,
-    shared: Shared,
+    pub(crate) executions: Arc<dyn ExecutionStore>,
+    pub(crate) workflows: Arc<dyn WorkflowStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) actions: Actions,
+    pub(crate) vendor_webhooks: VendorWebhooks,
+    pub(crate) shared: Shared,
     /// Wakes this process's executor when work is queued.
-    wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl Executions {
-    pub(crate) fn new(
-        executions: Arc<dyn ExecutionStore>,
-        workflows: Arc<dyn WorkflowStore>,
-        accounts: Arc<dyn AccountStore>,
-        actions: Actions,
-        vendor_webhooks: VendorWebhooks,
-        shared: Shared,
-    ) -> Self {
-        Executions {
-            executions,
-            workflows,
-            accounts,
-            actions,
-            vendor_webhooks,
-            shared,
-            wake: Arc::default(),
-        }
-    }
-
     /// Tells this process's executor that work was queued.
     pub(crate) fn wake_executor(&self) {
         self.wake.notify_one();

@@ -30,21 +30,13 @@ use crate::platform::Shared;
 /// Calls Dialpad for an account.
 #[derive(Clone)]
 pub struct Gateway {
-    tokens: Tokens,
+    pub(crate) tokens: Tokens,
     /// Dialpad's rate limits, kept per account by this process.
-    throttle: Arc<Throttle>,
-    shared: Shared,
+    pub(crate) throttle: Arc<Throttle>,
+    pub(crate) shared: Shared,
 }
 
 impl Gateway {
-    pub(crate) fn new(tokens: Tokens, shared: Shared) -> Self {
-        Gateway {
-            tokens,
-            throttle: Arc::default(),
-            shared,
-        }
-    }
-
     /// Runs `call` with a valid credential; on a 401 refreshes once and runs it once more.
     pub async fn call<T, F, Fut>(&self, account_id: &AccountId, call: F) -> Result<T>
     where

@@ -105,24 +105,12 @@ pub struct DeliveryView {
 /// Endpoints, the events queued for them, and the worker that delivers them.
 #[derive(Clone)]
 pub struct VendorWebhooks {
-    endpoints: Arc<dyn EndpointStore>,
-    connections: Arc<dyn ConnectionStore>,
-    shared: Shared,
+    pub(crate) endpoints: Arc<dyn EndpointStore>,
+    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) shared: Shared,
 }
 
 impl VendorWebhooks {
-    pub(crate) fn new(
-        endpoints: Arc<dyn EndpointStore>,
-        connections: Arc<dyn ConnectionStore>,
-        shared: Shared,
-    ) -> Self {
-        VendorWebhooks {
-            endpoints,
-            connections,
-            shared,
-        }
-    }
-
     /// Creates the endpoint (with a new secret) or replaces its `url` and `events` (keeping
     /// the secret); answers it and whether it was created.
     pub async fn put_endpoint(

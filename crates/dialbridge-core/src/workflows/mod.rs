@@ -77,24 +77,12 @@ impl From<EnablementRecord> for EnablementView {
 /// Saves, reads and enables workflows.
 #[derive(Clone)]
 pub struct Workflows {
-    workflows: Arc<dyn WorkflowStore>,
-    accounts: Arc<dyn AccountStore>,
-    provisioning: Provisioning,
+    pub(crate) workflows: Arc<dyn WorkflowStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) provisioning: Provisioning,
 }
 
 impl Workflows {
-    pub(crate) fn new(
-        workflows: Arc<dyn WorkflowStore>,
-        accounts: Arc<dyn AccountStore>,
-        provisioning: Provisioning,
-    ) -> Self {
-        Workflows {
-            workflows,
-            accounts,
-            provisioning,
-        }
-    }
-
     async fn require_account(&self, account: &AccountId) -> Result<()> {
         match self.accounts.get_account(account).await? {
             Some(_) => Ok(()),

@@ -184,21 +184,10 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apps::{App, DEV_CLIENT_ID};
+    use crate::apps::DEV_CLIENT_ID;
 
     fn params(query: &str) -> AuthorizeParams {
         AuthorizeParams::from_query(query).unwrap()
-    }
-
-    fn apps() -> Apps {
-        let mut apps = Apps::seeded();
-        apps.register(App {
-            client_id: "strict".into(),
-            client_secret: "s".into(),
-            redirect_uris: vec!["https://app.example/cb".into()],
-            name: None,
-        });
-        apps
     }
 
     fn page_message(result: Result<AuthorizeRequest, Refusal>) -> String {
@@ -217,7 +206,7 @@ mod tests {
 
     #[test]
     fn untrusted_redirects_are_refused_on_a_page() {
-        let apps = apps();
+        let apps = crate::apps::with_strict_app();
         let cases = [
             ("redirect_uri=https%3A%2F%2Fapp.example%2Fcb", "client_id"),
             (
@@ -246,7 +235,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_go_back_to_the_app_with_state() {
-        let apps = apps();
+        let apps = crate::apps::with_strict_app();
         let base = "client_id=strict&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
         let cases = [
             ("&scope=calls:list+bogus", "invalid_scope"),
@@ -276,7 +265,7 @@ mod tests {
              &response_type=code&scope=offline_access%20calls:list&code_challenge=c\
              &code_challenge_method=S256"
         );
-        let request = validate(&apps(), params(&query)).unwrap();
+        let request = validate(&crate::apps::with_strict_app(), params(&query)).unwrap();
         assert_eq!(request.scopes, ["offline_access", "calls:list"]);
         assert_eq!(
             request.challenge.as_ref().map(|c| c.method),

@@ -41,7 +41,7 @@ pub enum License {
     Talk,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Company {
     pub id: CompanyId,
     pub name: String,
@@ -54,12 +54,8 @@ pub struct Company {
 /// `schemas.company.CompanyProto`, as `GET /api/v2/company` answers it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CompanyProto {
-    pub id: CompanyId,
-    pub name: String,
-    pub domain: String,
-    pub country: String,
-    pub account_type: AccountType,
-    pub state: Enablement,
+    #[serde(flatten)]
+    pub company: Company,
     /// int64, written as a string like every int64 of the API.
     pub office_count: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -100,12 +100,7 @@ impl World {
     pub fn company_proto(&self, id: CompanyId) -> Option<CompanyProto> {
         let company = self.company(id)?;
         Some(CompanyProto {
-            id: company.id,
-            name: company.name.clone(),
-            domain: company.domain.clone(),
-            country: company.country.clone(),
-            account_type: company.account_type,
-            state: company.state,
+            company: company.clone(),
             office_count: self.offices_of(id).count().to_string(),
             admin_email: self
                 .admin_of(id)
