@@ -27,6 +27,14 @@ impl Platform {
     /// Starts every background task; they stop when `shutdown` fires (see `Background::wait`).
     pub fn start_background(&self, shutdown: CancellationToken) -> Background {
         let settings = self.settings();
+        let mut draining = Vec::new();
+        if let Some(cluster) = self.take_cluster() {
+            // Drained, so the shards are given back on a clean shutdown.
+            draining.push(tokio::spawn(cluster.run(shutdown.clone())));
+        }
+        let signals = self.signals().clone();
+        let stop = shutdown.clone();
+        let relay = tokio::spawn(async move { signals.relay(stop).await });
         let executions = self.executions.clone();
         let stop = shutdown.clone();
         let executor = tokio::spawn(async move { executions.run_executor(stop).await });
@@ -53,9 +61,10 @@ impl Platform {
             let provisioning = provisioning.clone();
             async move { provisioning.reconcile_all().await }
         });
+        draining.extend([executor, deliveries]);
         Background {
-            interruptible: vec![scheduler, refresh, reconcile],
-            draining: vec![executor, deliveries],
+            interruptible: vec![scheduler, refresh, reconcile, relay],
+            draining,
         }
     }
 

@@ -8,6 +8,9 @@ mod actions;
 mod admin;
 mod app;
 mod background;
+mod batch;
+mod cache;
+mod cluster;
 mod connections;
 mod crypto;
 mod error;
@@ -18,6 +21,7 @@ mod ids;
 mod metrics;
 mod platform;
 mod secret;
+mod signals;
 mod store;
 mod suggest;
 mod time;
@@ -32,6 +36,7 @@ pub use admin::Admin;
 pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use app::{AppSettings, AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
 pub use background::Background;
+pub use cluster::{shard_key, shard_of, Ownership, SHARDS};
 pub use connections::{
     Account, AccountPage, AccountPatch, AccountView, AuthType, CallbackOutcome, CallbackQuery,
     CompanyCheck, ConnectLink, ConnectSession, ConnectionRecord, ConnectionStatus, ConnectionView,
@@ -48,12 +53,13 @@ pub use ids::AccountId;
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
 pub use secret::Secret;
+pub use signals::{Signal, Signals};
 pub use store::{
-    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ConnectSessionStore,
+    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClusterStore, ConnectSessionStore,
     ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord, EndpointStore, EventRecord,
     ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore, HookRecord, HookStore,
-    RefreshFailure, SettingsStore, StepRecord, StepStatus, Store, StoreError, StoreResult,
-    TokenUpdate, WorkflowRecord, WorkflowStore,
+    RefreshFailure, SettingsStore, SignalStore, StepRecord, StepStatus, Store, StoreError,
+    StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
 };
 pub use time::Timestamp;
 pub use triggers::{

@@ -13,16 +13,22 @@ use url::Url;
 use crate::actions::Actions;
 use crate::admin::Admin;
 use crate::app::AppSettings;
+use crate::cache::TtlCache;
+use crate::cluster::{Cluster, Ownership};
 use crate::connections::{Connections, Tokens};
 use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
 use crate::events::{Ingress, Provisioning};
+use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy};
+use crate::ids::AccountId;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
+use crate::signals::{Signal, Signals};
 use crate::store::Store;
 use crate::vendor_webhooks::VendorWebhooks;
+use crate::workflows::Definition;
 use crate::workflows::Workflows;
 
 /// Settings the domain reads; built once from the server's configuration.
@@ -44,6 +50,9 @@ pub struct Settings {
     pub schedule_interval: Duration,
     /// The unit of the vendor-webhook retry schedule.
     pub webhook_retry_base: Duration,
+    /// How long a process holds its shards unrenewed (PostgreSQL); when one dies, the others
+    /// take its shards over within this.
+    pub shard_lease: Duration,
     /// How actions retry Dialpad's 429s, 5xx and timeouts.
     pub retry: RetryPolicy,
     /// How workflow executions run.
@@ -65,6 +74,7 @@ impl Settings {
             reconcile_interval: Duration::from_secs(5 * 60),
             schedule_interval: Duration::from_secs(15),
             webhook_retry_base: Duration::from_secs(1),
+            shard_lease: Duration::from_secs(15),
             retry: RetryPolicy::default(),
             executor: ExecutorSettings::default(),
             webhook_base_url: None,
@@ -94,12 +104,58 @@ struct SharedInner {
     http: reqwest::Client,
     settings: Settings,
     metrics: Metrics,
-    /// Names this process in leases (token refreshes, executions, deliveries).
+    /// Names this process in leases (shards, token refreshes, executions, deliveries).
     owner: String,
+    signals: Signals,
+    ownership: Ownership,
+    caches: ConfigCaches,
+}
+
+/// What parts keep in memory of the configuration (workflows, enablements, accounts, hooks),
+/// emptied together when it changes (`Shared::config_changed`, or `Signal::Config` from
+/// another process) and expiring on their own as a backstop.
+pub(crate) struct ConfigCaches {
+    /// Per account: its shard and the routes of its enabled workflows (`None`: no account).
+    pub routes: TtlCache<AccountId, Option<Arc<AccountRoutes>>>,
+    /// Per workflow version: the parsed definition (versions never change).
+    pub definitions: TtlCache<(String, i64), Arc<Definition>>,
+    /// Per hook id: the account and the secret its events are signed with (`None`: no hook).
+    pub hooks: TtlCache<String, Option<Arc<HookSecret>>>,
+}
+
+/// A Dialpad webhook's account and signing secret.
+pub(crate) struct HookSecret {
+    pub account_id: AccountId,
+    pub secret: Secret,
+}
+
+/// How long a cached view of the configuration is trusted without a signal.
+const CONFIG_TTL: Duration = Duration::from_secs(5);
+const CONFIG_CAPACITY: usize = 100_000;
+
+impl ConfigCaches {
+    fn new() -> Self {
+        ConfigCaches {
+            routes: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
+            definitions: TtlCache::new(Duration::from_secs(3600), 10_000),
+            hooks: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.routes.clear();
+        self.hooks.clear();
+    }
 }
 
 impl Shared {
-    fn new(cipher: Cipher, settings: Settings) -> Result<Self> {
+    fn new(
+        cipher: Cipher,
+        settings: Settings,
+        owner: String,
+        signals: Signals,
+        ownership: Ownership,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -112,8 +168,31 @@ impl Shared {
             http,
             settings,
             metrics: Metrics::default(),
-            owner: random_token(12),
+            owner,
+            signals,
+            ownership,
+            caches: ConfigCaches::new(),
         })))
+    }
+
+    pub(crate) fn caches(&self) -> &ConfigCaches {
+        &self.0.caches
+    }
+
+    /// Configuration changed here: empties this process's caches at once and tells the others.
+    pub(crate) async fn config_changed(&self) {
+        self.0.caches.clear();
+        self.0.signals.send(Signal::Config).await;
+    }
+
+    /// This process's signal bus.
+    pub(crate) fn signals(&self) -> &Signals {
+        &self.0.signals
+    }
+
+    /// The shards this process holds.
+    pub(crate) fn ownership(&self) -> &Ownership {
+        &self.0.ownership
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -176,6 +255,8 @@ pub struct Parts {
     pub vendor_webhooks: VendorWebhooks,
     store: Arc<dyn Store>,
     shared: Shared,
+    /// Taken by `start_background`.
+    cluster: std::sync::Mutex<Option<Cluster>>,
 }
 
 impl Deref for Platform {
@@ -188,7 +269,10 @@ impl Deref for Platform {
 
 impl Platform {
     pub fn new(store: Arc<dyn Store>, cipher: Cipher, settings: Settings) -> Result<Self> {
-        let shared = Shared::new(cipher, settings)?;
+        let owner = random_token(12);
+        let signals = Signals::new(store.clone());
+        let (cluster, ownership) = Cluster::new(store.clone(), owner.clone(), settings.shard_lease);
+        let shared = Shared::new(cipher, settings, owner, signals, ownership)?;
         // Each part is given the store traits it uses (upcast from the one store), the parts
         // it calls, and what every part shares.
         let app = AppSettings {
@@ -253,14 +337,15 @@ impl Platform {
         };
         let ingress = Ingress {
             hooks: store.clone(),
-            accounts: store.clone(),
             executions: executions.clone(),
             shared: shared.clone(),
+            writer: Arc::default(),
         };
         let workflows = Workflows {
             workflows: store.clone(),
             accounts: store.clone(),
             provisioning: provisioning.clone(),
+            shared: shared.clone(),
         };
         Ok(Platform(Arc::new(Parts {
             app,
@@ -275,6 +360,7 @@ impl Platform {
             vendor_webhooks,
             store,
             shared,
+            cluster: std::sync::Mutex::new(Some(cluster)),
         })))
     }
 
@@ -291,6 +377,24 @@ impl Platform {
     /// This process's Prometheus metrics.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         self.0.shared.metrics()
+    }
+
+    /// The signal bus: what changed, here and in other processes.
+    pub fn signals(&self) -> &Signals {
+        self.0.shared.signals()
+    }
+
+    /// The shards this process holds.
+    pub fn ownership(&self) -> &Ownership {
+        self.0.shared.ownership()
+    }
+
+    pub(crate) fn take_cluster(&self) -> Option<Cluster> {
+        self.0
+            .cluster
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 

@@ -105,6 +105,10 @@ pub async fn start(
     };
     let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
     platform.admin.verify_master_key().await?;
+    let assigned = platform.connections.assign_missing_shards().await?;
+    if assigned > 0 {
+        tracing::info!(accounts = assigned, "accounts placed in their shards");
+    }
 
     let api_key = config
         .api_key

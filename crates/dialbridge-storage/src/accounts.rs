@@ -11,7 +11,7 @@ use crate::rows::{at, connection, get, ms, to_json, CONNECTION_COLUMNS};
 
 fn select(filter: &str) -> String {
     format!(
-        "SELECT a.account_id, a.name, a.metadata, a.created_at, a.updated_at, {CONNECTION_COLUMNS} \
+        "SELECT a.account_id, a.shard, a.name, a.metadata, a.created_at, a.updated_at, {CONNECTION_COLUMNS} \
          FROM accounts a LEFT JOIN connections c ON c.account_id = a.account_id {filter}"
     )
 }
@@ -20,6 +20,7 @@ fn account(row: &AnyRow) -> StoreResult<Account> {
     let metadata: String = get(row, "metadata")?;
     Ok(Account {
         account_id: AccountId::from_trusted(get(row, "account_id")?),
+        shard: get(row, "shard")?,
         name: get(row, "name")?,
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?,
@@ -35,19 +36,21 @@ impl AccountStore for Database {
         &self,
         id: &AccountId,
         patch: &AccountPatch,
+        shard: i64,
         now: Timestamp,
     ) -> StoreResult<(Account, bool)> {
         let metadata = patch.metadata.as_ref().map(to_json).transpose()?;
         // Write first (no read-then-write transaction): an insert that did nothing means the
         // account exists, and the update applies only the fields the patch has.
         let inserted = sqlx::query(
-            "INSERT INTO accounts (account_id, name, metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (account_id) DO NOTHING",
+            "INSERT INTO accounts (account_id, name, metadata, created_at, updated_at, shard) \
+             VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (account_id) DO NOTHING",
         )
         .bind(id.as_str())
         .bind(patch.name.clone())
         .bind(metadata.clone().unwrap_or_else(|| "{}".to_owned()))
         .bind(ms(now))
+        .bind(shard)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -71,6 +74,49 @@ impl AccountStore for Database {
             StoreError::NotFound(format!("account '{id}' vanished while being written").into())
         })?;
         Ok((account, created))
+    }
+
+    async fn set_account_shard(&self, id: &AccountId, shard: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("UPDATE accounts SET shard = $2 WHERE account_id = $1")
+            .bind(id.as_str())
+            .bind(shard)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE executions SET shard = $2 \
+             WHERE account_id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id.as_str())
+        .bind(shard)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn accounts_without_shard(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<(AccountId, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT a.account_id, c.dialpad_company_id FROM accounts a \
+             LEFT JOIN connections c ON c.account_id = a.account_id \
+             WHERE a.shard < 0 ORDER BY a.account_id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    AccountId::from_trusted(get(row, "account_id")?),
+                    get(row, "dialpad_company_id")?,
+                ))
+            })
+            .collect()
     }
 
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>> {

@@ -36,6 +36,8 @@ pub struct Database {
     pub(crate) pool: AnyPool,
     dialect: Dialect,
     sqlite_path: Option<PathBuf>,
+    /// The PostgreSQL URL, for the connection that listens for signals.
+    pub(crate) postgres_url: Option<String>,
 }
 
 impl Database {
@@ -53,6 +55,7 @@ impl Database {
                 pool,
                 dialect: Dialect::Postgres,
                 sqlite_path: None,
+                postgres_url: Some(url.to_owned()),
             });
         }
         let path = url
@@ -83,6 +86,7 @@ impl Database {
             pool,
             dialect: Dialect::Sqlite,
             sqlite_path: Some(path),
+            postgres_url: None,
         })
     }
 

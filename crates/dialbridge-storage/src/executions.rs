@@ -21,7 +21,7 @@ const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, 
 
 const EXECUTION_COLUMNS: &str =
     "id, account_id, workflow_key, version, status, trigger_json, event_json, error, \
-    run_at, lease_owner, lease_until, replay_of, created_at, updated_at, finished_at";
+    run_at, lease_owner, lease_until, replay_of, created_at, updated_at, finished_at, shard, event_id";
 
 const STEP_COLUMNS: &str =
     "execution_id, step_id, seq, status, attempts, input, output, error, started_at, \
@@ -55,7 +55,10 @@ fn execution(row: &AnyRow) -> StoreResult<ExecutionRecord> {
         status: ExecutionStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("execution status '{status}'")))?,
         trigger: json(row, "trigger_json")?,
+        // Filled from the event by `with_events` when `event_id` is set.
         event: json(row, "event_json")?,
+        event_id: get(row, "event_id")?,
+        shard: get(row, "shard")?,
         error: json_opt(row, "error")?,
         run_at: at(row, "run_at")?,
         lease_owner: get(row, "lease_owner")?,
@@ -85,68 +88,140 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
     })
 }
 
-async fn insert_execution<'c, E>(executor: E, e: &ExecutionRecord) -> StoreResult<()>
+/// Inserts executions, several rows per statement. An execution with an `event_id` stores
+/// no copy of its event (`event_json` is `null`): the event holds the payload.
+async fn insert_executions<'c, E>(executor: E, executions: &[ExecutionRecord]) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(&format!(
-        "INSERT INTO executions ({EXECUTION_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-    ))
-    .bind(&e.id)
-    .bind(e.account_id.as_str())
-    .bind(&e.workflow_key)
-    .bind(e.version)
-    .bind(e.status.as_str())
-    .bind(to_json(&e.trigger)?)
-    .bind(to_json(&e.event)?)
-    .bind(e.error.as_ref().map(to_json).transpose()?)
-    .bind(ms(e.run_at))
-    .bind(e.lease_owner.clone())
-    .bind(ms(e.lease_until))
-    .bind(e.replay_of.clone())
-    .bind(ms(e.created_at))
-    .bind(ms(e.updated_at))
-    .bind(ms(e.finished_at))
-    .execute(executor)
-    .await
-    .map_err(backend)?;
+    if executions.is_empty() {
+        return Ok(());
+    }
+    let mut sql = format!("INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES ");
+    for i in 0..executions.len() {
+        let n = i * 17;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(
+            &(1..=17)
+                .map(|k| format!("${}", n + k))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        sql.push(')');
+    }
+    let mut query = sqlx::query(&sql);
+    for e in executions {
+        let event_json = match e.event_id {
+            Some(_) => "null".to_owned(),
+            None => to_json(&e.event)?,
+        };
+        query = query
+            .bind(e.id.clone())
+            .bind(e.account_id.as_str().to_owned())
+            .bind(e.workflow_key.clone())
+            .bind(e.version)
+            .bind(e.status.as_str())
+            .bind(to_json(&e.trigger)?)
+            .bind(event_json)
+            .bind(e.error.as_ref().map(to_json).transpose()?)
+            .bind(ms(e.run_at))
+            .bind(e.lease_owner.clone())
+            .bind(ms(e.lease_until))
+            .bind(e.replay_of.clone())
+            .bind(ms(e.created_at))
+            .bind(ms(e.updated_at))
+            .bind(ms(e.finished_at))
+            .bind(e.shard)
+            .bind(e.event_id.clone());
+    }
+    query.execute(executor).await.map_err(backend)?;
     Ok(())
+}
+
+/// Executions inserted per statement: 17 columns each, well under SQLite's 32,766 variables.
+const INSERT_CHUNK: usize = 500;
+
+impl Database {
+    /// Puts each execution's event payload in `event` (they store only the event's id).
+    async fn with_events(
+        &self,
+        mut executions: Vec<ExecutionRecord>,
+    ) -> StoreResult<Vec<ExecutionRecord>> {
+        let ids: Vec<&str> = executions
+            .iter()
+            .filter_map(|e| e.event_id.as_deref())
+            .collect();
+        if ids.is_empty() {
+            return Ok(executions);
+        }
+        let mut payloads = HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, payload FROM events WHERE id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                payloads.insert(get::<String>(&row, "id")?, json(&row, "payload")?);
+            }
+        }
+        for e in &mut executions {
+            if let Some(id) = &e.event_id {
+                // An event purged by retention leaves the execution without one.
+                e.event = payloads.get(id).cloned().unwrap_or(serde_json::Value::Null);
+            }
+        }
+        Ok(executions)
+    }
 }
 
 #[async_trait]
 impl ExecutionStore for Database {
-    async fn record_event(
+    async fn record_events(
         &self,
-        ev: &EventRecord,
-        executions: &[ExecutionRecord],
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        // DO NOTHING keeps a PostgreSQL transaction usable on a duplicate; NULL keys never
-        // conflict (NULLs are distinct in the unique index).
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (account_id, dedupe_key) DO NOTHING"
-        ))
-        .bind(&ev.id)
-        .bind(ev.account_id.as_str())
-        .bind(&ev.source)
-        .bind(&ev.name)
-        .bind(ev.dedupe_key.clone())
-        .bind(to_json(&ev.payload)?)
-        .bind(ms(ev.received_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if inserted.rows_affected() != 1 {
-            tx.rollback().await.map_err(backend)?;
-            return Ok(false);
+        batch: &[(EventRecord, Vec<ExecutionRecord>)],
+    ) -> StoreResult<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
-        for e in executions {
-            insert_execution(&mut *tx, e).await?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut new = Vec::with_capacity(batch.len());
+        let mut executions = Vec::new();
+        for (ev, started) in batch {
+            // DO NOTHING keeps a PostgreSQL transaction usable on a duplicate; NULL keys never
+            // conflict (NULLs are distinct in the unique index).
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (account_id, dedupe_key) DO NOTHING"
+            ))
+            .bind(&ev.id)
+            .bind(ev.account_id.as_str())
+            .bind(&ev.source)
+            .bind(&ev.name)
+            .bind(ev.dedupe_key.clone())
+            .bind(to_json(&ev.payload)?)
+            .bind(ms(ev.received_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let stored = inserted.rows_affected() == 1;
+            new.push(stored);
+            if stored {
+                executions.extend(started.iter().cloned());
+            }
+        }
+        for chunk in executions.chunks(INSERT_CHUNK) {
+            insert_executions(&mut *tx, chunk).await?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(true)
+        Ok(new)
     }
 
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>> {
@@ -159,7 +234,7 @@ impl ExecutionStore for Database {
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
-        insert_execution(&self.pool, e).await
+        insert_executions(&self.pool, std::slice::from_ref(e)).await
     }
 
     async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {
@@ -170,7 +245,8 @@ impl ExecutionStore for Database {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        row.as_ref().map(execution).transpose()
+        let found = row.as_ref().map(execution).transpose()?;
+        Ok(self.with_events(found.into_iter().collect()).await?.pop())
     }
 
     async fn list_executions(
@@ -221,7 +297,11 @@ impl ExecutionStore for Database {
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter().map(execution).collect()
+        let found = rows
+            .iter()
+            .map(execution)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.with_events(found).await
     }
 
     async fn claim_executions(
@@ -319,7 +399,7 @@ impl ExecutionStore for Database {
             }
         }
         tx.commit().await.map_err(backend)?;
-        Ok(claimed)
+        self.with_events(claimed).await
     }
 
     async fn renew_lease(

@@ -4,6 +4,7 @@
 mod accounts;
 mod admin_keys;
 mod app_credentials;
+mod cluster;
 mod connect_sessions;
 mod connections;
 mod database;

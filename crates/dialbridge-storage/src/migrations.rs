@@ -27,11 +27,13 @@ macro_rules! migrations {
 const SQLITE: &[Embedded] = migrations!("sqlite":
     20261125000001 "foundation",
     20261125000002 "workflows",
+    20261202000010 "cluster",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
     20261125000001 "foundation",
     20261125000002 "workflows",
+    20261202000010 "cluster",
 );
 
 #[derive(Debug)]

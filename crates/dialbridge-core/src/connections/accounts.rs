@@ -9,6 +9,7 @@ use super::model::{Account, AccountPatch, AuthType, ConnectionRecord, Connection
 use super::Connections;
 use crate::app::scopes::ScopeSelection;
 use crate::app::Environment;
+use crate::cluster::{shard_key, shard_of};
 use crate::error::{Error, Resource, Result};
 use crate::events::ProvisioningView;
 use crate::ids::AccountId;
@@ -61,11 +62,46 @@ impl Connections {
         patch: AccountPatch,
     ) -> Result<(AccountView, bool)> {
         patch.validate()?;
+        let shard = shard_of(&shard_key(id.as_str(), None));
         let (account, created) = self
             .accounts
-            .upsert_account(id, &patch, Timestamp::now())
+            .upsert_account(id, &patch, shard, Timestamp::now())
             .await?;
+        self.shared.config_changed().await;
         Ok((self.view(account).await?, created))
+    }
+
+    /// Gives accounts written before shards existed their shard; answers how many.
+    pub async fn assign_missing_shards(&self) -> Result<usize> {
+        let mut assigned = 0;
+        loop {
+            let missing = self.accounts.accounts_without_shard(500).await?;
+            if missing.is_empty() {
+                break;
+            }
+            for (id, company) in missing {
+                let shard = shard_of(&shard_key(id.as_str(), company.as_deref()));
+                self.accounts.set_account_shard(&id, shard).await?;
+                assigned += 1;
+            }
+        }
+        if assigned > 0 {
+            self.shared.config_changed().await;
+        }
+        Ok(assigned)
+    }
+
+    /// Puts the account in the shard of its Dialpad company, now that it is known (its
+    /// unfinished executions move with it).
+    pub(crate) async fn place_in_shard(&self, id: &AccountId, company: Option<&str>) -> Result<()> {
+        let shard = shard_of(&shard_key(id.as_str(), company));
+        let current = self.accounts.get_account(id).await?.map(|a| a.shard);
+        if current.is_some_and(|current| current != shard) {
+            self.accounts.set_account_shard(id, shard).await?;
+            self.shared.config_changed().await;
+            tracing::info!(account_id = %id, shard, "account moved to its company's shard");
+        }
+        Ok(())
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<AccountView> {

@@ -284,6 +284,9 @@ impl Connections {
             .put_connection(&record)
             .await
             .map_err(|e| internal(e.to_string()))?;
+        self.place_in_shard(&session.account_id, record.dialpad_company_id.as_deref())
+            .await
+            .map_err(internal)?;
         tracing::info!(account_id = %session.account_id, "account connected with OAuth");
         self.vendor_webhooks.emit_connection_created(&record).await;
         self.provisioning.sync(&session.account_id).await;

@@ -95,6 +95,8 @@ impl Connections {
         record.api_key = Some(self.shared.seal(api_key));
         record.token_version = version + 1;
         self.connections.put_connection(&record).await?;
+        self.place_in_shard(account_id, record.dialpad_company_id.as_deref())
+            .await?;
         tracing::info!(account_id = %account_id, %environment, "account connected with an API key");
         self.vendor_webhooks.emit_connection_created(&record).await;
         self.provisioning.sync(account_id).await;
@@ -150,6 +152,7 @@ impl Connections {
             self.revoke(connection).await;
         }
         self.accounts.delete_account(account_id).await?;
+        self.shared.config_changed().await;
         tracing::info!(account_id = %account_id, "account deleted");
         if let Some(connection) = &account.connection {
             self.vendor_webhooks

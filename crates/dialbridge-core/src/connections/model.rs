@@ -11,6 +11,8 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone)]
 pub struct Account {
     pub account_id: AccountId,
+    /// Where its work runs (see `cluster.rs`); -1 until assigned.
+    pub shard: i64,
     pub name: Option<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub created_at: Timestamp,

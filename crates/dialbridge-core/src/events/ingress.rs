@@ -1,22 +1,36 @@
 //! Events in. Where a webhook enters: `receive_dialpad_event` accepts only an HS256 JWT valid
-//! for the hook's secret, stores the event (a redelivered identical one is recognised and runs
-//! nothing) before it is acknowledged, and starts the matching workflows. The vendor's own
-//! events (`post_vendor_event`) start workflows the same way.
+//! for the hook's secret (and, when it says so, not expired nor early), then hands the event to
+//! the writer, which stores it with the executions it starts before it is acknowledged (a
+//! redelivered identical event is recognised and starts nothing). The vendor's own events
+//! (`post_vendor_event`) take the same path.
+//!
+//! The writer is a group commit (`batch.rs`): concurrent events are routed in memory
+//! (`executions/routing.rs`) and stored in one transaction, so a burst of N events costs one
+//! commit, and no event is acknowledged before its commit. A failed commit answers every event
+//! of the batch with the error (Dialpad retries on a 5xx).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::batch::Batcher;
 use crate::error::{Error, Resource, Result};
+use crate::executions::routing::EventKind;
 use crate::executions::Executions;
 use crate::ids::{new_id, AccountId};
-use crate::platform::Shared;
-use crate::store::{AccountStore, EventRecord, HookStore};
+use crate::platform::{HookSecret, Shared};
+use crate::store::{EventRecord, HookStore};
 use crate::time::Timestamp;
 use crate::triggers;
+
+/// How far a JWT's `exp`, `nbf` and `iat` may be off (clocks differ).
+const CLOCK_LEEWAY_SECS: u64 = 60;
+/// Events a commit takes at most, and how many may wait for one.
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 8192;
 
 /// What the ingress did with an event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -32,9 +46,22 @@ pub struct IngressOutcome {
 #[derive(Clone)]
 pub struct Ingress {
     pub(crate) hooks: Arc<dyn HookStore>,
-    pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) executions: Executions,
     pub(crate) shared: Shared,
+    /// The group-commit writer, started on first use.
+    pub(crate) writer: Arc<OnceLock<Batcher<Arrival, Result<Landed>>>>,
+}
+
+/// An event on its way to the store.
+pub(crate) struct Arrival {
+    event: EventRecord,
+    kind: EventKind,
+}
+
+/// How an event landed: new or a duplicate, and the executions it started.
+pub(crate) struct Landed {
+    new: bool,
+    executions: Vec<String>,
 }
 
 impl Ingress {
@@ -44,13 +71,8 @@ impl Ingress {
         hook_id: &str,
         body: &[u8],
     ) -> Result<IngressOutcome> {
-        let hook = self
-            .hooks
-            .get_hook(hook_id)
-            .await?
-            .ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))?;
-        let secret = self.shared.open(&hook.secret)?;
-        let payload = verify_jwt(body, secret.expose().as_bytes())?;
+        let hook = self.hook(hook_id).await?;
+        let payload = verify_jwt(body, hook.secret.expose().as_bytes(), Timestamp::now())?;
         let keys = triggers::trigger_keys(&payload);
         let event = EventRecord {
             id: new_id("evt"),
@@ -61,17 +83,16 @@ impl Ingress {
             payload,
             received_at: Timestamp::now(),
         };
-        let trigger = json!({ "type": "dialpad", "keys": keys, "event_id": event.id });
-        let (new, executions) = self
-            .executions
-            .start_from_event(&event, trigger, |spec, payload| {
-                keys.contains(&spec.key.as_str()) && triggers::params_match(spec, payload)
+        let landed = self
+            .land(Arrival {
+                event,
+                kind: EventKind::Dialpad { keys: keys.clone() },
             })
             .await?;
         Ok(IngressOutcome {
             triggers: keys,
-            duplicate: !new,
-            executions,
+            duplicate: !landed.new,
+            executions: landed.executions,
         })
     }
 
@@ -83,9 +104,6 @@ impl Ingress {
         name: &str,
         payload: Value,
     ) -> Result<Vec<String>> {
-        if self.accounts.get_account(account).await?.is_none() {
-            return Err(Error::not_found(Resource::Account, account.as_str()));
-        }
         let event = EventRecord {
             id: new_id("evt"),
             account_id: account.clone(),
@@ -95,16 +113,109 @@ impl Ingress {
             payload,
             received_at: Timestamp::now(),
         };
-        let trigger = json!({ "type": "event", "name": name, "event_id": event.id });
-        let (_, ids) = self
-            .executions
-            .start_from_event(&event, trigger, |spec, _| {
-                spec.key == "event"
-                    && spec.params.get("event").and_then(Value::as_str) == Some(name)
+        let landed = self
+            .land(Arrival {
+                event,
+                kind: EventKind::Vendor {
+                    name: name.to_owned(),
+                },
             })
             .await?;
-        Ok(ids)
+        Ok(landed.executions)
     }
+
+    /// The hook's account and secret, from the cache or the store.
+    async fn hook(&self, hook_id: &str) -> Result<Arc<HookSecret>> {
+        let caches = self.shared.caches();
+        let cached = match caches.hooks.get(&hook_id.to_owned()) {
+            Some(cached) => cached,
+            None => {
+                let found = match self.hooks.get_hook(hook_id).await? {
+                    Some(hook) => Some(Arc::new(HookSecret {
+                        account_id: hook.account_id,
+                        secret: self.shared.open(&hook.secret)?,
+                    })),
+                    None => None,
+                };
+                caches.hooks.insert(hook_id.to_owned(), found.clone());
+                found
+            }
+        };
+        cached.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
+    }
+
+    /// Hands the event to the writer and waits until it is stored (or refused).
+    async fn land(&self, arrival: Arrival) -> Result<Landed> {
+        let writer = self.writer.get_or_init(|| {
+            let executions = self.executions.clone();
+            Batcher::spawn(MAX_BATCH, QUEUE, move |batch| {
+                let executions = executions.clone();
+                async move { land_batch(&executions, batch).await }
+            })
+        });
+        writer
+            .submit(arrival)
+            .await
+            .unwrap_or_else(|| Err(Error::Internal("the event writer stopped".into())))
+    }
+}
+
+/// Routes a batch of events and stores them, with their executions, in one transaction.
+async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<Landed>> {
+    let now = Timestamp::now();
+    // Per arrival: its place in the stored batch, or why it was refused before storing.
+    let mut places: Vec<Result<usize>> = Vec::with_capacity(batch.len());
+    let mut stored = Vec::with_capacity(batch.len());
+    for Arrival { event, kind } in batch {
+        match executions.routes(&event.account_id).await {
+            Ok(Some(routes)) => {
+                let started = executions.route(&routes, &event, &kind, now);
+                places.push(Ok(stored.len()));
+                stored.push((event, started));
+            }
+            Ok(None) => places.push(Err(Error::not_found(
+                Resource::Account,
+                event.account_id.as_str(),
+            ))),
+            Err(e) => places.push(Err(e)),
+        }
+    }
+    let new = match executions.executions.record_events(&stored).await {
+        Ok(new) => new,
+        Err(e) => {
+            tracing::warn!(
+                events = stored.len(),
+                "storing a batch of events failed: {e}"
+            );
+            return places
+                .into_iter()
+                .map(|place| place.and_then(|_| Err(Error::Store(e.replicate()))))
+                .collect();
+        }
+    };
+    let mut queued = Vec::new();
+    for ((event, started), &new) in stored.iter().zip(&new) {
+        executions.shared.metrics().event(&event.source, !new);
+        if new {
+            queued.extend(started.iter().cloned());
+        }
+    }
+    executions.queued(&queued).await;
+    places
+        .into_iter()
+        .map(|place| {
+            let i = place?;
+            let (_, started) = &stored[i];
+            Ok(Landed {
+                new: new[i],
+                executions: if new[i] {
+                    started.iter().map(|e| e.id.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+            })
+        })
+        .collect()
 }
 
 /// What identifies an event across redeliveries: a digest of its claims in canonical order
@@ -120,8 +231,9 @@ fn event_digest(payload: &Value) -> String {
 }
 
 /// The event inside an HS256 JWT signed with `secret`; nothing else is accepted: no unsigned
-/// JSON, no `none`, no other algorithm, no bad signature.
-fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
+/// JSON, no `none`, no other algorithm, no bad signature, and — when the JWT has them — no
+/// `exp` in the past, `nbf` or `iat` in the future (give or take a minute).
+fn verify_jwt(body: &[u8], secret: &[u8], now: Timestamp) -> Result<Value> {
     let refuse = |why: &str| Error::InvalidSignature(why.to_owned());
     let text = std::str::from_utf8(body)
         .map_err(|_| refuse("the body is not a JWT"))?
@@ -137,12 +249,26 @@ fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear();
+    // The timing claims are checked below, against `now`, when present.
     validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false;
     let data = jsonwebtoken::decode::<Value>(text, &DecodingKey::from_secret(secret), &validation)
         .map_err(|_| refuse("the JWT's signature does not match this webhook's secret"))?;
     if !data.claims.is_object() {
         return Err(refuse("the JWT's payload is not an event object"));
+    }
+    let now = now.as_millis() / 1000;
+    let leeway = CLOCK_LEEWAY_SECS as i64;
+    let claim = |name: &str| data.claims.get(name).and_then(Value::as_i64);
+    if claim("exp").is_some_and(|exp| exp + leeway < now) {
+        return Err(refuse("the JWT has expired (exp is in the past)"));
+    }
+    if claim("nbf").is_some_and(|nbf| nbf - leeway > now) {
+        return Err(refuse("the JWT is not valid yet (nbf is in the future)"));
+    }
+    if claim("iat").is_some_and(|iat| iat - leeway > now) {
+        return Err(refuse("the JWT was issued in the future (iat)"));
     }
     Ok(data.claims)
 }
@@ -151,6 +277,7 @@ fn verify_jwt(body: &[u8], secret: &[u8]) -> Result<Value> {
 mod tests {
     use super::*;
     use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
 
     fn sign(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
         encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
@@ -169,18 +296,21 @@ mod tests {
     fn only_hs256_with_the_hooks_secret_passes() {
         let event = json!({ "call_id": "1", "state": "hangup" });
         let good = sign(Algorithm::HS256, &event, b"s3cret");
-        assert_eq!(verify_jwt(good.as_bytes(), b"s3cret").unwrap(), event);
+        assert_eq!(
+            verify_jwt(good.as_bytes(), b"s3cret", Timestamp::now()).unwrap(),
+            event
+        );
         assert!(
-            verify_jwt(good.as_bytes(), b"other").is_err(),
+            verify_jwt(good.as_bytes(), b"other", Timestamp::now()).is_err(),
             "wrong secret"
         );
         let hs512 = sign(Algorithm::HS512, &event, b"s3cret");
         assert!(
-            verify_jwt(hs512.as_bytes(), b"s3cret").is_err(),
+            verify_jwt(hs512.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
             "another algorithm"
         );
         assert!(
-            verify_jwt(br#"{"call_id":"1"}"#, b"s3cret").is_err(),
+            verify_jwt(br#"{"call_id":"1"}"#, b"s3cret", Timestamp::now()).is_err(),
             "unsigned JSON"
         );
         // alg none: header {"alg":"none"} and an empty signature
@@ -189,11 +319,14 @@ mod tests {
             base64_url(br#"{"alg":"none","typ":"JWT"}"#),
             base64_url(event.to_string().as_bytes())
         );
-        assert!(verify_jwt(none.as_bytes(), b"s3cret").is_err(), "alg none");
+        assert!(
+            verify_jwt(none.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
+            "alg none"
+        );
         let mut tampered = good.clone();
         tampered.insert(good.find('.').unwrap() + 2, 'x');
         assert!(
-            verify_jwt(tampered.as_bytes(), b"s3cret").is_err(),
+            verify_jwt(tampered.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
             "tampered"
         );
     }
@@ -201,5 +334,33 @@ mod tests {
     fn base64_url(bytes: &[u8]) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn timing_claims_are_checked_when_present() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let secs = 1_700_000_000;
+        let check =
+            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
+        assert!(
+            check(json!({ "state": "hangup" })).is_ok(),
+            "no timing claims"
+        );
+        assert!(check(json!({ "exp": secs + 300, "iat": secs - 5, "nbf": secs - 5 })).is_ok());
+        assert!(
+            check(json!({ "exp": secs - 30 })).is_ok(),
+            "within the leeway"
+        );
+        for (claims, why) in [
+            (json!({ "exp": 978_307_200 }), "expired in 2001"),
+            (
+                json!({ "nbf": secs + 365 * 86_400 }),
+                "not before next year",
+            ),
+            (json!({ "iat": secs + 3_600 }), "issued in an hour"),
+        ] {
+            let err = check(claims).unwrap_err();
+            assert_eq!(err.code(), "invalid_signature", "{why}");
+        }
     }
 }

@@ -120,6 +120,7 @@ impl Provisioning {
                     updated_at: Timestamp::now(),
                 };
                 self.hooks.put_hook(&hook).await?;
+                self.shared.config_changed().await;
                 hook
             }
         };
@@ -163,6 +164,7 @@ impl Provisioning {
             }
         }
         self.hooks.delete_hook(&hook.hook_id).await?;
+        self.shared.config_changed().await;
         Ok(())
     }
 

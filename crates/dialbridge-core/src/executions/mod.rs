@@ -6,6 +6,7 @@
 
 mod executor;
 mod interpreter;
+pub(crate) mod routing;
 mod scheduler;
 
 use std::sync::Arc;
@@ -21,13 +22,13 @@ use crate::actions::Actions;
 use crate::error::{Error, Resource, Result};
 use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
+use crate::signals::Signal;
 use crate::store::{
     AccountStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
     StepRecord, WorkflowStore,
 };
 use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
-use crate::workflows::{template, Definition, TriggerSpec};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -147,17 +148,12 @@ impl Executions {
             .ok_or_else(|| Error::not_found(Resource::Workflow, key))
     }
 
-    async fn require_account(&self, account: &AccountId) -> Result<()> {
-        match self.accounts.get_account(account).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::not_found(Resource::Account, account.as_str())),
-        }
-    }
-
     /// `POST …/workflows/{key}/executions {input}`: runs an enabled workflow now, with `input`
     /// as `event`.
     pub async fn start_api(&self, account: &AccountId, key: &str, input: Value) -> Result<String> {
-        self.require_account(account).await?;
+        let Some(routes) = self.routes(account).await? else {
+            return Err(Error::not_found(Resource::Account, account.as_str()));
+        };
         if self.workflows.get_enablement(account, key).await?.is_none() {
             return Err(Error::NotEnabled {
                 account: account.clone(),
@@ -165,80 +161,41 @@ impl Executions {
             });
         }
         let workflow = self.latest_workflow(key).await?;
-        let now = Timestamp::now();
+        let event = own_event(account, "api", key, input);
         let execution = new_execution(
             account,
+            routes.shard,
             &workflow.key,
             workflow.version,
-            json!({ "type": "api" }),
-            input,
-            now,
+            json!({ "type": "api", "event_id": event.id }),
+            Some(&event),
+            Timestamp::now(),
         );
         let id = execution.id.clone();
-        self.executions.insert_execution(&execution).await?;
-        self.wake_executor();
+        self.executions
+            .record_event(&event, std::slice::from_ref(&execution))
+            .await?;
+        self.queued(std::slice::from_ref(&execution)).await;
         Ok(id)
     }
 
-    /// Stores `event` and, in the same transaction, one execution per enabled workflow of the
-    /// account whose trigger `matches` and whose filter passes. Answers whether the event was
-    /// new (a redelivery with the same dedupe key starts nothing) and the execution ids.
-    pub(crate) async fn start_from_event(
-        &self,
-        event: &EventRecord,
-        trigger: Value,
-        matches: impl Fn(&TriggerSpec, &Value) -> bool,
-    ) -> Result<(bool, Vec<String>)> {
-        let now = Timestamp::now();
-        let mut executions = Vec::new();
-        for enablement in self
-            .workflows
-            .list_enablements(Some(&event.account_id), None)
-            .await?
-        {
-            let Some(workflow) = self
-                .workflows
-                .get_workflow(&enablement.workflow_key, None)
-                .await?
-            else {
-                continue;
-            };
-            let Ok(definition) = Definition::from_value(&workflow.definition) else {
-                tracing::error!(workflow = %workflow.key, "a stored definition no longer parses");
-                continue;
-            };
-            if !matches(&definition.trigger, &event.payload) {
-                continue;
+    /// Tells the executors (this process's and, through signals, the shards' owners) that
+    /// these executions are waiting.
+    pub(crate) async fn queued(&self, executions: &[ExecutionRecord]) {
+        let mut by_shard: std::collections::BTreeMap<i64, Vec<AccountId>> = Default::default();
+        for e in executions {
+            let accounts = by_shard.entry(e.shard).or_default();
+            if !accounts.contains(&e.account_id) {
+                accounts.push(e.account_id.clone());
             }
-            if let Some(filter) = &definition.trigger.filter {
-                let ctx = json!({ "event": event.payload, "config": enablement.config, "account": { "id": event.account_id } });
-                match template::eval_bool(filter, &ctx) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => {
-                        tracing::warn!(workflow = %workflow.key, "the trigger filter failed, so the workflow does not run: {e}");
-                        continue;
-                    }
-                }
-            }
-            executions.push(new_execution(
-                &event.account_id,
-                &workflow.key,
-                workflow.version,
-                trigger.clone(),
-                event.payload.clone(),
-                now,
-            ));
         }
-        let new = self.executions.record_event(event, &executions).await?;
-        self.shared.metrics().event(&event.source, !new);
-        if !new {
-            return Ok((false, Vec::new()));
+        for (shard, accounts) in by_shard {
+            self.shared
+                .signals()
+                .send(Signal::Work { shard, accounts })
+                .await;
         }
-        if !executions.is_empty() {
-            self.wake_executor();
-        }
-        Ok((true, executions.into_iter().map(|e| e.id).collect()))
+        self.wake_executor();
     }
 
     pub async fn list(
@@ -309,18 +266,49 @@ impl Executions {
             ReplayVersion::Own => original.version,
             ReplayVersion::Latest => self.latest_workflow(&original.workflow_key).await?.version,
         };
+        let shard = match self.routes(&original.account_id).await? {
+            Some(routes) => routes.shard,
+            None => {
+                return Err(Error::not_found(
+                    Resource::Account,
+                    original.account_id.as_str(),
+                ))
+            }
+        };
+        // The replay runs on the same event; one written before events held their payload
+        // gets an event of its own.
+        let copied = match &original.event_id {
+            Some(_) => None,
+            None => Some(own_event(
+                &original.account_id,
+                "replay",
+                &original.workflow_key,
+                original.event.clone(),
+            )),
+        };
         let mut execution = new_execution(
             &original.account_id,
+            shard,
             &original.workflow_key,
             version,
             original.trigger.clone(),
-            original.event.clone(),
+            copied.as_ref(),
             Timestamp::now(),
         );
+        if copied.is_none() {
+            execution.event_id = original.event_id.clone();
+        }
         execution.replay_of = Some(original.id);
         let new_id = execution.id.clone();
-        self.executions.insert_execution(&execution).await?;
-        self.wake_executor();
+        match &copied {
+            Some(event) => {
+                self.executions
+                    .record_event(event, std::slice::from_ref(&execution))
+                    .await?;
+            }
+            None => self.executions.insert_execution(&execution).await?,
+        }
+        self.queued(std::slice::from_ref(&execution)).await;
         Ok(new_id)
     }
 
@@ -342,12 +330,15 @@ impl Executions {
     }
 }
 
+/// A queued execution of a workflow version for the account, started by `event` (whose
+/// payload it does not copy: the event holds it).
 pub(crate) fn new_execution(
     account: &AccountId,
+    shard: i64,
     workflow: &str,
     version: i64,
     trigger: Value,
-    event: Value,
+    event: Option<&EventRecord>,
     now: Timestamp,
 ) -> ExecutionRecord {
     ExecutionRecord {
@@ -357,7 +348,9 @@ pub(crate) fn new_execution(
         version,
         status: ExecutionStatus::Queued,
         trigger,
-        event,
+        event: Value::Null,
+        event_id: event.map(|e| e.id.clone()),
+        shard,
         error: None,
         run_at: now,
         lease_owner: None,
@@ -366,5 +359,23 @@ pub(crate) fn new_execution(
         created_at: now,
         updated_at: now,
         finished_at: None,
+    }
+}
+
+/// An event that dialbridge itself makes: an API call's input, a schedule tick, a replay.
+pub(crate) fn own_event(
+    account: &AccountId,
+    source: &str,
+    name: &str,
+    payload: Value,
+) -> EventRecord {
+    EventRecord {
+        id: new_id("evt"),
+        account_id: account.clone(),
+        source: source.to_owned(),
+        name: name.to_owned(),
+        dedupe_key: None,
+        payload,
+        received_at: Timestamp::now(),
     }
 }

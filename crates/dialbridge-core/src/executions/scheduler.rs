@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{new_execution, Executions};
+use super::{new_execution, own_event, Executions};
 use crate::error::Result;
 use crate::time::Timestamp;
 use crate::workflows::{template, Definition};
@@ -18,6 +18,7 @@ impl Executions {
         window: std::time::Duration,
     ) -> Result<Vec<String>> {
         let mut started = Vec::new();
+        let mut queued = Vec::new();
         for workflow in self.workflows.list_workflows().await? {
             let Ok(definition) = Definition::from_value(&workflow.definition) else {
                 continue;
@@ -57,23 +58,29 @@ impl Executions {
                             continue;
                         }
                     }
-                    let trigger = json!({ "type": "schedule", "tick": tick });
+                    let Some(routes) = self.routes(account).await? else {
+                        continue;
+                    };
+                    let event = own_event(account, "schedule", &workflow.key, payload);
+                    let trigger = json!({ "type": "schedule", "tick": tick, "event_id": event.id });
                     let execution = new_execution(
                         account,
+                        routes.shard,
                         &workflow.key,
                         workflow.version,
                         trigger,
-                        payload,
+                        Some(&event),
                         now,
                     );
                     started.push(execution.id.clone());
-                    self.executions.insert_execution(&execution).await?;
+                    self.executions
+                        .record_event(&event, std::slice::from_ref(&execution))
+                        .await?;
+                    queued.push(execution);
                 }
             }
         }
-        if !started.is_empty() {
-            self.wake_executor();
-        }
+        self.queued(&queued).await;
         Ok(started)
     }
 

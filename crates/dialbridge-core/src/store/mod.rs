@@ -1,7 +1,11 @@
 //! What the domain needs from a database, as small traits; `dialbridge-storage` implements them
 //! for SQLite and PostgreSQL. Secrets cross this boundary only as `Sealed` ciphertext.
 
+mod cluster;
+
 use async_trait::async_trait;
+
+pub use cluster::{ClusterStore, SignalStore};
 
 use crate::app::Environment;
 use crate::connections::ConnectSession;
@@ -47,6 +51,24 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// The same kind of error with the same message, for when one failure answers several
+    /// callers (a group commit).
+    pub fn replicate(&self) -> StoreError {
+        let message: BoxError = match self {
+            StoreError::Unavailable(e)
+            | StoreError::Conflict(e)
+            | StoreError::NotFound(e)
+            | StoreError::Backend(e) => e.to_string().into(),
+            StoreError::Corrupt(message) => return StoreError::Corrupt(message.clone()),
+        };
+        match self {
+            StoreError::Unavailable(_) => StoreError::Unavailable(message),
+            StoreError::Conflict(_) => StoreError::Conflict(message),
+            StoreError::NotFound(_) => StoreError::NotFound(message),
+            _ => StoreError::Backend(message),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -88,12 +110,22 @@ pub trait AdminKeyStore: Send + Sync {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// Creates the account or applies the patch; answers the account and whether it was created.
+    /// Creates the account (in `shard`) or applies the patch (the shard stays); answers the
+    /// account and whether it was created.
     async fn upsert_account(
         &self,
         id: &AccountId,
         patch: &AccountPatch,
+        shard: i64,
         now: Timestamp,
     ) -> StoreResult<(Account, bool)>;
+    /// Moves the account, and its unfinished executions, to `shard`.
+    async fn set_account_shard(&self, id: &AccountId, shard: i64) -> StoreResult<()>;
+    /// Accounts written before shards existed (shard -1), with their Dialpad company if known.
+    async fn accounts_without_shard(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<(AccountId, Option<String>)>>;
     /// The account with its connection, if any.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     /// Accounts ordered by id, strictly after `after`.
@@ -319,8 +351,13 @@ pub struct ExecutionRecord {
     pub status: ExecutionStatus,
     /// What started it: `{type, event_id?, name?, …}`.
     pub trigger: serde_json::Value,
-    /// What templates see as `event`.
+    /// What templates see as `event`: the payload of the event `event_id`, stored once with
+    /// the event (or, for executions written before events held it, a copy).
     pub event: serde_json::Value,
+    /// The event that started it (its payload is `event`).
+    pub event_id: Option<String>,
+    /// The account's shard: the process holding it runs the execution.
+    pub shard: i64,
     pub error: Option<serde_json::Value>,
     /// Not claimed before this instant (ms); a durable delay moves it forward.
     pub run_at: Timestamp,
@@ -398,13 +435,23 @@ pub struct ExecutionFilter {
 
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
-    /// In one transaction: stores the event and its executions. When an event with the same
-    /// `dedupe_key` exists for the account, stores nothing and answers `false`.
+    /// In one transaction (a group commit): stores each event with its executions, except an
+    /// event whose `dedupe_key` exists for its account (stored before, or earlier in the batch),
+    /// which stores nothing. Answers, per event, whether it was new. All or nothing: on an
+    /// error nothing of the batch is stored.
+    async fn record_events(
+        &self,
+        batch: &[(EventRecord, Vec<ExecutionRecord>)],
+    ) -> StoreResult<Vec<bool>>;
+    /// `record_events` for one event.
     async fn record_event(
         &self,
         event: &EventRecord,
         executions: &[ExecutionRecord],
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let batch = [(event.clone(), executions.to_vec())];
+        Ok(self.record_events(&batch).await?.first() == Some(&true))
+    }
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
     async fn insert_execution(&self, execution: &ExecutionRecord) -> StoreResult<()>;
     async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>>;
@@ -565,6 +612,8 @@ pub trait Store:
     + ExecutionStore
     + HookStore
     + EndpointStore
+    + ClusterStore
+    + SignalStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

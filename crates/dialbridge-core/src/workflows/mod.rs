@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::error::{Error, Resource, Result};
 use crate::events::Provisioning;
 use crate::ids::AccountId;
+use crate::platform::Shared;
 use crate::store::{AccountStore, EnablementRecord, WorkflowRecord, WorkflowStore};
 use crate::time::Timestamp;
 use config::check_config;
@@ -80,6 +81,7 @@ pub struct Workflows {
     pub(crate) workflows: Arc<dyn WorkflowStore>,
     pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) provisioning: Provisioning,
+    pub(crate) shared: Shared,
 }
 
 impl Workflows {
@@ -98,6 +100,7 @@ impl Workflows {
             .workflows
             .insert_workflow_version(key, &definition.to_value(), Timestamp::now())
             .await?;
+        self.shared.config_changed().await;
         tracing::info!(workflow = key, version, "workflow saved");
         Ok(version)
     }
@@ -143,6 +146,7 @@ impl Workflows {
         {
             return Err(Error::not_found(Resource::Workflow, key));
         }
+        self.shared.config_changed().await;
         for account in accounts {
             self.provisioning.sync(&account).await;
         }
@@ -172,6 +176,7 @@ impl Workflows {
             updated_at: now,
         };
         self.workflows.put_enablement(&record).await?;
+        self.shared.config_changed().await;
         self.provisioning.sync(account).await;
         Ok(record.into())
     }
@@ -183,6 +188,7 @@ impl Workflows {
                 workflow: key.to_owned(),
             });
         }
+        self.shared.config_changed().await;
         self.provisioning.sync(account).await;
         Ok(())
     }

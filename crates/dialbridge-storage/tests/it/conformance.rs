@@ -14,6 +14,7 @@ conformance!(
     app_credentials,
     admin_keys,
     accounts_upsert_and_list,
+    accounts_move_between_shards,
     delete_cascades,
     connection_round_trip,
     swap_tokens_is_compare_and_swap,
@@ -21,6 +22,64 @@ conformance!(
     refresh_failures_and_expiring,
     connect_sessions_are_single_use,
 );
+
+async fn accounts_move_between_shards(db: &Database) {
+    let (a, _) = db
+        .upsert_account(&id("a"), &AccountPatch::default(), 3, t(1))
+        .await
+        .unwrap();
+    assert_eq!(a.shard, 3);
+    let (a, _) = db
+        .upsert_account(&id("a"), &patch(Some("A"), None), 9, t(2))
+        .await
+        .unwrap();
+    assert_eq!(a.shard, 3, "an update keeps the shard");
+    let mut queued = ExecutionRecord {
+        id: "q".into(),
+        account_id: id("a"),
+        workflow_key: "w".into(),
+        version: 1,
+        status: ExecutionStatus::Queued,
+        trigger: serde_json::json!({}),
+        event: serde_json::json!({}),
+        event_id: None,
+        shard: 3,
+        error: None,
+        run_at: t(1),
+        lease_owner: None,
+        lease_until: None,
+        replay_of: None,
+        created_at: t(1),
+        updated_at: t(1),
+        finished_at: None,
+    };
+    db.insert_execution(&queued).await.unwrap();
+    queued.id = "done".into();
+    queued.status = ExecutionStatus::Succeeded;
+    db.insert_execution(&queued).await.unwrap();
+    db.set_account_shard(&id("a"), 11).await.unwrap();
+    assert_eq!(db.get_account(&id("a")).await.unwrap().unwrap().shard, 11);
+    let shard = |e: &str| {
+        let db = db.clone();
+        let e = e.to_owned();
+        async move { db.get_execution(&e).await.unwrap().unwrap().shard }
+    };
+    assert_eq!(
+        shard("q").await,
+        11,
+        "unfinished work moves with the account"
+    );
+    assert_eq!(shard("done").await, 3, "finished work stays where it ran");
+
+    db.upsert_account(&id("legacy"), &AccountPatch::default(), -1, t(1))
+        .await
+        .unwrap();
+    let mut c = sample_connection("legacy");
+    c.dialpad_company_id = Some("77".into());
+    db.put_connection(&c).await.unwrap();
+    let missing = db.accounts_without_shard(10).await.unwrap();
+    assert_eq!(missing, [(id("legacy"), Some("77".to_owned()))]);
+}
 
 fn patch(name: Option<&str>, metadata: Option<serde_json::Value>) -> AccountPatch {
     AccountPatch {
@@ -105,6 +164,7 @@ async fn accounts_upsert_and_list(db: &Database) {
         .upsert_account(
             &id("b"),
             &patch(Some("Bee"), Some(serde_json::json!({"tier": 1}))),
+            7,
             t(100),
         )
         .await
@@ -116,7 +176,7 @@ async fn accounts_upsert_and_list(db: &Database) {
     );
     assert!(a.connection.is_none());
     let (a, created) = db
-        .upsert_account(&id("b"), &patch(None, None), t(200))
+        .upsert_account(&id("b"), &patch(None, None), 0, t(200))
         .await
         .unwrap();
     assert!(!created);
@@ -133,13 +193,14 @@ async fn accounts_upsert_and_list(db: &Database) {
         .upsert_account(
             &id("b"),
             &patch(Some("B2"), Some(serde_json::json!({}))),
+            9,
             t(300),
         )
         .await
         .unwrap();
     assert_eq!((a.name.as_deref(), a.metadata.len()), (Some("B2"), 0));
     for name in ["a", "d", "c"] {
-        db.upsert_account(&id(name), &AccountPatch::default(), t(1))
+        db.upsert_account(&id(name), &AccountPatch::default(), 0, t(1))
             .await
             .unwrap();
     }
@@ -168,7 +229,7 @@ async fn accounts_upsert_and_list(db: &Database) {
 }
 
 async fn delete_cascades(db: &Database) {
-    db.upsert_account(&id("gone"), &AccountPatch::default(), t(1))
+    db.upsert_account(&id("gone"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("gone")).await.unwrap();
@@ -183,7 +244,7 @@ async fn delete_cascades(db: &Database) {
 }
 
 async fn connection_round_trip(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
     let c = sample_connection("acct");
@@ -208,7 +269,7 @@ async fn connection_round_trip(db: &Database) {
 }
 
 async fn swap_tokens_is_compare_and_swap(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("acct")).await.unwrap();
@@ -250,7 +311,7 @@ async fn swap_tokens_is_compare_and_swap(db: &Database) {
 }
 
 async fn refresh_lease_has_one_holder(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
     db.put_connection(&sample_connection("acct")).await.unwrap();
@@ -335,7 +396,7 @@ async fn refresh_failures_and_expiring(db: &Database) {
             None,
         ),
     ] {
-        db.upsert_account(&id(name), &AccountPatch::default(), t(1))
+        db.upsert_account(&id(name), &AccountPatch::default(), 0, t(1))
             .await
             .unwrap();
         let mut c = ConnectionRecord::empty(id(name), Environment::Custom, auth, status, t(1));
@@ -402,7 +463,7 @@ fn session(account: &str, token_hash: &str, expires_at: i64) -> ConnectSession {
 }
 
 async fn connect_sessions_are_single_use(db: &Database) {
-    db.upsert_account(&id("acct"), &AccountPatch::default(), t(1))
+    db.upsert_account(&id("acct"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
     db.insert_connect_session(&session("acct", "t1", 10_000))

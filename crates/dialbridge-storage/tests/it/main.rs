@@ -1,11 +1,12 @@
 //! dialbridge-storage's integration tests, linked into one binary (each module was a test
 //! binary of its own, each linking the whole dependency graph); `support` holds the
 //! conformance harness they share. `migration_trees` checks that the SQLite and PostgreSQL
-//! migrations agree.
+//! migrations agree; `cluster` covers what only PostgreSQL does (shards, signals).
 
 #[macro_use]
 mod support;
 
+mod cluster;
 mod conformance;
 mod migration_trees;
 mod workflows_conformance;

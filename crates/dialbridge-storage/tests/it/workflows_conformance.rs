@@ -18,6 +18,8 @@ conformance!(
     enablements_go_with_workflow_and_account,
     record_event_dedupes,
     record_event_is_one_transaction,
+    record_events_is_a_group_commit,
+    executions_read_their_event,
     concurrent_claimers_get_disjoint_executions,
     per_account_limit,
     per_account_limit_holds_across_concurrent_claimers,
@@ -35,7 +37,7 @@ conformance!(
 );
 
 async fn account(db: &Database, name: &str) {
-    db.upsert_account(&id(name), &AccountPatch::default(), t(1))
+    db.upsert_account(&id(name), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
 }
@@ -49,6 +51,8 @@ fn exec(exec_id: &str, account: &str, key: &str, run_at: i64, created_at: i64) -
         status: ExecutionStatus::Queued,
         trigger: json!({"type": "api"}),
         event: json!({"n": exec_id}),
+        event_id: None,
+        shard: 0,
         error: None,
         run_at: t(run_at),
         lease_owner: None,
@@ -401,6 +405,101 @@ async fn record_event_is_one_transaction(db: &Database) {
         .await
         .unwrap(),
         "the dedupe key was not taken by the failed attempt"
+    );
+}
+
+async fn record_events_is_a_group_commit(db: &Database) {
+    db.record_event(&event("old", "a", Some("k0")), &[])
+        .await
+        .unwrap();
+    let batch = vec![
+        (
+            event("e1", "a", Some("k1")),
+            vec![exec("x1", "a", "w", 1, 1)],
+        ),
+        // A redelivery of an event stored before, and one of an event earlier in the batch.
+        (
+            event("e2", "a", Some("k0")),
+            vec![exec("x2", "a", "w", 1, 1)],
+        ),
+        (
+            event("e3", "a", Some("k1")),
+            vec![exec("x3", "a", "w", 1, 1)],
+        ),
+        (event("e4", "b", None), vec![]),
+        (
+            event("e5", "b", Some("k1")),
+            vec![exec("x5", "b", "w", 1, 1), exec("x6", "b", "w2", 1, 1)],
+        ),
+    ];
+    let new = db.record_events(&batch).await.unwrap();
+    assert_eq!(new, [true, false, false, true, true]);
+    for (id, stored) in [
+        ("x1", true),
+        ("x2", false),
+        ("x3", false),
+        ("x5", true),
+        ("x6", true),
+    ] {
+        assert_eq!(
+            db.get_execution(id).await.unwrap().is_some(),
+            stored,
+            "{id}"
+        );
+    }
+    for (id, stored) in [
+        ("e1", true),
+        ("e2", false),
+        ("e3", false),
+        ("e4", true),
+        ("e5", true),
+    ] {
+        assert_eq!(db.get_event(id).await.unwrap().is_some(), stored, "{id}");
+    }
+    // All or nothing: one bad execution (a taken id) fails the whole batch.
+    let failing = vec![
+        (
+            event("f1", "a", Some("kf1")),
+            vec![exec("y1", "a", "w", 1, 1)],
+        ),
+        (
+            event("f2", "a", Some("kf2")),
+            vec![exec("x1", "a", "w", 1, 1)],
+        ),
+    ];
+    assert!(db.record_events(&failing).await.is_err());
+    assert!(db.get_event("f1").await.unwrap().is_none());
+    assert!(db.get_execution("y1").await.unwrap().is_none());
+    assert_eq!(db.record_events(&[]).await.unwrap(), Vec::<bool>::new());
+}
+
+async fn executions_read_their_event(db: &Database) {
+    let ev = event("e1", "a", None);
+    let mut with_event = exec("x1", "a", "w", 1, 1);
+    with_event.event = serde_json::Value::Null;
+    with_event.event_id = Some("e1".into());
+    with_event.shard = 5;
+    db.record_event(&ev, &[with_event]).await.unwrap();
+    let got = db.get_execution("x1").await.unwrap().unwrap();
+    assert_eq!(got.event, ev.payload, "the payload comes from the event");
+    assert_eq!((got.event_id.as_deref(), got.shard), (Some("e1"), 5));
+    let listed = db
+        .list_executions(&ExecutionFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].event, ev.payload);
+    let claimed = db
+        .claim_executions("one", t(10), t(60_000), 10, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].event, ev.payload);
+    // An execution written before events held their payload keeps its copy.
+    db.insert_execution(&exec("old", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get_execution("old").await.unwrap().unwrap().event,
+        json!({"n": "old"})
     );
 }
 

@@ -31,6 +31,26 @@ macro_rules! conformance {
     };
 }
 
+/// Generates `postgres::<name>` tests only, for what SQLite does not do (sharing work and
+/// signals between processes).
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[cfg_attr(not(postgres_tests), ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests")]
+            async fn $name() {
+                let admin = $crate::support::postgres_admin_url();
+                let (url, guard) = dialbridge_storage::testing::fresh_postgres(&admin).await.unwrap();
+                let db = dialbridge_storage::Database::connect(&url).await.unwrap();
+                db.migrate().await.unwrap();
+                super::$name(&db).await;
+                db.close().await;
+                guard.cleanup().await;
+            }
+        )* }
+    };
+}
+
 /// Where the PostgreSQL tests create their databases. Those tests are ignored unless
 /// `DIALBRIDGE_TEST_DATABASE_URL` was set at build time (see this crate's build.rs); one run
 /// anyway (`--include-ignored`) without it fails here rather than passing untested.

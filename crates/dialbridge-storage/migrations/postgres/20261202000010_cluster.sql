@@ -1,0 +1,40 @@
+-- Scale-out: the processes sharing this database and the shards of work each one owns; each
+-- account's shard (by its Dialpad company, so one company's limits live in one process) and
+-- each execution's; executions that point at their event instead of copying it; when a token
+-- is refreshed ahead of expiry and when an account's Dialpad subscriptions are audited; the
+-- throttle's windows shared by the cluster. Times are milliseconds since the Unix epoch.
+
+CREATE TABLE nodes (
+    owner TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);
+
+CREATE TABLE shard_leases (
+    shard BIGINT PRIMARY KEY,
+    owner TEXT,
+    lease_until BIGINT NOT NULL
+);
+
+-- -1 until dialbridge computes it (at start, for rows written before this migration).
+ALTER TABLE accounts ADD COLUMN shard BIGINT NOT NULL DEFAULT -1;
+CREATE INDEX accounts_by_shard ON accounts (shard, account_id);
+
+ALTER TABLE executions ADD COLUMN shard BIGINT NOT NULL DEFAULT -1;
+-- Set for executions written from now on; their event_json is then the JSON text 'null'.
+ALTER TABLE executions ADD COLUMN event_id TEXT;
+-- Claims: the oldest due executions of one account, among the unfinished only.
+CREATE INDEX executions_claimable ON executions (account_id, run_at) WHERE status IN ('queued', 'running');
+-- New work of a shard since a moment (the owner's fallback look for work it was not told of).
+CREATE INDEX executions_by_shard ON executions (shard, created_at);
+
+ALTER TABLE connections ADD COLUMN refresh_at BIGINT;
+CREATE INDEX connections_by_refresh_at ON connections (refresh_at) WHERE status = 'connected' AND auth_type = 'oauth';
+
+ALTER TABLE hooks ADD COLUMN next_audit_at BIGINT;
+CREATE INDEX hooks_by_audit ON hooks (next_audit_at);
+
+CREATE TABLE rate_windows (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
