@@ -6,10 +6,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::platform::Platform;
+use crate::signals::Signal;
 use crate::time::Timestamp;
 
 /// Connect links are forgotten this long after they expired.
@@ -35,6 +37,7 @@ impl Platform {
         let signals = self.signals().clone();
         let stop = shutdown.clone();
         let relay = tokio::spawn(async move { signals.relay(stop).await });
+        let caches = self.forget_stale_configuration(shutdown.clone());
         let executions = self.executions.clone();
         let stop = shutdown.clone();
         let executor = tokio::spawn(async move { executions.run_executor(stop).await });
@@ -63,9 +66,30 @@ impl Platform {
         });
         draining.extend([executor, deliveries]);
         Background {
-            interruptible: vec![scheduler, refresh, reconcile, relay],
+            interruptible: vec![scheduler, refresh, reconcile, relay, caches],
             draining,
         }
+    }
+
+    /// Empties the configuration caches when another process changed the configuration (this
+    /// process empties them itself as it changes it).
+    fn forget_stale_configuration(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        let platform = self.clone();
+        let mut signals = self.signals().subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    signal = signals.recv() => match signal {
+                        Ok(Signal::Config) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                            platform.clear_caches();
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                }
+            }
+        })
     }
 
     /// Keeps idle connections' tokens fresh and forgets long-expired connect links.

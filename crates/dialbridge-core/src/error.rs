@@ -103,6 +103,8 @@ pub enum Error {
     InvalidSignature(String),
     #[error("the http step's request was answered {status}")]
     HttpStep { status: u16, body: Value },
+    #[error("the step took longer than its budget of {seconds} s (--step-timeout)")]
+    StepTimeout { seconds: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -126,6 +128,7 @@ impl Error {
             Error::MissingScope { .. } => "missing_scope",
             Error::RateLimited { .. } => "rate_limited",
             Error::HttpStep { .. } => "http_error",
+            Error::StepTimeout { .. } => "step_timeout",
             Error::InvalidSignature(_) => "invalid_signature",
             Error::Store(e) => e.code(),
             Error::Internal(_) => "internal_error",

@@ -55,11 +55,12 @@ pub use platform::{Parts, Platform, Settings};
 pub use secret::Secret;
 pub use signals::{Signal, Signals};
 pub use store::{
-    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClusterStore, ConnectSessionStore,
-    ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord, EndpointStore, EventRecord,
-    ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore, HookRecord, HookStore,
-    RefreshFailure, SettingsStore, SignalStore, StepRecord, StepStatus, Store, StoreError,
-    StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
+    AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
+    ConnectSessionStore, ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord,
+    EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
+    HookRecord, HookStore, JournalOutcome, JournalWrite, RefreshFailure, SettingsStore,
+    SignalStore, StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate,
+    WorkflowRecord, WorkflowStore,
 };
 pub use time::Timestamp;
 pub use triggers::{

@@ -26,7 +26,7 @@ use crate::ids::AccountId;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::signals::{Signal, Signals};
-use crate::store::Store;
+use crate::store::{EndpointRecord, Store};
 use crate::vendor_webhooks::VendorWebhooks;
 use crate::workflows::Definition;
 use crate::workflows::Workflows;
@@ -121,6 +121,8 @@ pub(crate) struct ConfigCaches {
     pub definitions: TtlCache<(String, i64), Arc<Definition>>,
     /// Per hook id: the account and the secret its events are signed with (`None`: no hook).
     pub hooks: TtlCache<String, Option<Arc<HookSecret>>>,
+    /// The vendor's webhook endpoints.
+    pub endpoints: TtlCache<(), Arc<Vec<EndpointRecord>>>,
 }
 
 /// A Dialpad webhook's account and signing secret.
@@ -139,12 +141,14 @@ impl ConfigCaches {
             routes: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
             definitions: TtlCache::new(Duration::from_secs(3600), 10_000),
             hooks: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
+            endpoints: TtlCache::new(CONFIG_TTL, 1),
         }
     }
 
     pub(crate) fn clear(&self) {
         self.routes.clear();
         self.hooks.clear();
+        self.endpoints.clear();
     }
 }
 
@@ -333,7 +337,7 @@ impl Platform {
             actions: actions.clone(),
             vendor_webhooks: vendor_webhooks.clone(),
             shared: shared.clone(),
-            wake: Arc::default(),
+            journal_writer: Arc::default(),
         };
         let ingress = Ingress {
             hooks: store.clone(),
@@ -387,6 +391,10 @@ impl Platform {
     /// The shards this process holds.
     pub fn ownership(&self) -> &Ownership {
         self.0.shared.ownership()
+    }
+
+    pub(crate) fn clear_caches(&self) {
+        self.0.shared.caches().clear();
     }
 
     pub(crate) fn take_cluster(&self) -> Option<Cluster> {

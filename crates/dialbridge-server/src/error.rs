@@ -55,6 +55,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
     ("dialpad_error", StatusCode::BAD_GATEWAY),
     ("http_error", StatusCode::BAD_GATEWAY),
+    ("step_timeout", StatusCode::GATEWAY_TIMEOUT),
     ("dialpad_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("rate_limited", StatusCode::SERVICE_UNAVAILABLE),
     ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE),

@@ -9,7 +9,7 @@ use dialbridge_core::{
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database};
-use crate::rows::{at, get, json, ms, sealed, string_list, to_json};
+use crate::rows::{at, get, json, ms, sealed, string_list, to_json, value_rows};
 
 const ENDPOINT_COLUMNS: &str = "id, url, events, secret, created_at, updated_at";
 
@@ -46,6 +46,40 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
         created_at: at(row, "created_at")?,
         delivered_at: at(row, "delivered_at")?,
     })
+}
+
+/// Queues deliveries, several rows per statement.
+pub(crate) async fn insert_deliveries<'c, E>(
+    executor: E,
+    deliveries: &[&DeliveryRecord],
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+        value_rows(deliveries.len(), 11)
+    );
+    let mut query = sqlx::query(&sql);
+    for d in deliveries {
+        query = query
+            .bind(d.id.clone())
+            .bind(d.endpoint_id.clone())
+            .bind(d.event_type.clone())
+            .bind(to_json(&d.payload)?)
+            .bind(d.status.clone())
+            .bind(d.attempts)
+            .bind(ms(d.next_attempt_at))
+            .bind(d.last_status)
+            .bind(d.last_error.clone())
+            .bind(ms(d.created_at))
+            .bind(ms(d.delivered_at));
+    }
+    query.execute(executor).await.map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -108,25 +142,7 @@ impl EndpointStore for Database {
     }
 
     async fn insert_delivery(&self, d: &DeliveryRecord) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(&d.id)
-        .bind(&d.endpoint_id)
-        .bind(&d.event_type)
-        .bind(to_json(&d.payload)?)
-        .bind(&d.status)
-        .bind(d.attempts)
-        .bind(ms(d.next_attempt_at))
-        .bind(d.last_status)
-        .bind(d.last_error.clone())
-        .bind(ms(d.created_at))
-        .bind(ms(d.delivered_at))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_deliveries(&self.pool, &[d]).await
     }
 
     async fn claim_deliveries(

@@ -9,13 +9,14 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    AccountId, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
-    StepRecord, StepStatus, StoreError, StoreResult, Timestamp,
+    AccountId, ClaimWant, Claimed, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus,
+    ExecutionStore, JournalOutcome, JournalWrite, StepRecord, StepStatus, StoreError, StoreResult,
+    Timestamp,
 };
 use sqlx::any::AnyRow;
 
-use crate::database::{backend, misuse, Database};
-use crate::rows::{at, get, json, json_opt, ms, to_json};
+use crate::database::{backend, misuse, Database, Dialect};
+use crate::rows::{at, get, json, json_opt, marks, ms, to_json, value_rows};
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
 
@@ -30,8 +31,10 @@ const STEP_COLUMNS: &str =
 /// Not finished: may still be claimed, released, finished or cancelled.
 const UNFINISHED: &str = "status IN ('queued', 'running')";
 
-/// How many candidates a claim reads per round.
-const CLAIM_BATCH: i64 = 64;
+/// When an unfinished execution becomes claimable: at its `run_at`, or, while another holds it,
+/// just after that lease runs out.
+const NEXT_CLAIMABLE: &str =
+    "CASE WHEN lease_until IS NULL OR lease_until < run_at THEN run_at ELSE lease_until + 1 END";
 
 fn event(row: &AnyRow) -> StoreResult<EventRecord> {
     Ok(EventRecord {
@@ -141,6 +144,41 @@ where
     Ok(())
 }
 
+/// Creates or replaces journal entries, several rows per statement.
+async fn upsert_steps<'c, E>(executor: E, steps: &[&StepRecord]) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO execution_steps ({STEP_COLUMNS}) VALUES {} \
+         ON CONFLICT (execution_id, step_id) DO UPDATE SET seq = excluded.seq, status = excluded.status, \
+         attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
+         error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
+         wake_at = excluded.wake_at",
+        value_rows(steps.len(), 11)
+    );
+    let mut query = sqlx::query(&sql);
+    for s in steps {
+        query = query
+            .bind(s.execution_id.clone())
+            .bind(s.step_id.clone())
+            .bind(s.seq)
+            .bind(s.status.as_str())
+            .bind(s.attempts)
+            .bind(s.input.as_ref().map(to_json).transpose()?)
+            .bind(s.output.as_ref().map(to_json).transpose()?)
+            .bind(s.error.as_ref().map(to_json).transpose()?)
+            .bind(ms(s.started_at))
+            .bind(ms(s.finished_at))
+            .bind(ms(s.wake_at));
+    }
+    query.execute(executor).await.map_err(backend)?;
+    Ok(())
+}
+
 /// Executions inserted per statement: 17 columns each, well under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 500;
 
@@ -159,10 +197,9 @@ impl Database {
         }
         let mut payloads = HashMap::new();
         for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT id, payload FROM events WHERE id IN ({})",
-                marks.join(", ")
+                marks(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for id in chunk {
@@ -304,170 +341,228 @@ impl ExecutionStore for Database {
         self.with_events(found).await
     }
 
-    async fn claim_executions(
+    async fn claim_due(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        limit: u32,
-        per_account_limit: u32,
-    ) -> StoreResult<Vec<ExecutionRecord>> {
-        if limit == 0 || per_account_limit == 0 {
+        wants: &[ClaimWant],
+    ) -> StoreResult<Vec<Claimed>> {
+        let wants: Vec<&ClaimWant> = wants.iter().filter(|w| w.room > 0).collect();
+        if wants.is_empty() {
             return Ok(Vec::new());
         }
-        let per_account = i64::from(per_account_limit);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        // A write first, on one row every claimer writes: claims run one at a time (SQLite's
-        // write lock, PostgreSQL's row lock until commit), so the per-account count below stays
-        // true while this transaction claims.
-        sqlx::query(
-            "INSERT INTO store_locks (name, taken_at) VALUES ('claim_executions', $1) \
-             ON CONFLICT (name) DO UPDATE SET taken_at = excluded.taken_at",
-        )
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        let leased = sqlx::query(&format!(
-            "SELECT account_id, COUNT(*) AS n FROM executions \
-             WHERE {UNFINISHED} AND lease_until IS NOT NULL AND lease_until >= $1 GROUP BY account_id"
-        ))
-        .bind(ms(now))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        // Accounts already at the limit are left out by the candidates query; the counts stop
-        // the others at it as this claim adds leases.
-        let mut counts = HashMap::new();
-        for row in &leased {
-            counts.insert(get::<String>(row, "account_id")?, get::<i64>(row, "n")?);
-        }
-
-        let candidates_sql = format!(
-            "SELECT id, account_id, run_at FROM executions \
-             WHERE {UNFINISHED} AND run_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
-             AND (run_at > $2 OR (run_at = $2 AND id > $3)) \
-             AND account_id NOT IN (SELECT account_id FROM executions \
-                 WHERE {UNFINISHED} AND lease_until IS NOT NULL AND lease_until >= $1 \
-                 GROUP BY account_id HAVING COUNT(*) >= $4) \
-             ORDER BY run_at, id LIMIT $5"
-        );
-        let claim_sql = format!(
-            "UPDATE executions SET lease_owner = $2, lease_until = $3, status = 'running', updated_at = $4 \
-             WHERE id = $1 AND {UNFINISHED} AND run_at <= $4 AND (lease_until IS NULL OR lease_until < $4) \
-             RETURNING {EXECUTION_COLUMNS}"
-        );
-        let mut claimed = Vec::new();
-        let mut after: (i64, String) = (i64::MIN, String::new());
-        'rounds: loop {
-            let rows = sqlx::query(&candidates_sql)
-                .bind(ms(now))
-                .bind(after.0)
-                .bind(after.1.clone())
-                .bind(per_account)
-                .bind(CLAIM_BATCH)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?;
-            let exhausted = (rows.len() as i64) < CLAIM_BATCH;
-            for row in &rows {
-                let id: String = get(row, "id")?;
-                let account: String = get(row, "account_id")?;
-                after = (get(row, "run_at")?, id.clone());
-                let count = counts.entry(account).or_insert(0);
-                if *count >= per_account {
-                    continue;
-                }
-                let done = sqlx::query(&claim_sql)
-                    .bind(&id)
+        let returning: Vec<String> = EXECUTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect();
+        let returning = format!("{}, e.claims", returning.join(", "));
+        let rows = match self.dialect() {
+            // One statement: per account, its oldest due executions (the partial index of
+            // unfinished work), locked so concurrent claimers skip them, leased and returned.
+            Dialect::Postgres => {
+                let wanted: Vec<serde_json::Value> = wants
+                    .iter()
+                    .map(|w| serde_json::json!({"account_id": w.account.as_str(), "room": w.room}))
+                    .collect();
+                let sql = format!(
+                    "UPDATE executions e SET status = 'running', lease_owner = $1, lease_until = $2, \
+                     updated_at = $3, claims = e.claims + 1 \
+                     FROM (SELECT x.id FROM json_to_recordset($4::json) AS w(account_id text, room int) \
+                           CROSS JOIN LATERAL (SELECT id FROM executions \
+                               WHERE account_id = w.account_id AND {UNFINISHED} AND run_at <= $3 \
+                               AND (lease_until IS NULL OR lease_until < $3) \
+                               ORDER BY run_at, id LIMIT w.room FOR UPDATE SKIP LOCKED) x) picked \
+                     WHERE e.id = picked.id RETURNING {returning}"
+                );
+                sqlx::query(&sql)
                     .bind(owner)
                     .bind(ms(lease_until))
                     .bind(ms(now))
-                    .fetch_optional(&mut *tx)
+                    .bind(serde_json::Value::Array(wanted).to_string())
+                    .fetch_all(&self.pool)
                     .await
-                    .map_err(backend)?;
-                if let Some(done) = done {
-                    *count += 1;
-                    claimed.push(execution(&done)?);
-                    if claimed.len() >= limit as usize {
-                        break 'rounds;
-                    }
+                    .map_err(backend)?
+            }
+            // SQLite has one writer: one statement per account, in one transaction.
+            Dialect::Sqlite => {
+                let sql = format!(
+                    "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, \
+                     updated_at = $3, claims = claims + 1 WHERE id IN ( \
+                         SELECT id FROM executions WHERE account_id = $4 AND {UNFINISHED} \
+                         AND run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                         ORDER BY run_at, id LIMIT $5) \
+                     RETURNING {}",
+                    returning.replace("e.", "")
+                );
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut rows = Vec::new();
+                for want in &wants {
+                    rows.extend(
+                        sqlx::query(&sql)
+                            .bind(owner)
+                            .bind(ms(lease_until))
+                            .bind(ms(now))
+                            .bind(want.account.as_str())
+                            .bind(i64::from(want.room))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(backend)?,
+                    );
                 }
+                tx.commit().await.map_err(backend)?;
+                rows
             }
-            if exhausted {
-                break;
+        };
+        let mut resumed = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let execution = execution(row)?;
+            resumed.insert(execution.id.clone(), get::<i64>(row, "claims")? > 1);
+            claimed.push(execution);
+        }
+        let mut claimed = self.with_events(claimed).await?;
+        claimed.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+        Ok(claimed
+            .into_iter()
+            .map(|execution| Claimed {
+                resumed: resumed.get(&execution.id).copied().unwrap_or(true),
+                execution,
+            })
+            .collect())
+    }
+
+    async fn next_claimable(&self, account: &AccountId) -> StoreResult<Option<Timestamp>> {
+        let next: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN({NEXT_CLAIMABLE}) FROM executions WHERE account_id = $1 AND {UNFINISHED}"
+        ))
+        .bind(account.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(next.map(Timestamp::from_millis))
+    }
+
+    async fn work_in_shards(
+        &self,
+        shards: &[i64],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<(AccountId, i64, Timestamp)>> {
+        if shards.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The shards are our own integers, so they can be written into the statement.
+        let list: Vec<String> = shards.iter().map(i64::to_string).collect();
+        let since_filter = if since.is_some() {
+            "AND created_at >= $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT account_id, MIN(shard) AS shard, MIN({NEXT_CLAIMABLE}) AS next FROM executions \
+             WHERE {UNFINISHED} AND shard IN ({}) {since_filter} GROUP BY account_id",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(since) = since {
+            query = query.bind(ms(since));
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    AccountId::from_trusted(get(row, "account_id")?),
+                    get(row, "shard")?,
+                    at(row, "next")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let mut renewed = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE executions SET lease_until = $2 WHERE lease_owner = $1 AND {UNFINISHED} \
+                 AND id IN ({}) RETURNING id",
+                marks(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
+            for id in chunk {
+                query = query.bind(id.as_str());
             }
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                renewed.push(get(&row, "id")?);
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn write_journal(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let steps: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
+        for chunk in steps.chunks(INSERT_CHUNK) {
+            upsert_steps(&mut *tx, chunk).await?;
+        }
+        let mut applied = Vec::with_capacity(writes.len());
+        let mut deliveries = Vec::new();
+        for write in writes {
+            let done = match &write.outcome {
+                None => true,
+                Some(JournalOutcome::Finish { status, error }) => {
+                    if !status.is_finished() {
+                        return Err(misuse(format!(
+                            "cannot finish an execution as '{}'",
+                            status.as_str()
+                        )));
+                    }
+                    sqlx::query(&format!(
+                        "UPDATE executions SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
+                    ))
+                    .bind(&write.execution_id)
+                    .bind(&write.owner)
+                    .bind(status.as_str())
+                    .bind(error.as_ref().map(to_json).transpose()?)
+                    .bind(ms(write.now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected()
+                        == 1
+                }
+                Some(JournalOutcome::Release { run_at }) => sqlx::query(&format!(
+                    "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
+                         updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
+                ))
+                .bind(&write.execution_id)
+                .bind(&write.owner)
+                .bind(ms(*run_at))
+                .bind(ms(write.now))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+                    == 1,
+            };
+            if done {
+                deliveries.extend(write.deliveries.iter());
+            }
+            applied.push(done);
+        }
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            crate::endpoints::insert_deliveries(&mut *tx, chunk).await?;
         }
         tx.commit().await.map_err(backend)?;
-        self.with_events(claimed).await
-    }
-
-    async fn renew_lease(
-        &self,
-        id: &str,
-        owner: &str,
-        lease_until: Timestamp,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(&format!(
-            "UPDATE executions SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-        ))
-        .bind(id)
-        .bind(owner)
-        .bind(ms(lease_until))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn release_execution(
-        &self,
-        id: &str,
-        owner: &str,
-        run_at: Timestamp,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(&format!(
-            "UPDATE executions SET status = 'running', run_at = $3, lease_owner = NULL, lease_until = NULL, \
-             updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-        ))
-        .bind(id)
-        .bind(owner)
-        .bind(ms(run_at))
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn finish_execution(
-        &self,
-        id: &str,
-        owner: &str,
-        status: ExecutionStatus,
-        error: Option<&serde_json::Value>,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        if !status.is_finished() {
-            return Err(misuse(format!(
-                "cannot finish an execution as '{}'",
-                status.as_str()
-            )));
-        }
-        let done = sqlx::query(&format!(
-            "UPDATE executions SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-        ))
-        .bind(id)
-        .bind(owner)
-        .bind(status.as_str())
-        .bind(error.map(to_json).transpose()?)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        Ok(applied)
     }
 
     async fn cancel_execution(&self, id: &str, now: Timestamp) -> StoreResult<bool> {
@@ -481,44 +576,6 @@ impl ExecutionStore for Database {
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn next_run_at(&self) -> StoreResult<Option<Timestamp>> {
-        // A leased execution becomes claimable when its lease has run out (`lease_until < now`),
-        // so at `lease_until + 1` if that is after its `run_at`.
-        let next: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until < run_at THEN run_at \
-             ELSE lease_until + 1 END) FROM executions WHERE {UNFINISHED}"
-        ))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(next.map(Timestamp::from_millis))
-    }
-
-    async fn put_step(&self, s: &StepRecord) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO execution_steps ({STEP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (execution_id, step_id) DO UPDATE SET seq = excluded.seq, status = excluded.status, \
-             attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
-             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
-             wake_at = excluded.wake_at"
-        ))
-        .bind(&s.execution_id)
-        .bind(&s.step_id)
-        .bind(s.seq)
-        .bind(s.status.as_str())
-        .bind(s.attempts)
-        .bind(s.input.as_ref().map(to_json).transpose()?)
-        .bind(s.output.as_ref().map(to_json).transpose()?)
-        .bind(s.error.as_ref().map(to_json).transpose()?)
-        .bind(ms(s.started_at))
-        .bind(ms(s.finished_at))
-        .bind(ms(s.wake_at))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
     }
 
     async fn list_steps(&self, execution_id: &str) -> StoreResult<Vec<StepRecord>> {

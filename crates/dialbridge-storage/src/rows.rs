@@ -125,3 +125,24 @@ pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> 
         updated_at: at(row, "c_updated_at")?,
     }))
 }
+
+/// `($1, $2, …), ($n+1, …)`: placeholders for a multi-row insert of `rows` rows of `columns`.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$from, $from+1, …`: `n` placeholders for an `IN (…)` list.
+pub(crate) fn marks(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

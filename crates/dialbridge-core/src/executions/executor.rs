@@ -1,163 +1,194 @@
-//! The executor: workers claim due executions from the database with leases (so another process
-//! takes over the work of one that dies), run them with the interpreter (`interpreter.rs`), and
-//! finish, fail or hand them back until a delay ends. Workers wake when work is queued in this
-//! process (`Executions::wake_executor`) and otherwise sleep until the next due execution, at
-//! most `poll` (other processes' work and expired leases are found that way).
+//! The executor: this process's dispatcher of executions. It knows, in memory, which accounts
+//! of the shards it holds have work — from its own ingest, from other processes' signals, from a
+//! full look when it takes a shard and a short look every `poll` for what it was not told of —
+//! and claims for them in turns: each account at most `per_account` at once, all accounts at
+//! most `workers`, so one busy account cannot starve the others. Claims are leases (renewed for
+//! all running executions together), so an execution of a process that dies is taken over by
+//! the shard's next holder. Each execution runs with a time budget and a cancel token; its
+//! journal is written in batches with other executions' (`write_journal`), and its finish in the
+//! same write as its vendor webhooks.
 
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::interpreter::{Flow, Interpreter};
 use super::Executions;
+use crate::batch::Batcher;
 use crate::error::{Error, Resource, Result};
-use crate::store::{ExecutionRecord, ExecutionStatus};
+use crate::ids::AccountId;
+use crate::signals::Signal;
+use crate::store::{
+    ClaimWant, Claimed, ExecutionRecord, ExecutionStatus, JournalOutcome, JournalWrite,
+};
 use crate::time::Timestamp;
-use crate::workflows::Definition;
 
 /// How the executor runs; from the server's configuration.
 #[derive(Debug, Clone)]
 pub struct ExecutorSettings {
     /// Executions running at once in this process.
     pub workers: usize,
-    /// Executions of one account running at once across the cluster.
+    /// Executions of one account running at once (the shard's holder is its only runner).
     pub per_account: u32,
     /// How long a claim holds; renewed while the execution runs.
     pub lease: Duration,
-    /// The longest sleep between looks at the queue.
+    /// The longest the executor goes without looking for work it was not told of.
     pub poll: Duration,
     /// Hosts `http` steps may call (exact host names, or `*.example.com`).
     pub http_allowed_hosts: Vec<String>,
+    /// The longest one attempt of one step may take.
+    pub step_timeout: Duration,
+    /// The longest an execution may run at a stretch (from its claim to its end or its next
+    /// durable delay).
+    pub execution_timeout: Duration,
+    /// On shutdown, how long running executions may take to finish before they are left to
+    /// the next holder of their shard.
+    pub drain: Duration,
 }
 
 impl Default for ExecutorSettings {
     fn default() -> Self {
         ExecutorSettings {
-            workers: 8,
-            per_account: 4,
+            workers: 64,
+            per_account: 16,
             lease: Duration::from_secs(60),
             poll: Duration::from_secs(1),
             http_allowed_hosts: Vec::new(),
+            step_timeout: Duration::from_secs(5 * 60),
+            execution_timeout: Duration::from_secs(15 * 60),
+            drain: Duration::from_secs(10),
         }
     }
 }
 
+/// Journal writes a commit takes at most, and how many may wait for one.
+const JOURNAL_BATCH: usize = 512;
+const JOURNAL_QUEUE: usize = 8192;
+/// New work is looked for from this long before the previous look (clocks differ).
+const SCAN_OVERLAP: Duration = Duration::from_secs(2);
+
 impl Executions {
-    /// Runs the executor until `shutdown`: claims due executions and runs them.
+    /// Runs the executor until `shutdown`: claims due executions of the shards this process
+    /// holds and runs them; then gives running ones `drain` to finish.
     pub async fn run_executor(&self, shutdown: CancellationToken) {
-        let settings = self.shared.settings().executor.clone();
-        let slots = Arc::new(Semaphore::new(settings.workers.max(1)));
-        loop {
-            let free = slots.available_permits() as u32;
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                let now = Timestamp::now();
-                let until = now + settings.lease;
-                self.executions
-                    .claim_executions(self.shared.owner(), now, until, free, settings.per_account)
-                    .await
-                    .unwrap_or_else(|e| {
-                        tracing::error!("claiming executions failed: {e}");
-                        Vec::new()
-                    })
-            };
-            let idle = claimed.is_empty();
-            for execution in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let this = self.clone();
-                tokio::spawn(async move {
-                    this.execute(execution).await;
-                    drop(permit);
-                });
-            }
-            if !idle {
-                continue;
-            }
-            let sleep = self.sleep_until_next(settings.poll).await;
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-            }
-        }
+        let (done, finished) = mpsc::unbounded_channel();
+        let mut dispatcher = Dispatcher {
+            executions: self.clone(),
+            settings: self.shared.settings().executor.clone(),
+            accounts: HashMap::new(),
+            turns: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            running: HashMap::new(),
+            done,
+            held: BTreeSet::new(),
+            last_look: None,
+        };
+        dispatcher.run(shutdown, finished).await;
     }
 
-    async fn sleep_until_next(&self, poll: Duration) -> Duration {
-        match self.executions.next_run_at().await {
-            Ok(Some(at)) => at.since(Timestamp::now()).min(poll),
-            _ => poll,
-        }
-    }
-
-    /// Runs one claimed execution to its next resting point, renewing the lease meanwhile.
-    async fn execute(&self, execution: ExecutionRecord) {
-        let lease = self.shared.settings().executor.lease;
-        let renewing = CancellationToken::new();
-        let renewer = {
-            let this = self.clone();
-            let id = execution.id.clone();
-            let stop = renewing.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(lease / 3) => {}
-                    }
-                    let until = Timestamp::now() + lease;
-                    match this
-                        .executions
-                        .renew_lease(&id, this.shared.owner(), until)
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::warn!(execution = %id, "lost the lease");
-                            return;
+    /// Writes a journal through the group commit; answers whether its outcome applied.
+    pub(crate) async fn write_journal(&self, write: JournalWrite) -> Result<bool> {
+        let writer = self.journal_writer.get_or_init(|| {
+            let store = self.executions.clone();
+            Batcher::spawn(
+                JOURNAL_BATCH,
+                JOURNAL_QUEUE,
+                move |writes: Vec<JournalWrite>| {
+                    let store = store.clone();
+                    async move {
+                        match store.write_journal(&writes).await {
+                            Ok(applied) => applied.into_iter().map(Ok).collect(),
+                            Err(e) => {
+                                tracing::warn!(
+                                    writes = writes.len(),
+                                    "writing journals failed: {e}"
+                                );
+                                writes
+                                    .iter()
+                                    .map(|_| Err(Error::Store(e.replicate())))
+                                    .collect()
+                            }
                         }
-                        Err(e) => tracing::warn!(execution = %id, "renewing the lease failed: {e}"),
                     }
-                }
-            })
-        };
-        let outcome = self.interpret(&execution).await;
-        renewing.cancel();
-        let _ = renewer.await;
+                },
+            )
+        });
+        writer
+            .submit(write)
+            .await
+            .unwrap_or_else(|| Err(Error::Internal("the journal writer stopped".into())))
+    }
+
+    /// Runs one claimed execution to its next resting point: finished, failed, handed back
+    /// until a delay ends, or cancelled.
+    async fn execute(&self, claimed: Claimed, cancel: CancellationToken) {
+        let execution = claimed.execution;
+        let budget = self.shared.settings().executor.execution_timeout;
+        let mut interpreter = None;
+        let outcome = tokio::time::timeout(
+            budget,
+            self.interpret(&execution, claimed.resumed, &cancel, &mut interpreter),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Ok(Flow::Fail(json!({ "error": {
+                "code": "execution_timeout",
+                "message": format!(
+                    "the execution ran longer than its budget of {} s (--execution-timeout)",
+                    budget.as_secs()
+                ),
+            }})))
+        });
+        let steps = interpreter
+            .map(Interpreter::take_pending)
+            .unwrap_or_default();
         let now = Timestamp::now();
-        let store = &self.executions;
-        let id = execution.id.as_str();
-        let finish = |status, error: Option<Value>| async move {
-            store
-                .finish_execution(id, self.shared.owner(), status, error.as_ref(), now)
-                .await
-        };
-        let result = match outcome {
-            Ok(Flow::Done) => finish(ExecutionStatus::Succeeded, None).await,
-            Ok(Flow::Fail(error)) => finish(ExecutionStatus::Failed, Some(error)).await,
-            Ok(Flow::Wait(wake_at)) => {
-                store
-                    .release_execution(&execution.id, self.shared.owner(), wake_at, now)
-                    .await
-            }
-            Ok(Flow::Cancelled) => Ok(true),
+        let finish = |status, error: Option<Value>| JournalOutcome::Finish { status, error };
+        let outcome = match outcome {
+            Ok(Flow::Done) => Some(finish(ExecutionStatus::Succeeded, None)),
+            Ok(Flow::Fail(error)) => Some(finish(ExecutionStatus::Failed, Some(error))),
+            Ok(Flow::Wait(run_at)) => Some(JournalOutcome::Release { run_at }),
+            Ok(Flow::Cancelled) => None,
             Err(error) => {
                 // The store or the definition failed, not a step: record it on the execution.
                 tracing::error!(execution = %execution.id, "execution could not run: {error}");
-                let error = json!({ "error": error.to_json() });
-                finish(ExecutionStatus::Failed, Some(error)).await
+                Some(finish(
+                    ExecutionStatus::Failed,
+                    Some(json!({ "error": error.to_json() })),
+                ))
             }
         };
-        match result {
+        let finished = match &outcome {
+            Some(JournalOutcome::Finish { status, error }) => {
+                let mut done = execution.clone();
+                done.status = *status;
+                done.error = error.clone();
+                done.finished_at = Some(now);
+                Some(done)
+            }
+            _ => None,
+        };
+        let deliveries = match &finished {
+            Some(done) => self.vendor_webhooks.deliveries_for_execution(done).await,
+            None => Vec::new(),
+        };
+        let write = JournalWrite {
+            execution_id: execution.id.clone(),
+            owner: self.shared.owner().to_owned(),
+            steps,
+            outcome,
+            deliveries,
+            now,
+        };
+        match self.write_journal(write).await {
             Ok(true) => {
-                if let Ok(Some(done)) = store.get_execution(&execution.id).await {
-                    if done.status.is_finished() {
-                        self.execution_finished(&done).await;
-                    }
+                if let Some(done) = &finished {
+                    self.execution_finished(done);
                 }
             }
             Ok(false) => {
@@ -169,10 +200,15 @@ impl Executions {
         }
     }
 
-    async fn interpret(&self, execution: &ExecutionRecord) -> Result<Flow> {
-        let workflow = self
-            .workflows
-            .get_workflow(&execution.workflow_key, Some(execution.version))
+    async fn interpret<'a>(
+        &'a self,
+        execution: &'a ExecutionRecord,
+        resumed: bool,
+        cancel: &'a CancellationToken,
+        slot: &mut Option<Interpreter<'a>>,
+    ) -> Result<Flow> {
+        let definition = self
+            .definition(&execution.workflow_key, execution.version)
             .await?
             .ok_or_else(|| {
                 Error::not_found(
@@ -180,30 +216,34 @@ impl Executions {
                     format!("{} version {}", execution.workflow_key, execution.version),
                 )
             })?;
-        let definition =
-            Definition::from_value(&workflow.definition).map_err(Error::InvalidInput)?;
         let ctx = self.execution_context(execution).await?;
-        let journal = self.executions.list_steps(&execution.id).await?;
-        Interpreter::new(self, execution, journal, ctx)
-            .run(&definition)
-            .await
+        let journal = if resumed {
+            self.executions.list_steps(&execution.id).await?
+        } else {
+            Vec::new()
+        };
+        let interpreter = slot.insert(Interpreter::new(self, execution, journal, ctx, cancel));
+        interpreter.run(&definition).await
     }
 
     /// What templates see: `event`, `account`, `config`, `steps`, `execution`.
     pub(crate) async fn execution_context(&self, execution: &ExecutionRecord) -> Result<Value> {
-        let account = self.accounts.get_account(&execution.account_id).await?;
-        let config = self
-            .workflows
-            .get_enablement(&execution.account_id, &execution.workflow_key)
-            .await?
-            .map_or_else(|| json!({}), |e| e.config);
+        let routes = self.routes(&execution.account_id).await?;
+        let account = routes.as_ref().map_or_else(
+            || json!({ "id": execution.account_id, "name": null, "metadata": {} }),
+            |r| r.account.clone(),
+        );
+        let config = routes
+            .as_ref()
+            .and_then(|r| {
+                r.routes
+                    .iter()
+                    .find(|route| route.workflow_key == execution.workflow_key)
+            })
+            .map_or_else(|| json!({}), |route| route.config.clone());
         Ok(json!({
             "event": execution.event,
-            "account": {
-                "id": execution.account_id,
-                "name": account.as_ref().and_then(|a| a.name.clone()),
-                "metadata": account.map(|a| Value::Object(a.metadata)).unwrap_or_else(|| json!({})),
-            },
+            "account": account,
             "config": config,
             "steps": {},
             "execution": {
@@ -216,3 +256,368 @@ impl Executions {
         }))
     }
 }
+
+/// An account of a held shard, as the dispatcher tracks it.
+struct Account {
+    shard: i64,
+    /// Its executions running here.
+    running: u32,
+    /// It may have due work: it has (or will get) a turn.
+    due: bool,
+}
+
+/// A running execution: its account, and how to stop it.
+struct Running {
+    account: AccountId,
+    cancel: CancellationToken,
+}
+
+struct Dispatcher {
+    executions: Executions,
+    settings: ExecutorSettings,
+    accounts: HashMap<AccountId, Account>,
+    /// Accounts with due work and room, in turn order.
+    turns: VecDeque<AccountId>,
+    /// When an account's next execution becomes claimable.
+    timers: BinaryHeap<Reverse<(Timestamp, AccountId)>>,
+    running: HashMap<String, Running>,
+    done: mpsc::UnboundedSender<String>,
+    /// The shards held at the last look.
+    held: BTreeSet<i64>,
+    /// When work was last looked for.
+    last_look: Option<Timestamp>,
+}
+
+impl Dispatcher {
+    async fn run(
+        &mut self,
+        shutdown: CancellationToken,
+        mut finished: mpsc::UnboundedReceiver<String>,
+    ) {
+        let shared = self.executions.shared.clone();
+        let mut signals = shared.signals().subscribe();
+        let mut ownership = shared.ownership().clone();
+        let renewal = self.settings.lease / 3;
+        let mut renew_at = tokio::time::Instant::now() + renewal;
+        self.follow_shards().await;
+        loop {
+            self.dispatch().await;
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                signal = signals.recv() => match signal {
+                    Ok(signal) => self.on_signal(signal),
+                    // Missed some: look for everything.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.look(None).await,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some(id) = finished.recv() => self.on_finished(&id),
+                _ = ownership.changed() => self.follow_shards().await,
+                _ = tokio::time::sleep_until(renew_at) => {
+                    self.renew().await;
+                    renew_at = tokio::time::Instant::now() + renewal;
+                }
+                _ = tokio::time::sleep(wake) => self.on_timers().await,
+            }
+        }
+        self.drain(finished).await;
+    }
+
+    /// How long until a timer fires or it is time to look for work again.
+    fn next_wake(&self) -> Duration {
+        let now = Timestamp::now();
+        let mut wake = self.settings.poll;
+        if let Some(Reverse((at, _))) = self.timers.peek() {
+            wake = wake.min(at.since(now));
+        }
+        wake
+    }
+
+    /// Fires due timers and, every `poll`, looks for work created since the last look.
+    async fn on_timers(&mut self) {
+        let now = Timestamp::now();
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, account))) = self.timers.pop() else {
+                break;
+            };
+            self.mark_due(&account);
+        }
+        let looked = self
+            .last_look
+            .is_some_and(|at| now.since(at) < self.settings.poll);
+        if !looked {
+            let since = self.last_look.map(|at| at - SCAN_OVERLAP);
+            self.look(since).await;
+        }
+    }
+
+    fn on_signal(&mut self, signal: Signal) {
+        match signal {
+            Signal::Work { shard, accounts } if self.held.contains(&shard) => {
+                for account in accounts {
+                    self.accounts.entry(account.clone()).or_insert(Account {
+                        shard,
+                        running: 0,
+                        due: false,
+                    });
+                    self.mark_due(&account);
+                }
+            }
+            Signal::Cancel { execution_id } => {
+                if let Some(running) = self.running.get(&execution_id) {
+                    running.cancel.cancel();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_finished(&mut self, id: &str) {
+        let Some(running) = self.running.remove(id) else {
+            return;
+        };
+        if let Some(account) = self.accounts.get_mut(&running.account) {
+            account.running = account.running.saturating_sub(1);
+            if account.due && !self.turns.contains(&running.account) {
+                self.turns.push_back(running.account);
+            }
+        }
+    }
+
+    /// Takes note of shards taken (looks at all their work) and shards lost (forgets their
+    /// accounts; what runs here finishes, and the new holder waits for the leases).
+    async fn follow_shards(&mut self) {
+        let held: BTreeSet<i64> = self
+            .executions
+            .shared
+            .ownership()
+            .shards()
+            .iter()
+            .copied()
+            .collect();
+        let taken: Vec<i64> = held.difference(&self.held).copied().collect();
+        let lost: BTreeSet<i64> = self.held.difference(&held).copied().collect();
+        self.held = held;
+        if !lost.is_empty() {
+            self.accounts.retain(|_, a| !lost.contains(&a.shard));
+            let accounts = &self.accounts;
+            self.turns.retain(|id| accounts.contains_key(id));
+        }
+        if !taken.is_empty() {
+            self.look_in(&taken, None).await;
+        }
+    }
+
+    /// Looks for accounts with work in the held shards (created since `since`, if given).
+    async fn look(&mut self, since: Option<Timestamp>) {
+        let shards: Vec<i64> = self.held.iter().copied().collect();
+        self.look_in(&shards, since).await;
+    }
+
+    async fn look_in(&mut self, shards: &[i64], since: Option<Timestamp>) {
+        let now = Timestamp::now();
+        match self
+            .executions
+            .executions
+            .work_in_shards(shards, since)
+            .await
+        {
+            Ok(found) => {
+                if since.is_none() || self.last_look.is_some() {
+                    self.last_look = Some(now);
+                }
+                for (account, shard, next) in found {
+                    self.accounts.entry(account.clone()).or_insert(Account {
+                        shard,
+                        running: 0,
+                        due: false,
+                    });
+                    self.schedule(account, next, now);
+                }
+            }
+            Err(e) => tracing::warn!("looking for executions failed: {e}"),
+        }
+    }
+
+    fn schedule(&mut self, account: AccountId, next: Timestamp, now: Timestamp) {
+        if next <= now {
+            self.mark_due(&account);
+        } else {
+            self.timers.push(Reverse((next, account)));
+        }
+    }
+
+    fn mark_due(&mut self, id: &AccountId) {
+        let Some(account) = self.accounts.get_mut(id) else {
+            return;
+        };
+        account.due = true;
+        if account.running < self.settings.per_account && !self.turns.contains(id) {
+            self.turns.push_back(id.clone());
+        }
+    }
+
+    /// Claims for accounts in turn while workers are free, and starts what it got.
+    async fn dispatch(&mut self) {
+        loop {
+            let mut free = self.settings.workers.saturating_sub(self.running.len());
+            if free == 0 || self.turns.is_empty() {
+                return;
+            }
+            let mut wants = Vec::new();
+            while free > 0 {
+                let Some(id) = self.turns.pop_front() else {
+                    break;
+                };
+                let Some(account) = self.accounts.get(&id) else {
+                    continue;
+                };
+                let room =
+                    (self.settings.per_account.saturating_sub(account.running) as usize).min(free);
+                if room == 0 {
+                    continue;
+                }
+                free -= room;
+                wants.push(ClaimWant {
+                    account: id,
+                    room: room as u32,
+                });
+            }
+            if wants.is_empty() {
+                return;
+            }
+            let now = Timestamp::now();
+            let claimed = match self
+                .executions
+                .executions
+                .claim_due(
+                    self.executions.shared.owner(),
+                    now,
+                    now + self.settings.lease,
+                    &wants,
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::error!("claiming executions failed: {e}");
+                    // Try again at the next wake.
+                    for want in wants {
+                        self.turns.push_back(want.account);
+                    }
+                    return;
+                }
+            };
+            let mut got: HashMap<AccountId, u32> = HashMap::new();
+            for claimed in claimed {
+                *got.entry(claimed.execution.account_id.clone()).or_default() += 1;
+                self.start(claimed);
+            }
+            for want in wants {
+                let got = got.get(&want.account).copied().unwrap_or(0);
+                if got >= want.room {
+                    // There may be more: another turn.
+                    self.mark_due(&want.account);
+                    continue;
+                }
+                // Nothing more due now: when next?
+                if let Some(account) = self.accounts.get_mut(&want.account) {
+                    account.due = false;
+                }
+                match self
+                    .executions
+                    .executions
+                    .next_claimable(&want.account)
+                    .await
+                {
+                    Ok(Some(next)) => self.schedule(want.account, next, Timestamp::now()),
+                    Ok(None) => {
+                        let idle = self
+                            .accounts
+                            .get(&want.account)
+                            .is_some_and(|a| a.running == 0);
+                        if idle {
+                            self.accounts.remove(&want.account);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(account_id = %want.account, "reading an account's next execution failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, claimed: Claimed) {
+        let id = claimed.execution.id.clone();
+        let account = claimed.execution.account_id.clone();
+        if let Some(slot) = self.accounts.get_mut(&account) {
+            slot.running += 1;
+        }
+        let cancel = CancellationToken::new();
+        self.running.insert(
+            id.clone(),
+            Running {
+                account,
+                cancel: cancel.clone(),
+            },
+        );
+        let executions = self.executions.clone();
+        let done = self.done.clone();
+        tokio::spawn(async move {
+            executions.execute(claimed, cancel).await;
+            let _ = done.send(id);
+        });
+    }
+
+    /// Renews the leases of every running execution at once; one no longer ours (cancelled,
+    /// finished elsewhere, taken over) is stopped.
+    async fn renew(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = self.running.keys().cloned().collect();
+        let until = Timestamp::now() + self.settings.lease;
+        match self
+            .executions
+            .executions
+            .renew_leases(self.executions.shared.owner(), &ids, until)
+            .await
+        {
+            Ok(renewed) => {
+                let renewed: std::collections::HashSet<String> = renewed.into_iter().collect();
+                for (id, running) in &self.running {
+                    if !renewed.contains(id) {
+                        tracing::info!(execution = %id, "lost the lease (cancelled or taken over): stopping");
+                        running.cancel.cancel();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("renewing execution leases failed: {e}"),
+        }
+    }
+
+    /// On shutdown: no more claims; running executions get `drain` to finish, then are left
+    /// to the next holder of their shard (their leases run out).
+    async fn drain(&mut self, mut finished: mpsc::UnboundedReceiver<String>) {
+        let deadline = tokio::time::Instant::now() + self.settings.drain;
+        while !self.running.is_empty() {
+            tokio::select! {
+                Some(id) = finished.recv() => { self.running.remove(&id); }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(running = self.running.len(), "shutting down with executions still running; they resume elsewhere once their leases run out");
+                    for running in self.running.values() {
+                        running.cancel.cancel();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The lazily started journal writer of an `Executions`.
+pub(crate) type JournalWriter = Arc<OnceLock<Batcher<JournalWrite, Result<bool>>>>;

@@ -11,12 +11,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::Executions;
 use crate::actions::Actions;
 use crate::error::Error;
 use crate::ids::AccountId;
-use crate::store::{ExecutionRecord, StepRecord, StepStatus};
+use crate::store::{ExecutionRecord, JournalWrite, StepRecord, StepStatus};
 use crate::time::Timestamp;
 use crate::workflows::{template, Definition, OnError, Step};
 
@@ -37,9 +38,12 @@ pub struct Interpreter<'a> {
     executions: &'a Executions,
     execution: &'a ExecutionRecord,
     journal: HashMap<String, StepRecord>,
+    /// Entries recorded since the journal was last written.
+    pending: Vec<StepRecord>,
     next_seq: i64,
     /// What templates see.
     ctx: Value,
+    cancel: &'a CancellationToken,
 }
 
 type Walk<'b> = Pin<Box<dyn Future<Output = Result<Flow, Error>> + Send + 'b>>;
@@ -50,6 +54,7 @@ impl<'a> Interpreter<'a> {
         execution: &'a ExecutionRecord,
         journal: Vec<StepRecord>,
         ctx: Value,
+        cancel: &'a CancellationToken,
     ) -> Self {
         let next_seq = journal.iter().map(|s| s.seq + 1).max().unwrap_or(0);
         let journal = journal
@@ -60,9 +65,35 @@ impl<'a> Interpreter<'a> {
             executions,
             execution,
             journal,
+            pending: Vec::new(),
             next_seq,
             ctx,
+            cancel,
         }
+    }
+
+    /// The entries recorded since the journal was last written (for the final write).
+    pub fn take_pending(self) -> Vec<StepRecord> {
+        self.pending
+    }
+
+    /// Writes the entries recorded so far (a group commit with other executions' journals).
+    /// Before a step that reaches outside runs, what finished before it must be on record: a
+    /// resumed execution never repeats a finished step.
+    async fn flush(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let write = JournalWrite {
+            execution_id: self.execution.id.clone(),
+            owner: self.executions.shared.owner().to_owned(),
+            steps: std::mem::take(&mut self.pending),
+            outcome: None,
+            deliveries: Vec::new(),
+            now: Timestamp::now(),
+        };
+        self.executions.write_journal(write).await?;
+        Ok(())
     }
 
     pub async fn run(&mut self, definition: &Definition) -> Result<Flow, Error> {
@@ -73,7 +104,7 @@ impl<'a> Interpreter<'a> {
     fn walk<'b>(&'b mut self, steps: &'b [Step], prefix: String) -> Walk<'b> {
         Box::pin(async move {
             for step in steps {
-                if self.cancelled().await? {
+                if self.cancel.is_cancelled() {
                     return Ok(Flow::Cancelled);
                 }
                 let path = format!("{prefix}{}", step.id);
@@ -143,7 +174,8 @@ impl<'a> Interpreter<'a> {
             finished_at: finished.then_some(now),
             wake_at: wake_at.or_else(|| previous.and_then(|p| p.wake_at)),
         };
-        self.executions.executions.put_step(&record).await?;
+        self.pending.retain(|p| p.step_id != record.step_id);
+        self.pending.push(record.clone());
         self.journal.insert(path.to_owned(), record);
         Ok(())
     }
@@ -153,15 +185,6 @@ impl<'a> Interpreter<'a> {
             self.ctx["steps"] = Value::Object(Map::new());
         }
         self.ctx["steps"][id] = entry;
-    }
-
-    async fn cancelled(&self) -> Result<bool, Error> {
-        let current = self
-            .executions
-            .executions
-            .get_execution(&self.execution.id)
-            .await?;
-        Ok(current.is_none_or(|e| e.status == crate::store::ExecutionStatus::Cancelled))
     }
 }
 
@@ -177,6 +200,22 @@ impl StepRun<'_, '_> {
     /// What templates and expressions see.
     pub fn ctx(&self) -> &Value {
         &self.interpreter.ctx
+    }
+
+    /// Renders the templates in `value` (see `template::render`), within the template budget
+    /// and off the async workers.
+    pub fn render(&self, value: &Value) -> Result<Value, template::TemplateError> {
+        off_the_runtime(|| template::render(value, self.ctx()))
+    }
+
+    /// Evaluates an expression to a JSON value, like `render`.
+    pub fn eval(&self, expr: &str) -> Result<Value, template::TemplateError> {
+        off_the_runtime(|| template::eval(expr, self.ctx()))
+    }
+
+    /// Evaluates an expression for its truth, like `render`.
+    pub fn eval_bool(&self, expr: &str) -> Result<bool, template::TemplateError> {
+        off_the_runtime(|| template::eval_bool(expr, self.ctx()))
     }
 
     /// For a kind that puts names in scope for the steps inside it (a loop's item).
@@ -229,11 +268,29 @@ impl StepRun<'_, '_> {
         let backoff = retry.map_or(Duration::from_secs(1), |r| r.backoff);
         let already = self.journaled().map_or(0, |r| r.attempts);
         let mut attempt = already;
+        let timeout = self
+            .interpreter
+            .executions
+            .shared
+            .settings()
+            .executor
+            .step_timeout;
         loop {
             attempt += 1;
             self.record(JournalEntry::running(attempt, Some(input.clone())))
                 .await?;
-            match call(input.clone()).await {
+            self.interpreter.flush().await?;
+            let cancel = self.interpreter.cancel.clone();
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return Ok(Flow::Cancelled),
+                outcome = tokio::time::timeout(timeout, call(input.clone())) => outcome,
+            };
+            let outcome = outcome.unwrap_or_else(|_| {
+                Err(Error::StepTimeout {
+                    seconds: timeout.as_secs(),
+                })
+            });
+            match outcome {
                 Ok(output) => {
                     self.succeed(Some(input), output, attempt).await?;
                     return Ok(Flow::Done);
@@ -325,6 +382,18 @@ impl JournalEntry {
             error: Some(error),
             ..JournalEntry::running(attempts, input)
         }
+    }
+}
+
+/// Runs template work where it cannot hold up the async workers (their other tasks move to
+/// another thread while it runs); its time is bounded by the template budget.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
     }
 }
 

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
 pub use executor::ExecutorSettings;
 pub(crate) use interpreter::{template_error, Flow, JournalEntry, StepRun};
@@ -131,16 +130,11 @@ pub struct Executions {
     pub(crate) actions: Actions,
     pub(crate) vendor_webhooks: VendorWebhooks,
     pub(crate) shared: Shared,
-    /// Wakes this process's executor when work is queued.
-    pub(crate) wake: Arc<Notify>,
+    /// The group-commit writer of journals, started on first use.
+    pub(crate) journal_writer: executor::JournalWriter,
 }
 
 impl Executions {
-    /// Tells this process's executor that work was queued.
-    pub(crate) fn wake_executor(&self) {
-        self.wake.notify_one();
-    }
-
     async fn latest_workflow(&self, key: &str) -> Result<crate::store::WorkflowRecord> {
         self.workflows
             .get_workflow(key, None)
@@ -195,7 +189,6 @@ impl Executions {
                 .send(Signal::Work { shard, accounts })
                 .await;
         }
-        self.wake_executor();
     }
 
     pub async fn list(
@@ -248,9 +241,19 @@ impl Executions {
                 ),
             ));
         }
-        self.executions
+        if self
+            .executions
             .cancel_execution(id, Timestamp::now())
-            .await?;
+            .await?
+        {
+            // Stops it where it runs, in this process or another.
+            self.shared
+                .signals()
+                .send(Signal::Cancel {
+                    execution_id: id.to_owned(),
+                })
+                .await;
+        }
         self.get(id).await
     }
 
@@ -312,8 +315,8 @@ impl Executions {
         Ok(new_id)
     }
 
-    /// Called when an execution finishes here.
-    pub(crate) async fn execution_finished(&self, execution: &ExecutionRecord) {
+    /// Called when an execution finished here (its vendor webhooks were queued with it).
+    pub(crate) fn execution_finished(&self, execution: &ExecutionRecord) {
         self.shared
             .metrics()
             .execution_finished(execution.status.as_str());
@@ -324,9 +327,6 @@ impl Executions {
             status = execution.status.as_str(),
             "execution finished"
         );
-        self.vendor_webhooks
-            .emit_execution_finished(execution)
-            .await;
     }
 }
 

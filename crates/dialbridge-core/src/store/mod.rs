@@ -425,6 +425,58 @@ pub struct StepRecord {
     pub wake_at: Option<Timestamp>,
 }
 
+/// One account's share of a claim: up to `room` executions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimWant {
+    pub account: AccountId,
+    pub room: u32,
+}
+
+/// A claimed execution; `resumed` when it was claimed before (its journal has entries).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub execution: ExecutionRecord,
+    pub resumed: bool,
+}
+
+/// What a journal write ends with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalOutcome {
+    /// Succeeded or failed, with the error as recorded.
+    Finish {
+        status: ExecutionStatus,
+        error: Option<serde_json::Value>,
+    },
+    /// Handed back until `run_at` (a durable delay).
+    Release { run_at: Timestamp },
+}
+
+/// An execution's journal entries since the last write, and what it ends with, if anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalWrite {
+    pub execution_id: String,
+    /// The lease holder; the outcome applies only while it holds the lease.
+    pub owner: String,
+    pub steps: Vec<StepRecord>,
+    pub outcome: Option<JournalOutcome>,
+    /// Vendor webhook deliveries to queue with a finish (`execution.succeeded`/`failed`).
+    pub deliveries: Vec<DeliveryRecord>,
+    pub now: Timestamp,
+}
+
+impl JournalWrite {
+    pub fn outcome(id: &str, owner: &str, outcome: JournalOutcome, now: Timestamp) -> Self {
+        JournalWrite {
+            execution_id: id.to_owned(),
+            owner: owner.to_owned(),
+            steps: Vec::new(),
+            outcome: Some(outcome),
+            deliveries: Vec::new(),
+            now,
+        }
+    }
+}
+
 /// Which executions to list.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
@@ -463,21 +515,41 @@ pub trait ExecutionStore: Send + Sync {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<ExecutionRecord>>;
-    /// Takes up to `limit` executions that are queued or running, due (`run_at <= now`) and not
-    /// leased (or whose lease ran out), oldest `run_at` first, never more than
-    /// `per_account_limit` leased at once per account; marks them `running` with the lease.
-    /// Two claimers never get the same execution.
-    async fn claim_executions(
+    /// For each account, takes up to `room` of its executions that are queued or running, due
+    /// (`run_at <= now`) and not leased (or whose lease ran out), oldest `run_at` first, and
+    /// marks them `running` leased to `owner` until `lease_until`. Two claimers never get the
+    /// same execution. (The per-account cap is the caller's `room`: the shard's owner is the only
+    /// claimer of an account.)
+    async fn claim_due(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        limit: u32,
-        per_account_limit: u32,
-    ) -> StoreResult<Vec<ExecutionRecord>>;
-    /// Extends a lease this owner still holds.
-    async fn renew_lease(&self, id: &str, owner: &str, lease_until: Timestamp)
-        -> StoreResult<bool>;
+        wants: &[ClaimWant],
+    ) -> StoreResult<Vec<Claimed>>;
+    /// When the account's next execution becomes claimable: its earliest `run_at`, or just
+    /// after the lease of one that is held. `None` when it has no unfinished execution.
+    async fn next_claimable(&self, account: &AccountId) -> StoreResult<Option<Timestamp>>;
+    /// The accounts with unfinished executions in these shards (those created since `since`,
+    /// when given), each with its shard and when its next execution becomes claimable.
+    async fn work_in_shards(
+        &self,
+        shards: &[i64],
+        since: Option<Timestamp>,
+    ) -> StoreResult<Vec<(AccountId, i64, Timestamp)>>;
+    /// Extends the leases `owner` still holds on unfinished executions among `ids`; answers
+    /// those it extended (the others were finished, cancelled or taken over).
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<String>>;
+    /// In one transaction (a group commit of several executions' journals): upserts each
+    /// write's steps and applies its outcome — finish or release — only where its owner still
+    /// holds the lease and the execution is unfinished; a finish also queues its vendor
+    /// deliveries. Answers, per write, whether its outcome applied (true when it has none).
+    async fn write_journal(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>>;
     /// Gives the execution back (still `running`) to be claimed again at `run_at`: a durable
     /// delay. Only by the lease owner.
     async fn release_execution(
@@ -486,7 +558,10 @@ pub trait ExecutionStore: Send + Sync {
         owner: &str,
         run_at: Timestamp,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let write = JournalWrite::outcome(id, owner, JournalOutcome::Release { run_at }, now);
+        Ok(self.write_journal(&[write]).await?[0])
+    }
     /// Finishes it (succeeded/failed) and clears the lease, only by the lease owner and only if
     /// it was not cancelled meanwhile.
     async fn finish_execution(
@@ -496,13 +571,29 @@ pub trait ExecutionStore: Send + Sync {
         status: ExecutionStatus,
         error: Option<&serde_json::Value>,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let outcome = JournalOutcome::Finish {
+            status,
+            error: error.cloned(),
+        };
+        let write = JournalWrite::outcome(id, owner, outcome, now);
+        Ok(self.write_journal(&[write]).await?[0])
+    }
     /// Cancels an unfinished execution; answers whether it did.
     async fn cancel_execution(&self, id: &str, now: Timestamp) -> StoreResult<bool>;
-    /// The earliest `run_at` of a claimable execution, to sleep until then.
-    async fn next_run_at(&self) -> StoreResult<Option<Timestamp>>;
     /// Creates or replaces the step's journal entry (keyed by execution and step id).
-    async fn put_step(&self, step: &StepRecord) -> StoreResult<()>;
+    async fn put_step(&self, step: &StepRecord) -> StoreResult<()> {
+        let write = JournalWrite {
+            execution_id: step.execution_id.clone(),
+            owner: String::new(),
+            steps: vec![step.clone()],
+            outcome: None,
+            deliveries: Vec::new(),
+            now: step.started_at.unwrap_or_default(),
+        };
+        self.write_journal(&[write]).await?;
+        Ok(())
+    }
     /// The journal of an execution in `seq` order.
     async fn list_steps(&self, execution_id: &str) -> StoreResult<Vec<StepRecord>>;
     /// Claims a schedule tick across the cluster: `true` for the first caller only.

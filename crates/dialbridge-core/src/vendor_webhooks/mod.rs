@@ -144,6 +144,7 @@ impl VendorWebhooks {
             updated_at: now,
         };
         self.endpoints.put_endpoint(&record).await?;
+        self.shared.config_changed().await;
         tracing::info!(endpoint = %id, created, "webhook endpoint saved");
         Ok((endpoint_view(record, secret), created))
     }
@@ -171,6 +172,7 @@ impl VendorWebhooks {
         if !self.endpoints.delete_endpoint(id).await? {
             return Err(not_found(id));
         }
+        self.shared.config_changed().await;
         tracing::info!(endpoint = %id, "webhook endpoint deleted");
         Ok(())
     }
@@ -208,16 +210,35 @@ impl VendorWebhooks {
     }
 
     async fn queue(&self, event_type: &str, data: Value) -> Result<usize> {
-        let endpoints = self.endpoints.list_endpoints().await?;
+        let deliveries = self.messages_for(event_type, data).await?;
+        for delivery in &deliveries {
+            self.endpoints.insert_delivery(delivery).await?;
+        }
+        Ok(deliveries.len())
+    }
+
+    /// `{type, timestamp, data}` as one delivery per endpoint subscribed to `event_type` (the
+    /// endpoints are cached until the configuration changes).
+    async fn messages_for(&self, event_type: &str, data: Value) -> Result<Vec<DeliveryRecord>> {
+        let caches = self.shared.caches();
+        let endpoints = match caches.endpoints.get(&()) {
+            Some(endpoints) => endpoints,
+            None => {
+                let endpoints = Arc::new(self.endpoints.list_endpoints().await?);
+                caches.endpoints.insert((), endpoints.clone());
+                endpoints
+            }
+        };
         let now = Timestamp::now();
         let payload = json!({
             "type": event_type,
             "timestamp": now,
             "data": data,
         });
-        let mut queued = 0;
-        for endpoint in endpoints.iter().filter(|e| subscribed(e, event_type)) {
-            let delivery = DeliveryRecord {
+        Ok(endpoints
+            .iter()
+            .filter(|e| subscribed(e, event_type))
+            .map(|endpoint| DeliveryRecord {
                 id: new_id("msg"),
                 endpoint_id: endpoint.id.clone(),
                 event_type: event_type.to_owned(),
@@ -229,11 +250,8 @@ impl VendorWebhooks {
                 last_error: None,
                 created_at: now,
                 delivered_at: None,
-            };
-            self.endpoints.insert_delivery(&delivery).await?;
-            queued += 1;
-        }
-        Ok(queued)
+            })
+            .collect())
     }
 
     /// `connection.created`, after a connection was stored.
@@ -273,11 +291,17 @@ impl VendorWebhooks {
 
     /// `execution.succeeded` or `execution.failed`, after an execution finished (nothing for
     /// a cancelled one).
-    pub(crate) async fn emit_execution_finished(&self, execution: &ExecutionRecord) {
+    /// The deliveries of `execution.succeeded` or `execution.failed` for an execution that
+    /// finished (queued in the same write as its finish; none for a cancelled one). A failure
+    /// to read the endpoints is logged: the execution's outcome is recorded either way.
+    pub(crate) async fn deliveries_for_execution(
+        &self,
+        execution: &ExecutionRecord,
+    ) -> Vec<DeliveryRecord> {
         let event_type = match execution.status {
             ExecutionStatus::Succeeded => "execution.succeeded",
             ExecutionStatus::Failed => "execution.failed",
-            _ => return,
+            _ => return Vec::new(),
         };
         let data = json!({
             "execution_id": execution.id,
@@ -287,7 +311,12 @@ impl VendorWebhooks {
             "status": execution.status.as_str(),
             "error": execution.error,
         });
-        self.emit(event_type, data).await;
+        self.messages_for(event_type, data)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(execution = %execution.id, "could not queue {event_type}: {e}");
+                Vec::new()
+            })
     }
 }
 

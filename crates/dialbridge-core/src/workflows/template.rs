@@ -1,6 +1,12 @@
 //! Templates and expressions (minijinja, strict about undefined values, no autoescaping): a
 //! string that is exactly one `{{ expr }}` keeps the value's JSON type, other strings with
 //! `{{`/`{%` render to text, and bare expressions (`if`, `for_each`, filters) give JSON values.
+//!
+//! Every evaluation has a budget: `FUEL` steps of minijinja's machine (an endless or huge loop
+//! stops with an error), an output of at most `MAX_OUTPUT` bytes, and a template of at most
+//! `MAX_SOURCE` bytes. Templates hold no state: `{% set %}`, `{% macro %}`, `{% call %}`,
+//! `{% filter %}` and `namespace()` are refused (values that grow with each statement would
+//! escape the step budget), as is repeating text more than `MAX_REPEAT` times.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -24,13 +30,72 @@ impl TemplateError {
     }
 }
 
+/// The steps of minijinja's machine one evaluation may take.
+pub const FUEL: u64 = 200_000;
+/// The most bytes one evaluation may produce (text, or a value as JSON).
+pub const MAX_OUTPUT: usize = 1024 * 1024;
+/// The longest template or expression.
+pub const MAX_SOURCE: usize = 16 * 1024;
+/// The largest literal repeat count (`'-' * 80`).
+pub const MAX_REPEAT: u64 = 10_000;
+
 /// The environment every template and expression runs in.
 fn environment<'s>() -> Environment<'s> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_recursion_limit(100);
+    env.set_fuel(Some(FUEL));
+    env.remove_global("namespace");
     env
+}
+
+/// Statements that keep state within a template; refused.
+static STATEFUL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"\{%[-+]?\s*(set|macro|call|filter)\b|\bnamespace\s*\(")
+        .expect("a valid pattern")
+});
+/// A repeat with a literal count (`* 100000`, `100000 *`).
+static REPEAT: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\*\s*(\d+)|(\d+)\s*\*").expect("a valid pattern"));
+
+/// What the budget refuses in a template's source, before it runs.
+fn check_budget(source: &str) -> Result<(), String> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!(
+            "is {} bytes long; a template may be at most {MAX_SOURCE} bytes",
+            source.len()
+        ));
+    }
+    if let Some(found) = STATEFUL.find(source) {
+        return Err(format!(
+            "`{}` is not allowed: templates hold no state (use a `set` step for named values)",
+            found.as_str().trim()
+        ));
+    }
+    for repeat in REPEAT.captures_iter(source) {
+        let count = repeat.get(1).or(repeat.get(2)).map(|m| m.as_str());
+        if count
+            .and_then(|c| c.parse::<u64>().ok())
+            .is_none_or(|n| n > MAX_REPEAT)
+        {
+            return Err(format!(
+                "repeats something more than {MAX_REPEAT} times; that is over the template budget"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a result over `MAX_OUTPUT` bytes.
+fn within_output(source: &str, size: usize) -> Result<(), TemplateError> {
+    if size > MAX_OUTPUT {
+        return Err(TemplateError::new(
+            source,
+            format!("produced {size} bytes; a template may produce at most {MAX_OUTPUT} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
@@ -82,13 +147,19 @@ pub fn render(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
 
 fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     match value {
-        Value::String(text) if is_template(text) => match single_expression(text) {
-            Some(expr) => eval_with(expr, ctx),
-            None => ENV
-                .render_str(text, ctx)
-                .map(Value::String)
-                .map_err(|e| TemplateError::new(text, located(&e, text))),
-        },
+        Value::String(text) if is_template(text) => {
+            check_budget(text).map_err(|reason| TemplateError::new(text, reason))?;
+            match single_expression(text) {
+                Some(expr) => eval_with(expr, ctx),
+                None => {
+                    let rendered = ENV
+                        .render_str(text, ctx)
+                        .map_err(|e| TemplateError::new(text, located(&e, text)))?;
+                    within_output(text, rendered.len())?;
+                    Ok(Value::String(rendered))
+                }
+            }
+        }
         Value::Array(items) => items
             .iter()
             .map(|item| render_with(item, ctx))
@@ -117,6 +188,7 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
 }
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
+    check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
     let compiled = ENV
         .compile_expression_owned(expr.to_owned())
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
@@ -131,12 +203,20 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
 
 fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     let value = eval_value(expr, ctx)?;
-    serde_json::to_value(&value)
-        .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))
+    if let Some(text) = value.as_str() {
+        within_output(expr, text.len())?;
+    }
+    let json = serde_json::to_value(&value)
+        .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))?;
+    if !json.is_string() {
+        within_output(expr, serde_json::to_vec(&json).map_or(0, |b| b.len()))?;
+    }
+    Ok(json)
 }
 
-/// Checks that a template (a string with `{{`/`{%`) compiles.
+/// Checks that a template (a string with `{{`/`{%`) compiles and is within the budget.
 pub fn check_template(source: &str) -> Result<(), String> {
+    check_budget(source)?;
     match single_expression(source) {
         Some(expr) => check_expression(expr),
         None => environment()
@@ -146,8 +226,9 @@ pub fn check_template(source: &str) -> Result<(), String> {
     }
 }
 
-/// Checks that a bare expression compiles.
+/// Checks that a bare expression compiles and is within the budget.
 pub fn check_expression(expr: &str) -> Result<(), String> {
+    check_budget(expr)?;
     environment()
         .compile_expression(bare(expr))
         .map(|_| ())
@@ -179,6 +260,11 @@ pub(crate) fn variables(source: &str, expression: bool) -> Option<HashSet<String
 /// minijinja's reason: the error's kind and detail, and where it is when the source has
 /// several lines.
 fn reason(error: &minijinja::Error) -> String {
+    if error.kind() == minijinja::ErrorKind::OutOfFuel {
+        return format!(
+            "took more than {FUEL} steps, the template budget (an endless or very large loop?)"
+        );
+    }
     let mut text = error.kind().to_string();
     if let Some(detail) = error.detail() {
         text.push_str(": ");

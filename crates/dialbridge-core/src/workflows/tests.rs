@@ -380,9 +380,34 @@ fn unknown_names_are_errors() {
     assert!(problem_at(&problems, "steps[0].set.x")
         .message
         .contains("unknown name 'evnt'"));
-    // Names a template assigns itself, and minijinja's globals, are fine.
+    // Names a template assigns itself (a loop's), and minijinja's globals, are fine.
     yaml(&with_steps(
-        "  - id: a\n    set: {x: '{% for n in event.to_numbers %}{{ n }}{{ loop.index }}{% endfor %}{% set y = 2 %}{{ y }}{{ range(3) | list }}'}\n",
+        "  - id: a\n    set: {x: '{% for n in event.to_numbers %}{{ n }}{{ loop.index }}{% endfor %}{{ range(3) | list }}'}\n",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn templates_within_the_budget_only() {
+    for (template, why) in [
+        ("{% set y = 2 %}{{ y }}", "{% set"),
+        ("{%- macro m() %}x{% endmacro %}", "{%- macro"),
+        ("{{ namespace(a=1) }}", "namespace("),
+        ("{{ '-' * 100001 }}", "more than 10000 times"),
+        ("{{ 100001 * 'x' }}", "more than 10000 times"),
+    ] {
+        let problems = invalid(&with_steps(&format!(
+            "  - id: a\n    set: {{x: \"{template}\"}}\n"
+        )));
+        assert!(
+            problem_at(&problems, "steps[0].set.x")
+                .message
+                .contains(why),
+            "{template}: {problems:?}"
+        );
+    }
+    yaml(&with_steps(
+        "  - id: a\n    set: {x: \"{{ '-' * 80 }}{{ 3 * 4 }}\"}\n",
     ))
     .unwrap();
 }
@@ -695,4 +720,35 @@ steps:
     let def = yaml(source).unwrap();
     assert_eq!(def.to_value(), stored);
     assert_eq!(Definition::from_value(&stored).unwrap(), def);
+}
+
+#[test]
+fn every_evaluation_has_a_budget() {
+    use super::template;
+    let ctx = serde_json::json!({ "event": {} });
+    // The template: ten billion iterations. It stops with a clear error, at once.
+    let started = std::time::Instant::now();
+    let err = template::render(
+        &serde_json::json!(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+        ),
+        &ctx,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("template budget"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Output over the cap.
+    let err = template::render(
+        &serde_json::json!("{% for i in range(20000) %}{{ '-' * 100 }}{% endfor %}"),
+        &ctx,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("at most 1048576 bytes"), "{err}");
+    // A stateful template is refused when it runs too (not only on save).
+    let err = template::render(&serde_json::json!("{% set a = 1 %}{{ a }}"), &ctx).unwrap_err();
+    assert!(err.message.contains("templates hold no state"), "{err}");
+    assert_eq!(
+        template::render(&serde_json::json!("{{ '-' * 3 }}"), &ctx).unwrap(),
+        serde_json::json!("---")
+    );
 }

@@ -22,6 +22,9 @@ CREATE INDEX accounts_by_shard ON accounts (shard, account_id);
 ALTER TABLE executions ADD COLUMN shard BIGINT NOT NULL DEFAULT -1;
 -- Set for executions written from now on; their event_json is then the JSON text 'null'.
 ALTER TABLE executions ADD COLUMN event_id TEXT;
+-- How many times it was claimed: from the second claim on, it resumes from its journal.
+ALTER TABLE executions ADD COLUMN claims BIGINT NOT NULL DEFAULT 0;
+UPDATE executions SET claims = 1 WHERE status = 'running';
 -- Claims: the oldest due executions of one account, among the unfinished only.
 CREATE INDEX executions_claimable ON executions (account_id, run_at) WHERE status IN ('queued', 'running');
 -- New work of a shard since a moment (the owner's fallback look for work it was not told of).

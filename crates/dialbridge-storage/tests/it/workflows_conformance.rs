@@ -21,10 +21,13 @@ conformance!(
     record_events_is_a_group_commit,
     executions_read_their_event,
     concurrent_claimers_get_disjoint_executions,
-    per_account_limit,
-    per_account_limit_holds_across_concurrent_claimers,
+    claims_take_the_room_of_each_account,
+    a_released_execution_resumes,
+    concurrent_claims_never_exceed_the_room,
     expired_lease_is_reclaimable,
     release_is_a_durable_delay,
+    work_is_found_by_shard,
+    a_journal_write_is_one_transaction,
     finish_only_by_owner,
     cancel,
     list_executions_pages_and_filters,
@@ -488,10 +491,7 @@ async fn executions_read_their_event(db: &Database) {
         .await
         .unwrap();
     assert_eq!(listed[0].event, ev.payload);
-    let claimed = db
-        .claim_executions("one", t(10), t(60_000), 10, 10)
-        .await
-        .unwrap();
+    let claimed = claim(db, "one", 10, 60_000, &[("a", 10)]).await;
     assert_eq!(claimed[0].event, ev.payload);
     // An execution written before events held their payload keeps its copy.
     db.insert_execution(&exec("old", "a", "w", 1, 1))
@@ -501,6 +501,29 @@ async fn executions_read_their_event(db: &Database) {
         db.get_execution("old").await.unwrap().unwrap().event,
         json!({"n": "old"})
     );
+}
+
+/// `claim_due` for `(account, room)` pairs, the executions only.
+async fn claim(
+    db: &Database,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    wants: &[(&str, u32)],
+) -> Vec<ExecutionRecord> {
+    let wants: Vec<ClaimWant> = wants
+        .iter()
+        .map(|(account, room)| ClaimWant {
+            account: id(account),
+            room: *room,
+        })
+        .collect();
+    db.claim_due(owner, t(now), t(lease_until), &wants)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.execution)
+        .collect()
 }
 
 async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
@@ -516,6 +539,7 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
         .unwrap();
     }
     let db = Arc::new(db.clone());
+    let wants = [("acct0", 2), ("acct1", 2), ("acct2", 2), ("acct3", 2)];
     let claimers: Vec<_> = ["one", "two"]
         .into_iter()
         .map(|owner| {
@@ -523,10 +547,7 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let got = db
-                        .claim_executions(owner, t(1_000), t(60_000), 3, 100)
-                        .await
-                        .unwrap();
+                    let got = claim(&db, owner, 1_000, 60_000, &wants).await;
                     if got.is_empty() {
                         break mine;
                     }
@@ -549,14 +570,10 @@ async fn concurrent_claimers_get_disjoint_executions(db: &Database) {
     let distinct: BTreeSet<_> = all.iter().cloned().collect();
     assert_eq!(all.len(), 20, "no execution was handed out twice");
     assert_eq!(distinct.len(), 20);
-    assert!(db
-        .claim_executions("three", t(2_000), t(60_000), 10, 100)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claim(&db, "three", 2_000, 60_000, &wants).await.is_empty());
 }
 
-async fn per_account_limit(db: &Database) {
+async fn claims_take_the_room_of_each_account(db: &Database) {
     for i in 0..5 {
         db.insert_execution(&exec(&format!("a{i}"), "a", "w", 10 + i, 1))
             .await
@@ -570,54 +587,72 @@ async fn per_account_limit(db: &Database) {
     db.insert_execution(&exec("later", "c", "w", 5_000, 1))
         .await
         .unwrap();
-    let got = db
-        .claim_executions("one", t(1_000), t(60_000), 10, 2)
-        .await
-        .unwrap();
+    let got = claim(db, "one", 1_000, 60_000, &[("a", 2), ("b", 5), ("c", 5)]).await;
     assert_eq!(
         ids(&got),
         ["a0", "a1", "b0", "b1"],
-        "oldest run_at first, two per account, nothing not yet due"
+        "oldest run_at first, at most the room of each account, nothing not yet due"
     );
-    assert!(
-        db.claim_executions("two", t(1_000), t(60_000), 10, 2)
-            .await
-            .unwrap()
-            .is_empty(),
-        "the limit counts other owners' leases"
-    );
+    assert!(claim(db, "two", 1_000, 60_000, &[("a", 0), ("b", 3)])
+        .await
+        .is_empty());
     assert_eq!(
-        ids(&db
-            .claim_executions("two", t(1_000), t(60_000), 10, 3)
-            .await
-            .unwrap()),
+        ids(&claim(db, "two", 1_000, 60_000, &[("a", 1)]).await),
         ["a2"]
     );
-    assert!(db
-        .finish_execution("a0", "one", ExecutionStatus::Succeeded, None, t(1_100))
-        .await
-        .unwrap());
-    assert_eq!(
-        ids(&db
-            .claim_executions("two", t(1_200), t(60_000), 10, 3)
-            .await
-            .unwrap()),
-        ["a3"],
-        "a finished execution frees its place"
-    );
-    assert!(db
-        .claim_executions("two", t(1_200), t(60_000), 0, 3)
-        .await
-        .unwrap()
-        .is_empty());
-    let got = db
-        .claim_executions("three", t(1_300), t(60_000), 1, 10)
+    let claimed = db
+        .claim_due(
+            "two",
+            t(1_000),
+            t(60_000),
+            &[ClaimWant {
+                account: id("a"),
+                room: 10,
+            }],
+        )
         .await
         .unwrap();
-    assert_eq!(ids(&got), ["a4"], "the overall limit");
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|c| !c.resumed), "first claims");
 }
 
-async fn per_account_limit_holds_across_concurrent_claimers(db: &Database) {
+async fn a_released_execution_resumes(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    let first = db
+        .claim_due(
+            "one",
+            t(10),
+            t(60_000),
+            &[ClaimWant {
+                account: id("a"),
+                room: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(!first[0].resumed);
+    assert!(db
+        .release_execution("x", "one", t(20), t(11))
+        .await
+        .unwrap());
+    let again = db
+        .claim_due(
+            "one",
+            t(30),
+            t(60_000),
+            &[ClaimWant {
+                account: id("a"),
+                room: 1,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(again[0].resumed, "its journal has entries to resume from");
+}
+
+async fn concurrent_claims_never_exceed_the_room(db: &Database) {
     for i in 0..20 {
         let account = if i % 2 == 0 { "a" } else { "b" };
         db.insert_execution(&exec(&format!("x{i:02}"), account, "w", i, i))
@@ -629,72 +664,70 @@ async fn per_account_limit_holds_across_concurrent_claimers(db: &Database) {
         .map(|i| {
             let db = db.clone();
             tokio::spawn(async move {
-                db.claim_executions(&format!("owner-{i}"), t(1_000), t(60_000), 10, 3)
-                    .await
-                    .unwrap()
+                claim(
+                    &db,
+                    &format!("owner-{i}"),
+                    1_000,
+                    60_000,
+                    &[("a", 3), ("b", 3)],
+                )
+                .await
             })
         })
         .collect();
-    let mut per_account = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
     for claimer in claimers {
-        for e in claimer.await.unwrap() {
-            *per_account.entry(e.account_id.to_string()).or_insert(0) += 1;
-        }
+        all.extend(ids(&claimer.await.unwrap()));
     }
-    assert_eq!(
-        per_account,
-        [("a".to_owned(), 3), ("b".to_owned(), 3)].into(),
-        "never more than the limit leased per account, whoever claims"
-    );
+    let distinct: BTreeSet<_> = all.iter().cloned().collect();
+    assert_eq!(distinct.len(), all.len(), "no execution claimed twice");
+    assert_eq!(all.len(), 20, "eight claimers of 3+3 took all twenty");
 }
 
 async fn expired_lease_is_reclaimable(db: &Database) {
-    assert_eq!(db.next_run_at().await.unwrap(), None);
+    assert_eq!(db.next_claimable(&id("a")).await.unwrap(), None);
     db.insert_execution(&exec("x", "a", "w", 500, 1))
         .await
         .unwrap();
-    assert_eq!(db.next_run_at().await.unwrap(), Some(t(500)));
+    assert_eq!(db.next_claimable(&id("a")).await.unwrap(), Some(t(500)));
     assert!(
-        db.claim_executions("one", t(499), t(2_000), 5, 5)
-            .await
-            .unwrap()
-            .is_empty(),
+        claim(db, "one", 499, 2_000, &[("a", 5)]).await.is_empty(),
         "not before run_at"
     );
     assert_eq!(
-        ids(&db
-            .claim_executions("one", t(1_000), t(2_000), 5, 5)
-            .await
-            .unwrap()),
+        ids(&claim(db, "one", 1_000, 2_000, &[("a", 5)]).await),
         ["x"]
     );
     assert_eq!(
-        db.next_run_at().await.unwrap(),
+        db.next_claimable(&id("a")).await.unwrap(),
         Some(t(2_001)),
         "claimable again once the lease has run out"
     );
+    assert!(claim(db, "two", 2_000, 9_000, &[("a", 5)]).await.is_empty());
+    let ids_of = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        db.renew_leases("one", &ids_of(&["x", "nope"]), t(3_000))
+            .await
+            .unwrap(),
+        ["x"]
+    );
     assert!(db
-        .claim_executions("two", t(2_000), t(9_000), 5, 5)
+        .renew_leases("two", &ids_of(&["x"]), t(3_000))
         .await
         .unwrap()
         .is_empty());
-    assert!(db.renew_lease("x", "one", t(3_000)).await.unwrap());
-    assert!(!db.renew_lease("x", "two", t(3_000)).await.unwrap());
-    assert!(db
-        .claim_executions("two", t(2_500), t(9_000), 5, 5)
-        .await
-        .unwrap()
-        .is_empty());
-    let got = db
-        .claim_executions("two", t(3_001), t(9_000), 5, 5)
-        .await
-        .unwrap();
+    assert!(claim(db, "two", 2_500, 9_000, &[("a", 5)]).await.is_empty());
+    let got = claim(db, "two", 3_001, 9_000, &[("a", 5)]).await;
     assert_eq!(
         (ids(&got), got[0].lease_owner.as_deref(), got[0].lease_until),
         (vec!["x".to_owned()], Some("two"), Some(t(9_000))),
         "an expired lease is taken over"
     );
-    assert!(!db.renew_lease("x", "one", t(10_000)).await.unwrap());
+    assert!(db
+        .renew_leases("one", &ids_of(&["x"]), t(10_000))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(!db
         .finish_execution("x", "one", ExecutionStatus::Succeeded, None, t(3_100))
         .await
@@ -707,16 +740,14 @@ async fn expired_lease_is_reclaimable(db: &Database) {
         .finish_execution("x", "two", ExecutionStatus::Succeeded, None, t(3_200))
         .await
         .unwrap());
-    assert_eq!(db.next_run_at().await.unwrap(), None);
+    assert_eq!(db.next_claimable(&id("a")).await.unwrap(), None);
 }
 
 async fn release_is_a_durable_delay(db: &Database) {
     db.insert_execution(&exec("x", "a", "w", 100, 1))
         .await
         .unwrap();
-    db.claim_executions("one", t(1_000), t(60_000), 5, 5)
-        .await
-        .unwrap();
+    claim(db, "one", 1_000, 60_000, &[("a", 5)]).await;
     assert!(!db
         .release_execution("x", "two", t(5_000), t(1_100))
         .await
@@ -736,22 +767,126 @@ async fn release_is_a_durable_delay(db: &Database) {
         ),
         (ExecutionStatus::Running, t(5_000), None, None, t(1_100))
     );
-    assert_eq!(db.next_run_at().await.unwrap(), Some(t(5_000)));
+    assert_eq!(db.next_claimable(&id("a")).await.unwrap(), Some(t(5_000)));
     assert!(
-        db.claim_executions("two", t(4_999), t(60_000), 5, 5)
+        claim(db, "two", 4_999, 60_000, &[("a", 5)])
             .await
-            .unwrap()
             .is_empty(),
         "not claimable before its new run_at"
     );
-    let got = db
-        .claim_executions("two", t(5_000), t(60_000), 5, 5)
-        .await
-        .unwrap();
+    let got = claim(db, "two", 5_000, 60_000, &[("a", 5)]).await;
     assert_eq!(
         (ids(&got), got[0].status, got[0].updated_at),
         (vec!["x".to_owned()], ExecutionStatus::Running, t(5_000))
     );
+}
+
+async fn work_is_found_by_shard(db: &Database) {
+    let mut e = exec("q", "a", "w", 100, 10);
+    e.shard = 1;
+    db.insert_execution(&e).await.unwrap();
+    let mut e = exec("later", "b", "w", 900, 20);
+    e.shard = 2;
+    db.insert_execution(&e).await.unwrap();
+    let mut e = exec("done", "c", "w", 1, 30);
+    e.shard = 1;
+    e.status = ExecutionStatus::Succeeded;
+    db.insert_execution(&e).await.unwrap();
+    let mut found = db.work_in_shards(&[1, 2, 3], None).await.unwrap();
+    found.sort();
+    assert_eq!(found, [(id("a"), 1, t(100)), (id("b"), 2, t(900))]);
+    assert_eq!(
+        db.work_in_shards(&[2], None).await.unwrap(),
+        [(id("b"), 2, t(900))]
+    );
+    assert_eq!(
+        db.work_in_shards(&[1, 2], Some(t(15))).await.unwrap(),
+        [(id("b"), 2, t(900))],
+        "only work created since"
+    );
+    assert!(db.work_in_shards(&[], None).await.unwrap().is_empty());
+}
+
+async fn a_journal_write_is_one_transaction(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    db.insert_execution(&exec("y", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    claim(db, "one", 10, 60_000, &[("a", 2)]).await;
+    db.put_endpoint(&EndpointRecord {
+        id: "e".into(),
+        url: "https://v.example/hook".into(),
+        events: vec![],
+        secret: Sealed(vec![1]),
+        created_at: t(1),
+        updated_at: t(1),
+    })
+    .await
+    .unwrap();
+    let step = |execution: &str| StepRecord {
+        execution_id: execution.into(),
+        step_id: "s".into(),
+        seq: 0,
+        status: StepStatus::Succeeded,
+        attempts: 1,
+        input: None,
+        output: Some(json!({"ok": true})),
+        error: None,
+        started_at: Some(t(11)),
+        finished_at: Some(t(12)),
+        wake_at: None,
+    };
+    let delivery = |id: &str| DeliveryRecord {
+        id: id.into(),
+        endpoint_id: "e".into(),
+        event_type: "execution.succeeded".into(),
+        payload: json!({}),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: t(12),
+        last_status: None,
+        last_error: None,
+        created_at: t(12),
+        delivered_at: None,
+    };
+    let finish = JournalOutcome::Finish {
+        status: ExecutionStatus::Succeeded,
+        error: None,
+    };
+    let writes = [
+        JournalWrite {
+            steps: vec![step("x")],
+            deliveries: vec![delivery("mx")],
+            ..JournalWrite::outcome("x", "one", finish.clone(), t(12))
+        },
+        // Not the lease holder: its steps are written, its finish and deliveries are not.
+        JournalWrite {
+            steps: vec![step("y")],
+            deliveries: vec![delivery("my")],
+            ..JournalWrite::outcome("y", "two", finish, t(12))
+        },
+    ];
+    assert_eq!(db.write_journal(&writes).await.unwrap(), [true, false]);
+    assert_eq!(
+        db.get_execution("x").await.unwrap().unwrap().status,
+        ExecutionStatus::Succeeded
+    );
+    assert_eq!(
+        db.get_execution("y").await.unwrap().unwrap().status,
+        ExecutionStatus::Running
+    );
+    assert_eq!(db.list_steps("x").await.unwrap(), [step("x")]);
+    assert_eq!(db.list_steps("y").await.unwrap(), [step("y")]);
+    let queued: Vec<String> = db
+        .list_deliveries("e", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(queued, ["mx"], "deliveries only with a finish that applied");
 }
 
 async fn finish_only_by_owner(db: &Database) {
@@ -764,9 +899,7 @@ async fn finish_only_by_owner(db: &Database) {
             .unwrap(),
         "an unclaimed execution has no owner"
     );
-    db.claim_executions("one", t(10), t(60_000), 5, 5)
-        .await
-        .unwrap();
+    claim(db, "one", 10, 60_000, &[("a", 5)]).await;
     let error = json!({"code": "boom", "detail": {"status": 500}});
     assert!(!db
         .finish_execution("x", "two", ExecutionStatus::Failed, Some(&error), t(20))
@@ -802,10 +935,7 @@ async fn finish_only_by_owner(db: &Database) {
         "finishes once"
     );
     assert!(
-        db.claim_executions("one", t(40), t(60_000), 5, 5)
-            .await
-            .unwrap()
-            .is_empty(),
+        claim(db, "one", 40, 60_000, &[("a", 5)]).await.is_empty(),
         "a finished execution is not claimed"
     );
     assert!(db
@@ -824,9 +954,7 @@ async fn cancel(db: &Database) {
     db.insert_execution(&exec("done", "a", "w", 3, 1))
         .await
         .unwrap();
-    db.claim_executions("one", t(10), t(60_000), 5, 5)
-        .await
-        .unwrap();
+    claim(db, "one", 10, 60_000, &[("a", 5)]).await;
     assert!(db
         .release_execution("queued", "one", t(50), t(11))
         .await
@@ -855,17 +983,17 @@ async fn cancel(db: &Database) {
             .unwrap(),
         "the worker cannot finish a cancelled execution"
     );
-    assert!(!db.renew_lease("running", "one", t(90_000)).await.unwrap());
+    assert!(db
+        .renew_leases("one", &["running".to_owned()], t(90_000))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         db.get_execution("done").await.unwrap().unwrap().status,
         ExecutionStatus::Succeeded
     );
-    assert!(db
-        .claim_executions("two", t(100), t(60_000), 5, 5)
-        .await
-        .unwrap()
-        .is_empty());
-    assert_eq!(db.next_run_at().await.unwrap(), None);
+    assert!(claim(db, "two", 100, 60_000, &[("a", 5)]).await.is_empty());
+    assert_eq!(db.next_claimable(&id("a")).await.unwrap(), None);
 }
 
 async fn list_executions_pages_and_filters(db: &Database) {

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::executions::{template_error, Flow, StepRun};
 use crate::suggest::close_matches;
 use crate::workflows::parse::{join, Reader};
-use crate::workflows::template;
 use crate::workflows::validate::{schema_problems, StepCheck};
 
 /// `action: <key>`, `input: {field: value}`.
@@ -50,7 +49,7 @@ impl Kind for ActionStep {
     }
 
     async fn run(&self, run: &mut StepRun<'_, '_>) -> Result<Flow, Error> {
-        let input = match template::render(&self.input, run.ctx()) {
+        let input = match run.render(&self.input) {
             Ok(input) => input,
             Err(e) => return run.fail(None, 0, template_error(&e)).await,
         };

@@ -10,7 +10,6 @@ use crate::executions::{template_error, Flow, StepRun};
 use crate::store::{StepRecord, StepStatus};
 use crate::workflows::definition::{steps_value, Step};
 use crate::workflows::parse::{join, Reader};
-use crate::workflows::template;
 use crate::workflows::validate::StepCheck;
 
 /// `if: <expression>`, `then: [steps]`, `else: [steps]`.
@@ -87,7 +86,7 @@ impl Kind for IfStep {
     }
 
     async fn run(&self, run: &mut StepRun<'_, '_>) -> Result<Flow, Error> {
-        let truth = match template::eval_bool(&self.condition, run.ctx()) {
+        let truth = match run.eval_bool(&self.condition) {
             Ok(truth) => truth,
             Err(e) => return run.fail(None, 1, template_error(&e)).await,
         };

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::executions::{template_error, Flow, JournalEntry, StepRun};
 use crate::workflows::definition::{steps_value, Step};
 use crate::workflows::parse::{join, Reader};
-use crate::workflows::template;
 use crate::workflows::validate::{Loop, StepCheck, CONTEXT_ROOTS};
 
 /// `max_iterations` when not given, and its ceiling.
@@ -108,7 +107,7 @@ impl Kind for ForEachStep {
         let expr = &self.items;
         let items = match run.journaled().and_then(|r| r.input.clone()) {
             Some(recorded) => recorded,
-            None => match template::eval(expr, run.ctx()) {
+            None => match run.eval(expr) {
                 Ok(Value::Array(items)) => Value::Array(items),
                 Ok(other) => {
                     let error = json!({ "code": "invalid_items", "message": format!("for_each items must be a list; `{expr}` gave {other}") });

@@ -107,7 +107,7 @@ impl Kind for HttpStep {
 
     async fn run(&self, run: &mut StepRun<'_, '_>) -> Result<Flow> {
         let request = json!({ "method": self.method, "url": self.url, "headers": self.headers, "body": self.body });
-        let request = match template::render(&request, run.ctx()) {
+        let request = match run.render(&request) {
             Ok(request) => request,
             Err(e) => return run.fail(None, 0, template_error(&e)).await,
         };

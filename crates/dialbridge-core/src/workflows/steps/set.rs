@@ -7,7 +7,6 @@ use super::Kind;
 use crate::error::Error;
 use crate::executions::{template_error, Flow, StepRun};
 use crate::workflows::parse::{join, Reader};
-use crate::workflows::template;
 use crate::workflows::validate::StepCheck;
 
 /// `set: {name: value}`.
@@ -45,7 +44,7 @@ impl Kind for SetStep {
 
     async fn run(&self, run: &mut StepRun<'_, '_>) -> Result<Flow, Error> {
         let input = Value::Object(self.values.clone());
-        match template::render(&input, run.ctx()) {
+        match run.render(&input) {
             Ok(output) => {
                 run.succeed(Some(input), output, 1).await?;
                 Ok(Flow::Done)
