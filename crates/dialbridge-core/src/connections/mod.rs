@@ -103,6 +103,7 @@ impl Connections {
 
     /// Calls `GET /api/v2/company` with the account's credentials.
     pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
+        self.find_account(account_id).await?;
         let company = self
             .gateway
             .call(account_id, |client, token| async move {

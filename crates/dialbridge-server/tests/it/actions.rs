@@ -564,3 +564,83 @@ async fn the_throttle_keeps_bursts_under_dialpads_limits() {
     );
     app.shutdown().await;
 }
+
+/// Every route with an account id in its path answers 404 `not_found` for an account that
+/// does not exist — never 409 `not_connected`, which is for accounts that exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_accounts_are_not_found_wherever_an_account_is_in_the_path() {
+    let app = TestApp::connected("acme").await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        if !template.contains("{account_id}") {
+            continue;
+        }
+        for method in item.as_object().unwrap().keys() {
+            if template == "/api/v1/accounts/{account_id}" && method == "put" {
+                continue; // creates the account
+            }
+            let path = template
+                .replace("{account_id}", "ghost")
+                .replace("{key}", "list_users")
+                .replace("{name}", "signup")
+                .replace("{*path}", "api/v2/company")
+                .replace("{path}", "api/v2/company");
+            let body = match (template.as_str(), method.as_str()) {
+                (t, "put") if t.ends_with("/connection") => {
+                    json!({ "auth_type": "api_key", "api_key": "k", "environment": "custom" })
+                }
+                (t, "put") if t.contains("/workflows/") => json!({ "config": {} }),
+                (t, _) if t.ends_with("/executions") => json!({ "input": {} }),
+                _ => json!({}),
+            };
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, error) = app.call(method.clone(), &path, Some(body)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {error}");
+            assert_eq!(error["error"]["code"], "not_found", "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked} operations checked");
+    // Where the account is what was not found, the message says so.
+    for (method, path) in [
+        (Method::POST, "/api/v1/accounts/ghost/actions/list_users"),
+        (Method::POST, "/api/v1/accounts/ghost/actions/http_request"),
+        (Method::POST, "/api/v1/accounts/ghost/connection/check"),
+        (Method::GET, "/proxy/ghost/api/v2/company"),
+    ] {
+        let (status, error) = app.call(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {error}");
+        assert_eq!(
+            error["error"]["message"], "account 'ghost' was not found",
+            "{method} {path}"
+        );
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_throttle_keeps_bursts_under_dialpads_limits() {
+    let app = TestApp::connected("acme").await;
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "rate_limits": true })),
+    )
+    .await;
+    let started = Instant::now();
+    let runs = futures::future::join_all((0..30).map(|_| run(&app, "list_users", json!({})))).await;
+    for (status, body) in runs {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(
+        started.elapsed().as_millis() >= 900,
+        "30 requests need two seconds' windows"
+    );
+    assert_eq!(
+        app.emulator_stats().await["rate_limited"],
+        0,
+        "Dialpad never answered 429"
+    );
+    app.shutdown().await;
+}
