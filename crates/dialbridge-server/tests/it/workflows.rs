@@ -443,6 +443,28 @@ steps:
         done["steps"][1]["output"]["created"],
         done["steps"][0]["output"]["id"]
     );
+
+    // Dialpad's 4xx is recorded as the caller's mistake, with Dialpad's status and body.
+    let lookup = json!({
+        "name": "Look up a contact",
+        "trigger": { "type": "api" },
+        "steps": [{ "id": "contact", "action": "get_contact", "input": { "id": "{{ event.id }}" } }],
+    });
+    save_and_enable(&app, "lookup", lookup).await;
+    let (status, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/lookup/executions",
+            Some(json!({ "input": { "id": "1" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let failed = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    let error = &failed["steps"][0]["error"];
+    assert_eq!(error["code"], "dialpad_rejected", "{failed:#}");
+    assert_eq!(error["status"], 404);
+    assert_eq!(error["body"]["error"]["message"], "contact 1 not found");
     app.shutdown().await;
 }
 
