@@ -342,7 +342,8 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
     assert_eq!(recreated.len(), 1);
     assert_eq!(recreated[0]["call_states"], json!(["hangup"]));
 
-    // Disabling the only workflow removes the webhook and its subscriptions.
+    // Disabling the only workflow deletes its subscriptions, then the webhook (the emulator
+    // keeps a deleted webhook's subscriptions, so none may be left to a cascade).
     let (status, _) = app
         .call(
             Method::DELETE,
@@ -368,6 +369,88 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(list_calls_subs().await.is_empty());
+    app.shutdown().await;
+}
+
+/// What dialbridge holds at Dialpad for the account: subscriptions per kind, and webhooks.
+async fn dialpad_side(app: &TestApp, key: &str) -> (Vec<usize>, usize) {
+    let mut per_kind = Vec::new();
+    for kind in ["call", "sms", "contact", "agent_status"] {
+        let page = app
+            .dialpad_get(&format!("/api/v2/subscriptions/{kind}"), key)
+            .await;
+        per_kind.push(page["items"].as_array().unwrap().len());
+    }
+    let webhooks = app.dialpad_get("/api/v2/webhooks", key).await;
+    (per_kind, webhooks["items"].as_array().unwrap().len())
+}
+
+/// Disabling the workflows or disconnecting deletes every subscription dialbridge made, each
+/// kind, and then the webhook: Dialpad does not say a webhook's subscriptions go with it, and
+/// the emulator keeps them, so nothing here relies on a cascade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removal_deletes_each_kind_of_subscription_then_the_webhook() {
+    let app = TestApp::connected("acme").await;
+    let workflows = [
+        ("calls", json!({ "type": "call.hangup" })),
+        ("texts", json!({ "type": "sms.received" })),
+        (
+            "contacts",
+            json!({ "type": "contact.changed", "params": { "contact_type": "shared" } }),
+        ),
+        ("agents", json!({ "type": "agent_status.changed" })),
+    ];
+    for (key, trigger) in &workflows {
+        let definition = json!({
+            "name": key, "trigger": trigger, "steps": [{ "id": "noop", "set": { "seen": true } }],
+        });
+        save_and_enable(&app, key, definition).await;
+    }
+    let dialpad_key = emulator_admin_key(&app).await;
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![1, 1, 1, 1], 1)
+    );
+
+    for (key, _) in &workflows {
+        let (status, body) = app
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/accounts/acme/workflows/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![0, 0, 0, 0], 0),
+        "disabling the last workflow leaves nothing at Dialpad"
+    );
+
+    for (key, _) in &workflows {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/accounts/acme/workflows/{key}"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![1, 1, 1, 1], 1)
+    );
+    let (status, body) = app
+        .call(Method::DELETE, "/api/v1/accounts/acme/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![0, 0, 0, 0], 0),
+        "disconnecting leaves nothing at Dialpad"
+    );
     app.shutdown().await;
 }
 

@@ -410,6 +410,108 @@ async fn webhooks_and_subscriptions_crud() {
     assert_eq!(deleted["hook_url"], "https://vendor.example/hook");
 }
 
+/// Dialpad does not document that deleting a webhook deletes its subscriptions: the emulator
+/// keeps them (listable, delivering nothing), and they count toward the cap of 100 per kind.
+#[tokio::test]
+async fn deleting_a_webhook_keeps_its_subscriptions_and_they_count_toward_the_cap() {
+    let emu = TestEmulator::spawn_unlimited().await;
+    let key = emu.company_key(ACME).await;
+    let webhook = |url: &'static str| {
+        let emu = &emu;
+        let key = &key;
+        async move {
+            let (status, hook, _) = emu
+                .send(
+                    Method::POST,
+                    "/api/v2/webhooks",
+                    key,
+                    Some(json!({ "hook_url": url })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{hook}");
+            hook["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let old = webhook("https://vendor.example/old").await;
+    let (status, sub, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/subscriptions/sms",
+            &key,
+            Some(json!({ "endpoint_id": old, "direction": "all" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sub}");
+    let (status, _, _) = emu
+        .send(
+            Method::DELETE,
+            &format!("/api/v2/webhooks/{old}"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (left, _) = emu.list_all("/api/v2/subscriptions/sms", &key, 100).await;
+    assert_eq!(left.len(), 1, "the subscription outlives its webhook");
+    assert_eq!(left[0]["id"], sub["id"]);
+    assert_eq!(left[0]["webhook"], json!({ "id": old }));
+
+    // 99 more reach the cap of 100 SMS subscriptions; the orphan counts.
+    let new = webhook("https://vendor.example/new").await;
+    for _ in 0..99 {
+        let (status, body, _) = emu
+            .send(
+                Method::POST,
+                "/api/v2/subscriptions/sms",
+                &key,
+                Some(json!({ "endpoint_id": new, "direction": "inbound" })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, refused, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/subscriptions/sms",
+            &key,
+            Some(json!({ "endpoint_id": new, "direction": "inbound" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], 400);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("100 sms event subscriptions"),
+        "{refused}"
+    );
+    // Another kind has its own cap; deleting the orphan frees a place.
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/subscriptions/call",
+            &key,
+            Some(json!({ "endpoint_id": new, "call_states": ["hangup"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let orphan = format!("/api/v2/subscriptions/sms/{}", sub["id"].as_str().unwrap());
+    assert_eq!(
+        emu.send(Method::DELETE, &orphan, &key, None).await.0,
+        StatusCode::OK
+    );
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/subscriptions/sms",
+            &key,
+            Some(json!({ "endpoint_id": new, "direction": "inbound" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test]
 async fn every_list_pages_with_cursor_and_limit() {
     let emu = TestEmulator::spawn_unlimited().await;
