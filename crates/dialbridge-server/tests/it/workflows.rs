@@ -75,6 +75,11 @@ async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    enable(app, key).await;
+}
+
+/// Enables the workflow `key` for `acme` with an empty config.
+async fn enable(app: &TestApp, key: &str) {
     let (status, body) = app
         .call(
             Method::PUT,
@@ -429,14 +434,7 @@ async fn removal_deletes_each_kind_of_subscription_then_the_webhook() {
     );
 
     for (key, _) in &workflows {
-        let (status, body) = app
-            .call(
-                Method::PUT,
-                &format!("/api/v1/accounts/acme/workflows/{key}"),
-                Some(json!({})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        enable(&app, key).await;
     }
     assert_eq!(
         dialpad_side(&app, &dialpad_key).await,

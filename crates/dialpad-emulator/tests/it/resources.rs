@@ -416,100 +416,64 @@ async fn webhooks_and_subscriptions_crud() {
 async fn deleting_a_webhook_keeps_its_subscriptions_and_they_count_toward_the_cap() {
     let emu = TestEmulator::spawn_unlimited().await;
     let key = emu.company_key(ACME).await;
-    let webhook = |url: &'static str| {
-        let emu = &emu;
-        let key = &key;
+    let create = |path: &'static str, body: serde_json::Value| {
+        let (emu, key) = (&emu, &key);
         async move {
-            let (status, hook, _) = emu
-                .send(
-                    Method::POST,
-                    "/api/v2/webhooks",
-                    key,
-                    Some(json!({ "hook_url": url })),
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{hook}");
-            hook["id"].as_str().unwrap().to_owned()
+            let (status, created, _) = emu.send(Method::POST, path, key, Some(body)).await;
+            (status, created)
         }
     };
-    let old = webhook("https://vendor.example/old").await;
-    let (status, sub, _) = emu
-        .send(
-            Method::POST,
-            "/api/v2/subscriptions/sms",
-            &key,
-            Some(json!({ "endpoint_id": old, "direction": "all" })),
-        )
-        .await;
+    let sms = |endpoint: &str| json!({ "endpoint_id": endpoint, "direction": "inbound" });
+    let (_, old) = create(
+        "/api/v2/webhooks",
+        json!({ "hook_url": "https://v.example/old" }),
+    )
+    .await;
+    let old = old["id"].as_str().unwrap().to_owned();
+    let (status, sub) = create("/api/v2/subscriptions/sms", sms(&old)).await;
     assert_eq!(status, StatusCode::OK, "{sub}");
-    let (status, _, _) = emu
-        .send(
-            Method::DELETE,
-            &format!("/api/v2/webhooks/{old}"),
-            &key,
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let webhook = format!("/api/v2/webhooks/{old}");
+    assert_eq!(
+        emu.send(Method::DELETE, &webhook, &key, None).await.0,
+        StatusCode::OK
+    );
     let (left, _) = emu.list_all("/api/v2/subscriptions/sms", &key, 100).await;
     assert_eq!(left.len(), 1, "the subscription outlives its webhook");
     assert_eq!(left[0]["id"], sub["id"]);
     assert_eq!(left[0]["webhook"], json!({ "id": old }));
 
-    // 99 more reach the cap of 100 SMS subscriptions; the orphan counts.
-    let new = webhook("https://vendor.example/new").await;
+    // 99 more reach the cap of 100 SMS subscriptions: the orphan counts.
+    let (_, new) = create(
+        "/api/v2/webhooks",
+        json!({ "hook_url": "https://v.example/new" }),
+    )
+    .await;
+    let new = new["id"].as_str().unwrap().to_owned();
     for _ in 0..99 {
-        let (status, body, _) = emu
-            .send(
-                Method::POST,
-                "/api/v2/subscriptions/sms",
-                &key,
-                Some(json!({ "endpoint_id": new, "direction": "inbound" })),
-            )
-            .await;
+        let (status, body) = create("/api/v2/subscriptions/sms", sms(&new)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, refused, _) = emu
-        .send(
-            Method::POST,
-            "/api/v2/subscriptions/sms",
-            &key,
-            Some(json!({ "endpoint_id": new, "direction": "inbound" })),
-        )
-        .await;
+    let (status, refused) = create("/api/v2/subscriptions/sms", sms(&new)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert_eq!(refused["error"]["code"], 400);
-    assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("100 sms event subscriptions"),
-        "{refused}"
-    );
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("100 sms event subscriptions"), "{message}");
+
     // Another kind has its own cap; deleting the orphan frees a place.
-    let (status, body, _) = emu
-        .send(
-            Method::POST,
-            "/api/v2/subscriptions/call",
-            &key,
-            Some(json!({ "endpoint_id": new, "call_states": ["hangup"] })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let call = json!({ "endpoint_id": new, "call_states": ["hangup"] });
+    assert_eq!(
+        create("/api/v2/subscriptions/call", call).await.0,
+        StatusCode::OK
+    );
     let orphan = format!("/api/v2/subscriptions/sms/{}", sub["id"].as_str().unwrap());
     assert_eq!(
         emu.send(Method::DELETE, &orphan, &key, None).await.0,
         StatusCode::OK
     );
-    let (status, body, _) = emu
-        .send(
-            Method::POST,
-            "/api/v2/subscriptions/sms",
-            &key,
-            Some(json!({ "endpoint_id": new, "direction": "inbound" })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        create("/api/v2/subscriptions/sms", sms(&new)).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
