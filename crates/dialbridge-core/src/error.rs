@@ -88,8 +88,14 @@ pub enum Error {
     ReauthRequired(AccountId),
     #[error("{0}")]
     InvalidConnectLink(String),
-    #[error("Dialpad answered {status}")]
+    /// Dialpad failed (5xx), or answered what a caller cannot act on (a 401 that survived a
+    /// token refresh, a status it does not document).
+    #[error("Dialpad answered {status}{}", dialpad_says(.body))]
     Dialpad { status: u16, body: Value },
+    /// Dialpad refused the request as the caller made it (its 4xx: an id that does not exist,
+    /// a field it does not accept): the caller's to fix, not Dialpad's failure.
+    #[error("Dialpad refused the request ({status}){}", dialpad_says(.body))]
+    DialpadRejected { status: u16, body: Value },
     #[error("Dialpad could not be reached: {0}")]
     DialpadUnavailable(String),
     #[error("{action} needs the Dialpad scope '{scope}', which this account's connection was not granted: add it to the app's scopes, then connect the account again")]
@@ -124,6 +130,7 @@ impl Error {
             Error::ReauthRequired(_) => "reauth_required",
             Error::InvalidConnectLink(_) => "invalid_connect_link",
             Error::Dialpad { .. } => "dialpad_error",
+            Error::DialpadRejected { .. } => "dialpad_rejected",
             Error::DialpadUnavailable(_) => "dialpad_unavailable",
             Error::MissingScope { .. } => "missing_scope",
             Error::RateLimited { .. } => "rate_limited",
@@ -144,9 +151,9 @@ impl Error {
             Error::MissingScope { action, scope } => {
                 Some(json!({ "action": action, "scope": scope }))
             }
-            Error::Dialpad { status, body } | Error::HttpStep { status, body } => {
-                Some(json!({ "status": status, "body": body }))
-            }
+            Error::Dialpad { status, body }
+            | Error::DialpadRejected { status, body }
+            | Error::HttpStep { status, body } => Some(json!({ "status": status, "body": body })),
             Error::RateLimited {
                 retry_after_secs,
                 body,
@@ -176,7 +183,9 @@ impl Error {
     pub fn to_json(&self) -> Value {
         let mut json = json!({ "code": self.code(), "message": self.to_string() });
         match self {
-            Error::Dialpad { status, body } | Error::HttpStep { status, body } => {
+            Error::Dialpad { status, body }
+            | Error::DialpadRejected { status, body }
+            | Error::HttpStep { status, body } => {
                 json["status"] = (*status).into();
                 json["body"] = body.clone();
             }
@@ -188,6 +197,17 @@ impl Error {
             _ => {}
         }
         json
+    }
+
+    /// Dialpad's answer `status` with `body` as an error: its 4xx is the caller's request
+    /// refused (`dialpad_rejected`) — except 401, which a token refresh could not cure, and
+    /// 429, its rate limit — and anything else is Dialpad's failure (`dialpad_error`).
+    pub fn dialpad_answered(status: u16, body: Value) -> Self {
+        match status {
+            401 | 429 => Error::Dialpad { status, body },
+            400..=499 => Error::DialpadRejected { status, body },
+            _ => Error::Dialpad { status, body },
+        }
     }
 
     /// A single-field validation failure.
@@ -222,6 +242,24 @@ fn summarize(errors: &[FieldError]) -> String {
     format!("invalid input: {}", parts.join("; "))
 }
 
+/// `: <Dialpad's message>` when its answer carries one (`{"error": {"message"}}`, as Dialpad
+/// writes errors, or a top-level `message`), so the caller reads why without the details.
+fn dialpad_says(body: &Value) -> String {
+    let message = body
+        .pointer("/error/message")
+        .or_else(|| body.get("message"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    match message {
+        Some(m) if m.chars().count() > 300 => {
+            format!(": {}…", m.chars().take(300).collect::<String>())
+        }
+        Some(m) => format!(": {m}"),
+        None => String::new(),
+    }
+}
+
 fn did_you_mean(suggestion: &Option<String>) -> String {
     suggestion
         .as_ref()
@@ -232,7 +270,7 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 impl From<dialpad::ApiError> for Error {
     fn from(err: dialpad::ApiError) -> Self {
         match err {
-            dialpad::ApiError::Status { status, body, .. } => Error::Dialpad { status, body },
+            dialpad::ApiError::Status { status, body, .. } => Error::dialpad_answered(status, body),
             dialpad::ApiError::Transport(msg) => Error::DialpadUnavailable(msg),
         }
     }
@@ -253,5 +291,36 @@ mod tests {
         assert_eq!(err.details(), Some(json!({ "did_you_mean": "list_users" })));
         let err = Error::unknown(Resource::Action, "zzz", &["list_users", "send_sms"]);
         assert_eq!(err.to_string(), "action 'zzz' was not found");
+    }
+
+    #[test]
+    fn dialpads_4xx_is_the_callers_to_fix_and_its_5xx_its_own_failure() {
+        let body = json!({ "error": { "code": 404, "message": "contact 1 not found" } });
+        let err = Error::dialpad_answered(404, body.clone());
+        assert_eq!(err.code(), "dialpad_rejected");
+        assert_eq!(
+            err.to_string(),
+            "Dialpad refused the request (404): contact 1 not found"
+        );
+        assert_eq!(err.details(), Some(json!({ "status": 404, "body": body })));
+        assert_eq!(err.to_json()["code"], "dialpad_rejected");
+        assert_eq!(err.to_json()["status"], 404);
+        for status in [400, 403, 409, 422] {
+            assert_eq!(
+                Error::dialpad_answered(status, Value::Null).code(),
+                "dialpad_rejected"
+            );
+        }
+        for status in [401, 429, 500, 502, 503, 302, 200] {
+            assert_eq!(
+                Error::dialpad_answered(status, Value::Null).code(),
+                "dialpad_error",
+                "{status}"
+            );
+        }
+        assert_eq!(
+            Error::dialpad_answered(503, json!("upstream down")).to_string(),
+            "Dialpad answered 503"
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, FieldError};
 
-/// The vendor's id for its customer: 1 to 128 of `A-Z a-z 0-9 - _ . ~`.
+/// The vendor's id for its customer: 1 to 128 of `A-Z a-z 0-9 - _ . ~`, not only dots.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = String, example = "acme")]
@@ -20,6 +20,14 @@ impl AccountId {
             return Err(Error::invalid(
                 "account_id",
                 "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.' or '~'",
+            ));
+        }
+        if value.chars().all(|c| c == '.') {
+            // `.` and `..` are path segments every URL library normalises away, so such an
+            // account could never be addressed again; longer runs of dots go with them.
+            return Err(Error::invalid(
+                "account_id",
+                "must contain a character other than '.': ids made only of dots ('.', '..') are path segments that URLs normalise away",
             ));
         }
         Ok(AccountId(value.to_owned()))
@@ -66,6 +74,21 @@ mod tests {
         assert!(AccountId::parse(&"a".repeat(128)).is_ok());
         for bad in ["", "a b", "a/b", "ä", &"a".repeat(129)] {
             assert!(AccountId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn refuses_ids_made_only_of_dots() {
+        for bad in [".", "..", "...", &".".repeat(128)] {
+            let err = AccountId::parse(bad).expect_err(bad);
+            assert_eq!(err.code(), "invalid_input");
+            assert!(err.to_string().contains("only of dots"), "{err}");
+        }
+        for good in [".a", "a..", "..a.", "a.b"] {
+            assert!(
+                AccountId::parse(good).is_ok(),
+                "{good:?} should be accepted"
+            );
         }
     }
 }

@@ -326,7 +326,7 @@ impl Platform {
             shared: shared.clone(),
         };
         let actions = Actions {
-            connections: store.clone(),
+            accounts: store.clone(),
             gateway,
             shared: shared.clone(),
         };

@@ -28,8 +28,8 @@ pub struct ErrorDetail {
     /// What went wrong and what to do, for a person.
     pub message: String,
     /// More, by code: the `[{field, message}]` of `invalid_input`, the `scope` of
-    /// `invalid_scope` and `missing_scope`, Dialpad's `status` and `body` of `dialpad_error`,
-    /// the `retry_after_secs` of `rate_limited`.
+    /// `invalid_scope` and `missing_scope`, Dialpad's `status` and `body` of
+    /// `dialpad_rejected` and `dialpad_error`, the `retry_after_secs` of `rate_limited`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
 }
@@ -52,6 +52,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("invalid_input", StatusCode::UNPROCESSABLE_ENTITY),
     ("invalid_scope", StatusCode::UNPROCESSABLE_ENTITY),
     ("invalid_credentials", StatusCode::UNPROCESSABLE_ENTITY),
+    ("dialpad_rejected", StatusCode::UNPROCESSABLE_ENTITY),
     ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
     ("dialpad_error", StatusCode::BAD_GATEWAY),
     ("http_error", StatusCode::BAD_GATEWAY),
@@ -216,6 +217,10 @@ mod tests {
             Error::InvalidConnectLink("x".into()),
             Error::Dialpad {
                 status: 500,
+                body: Value::Null,
+            },
+            Error::DialpadRejected {
+                status: 404,
                 body: Value::Null,
             },
             Error::DialpadUnavailable("x".into()),

@@ -55,10 +55,23 @@ pub enum InvalidInput {
     Invalid(ErrorBody),
 }
 
-/// What calling Dialpad can answer.
+/// `invalid_input` and `dialpad_rejected`, for handlers that check their input and then
+/// call Dialpad, whose 4xx refuses the request as made.
+#[derive(IntoResponses)]
+pub enum InvalidOrRejected {
+    /// `invalid_input`: a field, path segment or query parameter is wrong (nothing was sent to
+    /// Dialpad); `details` lists `{field, message}`. `dialpad_rejected`: Dialpad refused the
+    /// request with a 4xx (an id that does not exist, a value it does not accept); `details`
+    /// has its `status` and `body`.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
+/// What calling Dialpad can answer besides its 4xx (`dialpad_rejected`, a 422).
 #[derive(IntoResponses)]
 pub enum DialpadFailure {
-    /// `dialpad_error`: Dialpad answered an error; `details` has its `status` and `body`.
+    /// `dialpad_error`: Dialpad failed (5xx) or answered what it does not document; `details`
+    /// has its `status` and `body`.
     #[response(status = 502)]
     Dialpad(ErrorBody),
     /// `dialpad_unavailable`: Dialpad could not be reached, or a token refresh is backing off;

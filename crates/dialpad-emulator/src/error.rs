@@ -1,10 +1,11 @@
 //! Errors of the emulated Dialpad API v2, answered in Dialpad's shape
-//! `{"error": {"code": <status>, "message": "..."}}` by the one `IntoResponse` below.
+//! `{"error": {"code": <status>, "message": "..."}}` by the one `IntoResponse` below — also
+//! the answer to an unknown route, a method a route does not take, and a body too large.
 
 use std::time::Duration;
 
 use axum::http::header::{ALLOW, RETRY_AFTER};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -33,6 +34,8 @@ pub enum ApiError {
     #[error("injected fault: the emulator was asked to fail this request")]
     Injected(StatusCode),
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
     NotImplemented(String),
     #[error("{0}")]
     Internal(String),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Injected(status) => *status,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,7 +73,7 @@ impl IntoResponse for ApiError {
             ApiError::Injected(StatusCode::TOO_MANY_REQUESTS) => {
                 headers.insert(RETRY_AFTER, 1.into());
             }
-            ApiError::MethodNotAllowed { allowed, .. } => {
+            ApiError::MethodNotAllowed { allowed, .. } if !allowed.is_empty() => {
                 if let Ok(value) = allowed.join(", ").parse() {
                     headers.insert(ALLOW, value);
                 }
@@ -77,5 +81,21 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// The router's fallback: a path the emulator does not serve at all.
+pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "{method} {} is not a route of the emulator: Dialpad's API is under /api/v2, OAuth under /oauth2, the control API under /_control",
+        uri.path()
+    ))
+}
+
+/// A known route asked with a method it does not take.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        message: format!("{method} is not allowed on {}", uri.path()),
+        allowed: Vec::new(),
     }
 }

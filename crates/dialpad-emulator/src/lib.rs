@@ -82,7 +82,8 @@ impl Emulator {
     }
 
     /// Every route at the root (`/oauth2/*`, `/api/v2/*`, `/_control/*`); nest it under any
-    /// prefix: the pages link relatively.
+    /// prefix: the pages link relatively. Other paths and methods answer JSON errors in
+    /// Dialpad's shape.
     pub fn router(&self) -> Router {
         let dialpad = Router::new()
             .merge(oauth::routes())
@@ -91,6 +92,8 @@ impl Emulator {
         Router::new()
             .merge(dialpad)
             .merge(control::routes())
+            .fallback(error::unknown_route)
+            .method_not_allowed_fallback(error::method_not_allowed)
             .with_state(self.clone())
     }
 

@@ -6,12 +6,12 @@ use std::collections::VecDeque;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::authorization;
+use crate::error::ApiError;
 use crate::Emulator;
 
 const CAPACITY: usize = 1000;
@@ -58,7 +58,11 @@ impl RequestLog {
 pub async fn record(State(emulator): State<Emulator>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        return ApiError::PayloadTooLarge(format!(
+            "the request body is over the {} MiB the emulator accepts",
+            MAX_BODY_BYTES >> 20
+        ))
+        .into_response();
     };
     let entry = RecordedRequest {
         method: parts.method.to_string(),

@@ -74,7 +74,10 @@ impl DialpadClient {
                 retry_after: response.retry_after,
             });
         }
-        serde_json::from_value(response.body)
-            .map_err(|e| ApiError::Transport(format!("unreadable response from {path}: {e}")))
+        serde_json::from_value(response.body).map_err(|e| {
+            ApiError::Transport(format!(
+                "the answer to GET /{path} was not what Dialpad documents ({e})"
+            ))
+        })
     }
 }

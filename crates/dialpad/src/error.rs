@@ -32,7 +32,8 @@ pub enum ApiError {
         body: serde_json::Value,
         retry_after: Option<u64>,
     },
-    /// Dialpad could not be reached or the response could not be read.
+    /// Dialpad could not be reached or the response could not be read; the text says what
+    /// happened in plain words (see `describe_transport_error`).
     #[error("Dialpad could not be reached: {0}")]
     Transport(String),
 }

@@ -6,11 +6,13 @@ mod error;
 mod ids;
 mod oauth;
 mod raw;
+mod transport;
 
 pub use api::{Company, DialpadClient, User};
 pub use error::{ApiError, OAuthError};
 pub use oauth::{OAuthApp, Pkce, TokenSet};
 pub use raw::{RawBody, RawRequest, RawResponse};
+pub use transport::describe as describe_transport_error;
 
 /// Dialpad's production host.
 pub const PRODUCTION_URL: &str = "https://dialpad.com";

@@ -11,6 +11,7 @@ use oauth2::{
 };
 use url::Url;
 
+use crate::transport::describe;
 use crate::OAuthError;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -111,15 +112,16 @@ impl OAuthApp {
 
     /// Revokes the grant behind `access_token` (`POST /oauth2/deauthorize`).
     pub async fn deauthorize(&self, access_token: &str) -> Result<(), OAuthError> {
-        let url = endpoint(&self.base_url, "oauth2/deauthorize")
-            .map_err(|e| OAuthError::Unavailable(e.to_string()))?;
+        let url = endpoint(&self.base_url, "oauth2/deauthorize").map_err(|e| {
+            OAuthError::Unavailable(format!("the Dialpad base URL is not usable ({e})"))
+        })?;
         let response = self
             .http
             .post(url)
             .bearer_auth(access_token)
             .send()
             .await
-            .map_err(|e| OAuthError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| OAuthError::Unavailable(describe(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -168,7 +170,7 @@ fn token_set(
             description: err.error_description().cloned(),
         }),
         Err(RequestTokenError::Request(err)) => Err(OAuthError::Unavailable(match err {
-            HttpClientError::Reqwest(e) => e.without_url().to_string(),
+            HttpClientError::Reqwest(e) => describe(&e),
             other => other.to_string(),
         })),
         Err(RequestTokenError::Parse(err, _)) => Err(OAuthError::Unavailable(format!(

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::api::DialpadClient;
 use crate::oauth::endpoint;
+use crate::transport::describe;
 use crate::ApiError;
 
 /// One request: `path` is absolute under the host (`/api/v2/...`), already checked by the caller.
@@ -49,8 +50,10 @@ impl RawResponse {
 impl DialpadClient {
     /// Sends `request` with the bearer credential; only transport failures are errors.
     pub async fn send(&self, token: &str, request: &RawRequest) -> Result<RawResponse, ApiError> {
-        let mut url = endpoint(self.base_url(), request.path.trim_start_matches('/'))
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let mut url =
+            endpoint(self.base_url(), request.path.trim_start_matches('/')).map_err(|e| {
+                ApiError::Transport(format!("the Dialpad base URL is not usable ({e})"))
+            })?;
         if !request.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&request.query);
         }
@@ -74,7 +77,7 @@ impl DialpadClient {
         let response = builder
             .send()
             .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ApiError::Transport(describe(&e)))?;
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -89,7 +92,7 @@ impl DialpadClient {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ApiError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| ApiError::Transport(describe(&e)))?;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {

@@ -16,12 +16,12 @@ use serde_json::{json, Value};
 
 pub use proxy::ProxyRequest;
 
-use crate::connections::AuthType;
+use crate::connections::{Account, AuthType};
 use crate::error::{Error, Resource, Result};
 use crate::gateway::{self, Gateway};
 use crate::ids::AccountId;
 use crate::platform::Shared;
-use crate::store::ConnectionStore;
+use crate::store::AccountStore;
 use catalog::ActionDef;
 use http_request::check_path;
 use input::Paging;
@@ -95,15 +95,16 @@ fn info(def: &ActionDef) -> ActionInfo {
 /// Runs actions and proxies requests for connected accounts.
 #[derive(Clone)]
 pub struct Actions {
-    pub(crate) connections: Arc<dyn ConnectionStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) gateway: Gateway,
     pub(crate) shared: Shared,
 }
 
 impl Actions {
-    /// Runs the action `key` for the account with `input`: checks the input against the spec
-    /// (422 with every problem), the connection's scopes (403), then calls Dialpad and answers
-    /// its JSON (for `http_request`: `{status, headers, body}`).
+    /// Runs the action `key` for the account with `input`: checks that the account exists
+    /// (404), the input against the spec (422 with every problem), the connection's scopes
+    /// (403), then calls Dialpad and answers its JSON (for `http_request`: `{status, headers,
+    /// body}`).
     pub async fn run(&self, account_id: &AccountId, key: &str, input: &Value) -> Result<Value> {
         let result = self.run_unmetered(account_id, key, input).await;
         if catalog::find(key).is_some() {
@@ -119,6 +120,7 @@ impl Actions {
         key: &str,
         input: &Value,
     ) -> Result<Value> {
+        let account = self.existing_account(account_id).await?;
         let def = catalog::find(key).ok_or_else(|| unknown_action(key))?;
         let (request, operation, paging) = match def.operation_id {
             Some(id) => {
@@ -135,8 +137,7 @@ impl Actions {
                 (request, operation, None)
             }
         };
-        self.check_scopes(account_id, key, &operation.scopes)
-            .await?;
+        check_scopes(&account, key, &operation.scopes)?;
         if def.operation_id.is_none() {
             let response = self.gateway.send(account_id, operation, &request).await?;
             let headers: serde_json::Map<String, Value> = response
@@ -194,31 +195,33 @@ impl Actions {
         }
     }
 
-    /// OAuth connections must have been granted the operation's scopes; API keys reach what
-    /// their company or user may.
-    async fn check_scopes(
-        &self,
-        account_id: &AccountId,
-        key: &str,
-        scopes: &[String],
-    ) -> Result<()> {
-        if scopes.is_empty() {
-            return Ok(());
-        }
-        let connection = self
-            .connections
-            .get_connection(account_id)
+    /// The account, or `not_found`: an unknown account is not a connection problem.
+    pub(crate) async fn existing_account(&self, account_id: &AccountId) -> Result<Account> {
+        self.accounts
+            .get_account(account_id)
             .await?
-            .ok_or_else(|| Error::NotConnected(account_id.clone()))?;
-        if connection.auth_type == AuthType::ApiKey {
-            return Ok(());
-        }
-        match scopes.iter().find(|s| !connection.scopes.contains(s)) {
-            Some(missing) => Err(Error::MissingScope {
-                action: key.to_owned(),
-                scope: missing.clone(),
-            }),
-            None => Ok(()),
-        }
+            .ok_or_else(|| Error::not_found(Resource::Account, account_id.as_str()))
+    }
+}
+
+/// OAuth connections must have been granted the operation's scopes; API keys reach what
+/// their company or user may.
+fn check_scopes(account: &Account, key: &str, scopes: &[String]) -> Result<()> {
+    if scopes.is_empty() {
+        return Ok(());
+    }
+    let connection = account
+        .connection
+        .as_ref()
+        .ok_or_else(|| Error::NotConnected(account.account_id.clone()))?;
+    if connection.auth_type == AuthType::ApiKey {
+        return Ok(());
+    }
+    match scopes.iter().find(|s| !connection.scopes.contains(s)) {
+        Some(missing) => Err(Error::MissingScope {
+            action: key.to_owned(),
+            scope: missing.clone(),
+        }),
+        None => Ok(()),
     }
 }

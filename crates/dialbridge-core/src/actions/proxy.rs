@@ -22,7 +22,8 @@ pub struct ProxyRequest {
 }
 
 impl Actions {
-    /// Forwards `request` for the account. Dialpad's answer is `Ok` whatever its status, except
+    /// Forwards `request` for the account (`not_found` when there is no such account).
+    /// Dialpad's answer is `Ok` whatever its status, except
     /// a 401 that survived a refresh (`Error::Dialpad`) and spent 429 retries
     /// (`Error::RateLimited`), which the caller answers with Dialpad's status and body too.
     pub async fn proxy(
@@ -30,6 +31,7 @@ impl Actions {
         account_id: &AccountId,
         request: ProxyRequest,
     ) -> Result<RawResponse> {
+        self.existing_account(account_id).await?;
         check_path(&request.path)
             .map_err(|message| Error::InvalidInput(vec![FieldError::new("path", message)]))?;
         let operation = match dialpad_spec::spec().find(&request.method, &request.path) {

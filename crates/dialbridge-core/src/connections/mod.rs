@@ -51,7 +51,8 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Connects with a Dialpad API key after Dialpad accepted it.
+    /// Connects with a Dialpad API key after Dialpad accepted it; a malformed key is refused
+    /// before anything is sent.
     pub async fn connect_api_key(
         &self,
         account_id: &AccountId,
@@ -59,9 +60,7 @@ impl Connections {
         api_key: &str,
     ) -> Result<AccountView> {
         let api_key = api_key.trim();
-        if api_key.is_empty() {
-            return Err(Error::invalid("api_key", "is required"));
-        }
+        check_api_key(api_key)?;
         let account = self.find_account(account_id).await?;
         let environment = match environment {
             Some(env) => env,
@@ -105,6 +104,7 @@ impl Connections {
 
     /// Calls `GET /api/v2/company` with the account's credentials.
     pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
+        self.find_account(account_id).await?;
         let company = self
             .gateway
             .call(account_id, |client, token| async move {
@@ -214,5 +214,65 @@ impl Connections {
             .map(|c| c.id)
             .or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
         (company_id, user.map(|u| u.id))
+    }
+}
+
+/// The longest API key accepted; Dialpad's are far shorter.
+const MAX_API_KEY_CHARS: usize = 1024;
+
+/// A Dialpad API key is one token of visible ASCII (letters, digits, punctuation): anything
+/// else cannot travel in an `Authorization` header, or is a paste gone wrong. Says what is
+/// wrong and where, so the customer can fix it.
+fn check_api_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid("api_key", "is required"));
+    }
+    if key.chars().count() > MAX_API_KEY_CHARS {
+        return Err(Error::invalid(
+            "api_key",
+            format!(
+                "is longer than {MAX_API_KEY_CHARS} characters; a Dialpad API key is much shorter"
+            ),
+        ));
+    }
+    let Some((index, c)) = key.char_indices().find(|(_, c)| !c.is_ascii_graphic()) else {
+        return Ok(());
+    };
+    let position = key[..index].chars().count() + 1;
+    let what = match c {
+        ' ' => "a space".to_owned(),
+        c if c.is_control() => format!("a control character (U+{:04X})", u32::from(c)),
+        c if c.is_whitespace() => format!("a blank character (U+{:04X})", u32::from(c)),
+        c => format!("the character '{c}' (U+{:04X})", u32::from(c)),
+    };
+    Err(Error::invalid(
+        "api_key",
+        format!(
+            "holds {what} at position {position}; a Dialpad API key is letters, digits and punctuation only — copy it again from Dialpad"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_api_key;
+
+    #[test]
+    fn api_keys_are_visible_ascii_and_the_message_says_what_is_wrong() {
+        assert!(check_api_key("dp_Ab3-xyz.42~_=+/").is_ok());
+        let message = |key: &str| match check_api_key(key) {
+            Err(crate::Error::InvalidInput(problems)) => {
+                assert_eq!(problems[0].field, "api_key");
+                problems[0].message.clone()
+            }
+            other => panic!("{key:?}: {other:?}"),
+        };
+        assert!(message("").contains("is required"));
+        assert!(message("ab\u{7}cd").contains("a control character (U+0007) at position 3"));
+        assert!(message("ab\ncd").contains("a control character (U+000A) at position 3"));
+        assert!(message("ab cd").contains("a space at position 3"));
+        assert!(message("cl\u{e9}").contains("the character 'é' (U+00E9) at position 3"));
+        assert!(message("k\u{a0}").contains("a blank character (U+00A0)"));
+        assert!(message(&"k".repeat(1025)).contains("longer than 1024"));
     }
 }

@@ -141,30 +141,58 @@ impl Provisioning {
         outcome.map(|()| Some(self.provisioning_view(&hook)))
     }
 
-    /// Deletes the account's Dialpad webhook (its subscriptions go with it) and forgets it.
-    /// When Dialpad cannot be reached the local record is still removed: an orphaned webhook
-    /// at Dialpad points at a hook id that no longer accepts anything.
+    /// Deletes the account's Dialpad subscriptions (each kind), then its webhook, and forgets
+    /// them. Dialpad does not document that deleting a webhook deletes its subscriptions (and
+    /// allows only 100 per kind), so they are deleted one by one first. When Dialpad cannot be
+    /// reached the local record is still removed: an orphaned webhook at Dialpad points at a
+    /// hook id that no longer accepts anything.
     pub async fn remove(&self, account: &AccountId) -> Result<()> {
         let Some(hook) = self.hooks.get_hook_for_account(account).await? else {
             return Ok(());
         };
         if let Some(webhook_id) = &hook.dialpad_webhook_id {
+            for (kind, stem) in KINDS {
+                if let Err(e) = self
+                    .remove_subscriptions(account, kind, stem, webhook_id)
+                    .await
+                {
+                    tracing::warn!(account_id = %account, kind, "deleting Dialpad subscriptions failed: {e}");
+                }
+            }
             let path = format!("/api/v2/webhooks/{webhook_id}");
-            match self
+            let deleted = self
                 .dialpad(account, "webhooks.delete", "DELETE", &path, None)
-                .await
-            {
-                Ok(response) if response.is_success() || response.status == 404 => {}
-                Ok(response) => {
-                    tracing::warn!(account_id = %account, status = response.status, "Dialpad refused to delete the webhook")
-                }
-                Err(e) => {
-                    tracing::warn!(account_id = %account, "deleting the Dialpad webhook failed: {e}")
-                }
+                .await;
+            if let Err(e) = deleted.and_then(|r| gone(&r, "deleting the webhook")) {
+                tracing::warn!(account_id = %account, "deleting the Dialpad webhook failed: {e}");
             }
         }
         self.hooks.delete_hook(&hook.hook_id).await?;
         self.shared.config_changed().await;
+        Ok(())
+    }
+
+    /// Deletes every subscription of one kind that points at the webhook.
+    async fn remove_subscriptions(
+        &self,
+        account: &AccountId,
+        kind: &str,
+        stem: &str,
+        webhook_id: &str,
+    ) -> Result<()> {
+        for sub in self
+            .list_subscriptions(account, kind, stem, webhook_id)
+            .await?
+        {
+            let Some(id) = id_text(&sub["id"]) else {
+                continue;
+            };
+            let path = format!("/api/v2/subscriptions/{kind}/{id}");
+            let response = self
+                .dialpad(account, &format!("{stem}.delete"), "DELETE", &path, None)
+                .await?;
+            gone(&response, "deleting a subscription")?;
+        }
         Ok(())
     }
 
@@ -424,6 +452,14 @@ fn expect_success(response: &RawResponse, doing: &str) -> Result<()> {
             body: response.body.clone(),
         })
     }
+}
+
+/// Success, or a 404: what was to be deleted is gone either way.
+fn gone(response: &RawResponse, doing: &str) -> Result<()> {
+    if response.status == 404 {
+        return Ok(());
+    }
+    expect_success(response, doing)
 }
 
 /// An int64 id as Dialpad writes it (a string) or as a number.

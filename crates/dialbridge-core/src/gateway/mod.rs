@@ -6,7 +6,8 @@
 //!   method;
 //! - 5xx or no answer (timeout, connection error): retry reads (GET) with exponential backoff
 //!   and jitter; never repeat a write that may have been applied;
-//! - retries spent: 503 `rate_limited`, or the last answer as 502 `dialpad_error`.
+//! - retries spent: 503 `rate_limited`, or the last answer as an error (`success_body`):
+//!   Dialpad's 4xx as 422 `dialpad_rejected`, its 5xx as 502 `dialpad_error`.
 
 mod retry;
 mod throttle;
@@ -156,8 +157,9 @@ impl Gateway {
     }
 }
 
-/// The body of a successful answer (`{}` when Dialpad sent none); any other status is a
-/// `dialpad_error` carrying Dialpad's status and body.
+/// The body of a successful answer (`{}` when Dialpad sent none); any other status is an
+/// error carrying Dialpad's status and body: `dialpad_rejected` for its 4xx (the request was
+/// refused as made), `dialpad_error` for the rest (see `Error::dialpad_answered`).
 pub fn success_body(response: RawResponse) -> Result<Value> {
     if response.is_success() {
         Ok(match response.body {
@@ -165,9 +167,6 @@ pub fn success_body(response: RawResponse) -> Result<Value> {
             body => body,
         })
     } else {
-        Err(Error::Dialpad {
-            status: response.status,
-            body: response.body,
-        })
+        Err(Error::dialpad_answered(response.status, response.body))
     }
 }

@@ -162,7 +162,7 @@ impl VendorWebhooks {
             .send()
             .await
             // The URL may carry a token of the vendor's: keep it out of errors and logs.
-            .map_err(|e| describe(e.without_url()))?;
+            .map_err(describe)?;
         let status = i64::from(response.status().as_u16());
         let text = if (200..300).contains(&status) {
             String::new()
@@ -199,10 +199,8 @@ fn refused(status: i64, body: &str) -> String {
 fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
         format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())
-    } else if e.is_connect() {
-        format!("could not connect: {e}")
     } else {
-        format!("the request failed: {e}")
+        dialpad::describe_transport_error(&e)
     }
 }
 

@@ -13,7 +13,8 @@ use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::responses::{
-    DialpadFailure, InvalidInput, JsonBody, NoConnection, OptionalJsonBody, UnknownAccount,
+    DialpadFailure, InvalidInput, InvalidOrRejected, JsonBody, NoConnection, OptionalJsonBody,
+    UnknownAccount,
 };
 use crate::state::AppState;
 
@@ -124,7 +125,7 @@ pub struct ConnectionInput {
         (status = OK, body = AccountView),
         UnknownAccount,
         (status = CONFLICT, description = "`environment_not_configured`: the environment has no app credentials", body = ErrorBody),
-        (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: a field is wrong; `invalid_credentials`: Dialpad refused the API key", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: a field is wrong (a malformed `api_key` is refused before anything is sent); `invalid_credentials`: Dialpad refused the API key; `dialpad_rejected`: Dialpad refused the check otherwise (its 4xx; `details` has its `status` and `body`)", body = ErrorBody),
         JsonBody, DialpadFailure,
     ))]
 pub async fn put_connection(
@@ -181,7 +182,7 @@ pub async fn disconnect(
     params(("account_id" = String, Path, description = ACCOUNT_ID)),
     responses(
         (status = OK, body = CompanyCheck),
-        UnknownAccount, NoConnection, InvalidInput, DialpadFailure,
+        UnknownAccount, NoConnection, InvalidOrRejected, DialpadFailure,
     ))]
 pub async fn check_connection(
     State(state): State<AppState>,

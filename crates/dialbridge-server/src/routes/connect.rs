@@ -101,11 +101,11 @@ pub struct ApiKeyForm {
     responses(
         (status = FOUND, description = "To the link's `redirect_url`, with `account_id` and `status=connected` or `status=error&error=…`", headers(("location" = String))),
         (status = OK, description = "Without a `redirect_url`: a page saying what happened", body = String, content_type = "text/html"),
-        (status = UNPROCESSABLE_ENTITY, description = "`invalid_credentials` / `invalid_input`: a page saying Dialpad refused the key; or, in plain text, a form without `api_key`", content(
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_credentials` / `invalid_input` / `dialpad_rejected`: a page saying Dialpad refused the key, or what is wrong with it (a malformed key is refused before anything is sent); or, in plain text, a form without `api_key`", content(
             (String = "text/html"), (String = "text/plain"))),
         (status = UNSUPPORTED_MEDIA_TYPE, description = "The form is not `application/x-www-form-urlencoded` (plain text)", body = String, content_type = "text/plain"),
         (status = SERVICE_UNAVAILABLE, description = "`dialpad_unavailable` / `rate_limited`: a page saying Dialpad could not check the key", body = String, content_type = "text/html"),
-        (status = BAD_GATEWAY, description = "`dialpad_error`: a page saying Dialpad answered an error", body = String, content_type = "text/html"),
+        (status = BAD_GATEWAY, description = "`dialpad_error`: a page saying Dialpad failed (its 5xx) or answered unexpectedly", body = String, content_type = "text/html"),
         (status = CONFLICT, description = "`environment_not_configured`: a page saying the environment lost its app credentials", body = String, content_type = "text/html"),
         ConnectPageErrors,
     ))]

@@ -531,11 +531,45 @@ async fn rate_limits_5xx_and_401_are_handled_as_promised() {
     assert_eq!(app.refresh_count().await, refreshes + 1);
     assert_eq!(dialpad_requests(&app).await.len(), 2);
 
-    // Dialpad's own refusals carry its status and body.
+    app.shutdown().await;
+}
+
+/// Dialpad's 4xx is the caller's request refused as made: 422 `dialpad_rejected` with
+/// Dialpad's status and body, and its message; its 5xx stays Dialpad's failure (502, above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dialpads_4xx_is_dialpad_rejected_with_its_status_and_body() {
+    let app = TestApp::connected("acme").await;
+    // A contact that does not exist.
     let (status, body) = run(&app, "get_contact", json!({ "id": "1" })).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "dialpad_rejected");
     assert_eq!(body["error"]["details"]["status"], 404);
     assert_eq!(body["error"]["details"]["body"]["error"]["code"], 404);
+    assert_eq!(
+        body["error"]["message"],
+        "Dialpad refused the request (404): contact 1 not found"
+    );
+    // An SMS without recipients: the spec lets it through, Dialpad refuses it.
+    let (status, body) = run(&app, "send_sms", json!({ "user_id": AVERY, "text": "hi" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "dialpad_rejected");
+    assert_eq!(body["error"]["details"]["status"], 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("to_numbers"),
+        "{body}"
+    );
+    // `http_request` answers whatever Dialpad said, 4xx included.
+    let (status, body) = run(
+        &app,
+        "http_request",
+        json!({ "method": "GET", "path": "/api/v2/contacts/1" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["output"]["status"], 404);
     app.shutdown().await;
 }
 
@@ -562,5 +596,59 @@ async fn the_throttle_keeps_bursts_under_dialpads_limits() {
         0,
         "Dialpad never answered 429"
     );
+    app.shutdown().await;
+}
+
+/// Every route with an account id in its path answers 404 `not_found` for an account that
+/// does not exist — never 409 `not_connected`, which is for accounts that exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_accounts_are_not_found_wherever_an_account_is_in_the_path() {
+    let app = TestApp::connected("acme").await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        if !template.contains("{account_id}") {
+            continue;
+        }
+        for method in item.as_object().unwrap().keys() {
+            if template == "/api/v1/accounts/{account_id}" && method == "put" {
+                continue; // creates the account
+            }
+            let path = template
+                .replace("{account_id}", "ghost")
+                .replace("{key}", "list_users")
+                .replace("{name}", "signup")
+                .replace("{*path}", "api/v2/company")
+                .replace("{path}", "api/v2/company");
+            let body = match (template.as_str(), method.as_str()) {
+                (t, "put") if t.ends_with("/connection") => {
+                    json!({ "auth_type": "api_key", "api_key": "k", "environment": "custom" })
+                }
+                (t, "put") if t.contains("/workflows/") => json!({ "config": {} }),
+                (t, _) if t.ends_with("/executions") => json!({ "input": {} }),
+                _ => json!({}),
+            };
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, error) = app.call(method.clone(), &path, Some(body)).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {error}");
+            assert_eq!(error["error"]["code"], "not_found", "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked} operations checked");
+    // Where the account is what was not found, the message says so.
+    for (method, path) in [
+        (Method::POST, "/api/v1/accounts/ghost/actions/list_users"),
+        (Method::POST, "/api/v1/accounts/ghost/actions/http_request"),
+        (Method::POST, "/api/v1/accounts/ghost/connection/check"),
+        (Method::GET, "/proxy/ghost/api/v2/company"),
+    ] {
+        let (status, error) = app.call(method.clone(), path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {error}");
+        assert_eq!(
+            error["error"]["message"], "account 'ghost' was not found",
+            "{method} {path}"
+        );
+    }
     app.shutdown().await;
 }

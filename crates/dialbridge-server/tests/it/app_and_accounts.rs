@@ -257,3 +257,38 @@ async fn accounts_crud_and_pagination(backend: Backend) {
     assert!(page.get("cursor").is_none(), "no cursor on the last page");
     app.shutdown().await;
 }
+
+/// `.` and `..` (also as `%2e%2e`, which arrives decoded) are path segments every client that
+/// normalises URLs drops, so an account with such an id could never be addressed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn account_ids_made_only_of_dots_are_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for raw in [
+        "/api/v1/accounts/.",
+        "/api/v1/accounts/..",
+        "/api/v1/accounts/%2e%2e",
+        "/api/v1/accounts/%2E%2e",
+        "/api/v1/accounts/...",
+    ] {
+        let (status, body) = support::raw_request(&app, "PUT", raw, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{raw}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_input", "{raw}: {body}");
+        assert_eq!(body["error"]["details"][0]["field"], "account_id");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("only of dots"),
+            "{raw}: {body}"
+        );
+    }
+    let (_, page) = app.get("/api/v1/accounts").await;
+    assert_eq!(page["items"], json!([]), "nothing was created");
+    let (status, _) = support::raw_request(&app, "PUT", "/api/v1/accounts/.a.", None).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "dots beside other characters are fine"
+    );
+    app.shutdown().await;
+}

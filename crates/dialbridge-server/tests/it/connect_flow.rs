@@ -493,3 +493,111 @@ async fn disconnect_and_delete(backend: Backend) {
         .is_none());
     app.shutdown().await;
 }
+
+/// A malformed API key (a control character, a line break, a space, a non-ASCII character)
+/// is 422 `invalid_input` on `api_key` saying what and where, before anything reaches Dialpad
+/// — through the API and the portal's form alike; never reqwest's "builder error".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_api_keys_are_refused_before_anything_is_sent() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.configure_app().await;
+    app.create_account("globex").await;
+    app.emulator_call(Method::DELETE, "/_control/requests", None)
+        .await;
+    for (key, says) in [
+        ("abc\u{7}def", "a control character (U+0007) at position 4"),
+        ("abc\ndef", "a control character (U+000A) at position 4"),
+        ("abc def", "a space at position 4"),
+        ("clé", "the character 'é' (U+00E9) at position 3"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                "/api/v1/accounts/globex/connection",
+                Some(json!({"auth_type": "api_key", "api_key": key, "environment": "custom"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{key:?}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_input", "{key:?}: {body}");
+        assert_eq!(body["error"]["details"][0]["field"], "api_key");
+        let message = body["error"]["details"][0]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{key:?}: {message}");
+    }
+    assert_eq!(app.connection("globex").await, Value::Null);
+
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/globex/connect",
+            Some(json!({})),
+        )
+        .await;
+    let form_url = link["portal_url"]
+        .as_str()
+        .unwrap()
+        .replace("/portal", "/api-key");
+    let page = app
+        .http
+        .post(&form_url)
+        .form(&[("api_key", "abc\u{1b}def")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("a control character (U+001B)"), "{html}");
+    assert!(!html.contains("builder"), "{html}");
+
+    let (_, log) = app
+        .emulator_call(Method::GET, "/_control/requests", None)
+        .await;
+    assert_eq!(log, json!([]), "nothing reached Dialpad");
+    app.shutdown().await;
+}
+
+/// When Dialpad cannot be reached, the 503 says why in plain words, not reqwest's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_dialpad_is_explained_in_plain_words() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(json!({
+                "client_id": "id", "client_secret": "secret",
+                "base_url": format!("http://127.0.0.1:{port}"),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.create_account("acme").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/connection",
+            Some(json!({"auth_type": "api_key", "api_key": "a-fine-key", "environment": "custom"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "dialpad_unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the connection could not be opened (connection refused)"),
+        "{message}"
+    );
+    for internal in [
+        "error sending request",
+        "builder error",
+        "os error",
+        "tcp connect",
+    ] {
+        assert!(!message.contains(internal), "{message}");
+    }
+    app.shutdown().await;
+}

@@ -24,7 +24,7 @@ async fn metrics_count_what_happened_without_naming_accounts() {
             Some(json!({ "id": "1" })),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "Dialpad's 404");
 
     let response = app
         .http
@@ -40,7 +40,7 @@ async fn metrics_count_what_happened_without_naming_accounts() {
     let text = response.text().await.unwrap();
     for line in [
         r#"dialbridge_actions_total{action="list_users",outcome="ok"} 1"#,
-        r#"dialbridge_actions_total{action="get_contact",outcome="dialpad_error"} 1"#,
+        r#"dialbridge_actions_total{action="get_contact",outcome="dialpad_rejected"} 1"#,
         r#"dialbridge_dialpad_requests_total{operation="users.list",status="200"} 1"#,
         r#"dialbridge_dialpad_requests_total{operation="contacts.get",status="404"} 1"#,
         r#"dialbridge_http_requests_total{route="/api/v1/accounts/{account_id}/actions/{key}",method="POST",status="200"} 1"#,

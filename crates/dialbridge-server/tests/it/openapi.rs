@@ -106,6 +106,13 @@ async fn each_operation_documents_its_answers() {
         action["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ErrorBody"
     );
+    let unprocessable = action["responses"]["422"]["description"].as_str().unwrap();
+    assert!(
+        unprocessable.contains("`invalid_input`") && unprocessable.contains("`dialpad_rejected`"),
+        "{unprocessable}"
+    );
+    let bad_gateway = action["responses"]["502"]["description"].as_str().unwrap();
+    assert!(bad_gateway.contains("5xx"), "{bad_gateway}");
 
     let mut operation_ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -116,7 +116,18 @@ async fn the_proxy_forwards_status_body_and_query_and_refuses_what_it_must() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "only api/v2 paths"
     );
+    // An account that does not exist is not found, not "not connected".
     let (status, body) = app.get("/proxy/nobody/api/v2/company").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(
+        body["error"]["message"], "account 'nobody' was not found",
+        "{body}"
+    );
+    // One that exists without a connection is.
+    app.create_account("unconnected").await;
+    let (status, body) = app.get("/proxy/unconnected/api/v2/company").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "not_connected");
     app.shutdown().await;
 }

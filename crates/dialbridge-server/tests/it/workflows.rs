@@ -75,6 +75,11 @@ async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    enable(app, key).await;
+}
+
+/// Enables the workflow `key` for `acme` with an empty config.
+async fn enable(app: &TestApp, key: &str) {
     let (status, body) = app
         .call(
             Method::PUT,
@@ -342,7 +347,8 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
     assert_eq!(recreated.len(), 1);
     assert_eq!(recreated[0]["call_states"], json!(["hangup"]));
 
-    // Disabling the only workflow removes the webhook and its subscriptions.
+    // Disabling the only workflow deletes its subscriptions, then the webhook (the emulator
+    // keeps a deleted webhook's subscriptions, so none may be left to a cascade).
     let (status, _) = app
         .call(
             Method::DELETE,
@@ -368,6 +374,81 @@ async fn subscriptions_follow_enablement_and_come_back_when_they_vanish() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(list_calls_subs().await.is_empty());
+    app.shutdown().await;
+}
+
+/// What dialbridge holds at Dialpad for the account: subscriptions per kind, and webhooks.
+async fn dialpad_side(app: &TestApp, key: &str) -> (Vec<usize>, usize) {
+    let mut per_kind = Vec::new();
+    for kind in ["call", "sms", "contact", "agent_status"] {
+        let page = app
+            .dialpad_get(&format!("/api/v2/subscriptions/{kind}"), key)
+            .await;
+        per_kind.push(page["items"].as_array().unwrap().len());
+    }
+    let webhooks = app.dialpad_get("/api/v2/webhooks", key).await;
+    (per_kind, webhooks["items"].as_array().unwrap().len())
+}
+
+/// Disabling the workflows or disconnecting deletes every subscription dialbridge made, each
+/// kind, and then the webhook: Dialpad does not say a webhook's subscriptions go with it, and
+/// the emulator keeps them, so nothing here relies on a cascade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removal_deletes_each_kind_of_subscription_then_the_webhook() {
+    let app = TestApp::connected("acme").await;
+    let workflows = [
+        ("calls", json!({ "type": "call.hangup" })),
+        ("texts", json!({ "type": "sms.received" })),
+        (
+            "contacts",
+            json!({ "type": "contact.changed", "params": { "contact_type": "shared" } }),
+        ),
+        ("agents", json!({ "type": "agent_status.changed" })),
+    ];
+    for (key, trigger) in &workflows {
+        let definition = json!({
+            "name": key, "trigger": trigger, "steps": [{ "id": "noop", "set": { "seen": true } }],
+        });
+        save_and_enable(&app, key, definition).await;
+    }
+    let dialpad_key = emulator_admin_key(&app).await;
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![1, 1, 1, 1], 1)
+    );
+
+    for (key, _) in &workflows {
+        let (status, body) = app
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/accounts/acme/workflows/{key}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![0, 0, 0, 0], 0),
+        "disabling the last workflow leaves nothing at Dialpad"
+    );
+
+    for (key, _) in &workflows {
+        enable(&app, key).await;
+    }
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![1, 1, 1, 1], 1)
+    );
+    let (status, body) = app
+        .call(Method::DELETE, "/api/v1/accounts/acme/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        dialpad_side(&app, &dialpad_key).await,
+        (vec![0, 0, 0, 0], 0),
+        "disconnecting leaves nothing at Dialpad"
+    );
     app.shutdown().await;
 }
 
@@ -443,6 +524,28 @@ steps:
         done["steps"][1]["output"]["created"],
         done["steps"][0]["output"]["id"]
     );
+
+    // Dialpad's 4xx is recorded as the caller's mistake, with Dialpad's status and body.
+    let lookup = json!({
+        "name": "Look up a contact",
+        "trigger": { "type": "api" },
+        "steps": [{ "id": "contact", "action": "get_contact", "input": { "id": "{{ event.id }}" } }],
+    });
+    save_and_enable(&app, "lookup", lookup).await;
+    let (status, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/lookup/executions",
+            Some(json!({ "input": { "id": "1" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let failed = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    let error = &failed["steps"][0]["error"];
+    assert_eq!(error["code"], "dialpad_rejected", "{failed:#}");
+    assert_eq!(error["status"], 404);
+    assert_eq!(error["body"]["error"]["message"], "contact 1 not found");
     app.shutdown().await;
 }
 

@@ -1,8 +1,9 @@
 //! The path of every API v2 request, in the order Dialpad's front end applies it: the spec
 //! must know the route (404/405), the caller must be authenticated (401) and hold the
 //! operation's scopes and role (403), injected faults and rate limits apply (429/5xx), the
-//! query and body must match the spec's schemas (400); then the handler runs and its answer
-//! is checked against the spec's response schema before it leaves.
+//! query and body must match the spec's schemas, and required fields must not be null (400);
+//! then the handler runs and its answer is checked against the spec's response schema before
+//! it leaves.
 
 use std::time::Instant;
 
@@ -79,6 +80,14 @@ async fn run(
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             ApiError::BadRequest(format!("invalid request: {}", list.join("; ")))
         })?;
+    if let (Some(schema), Some(body)) = (operation.request_body_schema(), body.as_ref()) {
+        if let Some(location) = super::nulls::null_required_field(&schema, body) {
+            let name = location.rsplit('.').next().unwrap_or_default();
+            return Err(ApiError::BadRequest(format!(
+                "invalid request: {location}: `{name}` is required and must have a value, not null"
+            )));
+        }
+    }
     let handler = super::handler(&operation.id).ok_or_else(|| {
         ApiError::NotImplemented(format!(
             "the emulator does not implement {} ({} {}) yet",
@@ -202,9 +211,13 @@ fn parse_body(operation: &Operation, body: &Bytes) -> Result<Option<Value>, ApiE
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Some(Value::Object(Default::default())));
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "it ends before the JSON does".to_owned(),
+            _ => format!("see line {}, column {}", e.line(), e.column()),
+        };
+        ApiError::BadRequest(format!("the body is not valid JSON: {what}"))
+    })
 }
 
 /// An answer that breaks the spec is the emulator's bug: it is counted, logged and answered

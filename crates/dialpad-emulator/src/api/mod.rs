@@ -7,6 +7,7 @@ mod channels;
 mod company;
 mod contacts;
 mod dispatch;
+mod nulls;
 mod page;
 mod request;
 mod sms;

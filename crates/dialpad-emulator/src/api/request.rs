@@ -56,14 +56,22 @@ impl ApiRequest {
         self.query(name).and_then(|v| v.parse().ok())
     }
 
-    /// The body as `T`; the spec check has run, so a failure here names a rule the spec's
-    /// schema cannot express.
+    /// The body as `T`. The spec check has run and no required field is null, so a `null`
+    /// left is an optional field without a value: it reads as absent. A body that still does
+    /// not fit `T` is the emulator's gap, answered without serde's wording.
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let body = self
+        let mut body = self
             .body
             .clone()
             .unwrap_or(Value::Object(Default::default()));
-        serde_json::from_value(body).map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))
+        drop_nulls(&mut body);
+        serde_json::from_value(body).map_err(|e| {
+            tracing::warn!(operation = %self.operation.id, "a body the spec accepts did not fit: {e}");
+            ApiError::BadRequest(format!(
+                "invalid request: the body cannot be used for {}; check it against the spec's {} {} request schema",
+                self.operation.id, self.operation.method, self.operation.path
+            ))
+        })
     }
 
     /// Refuses callers that do not speak for the whole company (a company API key, or an
@@ -78,6 +86,19 @@ impl ApiRequest {
                 self.operation.id
             )))
         }
+    }
+}
+
+/// Removes object fields whose value is `null`, at every depth: Dialpad's nullable fields
+/// mean "no value", which handlers read as an absent field.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|_, field| !field.is_null());
+            fields.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 

@@ -1,7 +1,8 @@
 //! Event subscriptions of the four kinds dialbridge uses — `call`, `sms`, `contact`,
 //! `agent_status` — with one implementation: list (`target_type`/`target_id` filters for
 //! call and SMS), get, create, update (only the fields given) and delete. Each points at a
-//! webhook of the company (`endpoint_id`); at most 100 per kind per company.
+//! webhook of the company (`endpoint_id`); at most 100 per kind per company, counting those
+//! whose webhook was deleted (they outlive it, see `webhooks.rs`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -76,7 +77,7 @@ pub fn create(store: &mut Store, request: &ApiRequest, kind: &str) -> Result<Val
         .count();
     if count >= MAX_PER_KIND {
         return Err(ApiError::BadRequest(format!(
-            "the company already has {MAX_PER_KIND} {kind} subscriptions, the most allowed"
+            "the company already has {MAX_PER_KIND} {kind} event subscriptions, the most Dialpad allows per type; delete one first"
         )));
     }
     check_target(&fields)?;

@@ -1,5 +1,7 @@
 //! Webhooks: list, get, create (`hook_url`, optional `secret` to sign events), update and
-//! delete, as `schemas.webhook.WebhookProto`. Deleting a webhook deletes its subscriptions.
+//! delete, as `schemas.webhook.WebhookProto`. Deleting a webhook leaves its subscriptions in
+//! place: Dialpad does not document a cascade, so the emulator takes the stricter reading —
+//! they stay listable, deliver nothing, and count toward the cap of 100 per kind.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -69,10 +71,6 @@ pub fn update(store: &mut Store, request: &ApiRequest) -> Result<Value, ApiError
 pub fn delete(store: &mut Store, request: &ApiRequest) -> Result<Value, ApiError> {
     let index = find(store, request)?;
     let webhook = store.world.webhooks.remove(index);
-    store
-        .world
-        .subscriptions
-        .retain(|s| s.webhook_id != webhook.id);
     Ok(webhook.proto())
 }
 

@@ -116,7 +116,8 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The proto of the subscription's kind, with its webhook embedded.
+    /// The proto of the subscription's kind, with its webhook embedded; a subscription whose
+    /// webhook was deleted shows only the webhook's id.
     pub fn proto(&self, webhook: Option<&Webhook>) -> Value {
         let mut proto = match &self.kind {
             SubscriptionKind::Call(k) => serde_json::to_value(k),
@@ -127,9 +128,10 @@ impl Subscription {
         .unwrap_or_else(|_| json!({}));
         proto["id"] = json!(self.id);
         proto["enabled"] = json!(self.enabled);
-        if let Some(webhook) = webhook {
-            proto["webhook"] = webhook.proto();
-        }
+        proto["webhook"] = match webhook {
+            Some(webhook) => webhook.proto(),
+            None => json!({ "id": self.webhook_id }),
+        };
         proto
     }
 }

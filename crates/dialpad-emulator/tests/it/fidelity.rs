@@ -107,6 +107,195 @@ async fn bodies_that_break_the_request_schema_are_400_naming_the_problem() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Wording only serde or axum would use: none of it may reach a caller.
+const INTERNAL_WORDING: [&str; 6] = [
+    "untagged enum",
+    "invalid type",
+    "missing field",
+    "did not match any variant",
+    "expected value",
+    "Failed to buffer",
+];
+
+fn assert_dialpad_error(status: StatusCode, body: &Value, want: StatusCode, names: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(
+        body["error"]["code"],
+        want.as_u16(),
+        "Dialpad's shape: {body}"
+    );
+    let text = message(body);
+    assert!(text.contains(names), "{body} should name {names}");
+    for internal in INTERNAL_WORDING {
+        assert!(!text.contains(internal), "{body} leaks {internal:?}");
+    }
+}
+
+/// The spec makes nearly every field nullable, required ones included: `null` passes the
+/// schema. An optional field given as `null` is absent; a required one is semantically
+/// missing, a 400 naming it in Dialpad's shape — never serde's wording.
+#[tokio::test]
+async fn nulls_the_spec_allows_are_accepted_and_a_null_required_field_is_named() {
+    let emu = TestEmulator::spawn_unlimited().await;
+    let key = emu.company_key(ACME).await;
+    let user = emu.user_id(ACME, 0).await;
+
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/channels",
+            &key,
+            Some(json!({ "name": null, "description": "d", "privacy_type": "public" })),
+        )
+        .await;
+    assert_dialpad_error(status, &body, StatusCode::BAD_REQUEST, "`name`");
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/channels",
+            &key,
+            Some(json!({ "name": "nulls", "description": "d", "privacy_type": "public", "user_id": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "an optional null is absent: {body}");
+
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/call",
+            &key,
+            Some(json!({ "phone_number": null, "user_id": user })),
+        )
+        .await;
+    assert_dialpad_error(status, &body, StatusCode::BAD_REQUEST, "`phone_number`");
+    let (status, ringing, _) = emu
+        .send(
+            Method::POST,
+            "/api/v2/call",
+            &key,
+            Some(json!({
+                "phone_number": "+14155550150", "user_id": user,
+                "custom_data": null, "group_id": null, "group_type": null, "is_consult": null,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ringing}");
+    let call = ringing["call_id"].as_str().unwrap();
+
+    let add = format!("/api/v2/call/{call}/participants/add");
+    for (participant, names) in [
+        (json!(null), "`participant`"),
+        (json!({ "number": null }), "participant.number"),
+        (
+            json!({ "target_id": user, "target_type": null }),
+            "participant.target_type",
+        ),
+    ] {
+        let (status, body, _) = emu
+            .send(
+                Method::POST,
+                &add,
+                &key,
+                Some(json!({ "participant": participant })),
+            )
+            .await;
+        assert_dialpad_error(status, &body, StatusCode::BAD_REQUEST, names);
+    }
+    // `to` is optional in the spec but a transfer needs it: named, not serde's wording.
+    let transfer = format!("/api/v2/call/{call}/transfer");
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            &transfer,
+            &key,
+            Some(json!({ "to": null, "custom_data": null })),
+        )
+        .await;
+    assert_dialpad_error(status, &body, StatusCode::BAD_REQUEST, "`to`");
+    let (status, body, _) = emu
+        .send(
+            Method::POST,
+            &add,
+            &key,
+            Some(json!({ "participant": { "number": "+14155550151" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Every error the emulator gives is JSON in Dialpad's shape: a body too large, an unknown
+/// route, a method a route does not take, a body that is not JSON.
+#[tokio::test]
+async fn every_error_is_json_in_dialpads_shape() {
+    let emu = TestEmulator::spawn().await;
+    let key = emu.company_key(ACME).await;
+    let read = |response: reqwest::Response| async move {
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status}: {content_type}"
+        );
+        let body: Value = response.json().await.unwrap();
+        (status, body)
+    };
+
+    let huge = format!(
+        r#"{{"first_name": "{}", "last_name": "B"}}"#,
+        "a".repeat(1 << 20)
+    );
+    let response = emu
+        .http
+        .post(emu.url("/api/v2/contacts"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_dialpad_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, "1 MiB");
+
+    for path in ["/nope", "/api/v3/users", "/oauth2/nope", "/_control/nope"] {
+        let response = emu.http.get(emu.url(path)).send().await.unwrap();
+        let (status, body) = read(response).await;
+        assert_dialpad_error(status, &body, StatusCode::NOT_FOUND, path);
+    }
+    for (method, path) in [
+        (Method::GET, "/oauth2/token"),
+        (Method::DELETE, "/_control/stats"),
+    ] {
+        let response = emu
+            .http
+            .request(method, emu.url(path))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_dialpad_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, path);
+    }
+
+    for (text, names) in [
+        (r#"{"first_name": "A",, }"#, "line 1, column 20"),
+        (r#"{"first_name": "A""#, "ends before"),
+    ] {
+        let response = emu
+            .http
+            .post(emu.url("/api/v2/contacts"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_dialpad_error(status, &body, StatusCode::BAD_REQUEST, names);
+    }
+}
+
 #[tokio::test]
 async fn oauth_tokens_need_the_operations_scopes() {
     let emu = TestEmulator::spawn().await;

@@ -410,6 +410,72 @@ async fn webhooks_and_subscriptions_crud() {
     assert_eq!(deleted["hook_url"], "https://vendor.example/hook");
 }
 
+/// Dialpad does not document that deleting a webhook deletes its subscriptions: the emulator
+/// keeps them (listable, delivering nothing), and they count toward the cap of 100 per kind.
+#[tokio::test]
+async fn deleting_a_webhook_keeps_its_subscriptions_and_they_count_toward_the_cap() {
+    let emu = TestEmulator::spawn_unlimited().await;
+    let key = emu.company_key(ACME).await;
+    let create = |path: &'static str, body: serde_json::Value| {
+        let (emu, key) = (&emu, &key);
+        async move {
+            let (status, created, _) = emu.send(Method::POST, path, key, Some(body)).await;
+            (status, created)
+        }
+    };
+    let sms = |endpoint: &str| json!({ "endpoint_id": endpoint, "direction": "inbound" });
+    let (_, old) = create(
+        "/api/v2/webhooks",
+        json!({ "hook_url": "https://v.example/old" }),
+    )
+    .await;
+    let old = old["id"].as_str().unwrap().to_owned();
+    let (status, sub) = create("/api/v2/subscriptions/sms", sms(&old)).await;
+    assert_eq!(status, StatusCode::OK, "{sub}");
+    let webhook = format!("/api/v2/webhooks/{old}");
+    assert_eq!(
+        emu.send(Method::DELETE, &webhook, &key, None).await.0,
+        StatusCode::OK
+    );
+    let (left, _) = emu.list_all("/api/v2/subscriptions/sms", &key, 100).await;
+    assert_eq!(left.len(), 1, "the subscription outlives its webhook");
+    assert_eq!(left[0]["id"], sub["id"]);
+    assert_eq!(left[0]["webhook"], json!({ "id": old }));
+
+    // 99 more reach the cap of 100 SMS subscriptions: the orphan counts.
+    let (_, new) = create(
+        "/api/v2/webhooks",
+        json!({ "hook_url": "https://v.example/new" }),
+    )
+    .await;
+    let new = new["id"].as_str().unwrap().to_owned();
+    for _ in 0..99 {
+        let (status, body) = create("/api/v2/subscriptions/sms", sms(&new)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, refused) = create("/api/v2/subscriptions/sms", sms(&new)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], 400);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("100 sms event subscriptions"), "{message}");
+
+    // Another kind has its own cap; deleting the orphan frees a place.
+    let call = json!({ "endpoint_id": new, "call_states": ["hangup"] });
+    assert_eq!(
+        create("/api/v2/subscriptions/call", call).await.0,
+        StatusCode::OK
+    );
+    let orphan = format!("/api/v2/subscriptions/sms/{}", sub["id"].as_str().unwrap());
+    assert_eq!(
+        emu.send(Method::DELETE, &orphan, &key, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        create("/api/v2/subscriptions/sms", sms(&new)).await.0,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn every_list_pages_with_cursor_and_limit() {
     let emu = TestEmulator::spawn_unlimited().await;

@@ -175,7 +175,7 @@ async fn send(client: &reqwest::Client, allowed: &[String], request: &Value) -> 
     let response = builder.send().await.map_err(|e| {
         Error::DialpadUnavailable(format!(
             "the http step's request failed: {}",
-            e.without_url()
+            dialpad::describe_transport_error(&e)
         ))
     })?;
     let status = response.status().as_u16();

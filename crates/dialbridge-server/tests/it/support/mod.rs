@@ -421,6 +421,61 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// A request whose path is sent exactly as written (`/api/v1/accounts/%2e%2e`), which no URL
+/// library allows: they normalise dot segments away. HTTP/1.1 over a plain socket.
+pub async fn raw_request(
+    app: &TestApp,
+    method: &str,
+    raw_path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {raw_path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        app.api_key,
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, rest) = answer.split_once("\r\n\r\n").expect("a head");
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let text = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (StatusCode::from_u16(status).expect("status"), value)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 pub fn location(response: &reqwest::Response) -> Url {
     let text = response
         .headers()
