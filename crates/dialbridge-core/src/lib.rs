@@ -48,7 +48,7 @@ pub use events::{Ingress, IngressOutcome, Provisioning, ProvisioningView};
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,
 };
-pub use gateway::RetryPolicy;
+pub use gateway::{RateLimits, RetryPolicy, Window};
 pub use ids::AccountId;
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
@@ -58,7 +58,7 @@ pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
     ConnectSessionStore, ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord,
     EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
-    HookRecord, HookStore, JournalOutcome, JournalWrite, RefreshFailure, SettingsStore,
+    HookRecord, HookStore, JournalOutcome, JournalWrite, RateStore, RefreshFailure, SettingsStore,
     SignalStore, StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate,
     WorkflowRecord, WorkflowStore,
 };

@@ -21,12 +21,12 @@ use crate::error::{Error, Result};
 use crate::events::{Ingress, Provisioning};
 use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
-use crate::gateway::{Gateway, RetryPolicy};
+use crate::gateway::{Gateway, RetryPolicy, Throttle};
 use crate::ids::AccountId;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::signals::{Signal, Signals};
-use crate::store::{EndpointRecord, Store};
+use crate::store::{AppCredentialsRecord, EndpointRecord, Store};
 use crate::vendor_webhooks::VendorWebhooks;
 use crate::workflows::Definition;
 use crate::workflows::Workflows;
@@ -123,6 +123,8 @@ pub(crate) struct ConfigCaches {
     pub hooks: TtlCache<String, Option<Arc<HookSecret>>>,
     /// The vendor's webhook endpoints.
     pub endpoints: TtlCache<(), Arc<Vec<EndpointRecord>>>,
+    /// The app's credentials per environment.
+    pub app: TtlCache<(), Arc<Vec<AppCredentialsRecord>>>,
 }
 
 /// A Dialpad webhook's account and signing secret.
@@ -142,6 +144,7 @@ impl ConfigCaches {
             definitions: TtlCache::new(Duration::from_secs(3600), 10_000),
             hooks: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
             endpoints: TtlCache::new(CONFIG_TTL, 1),
+            app: TtlCache::new(CONFIG_TTL, 1),
         }
     }
 
@@ -149,6 +152,7 @@ impl ConfigCaches {
         self.routes.clear();
         self.hooks.clear();
         self.endpoints.clear();
+        self.app.clear();
     }
 }
 
@@ -304,7 +308,8 @@ impl Platform {
         };
         let gateway = Gateway {
             tokens: tokens.clone(),
-            throttle: Arc::default(),
+            app: app.clone(),
+            throttle: Arc::new(Throttle::new(store.clone())),
             shared: shared.clone(),
         };
         let provisioning = Provisioning {

@@ -132,6 +132,7 @@ pub async fn start(
                 "{}/emulator",
                 public_url.as_str().trim_end_matches('/')
             )),
+            rate_limits: None,
         };
         platform
             .app

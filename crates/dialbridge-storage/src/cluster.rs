@@ -3,12 +3,14 @@
 //! SQLite there is one process: it holds every shard and signals stay in-process.
 
 use async_trait::async_trait;
-use dialbridge_core::{ClusterStore, SignalStore, StoreError, StoreResult, Timestamp, SHARDS};
+use dialbridge_core::{
+    ClusterStore, RateStore, SignalStore, StoreError, StoreResult, Timestamp, Window, SHARDS,
+};
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 
 use crate::database::{backend, Database, Dialect};
-use crate::rows::{get, ms};
+use crate::rows::{get, ms, to_json};
 
 /// The `NOTIFY` channel.
 const CHANNEL: &str = "dialbridge";
@@ -184,5 +186,68 @@ impl SignalStore for Database {
             }
         });
         Ok(rx)
+    }
+}
+
+#[async_trait]
+impl RateStore for Database {
+    fn shares_rate_windows(&self) -> bool {
+        self.dialect() == Dialect::Postgres
+    }
+
+    async fn update_rate_windows(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        update: &mut (dyn for<'w> FnMut(&'w mut [Window]) + Send),
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO rate_windows (key, state, updated_at) VALUES ($1, '{}', $2) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key.as_str())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        // Locked in key order, so two updaters of the same keys never wait on each other in
+        // a circle.
+        let lock = if self.dialect() == Dialect::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let mut windows = Vec::with_capacity(keys.len());
+        let mut sorted: Vec<&String> = keys.iter().collect();
+        sorted.sort();
+        let mut states = std::collections::HashMap::new();
+        for key in sorted {
+            let state: String = sqlx::query_scalar(&format!(
+                "SELECT state FROM rate_windows WHERE key = $1{lock}"
+            ))
+            .bind(key.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            states.insert(key.clone(), state);
+        }
+        for key in keys {
+            let window = serde_json::from_str(&states[key]).unwrap_or_default();
+            windows.push(window);
+        }
+        update(&mut windows);
+        for (key, window) in keys.iter().zip(&windows) {
+            sqlx::query("UPDATE rate_windows SET state = $2, updated_at = $3 WHERE key = $1")
+                .bind(key.as_str())
+                .bind(to_json(window)?)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 }

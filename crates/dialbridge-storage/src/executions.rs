@@ -539,19 +539,21 @@ impl ExecutionStore for Database {
                     .rows_affected()
                         == 1
                 }
-                Some(JournalOutcome::Release { run_at }) => sqlx::query(&format!(
+                Some(JournalOutcome::Release { run_at }) => {
+                    sqlx::query(&format!(
                     "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
                          updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
                 ))
-                .bind(&write.execution_id)
-                .bind(&write.owner)
-                .bind(ms(*run_at))
-                .bind(ms(write.now))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-                    == 1,
+                    .bind(&write.execution_id)
+                    .bind(&write.owner)
+                    .bind(ms(*run_at))
+                    .bind(ms(write.now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected()
+                        == 1
+                }
             };
             if done {
                 deliveries.extend(write.deliveries.iter());

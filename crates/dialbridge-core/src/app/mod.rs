@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, FieldError, Result};
+use crate::gateway::RateLimits;
 use crate::platform::Shared;
 use crate::store::{AppCredentialsRecord, AppStore, SettingsStore};
 use crate::time::Timestamp;
@@ -27,6 +28,8 @@ pub struct CredentialsInput {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub base_url: Option<String>,
+    /// Dialpad's limits to throttle to (default: Dialpad's documented ones).
+    pub rate_limits: Option<RateLimits>,
 }
 
 /// `PUT /api/v1/app/scopes`.
@@ -50,6 +53,8 @@ pub struct EnvironmentView {
     pub client_id: Option<String>,
     pub base_url: Option<String>,
     pub configured: bool,
+    /// The limits requests to this environment are throttled to.
+    pub rate_limits: RateLimits,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -88,6 +93,7 @@ impl AppSettings {
                             .map(|u| u.as_str().trim_end_matches('/').to_owned())
                     }),
                     configured: record.is_some(),
+                    rate_limits: record.and_then(|r| r.rate_limits).unwrap_or_default(),
                 };
                 (env, view)
             })
@@ -152,6 +158,14 @@ impl AppSettings {
                 },
             },
         };
+        if let Some(limits) = &input.rate_limits {
+            if !(1..=10_000).contains(&limits.per_second) {
+                problems.push(FieldError::new(
+                    "rate_limits.per_second",
+                    "must be between 1 and 10000 requests per second",
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::InvalidInput(problems));
         }
@@ -165,9 +179,11 @@ impl AppSettings {
             client_id,
             client_secret: self.shared.seal(&client_secret),
             base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            rate_limits: input.rate_limits,
             updated_at: Timestamp::now(),
         };
         self.credentials.put_app_credentials(&record).await?;
+        self.shared.config_changed().await;
         tracing::info!(%environment, "app credentials updated");
         self.view().await
     }
@@ -191,12 +207,35 @@ impl AppSettings {
         &self,
         environment: Environment,
     ) -> Result<AppCredentialsRecord> {
-        self.credentials
-            .list_app_credentials()
+        self.all_credentials()
             .await?
-            .into_iter()
+            .iter()
             .find(|r| r.environment == environment)
+            .cloned()
             .ok_or(Error::EnvironmentNotConfigured(environment))
+    }
+
+    /// Every environment's credentials, cached until the configuration changes (they are
+    /// read for every request to Dialpad).
+    async fn all_credentials(&self) -> Result<Arc<Vec<AppCredentialsRecord>>> {
+        let caches = self.shared.caches();
+        if let Some(all) = caches.app.get(&()) {
+            return Ok(all);
+        }
+        let all = Arc::new(self.credentials.list_app_credentials().await?);
+        caches.app.insert((), all.clone());
+        Ok(all)
+    }
+
+    /// The limits requests to an environment are throttled to.
+    pub(crate) async fn rate_limits(&self, environment: Environment) -> Result<RateLimits> {
+        Ok(self
+            .all_credentials()
+            .await?
+            .iter()
+            .find(|r| r.environment == environment)
+            .and_then(|r| r.rate_limits)
+            .unwrap_or_default())
     }
 
     /// The Dialpad host of an environment: its credentials' base URL, or Dialpad's own host.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::model::{AuthType, ConnectionRecord, ConnectionStatus};
-use crate::app::AppSettings;
+use crate::app::{AppSettings, Environment};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::platform::Shared;
@@ -32,6 +32,9 @@ pub struct Credential {
     pub auth_type: AuthType,
     pub base_url: Url,
     pub version: i64,
+    pub environment: Environment,
+    /// The Dialpad company, when known: whose rate limits the requests count against.
+    pub company_id: Option<String>,
 }
 
 /// Gives out valid credentials; the one place a token refreshes.
@@ -129,6 +132,8 @@ impl Tokens {
             auth_type: connection.auth_type,
             base_url: self.app.base_url(connection.environment).await?,
             version: connection.token_version,
+            environment: connection.environment,
+            company_id: connection.dialpad_company_id.clone(),
         })
     }
 

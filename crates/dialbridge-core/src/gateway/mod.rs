@@ -21,9 +21,11 @@ use dialpad_spec::Operation;
 use serde_json::{json, Value};
 
 pub use retry::RetryPolicy;
-pub use throttle::Throttle;
+pub(crate) use throttle::{Limit, Throttle};
+pub use throttle::{RateLimits, Window};
 
-use crate::connections::Tokens;
+use crate::app::AppSettings;
+use crate::connections::{Credential, Tokens};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::platform::Shared;
@@ -32,6 +34,7 @@ use crate::platform::Shared;
 #[derive(Clone)]
 pub struct Gateway {
     pub(crate) tokens: Tokens,
+    pub(crate) app: AppSettings,
     /// Dialpad's rate limits, kept per account by this process.
     pub(crate) throttle: Arc<Throttle>,
     pub(crate) shared: Shared,
@@ -44,21 +47,71 @@ impl Gateway {
         F: Fn(dialpad::DialpadClient, String) -> Fut,
         Fut: Future<Output = Result<T, dialpad::ApiError>>,
     {
-        let credential = self.tokens.credential(account_id).await?;
+        let mut credential = self.tokens.credential(account_id).await?;
+        self.call_with(account_id, &mut credential, call).await
+    }
+
+    /// `call` with the credential given (replaced by the fresh one after a 401).
+    async fn call_with<T, F, Fut>(
+        &self,
+        account_id: &AccountId,
+        credential: &mut Credential,
+        call: F,
+    ) -> Result<T>
+    where
+        F: Fn(dialpad::DialpadClient, String) -> Fut,
+        Fut: Future<Output = Result<T, dialpad::ApiError>>,
+    {
         let client =
             dialpad::DialpadClient::new(self.shared.http().clone(), credential.base_url.clone());
         match call(client.clone(), credential.token.expose().to_owned()).await {
             Err(e) if e.is_unauthorized() => {
-                let fresh = self
+                *credential = self
                     .tokens
-                    .credential_after_unauthorized(account_id, &credential)
+                    .credential_after_unauthorized(account_id, credential)
                     .await?;
-                call(client, fresh.token.expose().to_owned())
+                call(client, credential.token.expose().to_owned())
                     .await
                     .map_err(Error::from)
             }
             other => other.map_err(Error::from),
         }
+    }
+
+    /// The throttle windows a request of `operation` needs: the company's per-second window
+    /// and, when the operation has one, its per-minute window.
+    async fn needs(
+        &self,
+        credential: &Credential,
+        account_id: &AccountId,
+        operation: &Operation,
+    ) -> Result<Option<throttle::Needs>> {
+        let limits = self.app.rate_limits(credential.environment).await?;
+        if !limits.enabled {
+            return Ok(None);
+        }
+        let company = match &credential.company_id {
+            Some(company) => format!("{}:company:{company}", credential.environment),
+            None => format!("{}:account:{account_id}", credential.environment),
+        };
+        let mut needs = vec![(
+            company.clone(),
+            Limit {
+                limit: limits.per_second.max(1),
+                span_ms: 1_000,
+            },
+        )];
+        if let (true, Some(per_minute)) = (limits.operation_limits, operation.rate_limit_per_minute)
+        {
+            needs.push((
+                format!("{company}:{}", operation.id),
+                Limit {
+                    limit: per_minute.max(1),
+                    span_ms: 60_000,
+                },
+            ));
+        }
+        Ok(Some(needs))
     }
 
     /// Sends the spec's operation `operation_id` for the account (see `send`).
@@ -85,20 +138,21 @@ impl Gateway {
         let policy = &self.shared.settings().retry;
         let is_read = request.method == reqwest::Method::GET;
         let (mut rate_limited, mut failed_reads) = (0, 0);
+        let mut credential = self.tokens.credential(account_id).await?;
+        let needs = self.needs(&credential, account_id, operation).await?;
         loop {
-            let wait = self.throttle.reserve(
-                account_id.as_str(),
-                &operation.id,
-                operation.rate_limit_per_minute,
-                Instant::now(),
-            );
-            if !wait.is_zero() {
-                tracing::debug!(account_id = %account_id, operation = %operation.id, ?wait, "throttled");
-                tokio::time::sleep(wait).await;
+            // A slot under Dialpad's limits; given back if this request is dropped before it
+            // is sent (its caller went away).
+            let slot = match &needs {
+                Some(needs) => Some(self.throttle.reserve(needs.clone()).await?),
+                None => None,
+            };
+            if let Some(slot) = &slot {
+                slot.wait().await;
             }
             let started = Instant::now();
             let outcome = self
-                .call(account_id, |client, token| {
+                .call_with(account_id, &mut credential, |client, token| {
                     let request = request.clone();
                     async move {
                         let response = client.send(&token, &request).await?;
@@ -115,6 +169,9 @@ impl Gateway {
                     }
                 })
                 .await;
+            if let Some(slot) = slot {
+                slot.used();
+            }
             let status = match &outcome {
                 Ok(response) => Some(response.status),
                 Err(Error::Dialpad { status, .. }) => Some(*status),

@@ -1,125 +1,424 @@
-//! Client-side throttling to Dialpad's limits, so actions wait their turn instead of provoking
-//! 429s: about 20 requests per second per Dialpad company, and each operation's per-minute
-//! figure from the spec. Reservations in sliding windows, in this process; several processes on
-//! one database each throttle on their own, and the 429 handling covers the rest.
+//! Throttling to Dialpad's limits, so requests wait their turn instead of provoking 429s:
+//! `per_second` requests per Dialpad company (20 by default) and each operation's per-minute
+//! figure from the spec, per company too. A request reserves a slot — now, or a little later —
+//! in every window that applies; one whose slot would be more than `MAX_WAIT` away is refused
+//! at once (`rate_limited`, with when to retry), and one whose caller has gone gives its slot
+//! back. The windows are kept in this process (SQLite: one process), or in the database so that
+//! every process of a cluster shares one budget per company (`RateStore`).
+//!
+//! A window of `limit` per `span` is counted in buckets of `span / BUCKETS`; a slot is given
+//! only where every run of `BUCKETS + 1` buckets that contains it stays under the limit, so any
+//! interval of `span` — which lies within `BUCKETS + 1` buckets — holds at most `limit`
+//! requests, however they were spread (a tenth of a span of margin for the time a request
+//! takes to reach Dialpad).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Dialpad's windows, with a margin: requests reserved a window apart may still arrive closer
-/// together than they were sent.
-const SECOND: Duration = Duration::from_millis(1_100);
-const MINUTE: Duration = Duration::from_secs(61);
-/// Dialpad's overall limit per company.
-pub const COMPANY_PER_SECOND: usize = 20;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default)]
-pub struct Throttle {
-    companies: Mutex<HashMap<String, Windows>>,
+use crate::error::{Error, Result};
+use crate::store::RateStore;
+use crate::time::Timestamp;
+
+/// Buckets per window span.
+const BUCKETS: i64 = 10;
+/// The longest a request waits for its slot before it is refused instead.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// Dialpad's limits for an environment: its documented ones unless the vendor was granted
+/// others, or none (the emulator without limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Throttle at all (false: only Dialpad's 429s slow requests down).
+    pub enabled: bool,
+    /// Requests per second per Dialpad company.
+    pub per_second: u32,
+    /// Hold each operation's per-minute limit from Dialpad's spec too.
+    pub operation_limits: bool,
 }
 
-#[derive(Debug, Default)]
-struct Windows {
-    second: VecDeque<Instant>,
-    per_operation: HashMap<String, VecDeque<Instant>>,
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            per_second: 20,
+            operation_limits: true,
+        }
+    }
+}
+
+/// One limit: at most `limit` per `span`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    pub limit: u32,
+    pub span_ms: i64,
+}
+
+impl Limit {
+    fn bucket_ms(self) -> i64 {
+        (self.span_ms / BUCKETS).max(1)
+    }
+}
+
+/// The counts of one window: `counts[i]` reservations in bucket `base + i`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    base: i64,
+    counts: Vec<u32>,
+}
+
+impl Window {
+    fn count(&self, bucket: i64) -> u32 {
+        usize::try_from(bucket - self.base)
+            .ok()
+            .and_then(|i| self.counts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether one more in `bucket` keeps every run of `BUCKETS + 1` buckets holding it under
+    /// `limit`.
+    fn has_room(&self, bucket: i64, limit: u32) -> bool {
+        (bucket..=bucket + BUCKETS).all(|end| {
+            let used: u32 = (end - BUCKETS..=end).map(|b| self.count(b)).sum();
+            used < limit
+        })
+    }
+
+    /// The first bucket from `from` with room, looking no further than `until`.
+    fn first_room(&self, from: i64, until: i64, limit: u32) -> Option<i64> {
+        (from..=until).find(|&b| self.has_room(b, limit))
+    }
+
+    fn add(&mut self, bucket: i64, delta: i64) {
+        if self.counts.is_empty() {
+            self.base = bucket;
+        }
+        if bucket < self.base {
+            let missing = (self.base - bucket) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, missing));
+            self.base = bucket;
+        }
+        let i = (bucket - self.base) as usize;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] = (i64::from(self.counts[i]) + delta).max(0) as u32;
+    }
+
+    /// Forgets buckets no run reaching `now` or later can see.
+    fn prune(&mut self, now_bucket: i64) {
+        let keep_from = now_bucket - BUCKETS;
+        if keep_from > self.base {
+            let drop = ((keep_from - self.base) as usize).min(self.counts.len());
+            self.counts.drain(..drop);
+            self.base = keep_from;
+        }
+        while self.counts.last() == Some(&0) {
+            self.counts.pop();
+        }
+    }
+}
+
+/// The windows a request needs, by key, with the limit of each.
+pub(crate) type Needs = Vec<(String, Limit)>;
+
+/// Finds the earliest instant from `now` at which every window of `needs` has room, within
+/// `MAX_WAIT`; takes it (in `windows`, by the same keys) and answers it. `Err(retry_after)` when
+/// there is none that soon.
+pub(crate) fn take_slot(
+    windows: &mut [Window],
+    needs: &[(String, Limit)],
+    now: Timestamp,
+) -> std::result::Result<Timestamp, Duration> {
+    let now_ms = now.as_millis();
+    let until_ms = now_ms + MAX_WAIT.as_millis() as i64;
+    for (window, (_, limit)) in windows.iter_mut().zip(needs) {
+        window.prune(now_ms.div_euclid(limit.bucket_ms()));
+    }
+    let mut at = now_ms;
+    // Each pass moves `at` to the first instant every window allows; it settles in a few.
+    for _ in 0..8 {
+        let mut moved = false;
+        for (window, (_, limit)) in windows.iter().zip(needs) {
+            let width = limit.bucket_ms();
+            let from = at.div_euclid(width);
+            let until = until_ms.div_euclid(width);
+            match window.first_room(from, until, limit.limit) {
+                Some(bucket) if bucket > from => {
+                    at = bucket * width;
+                    moved = true;
+                }
+                Some(_) => {}
+                None => {
+                    // Full for longer than we wait: when the oldest reservation of the window
+                    // leaves it, roughly.
+                    return Err(Duration::from_millis(limit.span_ms as u64));
+                }
+            }
+        }
+        if !moved {
+            for (window, (_, limit)) in windows.iter_mut().zip(needs) {
+                window.add(at.div_euclid(limit.bucket_ms()), 1);
+            }
+            return Ok(Timestamp::from_millis(at));
+        }
+    }
+    Err(MAX_WAIT)
+}
+
+/// Gives back a slot taken at `at` and not used.
+pub(crate) fn give_back(windows: &mut [Window], needs: &[(String, Limit)], at: Timestamp) {
+    for (window, (_, limit)) in windows.iter_mut().zip(needs) {
+        window.add(at.as_millis().div_euclid(limit.bucket_ms()), -1);
+    }
+}
+
+/// This process's view of the windows, or the database's.
+pub(crate) struct Throttle {
+    local: Mutex<HashMap<String, Window>>,
+    /// Shared with the other processes of a cluster, when the store shares work.
+    store: Option<Arc<dyn RateStore>>,
 }
 
 impl Throttle {
-    /// Reserves a slot for one request of `operation` for `company`; answers how long to wait
-    /// before sending it.
-    pub fn reserve(
-        &self,
-        company: &str,
-        operation: &str,
-        per_minute: Option<u32>,
-        now: Instant,
-    ) -> Duration {
-        let mut companies = self.companies.lock().unwrap_or_else(|p| p.into_inner());
-        let windows = companies.entry(company.to_owned()).or_default();
-        prune(&mut windows.second, now, SECOND);
-        let minute = windows
-            .per_operation
-            .entry(operation.to_owned())
-            .or_default();
-        prune(minute, now, MINUTE);
-        let mut at = now;
-        // Two passes settle both windows: a later slot in one never makes the other earlier.
-        for _ in 0..2 {
-            at = at.max(earliest(&windows.second, COMPANY_PER_SECOND, SECOND, at));
-            if let Some(limit) = per_minute {
-                let minute = &windows.per_operation[operation];
-                at = at.max(earliest(minute, limit as usize, MINUTE, at));
+    pub(crate) fn new(store: Arc<dyn RateStore>) -> Throttle {
+        let shared = store.shares_rate_windows();
+        Throttle {
+            local: Mutex::default(),
+            store: shared.then_some(store),
+        }
+    }
+
+    /// Reserves a slot for one request: `Ok(slot)` to send at `slot.at` (give it back by
+    /// dropping it unused), or `rate_limited` when the wait would be over `MAX_WAIT`.
+    pub(crate) async fn reserve(self: &Arc<Self>, needs: Needs) -> Result<Slot> {
+        let now = Timestamp::now();
+        let at = match &self.store {
+            None => {
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                let mut windows: Vec<Window> = needs
+                    .iter()
+                    .map(|(key, _)| local.remove(key).unwrap_or_default())
+                    .collect();
+                let taken = take_slot(&mut windows, &needs, now);
+                for ((key, _), window) in needs.iter().zip(windows) {
+                    local.insert(key.clone(), window);
+                }
+                taken
+            }
+            Some(store) => {
+                let mut taken = Err(MAX_WAIT);
+                store
+                    .update_rate_windows(
+                        &needs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                        now,
+                        &mut |windows| {
+                            taken = take_slot(windows, &needs, now);
+                        },
+                    )
+                    .await?;
+                taken
+            }
+        };
+        match at {
+            Ok(at) => Ok(Slot {
+                at,
+                needs,
+                throttle: Some(self.clone()),
+            }),
+            Err(retry_after) => Err(Error::RateLimited {
+                retry_after_secs: Some(retry_after.as_secs().max(1)),
+                body: serde_json::json!({
+                    "message": "dialbridge holds Dialpad's rate limits; no slot within the next 10 s"
+                }),
+            }),
+        }
+    }
+
+    fn give_back(self: Arc<Self>, needs: Needs, at: Timestamp) {
+        match self.store.clone() {
+            None => {
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                let mut windows: Vec<Window> = needs
+                    .iter()
+                    .map(|(key, _)| local.remove(key).unwrap_or_default())
+                    .collect();
+                give_back(&mut windows, &needs, at);
+                for ((key, _), window) in needs.iter().zip(windows) {
+                    local.insert(key.clone(), window);
+                }
+            }
+            Some(store) => {
+                // Dropped in a request whose caller went away: finish the give-back on its own.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        let keys: Vec<String> = needs.iter().map(|(k, _)| k.clone()).collect();
+                        let result = store
+                            .update_rate_windows(&keys, Timestamp::now(), &mut |windows| {
+                                give_back(windows, &needs, at);
+                            })
+                            .await;
+                        if let Err(e) = result {
+                            tracing::debug!("giving a throttle slot back failed: {e}");
+                        }
+                    });
+                }
             }
         }
-        insert_sorted(&mut windows.second, at);
-        if per_minute.is_some() {
-            if let Some(minute) = windows.per_operation.get_mut(operation) {
-                insert_sorted(minute, at);
-            }
+    }
+}
+
+/// A reserved slot. Dropped before `used`, it is given back (the request was not sent).
+pub(crate) struct Slot {
+    pub at: Timestamp,
+    needs: Needs,
+    throttle: Option<Arc<Throttle>>,
+}
+
+impl Slot {
+    /// Waits until the slot's time.
+    pub async fn wait(&self) {
+        let wait = self.at.since(Timestamp::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        at - now
+    }
+
+    /// The request was sent: the slot stays taken.
+    pub fn used(mut self) {
+        self.throttle = None;
     }
 }
 
-/// Forgets reservations that no window starting now can see.
-fn prune(log: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while log
-        .front()
-        .is_some_and(|&t| now.saturating_duration_since(t) >= window)
-    {
-        log.pop_front();
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(throttle) = self.throttle.take() {
+            throttle.give_back(std::mem::take(&mut self.needs), self.at);
+        }
     }
-}
-
-/// The first instant from `at` with room for one more in every window through it.
-fn earliest(log: &VecDeque<Instant>, limit: usize, window: Duration, at: Instant) -> Instant {
-    let in_window = log.iter().filter(|&&t| t + window > at).count();
-    if in_window < limit {
-        return at;
-    }
-    // The (limit)th most recent reservation must leave the window first.
-    let index = log.len() - limit;
-    (log[index] + window).max(at)
-}
-
-fn insert_sorted(log: &mut VecDeque<Instant>, at: Instant) {
-    let position = log.partition_point(|&t| t <= at);
-    log.insert(position, at);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn twenty_per_second_then_wait() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
-        for _ in 0..20 {
-            assert_eq!(
-                throttle.reserve("c", "users.list", Some(1200), now),
-                Duration::ZERO
-            );
-        }
-        let wait = throttle.reserve("c", "users.list", Some(1200), now);
-        assert_eq!(wait, SECOND);
-        assert_eq!(
-            throttle.reserve("other", "users.list", Some(1200), now),
-            Duration::ZERO
-        );
+    fn second(limit: u32) -> (String, Limit) {
+        (
+            "c".into(),
+            Limit {
+                limit,
+                span_ms: 1_000,
+            },
+        )
+    }
+
+    /// Takes `n` slots at `now_ms` and answers their times (ms).
+    fn take(windows: &mut [Window], needs: &[(String, Limit)], now_ms: i64, n: usize) -> Vec<i64> {
+        (0..n)
+            .map(|_| {
+                take_slot(windows, needs, Timestamp::from_millis(now_ms))
+                    .unwrap()
+                    .as_millis()
+            })
+            .collect()
+    }
+
+    /// The most requests in any interval of `span` among `times`.
+    fn busiest(times: &[i64], span: i64) -> usize {
+        times
+            .iter()
+            .map(|&start| {
+                times
+                    .iter()
+                    .filter(|&&t| t >= start && t < start + span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]
-    fn per_operation_minute_limits_space_requests_out() {
-        let throttle = Throttle::default();
-        let now = Instant::now();
-        for _ in 0..10 {
-            assert!(throttle.reserve("c", "call.get", Some(10), now) < SECOND);
+    fn a_burst_gets_the_limit_at_once_then_waits() {
+        let needs = [second(20)];
+        let mut windows = vec![Window::default()];
+        let times = take(&mut windows, &needs, 1_000_000, 20);
+        assert!(times.iter().all(|&t| t == 1_000_000), "{times:?}");
+        let next = take(&mut windows, &needs, 1_000_000, 1)[0];
+        assert!(next >= 1_000_000 + 1_000, "{next}");
+    }
+
+    #[test]
+    fn no_interval_of_the_span_holds_more_than_the_limit() {
+        let needs = [second(20)];
+        let mut windows = vec![Window::default()];
+        let mut times = Vec::new();
+        let mut refused = 0;
+        // Requests arriving over 5 seconds, in bursts at odd instants: four times the limit.
+        for now in (0..5_000).step_by(37) {
+            for _ in 0..3 {
+                match take_slot(
+                    &mut windows,
+                    &needs,
+                    Timestamp::from_millis(1_000_000 + now),
+                ) {
+                    Ok(at) => times.push(at.as_millis()),
+                    Err(_) => refused += 1,
+                }
+            }
         }
-        let wait = throttle.reserve("c", "call.get", Some(10), now);
-        assert!(wait >= Duration::from_secs(60), "{wait:?}");
-        // Other operations of the company are not held by that limit.
-        assert!(throttle.reserve("c", "users.list", Some(1200), now) <= SECOND);
+        assert!(refused > 0, "slots more than 10 s away are refused");
+        times.sort_unstable();
+        assert!(busiest(&times, 1_000) <= 20, "{}", busiest(&times, 1_000));
+        // …and the throughput is close to the limit (within the margin of a bucket).
+        let span = times.last().unwrap() - times.first().unwrap();
+        let rate = times.len() as f64 * 1_000.0 / span as f64;
+        assert!(rate > 16.0, "{rate} per second");
+    }
+
+    #[test]
+    fn both_limits_hold_at_the_same_slot() {
+        let needs = [
+            second(20),
+            (
+                "c:call.get".into(),
+                Limit {
+                    limit: 10,
+                    span_ms: 60_000,
+                },
+            ),
+        ];
+        let mut windows = vec![Window::default(), Window::default()];
+        let times = take(&mut windows, &needs, 1_000_000, 10);
+        assert!(times.iter().all(|&t| t == 1_000_000));
+        // The eleventh would wait about a minute: refused now, with when to retry.
+        let refused = take_slot(&mut windows, &needs, Timestamp::from_millis(1_000_000));
+        assert_eq!(refused, Err(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_slot_given_back_is_free_again() {
+        let needs = [second(2)];
+        let mut windows = vec![Window::default()];
+        let now = Timestamp::from_millis(5_000);
+        let a = take_slot(&mut windows, &needs, now).unwrap();
+        take_slot(&mut windows, &needs, now).unwrap();
+        let later = take_slot(&mut windows, &needs, now).unwrap();
+        assert!(later > now);
+        give_back(&mut windows, &needs, a);
+        give_back(&mut windows, &needs, later);
+        assert_eq!(take_slot(&mut windows, &needs, now).unwrap(), now);
+    }
+
+    #[test]
+    fn windows_forget_what_no_interval_sees() {
+        let needs = [second(20)];
+        let mut windows = vec![Window::default()];
+        take(&mut windows, &needs, 1_000, 20);
+        take(&mut windows, &needs, 100_000, 1);
+        assert!(windows[0].counts.len() <= 1, "{:?}", windows[0]);
     }
 }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::StoreResult;
+use crate::gateway::Window;
 use crate::time::Timestamp;
 
 #[async_trait]
@@ -42,4 +43,20 @@ pub trait SignalStore: Send + Sync {
     /// A stream of the signal texts other processes publish; it ends when the connection
     /// drops (listen again).
     async fn listen(&self) -> StoreResult<mpsc::Receiver<String>>;
+}
+
+/// The throttle's windows, shared by the processes of a cluster.
+#[async_trait]
+pub trait RateStore: Send + Sync {
+    /// Whether the windows are kept here for several processes (PostgreSQL); otherwise each
+    /// process throttles in memory.
+    fn shares_rate_windows(&self) -> bool;
+    /// In one transaction that holds them against every other updater: reads the windows of
+    /// `keys` (empty for a key not seen before), lets `update` change them, and stores them.
+    async fn update_rate_windows(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        update: &mut (dyn for<'w> FnMut(&'w mut [Window]) + Send),
+    ) -> StoreResult<()>;
 }

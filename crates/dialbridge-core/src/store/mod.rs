@@ -5,12 +5,13 @@ mod cluster;
 
 use async_trait::async_trait;
 
-pub use cluster::{ClusterStore, SignalStore};
+pub use cluster::{ClusterStore, RateStore, SignalStore};
 
 use crate::app::Environment;
 use crate::connections::ConnectSession;
 use crate::connections::{Account, AccountPatch, ConnectionRecord, ConnectionStatus};
 use crate::crypto::Sealed;
+use crate::gateway::RateLimits;
 use crate::ids::AccountId;
 use crate::time::Timestamp;
 
@@ -89,6 +90,8 @@ pub struct AppCredentialsRecord {
     pub client_id: String,
     pub client_secret: Sealed,
     pub base_url: String,
+    /// Dialpad's limits for this environment, when the vendor set them.
+    pub rate_limits: Option<RateLimits>,
     pub updated_at: Timestamp,
 }
 
@@ -705,6 +708,7 @@ pub trait Store:
     + EndpointStore
     + ClusterStore
     + SignalStore
+    + RateStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

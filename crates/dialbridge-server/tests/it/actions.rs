@@ -576,12 +576,7 @@ async fn dialpads_4xx_is_dialpad_rejected_with_its_status_and_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_throttle_keeps_bursts_under_dialpads_limits() {
     let app = TestApp::connected("acme").await;
-    app.emulator_call(
-        Method::PATCH,
-        "/_control/config",
-        Some(json!({ "rate_limits": true })),
-    )
-    .await;
+    app.hold_dialpads_limits().await;
     let started = Instant::now();
     let runs = futures::future::join_all((0..30).map(|_| run(&app, "list_users", json!({})))).await;
     for (status, body) in runs {

@@ -112,7 +112,40 @@ async fn app_credentials_and_scopes(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(
         view["environments"]["sandbox"],
-        json!({"client_id": "sb-id", "base_url": "https://sandbox.dialpad.com", "configured": true})
+        json!({"client_id": "sb-id", "base_url": "https://sandbox.dialpad.com", "configured": true,
+               "rate_limits": {"enabled": true, "per_second": 20, "operation_limits": true}})
+    );
+    // Dialpad's limits per environment: the documented ones unless the vendor sets others.
+    let (status, view) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/sandbox",
+            Some(
+                json!({"client_id": "sb-id", "client_secret": "sb-secret-value",
+              "rate_limits": {"per_second": 50, "operation_limits": false}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        view["environments"]["sandbox"]["rate_limits"],
+        json!({"enabled": true, "per_second": 50, "operation_limits": false})
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/sandbox",
+            Some(json!({"client_id": "sb-id", "client_secret": "x",
+              "rate_limits": {"per_second": 0}})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("rate_limits.per_second")
+        ),
+        "{body}"
     );
     assert!(
         !view.to_string().contains("sb-secret-value"),

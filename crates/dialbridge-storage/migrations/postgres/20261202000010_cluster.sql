@@ -41,3 +41,6 @@ CREATE TABLE rate_windows (
     state TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- Dialpad's limits per environment as the vendor set them (JSON); NULL: Dialpad's documented.
+ALTER TABLE app_credentials ADD COLUMN rate_limits TEXT;

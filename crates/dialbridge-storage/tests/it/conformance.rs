@@ -21,7 +21,36 @@ conformance!(
     refresh_lease_has_one_holder,
     refresh_failures_and_expiring,
     connect_sessions_are_single_use,
+    rate_windows_round_trip,
 );
+
+async fn rate_windows_round_trip(db: &Database) {
+    let keys = [
+        "custom:company:1".to_owned(),
+        "custom:company:1:call.get".to_owned(),
+    ];
+    let mut seen = Vec::new();
+    db.update_rate_windows(&keys, t(1_000), &mut |windows| {
+        seen.push(windows.to_vec());
+        windows[0] =
+            serde_json::from_value(serde_json::json!({"base": 7, "counts": [1, 2]})).unwrap();
+    })
+    .await
+    .unwrap();
+    db.update_rate_windows(&keys, t(2_000), &mut |windows| seen.push(windows.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen[0],
+        [Window::default(), Window::default()],
+        "new keys start empty"
+    );
+    assert_eq!(
+        serde_json::to_value(&seen[1][0]).unwrap(),
+        serde_json::json!({"base": 7, "counts": [1, 2]}),
+        "what an update wrote, the next one reads"
+    );
+}
 
 async fn accounts_move_between_shards(db: &Database) {
     let (a, _) = db
@@ -131,11 +160,18 @@ async fn app_credentials(db: &Database) {
         client_id: "cid".into(),
         client_secret: Sealed(vec![1, 2, 3, 0, 200]),
         base_url: "https://sandbox.dialpad.com".into(),
+        rate_limits: None,
         updated_at: t(10),
     };
     db.put_app_credentials(&record).await.unwrap();
+    let limits = RateLimits {
+        enabled: true,
+        per_second: 50,
+        operation_limits: false,
+    };
     db.put_app_credentials(&AppCredentialsRecord {
         client_id: "cid2".into(),
+        rate_limits: Some(limits),
         ..record.clone()
     })
     .await
@@ -147,6 +183,7 @@ async fn app_credentials(db: &Database) {
         (Environment::Sandbox, "cid2")
     );
     assert_eq!(all[0].client_secret, record.client_secret);
+    assert_eq!(all[0].rate_limits, Some(limits));
 }
 
 async fn admin_keys(db: &Database) {

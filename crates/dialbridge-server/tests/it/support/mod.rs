@@ -225,6 +225,28 @@ impl TestApp {
     }
 
     /// Points the `custom` environment at the emulator with its dev app and selects scopes.
+    /// Turns Dialpad's limits on at the emulator and dialbridge's throttle to them on.
+    pub async fn hold_dialpads_limits(&self) {
+        self.emulator_call(
+            Method::PATCH,
+            "/_control/config",
+            Some(json!({ "rate_limits": true })),
+        )
+        .await;
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                "/api/v1/app/credentials/custom",
+                Some(json!({
+                    "client_id": Emulator::DEV_CLIENT_ID,
+                    "client_secret": Emulator::DEV_CLIENT_SECRET,
+                    "base_url": self.emulator_url,
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn configure_app(&self) {
         let (status, body) = self
             .call(
@@ -234,6 +256,9 @@ impl TestApp {
                     "client_id": Emulator::DEV_CLIENT_ID,
                     "client_secret": Emulator::DEV_CLIENT_SECRET,
                     "base_url": self.emulator_url,
+                    // The emulator runs without Dialpad's limits unless a test turns them on
+                    // (with `set_rate_limits` for dialbridge's side).
+                    "rate_limits": {"enabled": false},
                 })),
             )
             .await;
