@@ -68,7 +68,12 @@ pub async fn start(
 ) -> Result<Running, StartError> {
     let db = Database::connect(&config.database_url).await?;
     db.migrate().await?;
-    let master_key = resolve_master_key(&config, db.dialect())?;
+    let mut cipher = Cipher::new(&resolve_master_key(&config, db.dialect())?);
+    if let Some(previous) = &config.previous_master_key {
+        let previous = MasterKey::parse(previous)
+            .map_err(|e| StartError::MasterKey(format!("previous master key: {e}")))?;
+        cipher = cipher.with_previous(&previous);
+    }
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -103,7 +108,7 @@ pub async fn start(
         http_allowed_hosts: config.http_allowed_hosts.clone(),
         ..ExecutorSettings::default()
     };
-    let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
+    let platform = Platform::new(Arc::new(db), cipher, settings)?;
     platform.admin.verify_master_key().await?;
 
     let api_key = config
