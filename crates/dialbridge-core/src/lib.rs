@@ -7,6 +7,7 @@
 mod actions;
 mod admin;
 mod app;
+mod audit;
 mod background;
 mod connections;
 mod crypto;
@@ -28,9 +29,10 @@ mod workflows;
 pub use actions::{
     action, catalog as action_catalog, require_action, ActionInfo, Actions, ProxyRequest,
 };
-pub use admin::Admin;
+pub use admin::{Admin, AdminIdentity, AdminKeyInput, AdminKeyView, NewAdminKey, KEY_RECHECK};
 pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use app::{AppSettings, AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
+pub use audit::{Actor, Audit, AuditEntryView, AuditPage, Change};
 pub use background::Background;
 pub use connections::{
     Account, AccountPage, AccountPatch, AccountView, AuthType, CallbackOutcome, CallbackQuery,
@@ -54,6 +56,10 @@ pub use store::{
     ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore, HookRecord, HookStore,
     RefreshFailure, SettingsStore, StepRecord, StepStatus, Store, StoreError, StoreResult,
     TokenUpdate, WorkflowRecord, WorkflowStore,
+};
+pub use store::{
+    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
+    SealedColumn,
 };
 pub use time::Timestamp;
 pub use triggers::{

@@ -111,13 +111,15 @@ pub async fn start(
     let platform = Platform::new(Arc::new(db), cipher, settings)?;
     platform.admin.verify_master_key().await?;
 
-    let api_key = config
-        .api_key
-        .clone()
-        .or_else(|| config.dev.then(|| DEV_API_KEY.to_owned()));
+    // The key of the command line or of dev mode, else one generated on first start.
+    let (api_key, key_name) = match (&config.api_key, config.dev) {
+        (Some(key), _) => (Some(key.clone()), "bootstrap"),
+        (None, true) => (Some(DEV_API_KEY.to_owned()), "dev"),
+        (None, false) => (None, "bootstrap"),
+    };
     let generated_api_key = platform
         .admin
-        .bootstrap_admin_key(api_key.map(Secret::new).as_ref())
+        .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
     let mut app = routes::router(AppState {

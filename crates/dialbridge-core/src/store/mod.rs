@@ -1,7 +1,14 @@
 //! What the domain needs from a database, as small traits; `dialbridge-storage` implements them
 //! for SQLite and PostgreSQL. Secrets cross this boundary only as `Sealed` ciphertext.
 
+mod operators;
+
 use async_trait::async_trait;
+
+pub use operators::{
+    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
+    SealedColumn,
+};
 
 use crate::app::Environment;
 use crate::connections::ConnectSession;
@@ -565,6 +572,9 @@ pub trait Store:
     + ExecutionStore
     + HookStore
     + EndpointStore
+    + AdminKeyRegistry
+    + AuditStore
+    + ResealStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

@@ -8,4 +8,5 @@ mod support;
 
 mod conformance;
 mod migration_trees;
+mod operators_conformance;
 mod workflows_conformance;
