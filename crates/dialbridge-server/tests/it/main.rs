@@ -6,7 +6,9 @@
 mod support;
 
 mod actions;
+mod admin_keys;
 mod app_and_accounts;
+mod audit_log;
 mod connect_flow;
 mod metrics;
 mod openapi;
