@@ -18,6 +18,7 @@ mod gateway;
 mod ids;
 mod metrics;
 mod platform;
+mod rotation;
 mod secret;
 mod store;
 mod suggest;
@@ -49,6 +50,7 @@ pub use gateway::RetryPolicy;
 pub use ids::AccountId;
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
+pub use rotation::{rotate_master_key, RotationReport};
 pub use secret::Secret;
 pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ConnectSessionStore,

@@ -10,6 +10,7 @@ mod admin_keys;
 mod app_and_accounts;
 mod audit_log;
 mod connect_flow;
+mod key_rotation;
 mod metrics;
 mod openapi;
 mod proxy;
