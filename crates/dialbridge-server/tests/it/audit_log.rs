@@ -55,17 +55,7 @@ async fn each_admin_change_is_recorded_once_with_who_made_it_and_no_secret(backe
         .await;
     assert_eq!(status, StatusCode::CREATED, "{ops}");
     let (ops_key, ops_id) = (ops["key"].as_str().unwrap(), ops["id"].as_str().unwrap());
-    let (_, company) = app
-        .emulator_call(Method::GET, "/_control/companies", None)
-        .await;
-    let (_, made) = app
-        .emulator_call(
-            Method::POST,
-            "/_control/api-keys",
-            Some(json!({"company_id": company[0]["id"]})),
-        )
-        .await;
-    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
+    let dialpad_key = app.dialpad_api_key().await;
     let config_value = "cfg-VALUE-7c1e";
 
     let app_ref = &app;

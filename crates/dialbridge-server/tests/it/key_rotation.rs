@@ -15,21 +15,6 @@ use crate::vendor_webhooks::{verified, Receiver};
 
 on_both_backends!(a_rotation_reseals_every_secret_while_servers_keep_working);
 
-/// A Dialpad API key of the emulator's first company (Acme).
-async fn dialpad_api_key(app: &TestApp) -> String {
-    let (_, companies) = app
-        .emulator_call(Method::GET, "/_control/companies", None)
-        .await;
-    let (_, made) = app
-        .emulator_call(
-            Method::POST,
-            "/_control/api-keys",
-            Some(json!({"company_id": companies[0]["id"]})),
-        )
-        .await;
-    made["api_key"].as_str().unwrap().to_owned()
-}
-
 async fn connect_with_api_key(app: &TestApp, account: &str, key: &str) {
     app.create_account(account).await;
     let (status, body) = app
@@ -94,7 +79,7 @@ async fn a_rotation_reseals_every_secret_while_servers_keep_working(backend: Bac
     app.configure_app().await;
     app.create_account("oauth").await;
     app.connect_oauth("oauth").await;
-    let dialpad_key = dialpad_api_key(&app).await;
+    let dialpad_key = app.dialpad_api_key().await;
     connect_with_api_key(&app, "keyed", &dialpad_key).await;
     app.authorize_url("keyed", None).await;
     let workflow = json!({

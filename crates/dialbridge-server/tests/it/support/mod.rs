@@ -253,6 +253,22 @@ impl TestApp {
             .expect("refresh count")
     }
 
+    /// A new company-admin Dialpad API key of the emulator's first company (Acme).
+    pub async fn dialpad_api_key(&self) -> String {
+        let (_, companies) = self
+            .emulator_call(Method::GET, "/_control/companies", None)
+            .await;
+        let (status, made) = self
+            .emulator_call(
+                Method::POST,
+                "/_control/api-keys",
+                Some(json!({"company_id": companies[0]["id"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        made["api_key"].as_str().expect("api_key").to_owned()
+    }
+
     /// Points the `custom` environment at the emulator with its dev app and selects scopes.
     pub async fn configure_app(&self) {
         let (status, body) = self
