@@ -1,5 +1,10 @@
 //! Secrets at rest: AES-256-GCM under the master key with a fresh random nonce per value,
 //! SHA-256 hashes for admin API keys, and random tokens for links, states and keys.
+//!
+//! A sealed value is `nonce ‖ ciphertext ‖ tag`, with no key id: while the master key is being
+//! rotated a `Cipher` also holds the previous key and opens a value with whichever of the two
+//! authenticates it (AES-GCM's tag makes a wrong key fail, never decrypt to garbage), and seals
+//! with the current one only. The format is the one every database was written with.
 
 use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::{AeadCore, Aes256Gcm, Key, Nonce};
@@ -57,19 +62,33 @@ impl MasterKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed(pub Vec<u8>);
 
-/// Encrypts and decrypts secrets under the master key.
+/// Encrypts secrets under the master key, and decrypts them under it or, during a rotation,
+/// under the previous one.
 #[derive(Clone)]
-pub struct Cipher(Aes256Gcm);
+pub struct Cipher {
+    current: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
+}
 
 impl Cipher {
     pub fn new(key: &MasterKey) -> Self {
-        Cipher(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0)))
+        Cipher {
+            current: aes(key),
+            previous: None,
+        }
     }
 
+    /// Also opens values sealed under `previous` (the key being rotated away from).
+    pub fn with_previous(mut self, previous: &MasterKey) -> Self {
+        self.previous = Some(aes(previous));
+        self
+    }
+
+    /// Seals under the current key, with a fresh random nonce.
     pub fn seal(&self, plaintext: &str) -> Sealed {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
-            .0
+            .current
             .encrypt(&nonce, plaintext.as_bytes())
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
@@ -77,19 +96,30 @@ impl Cipher {
         Sealed(out)
     }
 
+    /// Opens a value sealed under the current key or the previous one.
     pub fn open(&self, sealed: &Sealed) -> Result<Secret, CryptoError> {
-        if sealed.0.len() < NONCE_LEN {
-            return Err(CryptoError::Undecryptable);
-        }
-        let (nonce, ciphertext) = sealed.0.split_at(NONCE_LEN);
-        let plaintext = self
-            .0
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| CryptoError::Undecryptable)?;
-        String::from_utf8(plaintext)
-            .map(Secret::new)
-            .map_err(|_| CryptoError::Undecryptable)
+        open_with(&self.current, sealed).or_else(|e| match &self.previous {
+            Some(previous) => open_with(previous, sealed),
+            None => Err(e),
+        })
     }
+}
+
+fn aes(key: &MasterKey) -> Aes256Gcm {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0))
+}
+
+fn open_with(aes: &Aes256Gcm, sealed: &Sealed) -> Result<Secret, CryptoError> {
+    if sealed.0.len() < NONCE_LEN {
+        return Err(CryptoError::Undecryptable);
+    }
+    let (nonce, ciphertext) = sealed.0.split_at(NONCE_LEN);
+    let plaintext = aes
+        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .map_err(|_| CryptoError::Undecryptable)?;
+    String::from_utf8(plaintext)
+        .map(Secret::new)
+        .map_err(|_| CryptoError::Undecryptable)
 }
 
 /// How admin API keys are stored: they are long random strings, so a plain SHA-256 suffices.
@@ -132,6 +162,22 @@ mod tests {
         let last = sealed.0.len() - 1;
         sealed.0[last] ^= 1;
         assert!(cipher.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_open_and_only_the_new_one_seals() {
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let before = Cipher::new(&old).seal("hook-secret");
+        let both = Cipher::new(&new).with_previous(&old);
+        assert_eq!(both.open(&before).unwrap().expose(), "hook-secret");
+        let after = both.seal("hook-secret");
+        assert_eq!(
+            Cipher::new(&new).open(&after).unwrap().expose(),
+            "hook-secret"
+        );
+        assert!(Cipher::new(&old).open(&after).is_err());
+        let stranger = Cipher::new(&MasterKey::generate()).seal("x");
+        assert!(both.open(&stranger).is_err());
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub enum Resource {
     DialpadHook,
     /// An operation of Dialpad's API (method and path).
     DialpadOperation,
+    /// An active admin API key, by id.
+    AdminKey,
 }
 
 impl fmt::Display for Resource {
@@ -56,6 +58,7 @@ impl fmt::Display for Resource {
             Resource::WebhookEndpoint => "webhook endpoint",
             Resource::DialpadHook => "webhook",
             Resource::DialpadOperation => "Dialpad operation",
+            Resource::AdminKey => "admin API key",
         })
     }
 }
@@ -107,6 +110,10 @@ pub enum Error {
     },
     #[error("{0}")]
     InvalidSignature(String),
+    #[error(
+        "admin API key '{0}' is the last active one and cannot be revoked: create another first"
+    )]
+    LastAdminKey(String),
     #[error("the http step's request was answered {status}")]
     HttpStep { status: u16, body: Value },
     #[error("the step took longer than its budget of {seconds} s (--step-timeout)")]
@@ -137,6 +144,7 @@ impl Error {
             Error::HttpStep { .. } => "http_error",
             Error::StepTimeout { .. } => "step_timeout",
             Error::InvalidSignature(_) => "invalid_signature",
+            Error::LastAdminKey(_) => "last_admin_key",
             Error::Store(e) => e.code(),
             Error::Internal(_) => "internal_error",
         }

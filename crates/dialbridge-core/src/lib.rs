@@ -7,6 +7,7 @@
 mod actions;
 mod admin;
 mod app;
+mod audit;
 mod background;
 mod batch;
 mod cache;
@@ -20,6 +21,7 @@ mod gateway;
 mod ids;
 mod metrics;
 mod platform;
+mod rotation;
 mod secret;
 mod signals;
 mod store;
@@ -32,9 +34,10 @@ mod workflows;
 pub use actions::{
     action, catalog as action_catalog, require_action, ActionInfo, Actions, ProxyRequest,
 };
-pub use admin::Admin;
+pub use admin::{Admin, AdminIdentity, AdminKeyInput, AdminKeyView, NewAdminKey, KEY_RECHECK};
 pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
 pub use app::{AppSettings, AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
+pub use audit::{Actor, Audit, AuditEntryView, AuditPage, Change};
 pub use background::Background;
 pub use cluster::{shard_key, shard_of, Ownership, SHARDS};
 pub use connections::{
@@ -52,6 +55,7 @@ pub use gateway::{RateLimits, RetryPolicy, Window};
 pub use ids::AccountId;
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
+pub use rotation::{rotate_master_key, RotationReport};
 pub use secret::Secret;
 pub use signals::{Signal, Signals};
 pub use store::{
@@ -61,6 +65,10 @@ pub use store::{
     HookRecord, HookStore, JournalOutcome, JournalWrite, RateStore, RefreshFailure, SettingsStore,
     SignalStore, StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate,
     WorkflowRecord, WorkflowStore,
+};
+pub use store::{
+    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
+    SealedColumn,
 };
 pub use time::Timestamp;
 pub use triggers::{

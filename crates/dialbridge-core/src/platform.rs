@@ -13,6 +13,7 @@ use url::Url;
 use crate::actions::Actions;
 use crate::admin::Admin;
 use crate::app::AppSettings;
+use crate::audit::Audit;
 use crate::cache::TtlCache;
 use crate::cluster::{Cluster, Ownership};
 use crate::connections::{Connections, Tokens};
@@ -245,6 +246,8 @@ pub struct Parts {
     pub app: AppSettings,
     /// Admin API keys and the master-key check.
     pub admin: Admin,
+    /// The record of admin changes: who, what, when.
+    pub audit: Audit,
     /// Accounts and their Dialpad connections: connect links, OAuth, API keys, disconnects.
     pub connections: Connections,
     /// Valid credentials for an account, refreshing OAuth tokens once across the cluster.
@@ -293,6 +296,9 @@ impl Platform {
             settings: store.clone(),
             shared: shared.clone(),
             known_keys: Arc::default(),
+        };
+        let audit = Audit {
+            records: store.clone(),
         };
         let vendor_webhooks = VendorWebhooks {
             endpoints: store.clone(),
@@ -359,6 +365,7 @@ impl Platform {
         Ok(Platform(Arc::new(Parts {
             app,
             admin,
+            audit,
             connections,
             tokens,
             actions,

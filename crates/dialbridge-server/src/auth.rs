@@ -1,7 +1,7 @@
 //! Admin API authentication: every `/api/v1` and `/proxy` route needs
 //! `Authorization: Bearer <api key>`. `behind_api_key` puts a router behind the check and
 //! writes it into the router's OpenAPI operations in the same step, so neither goes without
-//! the other.
+//! the other. The key's `AdminIdentity` (id and name) goes into the request's extensions.
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -58,7 +58,11 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .flatten()
 }
 
-async fn require_api_key(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_api_key(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(AUTHORIZATION)
@@ -72,9 +76,12 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
     let Some(key) = presented else {
         return ApiError::unauthorized().into_response();
     };
-    match state.platform.admin.is_admin_key(key).await {
-        Ok(true) => next.run(request).await,
-        Ok(false) => ApiError::unauthorized().into_response(),
+    match state.platform.admin.authenticate(key).await {
+        Ok(Some(identity)) => {
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized().into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -42,6 +42,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
 
+    /// The master key being rotated away from: values sealed under it are still opened (new
+    /// ones are sealed under --master-key). Set it on every server while
+    /// `dialbridge rotate-master-key` runs, then restart without it.
+    #[arg(long, env = "DIALBRIDGE_PREVIOUS_MASTER_KEY", hide_env_values = true)]
+    pub previous_master_key: Option<String>,
+
     /// Also run the Dialpad emulator under /emulator and point the `custom` environment at it.
     #[arg(long, env = "DIALBRIDGE_DEV")]
     pub dev: bool,

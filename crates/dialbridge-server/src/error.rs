@@ -47,6 +47,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("environment_not_configured", StatusCode::CONFLICT),
     ("not_connected", StatusCode::CONFLICT),
     ("reauth_required", StatusCode::CONFLICT),
+    ("last_admin_key", StatusCode::CONFLICT),
     ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
     ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
     ("invalid_input", StatusCode::UNPROCESSABLE_ENTITY),
@@ -233,6 +234,7 @@ mod tests {
                 body: Value::Null,
             },
             Error::InvalidSignature("x".into()),
+            Error::LastAdminKey("key_1".into()),
             Error::HttpStep {
                 status: 500,
                 body: Value::Null,

@@ -3,6 +3,7 @@
 //! browser-facing connect flow and OAuth callback, health; and `start`, which wires storage,
 //! domain and server.
 
+mod audit;
 mod auth;
 mod config;
 mod docs;

@@ -38,6 +38,7 @@ const RUN_ACTION: &str = "/api/v1/accounts/{account_id}/actions/{key}";
         (name = "workflows", description = "Triggers, workflows, their enablement per account, and the events that start them."),
         (name = "executions", description = "Durable runs of workflows."),
         (name = "webhooks", description = "dialbridge's own webhooks to the vendor (Standard Webhooks), and their delivery logs."),
+        (name = "admin", description = "Admin API keys (named, revocable) and the audit log of admin changes."),
         (name = "proxy", description = "Dialpad's API v2 with an account's credentials, for Dialpad's SDKs."),
         (name = "health", description = "Liveness and metrics."),
         (name = "meta", description = "This document and the API reference page."),

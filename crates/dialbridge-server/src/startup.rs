@@ -68,7 +68,12 @@ pub async fn start(
 ) -> Result<Running, StartError> {
     let db = Database::connect(&config.database_url).await?;
     db.migrate().await?;
-    let master_key = resolve_master_key(&config, db.dialect())?;
+    let mut cipher = Cipher::new(&resolve_master_key(&config, db.dialect())?);
+    if let Some(previous) = &config.previous_master_key {
+        let previous = MasterKey::parse(previous)
+            .map_err(|e| StartError::MasterKey(format!("previous master key: {e}")))?;
+        cipher = cipher.with_previous(&previous);
+    }
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -103,20 +108,22 @@ pub async fn start(
         http_allowed_hosts: config.http_allowed_hosts.clone(),
         ..ExecutorSettings::default()
     };
-    let platform = Platform::new(Arc::new(db), Cipher::new(&master_key), settings)?;
+    let platform = Platform::new(Arc::new(db), cipher, settings)?;
     platform.admin.verify_master_key().await?;
     let assigned = platform.connections.assign_missing_shards().await?;
     if assigned > 0 {
         tracing::info!(accounts = assigned, "accounts placed in their shards");
     }
 
-    let api_key = config
-        .api_key
-        .clone()
-        .or_else(|| config.dev.then(|| DEV_API_KEY.to_owned()));
+    // The key of the command line or of dev mode, else one generated on first start.
+    let (api_key, key_name) = match (&config.api_key, config.dev) {
+        (Some(key), _) => (Some(key.clone()), "bootstrap"),
+        (None, true) => (Some(DEV_API_KEY.to_owned()), "dev"),
+        (None, false) => (None, "bootstrap"),
+    };
     let generated_api_key = platform
         .admin
-        .bootstrap_admin_key(api_key.map(Secret::new).as_ref())
+        .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
     let mut app = routes::router(AppState {

@@ -4,6 +4,7 @@
 mod accounts;
 mod admin_keys;
 mod app_credentials;
+mod audit;
 mod cluster;
 mod connect_sessions;
 mod connections;
@@ -12,6 +13,7 @@ mod endpoints;
 mod executions;
 mod hooks;
 mod migrations;
+mod reseal;
 mod rows;
 mod settings;
 #[cfg(feature = "testing")]

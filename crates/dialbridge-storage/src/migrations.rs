@@ -28,12 +28,14 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261125000001 "foundation",
     20261125000002 "workflows",
     20261202000010 "cluster",
+    20261202000020 "admin_keys_and_audit",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
     20261125000001 "foundation",
     20261125000002 "workflows",
     20261202000010 "cluster",
+    20261202000020 "admin_keys_and_audit",
 );
 
 #[derive(Debug)]
@@ -71,7 +73,69 @@ pub(crate) async fn migrator(dialect: Dialect) -> Result<Migrator, sqlx::migrate
 
 #[cfg(test)]
 mod tests {
+    use dialbridge_core::AdminKeyRegistry;
+
     use super::*;
+    use crate::Database;
+
+    /// Admin keys stored before keys had names become `bootstrap` keys numbered by age.
+    async fn keys_of_before_become_named_keys(db: Database, embedded: &'static [Embedded]) {
+        Migrator::new(Source(&embedded[..2]))
+            .await
+            .unwrap()
+            .run(&db.pool)
+            .await
+            .unwrap();
+        for (hash, at) in [("h-later", 20_i64), ("h-first", 10)] {
+            sqlx::query("INSERT INTO admin_api_keys (key_hash, created_at) VALUES ($1, $2)")
+                .bind(hash)
+                .bind(at)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        db.migrate().await.unwrap();
+        let keys = db.list_admin_keys().await.unwrap();
+        let seen: Vec<(&str, &str, &str, Option<&str>)> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.id.as_str(),
+                    k.name.as_str(),
+                    k.key_hash.as_str(),
+                    k.key_hint.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("key_1", "bootstrap", "h-first", None),
+                ("key_2", "bootstrap", "h-later", None)
+            ]
+        );
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_keys_of_before_become_named_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+        keys_of_before_become_named_keys(Database::connect(&url).await.unwrap(), SQLITE).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+    )]
+    async fn postgres_keys_of_before_become_named_keys() {
+        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
+            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
+        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
+        keys_of_before_become_named_keys(Database::connect(&url).await.unwrap(), POSTGRES).await;
+        guard.cleanup().await;
+    }
 
     #[test]
     fn every_migration_file_is_listed_in_order() {

@@ -1,8 +1,10 @@
-//! The `dialbridge` binary: `serve` (the platform), `emulator` (a local Dialpad alone) and
-//! `migrate` (apply database migrations and exit); `action` and `calls` talk to a running
+//! The `dialbridge` binary: `serve` (the platform), `emulator` (a local Dialpad alone),
+//! `migrate` (apply database migrations and exit) and `rotate-master-key` (re-encrypt every
+//! secret under a new master key, see [`rotate`]); `action` and `calls` talk to a running
 //! server's admin API (see [`cli`]).
 
 mod cli;
+mod rotate;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -62,6 +64,9 @@ enum Command {
         )]
         database_url: String,
     },
+    /// Re-encrypt every secret of the database under a new master key, while servers run
+    /// with both keys (--master-key NEW --previous-master-key OLD).
+    RotateMasterKey(rotate::RotateCommand),
     /// Run actions for an account, or list them, through a running dialbridge server.
     Action(cli::ActionCommand),
     /// Work with an account's calls through a running dialbridge server.
@@ -86,6 +91,7 @@ async fn main() -> ExitCode {
             emulator(listen, api_key, config).await
         }
         Command::Migrate { database_url } => migrate(&database_url).await,
+        Command::RotateMasterKey(command) => rotate::run(command).await,
         Command::Action(command) => return cli::exit(cli::action::run(command).await),
         Command::Calls(command) => return cli::exit(cli::export::run(command).await),
     };

@@ -2,10 +2,15 @@
 //! for SQLite and PostgreSQL. Secrets cross this boundary only as `Sealed` ciphertext.
 
 mod cluster;
+mod operators;
 
 use async_trait::async_trait;
 
 pub use cluster::{ClusterStore, RateStore, SignalStore};
+pub use operators::{
+    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
+    SealedColumn,
+};
 
 use crate::app::Environment;
 use crate::connections::ConnectSession;
@@ -709,6 +714,9 @@ pub trait Store:
     + ClusterStore
     + SignalStore
     + RateStore
+    + AdminKeyRegistry
+    + AuditStore
+    + ResealStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

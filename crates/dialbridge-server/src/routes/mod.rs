@@ -1,11 +1,12 @@
-//! The route table: the admin API under `/api/v1` and the Dialpad proxy under `/proxy`, both
-//! behind the API key; the browser-facing connect pages and OAuth callback; Dialpad's event
-//! ingress; health; the API reference. Every route is registered with `routes!` from a handler carrying its
-//! `#[utoipa::path]`, so the OpenAPI document is collected from the same calls that build the
-//! router.
+//! The route table: the admin API under `/api/v1` (its changes recorded in the audit log) and
+//! the Dialpad proxy under `/proxy`, both behind the API key; the browser-facing connect pages
+//! and OAuth callback; Dialpad's event ingress; health; the API reference. Every route is
+//! registered with `routes!` from a handler carrying its `#[utoipa::path]`, so the OpenAPI
+//! document is collected from the same calls that build the router.
 
 mod accounts;
 mod actions;
+mod admin;
 mod app;
 mod connect;
 mod executions;
@@ -26,6 +27,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
+use crate::audit;
 use crate::auth::behind_api_key;
 use crate::docs;
 use crate::error::ApiError;
@@ -113,6 +115,9 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
             webhook_endpoints::delete
         ))
         .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(admin::create, admin::list))
+        .routes(routes!(admin::revoke))
+        .routes(routes!(admin::audit_log))
         .fallback(|| async { ApiError::not_found_route() });
     // Every method reaches the proxy (Dialpad refuses those it does not document); the five
     // Dialpad uses are the documented ones.
@@ -131,7 +136,10 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(docs::page))
         .routes(routes!(docs::openapi))
         .routes(routes!(docs::asset))
-        .nest("/api/v1", behind_api_key(api, state))
+        .nest(
+            "/api/v1",
+            behind_api_key(audit::recorded(api, state), state),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             health::count_requests,

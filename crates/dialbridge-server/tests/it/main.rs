@@ -6,8 +6,11 @@
 mod support;
 
 mod actions;
+mod admin_keys;
 mod app_and_accounts;
+mod audit_log;
 mod connect_flow;
+mod key_rotation;
 mod metrics;
 mod openapi;
 mod proxy;

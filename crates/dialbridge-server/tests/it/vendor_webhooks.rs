@@ -24,7 +24,7 @@ use crate::support::{Backend, TestApp};
 // ---- the vendor's receiver ---------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     headers: HeaderMap,
     body: Bytes,
@@ -52,14 +52,14 @@ struct ReceiverState {
 }
 
 /// Records every request; answers 500 to the first `fail_first`, then 200.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     state: ReceiverState,
     shutdown: CancellationToken,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         let state = ReceiverState::default();
         state.failures_left.store(fail_first, Ordering::SeqCst);
         let app = axum::Router::new()
@@ -89,7 +89,7 @@ impl Receiver {
     }
 
     /// Waits until `path` received at least `n` requests; answers them all.
-    async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let got = self.requests(path);
@@ -150,7 +150,7 @@ fn signature_valid(secret: &str, id: &str, timestamp: &str, body: &[u8], signatu
 }
 
 /// Checks the headers and signature of a received webhook; answers its JSON payload.
-fn verified(secret: &str, request: &Received) -> Value {
+pub(crate) fn verified(secret: &str, request: &Received) -> Value {
     assert_eq!(request.header("content-type"), "application/json");
     let id = request.header("webhook-id");
     assert!(id.starts_with("msg_"), "{id}");

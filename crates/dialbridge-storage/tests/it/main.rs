@@ -9,4 +9,5 @@ mod support;
 mod cluster;
 mod conformance;
 mod migration_trees;
+mod operators_conformance;
 mod workflows_conformance;

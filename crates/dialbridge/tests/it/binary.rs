@@ -405,3 +405,102 @@ async fn the_emulator_alone_with_a_fixed_api_key_and_no_rate_limits() {
     let (exit, _) = emulator.terminate().await;
     assert!(exit.success(), "{exit}");
 }
+
+#[tokio::test]
+async fn rotate_master_key_moves_the_database_to_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let (old, new) = ("11".repeat(32), "22".repeat(32));
+    let serve_with = |key: &str| {
+        [
+            "--database-url".to_owned(),
+            db.clone(),
+            "--master-key".to_owned(),
+            key.to_owned(),
+            "--api-key".to_owned(),
+            "admin-key".to_owned(),
+            "--dev".to_owned(),
+        ]
+    };
+    let args = serve_with(&old);
+    let server = spawn(&args.each_ref().map(String::as_str)).await;
+    let (status, _) = server.terminate().await;
+    assert!(status.success());
+
+    let rotate = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("rotate-master-key")
+            .args(["--database-url", &db])
+            .args(args)
+            .output()
+    };
+    let out = rotate(&["--master-key", &new, "--previous-master-key", &old])
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("app client secrets: 1 sealed again, 0 already"),
+        "dev mode's client secret: {stdout}"
+    );
+    let again = rotate(&["--master-key", &new, "--previous-master-key", &old])
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout)
+            .contains("app client secrets: 0 sealed again, 1 already"),
+        "running it again changes nothing"
+    );
+    let wrong = rotate(&[
+        "--master-key",
+        &"33".repeat(32),
+        "--previous-master-key",
+        &"44".repeat(32),
+    ])
+    .await
+    .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("neither key opens"));
+
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(serve_with(&old))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the old key alone no longer opens it"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("master key does not match"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let args = serve_with(&new);
+    let server = spawn(&args.each_ref().map(String::as_str)).await;
+    let http = reqwest::Client::new();
+    let (status, log) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/api/v1/audit-log", server.base),
+        "admin-key",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["items"][0]["action"], "master_key.rotate");
+    assert_eq!(log["items"][0]["source"], "cli");
+    let (status, output) = server.terminate().await;
+    assert!(status.success());
+    for key in [&old, &new] {
+        assert!(
+            !output.contains(key.as_str()),
+            "a master key reached the output"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dialbridge_core::{AccountId, Cipher, MasterKey, Platform};
-use dialbridge_server::{start, Running, ServeConfig};
+use dialbridge_server::{start, Running, ServeConfig, StartError};
 use dialbridge_storage::testing::{fresh_postgres, TestDbGuard};
 use dialpad_emulator::{Emulator, EmulatorConfig};
 use reqwest::{Method, StatusCode};
@@ -157,6 +157,35 @@ impl TestApp {
         base
     }
 
+    /// Stops the servers, then starts one on the same database with `master_key` (and
+    /// `previous`, as during a key rotation); it is the app's server from then on.
+    pub async fn restart_with_keys(
+        &mut self,
+        master_key: &str,
+        previous: Option<&str>,
+    ) -> Result<(), StartError> {
+        for (token, running) in self.servers.drain(..) {
+            token.cancel();
+            running.wait().await.expect("clean shutdown");
+        }
+        let options = Options {
+            refresh_margin_secs: self.options_refresh_margin,
+            ..Options::default()
+        };
+        let running = try_start_server(
+            &self.database_url,
+            &self.api_key,
+            (master_key, previous),
+            &options,
+        )
+        .await?;
+        self.base = format!("http://{}", running.1.local_addr);
+        self.platform = running.1.platform.clone();
+        self.master_key = master_key.to_owned();
+        self.servers.push(running);
+        Ok(())
+    }
+
     pub fn cipher(&self) -> Cipher {
         Cipher::new(&MasterKey::parse(&self.master_key).expect("master key"))
     }
@@ -222,6 +251,22 @@ impl TestApp {
         self.emulator_stats().await["token_requests"]["refresh_token"]
             .as_u64()
             .expect("refresh count")
+    }
+
+    /// A new company-admin Dialpad API key of the emulator's first company (Acme).
+    pub async fn dialpad_api_key(&self) -> String {
+        let (_, companies) = self
+            .emulator_call(Method::GET, "/_control/companies", None)
+            .await;
+        let (status, made) = self
+            .emulator_call(
+                Method::POST,
+                "/_control/api-keys",
+                Some(json!({"company_id": companies[0]["id"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        made["api_key"].as_str().expect("api_key").to_owned()
     }
 
     /// Points the `custom` environment at the emulator with its dev app and selects scopes.
@@ -411,9 +456,21 @@ async fn start_server(
     master_key: &str,
     options: &Options,
 ) -> (CancellationToken, Running) {
+    try_start_server(database_url, api_key, (master_key, None), options)
+        .await
+        .expect("server starts")
+}
+
+/// A server with a master key and, during a rotation, the previous one.
+async fn try_start_server(
+    database_url: &str,
+    api_key: &str,
+    (master_key, previous): (&str, Option<&str>),
+    options: &Options,
+) -> Result<(CancellationToken, Running), StartError> {
     let margin = options.refresh_margin_secs.to_string();
     let ttl = options.connect_link_ttl_secs.to_string();
-    let config = ServeConfig::try_parse_from([
+    let mut config = ServeConfig::try_parse_from([
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -432,11 +489,10 @@ async fn start_server(
         "1",
     ])
     .expect("serve flags");
+    config.previous_master_key = previous.map(str::to_owned);
     let shutdown = CancellationToken::new();
-    let running = start(config, shutdown.clone())
-        .await
-        .expect("server starts");
-    (shutdown, running)
+    let running = start(config, shutdown.clone()).await?;
+    Ok((shutdown, running))
 }
 
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
