@@ -94,7 +94,7 @@ impl Platform {
 
     /// Keeps idle connections' tokens fresh and forgets long-expired connect links.
     async fn refresh_idle_connections(&self) {
-        match self.tokens.refresh_expiring().await {
+        match self.tokens.refresh_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(refreshed = n, "refreshed expiring tokens"),
             Err(e) => tracing::warn!("background refresh: {e}"),

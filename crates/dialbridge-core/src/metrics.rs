@@ -8,6 +8,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -53,6 +54,7 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
+    refresh_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -102,6 +104,12 @@ impl Default for Metrics {
             "OAuth token refreshes, by outcome",
             refreshes.clone(),
         );
+        let refresh_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "token_refresh_lag_seconds",
+            "How far past its refresh moment the most overdue token of this process's shards is",
+            refresh_lag.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -111,6 +119,7 @@ impl Default for Metrics {
             events,
             executions,
             refreshes,
+            refresh_lag,
         }
     }
 }
@@ -174,6 +183,10 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.refreshes.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn token_refresh_lag(&self, lag: Duration) {
+        self.refresh_lag.set(lag.as_secs_f64());
     }
 }
 

@@ -71,7 +71,7 @@ impl Settings {
             callback_url,
             connect_link_ttl: Duration::from_secs(30 * 60),
             refresh_margin: Duration::from_secs(5 * 60),
-            refresh_interval: Duration::from_secs(60),
+            refresh_interval: Duration::from_secs(15),
             reconcile_interval: Duration::from_secs(5 * 60),
             schedule_interval: Duration::from_secs(15),
             webhook_retry_base: Duration::from_secs(1),

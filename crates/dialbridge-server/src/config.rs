@@ -60,8 +60,9 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_CONNECT_LINK_TTL_SECS", default_value_t = 1800)]
     pub connect_link_ttl_secs: u64,
 
-    /// How often idle connections are checked for tokens about to expire, in seconds.
-    #[arg(long, env = "DIALBRIDGE_REFRESH_INTERVAL_SECS", default_value_t = 60)]
+    /// How often this process refreshes the tokens of its shards whose refresh moment has come
+    /// (a jittered moment in the refresh margin), in seconds.
+    #[arg(long, env = "DIALBRIDGE_REFRESH_INTERVAL_SECS", default_value_t = 15)]
     pub refresh_interval_secs: u64,
 
     /// How often the Dialpad webhooks and subscriptions of every account are checked (and

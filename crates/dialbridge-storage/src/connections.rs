@@ -7,8 +7,8 @@ use dialbridge_core::{
     TokenUpdate,
 };
 
-use crate::database::{backend, Database};
-use crate::rows::{connection, get, ms, to_json, CONNECTION_COLUMNS};
+use crate::database::{backend, Database, Dialect};
+use crate::rows::{connection, get, ms, shard_list, to_json, CONNECTION_COLUMNS};
 
 #[async_trait]
 impl ConnectionStore for Database {
@@ -30,14 +30,14 @@ impl ConnectionStore for Database {
         sqlx::query(
             "INSERT INTO connections (account_id, environment, auth_type, status, scopes, dialpad_user_id, dialpad_company_id, \
              connected_at, access_token, refresh_token, api_key, expires_at, token_version, refresh_failures, next_refresh_at, \
-             last_error, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             last_error, updated_at, refresh_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (account_id) DO UPDATE SET environment = excluded.environment, auth_type = excluded.auth_type, \
              status = excluded.status, scopes = excluded.scopes, dialpad_user_id = excluded.dialpad_user_id, \
              dialpad_company_id = excluded.dialpad_company_id, connected_at = excluded.connected_at, \
              access_token = excluded.access_token, refresh_token = excluded.refresh_token, api_key = excluded.api_key, \
              expires_at = excluded.expires_at, token_version = excluded.token_version, \
              refresh_failures = excluded.refresh_failures, next_refresh_at = excluded.next_refresh_at, \
-             last_error = excluded.last_error, updated_at = excluded.updated_at",
+             last_error = excluded.last_error, updated_at = excluded.updated_at, refresh_at = excluded.refresh_at",
         )
         .bind(r.account_id.as_str())
         .bind(r.environment.as_str())
@@ -56,6 +56,7 @@ impl ConnectionStore for Database {
         .bind(ms(r.next_refresh_at))
         .bind(r.last_error.clone())
         .bind(ms(r.updated_at))
+        .bind(ms(r.refresh_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -70,8 +71,8 @@ impl ConnectionStore for Database {
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET access_token = $3, refresh_token = $4, expires_at = $5, scopes = $6, \
-             token_version = token_version + 1, refresh_failures = 0, next_refresh_at = NULL, last_error = NULL, updated_at = $7 \
-             WHERE account_id = $1 AND token_version = $2",
+             token_version = token_version + 1, refresh_failures = 0, next_refresh_at = NULL, last_error = NULL, updated_at = $7, \
+             refresh_at = $8 WHERE account_id = $1 AND token_version = $2",
         )
         .bind(id.as_str())
         .bind(expected_version)
@@ -80,6 +81,7 @@ impl ConnectionStore for Database {
         .bind(ms(u.expires_at))
         .bind(to_json(&u.scopes)?)
         .bind(ms(u.now))
+        .bind(ms(u.refresh_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -88,8 +90,8 @@ impl ConnectionStore for Database {
 
     async fn record_refresh_failure(&self, id: &AccountId, f: &RefreshFailure) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE connections SET status = $2, refresh_failures = $3, next_refresh_at = $4, last_error = $5, updated_at = $6 \
-             WHERE account_id = $1",
+            "UPDATE connections SET status = $2, refresh_failures = $3, next_refresh_at = $4, last_error = $5, updated_at = $6, \
+             refresh_at = CASE WHEN $2 = 'connected' THEN $4 ELSE NULL END WHERE account_id = $1",
         )
         .bind(id.as_str())
         .bind(f.status.as_str())
@@ -134,22 +136,70 @@ impl ConnectionStore for Database {
         Ok(())
     }
 
-    async fn connections_expiring_before(
+    async fn claim_refreshes(
         &self,
-        before: Timestamp,
+        shards: &[i64],
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
-        let rows = sqlx::query(
-            "SELECT account_id FROM connections WHERE status = 'connected' AND auth_type = 'oauth' \
-             AND expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2",
-        )
-        .bind(ms(before))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
+        if shards.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Rows another claimer is picking are skipped, not waited for (SQLite has one writer).
+        let skip_locked = match self.dialect() {
+            Dialect::Postgres => "FOR UPDATE OF c SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE connections SET refresh_lock_owner = $1, refresh_lock_until = $3 WHERE account_id IN ( \
+                 SELECT c.account_id FROM connections c JOIN accounts a ON a.account_id = c.account_id \
+                 WHERE {} AND a.shard IN ({}) \
+                 AND (c.refresh_lock_until IS NULL OR c.refresh_lock_until < $2) \
+                 ORDER BY c.refresh_at LIMIT $4 {skip_locked}) \
+             RETURNING account_id",
+            due("$2"),
+            shard_list(shards)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(ms(now))
+            .bind(ms(until))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter()
             .map(|row| Ok(AccountId::from_trusted(get(row, "account_id")?)))
             .collect()
     }
+
+    async fn oldest_due_refresh(
+        &self,
+        shards: &[i64],
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        if shards.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT MIN(c.refresh_at) FROM connections c JOIN accounts a ON a.account_id = c.account_id \
+             WHERE {} AND a.shard IN ({})",
+            due("$1"),
+            shard_list(shards)
+        );
+        let oldest: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(ms(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(oldest.map(Timestamp::from_millis))
+    }
+}
+
+/// A connection the background refresh should take (`now`: the moment's placeholder); the
+/// partial index `connections_by_refresh_at` covers it.
+fn due(now: &str) -> String {
+    format!("c.status = 'connected' AND c.auth_type = 'oauth' AND c.refresh_at <= {now}")
 }

@@ -16,7 +16,7 @@ use dialbridge_core::{
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, misuse, Database, Dialect};
-use crate::rows::{at, get, json, json_opt, marks, ms, to_json, value_rows};
+use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json, value_rows};
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
 
@@ -451,8 +451,6 @@ impl ExecutionStore for Database {
         if shards.is_empty() {
             return Ok(Vec::new());
         }
-        // The shards are our own integers, so they can be written into the statement.
-        let list: Vec<String> = shards.iter().map(i64::to_string).collect();
         let since_filter = if since.is_some() {
             "AND created_at >= $1"
         } else {
@@ -461,7 +459,7 @@ impl ExecutionStore for Database {
         let sql = format!(
             "SELECT account_id, MIN(shard) AS shard, MIN({NEXT_CLAIMABLE}) AS next FROM executions \
              WHERE {UNFINISHED} AND shard IN ({}) {since_filter} GROUP BY account_id",
-            list.join(", ")
+            shard_list(shards)
         );
         let mut query = sqlx::query(&sql);
         if let Some(since) = since {

@@ -94,7 +94,8 @@ pub(crate) const CONNECTION_COLUMNS: &str = "c.account_id AS c_account_id, c.env
     c.dialpad_company_id AS c_dialpad_company_id, c.connected_at AS c_connected_at, c.access_token AS c_access_token, \
     c.refresh_token AS c_refresh_token, c.api_key AS c_api_key, c.expires_at AS c_expires_at, \
     c.token_version AS c_token_version, c.refresh_failures AS c_refresh_failures, \
-    c.next_refresh_at AS c_next_refresh_at, c.last_error AS c_last_error, c.updated_at AS c_updated_at";
+    c.next_refresh_at AS c_next_refresh_at, c.refresh_at AS c_refresh_at, c.last_error AS c_last_error, \
+    c.updated_at AS c_updated_at";
 
 /// A connection from `CONNECTION_COLUMNS`; `None` when a LEFT JOIN found none.
 pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> {
@@ -121,9 +122,16 @@ pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> 
         token_version: get(row, "c_token_version")?,
         refresh_failures: get(row, "c_refresh_failures")?,
         next_refresh_at: at(row, "c_next_refresh_at")?,
+        refresh_at: at(row, "c_refresh_at")?,
         last_error: get(row, "c_last_error")?,
         updated_at: at(row, "c_updated_at")?,
     }))
+}
+
+/// `3, 17, 42`: shards written into a statement (they are our own integers, never input).
+pub(crate) fn shard_list(shards: &[i64]) -> String {
+    let list: Vec<String> = shards.iter().map(i64::to_string).collect();
+    list.join(", ")
 }
 
 /// `($1, $2, …), ($n+1, …)`: placeholders for a multi-row insert of `rows` rows of `columns`.

@@ -279,6 +279,11 @@ impl Connections {
         record.access_token = Some(self.shared.seal(&tokens.access_token));
         record.refresh_token = tokens.refresh_token.as_deref().map(|t| self.shared.seal(t));
         record.expires_at = tokens.expires_in.map(|d| now + d);
+        record.refresh_at = super::tokens::refresh_moment(
+            now,
+            tokens.expires_in,
+            self.shared.settings().refresh_margin,
+        );
         record.token_version = previous_version + 1;
         self.connections
             .put_connection(&record)

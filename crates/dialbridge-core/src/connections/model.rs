@@ -105,7 +105,11 @@ pub struct ConnectionRecord {
     /// Bumped on every credential change; refreshes compare-and-swap on it.
     pub token_version: i64,
     pub refresh_failures: i64,
+    /// After a failed refresh: not before this moment again.
     pub next_refresh_at: Option<Timestamp>,
+    /// When the background refresh takes this connection: a jittered moment within the refresh
+    /// margin before `expires_at`, or `next_refresh_at` after a failure (`None`: never).
+    pub refresh_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub updated_at: Timestamp,
 }
@@ -135,6 +139,7 @@ impl ConnectionRecord {
             token_version: 0,
             refresh_failures: 0,
             next_refresh_at: None,
+            refresh_at: None,
             last_error: None,
             updated_at: now,
         }

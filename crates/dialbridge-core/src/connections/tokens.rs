@@ -20,6 +20,10 @@ use crate::vendor_webhooks::VendorWebhooks;
 
 /// How long a process may hold the refresh lease before others may take it over.
 const LEASE: Duration = Duration::from_secs(30);
+/// Due connections one claim takes: few, so no lease waits long behind the others.
+const REFRESH_BATCH: u32 = 64;
+/// Refreshes a process runs at once.
+const REFRESH_CONCURRENCY: usize = 16;
 /// How long to wait for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(35);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -86,24 +90,103 @@ impl Tokens {
         self.refresh(account_id, stale.version).await
     }
 
-    /// Refreshes connections whose tokens expire within the margin, so idle connections stay
-    /// alive. Answers how many were refreshed.
-    pub async fn refresh_expiring(&self) -> Result<usize> {
-        let horizon = Timestamp::now() + self.shared.settings().refresh_margin;
-        let due = self
-            .connections
-            .connections_expiring_before(horizon, 100)
-            .await?;
+    /// Refreshes the connections of the held shards whose refresh moment has come, so idle
+    /// connections stay alive: in small leased batches (processes never take the same one),
+    /// `REFRESH_CONCURRENCY` at a time, the most overdue first. Reports how overdue the most
+    /// overdue token is (`token_refresh_lag_seconds`). Answers how many were refreshed.
+    pub async fn refresh_due(&self) -> Result<usize> {
+        let shards: Vec<i64> = self.shared.ownership().shards().iter().copied().collect();
         let mut refreshed = 0;
-        for account_id in due {
-            match self.credential(&account_id).await {
-                Ok(_) => refreshed += 1,
-                Err(e) => {
-                    tracing::warn!(account_id = %account_id, "background refresh failed: {e}")
+        loop {
+            let now = Timestamp::now();
+            self.report_lag(&shards, now).await?;
+            let batch = self
+                .connections
+                .claim_refreshes(
+                    &shards,
+                    self.shared.owner(),
+                    now,
+                    now + LEASE,
+                    REFRESH_BATCH,
+                )
+                .await?;
+            if batch.is_empty() {
+                return Ok(refreshed);
+            }
+            let mut running = tokio::task::JoinSet::new();
+            for account_id in batch {
+                while running.len() >= REFRESH_CONCURRENCY {
+                    refreshed +=
+                        usize::from(running.join_next().await.and_then(|r| r.ok()) == Some(true));
                 }
+                let tokens = self.clone();
+                running.spawn(async move { tokens.refresh_claimed(&account_id).await });
+            }
+            while let Some(done) = running.join_next().await {
+                refreshed += usize::from(done.ok() == Some(true));
             }
         }
-        Ok(refreshed)
+    }
+
+    async fn report_lag(&self, shards: &[i64], now: Timestamp) -> Result<()> {
+        let oldest = self.connections.oldest_due_refresh(shards, now).await?;
+        let lag = oldest.map_or(Duration::ZERO, |at| now.since(at));
+        self.shared.metrics().token_refresh_lag(lag);
+        Ok(())
+    }
+
+    /// Refreshes one connection whose refresh lease this process took; gives the lease back.
+    /// When that did not move its refresh moment (an error before Dialpad was asked), it is
+    /// put off like a failed refresh, so it is not taken again at once. Answers whether a new
+    /// token was stored.
+    async fn refresh_claimed(&self, account_id: &AccountId) -> bool {
+        let outcome = match self.connections.get_connection(account_id).await {
+            Ok(Some(connection)) if connection.status == ConnectionStatus::Connected => {
+                let version = connection.token_version;
+                self.refresh(account_id, version)
+                    .await
+                    .map(|credential| credential.version != version)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = &outcome {
+            tracing::warn!(account_id = %account_id, "background refresh failed: {e}");
+            if let Err(e) = self.put_off_if_still_due(account_id, e).await {
+                tracing::warn!(account_id = %account_id, "putting off a failed refresh: {e}");
+            }
+        }
+        if let Err(e) = self
+            .connections
+            .unlock_refresh(account_id, self.shared.owner())
+            .await
+        {
+            tracing::warn!(account_id = %account_id, "releasing the refresh lease: {e}");
+        }
+        outcome.unwrap_or(false)
+    }
+
+    async fn put_off_if_still_due(&self, account_id: &AccountId, error: &Error) -> Result<()> {
+        let Some(connection) = self.connections.get_connection(account_id).await? else {
+            return Ok(());
+        };
+        let now = Timestamp::now();
+        let still_due = connection.status == ConnectionStatus::Connected
+            && connection.refresh_at.is_some_and(|at| at <= now);
+        if still_due {
+            let failures = connection.refresh_failures + 1;
+            let failure = RefreshFailure {
+                status: ConnectionStatus::Connected,
+                failures,
+                next_refresh_at: Some(now + backoff(failures)),
+                last_error: error.to_string(),
+                now,
+            };
+            self.connections
+                .record_refresh_failure(account_id, &failure)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn usable_connection(&self, account_id: &AccountId) -> Result<ConnectionRecord> {
@@ -213,6 +296,11 @@ impl Tokens {
                         .as_deref()
                         .map_or(sealed_refresh, |t| self.shared.seal(t)),
                     expires_at: tokens.expires_in.map(|d| now + d),
+                    refresh_at: refresh_moment(
+                        now,
+                        tokens.expires_in,
+                        self.shared.settings().refresh_margin,
+                    ),
                     scopes: tokens.scopes.unwrap_or(connection.scopes),
                     now,
                 };
@@ -295,6 +383,21 @@ impl Tokens {
     }
 }
 
+/// When the background should refresh a token issued at `now` that lives `lifetime`: at a
+/// random moment in the first half of the refresh margin before it expires — so tokens issued
+/// together are not refreshed together — and never before half its life has passed (a token
+/// shorter-lived than the margin is not refreshed over and over).
+pub(crate) fn refresh_moment(
+    now: Timestamp,
+    lifetime: Option<Duration>,
+    margin: Duration,
+) -> Option<Timestamp> {
+    let lifetime = lifetime?;
+    let lead = margin.min(lifetime / 2);
+    let expires_at = now + lifetime;
+    Some(expires_at - lead + lead.mul_f64(rand::random::<f64>() / 2.0))
+}
+
 fn expired(connection: &ConnectionRecord, now: Timestamp) -> bool {
     connection.expires_at.is_some_and(|at| at <= now)
 }
@@ -310,6 +413,29 @@ fn backoff(failures: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_moments_are_spread_within_the_first_half_of_the_margin() {
+        let now = Timestamp::from_millis(1_000_000_000);
+        let hour = Duration::from_secs(3600);
+        let margin = Duration::from_secs(300);
+        let moments: Vec<Timestamp> = (0..200)
+            .map(|_| refresh_moment(now, Some(hour), margin).unwrap())
+            .collect();
+        let expires = now + hour;
+        assert!(moments
+            .iter()
+            .all(|m| *m >= expires - margin && *m <= expires - margin / 2));
+        let distinct: std::collections::BTreeSet<_> = moments.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "moments are jittered, not one instant"
+        );
+        // A token shorter-lived than the margin waits half its life.
+        let short = refresh_moment(now, Some(Duration::from_secs(60)), margin).unwrap();
+        assert!(short >= now + Duration::from_secs(30));
+        assert_eq!(refresh_moment(now, None, margin), None);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -152,11 +152,14 @@ pub struct TokenUpdate {
     pub access_token: Sealed,
     pub refresh_token: Sealed,
     pub expires_at: Option<Timestamp>,
+    /// When the background refresh takes it next (see `ConnectionRecord::refresh_at`).
+    pub refresh_at: Option<Timestamp>,
     pub scopes: Vec<String>,
     pub now: Timestamp,
 }
 
-/// A failed refresh: when to try again, and the connection's status afterwards.
+/// A failed refresh: when to try again (`next_refresh_at`, also the background refresh's next
+/// moment), and the connection's status afterwards.
 #[derive(Debug, Clone)]
 pub struct RefreshFailure {
     pub status: ConnectionStatus,
@@ -193,12 +196,24 @@ pub trait ConnectionStore: Send + Sync {
         until: Timestamp,
     ) -> StoreResult<bool>;
     async fn unlock_refresh(&self, id: &AccountId, owner: &str) -> StoreResult<()>;
-    /// Connected OAuth connections whose access token expires before `before`.
-    async fn connections_expiring_before(
+    /// Takes the refresh lease (as `try_lock_refresh`, until `until`) of up to `limit`
+    /// connected OAuth connections of accounts in `shards` whose refresh moment (`refresh_at`)
+    /// has come, the most overdue first, skipping those another process leased or is picking.
+    async fn claim_refreshes(
         &self,
-        before: Timestamp,
+        shards: &[i64],
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>>;
+    /// The earliest refresh moment at or before `now` among connected OAuth connections of
+    /// accounts in `shards`: how overdue the most overdue token is.
+    async fn oldest_due_refresh(
+        &self,
+        shards: &[i64],
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>>;
 }
 
 #[async_trait]

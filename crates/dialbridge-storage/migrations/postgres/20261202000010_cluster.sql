@@ -31,6 +31,9 @@ CREATE INDEX executions_claimable ON executions (account_id, run_at) WHERE statu
 CREATE INDEX executions_by_shard ON executions (shard, created_at);
 
 ALTER TABLE connections ADD COLUMN refresh_at BIGINT;
+-- Connections refreshed before this: ahead by the default margin (5 minutes), or at their retry.
+UPDATE connections SET refresh_at = COALESCE(next_refresh_at, expires_at - 300000)
+    WHERE status = 'connected' AND auth_type = 'oauth' AND expires_at IS NOT NULL;
 CREATE INDEX connections_by_refresh_at ON connections (refresh_at) WHERE status = 'connected' AND auth_type = 'oauth';
 
 ALTER TABLE hooks ADD COLUMN next_audit_at BIGINT;

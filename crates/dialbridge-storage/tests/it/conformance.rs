@@ -314,6 +314,7 @@ async fn swap_tokens_is_compare_and_swap(db: &Database) {
         access_token: Sealed(vec![7; 16]),
         refresh_token: Sealed(vec![8; 16]),
         expires_at: Some(t(99_000)),
+        refresh_at: Some(t(98_000)),
         scopes: vec!["offline_access".into()],
         now: t(50),
     };
@@ -332,9 +333,10 @@ async fn swap_tokens_is_compare_and_swap(db: &Database) {
             c.token_version,
             c.refresh_failures,
             c.next_refresh_at,
+            c.refresh_at,
             c.last_error
         ),
-        (4, 0, None, None)
+        (4, 0, None, Some(t(98_000)), None)
     );
     assert_eq!(
         (c.access_token, c.refresh_token, c.expires_at),
@@ -395,62 +397,124 @@ async fn refresh_lease_has_one_holder(db: &Database) {
 }
 
 async fn refresh_failures_and_expiring(db: &Database) {
-    for (name, status, auth, expires) in [
+    for (name, status, auth, refresh_at, shard) in [
         (
             "soon",
             ConnectionStatus::Connected,
             AuthType::Oauth,
             Some(1_000),
+            0,
         ),
         (
             "sooner",
             ConnectionStatus::Connected,
             AuthType::Oauth,
             Some(500),
+            0,
         ),
         (
             "later",
             ConnectionStatus::Connected,
             AuthType::Oauth,
             Some(90_000),
+            0,
         ),
         (
             "key",
             ConnectionStatus::Connected,
             AuthType::ApiKey,
             Some(10),
+            0,
         ),
         (
             "dead",
             ConnectionStatus::ReauthRequired,
             AuthType::Oauth,
             Some(10),
+            0,
         ),
         (
             "forever",
             ConnectionStatus::Connected,
             AuthType::Oauth,
             None,
+            0,
+        ),
+        (
+            "elsewhere",
+            ConnectionStatus::Connected,
+            AuthType::Oauth,
+            Some(20),
+            1,
         ),
     ] {
-        db.upsert_account(&id(name), &AccountPatch::default(), 0, t(1))
+        db.upsert_account(&id(name), &AccountPatch::default(), shard, t(1))
             .await
             .unwrap();
         let mut c = ConnectionRecord::empty(id(name), Environment::Custom, auth, status, t(1));
-        c.expires_at = expires.map(t);
+        c.expires_at = refresh_at.map(|at| t(at + 300));
+        c.refresh_at = refresh_at.map(t);
         db.put_connection(&c).await.unwrap();
     }
-    let due = db.connections_expiring_before(t(2_000), 10).await.unwrap();
+    // The most overdue of the due ones in the asked shards; the shard's others are not due.
     assert_eq!(
-        due.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        ["sooner", "soon"]
+        db.oldest_due_refresh(&[0], t(2_000)).await.unwrap(),
+        Some(t(500))
     );
     assert_eq!(
-        db.connections_expiring_before(t(2_000), 1)
-            .await
-            .unwrap()
-            .len(),
-        1
+        db.oldest_due_refresh(&[0, 1], t(2_000)).await.unwrap(),
+        Some(t(20))
+    );
+    assert_eq!(db.oldest_due_refresh(&[0], t(400)).await.unwrap(), None);
+    assert_eq!(db.oldest_due_refresh(&[], t(2_000)).await.unwrap(), None);
+
+    let names = |due: Vec<AccountId>| {
+        let mut names: Vec<String> = due.iter().map(|a| a.to_string()).collect();
+        names.sort();
+        names
+    };
+    let due = db
+        .claim_refreshes(&[0], "a", t(2_000), t(5_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(names(due), ["soon", "sooner"]);
+    // Leased: another process takes none of them until the lease runs out.
+    let due = db
+        .claim_refreshes(&[0], "b", t(2_001), t(5_000), 10)
+        .await
+        .unwrap();
+    assert!(due.is_empty(), "{due:?}");
+    let due = db
+        .claim_refreshes(&[0], "b", t(6_000), t(9_000), 1)
+        .await
+        .unwrap();
+    assert_eq!(names(due), ["sooner"], "the most overdue first");
+    // Given back early, it is free again; "soon" is free since a's lease ran out.
+    db.unlock_refresh(&id("sooner"), "b").await.unwrap();
+    assert_eq!(
+        names(
+            db.claim_refreshes(&[0], "c", t(6_001), t(9_000), 10)
+                .await
+                .unwrap()
+        ),
+        ["soon", "sooner"]
+    );
+
+    // A refresh that failed but left the connection usable is retried at its next attempt.
+    let retry = RefreshFailure {
+        status: ConnectionStatus::Connected,
+        failures: 1,
+        next_refresh_at: Some(t(70_000)),
+        last_error: "timeout".into(),
+        now: t(6),
+    };
+    db.record_refresh_failure(&id("later"), &retry)
+        .await
+        .unwrap();
+    let c = db.get_connection(&id("later")).await.unwrap().unwrap();
+    assert_eq!(
+        (c.refresh_at, c.next_refresh_at),
+        (Some(t(70_000)), Some(t(70_000)))
     );
 
     let failure = RefreshFailure {
