@@ -5,9 +5,11 @@
 
 mod auth;
 mod config;
+mod contract;
 mod docs;
 mod error;
 mod extract;
+mod listener;
 mod openapi;
 mod pages;
 mod responses;

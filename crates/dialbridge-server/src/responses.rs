@@ -20,12 +20,15 @@ pub enum KeyCheck {
     Internal(ErrorBody),
 }
 
-/// Rejections of a JSON body that must come with `content-type: application/json`.
+/// Rejections of a JSON body that must be there.
 #[derive(IntoResponses)]
 pub enum JsonBody {
-    /// `invalid_request`: the body is not JSON.
+    /// `invalid_request`: the body is empty or not JSON.
     #[response(status = 400)]
     Malformed(ErrorBody),
+    /// `request_timeout`: the body stopped arriving.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),
@@ -40,6 +43,23 @@ pub enum OptionalJsonBody {
     /// `invalid_request`: the body is not JSON.
     #[response(status = 400)]
     Malformed(ErrorBody),
+    /// `request_timeout`: the body stopped arriving.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
+    /// `payload_too_large`: the body is over 1 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `unsupported_media_type`: a body not sent as `content-type: application/json`.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+}
+
+/// Rejections of a body read as it is (any content type).
+#[derive(IntoResponses)]
+pub enum RawBody {
+    /// `request_timeout`: the body stopped arriving.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),

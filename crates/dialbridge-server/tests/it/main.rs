@@ -8,6 +8,8 @@ mod support;
 mod actions;
 mod app_and_accounts;
 mod connect_flow;
+mod edge;
+mod errors;
 mod metrics;
 mod openapi;
 mod proxy;
