@@ -53,6 +53,7 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
+    auth_failures: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -102,6 +103,12 @@ impl Default for Metrics {
             "OAuth token refreshes, by outcome",
             refreshes.clone(),
         );
+        let auth_failures = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Admin API keys refused, by outcome (wrong_key, or throttled: refused unchecked after too many wrong ones)",
+            auth_failures.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -111,6 +118,7 @@ impl Default for Metrics {
             events,
             executions,
             refreshes,
+            auth_failures,
         }
     }
 }
@@ -133,6 +141,14 @@ impl Metrics {
 
     pub fn http_request(&self, labels: HttpLabels) {
         self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// An admin API key refused: `wrong_key`, or `throttled` (unchecked, after too many).
+    pub fn auth_failure(&self, outcome: &str) {
+        let labels = OutcomeLabels {
+            outcome: outcome.to_owned(),
+        };
+        self.auth_failures.get_or_create(&labels).inc();
     }
 
     pub(crate) fn dialpad_request(&self, operation: &str, status: Option<u16>, took: Duration) {

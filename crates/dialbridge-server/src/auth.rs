@@ -1,9 +1,12 @@
 //! Admin API authentication: every `/api/v1` and `/proxy` route needs
 //! `Authorization: Bearer <api key>`. `behind_api_key` puts a router behind the check and
 //! writes it into the router's OpenAPI operations in the same step, so neither goes without
-//! the other.
+//! the other. Wrong keys are counted per client address, and slowed down (`attempts`).
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -72,9 +75,40 @@ async fn require_api_key(State(state): State<AppState>, request: Request, next: 
     let Some(key) = presented else {
         return ApiError::unauthorized().into_response();
     };
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let metrics = state.platform.metrics();
+    if let Some(Err(wait)) = client.map(|ip| state.attempts.check(ip)) {
+        metrics.auth_failure("throttled");
+        return too_many_attempts(wait).into_response();
+    }
     match state.platform.admin.is_admin_key(key).await {
-        Ok(true) => next.run(request).await,
-        Ok(false) => ApiError::unauthorized().into_response(),
+        Ok(true) => {
+            if let Some(ip) = client {
+                state.attempts.succeeded(ip);
+            }
+            next.run(request).await
+        }
+        Ok(false) => {
+            if let Some(ip) = client {
+                state.attempts.failed(ip);
+            }
+            metrics.auth_failure("wrong_key");
+            ApiError::unauthorized().into_response()
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+fn too_many_attempts(wait: Duration) -> ApiError {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut error = ApiError::new(
+        "too_many_attempts",
+        format!("too many wrong API keys from this address; try again in {secs} s"),
+    );
+    error.retry_after_secs = Some(secs);
+    error.details = Some(serde_json::json!({ "retry_after_secs": secs }));
+    error
 }

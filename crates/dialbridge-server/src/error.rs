@@ -53,6 +53,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("invalid_input", StatusCode::UNPROCESSABLE_ENTITY),
     ("invalid_scope", StatusCode::UNPROCESSABLE_ENTITY),
     ("invalid_credentials", StatusCode::UNPROCESSABLE_ENTITY),
+    ("too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
     ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
     ("dialpad_error", StatusCode::BAD_GATEWAY),
     ("http_error", StatusCode::BAD_GATEWAY),

@@ -3,6 +3,7 @@
 //! browser-facing connect flow and OAuth callback, health; and `start`, which wires storage,
 //! domain and server.
 
+mod attempts;
 mod auth;
 mod config;
 mod contract;

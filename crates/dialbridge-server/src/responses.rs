@@ -15,6 +15,10 @@ pub enum KeyCheck {
     /// `unauthorized`: no `Authorization: Bearer <api key>`, or not a valid admin API key.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// `too_many_attempts`: too many wrong keys from this address; retry after `Retry-After`
+    /// seconds.
+    #[response(status = 429)]
+    TooManyAttempts(ErrorBody),
     /// `internal_error`: a bug or a database failure; the server log has the details.
     #[response(status = 500)]
     Internal(ErrorBody),

@@ -116,9 +116,7 @@ pub async fn start(
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref())
         .await?;
 
-    let mut app = routes::router(AppState {
-        platform: platform.clone(),
-    });
+    let mut app = routes::router(AppState::new(platform.clone()));
     if config.dev {
         let emulator = Emulator::new(EmulatorConfig::default());
         app = app.nest("/emulator", emulator.router());

@@ -22,7 +22,7 @@ async fn every_route_the_router_serves_is_in_the_document() {
     let settings = Settings::new(Url::parse("http://127.0.0.1:8080").expect("url"));
     let platform = Platform::new(Arc::new(db), Cipher::new(&MasterKey::generate()), settings)
         .expect("platform");
-    let (router, api) = super::routes(&AppState { platform }).split_for_parts();
+    let (router, api) = super::routes(&AppState::new(platform)).split_for_parts();
 
     let served = served_paths(&format!("{router:?}"));
     assert!(

@@ -1,16 +1,18 @@
 //! Hostile clients at the HTTP edge, over raw TCP against a real server with short limits set
 //! by each test: a request head trickled in is dropped after the header timeout, a stalled body
 //! answers 408 after the body timeout, an idle connection is closed, connections over the cap
-//! wait for a free slot, and a stalled request does not hold up shutdown for more than its
-//! bound. The bounds asserted are generous (ten times the configured ones), so a busy machine
-//! does not make them flake.
+//! wait for a free slot, a stalled request does not hold up shutdown for more than its bound,
+//! and wrong admin keys from one address are slowed down and counted. The bounds asserted are
+//! generous (ten times the configured ones), so a busy machine does not make them flake.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Backend, Options, TestApp};
+use crate::support::{read, Backend, Options, TestApp};
 
 const GENEROUS: Duration = Duration::from_secs(10);
 
@@ -165,4 +167,74 @@ async fn a_stalled_request_holds_up_shutdown_for_its_bound_only() {
     tokio::time::timeout(GENEROUS, app.shutdown())
         .await
         .expect("the server stopped within its bound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_admin_keys_are_slowed_per_address_and_counted() {
+    let app = spawn_with(&[]).await;
+    let from = |address: &str| {
+        reqwest::Client::builder()
+            .local_address(address.parse::<IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let (attacker, neighbour) = (from("127.0.0.1"), from("127.0.0.2"));
+    let try_key = |client: &reqwest::Client, key: &str| {
+        client
+            .get(format!("{}/api/v1/app", app.base))
+            .bearer_auth(key)
+            .send()
+    };
+    for _ in 0..5 {
+        let (status, body) = read(try_key(&attacker, "wrong").await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // The sixth is refused unchecked (a slow machine may let one more through first).
+    let mut refused = None;
+    for _ in 0..3 {
+        let response = try_key(&attacker, "wrong").await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("429 after five wrong keys");
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    let (_, body) = read(refused).await;
+    assert_eq!(body["error"]["code"], "too_many_attempts", "{body}");
+    // While it waits, even the right key is not checked from there; elsewhere it works.
+    let right = try_key(&attacker, &app.api_key).await.unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    let elsewhere = try_key(&neighbour, &app.api_key).await.unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::OK);
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let wrong = metrics
+        .lines()
+        .find(|l| l.starts_with("dialbridge_auth_failures_total{outcome=\"wrong_key\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(wrong.ends_with(" 5") || wrong.ends_with(" 6"), "{wrong}");
+    assert!(
+        metrics.contains("dialbridge_auth_failures_total{outcome=\"throttled\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("wrong\""), "a key in a label: {metrics}");
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let after = try_key(&attacker, &app.api_key).await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    app.shutdown().await;
 }
