@@ -18,7 +18,7 @@ use crate::pages;
 pub struct Relayed;
 
 /// The routes a browser visits: their errors are pages.
-fn is_browser_route(path: &str) -> bool {
+pub fn is_browser_route(path: &str) -> bool {
     path.starts_with("/connect/") || path == "/oauth/callback"
 }
 

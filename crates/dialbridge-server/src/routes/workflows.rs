@@ -108,6 +108,7 @@ pub async fn get(
     responses(
         (status = NO_CONTENT, description = "Deleted"),
         (status = NOT_FOUND, description = "`not_found`: no such workflow", body = ErrorBody),
+        InvalidInput,
     ))]
 pub async fn delete(
     State(state): State<AppState>,
