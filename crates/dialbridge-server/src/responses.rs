@@ -24,10 +24,10 @@ pub enum KeyCheck {
     Internal(ErrorBody),
 }
 
-/// Rejections of a JSON body that must be there.
+/// Rejections of a JSON body (see `extract.rs` for the rule).
 #[derive(IntoResponses)]
 pub enum JsonBody {
-    /// `invalid_request`: the body is empty or not JSON.
+    /// `invalid_request`: the body is not JSON, or is empty where a body is needed.
     #[response(status = 400)]
     Malformed(ErrorBody),
     /// `request_timeout`: the body stopped arriving.
@@ -36,24 +36,8 @@ pub enum JsonBody {
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),
-    /// `unsupported_media_type`: the body is not sent as `content-type: application/json`.
-    #[response(status = 415)]
-    NotJson(ErrorBody),
-}
-
-/// Rejections of an optional JSON body (absent or empty reads as `{}`).
-#[derive(IntoResponses)]
-pub enum OptionalJsonBody {
-    /// `invalid_request`: the body is not JSON.
-    #[response(status = 400)]
-    Malformed(ErrorBody),
-    /// `request_timeout`: the body stopped arriving.
-    #[response(status = 408)]
-    Stalled(ErrorBody),
-    /// `payload_too_large`: the body is over 1 MiB.
-    #[response(status = 413)]
-    TooLarge(ErrorBody),
-    /// `unsupported_media_type`: a body not sent as `content-type: application/json`.
+    /// `unsupported_media_type`: a body not sent as `content-type: application/json` (or
+    /// another `+json` type).
     #[response(status = 415)]
     NotJson(ErrorBody),
 }

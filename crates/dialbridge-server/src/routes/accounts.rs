@@ -12,9 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, OptionalJson, Path, Query};
-use crate::responses::{
-    DialpadFailure, InvalidInput, JsonBody, NoConnection, OptionalJsonBody, UnknownAccount,
-};
+use crate::responses::{DialpadFailure, InvalidInput, JsonBody, NoConnection, UnknownAccount};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -53,7 +51,7 @@ pub async fn list(
     responses(
         (status = CREATED, description = "Created", body = AccountView),
         (status = OK, description = "Updated", body = AccountView),
-        OptionalJsonBody, InvalidInput,
+        JsonBody, InvalidInput,
     ))]
 pub async fn put(
     State(state): State<AppState>,

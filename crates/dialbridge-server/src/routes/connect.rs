@@ -14,7 +14,7 @@ use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{body_error, OptionalJson, Path, Query};
 use crate::pages;
-use crate::responses::{ConnectPageErrors, InvalidInput, OptionalJsonBody, UnknownAccount};
+use crate::responses::{ConnectPageErrors, InvalidInput, JsonBody, UnknownAccount};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -37,7 +37,7 @@ pub struct ConnectInput {
     responses(
         (status = OK, body = ConnectLink),
         (status = CONFLICT, description = "`environment_not_configured`: the environment has no app credentials", body = ErrorBody),
-        UnknownAccount, InvalidInput, OptionalJsonBody,
+        UnknownAccount, InvalidInput, JsonBody,
     ))]
 pub async fn start(
     State(state): State<AppState>,

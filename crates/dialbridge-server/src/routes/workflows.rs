@@ -15,7 +15,7 @@ use super::{Items, ACCOUNT_ID};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalJson, Path, Query};
 use crate::responses::{
-    DialpadFailure, InvalidInput, NoConnection, OptionalJsonBody, RawBody, UnknownAccount,
+    DialpadFailure, InvalidInput, JsonBody, NoConnection, RawBody, UnknownAccount,
 };
 use crate::state::AppState;
 
@@ -135,7 +135,7 @@ pub struct EnableInput {
     responses(
         (status = OK, body = EnablementView),
         (status = NOT_FOUND, description = "`not_found`: no such account or workflow", body = ErrorBody),
-        InvalidInput, OptionalJsonBody,
+        InvalidInput, JsonBody,
     ))]
 pub async fn enable(
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ pub struct EventAccepted {
     request_body(content = Option<Object>, description = "Any JSON (absent is `{}`): what expressions see as `event`"),
     responses(
         (status = ACCEPTED, description = "Queued", body = EventAccepted),
-        UnknownAccount, InvalidInput, OptionalJsonBody,
+        UnknownAccount, InvalidInput, JsonBody,
     ))]
 pub async fn post_event(
     State(state): State<AppState>,
@@ -235,7 +235,7 @@ pub struct RunInput {
     responses(
         (status = ACCEPTED, description = "Queued", body = ExecutionStarted),
         (status = NOT_FOUND, description = "`not_found`: no such account, or the workflow is not enabled for it", body = ErrorBody),
-        InvalidInput, OptionalJsonBody,
+        InvalidInput, JsonBody,
     ))]
 pub async fn run(
     State(state): State<AppState>,

@@ -10,14 +10,7 @@ use crate::support::{Backend, TestApp};
 
 /// `(status, content type, body)` of a request built by `request`.
 async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, String, String) {
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, content_type, response.text().await.unwrap())
+    answer_of(request.send().await.expect("request")).await
 }
 
 /// Asserts a contract JSON error with `code`.
