@@ -1,14 +1,16 @@
 //! Hostile clients at the HTTP edge, over raw TCP against a real server with short limits set
 //! by each test: a request head trickled in is dropped after the header timeout, a stalled body
-//! answers 408 after the body timeout, an idle connection is closed, connections over the cap
-//! wait for a free slot, a stalled request does not hold up shutdown for more than its bound,
-//! and wrong admin keys from one address are slowed down and counted. The bounds asserted are
-//! generous (ten times the configured ones), so a busy machine does not make them flake.
+//! answers 408 after the body timeout, a slow answer 503 after the request timeout, an idle
+//! connection is closed, connections over the cap wait for a free slot, a stalled request does
+//! not hold up shutdown for more than its bound, and wrong admin keys from one address are
+//! slowed down and counted. The bounds asserted are generous (several times the configured
+//! ones), so a busy machine does not make them flake.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -144,6 +146,34 @@ async fn connections_over_the_cap_wait_for_a_free_slot() {
         .await
         .expect("served once a slot was free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_not_answered_in_time_answers_503_timeout() {
+    let app = spawn_with(&["--request-timeout-secs", "1"]).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let (status, body) = app
+        .emulator_call(
+            Method::PATCH,
+            "/_control/config",
+            Some(json!({ "latency_ms": 30_000 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let started = Instant::now();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/actions/list_users",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    assert!(started.elapsed() < GENEROUS, "{:?}", started.elapsed());
     app.shutdown().await;
 }
 
