@@ -55,6 +55,7 @@ pub struct Metrics {
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
     refresh_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    auth_failures: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -110,6 +111,12 @@ impl Default for Metrics {
             "How far past its refresh moment the most overdue token of this process's shards is",
             refresh_lag.clone(),
         );
+        let auth_failures = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Admin API keys refused, by outcome (wrong_key, or throttled: refused unchecked after too many wrong ones)",
+            auth_failures.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -120,6 +127,7 @@ impl Default for Metrics {
             executions,
             refreshes,
             refresh_lag,
+            auth_failures,
         }
     }
 }
@@ -142,6 +150,14 @@ impl Metrics {
 
     pub fn http_request(&self, labels: HttpLabels) {
         self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// An admin API key refused: `wrong_key`, or `throttled` (unchecked, after too many).
+    pub fn auth_failure(&self, outcome: &str) {
+        let labels = OutcomeLabels {
+            outcome: outcome.to_owned(),
+        };
+        self.auth_failures.get_or_create(&labels).inc();
     }
 
     pub(crate) fn dialpad_request(&self, operation: &str, status: Option<u16>, took: Duration) {

@@ -2,8 +2,12 @@
 //! `Authorization: Bearer <api key>`. `behind_api_key` puts a router behind the check and
 //! writes it into the router's OpenAPI operations in the same step, so neither goes without
 //! the other. The key's `AdminIdentity` (id and name) goes into the request's extensions.
+//! Wrong keys are counted per client address, and slowed down (`attempts`).
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -76,12 +80,41 @@ async fn require_api_key(
     let Some(key) = presented else {
         return ApiError::unauthorized().into_response();
     };
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let metrics = state.platform.metrics();
+    if let Some(Err(wait)) = client.map(|ip| state.attempts.check(ip)) {
+        metrics.auth_failure("throttled");
+        return too_many_attempts(wait).into_response();
+    }
     match state.platform.admin.authenticate(key).await {
         Ok(Some(identity)) => {
+            if let Some(ip) = client {
+                state.attempts.succeeded(ip);
+            }
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Ok(None) => ApiError::unauthorized().into_response(),
+        Ok(None) => {
+            if let Some(ip) = client {
+                state.attempts.failed(ip);
+            }
+            metrics.auth_failure("wrong_key");
+            ApiError::unauthorized().into_response()
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+fn too_many_attempts(wait: Duration) -> ApiError {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut error = ApiError::new(
+        "too_many_attempts",
+        format!("too many wrong API keys from this address; try again in {secs} s"),
+    );
+    error.retry_after_secs = Some(secs);
+    error.details = Some(serde_json::json!({ "retry_after_secs": secs }));
+    error
 }

@@ -100,6 +100,37 @@ pub struct ServeConfig {
     /// 120, 600, 1800, 3600, then 7200 units (the default gives 5 s … 2 h).
     #[arg(long, env = "DIALBRIDGE_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000)]
     pub webhook_retry_base_ms: u64,
+
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "DIALBRIDGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// A request head (request line and headers) must arrive whole within this many seconds,
+    /// or the connection is closed. For HTTP/1.1 the wait for the next request on a kept-alive
+    /// connection counts too.
+    #[arg(
+        long,
+        env = "DIALBRIDGE_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 15
+    )]
+    pub header_read_timeout_secs: u64,
+
+    /// A request body must keep arriving: a gap longer than this many seconds answers 408.
+    #[arg(long, env = "DIALBRIDGE_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
+
+    /// A request that takes longer than this many seconds to answer gets 503 `timeout`.
+    #[arg(long, env = "DIALBRIDGE_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+
+    /// A connection with no request in flight for this many seconds is closed.
+    #[arg(long, env = "DIALBRIDGE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// On shutdown, how many seconds requests in flight get to finish before their connections
+    /// are dropped.
+    #[arg(long, env = "DIALBRIDGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl ServeConfig {

@@ -4,7 +4,7 @@
 //! what is sent and what the OpenAPI document describes. 500s never carry internal detail (the
 //! log has it); errors a retry may cure carry `Retry-After`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("missing_scope", StatusCode::FORBIDDEN),
     ("not_found", StatusCode::NOT_FOUND),
     ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+    ("request_timeout", StatusCode::REQUEST_TIMEOUT),
     ("conflict", StatusCode::CONFLICT),
     ("environment_not_configured", StatusCode::CONFLICT),
     ("not_connected", StatusCode::CONFLICT),
@@ -54,6 +55,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("invalid_scope", StatusCode::UNPROCESSABLE_ENTITY),
     ("invalid_credentials", StatusCode::UNPROCESSABLE_ENTITY),
     ("dialpad_rejected", StatusCode::UNPROCESSABLE_ENTITY),
+    ("too_many_attempts", StatusCode::TOO_MANY_REQUESTS),
     ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
     ("dialpad_error", StatusCode::BAD_GATEWAY),
     ("http_error", StatusCode::BAD_GATEWAY),
@@ -61,6 +63,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("dialpad_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("rate_limited", StatusCode::SERVICE_UNAVAILABLE),
     ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+    ("timeout", StatusCode::SERVICE_UNAVAILABLE),
 ];
 
 fn status_of(code: &str) -> StatusCode {
@@ -159,18 +162,6 @@ impl From<Error> for ApiError {
             details: err.details(),
             retry_after_secs: err.retry_after_secs(),
         }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let code = match &rejection {
-            JsonRejection::JsonDataError(_) => "invalid_input",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "invalid_request",
-        };
-        ApiError::new(code, rejection.body_text())
     }
 }
 

@@ -1,12 +1,16 @@
-//! Extractors whose rejections answer the contract's error body instead of axum's plain text.
+//! Extractors whose rejections answer the contract's error body instead of axum's plain text,
+//! and the one rule for JSON bodies: a body that is not empty must come as
+//! `content-type: application/json` (or a `+json` type) or it is refused with 415; an empty
+//! body is allowed only where the body is optional (`OptionalJson`).
 
-use axum::extract::{FromRequest, FromRequestParts};
+use std::error::Error as StdError;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -16,39 +20,110 @@ pub struct Query<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// A JSON body that may be absent: an empty body reads as `T::default()`.
-pub struct OptionalJson<T>(pub T);
+/// The raw body, read whole (within the body limit and the body read timeout).
+pub struct Body(pub axum::body::Bytes);
 
-impl<S, T> FromRequest<S> for OptionalJson<T>
-where
-    S: Send + Sync,
-    T: serde::de::DeserializeOwned + Default,
-{
+impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = ApiError;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(request, state)
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|e| {
-                let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload_too_large"
-                } else {
-                    "invalid_request"
-                };
-                ApiError::new(code, e.body_text())
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+            .map(Body)
+            .map_err(|rejection| body_error(rejection.status(), &rejection))
+    }
+}
+
+/// What a body that could not be read answers: 408 when it stopped arriving, 413 when it is
+/// over the limit, 400 otherwise.
+pub fn body_error(status: StatusCode, err: &(dyn StdError + 'static)) -> ApiError {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                "request_timeout",
+                "the request body stopped arriving; send it whole, without pauses",
+            );
+        }
+        source = err.source();
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new("payload_too_large", "the body is over 1 MiB");
+    }
+    ApiError::new(
+        "invalid_request",
+        format!("the body could not be read: {err}"),
+    )
+}
+
+/// A JSON body, required.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        require_json_type(request.headers())?;
+        let Body(bytes) = Body::from_request(request, state).await?;
+        if is_blank(&bytes) {
+            return Err(ApiError::new(
+                "invalid_request",
+                "the body is empty; this route needs a JSON body",
+            ));
+        }
+        parse(&bytes).map(Json)
+    }
+}
+
+/// A JSON body that may be absent: an empty body reads as `T::default()`, whatever its
+/// content type.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers().clone();
+        let Body(bytes) = Body::from_request(request, state).await?;
+        if is_blank(&bytes) {
             return Ok(OptionalJson(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(OptionalJson)
-            .map_err(|e| {
-                let code = if e.is_data() {
-                    "invalid_input"
-                } else {
-                    "invalid_request"
-                };
-                ApiError::new(code, format!("the JSON body is not valid: {e}"))
-            })
+        require_json_type(&headers)?;
+        parse(&bytes).map(OptionalJson)
     }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// `application/json` or `application/<anything>+json`, with any parameters.
+fn require_json_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let is_json = essence.as_deref().is_some_and(|t| {
+        t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "unsupported_media_type",
+            "send the JSON body with 'content-type: application/json'",
+        ))
+    }
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_input"
+        } else {
+            "invalid_request"
+        };
+        ApiError::new(code, format!("the JSON body is not valid: {e}"))
+    })
 }

@@ -3,12 +3,15 @@
 //! browser-facing connect flow and OAuth callback, health; and `start`, which wires storage,
 //! domain and server.
 
+mod attempts;
 mod audit;
 mod auth;
 mod config;
+mod contract;
 mod docs;
 mod error;
 mod extract;
+mod listener;
 mod openapi;
 mod pages;
 mod responses;

@@ -14,6 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::Server;
 use utoipa::{Modify, OpenApi};
 
+use crate::contract::is_browser_route;
 use crate::error::ErrorBody;
 
 /// The name of the admin API key's security scheme.
@@ -95,25 +96,78 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi, server_url: &str) -> Value 
             .into_iter()
             .map(|(path, item)| (path.replace("{*", "{"), item))
             .collect();
-        paths
-            .values_mut()
-            .filter_map(Value::as_object_mut)
-            .for_each(tidy_operations);
+        for (path, item) in paths.iter_mut() {
+            if let Some(item) = item.as_object_mut() {
+                tidy_operations(path, item);
+            }
+        }
         add_action_paths(paths);
     }
     document
 }
 
+/// What a path parameter accepts, by path prefix and name: the domain's rules for ids and keys,
+/// so that generated clients and fuzzers send what the handlers take.
+const PATH_PATTERNS: &[(&str, &str, &str)] = &[
+    ("/", "account_id", "^[A-Za-z0-9._~-]{1,128}$"),
+    ("/api/v1/workflows/", "key", "^[a-z0-9_-]{1,64}$"),
+    (
+        "/api/v1/accounts/{account_id}/workflows/",
+        "key",
+        "^[a-z0-9_-]{1,64}$",
+    ),
+    ("/api/v1/webhook-endpoints/", "id", "^[A-Za-z0-9_-]{1,64}$"),
+];
+
 /// What utoipa writes that OpenAPI (or the truth) wants otherwise, in one path's operations.
-fn tidy_operations(item: &mut Map<String, Value>) {
+fn tidy_operations(path: &str, item: &mut Map<String, Value>) {
     let ids: Vec<&Value> = item.values().map(|op| &op["operationId"]).collect();
     // One handler for several methods (the proxy) shares its id: ids must be unique.
     let shared = ids.len() > 1 && ids.windows(2).all(|pair| pair[0] == pair[1]);
     for (method, operation) in item.iter_mut() {
         absent_not_null(operation);
+        constrain_path_parameters(path, operation);
+        document_request_timeout(path, operation);
         if shared {
             let id = operation["operationId"].as_str().unwrap_or_default();
             operation["operationId"] = json!(format!("{id}_{method}"));
+        }
+    }
+}
+
+/// Any request can run out of the request timeout (`listener.rs`): 503 `timeout`, or a page on
+/// the browser's routes.
+fn document_request_timeout(path: &str, operation: &mut Value) {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let description = "`timeout`: the request took longer than the server's request timeout and was stopped; it may have taken effect";
+    let content = if is_browser_route(path) {
+        json!({ "text/html": { "schema": { "type": "string" } } })
+    } else {
+        json!({ "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } })
+    };
+    responses
+        .entry("503")
+        .or_insert_with(|| json!({ "description": description, "content": content }));
+}
+
+fn constrain_path_parameters(path: &str, operation: &mut Value) {
+    let Some(parameters) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for parameter in parameters.iter_mut().filter(|p| p["in"] == "path") {
+        let pattern = PATH_PATTERNS
+            .iter()
+            .find(|(prefix, name, _)| path.starts_with(prefix) && parameter["name"] == *name);
+        if let Some((_, _, pattern)) = pattern {
+            parameter["schema"]["pattern"] = json!(pattern);
         }
     }
 }

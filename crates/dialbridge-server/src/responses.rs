@@ -15,31 +15,39 @@ pub enum KeyCheck {
     /// `unauthorized`: no `Authorization: Bearer <api key>`, or not a valid admin API key.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
+    /// `too_many_attempts`: too many wrong keys from this address; retry after `Retry-After`
+    /// seconds.
+    #[response(status = 429)]
+    TooManyAttempts(ErrorBody),
     /// `internal_error`: a bug or a database failure; the server log has the details.
     #[response(status = 500)]
     Internal(ErrorBody),
 }
 
-/// Rejections of a JSON body that must come with `content-type: application/json`.
+/// Rejections of a JSON body (see `extract.rs` for the rule).
 #[derive(IntoResponses)]
 pub enum JsonBody {
-    /// `invalid_request`: the body is not JSON.
+    /// `invalid_request`: the body is not JSON, or is empty where a body is needed.
     #[response(status = 400)]
     Malformed(ErrorBody),
+    /// `request_timeout`: the body stopped arriving.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),
-    /// `unsupported_media_type`: the body is not sent as `content-type: application/json`.
+    /// `unsupported_media_type`: a body not sent as `content-type: application/json` (or
+    /// another `+json` type).
     #[response(status = 415)]
     NotJson(ErrorBody),
 }
 
-/// Rejections of an optional JSON body (absent or empty reads as `{}`).
+/// Rejections of a body read as it is (any content type).
 #[derive(IntoResponses)]
-pub enum OptionalJsonBody {
-    /// `invalid_request`: the body is not JSON.
-    #[response(status = 400)]
-    Malformed(ErrorBody),
+pub enum RawBody {
+    /// `request_timeout`: the body stopped arriving.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
     /// `payload_too_large`: the body is over 1 MiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::{ServeConfig, DEV_API_KEY};
+use crate::listener::{self, Limits};
 use crate::routes;
 use crate::state::AppState;
 
@@ -126,9 +127,7 @@ pub async fn start(
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
-    let mut app = routes::router(AppState {
-        platform: platform.clone(),
-    });
+    let mut app = routes::router(AppState::new(platform.clone()));
     if config.dev {
         let emulator = Emulator::new(EmulatorConfig::default());
         app = app.nest("/emulator", emulator.router());
@@ -153,11 +152,8 @@ pub async fn start(
 
     let background = platform.start_background(shutdown.clone());
     tracing::info!(%local_addr, %public_url, "dialbridge is listening");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-    });
+    let limits = Limits::of(&config);
+    let server = tokio::spawn(listener::serve(listener, app, limits, shutdown));
     Ok(Running {
         local_addr,
         public_url,

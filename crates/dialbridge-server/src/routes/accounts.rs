@@ -13,8 +13,7 @@ use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::responses::{
-    DialpadFailure, InvalidInput, InvalidOrRejected, JsonBody, NoConnection, OptionalJsonBody,
-    UnknownAccount,
+    DialpadFailure, InvalidInput, InvalidOrRejected, JsonBody, NoConnection, UnknownAccount,
 };
 use crate::state::AppState;
 
@@ -54,7 +53,7 @@ pub async fn list(
     responses(
         (status = CREATED, description = "Created", body = AccountView),
         (status = OK, description = "Updated", body = AccountView),
-        OptionalJsonBody, InvalidInput,
+        JsonBody, InvalidInput,
     ))]
 pub async fn put(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalJson, Path};
-use crate::responses::{DialpadFailure, InvalidOrRejected, NoConnection, OptionalJsonBody};
+use crate::responses::{DialpadFailure, InvalidOrRejected, JsonBody, NoConnection};
 use crate::state::AppState;
 
 /// `{"output": …}`: what an action answered.
@@ -52,7 +52,7 @@ pub async fn get(Path(key): Path<String>) -> Result<axum::Json<ActionInfo>, ApiE
         (status = OK, body = ActionOutput),
         (status = NOT_FOUND, description = "`not_found`: no such account or action", body = ErrorBody),
         (status = FORBIDDEN, description = "`missing_scope`: the action needs a scope the connection was not granted (`details.scope`)", body = ErrorBody),
-        NoConnection, InvalidOrRejected, OptionalJsonBody, DialpadFailure,
+        NoConnection, InvalidOrRejected, JsonBody, DialpadFailure,
     ))]
 pub async fn run(
     State(state): State<AppState>,

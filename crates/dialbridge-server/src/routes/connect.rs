@@ -1,19 +1,20 @@
 //! The connect flow's HTTP side: creating a link (admin API), the link itself (302 to Dialpad),
 //! the portal page, and `GET /oauth/callback`, where Dialpad sends the customer back.
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use dialbridge_core::{AccountId, CallbackOutcome, CallbackQuery, ConnectLink, Environment};
+use dialbridge_core::{AccountId, CallbackOutcome, CallbackQuery, ConnectLink, Environment, Error};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::ACCOUNT_ID;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{OptionalJson, Path, Query};
+use crate::extract::{body_error, OptionalJson, Path, Query};
 use crate::pages;
-use crate::responses::{ConnectPageErrors, InvalidInput, OptionalJsonBody, UnknownAccount};
+use crate::responses::{ConnectPageErrors, InvalidInput, JsonBody, UnknownAccount};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -36,7 +37,7 @@ pub struct ConnectInput {
     responses(
         (status = OK, body = ConnectLink),
         (status = CONFLICT, description = "`environment_not_configured`: the environment has no app credentials", body = ErrorBody),
-        UnknownAccount, InvalidInput, OptionalJsonBody,
+        UnknownAccount, InvalidInput, JsonBody,
     ))]
 pub async fn start(
     State(state): State<AppState>,
@@ -101,9 +102,10 @@ pub struct ApiKeyForm {
     responses(
         (status = FOUND, description = "To the link's `redirect_url`, with `account_id` and `status=connected` or `status=error&error=…`", headers(("location" = String))),
         (status = OK, description = "Without a `redirect_url`: a page saying what happened", body = String, content_type = "text/html"),
-        (status = UNPROCESSABLE_ENTITY, description = "`invalid_credentials` / `invalid_input` / `dialpad_rejected`: a page saying Dialpad refused the key, or what is wrong with it (a malformed key is refused before anything is sent); or, in plain text, a form without `api_key`", content(
-            (String = "text/html"), (String = "text/plain"))),
-        (status = UNSUPPORTED_MEDIA_TYPE, description = "The form is not `application/x-www-form-urlencoded` (plain text)", body = String, content_type = "text/plain"),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_credentials` / `invalid_input` / `dialpad_rejected`: a page saying Dialpad refused the key, or what is wrong with it (a malformed key is refused before anything is sent), or that the form has no `api_key`", body = String, content_type = "text/html"),
+        (status = REQUEST_TIMEOUT, description = "`request_timeout`: a page saying the form stopped arriving", body = String, content_type = "text/html"),
+        (status = PAYLOAD_TOO_LARGE, description = "`payload_too_large`: a page saying the form is over 1 MiB", body = String, content_type = "text/html"),
+        (status = UNSUPPORTED_MEDIA_TYPE, description = "`unsupported_media_type`: a page saying the form is not `application/x-www-form-urlencoded`", body = String, content_type = "text/html"),
         (status = SERVICE_UNAVAILABLE, description = "`dialpad_unavailable` / `rate_limited`: a page saying Dialpad could not check the key", body = String, content_type = "text/html"),
         (status = BAD_GATEWAY, description = "`dialpad_error`: a page saying Dialpad failed (its 5xx) or answered unexpectedly", body = String, content_type = "text/html"),
         (status = CONFLICT, description = "`environment_not_configured`: a page saying the environment lost its app credentials", body = String, content_type = "text/html"),
@@ -112,8 +114,12 @@ pub struct ApiKeyForm {
 pub async fn portal_api_key(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<ApiKeyForm>,
+    form: Result<Form<ApiKeyForm>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return pages::error(form_error(rejection)),
+    };
     match state
         .platform
         .connections
@@ -122,6 +128,21 @@ pub async fn portal_api_key(
     {
         Ok(outcome) => finish(outcome),
         Err(e) => pages::error(ApiError::from(e)),
+    }
+}
+
+/// What a portal form that cannot be read answers (as a page).
+fn form_error(rejection: FormRejection) -> ApiError {
+    match rejection {
+        FormRejection::InvalidFormContentType(_) => ApiError::new(
+            "unsupported_media_type",
+            "send the form as application/x-www-form-urlencoded",
+        ),
+        FormRejection::FailedToDeserializeForm(_)
+        | FormRejection::FailedToDeserializeFormBody(_) => {
+            Error::invalid("api_key", "is required").into()
+        }
+        other => body_error(other.status(), &other),
     }
 }
 

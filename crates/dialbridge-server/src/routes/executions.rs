@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalJson, Path, Query};
-use crate::responses::{InvalidInput, OptionalJsonBody};
+use crate::responses::{InvalidInput, JsonBody};
 use crate::state::AppState;
 
 /// The `{id}` path segment of an execution.
@@ -121,7 +121,7 @@ pub struct ExecutionStarted {
     responses(
         (status = ACCEPTED, description = "Queued", body = ExecutionStarted),
         (status = NOT_FOUND, description = "`not_found`: no such execution (or its workflow version)", body = ErrorBody),
-        InvalidInput, OptionalJsonBody,
+        InvalidInput, JsonBody,
     ))]
 pub async fn replay(
     State(state): State<AppState>,

@@ -1,12 +1,12 @@
 //! `POST /webhooks/dialpad/{hook_id}`: where Dialpad's events enter. No API key: the HS256
 //! JWT signed with the hook's secret is the proof. The event is stored before the 200.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use dialbridge_core::IngressOutcome;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
+use crate::extract::{Body, Path};
+use crate::responses::RawBody;
 use crate::state::AppState;
 
 /// Dialpad event ingress: stores the event (an identical redelivery runs nothing again) and
@@ -18,13 +18,13 @@ use crate::state::AppState;
         (status = OK, body = IngressOutcome),
         (status = UNAUTHORIZED, description = "`invalid_signature`: not an HS256 JWT of the hook's secret", body = ErrorBody),
         (status = NOT_FOUND, description = "`not_found`: no such hook", body = ErrorBody),
-        (status = PAYLOAD_TOO_LARGE, description = "The body is over 1 MiB (plain text)", body = String, content_type = "text/plain"),
+        RawBody,
         (status = INTERNAL_SERVER_ERROR, description = "`internal_error`: the event could not be stored; Dialpad sends it again", body = ErrorBody),
     ))]
 pub async fn dialpad(
     State(state): State<AppState>,
     Path(hook_id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<axum::Json<IngressOutcome>, ApiError> {
     Ok(axum::Json(
         state

@@ -3,7 +3,6 @@
 //! key). Dialpad's status and body come back unchanged; dialbridge's own refusals (unknown
 //! account, not connected, undocumented path) use the contract's error body.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -12,9 +11,10 @@ use dialbridge_core::{AccountId, Error, ProxyRequest};
 use serde_json::Value;
 
 use super::ACCOUNT_ID;
+use crate::contract::Relayed;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
-use crate::responses::{InvalidInput, NoConnection};
+use crate::extract::{Body, Path};
+use crate::responses::{InvalidInput, NoConnection, RawBody};
 use crate::state::AppState;
 
 /// Dialpad's API v2 with the account's credentials: method, query, body and content type are
@@ -30,9 +30,8 @@ use crate::state::AppState;
         (status = "default", description = "Dialpad's answer, status and body unchanged; 429 with `Retry-After` once the retries are spent", content(("application/json"), ("*/*"))),
         (status = BAD_REQUEST, description = "`invalid_request`: a malformed query string", body = ErrorBody),
         (status = NOT_FOUND, description = "`not_found`: no such account, or an operation Dialpad does not document", body = ErrorBody),
-        (status = PAYLOAD_TOO_LARGE, description = "The body is over 1 MiB (plain text)", body = String, content_type = "text/plain"),
         (status = SERVICE_UNAVAILABLE, description = "`dialpad_unavailable`: Dialpad could not be reached, or a token refresh is backing off", body = ErrorBody),
-        NoConnection, InvalidInput,
+        NoConnection, InvalidInput, RawBody,
     ))]
 pub async fn forward(
     State(state): State<AppState>,
@@ -40,7 +39,7 @@ pub async fn forward(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let account = AccountId::parse(&account)?;
     // The raw path, still percent-encoded, for the safety checks: everything after the
@@ -84,6 +83,7 @@ fn dialpad_answer(status: u16, body: &Value, retry_after: Option<u64>) -> Respon
         Value::String(text) => (status, text.clone()).into_response(),
         json => (status, axum::Json(json)).into_response(),
     };
+    response.extensions_mut().insert(Relayed);
     if let Some(secs) = retry_after {
         response
             .headers_mut()

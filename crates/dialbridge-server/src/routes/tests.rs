@@ -24,7 +24,7 @@ async fn router_and_document() -> (String, serde_json::Value) {
     let settings = Settings::new(Url::parse("http://127.0.0.1:8080").expect("url"));
     let platform = Platform::new(Arc::new(db), Cipher::new(&MasterKey::generate()), settings)
         .expect("platform");
-    let (router, api) = super::routes(&AppState { platform }).split_for_parts();
+    let (router, api) = super::routes(&AppState::new(platform)).split_for_parts();
     (
         format!("{router:?}"),
         openapi::finish(api, "http://127.0.0.1:8080"),

@@ -61,6 +61,7 @@ pub async fn list(
     responses(
         (status = OK, body = EndpointView),
         (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+        InvalidInput,
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -77,6 +78,7 @@ pub async fn get(
     responses(
         (status = NO_CONTENT, description = "Deleted"),
         (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+        InvalidInput,
     ))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -1,7 +1,6 @@
 //! `/api/v1/workflows`, per-account enablement, the trigger catalog, and the two triggers the
 //! vendor fires by API: its own events and direct executions.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,9 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::executions::ExecutionStarted;
 use super::{Items, ACCOUNT_ID};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{OptionalJson, Path, Query};
+use crate::extract::{Body, OptionalJson, Path, Query};
 use crate::responses::{
-    DialpadFailure, InvalidInput, NoConnection, OptionalJsonBody, UnknownAccount,
+    DialpadFailure, InvalidInput, JsonBody, NoConnection, RawBody, UnknownAccount,
 };
 use crate::state::AppState;
 
@@ -46,13 +45,13 @@ pub struct WorkflowSaved {
         (status = CREATED, description = "Version 1", body = WorkflowSaved),
         (status = OK, description = "A new version", body = WorkflowSaved),
         (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: `details` lists every problem with its path", body = ErrorBody),
-        (status = PAYLOAD_TOO_LARGE, description = "The body is over 1 MiB (plain text)", body = String, content_type = "text/plain"),
+        RawBody,
     ))]
 pub async fn put(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let version = state
@@ -109,6 +108,7 @@ pub async fn get(
     responses(
         (status = NO_CONTENT, description = "Deleted"),
         (status = NOT_FOUND, description = "`not_found`: no such workflow", body = ErrorBody),
+        InvalidInput,
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -135,7 +135,7 @@ pub struct EnableInput {
     responses(
         (status = OK, body = EnablementView),
         (status = NOT_FOUND, description = "`not_found`: no such account or workflow", body = ErrorBody),
-        InvalidInput, OptionalJsonBody,
+        InvalidInput, JsonBody,
     ))]
 pub async fn enable(
     State(state): State<AppState>,
@@ -195,7 +195,7 @@ pub struct EventAccepted {
     request_body(content = Option<Object>, description = "Any JSON (absent is `{}`): what expressions see as `event`"),
     responses(
         (status = ACCEPTED, description = "Queued", body = EventAccepted),
-        UnknownAccount, InvalidInput, OptionalJsonBody,
+        UnknownAccount, InvalidInput, JsonBody,
     ))]
 pub async fn post_event(
     State(state): State<AppState>,
@@ -235,7 +235,7 @@ pub struct RunInput {
     responses(
         (status = ACCEPTED, description = "Queued", body = ExecutionStarted),
         (status = NOT_FOUND, description = "`not_found`: no such account, or the workflow is not enabled for it", body = ErrorBody),
-        InvalidInput, OptionalJsonBody,
+        InvalidInput, JsonBody,
     ))]
 pub async fn run(
     State(state): State<AppState>,

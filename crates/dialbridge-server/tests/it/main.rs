@@ -10,6 +10,8 @@ mod admin_keys;
 mod app_and_accounts;
 mod audit_log;
 mod connect_flow;
+mod edge;
+mod errors;
 mod key_rotation;
 mod metrics;
 mod openapi;

@@ -5,4 +5,5 @@ mod support;
 
 mod binary;
 mod cli;
+mod schemathesis;
 mod workflow_restart;

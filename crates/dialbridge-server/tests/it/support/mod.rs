@@ -49,6 +49,8 @@ pub fn postgres_admin_url() -> String {
 pub struct Options {
     pub refresh_margin_secs: u64,
     pub connect_link_ttl_secs: u64,
+    /// More `serve` flags, e.g. `["--max-connections", "2"]`.
+    pub serve_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
         Options {
             refresh_margin_secs: 300,
             connect_link_ttl_secs: 1800,
+            serve_args: Vec::new(),
         }
     }
 }
@@ -470,7 +473,7 @@ async fn try_start_server(
 ) -> Result<(CancellationToken, Running), StartError> {
     let margin = options.refresh_margin_secs.to_string();
     let ttl = options.connect_link_ttl_secs.to_string();
-    let mut config = ServeConfig::try_parse_from([
+    let flags = [
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -487,8 +490,12 @@ async fn try_start_server(
         // Vendor webhook retries after 5 ms, 30 ms, 120 ms, …: the whole schedule in ~13 s.
         "--webhook-retry-base-ms",
         "1",
-    ])
-    .expect("serve flags");
+    ];
+    let args = flags
+        .into_iter()
+        .map(str::to_owned)
+        .chain(options.serve_args.iter().cloned());
+    let mut config = ServeConfig::try_parse_from(args).expect("serve flags");
     config.previous_master_key = previous.map(str::to_owned);
     let shutdown = CancellationToken::new();
     let running = start(config, shutdown.clone()).await?;

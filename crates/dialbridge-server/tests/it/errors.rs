@@ -1,0 +1,217 @@
+//! Every error on every route is the contract's JSON error (or an HTML page on the routes a
+//! browser visits): unknown routes, wrong methods (with `Allow`), bodies over the limit, and
+//! one content-type rule for every JSON body — `application/json` or a `+json` type, and an
+//! empty body only where the body is optional.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::{Backend, TestApp};
+
+/// `(status, content type, body)` of a request built by `request`.
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, String, String) {
+    answer_of(request.send().await.expect("request")).await
+}
+
+/// Asserts a contract JSON error with `code`.
+fn assert_contract(
+    what: &str,
+    (status, content_type, body): &(StatusCode, String, String),
+    code: &str,
+) {
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: {status} {content_type} {body}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+    assert_eq!(body["error"]["code"], code, "{what}: {body}");
+    assert!(body["error"]["message"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_routes_and_wrong_methods_answer_the_contract_error() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for path in [
+        "/",
+        "/nope",
+        "/proxy/acme",
+        "/api/v1/nope",
+        "/webhooks/dialpad",
+    ] {
+        let got = answer(app.api(Method::GET, path)).await;
+        assert_eq!(got.0, StatusCode::NOT_FOUND, "GET {path}");
+        assert_contract(&format!("GET {path}"), &got, "not_found");
+    }
+    for (method, path, allowed) in [
+        (Method::DELETE, "/healthz", "GET"),
+        (Method::POST, "/api/v1/app", "GET"),
+        (Method::GET, "/webhooks/dialpad/some-hook", "POST"),
+    ] {
+        let response = app.api(method.clone(), path).send().await.unwrap();
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            allow.as_deref().is_some_and(|a| a.contains(allowed)),
+            "{method} {path}: Allow {allow:?}"
+        );
+        let got = answer_of(response).await;
+        assert_eq!(got.0, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_contract(&format!("{method} {path}"), &got, "method_not_allowed");
+    }
+    // The browser's routes answer pages, and keep the Allow header.
+    let response = app
+        .http
+        .get(format!("{}/connect/some-token/api-key", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().contains_key("allow"));
+    let (_, content_type, _) = answer_of(response).await;
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    app.shutdown().await;
+}
+
+async fn answer_of(response: reqwest::Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bodies_over_the_limit_answer_the_contract_error() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_account("acme").await;
+    let big = vec![b'a'; 1024 * 1024 + 1024];
+    for (method, path, content_type) in [
+        (
+            Method::POST,
+            "/proxy/acme/api/v2/contacts",
+            "application/json",
+        ),
+        (
+            Method::POST,
+            "/webhooks/dialpad/some-hook",
+            "application/jwt",
+        ),
+        (Method::PUT, "/api/v1/workflows/big", "application/yaml"),
+        (Method::PUT, "/api/v1/accounts/acme", "application/json"),
+        (Method::PUT, "/api/v1/app/scopes", "application/json"),
+    ] {
+        let request = app
+            .api(method.clone(), path)
+            .header("content-type", content_type)
+            .body(big.clone());
+        let got = answer(request).await;
+        assert_eq!(got.0, StatusCode::PAYLOAD_TOO_LARGE, "{method} {path}");
+        assert_contract(&format!("{method} {path}"), &got, "payload_too_large");
+    }
+    // The portal's form is a browser's: a page.
+    let form = app
+        .http
+        .post(format!("{}/connect/some-token/api-key", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big);
+    let (status, content_type, _) = answer(form).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let json_form = app
+        .http
+        .post(format!("{}/connect/some-token/api-key", app.base))
+        .header("content-type", "application/json")
+        .body("{\"api_key\": \"k\"}");
+    let (status, content_type, _) = answer(json_form).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    app.shutdown().await;
+}
+
+/// One rule for every JSON body: a body must come as JSON, whether the route needs one or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_json_body_needs_a_json_content_type() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_account("acme").await;
+    let routes = [
+        (Method::PUT, "/api/v1/accounts/acme", "{\"name\": \"Acme\"}"),
+        (Method::POST, "/api/v1/accounts/acme/connect", "{}"),
+        (
+            Method::POST,
+            "/api/v1/accounts/acme/actions/list_users",
+            "{}",
+        ),
+        (Method::PUT, "/api/v1/accounts/acme/workflows/nothing", "{}"),
+        (
+            Method::POST,
+            "/api/v1/accounts/acme/events/order.shipped",
+            "{}",
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/nothing/executions",
+            "{}",
+        ),
+        (Method::POST, "/api/v1/executions/nothing/replay", "{}"),
+        (
+            Method::PUT,
+            "/api/v1/accounts/acme/connection",
+            "{\"auth_type\": \"api_key\"}",
+        ),
+        (Method::PUT, "/api/v1/app/scopes", "{\"scopes\": []}"),
+        (
+            Method::PUT,
+            "/api/v1/webhook-endpoints/e1",
+            "{\"url\": \"https://vendor.example/hook\"}",
+        ),
+    ];
+    for (method, path, body) in routes {
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            None,
+        ] {
+            let mut request = app.api(method.clone(), path).body(body);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let got = answer(request).await;
+            let what = format!("{method} {path} as {content_type:?}");
+            assert_eq!(
+                got.0,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{what}: {}",
+                got.2
+            );
+            assert_contract(&what, &got, "unsupported_media_type");
+        }
+    }
+    // `+json` types are JSON; parameters are allowed.
+    for content_type in [
+        "application/vnd.api+json",
+        "application/json; charset=utf-8",
+    ] {
+        let request = app
+            .api(Method::PUT, "/api/v1/accounts/acme")
+            .header("content-type", content_type)
+            .body("{\"name\": \"Acme\"}");
+        let (status, _, body) = answer(request).await;
+        assert_eq!(status, StatusCode::OK, "{content_type}: {body}");
+    }
+    // An optional body may be empty, whatever its content type; a required one may not.
+    let empty = app
+        .api(Method::PUT, "/api/v1/accounts/beta")
+        .header("content-type", "text/plain");
+    assert_eq!(answer(empty).await.0, StatusCode::CREATED);
+    let empty = app
+        .api(Method::PUT, "/api/v1/app/scopes")
+        .header("content-type", "application/json");
+    let got = answer(empty).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST);
+    assert_contract("an empty required body", &got, "invalid_request");
+    app.shutdown().await;
+}
