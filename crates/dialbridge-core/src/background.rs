@@ -1,7 +1,6 @@
 //! The work a process does besides answering requests, started together and stopped together:
 //! the executor, the scheduler, vendor-webhook deliveries, the refresh of idle connections'
-//! tokens (with the purge of old connect links), and the periodic reconcile of Dialpad
-//! subscriptions.
+//! tokens (with the purge of old connect links), and the audit of Dialpad subscriptions.
 
 use std::future::Future;
 use std::time::Duration;
@@ -60,13 +59,23 @@ impl Platform {
             },
         );
         let provisioning = self.provisioning.clone();
-        let reconcile = every_interval(settings.reconcile_interval, false, shutdown, move || {
+        // Looks often enough that an audit starts within a minute (or a tenth of a short
+        // interval) of its moment; each look is one indexed query when nothing is due.
+        let look =
+            (settings.audit_interval / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let audit = every_interval(look, true, shutdown, move || {
             let provisioning = provisioning.clone();
-            async move { provisioning.reconcile_all().await }
+            async move {
+                match provisioning.audit_due().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(audited = n, "audited Dialpad subscriptions"),
+                    Err(e) => tracing::warn!("auditing Dialpad subscriptions: {e}"),
+                }
+            }
         });
         draining.extend([executor, deliveries]);
         Background {
-            interruptible: vec![scheduler, refresh, reconcile, relay, caches],
+            interruptible: vec![scheduler, refresh, audit, relay, caches],
             draining,
         }
     }

@@ -18,15 +18,20 @@ use crate::time::Timestamp;
 /// How many shards the accounts are spread over. Fixed: it is part of every stored shard.
 pub const SHARDS: u32 = 64;
 
-/// The shard of an account: of its Dialpad company when known, else of its own id. FNV-1a, so
-/// every process and every version computes the same shard for a key.
+/// The shard of an account: of its Dialpad company when known, else of its own id.
 pub fn shard_of(key: &str) -> i64 {
+    (stable_hash(key) % u64::from(SHARDS)) as i64
+}
+
+/// FNV-1a: every process and every version computes the same value for a key (shards, the
+/// moment of an account's daily audit).
+pub(crate) fn stable_hash(key: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in key.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash % u64::from(SHARDS)) as i64
+    hash
 }
 
 /// The shard key of an account: `company:<id>` when its Dialpad company is known.

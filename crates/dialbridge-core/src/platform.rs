@@ -45,8 +45,9 @@ pub struct Settings {
     pub refresh_margin: Duration,
     /// How often idle connections are checked for expiring tokens.
     pub refresh_interval: Duration,
-    /// How often every account's Dialpad webhook and subscriptions are checked.
-    pub reconcile_interval: Duration,
+    /// How often each account's Dialpad webhook and subscriptions are audited against Dialpad
+    /// (each account at its own moment of the interval).
+    pub audit_interval: Duration,
     /// How often `schedule` triggers are looked at.
     pub schedule_interval: Duration,
     /// The unit of the vendor-webhook retry schedule.
@@ -72,7 +73,7 @@ impl Settings {
             connect_link_ttl: Duration::from_secs(30 * 60),
             refresh_margin: Duration::from_secs(5 * 60),
             refresh_interval: Duration::from_secs(15),
-            reconcile_interval: Duration::from_secs(5 * 60),
+            audit_interval: Duration::from_secs(24 * 3600),
             schedule_interval: Duration::from_secs(15),
             webhook_retry_base: Duration::from_secs(1),
             shard_lease: Duration::from_secs(15),

@@ -65,14 +65,16 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_REFRESH_INTERVAL_SECS", default_value_t = 15)]
     pub refresh_interval_secs: u64,
 
-    /// How often the Dialpad webhooks and subscriptions of every account are checked (and
-    /// recreated when they vanished at Dialpad), in seconds.
+    /// How often each account's Dialpad webhook and subscriptions are audited (and recreated
+    /// when they vanished at Dialpad), in seconds: each account at its own moment of the
+    /// interval, by the process holding its shard. Changes reconcile at once regardless.
     #[arg(
         long,
-        env = "DIALBRIDGE_RECONCILE_INTERVAL_SECS",
-        default_value_t = 300
+        env = "DIALBRIDGE_AUDIT_INTERVAL_SECS",
+        default_value_t = 86_400,
+        alias = "reconcile-interval-secs"
     )]
-    pub reconcile_interval_secs: u64,
+    pub audit_interval_secs: u64,
 
     /// Where Dialpad posts events, when it differs from the public URL (another proxy):
     /// events go to `<this>/webhooks/dialpad/{hook_id}`.

@@ -100,7 +100,7 @@ pub async fn start(
     settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
     settings.webhook_base_url = config.webhook_base_url.clone();
     settings.refresh_interval = Duration::from_secs(config.refresh_interval_secs.max(1));
-    settings.reconcile_interval = Duration::from_secs(config.reconcile_interval_secs.max(1));
+    settings.audit_interval = Duration::from_secs(config.audit_interval_secs.max(1));
     settings.webhook_retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
     settings.executor = ExecutorSettings {
         workers: config.execution_workers.max(1),

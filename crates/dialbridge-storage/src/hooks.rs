@@ -2,14 +2,14 @@
 //! account), its sealed signing secret and what was subscribed.
 
 use async_trait::async_trait;
-use dialbridge_core::{AccountId, HookRecord, HookStore, StoreError, StoreResult};
+use dialbridge_core::{AccountId, HookRecord, HookStore, StoreError, StoreResult, Timestamp};
 use sqlx::any::AnyRow;
 
-use crate::database::{backend, Database};
-use crate::rows::{at, get, json, ms, sealed, to_json};
+use crate::database::{backend, Database, Dialect};
+use crate::rows::{at, get, json, ms, sealed, shard_list, to_json};
 
-const COLUMNS: &str =
-    "hook_id, account_id, dialpad_webhook_id, secret, subscriptions, status, last_error, updated_at";
+const COLUMNS: &str = "hook_id, account_id, dialpad_webhook_id, secret, subscriptions, status, \
+    last_error, updated_at, next_audit_at";
 
 fn hook(row: &AnyRow) -> StoreResult<HookRecord> {
     Ok(HookRecord {
@@ -22,6 +22,7 @@ fn hook(row: &AnyRow) -> StoreResult<HookRecord> {
         status: get(row, "status")?,
         last_error: get(row, "last_error")?,
         updated_at: at(row, "updated_at")?,
+        next_audit_at: at(row, "next_audit_at")?,
     })
 }
 
@@ -29,11 +30,12 @@ fn hook(row: &AnyRow) -> StoreResult<HookRecord> {
 impl HookStore for Database {
     async fn put_hook(&self, h: &HookRecord) -> StoreResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO hooks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO hooks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (hook_id) DO UPDATE SET account_id = excluded.account_id, \
              dialpad_webhook_id = excluded.dialpad_webhook_id, secret = excluded.secret, \
              subscriptions = excluded.subscriptions, status = excluded.status, \
-             last_error = excluded.last_error, updated_at = excluded.updated_at"
+             last_error = excluded.last_error, updated_at = excluded.updated_at, \
+             next_audit_at = excluded.next_audit_at"
         ))
         .bind(&h.hook_id)
         .bind(h.account_id.as_str())
@@ -43,6 +45,7 @@ impl HookStore for Database {
         .bind(&h.status)
         .bind(h.last_error.clone())
         .bind(ms(h.updated_at))
+        .bind(ms(h.next_audit_at))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -78,11 +81,47 @@ impl HookStore for Database {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn list_hooks(&self) -> StoreResult<Vec<HookRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM hooks ORDER BY account_id"))
+    async fn claim_audits(
+        &self,
+        shards: &[i64],
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>> {
+        if shards.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let skip_locked = match self.dialect() {
+            Dialect::Postgres => "FOR UPDATE OF h SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE hooks SET next_audit_at = $2 WHERE hook_id IN ( \
+                 SELECT h.hook_id FROM hooks h JOIN accounts a ON a.account_id = h.account_id \
+                 WHERE h.next_audit_at <= $1 AND a.shard IN ({}) \
+                 ORDER BY h.next_audit_at LIMIT $3 {skip_locked}) \
+             RETURNING account_id",
+            shard_list(shards)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(ms(now))
+            .bind(ms(until))
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-        rows.iter().map(hook).collect()
+        rows.iter()
+            .map(|row| Ok(AccountId::from_trusted(get(row, "account_id")?)))
+            .collect()
+    }
+
+    async fn set_next_audit(&self, hook_id: &str, at: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE hooks SET next_audit_at = $2 WHERE hook_id = $1")
+            .bind(hook_id)
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }

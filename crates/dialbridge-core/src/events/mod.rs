@@ -1,8 +1,9 @@
 //! Dialpad events: where they enter (`ingress.rs`, with the vendor's own events) and what makes
-//! Dialpad send them (`provisioning.rs`).
+//! Dialpad send them (`provisioning.rs`, audited against Dialpad by `subscription_audit.rs`).
 
 mod ingress;
 mod provisioning;
+mod subscription_audit;
 
 pub use ingress::{Ingress, IngressOutcome};
 pub use provisioning::{Provisioning, ProvisioningView};

@@ -1,7 +1,8 @@
 //! What makes Dialpad send events: `reconcile` gives each connection one Dialpad webhook
 //! (`<public_url>/webhooks/dialpad/{hook_id}`, its own secret) and exactly the subscriptions
-//! its enabled workflows need; it runs when enablements or the connection change,
-//! periodically, and on demand, so subscriptions that vanished at Dialpad come back.
+//! its enabled workflows need; it runs when enablements or the connection change, on demand,
+//! and at each account's audit (`subscription_audit.rs`), so subscriptions that vanished at
+//! Dialpad come back.
 
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ use crate::store::{ConnectionStore, HookRecord, HookStore, WorkflowStore};
 use crate::time::Timestamp;
 use crate::triggers::{self, SubscriptionNeeds};
 use crate::workflows::Definition;
+
+use super::subscription_audit::{next_audit, retry_failed};
 
 /// The account's Dialpad webhook and subscriptions as dialbridge last left them.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -118,26 +121,42 @@ impl Provisioning {
                     status: "pending".into(),
                     last_error: None,
                     updated_at: Timestamp::now(),
+                    next_audit_at: Timestamp::now(),
                 };
                 self.hooks.put_hook(&hook).await?;
                 self.shared.config_changed().await;
                 hook
             }
         };
+        let before = hook.clone();
         let outcome = self.provision(&mut hook, &needs).await;
-        hook.updated_at = Timestamp::now();
+        let now = Timestamp::now();
+        let interval = self.shared.settings().audit_interval;
         match &outcome {
             Ok(()) => {
                 hook.status = "ok".into();
                 hook.last_error = None;
+                hook.next_audit_at = next_audit(account, now, interval);
             }
             Err(error) => {
                 tracing::warn!(account_id = %account, "provisioning Dialpad subscriptions failed: {error}");
                 hook.status = "error".into();
                 hook.last_error = Some(error.to_string());
+                hook.next_audit_at = retry_failed(now, interval);
             }
         }
-        self.hooks.put_hook(&hook).await?;
+        let unchanged = hook.dialpad_webhook_id == before.dialpad_webhook_id
+            && hook.subscriptions == before.subscriptions
+            && hook.status == before.status
+            && hook.last_error == before.last_error;
+        if unchanged {
+            self.hooks
+                .set_next_audit(&hook.hook_id, hook.next_audit_at)
+                .await?;
+        } else {
+            hook.updated_at = now;
+            self.hooks.put_hook(&hook).await?;
+        }
         outcome.map(|()| Some(self.provisioning_view(&hook)))
     }
 
@@ -194,19 +213,6 @@ impl Provisioning {
             gone(&response, "deleting a subscription")?;
         }
         Ok(())
-    }
-
-    /// Reconciles every provisioned account (the periodic check).
-    pub async fn reconcile_all(&self) {
-        let hooks = match self.hooks.list_hooks().await {
-            Ok(hooks) => hooks,
-            Err(e) => return tracing::warn!("listing Dialpad webhooks failed: {e}"),
-        };
-        for hook in hooks {
-            if let Err(e) = self.reconcile(&hook.account_id).await {
-                tracing::warn!(account_id = %hook.account_id, "periodic reconcile failed: {e}");
-            }
-        }
     }
 
     async fn subscription_needs(&self, account: &AccountId) -> Result<SubscriptionNeeds> {

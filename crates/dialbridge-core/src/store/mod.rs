@@ -646,6 +646,8 @@ pub struct HookRecord {
     pub status: String,
     pub last_error: Option<String>,
     pub updated_at: Timestamp,
+    /// When the subscriptions are next audited against Dialpad (the epoch: at once).
+    pub next_audit_at: Timestamp,
 }
 
 #[async_trait]
@@ -654,7 +656,19 @@ pub trait HookStore: Send + Sync {
     async fn get_hook(&self, hook_id: &str) -> StoreResult<Option<HookRecord>>;
     async fn get_hook_for_account(&self, account: &AccountId) -> StoreResult<Option<HookRecord>>;
     async fn delete_hook(&self, hook_id: &str) -> StoreResult<bool>;
-    async fn list_hooks(&self) -> StoreResult<Vec<HookRecord>>;
+    /// Leases up to `limit` hooks of accounts in `shards` whose audit is due
+    /// (`next_audit_at <= now`), the most overdue first, by moving their `next_audit_at` to
+    /// `until` (so a process that dies mid-audit leaves them due again then); skips those
+    /// another process is picking. Answers their accounts.
+    async fn claim_audits(
+        &self,
+        shards: &[i64],
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>>;
+    /// Sets only the hook's next audit (an audit that found nothing to change).
+    async fn set_next_audit(&self, hook_id: &str, at: Timestamp) -> StoreResult<()>;
 }
 
 /// A vendor's webhook endpoint (`PUT /api/v1/webhook-endpoints/{id}`).

@@ -9,7 +9,7 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{self, eventually, Backend, TestApp};
+use crate::support::{self, eventually, eventually_within, Backend, Options, TestApp};
 
 const MISSED_CALL: &str = r#"
 name: Text back missed callers
@@ -54,6 +54,11 @@ async fn missed_call_workflow_on(backend: Backend) -> TestApp {
     let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body, json!({ "key": "missed-call", "version": 1 }));
+    enable_missed_call(&app).await;
+    app
+}
+
+async fn enable_missed_call(app: &TestApp) {
     let (status, body) = app
         .call(
             Method::PUT,
@@ -62,7 +67,6 @@ async fn missed_call_workflow_on(backend: Backend) -> TestApp {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    app
 }
 
 /// Saves a JSON definition (a new workflow) and enables it for `acme` with no config.
@@ -808,6 +812,78 @@ async fn loops_retries_continue_on_error_http_limits_and_cancel() {
         .get("/api/v1/executions?account_id=acme&status=cancelled")
         .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_brings_vanished_subscriptions_back_and_otherwise_writes_only_its_next_moment() {
+    let options = Options {
+        serve_args: vec!["--audit-interval-secs".into(), "2".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let (status, body) = save_yaml(&app, "missed-call", MISSED_CALL).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    enable_missed_call(&app).await;
+    let key = emulator_admin_key(&app).await;
+    let subscriptions = || async {
+        let page = app.dialpad_get("/api/v2/subscriptions/call", &key).await;
+        page["items"].as_array().unwrap().clone()
+    };
+    let vanished = subscriptions().await[0]["id"].as_str().unwrap().to_owned();
+
+    // Deleted at Dialpad behind dialbridge's back: the account's next audit recreates it.
+    app.http
+        .delete(format!(
+            "{}/api/v2/subscriptions/call/{vanished}",
+            app.emulator_url
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    eventually_within(
+        Duration::from_secs(30),
+        "the audit to recreate the subscription",
+        || async {
+            subscriptions()
+                .await
+                .first()
+                .is_some_and(|s| s["id"] != vanished.as_str())
+        },
+    )
+    .await;
+
+    // Audits that find nothing to change move the next moment on and write nothing else.
+    eventually_within(
+        Duration::from_secs(30),
+        "the audit to record what it did",
+        || async {
+            app.stored_hook("acme").await.subscriptions["call"][0]["id"] != vanished.as_str()
+        },
+    )
+    .await;
+    let repaired = app.stored_hook("acme").await;
+    let later = repaired.next_audit_at + Duration::from_secs(2);
+    eventually_within(Duration::from_secs(30), "two more audits", || async {
+        let hook = app.stored_hook("acme").await;
+        // Past the one after next, and not a claim's lease (ten minutes ahead).
+        hook.next_audit_at >= later && hook.next_audit_at < later + Duration::from_secs(60)
+    })
+    .await;
+    let audited = app.stored_hook("acme").await;
+    assert_eq!(
+        (audited.updated_at, &audited.subscriptions, &audited.status),
+        (
+            repaired.updated_at,
+            &repaired.subscriptions,
+            &repaired.status
+        )
+    );
+    assert_eq!(subscriptions().await.len(), 1);
     app.shutdown().await;
 }
 

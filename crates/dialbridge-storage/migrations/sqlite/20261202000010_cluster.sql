@@ -36,7 +36,8 @@ UPDATE connections SET refresh_at = COALESCE(next_refresh_at, expires_at - 30000
     WHERE status = 'connected' AND auth_type = 'oauth' AND expires_at IS NOT NULL;
 CREATE INDEX connections_by_refresh_at ON connections (refresh_at) WHERE status = 'connected' AND auth_type = 'oauth';
 
-ALTER TABLE hooks ADD COLUMN next_audit_at INTEGER;
+-- 0 (due at once) for hooks provisioned before audits were spread over the day.
+ALTER TABLE hooks ADD COLUMN next_audit_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX hooks_by_audit ON hooks (next_audit_at);
 
 CREATE TABLE rate_windows (

@@ -34,6 +34,7 @@ conformance!(
     steps_upsert_in_order,
     schedule_tick_claimed_once,
     hooks,
+    audits_are_claimed_once_per_due_moment,
     endpoints,
     deliveries,
     concurrent_claimers_get_disjoint_deliveries,
@@ -1194,6 +1195,7 @@ fn hook(hook_id: &str, account: &str) -> HookRecord {
         status: "ok".into(),
         last_error: None,
         updated_at: t(1),
+        next_audit_at: t(0),
     }
 }
 
@@ -1210,6 +1212,7 @@ async fn hooks(db: &Database) {
         status: "error".into(),
         last_error: Some("sms subscription refused".into()),
         updated_at: t(5),
+        next_audit_at: t(700),
         ..hook("h-a", "a")
     };
     db.put_hook(&provisioned).await.unwrap();
@@ -1224,15 +1227,6 @@ async fn hooks(db: &Database) {
         db.put_hook(&hook("h-a2", "a")).await.is_err(),
         "one hook per account"
     );
-    assert_eq!(
-        db.list_hooks()
-            .await
-            .unwrap()
-            .iter()
-            .map(|h| h.hook_id.as_str())
-            .collect::<Vec<_>>(),
-        ["h-a", "h-b"]
-    );
     assert!(db.delete_hook("h-b").await.unwrap());
     assert!(!db.delete_hook("h-b").await.unwrap());
     assert!(db.get_hook_for_account(&id("b")).await.unwrap().is_none());
@@ -1242,7 +1236,64 @@ async fn hooks(db: &Database) {
         db.get_hook("h-a").await.unwrap().is_none(),
         "deleting an account removes its hook"
     );
-    assert!(db.list_hooks().await.unwrap().is_empty());
+}
+
+async fn audits_are_claimed_once_per_due_moment(db: &Database) {
+    for (name, shard, next) in [("a", 0, 100), ("b", 0, 50), ("c", 0, 900), ("d", 1, 10)] {
+        db.upsert_account(&id(name), &AccountPatch::default(), shard, t(1))
+            .await
+            .unwrap();
+        let record = HookRecord {
+            next_audit_at: t(next),
+            ..hook(&format!("h-{name}"), name)
+        };
+        db.put_hook(&record).await.unwrap();
+    }
+    let names = |claimed: Vec<AccountId>| {
+        let mut names: Vec<String> = claimed.iter().map(|a| a.to_string()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(db.claim_audits(&[0], t(200), t(5_000), 1).await.unwrap()),
+        ["b"],
+        "the most overdue first"
+    );
+    assert_eq!(
+        names(db.claim_audits(&[0], t(200), t(5_000), 10).await.unwrap()),
+        ["a"],
+        "b is leased until 5000; c is not due; d is in another shard"
+    );
+    assert_eq!(
+        db.get_hook("h-a").await.unwrap().unwrap().next_audit_at,
+        t(5_000)
+    );
+    assert!(db
+        .claim_audits(&[0], t(300), t(5_000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db
+        .claim_audits(&[], t(300), t(5_000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A finished audit sets the next moment; an unfinished one is due again once leased out.
+    db.set_next_audit("h-a", t(86_400)).await.unwrap();
+    assert_eq!(
+        names(
+            db.claim_audits(&[0, 1], t(6_000), t(9_000), 10)
+                .await
+                .unwrap()
+        ),
+        ["b", "c", "d"]
+    );
+    let a = db.get_hook("h-a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.next_audit_at, a.updated_at),
+        (t(86_400), t(1)),
+        "nothing else written"
+    );
 }
 
 fn endpoint(endpoint_id: &str, events: &[&str], at: i64) -> EndpointRecord {

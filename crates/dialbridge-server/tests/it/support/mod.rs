@@ -429,6 +429,16 @@ impl TestApp {
         read(request.send().await.expect("check")).await
     }
 
+    pub async fn stored_hook(&self, account: &str) -> dialbridge_core::HookRecord {
+        let id = AccountId::parse(account).expect("id");
+        self.platform
+            .store()
+            .get_hook_for_account(&id)
+            .await
+            .expect("store")
+            .expect("hook row")
+    }
+
     pub async fn stored_connection(&self, account: &str) -> dialbridge_core::ConnectionRecord {
         let id = AccountId::parse(account).expect("id");
         self.platform
@@ -580,12 +590,22 @@ pub fn query(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..100 {
+    eventually_within(Duration::from_secs(5), what, check).await
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test after `bound`.
+pub async fn eventually_within<F, Fut>(bound: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let give_up = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < give_up {
         if check().await {
             return;
         }
