@@ -187,7 +187,7 @@ pub fn mib(bytes: u64) -> String {
 /// assets/FONT-LICENSE.txt), so the plot needs no system font.
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
 
-/// Throughput against concurrency, one line per series, log-2 concurrency axis.
+/// Throughput against concurrency, one line per series; log-2 concurrency, log throughput.
 pub fn plot(
     curves: &[(String, Vec<(usize, f64)>)],
     title: &str,
@@ -209,10 +209,9 @@ pub fn plot(
         .max()
         .unwrap_or(64)
         .max(2);
-    let max_rate = curves
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|(_, r)| *r))
-        .fold(1.0_f64, f64::max);
+    let rates = || curves.iter().flat_map(|(_, p)| p.iter().map(|(_, r)| *r));
+    let max_rate = rates().fold(1.0_f64, f64::max);
+    let min_rate = rates().filter(|r| *r > 0.0).fold(max_rate, f64::min);
     let x_max = (max_c as f64).log2().ceil();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -224,12 +223,17 @@ pub fn plot(
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(-0.2f64..x_max + 0.2, 0f64..max_rate * 1.1)
+        // Log scale: the direct reference is an order of magnitude above the rest; the room
+        // above the highest line holds the legend.
+        .build_cartesian_2d(
+            -0.2f64..x_max + 0.2,
+            ((min_rate / 2.0).max(0.1)..max_rate * 12.0).log_scale(),
+        )
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
         .x_desc("concurrency (connections)")
-        .y_desc("requests per second")
+        .y_desc("requests (events) per second, log scale")
         .x_labels(x_max as usize + 1)
         .x_label_formatter(&|x| format!("{}", 2f64.powf(x.round()) as u64))
         .y_label_formatter(&|y| format!("{y:.0}"))
