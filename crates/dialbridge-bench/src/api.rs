@@ -96,7 +96,9 @@ impl Api {
                 ),
             }
         } else if status.is_client_error() {
-            body.as_object_mut().map(|b| b.remove("rate_limits"));
+            if let Some(fields) = body.as_object_mut() {
+                fields.remove("rate_limits");
+            }
             self.ok(Method::PUT, "/api/v1/app/credentials/custom", Some(body))
                 .await?;
             Throttle::Unsupported(format!(

@@ -105,7 +105,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn from(args: &Args) -> Settings {
+    fn from_args(args: &Args) -> Settings {
         let q = args.quick;
         Settings {
             duration: Duration::from_secs_f64(args.duration.unwrap_or(if q { 1.5 } else { 5.0 })),
@@ -153,7 +153,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: &Args, rows: &[String]) -> Result<(), String> {
-    let settings = Settings::from(args);
+    let settings = Settings::from_args(args);
     let bin = procs::dialbridge_next_to_me()?;
     let dir = tempfile::Builder::new()
         .prefix("dialbridge-bench-")
@@ -316,7 +316,7 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
             if i == 0 {
                 "target/release/dialbridge-bench".to_owned()
             } else {
-                a
+                shell_quote(&a)
             }
         })
         .collect();
@@ -361,4 +361,14 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
         png.display()
     );
     Ok(())
+}
+
+/// An argument as a shell needs it typed.
+fn shell_quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }

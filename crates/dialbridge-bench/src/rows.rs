@@ -689,7 +689,7 @@ pub async fn dialpad_workflow(ctx: &mut Ctx) -> Result<(), String> {
     let requests = delta(&["api_requests"]);
     let limited_429 = delta(&["rate_limited"]);
     let failed = api
-        .metric_where("dialbridge_executions_finished_total", "status=\"failed\"")
+        .metric_where("dialbridge_executions_finished_total", "outcome=\"failed\"")
         .await
         .unwrap_or(0.0);
     let secs = elapsed.as_secs_f64();
