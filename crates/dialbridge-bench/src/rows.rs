@@ -922,6 +922,9 @@ fn procs_rss(pid: u32) -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// Which latencies of a `Scale` a row shows.
+type Pick = fn(&Scale) -> &Vec<Duration>;
+
 /// What row 8 measures at one size.
 struct Scale {
     accounts: usize,
@@ -976,7 +979,7 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
             ratio_d(load::quantile(a, 0.99), load::quantile(b, 0.99))
         )
     };
-    let lists: [(&str, fn(&Scale) -> &Vec<Duration>); 4] = [
+    let lists: [(&str, Pick); 4] = [
         ("`GET /api/v1/accounts?limit=50`, first page", |s| {
             &s.accounts_first
         }),
