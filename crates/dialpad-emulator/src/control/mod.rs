@@ -3,6 +3,7 @@
 
 mod apps;
 mod authorize;
+mod bulk;
 mod config;
 mod observe;
 mod simulate;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Emulator> {
         .route("/_control/authorize", post(authorize::authorize))
         .route("/_control/api-keys", post(world::create_api_key))
         .route("/_control/companies", get(world::companies))
+        .route("/_control/companies/bulk", post(bulk::create_companies))
         .route(
             "/_control/companies/{id}/revoke",
             post(tokens::revoke_company),

@@ -149,3 +149,66 @@ async fn control_api_key_errors() {
         assert!(answer["error"].is_string(), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn bulk_companies_each_have_an_admin_a_channel_and_their_own_key() {
+    let emu = TestEmulator::spawn().await;
+    let (status, created) = emu
+        .control(
+            Method::POST,
+            "/_control/companies/bulk",
+            Some(json!({ "count": 3 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = created.as_array().unwrap();
+    assert_eq!(created.len(), 3);
+    assert_eq!(emu.companies().await.as_array().unwrap().len(), 2 + 3);
+    for company in created {
+        let key = company["api_key"].as_str().unwrap();
+        let (status, body) = emu.api("/api/v2/company", key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], company["company_id"]);
+        let channel = format!(
+            "/api/v2/channels/{}",
+            company["channel_id"].as_str().unwrap()
+        );
+        let (status, body) = emu.api(&channel, key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["name"], "general");
+        let (status, body, _) = emu
+            .send(
+                Method::POST,
+                "/api/v2/sms",
+                key,
+                Some(json!({
+                    "user_id": company["admin_user_id"],
+                    "to_numbers": ["+14155550150"],
+                    "text": "hello",
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["from_number"], company["admin_phone"]);
+    }
+    // A company's key sees its own channel only.
+    let other = format!(
+        "/api/v2/channels/{}",
+        created[1]["channel_id"].as_str().unwrap()
+    );
+    let (status, _) = emu
+        .api(&other, created[0]["api_key"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    for count in [0, 20_001] {
+        let (status, _) = emu
+            .control(
+                Method::POST,
+                "/_control/companies/bulk",
+                Some(json!({ "count": count })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}

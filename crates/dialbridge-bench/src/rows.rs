@@ -1,0 +1,1223 @@
+//! The rows. Each starts the `dialbridge serve` it measures (a fresh database, its defaults),
+//! sets up what it needs through the public APIs, measures, and stops it; the emulator without
+//! rate limits is shared by all rows.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::api::{self, Api, Company, Emulator, Hook, Throttle};
+use crate::load::{self, closed_loop, open_loop, Sample};
+use crate::procs::{self, Database, Proc};
+use crate::report::{self, mib, ms, per_sec, ratio, ratio_d, ratios, throughput, Report, Row};
+use crate::Settings;
+
+/// When dialbridge's throttle cannot be switched off, actions spread over this many accounts,
+/// each its own Dialpad company (20 requests/s each: far above what one machine sends).
+const SPREAD_ACCOUNTS: usize = 256;
+/// The concurrencies the plot shows.
+pub const LEVELS: [usize; 4] = [1, 4, 16, 64];
+/// The workflow most rows run: `call.hangup` → one `set` step.
+const SET_WORKFLOW: &str = "bench-set";
+
+pub struct Ctx {
+    pub bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub emulator: Proc,
+    pub emu: Emulator,
+    pub settings: Settings,
+    pub report: Report,
+    serial: usize,
+    api_key: String,
+}
+
+impl Ctx {
+    pub fn new(bin: PathBuf, dir: tempfile::TempDir, emulator: Proc, settings: Settings) -> Ctx {
+        let emu = Emulator::new(&emulator.url);
+        Ctx {
+            bin,
+            dir,
+            emulator,
+            emu,
+            settings,
+            report: Report::default(),
+            serial: 0,
+            api_key: format!("bench-admin-{}", procs::random_hex(8)),
+        }
+    }
+
+    /// A fresh `dialbridge serve` on a new SQLite database.
+    async fn serve(&mut self, name: &str) -> Result<(Proc, Api), String> {
+        self.serial += 1;
+        let data = self.dir.path().join(format!("{name}-{}", self.serial));
+        self.serve_on(name, &Database::Sqlite(data)).await
+    }
+
+    async fn serve_on(&mut self, name: &str, database: &Database) -> Result<(Proc, Api), String> {
+        self.serial += 1;
+        let log = format!("serve-{name}-{}", self.serial);
+        let proc = procs::start_serve(&self.bin, self.dir.path(), &log, database, &self.api_key)
+            .await
+            .map_err(|e| format!("dialbridge serve did not start: {e}"))?;
+        let api = Api::new(&proc.url, &self.api_key);
+        Ok((proc, api))
+    }
+
+    fn d(&self) -> Duration {
+        self.settings.duration
+    }
+
+    /// A short unmeasured run first: connections opened, caches warm.
+    fn warmup(&self) -> Duration {
+        (self.settings.duration / 5).max(Duration::from_millis(300))
+    }
+}
+
+/// One place an action or proxy request goes: an account, the Dialpad key of its company and a
+/// channel of that company.
+#[derive(Clone)]
+struct Target {
+    account: String,
+    key: String,
+    channel: String,
+}
+
+fn throttle_note(throttle: &Throttle, spread: usize) -> Option<String> {
+    match throttle {
+        Throttle::Off => None,
+        Throttle::On => Some("dialbridge's throttle was left on".into()),
+        Throttle::Unsupported(why) => Some(format!(
+            "dialbridge's throttle (Dialpad's 20 requests/s per company) could not be switched \
+             off — {why} — so the action and proxy rows spread their load over {spread} \
+             accounts, each connected to a Dialpad company of its own, and the direct \
+             reference uses the same {spread} companies' keys"
+        )),
+    }
+}
+
+/// Rows 1 and 2: an action, and the proxy, beside the same Dialpad request sent straight to
+/// the emulator.
+pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Result<(), String> {
+    let (serve, api) = ctx.serve("actions").await?;
+    let throttle = api.configure_app(&ctx.emulator.url, true).await?;
+    let targets: Vec<Target> = if throttle.is_off() {
+        let key = ctx.emu.api_key(api::ACME).await?;
+        api.connect_with_key("bench-0", &key).await?;
+        vec![Target {
+            account: "bench-0".into(),
+            key,
+            channel: api::ACME_GENERAL.into(),
+        }]
+    } else {
+        let companies = ctx.emu.companies(SPREAD_ACCOUNTS).await?;
+        connect_all(&api, "bench", &companies, 64).await?;
+        companies
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Target {
+                account: format!("bench-{i}"),
+                key: c.api_key.clone(),
+                channel: c.channel_id.clone(),
+            })
+            .collect()
+    };
+    if let Some(note) = throttle_note(&throttle, SPREAD_ACCOUNTS) {
+        ctx.report.note(note);
+    }
+    let targets = Arc::new(targets);
+    let emulator = ctx.emulator.url.clone();
+    let (base, admin) = (api.base.clone(), api.key.clone());
+    let direct = {
+        let (targets, emulator) = (targets.clone(), emulator.clone());
+        move |http: reqwest::Client, n: u64| {
+            let t = &targets[n as usize % targets.len()];
+            load::send(
+                http.get(format!("{emulator}/api/v2/channels/{}", t.channel))
+                    .bearer_auth(&t.key),
+            )
+        }
+    };
+    let action = {
+        let (targets, base, admin) = (targets.clone(), base.clone(), admin.clone());
+        move |http: reqwest::Client, n: u64| {
+            let t = &targets[n as usize % targets.len()];
+            load::send(
+                http.post(format!(
+                    "{base}/api/v1/accounts/{}/actions/get_channel",
+                    t.account
+                ))
+                .bearer_auth(&admin)
+                .json(&json!({ "id": t.channel })),
+            )
+        }
+    };
+    let proxied = {
+        let (targets, base, admin) = (targets.clone(), base.clone(), admin.clone());
+        move |http: reqwest::Client, n: u64| {
+            let t = &targets[n as usize % targets.len()];
+            load::send(
+                http.get(format!(
+                    "{base}/proxy/{}/api/v2/channels/{}",
+                    t.account, t.channel
+                ))
+                .bearer_auth(&admin),
+            )
+        }
+    };
+    let mut curves: Vec<(String, Vec<(usize, f64)>)> = vec![
+        ("direct GET /api/v2/channels/{id} (emulator)".into(), vec![]),
+        ("action get_channel (dialbridge)".into(), vec![]),
+        (
+            "proxy /proxy/{account}/api/v2/... (dialbridge)".into(),
+            vec![],
+        ),
+    ];
+    for c in LEVELS {
+        let reference = measure(ctx, c, direct.clone()).await;
+        curves[0].1.push((c, reference.rate()));
+        let tabled = c == 1 || c == 64;
+        if actions {
+            let sample = measure(ctx, c, action.clone()).await;
+            curves[1].1.push((c, sample.rate()));
+            if tabled {
+                ctx.report.push(Row::new(
+                    "1",
+                    format!("action `get_channel`, {c} connection(s)"),
+                    throughput(&sample),
+                    format!("direct: {}", throughput(&reference)),
+                    ratios(&sample, &reference),
+                ));
+            }
+        }
+        if proxy {
+            let sample = measure(ctx, c, proxied.clone()).await;
+            curves[2].1.push((c, sample.rate()));
+            if tabled {
+                ctx.report.push(Row::new(
+                    "2",
+                    format!(
+                        "proxy `GET /proxy/{{account}}/api/v2/channels/{{id}}`, {c} connection(s)"
+                    ),
+                    throughput(&sample),
+                    format!("direct: {}", throughput(&reference)),
+                    ratios(&sample, &reference),
+                ));
+            }
+        }
+    }
+    ctx.report
+        .curves
+        .extend(curves.into_iter().filter(|(_, p)| !p.is_empty()));
+    serve.stop().await;
+    Ok(())
+}
+
+/// A warm-up, then `c` connections for the row duration.
+async fn measure<F, Fut>(ctx: &Ctx, c: usize, request: F) -> Sample
+where
+    F: Fn(reqwest::Client, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let http = load::client(c);
+    let warm = {
+        let (request, http) = (request.clone(), http.clone());
+        move |n| request(http.clone(), n)
+    };
+    closed_loop(c, ctx.warmup(), u64::MAX, 0, warm).await;
+    let run = move |n| request(http.clone(), n);
+    closed_loop(c, ctx.d(), u64::MAX, 1 << 40, run).await
+}
+
+/// Creates and connects `prefix-{i}` for each company, `c` at a time.
+async fn connect_all(
+    api: &Api,
+    prefix: &str,
+    companies: &[Company],
+    c: usize,
+) -> Result<(), String> {
+    let jobs: Vec<(String, String)> = companies
+        .iter()
+        .enumerate()
+        .map(|(i, company)| (format!("{prefix}-{i}"), company.api_key.clone()))
+        .collect();
+    run_all(c, jobs, {
+        let api = api.clone();
+        move |(account, key): (String, String)| {
+            let api = api.clone();
+            async move { api.connect_with_key(&account, &key).await }
+        }
+    })
+    .await
+    .map(drop)
+}
+
+/// Runs `job` over `items`, `c` at a time; the first error stops it.
+async fn run_all<T, F, Fut, R>(c: usize, items: Vec<T>, job: F) -> Result<Vec<R>, String>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, String>> + Send + 'static,
+{
+    let job = Arc::new(job);
+    let permits = Arc::new(tokio::sync::Semaphore::new(c.max(1)));
+    let mut tasks = Vec::with_capacity(items.len());
+    for item in items {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| e.to_string())?;
+        let job = job.clone();
+        tasks.push(tokio::spawn(async move {
+            let out = job(item).await;
+            drop(permit);
+            out
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.map_err(|e| e.to_string())??);
+    }
+    Ok(out)
+}
+
+/// The workflow `call.hangup` → one `set` step.
+async fn set_workflow(api: &Api) -> Result<(), String> {
+    api.put_workflow(
+        SET_WORKFLOW,
+        json!({
+            "name": "Bench: note the call",
+            "trigger": { "type": "call.hangup" },
+            "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+        }),
+    )
+    .await
+}
+
+/// Accounts `prefix-{i}` connected with `key`, the set workflow enabled: their hooks.
+async fn hooked_accounts(
+    ctx: &Ctx,
+    api: &Api,
+    prefix: &str,
+    count: usize,
+    key: &str,
+) -> Result<Vec<Hook>, String> {
+    set_workflow(api).await?;
+    let mut hooks = Vec::with_capacity(count);
+    for i in 0..count {
+        let account = format!("{prefix}-{i}");
+        api.connect_with_key(&account, key).await?;
+        let (url, webhook) = api.enable(&account, SET_WORKFLOW).await?;
+        let secret = ctx.emu.hook_secret(&webhook, key).await?;
+        hooks.push(Hook::new(url, &secret));
+    }
+    Ok(hooks)
+}
+
+/// Row 3 on one database: signed events accepted at the webhook, beside `GET /healthz` of the
+/// same process.
+pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(), String> {
+    let (serve, api) = ctx.serve_on(&format!("ingest-{label}"), database).await?;
+    api.configure_app(&ctx.emulator.url, false).await?;
+    let key = ctx.emu.api_key(api::ACME).await?;
+    let hook = hooked_accounts(ctx, &api, "ingest", 1, &key)
+        .await?
+        .remove(0);
+    let hook = Arc::new(hook);
+    let base = api.base.clone();
+    let health =
+        move |http: reqwest::Client, _n: u64| load::send(http.get(format!("{base}/healthz")));
+    let post = {
+        let hook = hook.clone();
+        move |http: reqwest::Client, n: u64| load::send(hook.post(&http, n))
+    };
+    let mut curve = Vec::new();
+    let mut offset = 0u64;
+    for c in LEVELS {
+        // The executions of the previous level's events run in the background: let them
+        // finish, so each level (and its reference) starts from an idle process.
+        if !api.drain(Duration::from_secs(120)).await? {
+            ctx.report.note(format!(
+                "ingest, {label}: executions of earlier events were still running when the {c}-connection level started"
+            ));
+        }
+        let reference = measure(ctx, c, health.clone()).await;
+        // Each level's events are new (their call ids differ), so none is a redelivery.
+        offset += 1 << 32;
+        let post = post.clone();
+        let sample = measure(ctx, c, move |http, n| post(http, n + offset)).await;
+        curve.push((c, sample.rate()));
+        if c == 64 || c == 1 {
+            ctx.report.push(Row::new(
+                "3",
+                format!("ingest, {label}: signed `call` events accepted (2xx), {c} connection(s)"),
+                throughput(&sample),
+                format!("`GET /healthz`: {}", throughput(&reference)),
+                ratios(&sample, &reference),
+            ));
+        }
+    }
+    ctx.report
+        .curves
+        .push((format!("ingest, {label} (dialbridge)"), curve));
+    serve.stop().await;
+    Ok(())
+}
+
+/// A fresh PostgreSQL database beside the one the URL names; dropped by `drop_postgres`.
+pub async fn fresh_postgres(url: &str) -> Result<(String, String), String> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", redact(url)))?;
+    let name = format!("dialbridge_bench_{}", procs::random_hex(6));
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| format!("cannot create a database: {e}"))?;
+    let _ = admin.close().await;
+    let mut fresh = url::Url::parse(url).map_err(|e| e.to_string())?;
+    fresh.set_path(&format!("/{name}"));
+    Ok((fresh.to_string(), name))
+}
+
+pub async fn drop_postgres(url: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut admin) = sqlx::PgConnection::connect(url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+        let _ = admin.close().await;
+    }
+}
+
+/// A URL without its password.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+/// Row 4: executions finished per second (one account, 20 accounts), event-to-finished latency
+/// under a steady open-loop load, and fairness between a flooding and a trickling account.
+pub async fn end_to_end(ctx: &mut Ctx) -> Result<(), String> {
+    let (serve, api) = ctx.serve("e2e").await?;
+    api.configure_app(&ctx.emulator.url, false).await?;
+    let key = ctx.emu.api_key(api::ACME).await?;
+    let hooks = Arc::new(hooked_accounts(ctx, &api, "e2e", 20, &key).await?);
+    let events = ctx.settings.events;
+    let timeout = Duration::from_secs(120) + Duration::from_millis(events * 20);
+    let mut posted = 0u64;
+
+    // 4a, 4b: throughput, one account then twenty.
+    for (accounts, id) in [(1usize, "4"), (20, "4")] {
+        let hooks = hooks.clone();
+        let base = posted;
+        let started = Instant::now();
+        let sample = closed_loop(64, Duration::from_secs(3600), events, 0, move |n| {
+            let hook = &hooks[n as usize % accounts];
+            let http = shared_client();
+            load::send(hook.post(&http, base + n))
+        })
+        .await;
+        posted += sample.ok;
+        let (done, at) = api.wait_finished(posted, timeout).await?;
+        let what = format!(
+            "executions finished/s, `call.hangup` → one `set` step, {accounts} account(s), {events} events posted at 64 connections"
+        );
+        let row = match at {
+            Some(at) => {
+                let rate = sample.ok as f64 / (at - started).as_secs_f64();
+                Row::new(
+                    id,
+                    what,
+                    format!(
+                        "{}{}",
+                        per_sec(rate),
+                        report::failures(sample.failed, sample.ok, sample.first_error.as_deref())
+                    ),
+                    format!("the same events accepted: {}", per_sec(sample.rate())),
+                    ratio(rate, sample.rate()),
+                )
+            }
+            None => Row::new(
+                id,
+                what,
+                format!(
+                    "only {done} of {posted} executions finished within {}",
+                    ms(timeout)
+                ),
+                format!("the same events accepted: {}", per_sec(sample.rate())),
+                "—".into(),
+            ),
+        };
+        ctx.report.push(row);
+    }
+
+    // 4c: latency at a steady offered load, beside the same at a light load.
+    let steady = ctx.settings.steady_rate;
+    let light = 10.0;
+    let mut latencies = Vec::new();
+    for rate in [light, steady] {
+        let lo = posted + (1 << 33);
+        let hooks2 = hooks.clone();
+        let sent = open_loop(rate, ctx.d() * 2, 4096, move |n| {
+            let hook = &hooks2[n as usize % hooks2.len()];
+            let http = shared_client();
+            load::send(hook.post(&http, lo + n))
+        })
+        .await;
+        posted += sent.ok;
+        let (done, at) = api.wait_finished(posted, timeout).await?;
+        if at.is_none() {
+            return Err(format!(
+                "only {done} of {posted} executions finished within {}",
+                ms(timeout)
+            ));
+        }
+        let mut lat = Vec::new();
+        for i in 0..hooks.len() {
+            lat.extend(latency_of(&api, &format!("e2e-{i}"), lo, lo + sent.sent).await?);
+        }
+        lat.sort();
+        latencies.push((rate, sent, lat));
+    }
+    let (_, light_sent, light_lat) = &latencies[0];
+    let (_, steady_sent, steady_lat) = &latencies[1];
+    ctx.report.push(Row::new(
+        "4",
+        format!(
+            "event stored → execution finished (`created_at` → `finished_at`, ms resolution), open loop at {steady:.0} events/s over 20 accounts for {}",
+            ms(ctx.d() * 2)
+        ),
+        format!(
+            "p50 {}, p99 {} ({} executions; sent {:.0}/s, max send lag {}){}",
+            opt(load::quantile(steady_lat, 0.5)),
+            opt(load::quantile(steady_lat, 0.99)),
+            steady_lat.len(),
+            steady_sent.sent as f64 / steady_sent.elapsed.as_secs_f64(),
+            ms(steady_sent.max_lag),
+            report::failures(steady_sent.failed, steady_sent.ok, steady_sent.first_error.as_deref())
+        ),
+        format!(
+            "at {light:.0} events/s: p50 {}, p99 {}{}",
+            opt(load::quantile(light_lat, 0.5)),
+            opt(load::quantile(light_lat, 0.99)),
+            report::failures(light_sent.failed, light_sent.ok, light_sent.first_error.as_deref())
+        ),
+        format!(
+            "p50 {}, p99 {}",
+            ratio_d(load::quantile(steady_lat, 0.5), load::quantile(light_lat, 0.5)),
+            ratio_d(load::quantile(steady_lat, 0.99), load::quantile(light_lat, 0.99))
+        ),
+    ));
+
+    // 4d: fairness. e2e-1 trickles alone, then while e2e-0 floods.
+    let trickle_rate = 5.0;
+    let trickle = |lo: u64| {
+        let hook = hooks[1].clone();
+        open_loop(trickle_rate, ctx.d() * 2, 64, move |n| {
+            let http = shared_client();
+            load::send(hook.post(&http, lo + n))
+        })
+    };
+    let lo_alone = posted + (1 << 34);
+    let alone = trickle(lo_alone).await;
+    posted += alone.ok;
+    api.wait_finished(posted, timeout).await?;
+    let mut alone_lat = latency_of(&api, "e2e-1", lo_alone, lo_alone + alone.sent).await?;
+    alone_lat.sort();
+    let lo_busy = posted + (1 << 35);
+    let lo_flood = posted + (1 << 36);
+    let flood_hook = hooks[0].clone();
+    let (busy, flood) = tokio::join!(
+        trickle(lo_busy),
+        closed_loop(64, ctx.d() * 2, u64::MAX, 0, move |n| {
+            let http = shared_client();
+            load::send(flood_hook.post(&http, lo_flood + n))
+        })
+    );
+    posted += busy.ok + flood.ok;
+    let (done, at) = api.wait_finished(posted, timeout * 2).await?;
+    if at.is_none() {
+        return Err(format!("only {done} of {posted} executions finished"));
+    }
+    let mut busy_lat = latency_of(&api, "e2e-1", lo_busy, lo_busy + busy.sent).await?;
+    busy_lat.sort();
+    ctx.report.push(Row::new(
+        "4",
+        format!(
+            "fairness: a trickle account's event → finished at {trickle_rate:.0} events/s while another account floods at 64 connections"
+        ),
+        format!(
+            "trickle p50 {}, p99 {} (flood: {} accepted){}",
+            opt(load::quantile(&busy_lat, 0.5)),
+            opt(load::quantile(&busy_lat, 0.99)),
+            per_sec(flood.rate()),
+            report::failures(busy.failed, busy.ok, busy.first_error.as_deref())
+        ),
+        format!(
+            "trickle alone: p50 {}, p99 {}",
+            opt(load::quantile(&alone_lat, 0.5)),
+            opt(load::quantile(&alone_lat, 0.99))
+        ),
+        format!(
+            "p99 {}",
+            ratio_d(load::quantile(&busy_lat, 0.99), load::quantile(&alone_lat, 0.99))
+        ),
+    ));
+    serve.stop().await;
+    Ok(())
+}
+
+/// One client for the open-loop senders (each request takes a pooled connection).
+fn shared_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| load::client(256)).clone()
+}
+
+fn opt(d: Option<Duration>) -> String {
+    d.map(ms).unwrap_or_else(|| "—".into())
+}
+
+/// `finished_at - created_at` of the account's executions whose event number is in `lo..hi`.
+async fn latency_of(api: &Api, account: &str, lo: u64, hi: u64) -> Result<Vec<Duration>, String> {
+    let base = 7_000_000_000_000_000_u64;
+    let mut out = Vec::new();
+    for execution in api.executions(account).await? {
+        let n = execution["event"]["call_id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .and_then(|id| id.checked_sub(base));
+        if !n.is_some_and(|n| (lo..hi).contains(&n)) {
+            continue;
+        }
+        if let (Some(created), Some(finished)) = (
+            api::millis(&execution["created_at"]),
+            api::millis(&execution["finished_at"]),
+        ) {
+            out.push(Duration::from_millis((finished - created).max(0) as u64));
+        }
+    }
+    Ok(out)
+}
+
+/// Row 5: `call.hangup` → `get_call` → `send_sms` over 20 accounts (20 companies) against an
+/// emulator with Dialpad's rate limits on: executions/s, Dialpad requests/s, and 429s.
+pub async fn dialpad_workflow(ctx: &mut Ctx) -> Result<(), String> {
+    let limited = procs::start_emulator(&ctx.bin, ctx.dir.path(), "emulator-rate-limited", true)
+        .await
+        .map_err(|e| format!("the rate-limited emulator did not start: {e}"))?;
+    let emu = Emulator::new(&limited.url);
+    let (serve, api) = ctx.serve("dialpad").await?;
+    api.configure_app(&limited.url, false).await?;
+    let companies = emu.companies(20).await?;
+    connect_all(&api, "dp", &companies, 4).await?;
+    api.put_workflow(
+        "bench-dialpad",
+        json!({
+            "name": "Bench: look the call up, text the caller",
+            "trigger": { "type": "call.hangup" },
+            "steps": [
+                { "id": "call", "action": "get_call", "input": { "id": "{{ event.call_id }}" } },
+                { "id": "sms", "action": "send_sms", "input": {
+                    "user_id": "{{ event.target.id }}",
+                    "to_numbers": ["{{ event.external_number }}"],
+                    "text": "Thanks for calling",
+                } },
+            ],
+        }),
+    )
+    .await?;
+    for i in 0..companies.len() {
+        api.enable(&format!("dp-{i}"), "bench-dialpad").await?;
+    }
+    let per_account = ctx.settings.dialpad_per_account;
+    let total = per_account * companies.len() as u64;
+    let before = emu.stats().await?;
+    let started = Instant::now();
+    // The emulator simulates each call (ringing, connected, hangup) and posts its events to
+    // the account's hook, as Dialpad would.
+    let jobs: Vec<Company> = (0..per_account)
+        .flat_map(|_| companies.iter().cloned())
+        .collect();
+    run_all(8, jobs, {
+        let emu = emu.clone();
+        move |company: Company| {
+            let emu = emu.clone();
+            async move {
+                emu.control(
+                    Method::POST,
+                    "/_control/calls",
+                    Some(json!({
+                        "company_id": company.id,
+                        "direction": "inbound",
+                        "scenario": "answered",
+                        "external_number": "+14155550150",
+                    })),
+                )
+                .await
+                .map(drop)
+            }
+        }
+    })
+    .await?;
+    // Dialpad allows get_call 10 times a minute per company: a minute per 10 calls, and some.
+    let timeout = Duration::from_secs(90 + 65 * per_account.div_ceil(10));
+    let (done, at) = api.wait_finished(total, timeout).await?;
+    let elapsed = at.unwrap_or_else(Instant::now) - started;
+    let after = emu.stats().await?;
+    let delta = |path: &[&str]| {
+        let get = |v: &Value| {
+            path.iter()
+                .fold(v.clone(), |v, p| v[*p].clone())
+                .as_u64()
+                .unwrap_or(0)
+        };
+        get(&after).saturating_sub(get(&before))
+    };
+    let requests = delta(&["api_requests"]);
+    let limited_429 = delta(&["rate_limited"]);
+    let failed = api
+        .metric_where("dialbridge_executions_finished_total", "outcome=\"failed\"")
+        .await
+        .unwrap_or(0.0);
+    let secs = elapsed.as_secs_f64();
+    let exec_rate = done / secs;
+    let mut figure = format!(
+        "{} executions/s ({done:.0} of {total} in {}), {} Dialpad requests/s ({requests} requests, {:.2} per execution), emulator 429s: {limited_429}",
+        report::num(exec_rate),
+        ms(elapsed),
+        report::num(requests as f64 / secs),
+        requests as f64 / done.max(1.0),
+    );
+    if failed > 0.0 {
+        figure.push_str(&format!(", {failed:.0} executions FAILED"));
+    }
+    if at.is_none() {
+        figure.push_str(" — TIMED OUT before all finished");
+    }
+    let ceiling = companies.len() as f64 * 10.0 / 60.0;
+    ctx.report.push(Row::new(
+        "5",
+        format!(
+            "workflow `call.hangup` → `get_call` → `send_sms`, 20 accounts (a company each), {per_account} calls per account, emulator's rate limits ON"
+        ),
+        figure,
+        format!(
+            "Dialpad's limit on get_call (10/min per company): {} sustained for 20 companies (computed, after a first burst of 10 each); 2 requests per execution at best",
+            per_sec(ceiling)
+        ),
+        format!(
+            "executions/s {}; 429s: {limited_429} (must be 0{})",
+            ratio(exec_rate, ceiling),
+            if limited_429 == 0 { ", ok" } else { ": NOT OK" }
+        ),
+    ));
+    serve.stop().await;
+    limited.stop().await;
+    Ok(())
+}
+
+/// Row 6: many concurrent actions for one OAuth-connected account whose access token just
+/// expired (at Dialpad): how many refreshes Dialpad sees, and how long it takes.
+pub async fn refresh_storm(ctx: &mut Ctx) -> Result<(), String> {
+    let (serve, api) = ctx.serve("refresh").await?;
+    let throttle = api.configure_app(&ctx.emulator.url, true).await?;
+    api.connect_oauth("storm", &ctx.emulator.url).await?;
+    let storm = ctx.settings.storm;
+    let refreshes = |stats: &Value| {
+        stats["token_requests"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let run = || {
+        let (base, admin) = (api.base.clone(), api.key.clone());
+        let http = load::client(storm as usize);
+        closed_loop(
+            storm as usize,
+            Duration::from_secs(600),
+            storm,
+            0,
+            move |_| {
+                load::send(
+                    http.post(format!("{base}/api/v1/accounts/storm/actions/get_channel"))
+                        .bearer_auth(&admin)
+                        .json(&json!({ "id": api::ACME_GENERAL })),
+                )
+            },
+        )
+    };
+    let before = refreshes(&ctx.emu.stats().await?);
+    let reference = run().await;
+    let middle = refreshes(&ctx.emu.stats().await?);
+    ctx.emu
+        .control(Method::POST, "/_control/tokens/expire", None)
+        .await?;
+    let sample = run().await;
+    let after = refreshes(&ctx.emu.stats().await?);
+    let seen = after - middle;
+    let throttled = if throttle.is_off() {
+        String::new()
+    } else {
+        format!(
+            "; dialbridge's throttle is on (20 requests per 1.1 s for the account), so {storm} actions take ≈ {:.1} s either way",
+            ((storm as f64 / 20.0).ceil() - 1.0).max(0.0) * 1.1
+        )
+    };
+    ctx.report.push(Row::new(
+        "6",
+        format!("refresh storm: {storm} concurrent actions, one OAuth account, access token expired at Dialpad"),
+        format!(
+            "refreshes seen by the emulator: {seen} (must be 1{}); all {} answered in {}{}",
+            if seen == 1 { ", ok" } else { ": NOT OK" },
+            storm,
+            ms(reference_time(&sample)),
+            report::failures(sample.failed, sample.ok, sample.first_error.as_deref())
+        ),
+        format!(
+            "token still valid: {} refreshes, {} in {}{}{throttled}",
+            middle - before,
+            storm,
+            ms(reference_time(&reference)),
+            report::failures(reference.failed, reference.ok, reference.first_error.as_deref())
+        ),
+        format!("time {}", ratio(sample.elapsed.as_secs_f64(), reference.elapsed.as_secs_f64())),
+    ));
+    serve.stop().await;
+    Ok(())
+}
+
+fn reference_time(sample: &Sample) -> Duration {
+    sample.elapsed
+}
+
+/// Row 7: resident memory idle and under load, and the time from process start to `/healthz`.
+pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
+    let starts = ctx.settings.starts;
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let mut emulator = Vec::new();
+    let data = ctx.dir.path().join("footprint-warm");
+    for i in 0..starts {
+        let (serve, _) = ctx.serve("start").await?;
+        cold.push(serve.ready_after);
+        serve.stop().await;
+        let (serve, _) = ctx
+            .serve_on("restart", &Database::Sqlite(data.clone()))
+            .await?;
+        // The first start on this folder made the database; the others are restarts.
+        if i > 0 || starts == 1 {
+            warm.push(serve.ready_after);
+        }
+        serve.stop().await;
+        let emu = procs::start_emulator(
+            &ctx.bin,
+            ctx.dir.path(),
+            &format!("emulator-start-{i}"),
+            false,
+        )
+        .await?;
+        emulator.push(emu.ready_after);
+        emu.stop().await;
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v.get(v.len() / 2).copied()
+    };
+    let (cold, warm, emulator) = (median(&mut cold), median(&mut warm), median(&mut emulator));
+    ctx.report.push(Row::new(
+        "7",
+        format!("start → `/healthz` answers (median of {starts})"),
+        format!(
+            "new database: {}; existing database: {}",
+            opt(cold),
+            opt(warm)
+        ),
+        format!(
+            "the emulator process (start → first answer): {}",
+            opt(emulator)
+        ),
+        format!(
+            "new {}, existing {}",
+            ratio_d(cold, emulator),
+            ratio_d(warm, emulator)
+        ),
+    ));
+
+    // Idle, then under ingest load at 64 connections.
+    let idle_emulator =
+        procs::start_emulator(&ctx.bin, ctx.dir.path(), "emulator-idle", false).await?;
+    let (serve, api) = ctx.serve("footprint").await?;
+    api.configure_app(&ctx.emulator.url, false).await?;
+    let key = ctx.emu.api_key(api::ACME).await?;
+    let hook = Arc::new(hooked_accounts(ctx, &api, "rss", 1, &key).await?.remove(0));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = serve.rss().ok_or("no /proc/<pid>/status for serve")?;
+    let emulator_idle = idle_emulator.rss().unwrap_or(0);
+    idle_emulator.stop().await;
+    let pid = serve.pid;
+    let sampler = tokio::spawn(async move {
+        let mut peak = 0u64;
+        for _ in 0..100_000 {
+            match procs_rss(pid) {
+                Some(rss) => peak = peak.max(rss),
+                None => break,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peak
+    });
+    let sample = {
+        let hook = hook.clone();
+        closed_loop(64, ctx.d() * 2, u64::MAX, 0, move |n| {
+            let http = shared_client();
+            load::send(hook.post(&http, n))
+        })
+        .await
+    };
+    let loaded = serve.rss().unwrap_or(0);
+    let hwm = serve.peak_rss().unwrap_or(0);
+    sampler.abort();
+    ctx.report.push(Row::new(
+        "7",
+        "resident memory (VmRSS) of `serve`, idle",
+        mib(idle),
+        format!("the emulator process, idle: {}", mib(emulator_idle)),
+        ratio(idle as f64, emulator_idle as f64),
+    ));
+    ctx.report.push(Row::new(
+        "7",
+        format!(
+            "resident memory of `serve` under ingest load (64 connections, {})",
+            ms(ctx.d() * 2)
+        ),
+        format!(
+            "peak {} (VmHWM), {} at the end; {} events accepted{}",
+            mib(hwm),
+            mib(loaded),
+            per_sec(sample.rate()),
+            report::failures(sample.failed, sample.ok, sample.first_error.as_deref())
+        ),
+        format!("the same process idle: {}", mib(idle)),
+        ratio(hwm as f64, idle as f64),
+    ));
+    serve.stop().await;
+    Ok(())
+}
+
+fn procs_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// Which latencies of a `Scale` a row shows.
+type Pick = fn(&Scale) -> &Vec<Duration>;
+
+/// What row 8 measures at one size.
+struct Scale {
+    accounts: usize,
+    executions: u64,
+    accounts_first: Vec<Duration>,
+    accounts_deep: Vec<Duration>,
+    executions_first: Vec<Duration>,
+    executions_deep: Vec<Duration>,
+    idle_cpu_per_min: f64,
+    reconcile: Duration,
+    reconcile_cpu: Duration,
+    reconcile_failed: usize,
+}
+
+/// Row 8: the same process measured small (1% of the target sizes), then grown to the target
+/// number of connected accounts and stored executions.
+pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
+    let (target_accounts, target_executions) = (ctx.settings.accounts, ctx.settings.executions);
+    let small = (
+        (target_accounts / 100).max(10),
+        (target_executions / 100).max(100),
+    );
+    let (serve, api) = ctx.serve("growth").await?;
+    api.configure_app(&ctx.emulator.url, false).await?;
+    set_workflow(&api).await?;
+    let companies = ctx.emu.companies(target_accounts).await?;
+    let mut grown = Grown::default();
+    let reference =
+        grow_and_measure(ctx, &serve, &api, &companies, small.0, small.1, &mut grown).await?;
+    let full = grow_and_measure(
+        ctx,
+        &serve,
+        &api,
+        &companies,
+        target_accounts,
+        target_executions,
+        &mut grown,
+    )
+    .await?;
+    serve.stop().await;
+    let sizes = |s: &Scale| format!("{} accounts, {} executions", s.accounts, s.executions);
+    let lat = |v: &[Duration]| {
+        format!(
+            "p50 {}, p99 {}",
+            opt(load::quantile(v, 0.5)),
+            opt(load::quantile(v, 0.99))
+        )
+    };
+    let p99 = |a: &[Duration], b: &[Duration]| {
+        format!(
+            "p99 {}",
+            ratio_d(load::quantile(a, 0.99), load::quantile(b, 0.99))
+        )
+    };
+    let lists: [(&str, Pick); 4] = [
+        ("`GET /api/v1/accounts?limit=50`, first page", |s| {
+            &s.accounts_first
+        }),
+        ("`GET /api/v1/accounts?limit=50`, a cursor 90% deep", |s| {
+            &s.accounts_deep
+        }),
+        ("`GET /api/v1/executions?limit=50`, first page", |s| {
+            &s.executions_first
+        }),
+        (
+            "`GET /api/v1/executions?limit=50`, a cursor 90% deep",
+            |s| &s.executions_deep,
+        ),
+    ];
+    for (what, pick) in lists {
+        ctx.report.push(Row::new(
+            "8",
+            format!("{what}, 1 connection"),
+            format!("{}: {}", sizes(&full), lat(pick(&full))),
+            format!("{}: {}", sizes(&reference), lat(pick(&reference))),
+            p99(pick(&full), pick(&reference)),
+        ));
+    }
+    ctx.report.push(Row::new(
+        "8",
+        format!(
+            "CPU of idle `serve` (utime+stime over {}; background loops)",
+            ms(ctx.settings.idle)
+        ),
+        format!("{}: {:.2} CPU s/min", sizes(&full), full.idle_cpu_per_min),
+        format!(
+            "{}: {:.2} CPU s/min",
+            sizes(&reference),
+            reference.idle_cpu_per_min
+        ),
+        ratio(full.idle_cpu_per_min, reference.idle_cpu_per_min),
+    ));
+    let rec = |s: &Scale| {
+        format!(
+            "{}: {} ({} accounts/s, {:.1} CPU s){}",
+            sizes(s),
+            ms(s.reconcile),
+            report::num(s.accounts as f64 / s.reconcile.as_secs_f64()),
+            s.reconcile_cpu.as_secs_f64(),
+            if s.reconcile_failed > 0 {
+                format!(", {} FAILED", s.reconcile_failed)
+            } else {
+                String::new()
+            }
+        )
+    };
+    ctx.report.push(Row::new(
+        "8",
+        "reconcile every account: `POST /api/v1/accounts/{id}/subscriptions/reconcile` for each, 8 connections",
+        rec(&full),
+        rec(&reference),
+        format!(
+            "accounts/s {}",
+            ratio(
+                full.accounts as f64 / full.reconcile.as_secs_f64(),
+                reference.accounts as f64 / reference.reconcile.as_secs_f64()
+            )
+        ),
+    ));
+    Ok(())
+}
+
+/// What has been added to the growth process so far.
+#[derive(Default)]
+struct Grown {
+    accounts: usize,
+    executions: u64,
+    hooks: Vec<Hook>,
+}
+
+/// Accounts that receive the growth row's events.
+const EVENT_ACCOUNTS: usize = 100;
+
+async fn grow_and_measure(
+    ctx: &mut Ctx,
+    serve: &Proc,
+    api: &Api,
+    companies: &[Company],
+    accounts: usize,
+    executions: u64,
+    grown: &mut Grown,
+) -> Result<Scale, String> {
+    let started = Instant::now();
+    // Connect and enable (each enabling provisions a webhook and a subscription at Dialpad).
+    let jobs: Vec<(usize, Company)> = (grown.accounts..accounts)
+        .map(|i| (i, companies[i].clone()))
+        .collect();
+    let hooks = run_all(32, jobs, {
+        let (api, emu) = (api.clone(), ctx.emu.clone());
+        move |(i, company): (usize, Company)| {
+            let (api, emu) = (api.clone(), emu.clone());
+            async move {
+                let account = format!("grow-{i:06}");
+                api.connect_with_key(&account, &company.api_key).await?;
+                let (url, webhook) = api.enable(&account, SET_WORKFLOW).await?;
+                if i < EVENT_ACCOUNTS {
+                    let secret = emu.hook_secret(&webhook, &company.api_key).await?;
+                    Ok(Some(Hook::new(url, &secret)))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    })
+    .await?;
+    grown.hooks.extend(hooks.into_iter().flatten());
+    grown.accounts = accounts;
+    eprintln!(
+        "  growth: {accounts} accounts connected ({} s)",
+        started.elapsed().as_secs()
+    );
+    // Executions, from ingest.
+    let missing = executions.saturating_sub(grown.executions);
+    if missing > 0 {
+        let hooks = Arc::new(grown.hooks.clone());
+        let base = grown.executions + (1 << 37);
+        let sample = closed_loop(64, Duration::from_secs(3600), missing, 0, move |n| {
+            let hook = &hooks[n as usize % hooks.len()];
+            let http = shared_client();
+            load::send(hook.post(&http, base + n))
+        })
+        .await;
+        if sample.failed > 0 {
+            return Err(format!(
+                "{} events were refused while growing: {}",
+                sample.failed,
+                sample.first_error.unwrap_or_default()
+            ));
+        }
+        grown.executions += sample.ok;
+    }
+    let timeout = Duration::from_secs(300) + Duration::from_millis(grown.executions * 10);
+    let (done, at) = api.wait_finished(grown.executions, timeout).await?;
+    if at.is_none() {
+        return Err(format!(
+            "only {done} of {} executions finished",
+            grown.executions
+        ));
+    }
+    eprintln!(
+        "  growth: {} executions stored ({} s)",
+        grown.executions,
+        started.elapsed().as_secs()
+    );
+
+    let repeats = ctx.settings.list_repeats;
+    let accounts_deep = deep_cursor(api, "/api/v1/accounts", accounts as u64).await?;
+    let executions_deep = deep_cursor(api, "/api/v1/executions", grown.executions).await?;
+    let time = |path: String| {
+        let api = api.clone();
+        async move {
+            let mut out = Vec::with_capacity(repeats);
+            for _ in 0..repeats {
+                let at = Instant::now();
+                api.ok(Method::GET, &path, None).await?;
+                out.push(at.elapsed());
+            }
+            out.sort();
+            Ok::<_, String>(out)
+        }
+    };
+    let accounts_first = time("/api/v1/accounts?limit=50".into()).await?;
+    let accounts_deep = time(format!("/api/v1/accounts?limit=50&cursor={accounts_deep}")).await?;
+    let executions_first = time("/api/v1/executions?limit=50".into()).await?;
+    let executions_deep = time(format!(
+        "/api/v1/executions?limit=50&cursor={executions_deep}"
+    ))
+    .await?;
+
+    let cpu0 = serve.cpu().ok_or("no /proc/<pid>/stat for serve")?;
+    tokio::time::sleep(ctx.settings.idle).await;
+    let cpu1 = serve.cpu().ok_or("no /proc/<pid>/stat for serve")?;
+    let idle_cpu_per_min = (cpu1 - cpu0).as_secs_f64() * 60.0 / ctx.settings.idle.as_secs_f64();
+
+    let ids: Vec<usize> = (0..accounts).collect();
+    let at = Instant::now();
+    let outcomes = run_all(8, ids, {
+        let api = api.clone();
+        move |i| {
+            let api = api.clone();
+            async move {
+                Ok(api
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/accounts/grow-{i:06}/subscriptions/reconcile"),
+                        None,
+                    )
+                    .await
+                    .map(|(status, _)| status.is_success())
+                    .unwrap_or(false))
+            }
+        }
+    })
+    .await?;
+    let reconcile = at.elapsed();
+    let cpu2 = serve.cpu().unwrap_or(cpu1);
+    Ok(Scale {
+        accounts,
+        executions: grown.executions,
+        accounts_first,
+        accounts_deep,
+        executions_first,
+        executions_deep,
+        idle_cpu_per_min,
+        reconcile,
+        reconcile_cpu: cpu2 - cpu1,
+        reconcile_failed: outcomes.iter().filter(|ok| !**ok).count(),
+    })
+}
+
+/// Walks a list (pages of up to 200) until 90% of `total` items were seen; answers the cursor there.
+async fn deep_cursor(api: &Api, path: &str, total: u64) -> Result<String, String> {
+    let target = total * 9 / 10;
+    // Pages small enough that even a small list has a cursor 90% deep.
+    let path = format!("{path}?limit={}", (total / 20).clamp(1, 200));
+    let path = path.as_str();
+    let mut seen = 0u64;
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}&cursor={}", api::encode(c)),
+            None => path.to_owned(),
+        };
+        let page = api.ok(Method::GET, &url, None).await?;
+        seen += page["items"].as_array().map_or(0, |a| a.len() as u64);
+        match page["cursor"].as_str() {
+            Some(next) if seen < target => cursor = Some(next.to_owned()),
+            Some(next) => return Ok(api::encode(next)),
+            None => {
+                return cursor
+                    .map(|c| api::encode(&c))
+                    .ok_or_else(|| format!("{path}: one page only ({seen} items)"))
+            }
+        }
+    }
+}
