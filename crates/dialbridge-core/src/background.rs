@@ -1,6 +1,7 @@
 //! The work a process does besides answering requests, started together and stopped together:
 //! the executor, the scheduler, vendor-webhook deliveries, the refresh of idle connections'
-//! tokens (with the purge of old connect links), and the audit of Dialpad subscriptions.
+//! tokens (with the purge of old connect links), the audit of Dialpad subscriptions, and
+//! retention.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use crate::platform::Platform;
 use crate::signals::Signal;
 use crate::time::Timestamp;
 
+/// How often history past its retention is purged (and the coming days' partitions made).
+const RETENTION_CYCLE: Duration = Duration::from_secs(3600);
 /// Connect links are forgotten this long after they expired.
 const KEEP_EXPIRED_LINKS: Duration = Duration::from_secs(24 * 3600);
 
@@ -63,7 +66,7 @@ impl Platform {
         // interval) of its moment; each look is one indexed query when nothing is due.
         let look =
             (settings.audit_interval / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let audit = every_interval(look, true, shutdown, move || {
+        let audit = every_interval(look, true, shutdown.clone(), move || {
             let provisioning = provisioning.clone();
             async move {
                 match provisioning.audit_due().await {
@@ -73,9 +76,18 @@ impl Platform {
                 }
             }
         });
+        let retention = self.retention.clone();
+        let purge = every_interval(RETENTION_CYCLE, true, shutdown, move || {
+            let retention = retention.clone();
+            async move {
+                if let Err(e) = retention.run_cycle().await {
+                    tracing::warn!("retention: {e}");
+                }
+            }
+        });
         draining.extend([executor, deliveries]);
         Background {
-            interruptible: vec![scheduler, refresh, audit, relay, caches],
+            interruptible: vec![scheduler, refresh, audit, purge, relay, caches],
             draining,
         }
     }

@@ -21,6 +21,7 @@ mod gateway;
 mod ids;
 mod metrics;
 mod platform;
+mod retention;
 mod rotation;
 mod secret;
 mod signals;
@@ -55,6 +56,7 @@ pub use gateway::{RateLimits, RetryPolicy, Window};
 pub use ids::AccountId;
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
+pub use retention::Retention;
 pub use rotation::{rotate_master_key, RotationReport};
 pub use secret::Secret;
 pub use signals::{Signal, Signals};
@@ -62,9 +64,9 @@ pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
     ConnectSessionStore, ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord,
     EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
-    HookRecord, HookStore, JournalOutcome, JournalWrite, RateStore, RefreshFailure, SettingsStore,
-    SignalStore, StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate,
-    WorkflowRecord, WorkflowStore,
+    HookRecord, HookStore, JournalOutcome, JournalWrite, Purged, RateStore, RefreshFailure,
+    RetentionStore, SettingsStore, SignalStore, StepRecord, StepStatus, Store, StoreError,
+    StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
 };
 pub use store::{
     AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,

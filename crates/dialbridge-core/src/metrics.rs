@@ -41,6 +41,11 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
 }
@@ -55,6 +60,7 @@ pub struct Metrics {
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
     refresh_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    purged: Family<KindLabels, Counter>,
     auth_failures: Family<OutcomeLabels, Counter>,
 }
 
@@ -117,6 +123,12 @@ impl Default for Metrics {
             "Admin API keys refused, by outcome (wrong_key, or throttled: refused unchecked after too many wrong ones)",
             auth_failures.clone(),
         );
+        let purged = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "retention_purged",
+            "History removed past its retention: rows by kind (executions, events, deliveries), and daily partitions dropped (partitions)",
+            purged.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -127,6 +139,7 @@ impl Default for Metrics {
             executions,
             refreshes,
             refresh_lag,
+            purged,
             auth_failures,
         }
     }
@@ -199,6 +212,19 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.refreshes.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn purged(&self, purged: &crate::store::Purged) {
+        for (kind, n) in [
+            ("executions", purged.executions),
+            ("events", purged.events),
+            ("deliveries", purged.deliveries),
+            ("partitions", purged.partitions),
+        ] {
+            self.purged
+                .get_or_create(&KindLabels { kind: kind.into() })
+                .inc_by(n);
+        }
     }
 
     pub(crate) fn token_refresh_lag(&self, lag: Duration) {

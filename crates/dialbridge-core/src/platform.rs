@@ -25,6 +25,7 @@ use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
 use crate::ids::AccountId;
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::secret::Secret;
 use crate::signals::{Signal, Signals};
 use crate::store::{AppCredentialsRecord, EndpointRecord, Store};
@@ -52,6 +53,10 @@ pub struct Settings {
     pub schedule_interval: Duration,
     /// The unit of the vendor-webhook retry schedule.
     pub webhook_retry_base: Duration,
+    /// How long finished executions (with their steps) and settled vendor deliveries are kept.
+    pub execution_retention: Duration,
+    /// How long events (and so the memory of their redeliveries) are kept.
+    pub event_retention: Duration,
     /// How long a process holds its shards unrenewed (PostgreSQL); when one dies, the others
     /// take its shards over within this.
     pub shard_lease: Duration,
@@ -76,6 +81,8 @@ impl Settings {
             audit_interval: Duration::from_secs(24 * 3600),
             schedule_interval: Duration::from_secs(15),
             webhook_retry_base: Duration::from_secs(1),
+            execution_retention: Duration::from_secs(30 * 24 * 3600),
+            event_retention: Duration::from_secs(30 * 24 * 3600),
             shard_lease: Duration::from_secs(15),
             retry: RetryPolicy::default(),
             executor: ExecutorSettings::default(),
@@ -265,6 +272,8 @@ pub struct Parts {
     pub executions: Executions,
     /// dialbridge's own webhooks to the vendor.
     pub vendor_webhooks: VendorWebhooks,
+    /// History past its age limit, removed.
+    pub retention: Retention,
     store: Arc<dyn Store>,
     shared: Shared,
     /// Taken by `start_background`.
@@ -363,6 +372,10 @@ impl Platform {
             provisioning: provisioning.clone(),
             shared: shared.clone(),
         };
+        let retention = Retention {
+            store: store.clone(),
+            shared: shared.clone(),
+        };
         Ok(Platform(Arc::new(Parts {
             app,
             admin,
@@ -375,6 +388,7 @@ impl Platform {
             workflows,
             executions,
             vendor_webhooks,
+            retention,
             store,
             shared,
             cluster: std::sync::Mutex::new(Some(cluster)),

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use url::Url;
@@ -94,6 +95,26 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_EXECUTION_LEASE_SECS", default_value_t = 60)]
     pub execution_lease_secs: u64,
 
+    /// The longest one attempt of one workflow step may take (`30s`, `5m`); past it the attempt
+    /// fails with `timeout` and the step's retries apply.
+    #[arg(long, env = "DIALBRIDGE_STEP_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub step_timeout: Duration,
+
+    /// The longest an execution may run at a stretch, from its claim to its end or its next
+    /// durable delay (`15m`); past it the execution fails with `timeout`.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub execution_timeout: Duration,
+
+    /// How long finished executions (with their steps) and settled vendor-webhook deliveries
+    /// are kept (`30d`, `12h`); unfinished ones are kept whatever their age.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub execution_retention: Duration,
+
+    /// How long received events are kept (`30d`); a redelivery is recognised as long as the
+    /// event is kept.
+    #[arg(long, env = "DIALBRIDGE_EVENT_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub event_retention: Duration,
+
     /// Hosts workflow `http` steps may call, comma-separated (`api.example.com`, `*.example.com`).
     #[arg(long, env = "DIALBRIDGE_HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub http_allowed_hosts: Vec<String>,
@@ -133,6 +154,16 @@ pub struct ServeConfig {
     /// are dropped.
     #[arg(long, env = "DIALBRIDGE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+}
+
+/// A retention: a duration of at least an hour (a shorter one would purge what is still being
+/// redelivered and replayed).
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < Duration::from_secs(3600) {
+        return Err(format!("{text} is under an hour; keep history at least 1h"));
+    }
+    Ok(duration)
 }
 
 impl ServeConfig {

@@ -107,8 +107,12 @@ pub async fn start(
         per_account: config.account_concurrency.max(1),
         lease: Duration::from_secs(config.execution_lease_secs.max(1)),
         http_allowed_hosts: config.http_allowed_hosts.clone(),
+        step_timeout: config.step_timeout,
+        execution_timeout: config.execution_timeout,
         ..ExecutorSettings::default()
     };
+    settings.execution_retention = config.execution_retention;
+    settings.event_retention = config.event_retention;
     let platform = Platform::new(Arc::new(db), cipher, settings)?;
     platform.admin.verify_master_key().await?;
     let assigned = platform.connections.assign_missing_shards().await?;

@@ -28,6 +28,8 @@ pub enum StorageError {
     Connect(sqlx::Error),
     #[error("database migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("switching SQLite to incremental auto-vacuum failed: {0}")]
+    Vacuum(#[from] sqlx::Error),
 }
 
 /// A connection pool to SQLite or PostgreSQL.
@@ -91,10 +93,30 @@ impl Database {
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
+        if self.dialect == Dialect::Sqlite {
+            self.vacuum_incrementally().await?;
+        }
         crate::migrations::migrator(self.dialect)
             .await?
             .run(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// SQLite files give pages freed by retention back in steps (`reclaim_space`) only in
+    /// incremental auto-vacuum mode; a file made without it is rebuilt once to switch (quick
+    /// for a new file, a full copy for an old one).
+    async fn vacuum_incrementally(&self) -> Result<(), StorageError> {
+        const INCREMENTAL: i64 = 2;
+        let mut conn = self.pool.acquire().await?;
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut *conn)
+            .await?;
+        if mode != INCREMENTAL {
+            tracing::info!("switching the SQLite file to incremental auto-vacuum (one rebuild)");
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
+            conn.execute("VACUUM").await?;
+        }
         Ok(())
     }
 

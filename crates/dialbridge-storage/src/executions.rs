@@ -5,7 +5,7 @@
 //! claimers never hold one execution. Claims also serialise on a `store_locks` row, which makes
 //! the per-account limit exact across processes (the count and the claims are one transaction).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use dialbridge_core::{
@@ -29,7 +29,7 @@ const STEP_COLUMNS: &str =
     finished_at, wake_at";
 
 /// Not finished: may still be claimed, released, finished or cancelled.
-const UNFINISHED: &str = "status IN ('queued', 'running')";
+pub(crate) const UNFINISHED: &str = "status IN ('queued', 'running')";
 
 /// When an unfinished execution becomes claimable: at its `run_at`, or, while another holds it,
 /// just after that lease runs out.
@@ -229,31 +229,64 @@ impl ExecutionStore for Database {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut new = Vec::with_capacity(batch.len());
-        let mut executions = Vec::new();
-        for (ev, started) in batch {
-            // DO NOTHING keeps a PostgreSQL transaction usable on a duplicate; NULL keys never
-            // conflict (NULLs are distinct in the unique index).
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (account_id, dedupe_key) DO NOTHING"
-            ))
-            .bind(&ev.id)
-            .bind(ev.account_id.as_str())
-            .bind(&ev.source)
-            .bind(&ev.name)
-            .bind(ev.dedupe_key.clone())
-            .bind(to_json(&ev.payload)?)
-            .bind(ms(ev.received_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            let stored = inserted.rows_affected() == 1;
-            new.push(stored);
-            if stored {
-                executions.extend(started.iter().cloned());
+        // A keyed event is new when its key goes in; a key already there, or twice in this
+        // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
+        let keyed: Vec<&EventRecord> = batch
+            .iter()
+            .map(|(ev, _)| ev)
+            .filter(|ev| ev.dedupe_key.is_some())
+            .collect();
+        let mut fresh = HashSet::new();
+        for chunk in keyed.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) VALUES {} \
+                 ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
+                value_rows(chunk.len(), 4)
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for ev in chunk {
+                query = query
+                    .bind(ev.account_id.as_str())
+                    .bind(ev.dedupe_key.clone())
+                    .bind(&ev.id)
+                    .bind(ms(ev.received_at));
             }
+            fresh.extend(query.fetch_all(&mut *tx).await.map_err(backend)?);
         }
+        let new: Vec<bool> = batch
+            .iter()
+            .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
+            .collect();
+        let stored: Vec<&EventRecord> = batch
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .map(|((ev, _), _)| ev)
+            .collect();
+        for chunk in stored.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
+            let mut query = sqlx::query(&sql);
+            for ev in chunk {
+                query = query
+                    .bind(&ev.id)
+                    .bind(ev.account_id.as_str())
+                    .bind(&ev.source)
+                    .bind(&ev.name)
+                    .bind(ev.dedupe_key.clone())
+                    .bind(to_json(&ev.payload)?)
+                    .bind(ms(ev.received_at));
+            }
+            query.execute(&mut *tx).await.map_err(backend)?;
+        }
+        let executions: Vec<ExecutionRecord> = batch
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .flat_map(|((_, started), _)| started.iter().cloned())
+            .collect();
         for chunk in executions.chunks(INSERT_CHUNK) {
             insert_executions(&mut *tx, chunk).await?;
         }

@@ -14,6 +14,7 @@ mod executions;
 mod hooks;
 mod migrations;
 mod reseal;
+mod retention;
 mod rows;
 mod settings;
 #[cfg(feature = "testing")]

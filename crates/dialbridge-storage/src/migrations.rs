@@ -29,6 +29,8 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261125000002 "workflows",
     20261202000010 "cluster",
     20261202000020 "admin_keys_and_audit",
+    20261202000030 "dedupe_and_deliveries",
+    20261202000031 "daily_partitions",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -36,6 +38,8 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261125000002 "workflows",
     20261202000010 "cluster",
     20261202000020 "admin_keys_and_audit",
+    20261202000030 "dedupe_and_deliveries",
+    20261202000031 "daily_partitions",
 );
 
 #[derive(Debug)]

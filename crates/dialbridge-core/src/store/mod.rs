@@ -727,6 +727,44 @@ pub trait EndpointStore: Send + Sync {
     ) -> StoreResult<Vec<DeliveryRecord>>;
 }
 
+/// What one purge step removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub executions: u64,
+    pub events: u64,
+    pub deliveries: u64,
+    /// Whole days dropped at once (PostgreSQL's daily partitions, each table's day counted).
+    pub partitions: u64,
+}
+
+impl Purged {
+    pub fn rows(&self) -> u64 {
+        self.executions + self.events + self.deliveries
+    }
+}
+
+/// Retention: old history removed in bounded steps, the space given back.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Makes sure each UTC day from `from` through `to` has its partitions where the database
+    /// keeps days apart (PostgreSQL); nothing otherwise.
+    async fn prepare_days(&self, from: Timestamp, to: Timestamp) -> StoreResult<()>;
+    /// One bounded step: removes finished executions (with their steps) and settled vendor
+    /// deliveries created before `executions_before`, and events (with their deduplication
+    /// keys) received before `events_before` — whole days at once where the database keeps
+    /// days apart, else at most `batch` rows of each. Unfinished executions and pending
+    /// deliveries stay, whatever their age.
+    async fn purge(
+        &self,
+        executions_before: Timestamp,
+        events_before: Timestamp,
+        batch: u32,
+    ) -> StoreResult<Purged>;
+    /// Gives the space freed by purges back to the file system (SQLite's incremental vacuum;
+    /// dropped partitions need nothing).
+    async fn reclaim_space(&self) -> StoreResult<()>;
+}
+
 /// Everything the platform stores.
 #[async_trait]
 pub trait Store:
@@ -746,6 +784,7 @@ pub trait Store:
     + AdminKeyRegistry
     + AuditStore
     + ResealStore
+    + RetentionStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

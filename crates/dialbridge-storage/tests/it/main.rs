@@ -10,4 +10,5 @@ mod cluster;
 mod conformance;
 mod migration_trees;
 mod operators_conformance;
+mod retention;
 mod workflows_conformance;

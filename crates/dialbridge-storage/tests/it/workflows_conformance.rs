@@ -38,6 +38,7 @@ conformance!(
     endpoints,
     deliveries,
     concurrent_claimers_get_disjoint_deliveries,
+    retention_removes_only_old_settled_history,
 );
 
 async fn account(db: &Database, name: &str) {
@@ -1507,4 +1508,136 @@ async fn concurrent_claimers_get_disjoint_deliveries(db: &Database) {
     }
     assert_eq!(all.len(), 20, "no delivery was handed out twice");
     assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 20);
+}
+
+/// An id of `prefix` written at `at_ms`, as dialbridge writes them (`exe_<13 hex digits>…`).
+fn id_at(prefix: &str, at_ms: i64, n: u32) -> String {
+    format!("{prefix}_{at_ms:013x}{n:08}")
+}
+
+async fn retention_removes_only_old_settled_history(db: &Database) {
+    const DAY: i64 = 86_400_000;
+    let now = Timestamp::now().as_millis();
+    let (old, older, young) = (now - 40 * DAY, now - 41 * DAY, now - DAY);
+    // The two old days get partitions where there are any; yesterday's rows go to the default.
+    db.prepare_days(t(older), t(old)).await.unwrap();
+    account(db, "a").await;
+    db.put_endpoint(&endpoint("ep", &[], 1)).await.unwrap();
+
+    let finished = |exec_id: String, at: i64| ExecutionRecord {
+        status: ExecutionStatus::Succeeded,
+        finished_at: Some(t(at + 1_000)),
+        ..exec(&exec_id, "a", "w", at, at)
+    };
+    let old_done = finished(id_at("exe", old, 1), old);
+    // Written by another version of dialbridge, or by hand: an id that holds no day.
+    let odd_done = finished("legacy-1".into(), old);
+    let old_waiting = exec(&id_at("exe", older, 2), "a", "w", now + DAY, older);
+    let young_done = finished(id_at("exe", young, 3), young);
+    let at = |e: EventRecord, received: i64| EventRecord {
+        received_at: t(received),
+        ..e
+    };
+    let old_event = at(event(&id_at("evt", old, 1), "a", Some("k-old")), old);
+    let young_event = at(event(&id_at("evt", young, 2), "a", Some("k-young")), young);
+    db.record_events(&[
+        (
+            old_event.clone(),
+            vec![old_done.clone(), odd_done.clone(), old_waiting.clone()],
+        ),
+        (young_event.clone(), vec![young_done.clone()]),
+    ])
+    .await
+    .unwrap();
+    for execution in [&old_done, &young_done] {
+        db.put_step(&StepRecord {
+            execution_id: execution.id.clone(),
+            ..step("sms", 1, StepStatus::Succeeded)
+        })
+        .await
+        .unwrap();
+    }
+    let settled = |delivery_id: String, at: i64| DeliveryRecord {
+        status: "delivered".into(),
+        ..delivery(&delivery_id, "ep", at, at)
+    };
+    let old_delivered = settled(id_at("msg", old, 1), old);
+    let old_pending = delivery(&id_at("msg", older, 2), "ep", older, now + DAY);
+    let young_delivered = settled(id_at("msg", young, 3), young);
+    for d in [&old_delivered, &old_pending, &young_delivered] {
+        db.insert_delivery(d).await.unwrap();
+    }
+
+    // Purge steps of two rows each until one removes nothing.
+    let mut total = Purged::default();
+    loop {
+        let step = db
+            .purge(t(now - 30 * DAY), t(now - 30 * DAY), 2)
+            .await
+            .unwrap();
+        if step == Purged::default() {
+            break;
+        }
+        total.executions += step.executions;
+        total.events += step.events;
+        total.deliveries += step.deliveries;
+        total.partitions += step.partitions;
+    }
+    db.reclaim_space().await.unwrap();
+
+    for gone in [&old_done.id, &odd_done.id] {
+        assert!(
+            db.get_execution(gone).await.unwrap().is_none(),
+            "{gone} was purged"
+        );
+    }
+    assert!(db.list_steps(&old_done.id).await.unwrap().is_empty());
+    assert!(db.get_event(&old_event.id).await.unwrap().is_none());
+    for kept in [&old_waiting.id, &young_done.id] {
+        assert!(
+            db.get_execution(kept).await.unwrap().is_some(),
+            "{kept} is kept"
+        );
+    }
+    assert_eq!(db.list_steps(&young_done.id).await.unwrap().len(), 1);
+    assert!(db.get_event(&young_event.id).await.unwrap().is_some());
+    let delivery_ids: Vec<String> = db
+        .list_deliveries("ep", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        BTreeSet::from_iter(delivery_ids),
+        BTreeSet::from([old_pending.id.clone(), young_delivered.id.clone()])
+    );
+    // The old event's key went with it: the same key now is a new event; the young one's is
+    // still a redelivery.
+    let again = |key: &str, n: u32| (event(&id_at("evt", now, n), "a", Some(key)), vec![]);
+    assert_eq!(
+        db.record_events(&[again("k-old", 10), again("k-young", 11)])
+            .await
+            .unwrap(),
+        [true, false]
+    );
+    match db.dialect() {
+        // The old day of executions (with its steps' day), and both old days of events and
+        // the old day of deliveries went whole; the days holding the waiting execution and the
+        // pending delivery stayed; the odd id's row was deleted from the default partition.
+        dialbridge_storage::Dialect::Postgres => {
+            assert_eq!(total.partitions, 5, "{total:?}");
+            assert_eq!(
+                (total.executions, total.events, total.deliveries),
+                (1, 0, 0)
+            );
+        }
+        dialbridge_storage::Dialect::Sqlite => {
+            assert_eq!(total.partitions, 0);
+            assert_eq!(
+                (total.executions, total.events, total.deliveries),
+                (2, 1, 1)
+            );
+        }
+    }
 }
