@@ -62,11 +62,11 @@ pub use secret::Secret;
 pub use signals::{Signal, Signals};
 pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
-    ConnectSessionStore, ConnectionStore, DeliveryRecord, EnablementRecord, EndpointRecord,
-    EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore,
-    HookRecord, HookStore, JournalOutcome, JournalWrite, Purged, RateStore, RefreshFailure,
-    RetentionStore, SettingsStore, SignalStore, StepRecord, StepStatus, Store, StoreError,
-    StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
+    ConnectSessionStore, ConnectionStore, DeliveryRecord, DeliveryWant, EnablementRecord,
+    EndpointCircuit, EndpointRecord, EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord,
+    ExecutionStatus, ExecutionStore, HookRecord, HookStore, JournalOutcome, JournalWrite, Purged,
+    RateStore, RefreshFailure, RetentionStore, SettingsStore, SignalStore, StepRecord, StepStatus,
+    Store, StoreError, StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
 };
 pub use store::{
     AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
@@ -78,8 +78,8 @@ pub use triggers::{
     trigger_catalog, trigger_keys, DialpadEventKind, SubscriptionNeeds, TriggerInfo, CALL_STATES,
 };
 pub use vendor_webhooks::{
-    DeliveryView, EndpointInput, EndpointView, VendorWebhooks, MAX_DELIVERY_ATTEMPTS,
-    VENDOR_EVENT_TYPES,
+    CircuitState, CircuitView, DeliveryView, EndpointInput, EndpointView, VendorWebhooks,
+    MAX_DELIVERY_ATTEMPTS, VENDOR_EVENT_TYPES,
 };
 pub use workflows::{
     template, validate as validate_workflow, ActionStep, ConfigField, ConfigType, Definition,

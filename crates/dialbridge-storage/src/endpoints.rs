@@ -1,24 +1,28 @@
 //! `webhook_endpoints` and `webhook_deliveries`: the vendor's webhook endpoints and each
-//! message to them. Deliveries are leased with compare-and-set updates, so no two senders get
-//! the same one.
+//! message to them. A claim leases each wanted endpoint's earliest due deliveries in one
+//! statement (PostgreSQL skips rows another claimer is taking), so no two senders get the same
+//! one and no claim sorts more than an endpoint's share of the partial index of pending rows.
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    DeliveryRecord, EndpointRecord, EndpointStore, StoreError, StoreResult, Timestamp,
+    DeliveryRecord, DeliveryWant, EndpointCircuit, EndpointRecord, EndpointStore, StoreError,
+    StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 
-use crate::database::{backend, Database};
+use crate::database::{backend, Database, Dialect};
 use crate::rows::{at, get, json, ms, sealed, string_list, to_json, value_rows};
 
-const ENDPOINT_COLUMNS: &str = "id, url, events, secret, created_at, updated_at";
+const ENDPOINT_COLUMNS: &str =
+    "id, url, events, secret, created_at, updated_at, failures_in_a_row, open_until";
 
 const DELIVERY_COLUMNS: &str =
     "id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, \
     last_status, last_error, created_at, delivered_at";
 
-/// Rounds of candidates a claim reads at most (each lost race drops a candidate for good).
-const CLAIM_ROUNDS: usize = 4;
+/// Pending, due by `$3` and not leased.
+const DUE: &str = "status = 'pending' AND next_attempt_at <= $3 \
+    AND (lease_until IS NULL OR lease_until < $3)";
 
 fn endpoint(row: &AnyRow) -> StoreResult<EndpointRecord> {
     Ok(EndpointRecord {
@@ -29,6 +33,10 @@ fn endpoint(row: &AnyRow) -> StoreResult<EndpointRecord> {
             .ok_or_else(|| StoreError::Corrupt("webhook_endpoints.secret is NULL".into()))?,
         created_at: at(row, "created_at")?,
         updated_at: at(row, "updated_at")?,
+        circuit: EndpointCircuit {
+            failures_in_a_row: get(row, "failures_in_a_row")?,
+            open_until: at(row, "open_until")?,
+        },
     })
 }
 
@@ -86,11 +94,12 @@ where
 impl EndpointStore for Database {
     /// Creates or replaces the endpoint, keeping its `created_at` when it existed.
     async fn put_endpoint(&self, e: &EndpointRecord) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, events, secret, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, events = excluded.events, \
-             secret = excluded.secret, updated_at = excluded.updated_at"
-        ))
+             secret = excluded.secret, updated_at = excluded.updated_at",
+        )
         .bind(&e.id)
         .bind(&e.url)
         .bind(to_json(&e.events)?)
@@ -150,52 +159,104 @@ impl EndpointStore for Database {
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        limit: u32,
+        wants: &[DeliveryWant],
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        const DUE: &str = "status = 'pending' AND next_attempt_at <= $1 \
-            AND (lease_until IS NULL OR lease_until < $1)";
-        let candidates_sql = format!(
-            "SELECT id FROM webhook_deliveries WHERE {DUE} ORDER BY created_at, id LIMIT $2"
-        );
-        let claim_sql = format!(
-            "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 WHERE {DUE} AND id = $4 \
-             RETURNING {DELIVERY_COLUMNS}"
-        );
-        let mut claimed = Vec::new();
-        // A candidate another claimer took meanwhile fails the compare-and-set and is leased
-        // when the next round reads, so rounds only repeat to fill places lost to races.
-        for _ in 0..CLAIM_ROUNDS {
-            let wanted = limit as usize - claimed.len();
-            if wanted == 0 {
-                break;
-            }
-            let ids: Vec<String> = sqlx::query_scalar(&candidates_sql)
-                .bind(ms(now))
-                .bind(wanted as i64)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-            let exhausted = ids.len() < wanted;
-            let before = claimed.len();
-            for id in ids {
-                let row = sqlx::query(&claim_sql)
-                    .bind(ms(now))
+        let wants: Vec<&DeliveryWant> = wants.iter().filter(|w| w.room > 0).collect();
+        if wants.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = match self.dialect() {
+            Dialect::Postgres => {
+                let wanted: Vec<serde_json::Value> = wants
+                    .iter()
+                    .map(|w| serde_json::json!({"endpoint_id": w.endpoint_id, "room": w.room}))
+                    .collect();
+                let returning: Vec<String> = DELIVERY_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("d.{c}"))
+                    .collect();
+                let sql = format!(
+                    "UPDATE webhook_deliveries d SET lease_owner = $1, lease_until = $2 \
+                     FROM (SELECT x.id FROM json_to_recordset($4::json) AS w(endpoint_id text, room int) \
+                           CROSS JOIN LATERAL (SELECT id FROM webhook_deliveries \
+                               WHERE endpoint_id = w.endpoint_id AND {DUE} \
+                               ORDER BY next_attempt_at, id LIMIT w.room FOR UPDATE SKIP LOCKED) x) picked \
+                     WHERE d.id = picked.id RETURNING {}",
+                    returning.join(", ")
+                );
+                sqlx::query(&sql)
                     .bind(owner)
                     .bind(ms(lease_until))
-                    .bind(&id)
-                    .fetch_optional(&self.pool)
+                    .bind(ms(now))
+                    .bind(serde_json::Value::Array(wanted).to_string())
+                    .fetch_all(&self.pool)
                     .await
-                    .map_err(backend)?;
-                if let Some(row) = row {
-                    claimed.push(delivery(&row)?);
+                    .map_err(backend)?
+            }
+            // SQLite has one writer: one statement per endpoint, in one transaction.
+            Dialect::Sqlite => {
+                let sql = format!(
+                    "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN ( \
+                         SELECT id FROM webhook_deliveries WHERE endpoint_id = $4 AND {DUE} \
+                         ORDER BY next_attempt_at, id LIMIT $5) \
+                     RETURNING {DELIVERY_COLUMNS}"
+                );
+                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let mut rows = Vec::new();
+                for want in &wants {
+                    rows.extend(
+                        sqlx::query(&sql)
+                            .bind(owner)
+                            .bind(ms(lease_until))
+                            .bind(ms(now))
+                            .bind(&want.endpoint_id)
+                            .bind(i64::from(want.room))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(backend)?,
+                    );
                 }
+                tx.commit().await.map_err(backend)?;
+                rows
             }
-            if exhausted || claimed.len() == before + wanted {
-                break;
-            }
-        }
-        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        };
+        let mut claimed = rows.iter().map(delivery).collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(claimed)
+    }
+
+    async fn count_endpoint_failure(&self, endpoint_id: &str) -> StoreResult<i64> {
+        let count: Option<i64> = sqlx::query_scalar(
+            "UPDATE webhook_endpoints SET failures_in_a_row = failures_in_a_row + 1 \
+             WHERE id = $1 RETURNING failures_in_a_row",
+        )
+        .bind(endpoint_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        // A deleted endpoint has no circuit left to count in.
+        Ok(count.unwrap_or(0))
+    }
+
+    async fn open_endpoint_circuit(&self, endpoint_id: &str, until: Timestamp) -> StoreResult<()> {
+        sqlx::query("UPDATE webhook_endpoints SET open_until = $2 WHERE id = $1")
+            .bind(endpoint_id)
+            .bind(ms(until))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn close_endpoint_circuit(&self, endpoint_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET failures_in_a_row = 0, open_until = NULL WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn update_delivery(&self, d: &DeliveryRecord) -> StoreResult<()> {

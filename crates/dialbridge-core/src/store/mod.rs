@@ -681,6 +681,23 @@ pub struct EndpointRecord {
     pub secret: Sealed,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// How its recent attempts went; kept by the delivery worker, never by `put_endpoint`.
+    pub circuit: EndpointCircuit,
+}
+
+/// An endpoint's circuit breaker: failed attempts since its last success, and until when no
+/// attempt is made (set once the failures reach the breaker's threshold).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointCircuit {
+    pub failures_in_a_row: i64,
+    pub open_until: Option<Timestamp>,
+}
+
+/// One endpoint's share of a delivery claim: up to `room` deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryWant {
+    pub endpoint_id: String,
+    pub room: u32,
 }
 
 /// One message to one endpoint and how its delivery went.
@@ -707,15 +724,22 @@ pub trait EndpointStore: Send + Sync {
     async fn list_endpoints(&self) -> StoreResult<Vec<EndpointRecord>>;
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool>;
     async fn insert_delivery(&self, delivery: &DeliveryRecord) -> StoreResult<()>;
-    /// Pending deliveries due by `now`, leased to `owner` until `lease_until` (no two owners
-    /// get the same one), oldest first.
+    /// Per wanted endpoint, up to its `room` of pending deliveries due by `now`, the earliest
+    /// due first, leased to `owner` until `lease_until`; no two owners get the same one, and
+    /// one statement per claim on PostgreSQL (rows another claimer is taking are skipped).
     async fn claim_deliveries(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
-        limit: u32,
+        wants: &[DeliveryWant],
     ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// Counts one more failed attempt in a row for the endpoint; answers the new count.
+    async fn count_endpoint_failure(&self, endpoint_id: &str) -> StoreResult<i64>;
+    /// Stops attempts to the endpoint until `until`.
+    async fn open_endpoint_circuit(&self, endpoint_id: &str, until: Timestamp) -> StoreResult<()>;
+    /// An attempt succeeded: the failures in a row are forgotten and the circuit closes.
+    async fn close_endpoint_circuit(&self, endpoint_id: &str) -> StoreResult<()>;
     /// Records an attempt's outcome (status, attempts, next_attempt_at, last_*, delivered_at)
     /// and clears the lease.
     async fn update_delivery(&self, delivery: &DeliveryRecord) -> StoreResult<()>;

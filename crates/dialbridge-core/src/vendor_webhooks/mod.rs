@@ -8,6 +8,7 @@
 //! signed afresh with its own `webhook-timestamp`. Delivery is at least once: a process that
 //! dies mid-attempt leaves a lease that runs out after 30 s, and another process sends again.
 
+mod circuit;
 mod delivery;
 mod signing;
 
@@ -23,10 +24,11 @@ use crate::ids::{new_id, AccountId};
 use crate::platform::Shared;
 use crate::secret::Secret;
 use crate::store::{
-    ConnectionStore, DeliveryRecord, EndpointRecord, EndpointStore, ExecutionRecord,
-    ExecutionStatus,
+    ConnectionStore, DeliveryRecord, EndpointCircuit, EndpointRecord, EndpointStore,
+    ExecutionRecord, ExecutionStatus,
 };
 use crate::time::Timestamp;
+pub use circuit::CircuitState;
 use signing::generate_secret;
 pub(crate) use signing::sign;
 
@@ -68,6 +70,19 @@ pub struct EndpointView {
     pub secret: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Whether attempts reach it: after 5 failed attempts in a row its circuit opens and its
+    /// messages wait (30 s, doubling up to 1 h), then one probe at a time until one succeeds.
+    pub circuit: CircuitView,
+}
+
+/// An endpoint's circuit breaker as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CircuitView {
+    pub state: CircuitState,
+    /// Failed attempts since the last success.
+    pub failures_in_a_row: i64,
+    /// While `open`: when attempts resume (one probe first).
+    pub open_until: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for EndpointView {
@@ -79,6 +94,7 @@ impl std::fmt::Debug for EndpointView {
             .field("secret", &"***")
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("circuit", &self.circuit)
             .finish()
     }
 }
@@ -123,16 +139,17 @@ impl VendorWebhooks {
         let now = Timestamp::now();
         let existing = self.endpoints.get_endpoint(id).await?;
         let created = existing.is_none();
-        let (secret, sealed, created_at) = match existing {
+        let (secret, sealed, created_at, circuit) = match existing {
             Some(endpoint) => (
                 self.shared.open(&endpoint.secret)?,
                 endpoint.secret,
                 endpoint.created_at,
+                endpoint.circuit,
             ),
             None => {
                 let secret = generate_secret();
                 let sealed = self.shared.seal(secret.expose());
-                (secret, sealed, now)
+                (secret, sealed, now, EndpointCircuit::default())
             }
         };
         let record = EndpointRecord {
@@ -142,6 +159,7 @@ impl VendorWebhooks {
             secret: sealed,
             created_at,
             updated_at: now,
+            circuit,
         };
         self.endpoints.put_endpoint(&record).await?;
         self.shared.config_changed().await;
@@ -394,6 +412,7 @@ fn validate_input(input: EndpointInput) -> Result<(String, Vec<String>)> {
 }
 
 fn endpoint_view(record: EndpointRecord, secret: Secret) -> EndpointView {
+    let state = circuit::state(&record.circuit, Timestamp::now());
     EndpointView {
         id: record.id,
         url: record.url,
@@ -401,6 +420,14 @@ fn endpoint_view(record: EndpointRecord, secret: Secret) -> EndpointView {
         secret: secret.expose().to_owned(),
         created_at: record.created_at,
         updated_at: record.updated_at,
+        circuit: CircuitView {
+            state,
+            failures_in_a_row: record.circuit.failures_in_a_row,
+            open_until: record
+                .circuit
+                .open_until
+                .filter(|_| state == CircuitState::Open),
+        },
     }
 }
 
@@ -498,6 +525,7 @@ mod tests {
             secret: crate::crypto::Sealed(vec![]),
             created_at: Timestamp::default(),
             updated_at: Timestamp::default(),
+            circuit: EndpointCircuit::default(),
         };
         assert!(subscribed(&endpoint, "connection.created"));
         endpoint.events = vec!["execution.failed".into()];

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, Options, TestApp};
 
 // ---- the vendor's receiver ---------------------------------------------------------------
 
@@ -28,6 +28,8 @@ pub(crate) struct Received {
     path: String,
     headers: HeaderMap,
     body: Bytes,
+    /// Unix seconds when it arrived.
+    at: i64,
 }
 
 impl Received {
@@ -83,6 +85,11 @@ impl Receiver {
         }
     }
 
+    /// From now on every request is answered 200.
+    fn recover(&self) {
+        self.state.failures_left.store(0, Ordering::SeqCst);
+    }
+
     fn requests(&self, path: &str) -> Vec<Received> {
         let log = self.state.log.lock().unwrap();
         log.iter().filter(|r| r.path == path).cloned().collect()
@@ -118,10 +125,15 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (AxumStatus, &'static str) {
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     state.log.lock().unwrap().push(Received {
         path: uri.path().to_owned(),
         headers,
         body,
+        at,
     });
     let failing = state
         .failures_left
@@ -156,13 +168,11 @@ pub(crate) fn verified(secret: &str, request: &Received) -> Value {
     assert!(id.starts_with("msg_"), "{id}");
     let timestamp = request.header("webhook-timestamp");
     let sent: i64 = timestamp.parse().expect("unix seconds");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    // Signed afresh for each attempt: the timestamp is the moment it was sent.
     assert!(
-        (now - sent).abs() <= 5,
-        "timestamp {sent} is not now ({now})"
+        (request.at - sent).abs() <= 5,
+        "timestamp {sent} is not when it arrived ({})",
+        request.at
     );
     let signatures = request.header("webhook-signature");
     assert!(
@@ -548,6 +558,85 @@ async fn an_endpoint_that_keeps_refusing_is_given_up_after_eight_attempts() {
     assert_eq!(delivery["delivered_at"], Value::Null);
     quiet().await;
     assert_eq!(receiver.requests("/down").len(), 8);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_endpoint_is_paused_by_its_circuit_while_the_others_get_everything() {
+    const MESSAGES: usize = 30;
+    let dead = Receiver::start(usize::MAX).await;
+    let alive = Receiver::start(0).await;
+    // A 100 ms unit: retries after 0.5 s, 3 s, …; the circuit opens for 3 s.
+    let options = Options {
+        serve_args: vec!["--webhook-retry-base-ms".into(), "100".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    app.create_account("acme").await;
+    endpoint(&app, "dead", &format!("{}/dead", dead.url), None).await;
+    endpoint(&app, "alive", &format!("{}/alive", alive.url), None).await;
+    put_workflow(&app, "fine", json!([{"id": "v", "set": {"a": "1"}}])).await;
+    for _ in 0..MESSAGES {
+        run_workflow(&app, "fine").await;
+    }
+
+    alive.wait_for("/alive", MESSAGES).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let circuit = loop {
+        let (status, body) = app.get("/api/v1/webhook-endpoints/dead").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["circuit"]["state"] == "open" {
+            break body["circuit"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the circuit never opened: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        circuit["failures_in_a_row"].as_i64().unwrap() >= 5,
+        "{circuit}"
+    );
+    assert!(circuit["open_until"].is_string(), "{circuit}");
+    // At most 8 attempts were under way when the failures began, and at most 5 more were
+    // started before the fifth failure was counted: the rest wait with their attempts unspent.
+    let waiting = deliveries(&app, "dead")
+        .await
+        .iter()
+        .filter(|d| d["status"] == "pending" && d["attempts"] == 0)
+        .count();
+    assert!(
+        waiting >= MESSAGES - 13,
+        "only {waiting} messages were held back by the open circuit"
+    );
+    let (_, alive_endpoint) = app.get("/api/v1/webhook-endpoints/alive").await;
+    assert_eq!(
+        alive_endpoint["circuit"],
+        json!({"state": "closed", "failures_in_a_row": 0, "open_until": null})
+    );
+
+    // The endpoint comes back: a probe succeeds once the pause is over, the circuit closes
+    // and every waiting message goes out.
+    dead.recover();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = deliveries(&app, "dead").await;
+        let delivered = items.iter().filter(|d| d["status"] == "delivered").count();
+        if delivered == MESSAGES {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{delivered} of {MESSAGES} delivered: {items:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, body) = app.get("/api/v1/webhook-endpoints/dead").await;
+    assert_eq!(
+        body["circuit"],
+        json!({"state": "closed", "failures_in_a_row": 0, "open_until": null})
+    );
     app.shutdown().await;
 }
 

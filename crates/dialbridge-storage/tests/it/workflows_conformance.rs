@@ -37,6 +37,8 @@ conformance!(
     audits_are_claimed_once_per_due_moment,
     endpoints,
     deliveries,
+    a_claim_takes_each_endpoint_its_share,
+    endpoint_circuits_count_open_and_close,
     concurrent_claimers_get_disjoint_deliveries,
     retention_removes_only_old_settled_history,
 );
@@ -824,6 +826,7 @@ async fn a_journal_write_is_one_transaction(db: &Database) {
         secret: Sealed(vec![1]),
         created_at: t(1),
         updated_at: t(1),
+        circuit: EndpointCircuit::default(),
     })
     .await
     .unwrap();
@@ -1305,7 +1308,34 @@ fn endpoint(endpoint_id: &str, events: &[&str], at: i64) -> EndpointRecord {
         secret: Sealed(vec![7; 32]),
         created_at: t(at),
         updated_at: t(at),
+        circuit: EndpointCircuit::default(),
     }
+}
+
+/// Up to `room` deliveries of each of `endpoints`.
+fn wants(endpoints: &[&str], room: u32) -> Vec<DeliveryWant> {
+    endpoints
+        .iter()
+        .map(|e| DeliveryWant {
+            endpoint_id: (*e).to_owned(),
+            room,
+        })
+        .collect()
+}
+
+async fn claimed_ids(
+    db: &Database,
+    owner: &str,
+    now: i64,
+    until: i64,
+    wanted: &[DeliveryWant],
+) -> Vec<String> {
+    db.claim_deliveries(owner, t(now), t(until), wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect()
 }
 
 fn delivery(delivery_id: &str, endpoint_id: &str, created_at: i64, due: i64) -> DeliveryRecord {
@@ -1365,10 +1395,8 @@ async fn endpoints(db: &Database) {
         db.list_deliveries("ep1", 10).await.unwrap().is_empty(),
         "its deliveries go with it"
     );
-    assert!(db
-        .claim_deliveries("one", t(100), t(1_000), 10)
+    assert!(claimed_ids(db, "one", 100, 1_000, &wants(&["ep1"], 10))
         .await
-        .unwrap()
         .is_empty());
     assert_eq!(db.list_endpoints().await.unwrap().len(), 1);
 }
@@ -1402,37 +1430,29 @@ async fn deliveries(db: &Database) {
         "every field round-trips"
     );
 
+    let both = wants(&["ep", "other"], 2);
     let got = db
-        .claim_deliveries("one", t(1_000), t(2_000), 3)
+        .claim_deliveries("one", t(1_000), t(2_000), &both)
         .await
         .unwrap();
     assert_eq!(
         got.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
-        ["elsewhere", "d1", "d2"],
-        "due and pending only, oldest first"
+        ["elsewhere", "d3", "d2"],
+        "due and pending only, each endpoint's earliest due first, up to its room"
     );
     assert_eq!(
-        db.claim_deliveries("two", t(1_000), t(2_000), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|d| d.id.as_str())
-            .collect::<Vec<_>>(),
-        ["d3"],
+        claimed_ids(db, "two", 1_000, 2_000, &both).await,
+        ["d1"],
         "leased ones are not handed out again"
     );
-    assert!(db
-        .claim_deliveries("two", t(1_500), t(2_000), 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(claimed_ids(db, "two", 1_500, 2_000, &both).await.is_empty());
 
     let retry = DeliveryRecord {
         attempts: 1,
         next_attempt_at: t(3_000),
         last_status: Some(503),
         last_error: Some("unavailable".into()),
-        ..got[1].clone()
+        ..got[2].clone()
     };
     db.update_delivery(&retry).await.unwrap();
     let delivered = DeliveryRecord {
@@ -1440,7 +1460,7 @@ async fn deliveries(db: &Database) {
         attempts: 1,
         last_status: Some(200),
         delivered_at: Some(t(1_100)),
-        ..got[2].clone()
+        ..got[1].clone()
     };
     db.update_delivery(&delivered).await.unwrap();
     let listed = db.list_deliveries("ep", 10).await.unwrap();
@@ -1449,28 +1469,84 @@ async fn deliveries(db: &Database) {
         ["future", "d3", "d2", "d1", "old"],
         "newest first"
     );
-    assert_eq!(listed[2], delivered);
-    assert_eq!(listed[3], retry);
+    assert_eq!(listed[1], delivered);
+    assert_eq!(listed[2], retry);
     assert_eq!(db.list_deliveries("ep", 2).await.unwrap().len(), 2);
 
-    assert!(
-        db.claim_deliveries("two", t(2_500), t(9_000), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|d| d.id.as_str())
-            .eq(["elsewhere", "d3"]),
+    assert_eq!(
+        claimed_ids(db, "two", 2_500, 9_000, &wants(&["ep", "other"], 10)).await,
+        ["elsewhere", "d1"],
         "expired leases are claimed again; the retry is not due yet"
     );
     assert_eq!(
-        db.claim_deliveries("three", t(5_000), t(9_000), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|d| d.id.as_str())
-            .collect::<Vec<_>>(),
-        ["d1", "future"],
+        claimed_ids(db, "three", 5_000, 9_000, &wants(&["ep", "other"], 10)).await,
+        ["d2", "future"],
         "an updated delivery's lease is cleared"
+    );
+}
+
+async fn a_claim_takes_each_endpoint_its_share(db: &Database) {
+    db.put_endpoint(&endpoint("busy", &[], 1)).await.unwrap();
+    db.put_endpoint(&endpoint("quiet", &[], 1)).await.unwrap();
+    for i in 0..50 {
+        db.insert_delivery(&delivery(&format!("b{i:02}"), "busy", i, i))
+            .await
+            .unwrap();
+    }
+    db.insert_delivery(&delivery("q", "quiet", 60, 60))
+        .await
+        .unwrap();
+    let wanted = vec![
+        DeliveryWant {
+            endpoint_id: "busy".into(),
+            room: 3,
+        },
+        DeliveryWant {
+            endpoint_id: "quiet".into(),
+            room: 3,
+        },
+        DeliveryWant {
+            endpoint_id: "missing".into(),
+            room: 3,
+        },
+        DeliveryWant {
+            endpoint_id: "nothing-wanted".into(),
+            room: 0,
+        },
+    ];
+    assert_eq!(
+        claimed_ids(db, "one", 100, 9_000, &wanted).await,
+        ["b00", "b01", "b02", "q"],
+        "a backlog of one endpoint does not crowd out another's message"
+    );
+}
+
+async fn endpoint_circuits_count_open_and_close(db: &Database) {
+    db.put_endpoint(&endpoint("ep", &[], 1)).await.unwrap();
+    assert_eq!(db.count_endpoint_failure("ep").await.unwrap(), 1);
+    assert_eq!(db.count_endpoint_failure("ep").await.unwrap(), 2);
+    assert_eq!(db.count_endpoint_failure("gone").await.unwrap(), 0);
+    db.open_endpoint_circuit("ep", t(5_000)).await.unwrap();
+    let open = EndpointCircuit {
+        failures_in_a_row: 2,
+        open_until: Some(t(5_000)),
+    };
+    assert_eq!(db.get_endpoint("ep").await.unwrap().unwrap().circuit, open);
+    db.put_endpoint(&EndpointRecord {
+        url: "https://vendor.example/moved".into(),
+        ..endpoint("ep", &[], 2)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        db.list_endpoints().await.unwrap()[0].circuit,
+        open,
+        "replacing the endpoint keeps its circuit"
+    );
+    db.close_endpoint_circuit("ep").await.unwrap();
+    assert_eq!(
+        db.get_endpoint("ep").await.unwrap().unwrap().circuit,
+        EndpointCircuit::default()
     );
 }
 
@@ -1490,7 +1566,7 @@ async fn concurrent_claimers_get_disjoint_deliveries(db: &Database) {
                 let mut mine = Vec::new();
                 loop {
                     let got = db
-                        .claim_deliveries(owner, t(100), t(60_000), 3)
+                        .claim_deliveries(owner, t(100), t(60_000), &wants(&["ep"], 3))
                         .await
                         .unwrap();
                     if got.is_empty() {

@@ -497,12 +497,14 @@ async fn try_start_server(
         &margin,
         "--connect-link-ttl-secs",
         &ttl,
-        // Vendor webhook retries after 5 ms, 30 ms, 120 ms, …: the whole schedule in ~13 s.
-        "--webhook-retry-base-ms",
-        "1",
     ];
+    // Vendor webhook retries after 5 ms, 30 ms, 120 ms, …: the whole schedule in ~13 s,
+    // unless the test sets its own unit.
+    let retry_base = ["--webhook-retry-base-ms", "1"];
+    let own_retry_base = options.serve_args.iter().any(|a| a == retry_base[0]);
     let args = flags
         .into_iter()
+        .chain(retry_base.into_iter().filter(|_| !own_retry_base))
         .map(str::to_owned)
         .chain(options.serve_args.iter().cloned());
     let mut config = ServeConfig::try_parse_from(args).expect("serve flags");
