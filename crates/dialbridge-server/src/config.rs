@@ -105,6 +105,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_EXECUTION_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
     pub execution_timeout: Duration,
 
+    /// The most bytes of JSON one step's output keeps (at least 1024); a larger output is
+    /// stored, and seen by later steps, as `{"truncated": true, "bytes", "limit_bytes",
+    /// "preview", "message"}`.
+    #[arg(long, env = "DIALBRIDGE_STEP_OUTPUT_LIMIT_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub step_output_limit_bytes: u64,
+
     /// How long finished executions (with their steps) and settled vendor-webhook deliveries
     /// are kept (`30d`, `12h`); unfinished ones are kept whatever their age.
     #[arg(long, env = "DIALBRIDGE_EXECUTION_RETENTION", default_value = "30d", value_parser = parse_retention)]

@@ -109,6 +109,7 @@ pub async fn start(
         http_allowed_hosts: config.http_allowed_hosts.clone(),
         step_timeout: config.step_timeout,
         execution_timeout: config.execution_timeout,
+        step_output_limit: usize::try_from(config.step_output_limit_bytes).unwrap_or(usize::MAX),
         ..ExecutorSettings::default()
     };
     settings.execution_retention = config.execution_retention;

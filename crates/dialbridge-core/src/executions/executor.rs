@@ -46,6 +46,9 @@ pub struct ExecutorSettings {
     /// The longest an execution may run at a stretch (from its claim to its end or its next
     /// durable delay).
     pub execution_timeout: Duration,
+    /// The most bytes of JSON a step's output keeps; a larger one is stored (and seen by later
+    /// steps) as a marker saying so, with the start of the output.
+    pub step_output_limit: usize,
     /// On shutdown, how long running executions may take to finish before they are left to
     /// the next holder of their shard.
     pub drain: Duration,
@@ -61,6 +64,7 @@ impl Default for ExecutorSettings {
             http_allowed_hosts: Vec::new(),
             step_timeout: Duration::from_secs(5 * 60),
             execution_timeout: Duration::from_secs(15 * 60),
+            step_output_limit: 64 * 1024,
             drain: Duration::from_secs(10),
         }
     }

@@ -305,13 +305,22 @@ impl StepRun<'_, '_> {
         }
     }
 
-    /// Records the output; later steps see it as `steps.<id>.output`.
+    /// Records the output (capped at `--step-output-limit-bytes`); later steps see it as
+    /// `steps.<id>.output`.
     pub async fn succeed(
         &mut self,
         input: Option<Value>,
         output: Value,
         attempts: i64,
     ) -> Result<(), Error> {
+        let limit = self
+            .interpreter
+            .executions
+            .shared
+            .settings()
+            .executor
+            .step_output_limit;
+        let output = capped(output, limit);
         self.interpreter
             .set_step(&self.step.id, json!({ "output": output }));
         self.record(JournalEntry::succeeded(attempts, input, output))
@@ -385,6 +394,31 @@ impl JournalEntry {
     }
 }
 
+/// How much of an output too large to keep its marker shows.
+const PREVIEW_CHARS: usize = 1024;
+
+/// The output itself when its JSON fits in `limit` bytes; else a marker that says it was cut,
+/// how large it was, and how it starts. The journal and later steps see the same value, so a
+/// resumed execution sees what the first run saw.
+fn capped(output: Value, limit: usize) -> Value {
+    let text = output.to_string();
+    if text.len() <= limit {
+        return output;
+    }
+    let preview: String = text.chars().take(PREVIEW_CHARS.min(limit)).collect();
+    json!({
+        "truncated": true,
+        "bytes": text.len(),
+        "limit_bytes": limit,
+        "preview": preview,
+        "message": format!(
+            "the output was {} bytes of JSON, over the {limit}-byte limit \
+             (--step-output-limit-bytes); only its start is kept",
+            text.len()
+        ),
+    })
+}
+
 /// Runs template work where it cannot hold up the async workers (their other tasks move to
 /// another thread while it runs); its time is bounded by the template budget.
 fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
@@ -418,4 +452,23 @@ fn step_entry(record: &StepRecord) -> Value {
 /// The error of a step whose template or expression failed.
 pub(crate) fn template_error(error: &template::TemplateError) -> Value {
     json!({ "code": "template_error", "message": error.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_over_the_limit_are_kept_as_a_marker_with_their_start() {
+        let small = json!({"id": 1});
+        assert_eq!(capped(small.clone(), 64), small);
+        let big = json!({"items": ["x".repeat(5_000)]});
+        let marker = capped(big, 2_000);
+        assert_eq!(marker["truncated"], true);
+        assert_eq!(marker["bytes"], 5_014);
+        assert_eq!(marker["limit_bytes"], 2_000);
+        let preview = marker["preview"].as_str().unwrap();
+        assert!(preview.starts_with("{\"items\":[\"xxx"), "{preview}");
+        assert_eq!(preview.len(), PREVIEW_CHARS);
+    }
 }

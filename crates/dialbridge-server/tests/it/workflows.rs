@@ -935,3 +935,66 @@ async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repair
     );
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_output_over_the_limit_is_kept_as_a_visible_marker() {
+    let options = Options {
+        serve_args: vec!["--step-output-limit-bytes".into(), "2048".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    app.create_account("acme").await;
+    let definition = json!({
+        "name": "Big output",
+        "trigger": { "type": "api" },
+        "steps": [
+            { "id": "small", "set": { "text": "fits" } },
+            { "id": "big", "set": { "text": "{% for i in range(500) %}0123456789{% endfor %}" } },
+            { "id": "after", "set": {
+                "saw_truncated": "{{ steps.big.output.truncated }}",
+                "small_text": "{{ steps.small.output.text }}",
+            } },
+        ],
+    });
+    save_and_enable(&app, "big", definition).await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/big/executions",
+            Some(json!({ "input": {} })),
+        )
+        .await;
+    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let step = |id: &str| {
+        done["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(step("small")["output"], json!({ "text": "fits" }));
+    let big = step("big")["output"].clone();
+    assert_eq!(big["truncated"], true, "{big:#}");
+    assert_eq!(big["bytes"], 5_011);
+    assert_eq!(big["limit_bytes"], 2_048);
+    assert!(
+        big["preview"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\"text\":\"0123456789"),
+        "{big:#}"
+    );
+    assert!(big["message"]
+        .as_str()
+        .unwrap()
+        .contains("--step-output-limit-bytes"));
+    assert_eq!(
+        step("after")["output"],
+        json!({ "saw_truncated": true, "small_text": "fits" }),
+        "later steps see what the journal keeps"
+    );
+    app.shutdown().await;
+}
