@@ -32,6 +32,8 @@ pub struct Ctx {
     pub report: Report,
     serial: usize,
     api_key: String,
+    /// The data folder of the last SQLite `serve` started.
+    data: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -46,6 +48,7 @@ impl Ctx {
             report: Report::default(),
             serial: 0,
             api_key: format!("bench-admin-{}", procs::random_hex(8)),
+            data: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Ctx {
     async fn serve(&mut self, name: &str) -> Result<(Proc, Api), String> {
         self.serial += 1;
         let data = self.dir.path().join(format!("{name}-{}", self.serial));
+        self.data = Some(data.clone());
         self.serve_on(name, &Database::Sqlite(data)).await
     }
 
@@ -948,12 +952,14 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         (target_executions / 100).max(100),
     );
     let (serve, api) = ctx.serve("growth").await?;
+    let data = ctx.data.clone().ok_or("no data folder for the growth process")?;
     api.configure_app(&ctx.emulator.url, false).await?;
     set_workflow(&api).await?;
     let companies = ctx.emu.companies(target_accounts).await?;
     let mut grown = Grown::default();
     let reference =
         grow_and_measure(ctx, &serve, &api, &companies, small.0, small.1, &mut grown).await?;
+    let reference_bytes = folder_bytes(&data);
     let full = grow_and_measure(
         ctx,
         &serve,
@@ -964,6 +970,7 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         &mut grown,
     )
     .await?;
+    let full_bytes = folder_bytes(&data);
     serve.stop().await;
     let sizes = |s: &Scale| format!("{} accounts, {} executions", s.accounts, s.executions);
     let lat = |v: &[Duration]| {
@@ -1003,6 +1010,29 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
             p99(pick(&full), pick(&reference)),
         ));
     }
+    // What the growth between the two scales added, per execution added (each with its
+    // event and one journaled step; accounts and hooks are a small share).
+    let added = full.executions.saturating_sub(reference.executions).max(1);
+    let per_execution = full_bytes.saturating_sub(reference_bytes) as f64 / added as f64;
+    ctx.report.push(Row::new(
+        "8",
+        "SQLite database (file, WAL and index) per stored execution with its event and one step",
+        format!(
+            "{}: {:.0} bytes/execution ({} MiB in all)",
+            sizes(&full),
+            per_execution,
+            full_bytes / (1 << 20)
+        ),
+        format!(
+            "{}: {} MiB in all",
+            sizes(&reference),
+            reference_bytes / (1 << 20)
+        ),
+        format!(
+            "{:.0} GiB per million executions",
+            per_execution * 1e6 / f64::from(1u32 << 30)
+        ),
+    ));
     ctx.report.push(Row::new(
         "8",
         format!(
@@ -1045,6 +1075,20 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         ),
     ));
     Ok(())
+}
+
+/// Bytes of the files in `dir` (a SQLite database with its WAL and shared memory).
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// What has been added to the growth process so far.
