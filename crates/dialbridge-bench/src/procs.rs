@@ -202,13 +202,15 @@ pub enum Database {
 }
 
 /// `dialbridge serve` with its defaults, plus only what the bench must set: where it listens,
-/// its database, the admin key (and the master key PostgreSQL requires).
+/// its database, the admin key (and the master key PostgreSQL requires), and `extra` flags of
+/// a row that measures one.
 pub async fn start_serve(
     bin: &Path,
     log_dir: &Path,
     name: &str,
     database: &Database,
     api_key: &str,
+    extra: &[String],
 ) -> Result<Proc, String> {
     let port = free_port()?;
     let mut args = vec![
@@ -230,6 +232,7 @@ pub async fn start_serve(
             args.push(master_key.clone());
         }
     }
+    args.extend(extra.iter().cloned());
     Proc::start(
         bin,
         &args,

@@ -2,7 +2,7 @@
 //! sets up what it needs through the public APIs, measures, and stops it; the emulator without
 //! rate limits is shared by all rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,11 +61,28 @@ impl Ctx {
     }
 
     async fn serve_on(&mut self, name: &str, database: &Database) -> Result<(Proc, Api), String> {
+        self.serve_with(name, database, &[]).await
+    }
+
+    /// `serve_on` with flags of the row's own.
+    async fn serve_with(
+        &mut self,
+        name: &str,
+        database: &Database,
+        extra: &[String],
+    ) -> Result<(Proc, Api), String> {
         self.serial += 1;
         let log = format!("serve-{name}-{}", self.serial);
-        let proc = procs::start_serve(&self.bin, self.dir.path(), &log, database, &self.api_key)
-            .await
-            .map_err(|e| format!("dialbridge serve did not start: {e}"))?;
+        let proc = procs::start_serve(
+            &self.bin,
+            self.dir.path(),
+            &log,
+            database,
+            &self.api_key,
+            extra,
+        )
+        .await
+        .map_err(|e| format!("dialbridge serve did not start: {e}"))?;
         let api = Api::new(&proc.url, &self.api_key);
         Ok((proc, api))
     }
@@ -952,7 +969,10 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         (target_executions / 100).max(100),
     );
     let (serve, api) = ctx.serve("growth").await?;
-    let data = ctx.data.clone().ok_or("no data folder for the growth process")?;
+    let data = ctx
+        .data
+        .clone()
+        .ok_or("no data folder for the growth process")?;
     api.configure_app(&ctx.emulator.url, false).await?;
     set_workflow(&api).await?;
     let companies = ctx.emu.companies(target_accounts).await?;
@@ -972,6 +992,7 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
     .await?;
     let full_bytes = folder_bytes(&data);
     serve.stop().await;
+    let audit = audit_cycle(ctx, &data, target_accounts).await;
     let sizes = |s: &Scale| format!("{} accounts, {} executions", s.accounts, s.executions);
     let lat = |v: &[Duration]| {
         format!(
@@ -1047,6 +1068,31 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         ),
         ratio(full.idle_cpu_per_min, reference.idle_cpu_per_min),
     ));
+    ctx.report.push(match audit {
+        Ok(cycle) => Row::new(
+            "8",
+            format!(
+                "audit cycle: the grown database restarted with `--audit-interval-secs {}`; Dialpad calls until every account was audited (5 per account)",
+                cycle.interval.as_secs()
+            ),
+            format!(
+                "{} accounts: {} calls in {} ({} calls/s on average, at most {} in one second; serve {:.1} CPU s)",
+                target_accounts,
+                cycle.calls,
+                ms(cycle.took),
+                report::num(cycle.calls as f64 / cycle.took.as_secs_f64()),
+                cycle.peak_per_second,
+                cycle.cpu.as_secs_f64()
+            ),
+            format!("the interval: {}", ms(cycle.interval)),
+            format!(
+                "cycle / interval ×{:.2}{}",
+                cycle.took.as_secs_f64() / cycle.interval.as_secs_f64(),
+                if cycle.complete { "" } else { " (INCOMPLETE)" }
+            ),
+        ),
+        Err(e) => Row::not_run("8", "audit cycle", &e),
+    });
     let rec = |s: &Scale| {
         format!(
             "{}: {} ({} accounts/s, {:.1} CPU s){}",
@@ -1075,6 +1121,65 @@ pub async fn growth(ctx: &mut Ctx) -> Result<(), String> {
         ),
     ));
     Ok(())
+}
+
+/// One audit cycle over the grown database.
+struct AuditCycle {
+    interval: Duration,
+    calls: u64,
+    took: Duration,
+    peak_per_second: u64,
+    cpu: Duration,
+    complete: bool,
+}
+
+/// Restarts `serve` on the grown SQLite database with a short audit interval (a tenth of a
+/// minute per 1,000 accounts, at least 20 s) and counts the emulator's API requests until
+/// every account's five audit calls were made, or twice the interval passed.
+async fn audit_cycle(ctx: &mut Ctx, data: &Path, accounts: usize) -> Result<AuditCycle, String> {
+    let interval = Duration::from_secs((accounts as u64 * 6 / 1000).max(20));
+    let flags = vec![
+        "--audit-interval-secs".to_owned(),
+        interval.as_secs().to_string(),
+    ];
+    let before = api_requests(&ctx.emu).await?;
+    let (serve, _api) = ctx
+        .serve_with("audit", &Database::Sqlite(data.to_path_buf()), &flags)
+        .await?;
+    let cpu0 = serve.cpu().unwrap_or_default();
+    let started = Instant::now();
+    let wanted = accounts as u64 * 5;
+    let (mut last, mut peak) = (before, 0);
+    let complete = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = api_requests(&ctx.emu).await?;
+        peak = peak.max(now - last);
+        last = now;
+        if now - before >= wanted {
+            break true;
+        }
+        if started.elapsed() > interval * 2 {
+            break false;
+        }
+    };
+    let took = started.elapsed();
+    let cpu = serve.cpu().unwrap_or_default().saturating_sub(cpu0);
+    serve.stop().await;
+    Ok(AuditCycle {
+        interval,
+        calls: last - before,
+        took,
+        peak_per_second: peak,
+        cpu,
+        complete,
+    })
+}
+
+async fn api_requests(emu: &Emulator) -> Result<u64, String> {
+    let stats = emu.stats().await?;
+    stats["api_requests"]
+        .as_u64()
+        .ok_or_else(|| format!("no api_requests in the emulator's stats: {stats}"))
 }
 
 /// Bytes of the files in `dir` (a SQLite database with its WAL and shared memory).

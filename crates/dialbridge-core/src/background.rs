@@ -66,9 +66,23 @@ impl Platform {
         // interval) of its moment; each look is one indexed query when nothing is due.
         let look =
             (settings.audit_interval / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        // The first look also brings audits planned under a longer interval (a restart with a
+        // shorter `--audit-interval-secs`) within the new one.
+        let shortened = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let audit = every_interval(look, true, shutdown.clone(), move || {
-            let provisioning = provisioning.clone();
+            let (provisioning, shortened) = (provisioning.clone(), shortened.clone());
             async move {
+                if !shortened.load(std::sync::atomic::Ordering::Relaxed) {
+                    match provisioning.bring_audits_within_interval().await {
+                        Ok(moved) => {
+                            shortened.store(true, std::sync::atomic::Ordering::Relaxed);
+                            if moved > 0 {
+                                tracing::info!(moved, "audits brought within the audit interval");
+                            }
+                        }
+                        Err(e) => tracing::warn!("bringing audits within the interval: {e}"),
+                    }
+                }
                 match provisioning.audit_due().await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(audited = n, "audited Dialpad subscriptions"),

@@ -115,6 +115,19 @@ impl HookStore for Database {
             .collect()
     }
 
+    async fn bring_audits_within(&self, now: Timestamp, period_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE hooks SET next_audit_at = $1 + ((next_audit_at - $1) % $2) \
+             WHERE next_audit_at > $1 + $2",
+        )
+        .bind(ms(now))
+        .bind(period_ms.max(1))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn set_next_audit(&self, hook_id: &str, at: Timestamp) -> StoreResult<()> {
         sqlx::query("UPDATE hooks SET next_audit_at = $2 WHERE hook_id = $1")
             .bind(hook_id)

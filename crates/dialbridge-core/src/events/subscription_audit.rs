@@ -41,6 +41,20 @@ pub(crate) fn retry_failed(now: Timestamp, interval: Duration) -> Timestamp {
 }
 
 impl Provisioning {
+    /// Moves audits planned further ahead than one interval (planned under a longer one) to
+    /// the same point of the current interval, so a shorter interval holds from the first
+    /// cycle on; answers how many moved.
+    pub async fn bring_audits_within_interval(&self) -> Result<u64> {
+        let interval = self.shared.settings().audit_interval;
+        let period = i64::try_from(interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        Ok(self
+            .hooks
+            .bring_audits_within(Timestamp::now(), period)
+            .await?)
+    }
+
     /// Audits the accounts of the held shards whose moment has come. Answers how many.
     pub async fn audit_due(&self) -> Result<usize> {
         let shards: Vec<i64> = self.shared.ownership().shards().iter().copied().collect();

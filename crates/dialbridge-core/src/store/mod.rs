@@ -669,6 +669,10 @@ pub trait HookStore: Send + Sync {
     ) -> StoreResult<Vec<AccountId>>;
     /// Sets only the hook's next audit (an audit that found nothing to change).
     async fn set_next_audit(&self, hook_id: &str, at: Timestamp) -> StoreResult<()>;
+    /// Every hook whose next audit is more than `period_ms` after `now` gets it at
+    /// `now + (its distance from now modulo period_ms)`: within one period, the hooks as
+    /// spread as before. Answers how many moved.
+    async fn bring_audits_within(&self, now: Timestamp, period_ms: i64) -> StoreResult<u64>;
 }
 
 /// A vendor's webhook endpoint (`PUT /api/v1/webhook-endpoints/{id}`).

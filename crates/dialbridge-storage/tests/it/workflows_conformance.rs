@@ -1298,6 +1298,18 @@ async fn audits_are_claimed_once_per_due_moment(db: &Database) {
         (t(86_400), t(1)),
         "nothing else written"
     );
+
+    // A shorter interval (1,000 ms) brings the moments further ahead within it, each at its
+    // distance modulo the interval: a's 80,400 ms ahead become 400, c's and d's leases (3,000
+    // ahead) become now. Moments already within stay.
+    db.set_next_audit("h-b", t(6_500)).await.unwrap();
+    assert_eq!(db.bring_audits_within(t(6_000), 1_000).await.unwrap(), 3);
+    let next =
+        |hook: &'static str| async move { db.get_hook(hook).await.unwrap().unwrap().next_audit_at };
+    assert_eq!(next("h-a").await, t(6_400));
+    assert_eq!(next("h-b").await, t(6_500));
+    assert_eq!(next("h-c").await, t(6_000));
+    assert_eq!(db.bring_audits_within(t(6_000), 1_000).await.unwrap(), 0);
 }
 
 fn endpoint(endpoint_id: &str, events: &[&str], at: i64) -> EndpointRecord {
