@@ -6,5 +6,6 @@ mod support;
 mod binary;
 mod cli;
 mod cluster;
+mod cluster_faults;
 mod schemathesis;
 mod workflow_restart;

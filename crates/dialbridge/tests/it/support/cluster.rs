@@ -305,6 +305,9 @@ impl Emu {
     }
 }
 
+/// The call id of event 0; event `n` is call `CALL_BASE + n`.
+const CALL_BASE: u64 = 7_000_000_000_000_000;
+
 /// An account's Dialpad hook: its path and the key its events are signed with.
 #[derive(Clone)]
 pub struct Hook {
@@ -336,7 +339,7 @@ impl Hook {
             .unwrap()
             .as_millis() as i64;
         let event = json!({
-            "call_id": (7_000_000_000_000_000_i64 + n as i64).to_string(),
+            "call_id": (CALL_BASE + n).to_string(),
             "state": "hangup",
             "direction": "inbound",
             "external_number": "+14155550150",
@@ -357,6 +360,12 @@ impl Hook {
     }
 }
 
+/// `host:port` of the test PostgreSQL server, for a proxy in front of it.
+pub fn postgres_server() -> String {
+    let url = url::Url::parse(&super::postgres_admin_url()).unwrap();
+    format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+}
+
 /// A fresh PostgreSQL database for one test, dropped at the end.
 pub struct Postgres {
     pub url: String,
@@ -370,12 +379,6 @@ impl Postgres {
                 .await
                 .unwrap();
         Postgres { url, guard }
-    }
-
-    /// `host:port` of the server, for a proxy in front of it.
-    pub fn address(&self) -> String {
-        let url = url::Url::parse(&self.url).unwrap();
-        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
     }
 
     /// The same database through a proxy listening on `port`.
@@ -452,6 +455,30 @@ impl Db {
         }
     }
 
+    /// Per stored event, by its number (`Hook::event(n)`): how many executions it started
+    /// and how many of those succeeded.
+    pub async fn stored_events(&self) -> std::collections::HashMap<u64, (i64, i64)> {
+        sqlx::query(
+            "SELECT e.payload, COUNT(x.id), \
+                    COALESCE(SUM(CASE WHEN x.status = 'succeeded' THEN 1 ELSE 0 END), 0) \
+             FROM events e LEFT JOIN executions x ON x.event_id = e.id \
+             GROUP BY e.id, e.payload",
+        )
+        .fetch_all(&self.0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let payload: Value = serde_json::from_str(&row.get::<String, _>(0)).unwrap();
+            let call: u64 = payload["call_id"].as_str().unwrap().parse().unwrap();
+            (
+                call - CALL_BASE,
+                (row.get::<i64, _>(1), row.get::<i64, _>(2)),
+            )
+        })
+        .collect()
+    }
+
     /// Events that started other than exactly one execution, with how many they started.
     pub async fn events_not_run_once(&self) -> Vec<(String, i64)> {
         self.pairs(
@@ -526,19 +553,19 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `nodes` processes named a, b, c… on one fresh database, reaching it at `database_url`
-    /// when given (a proxy), each with `serve_args`; the emulator with `emulator_args`.
+    /// `nodes` processes named a, b, c… on one fresh database, reaching it through the proxy
+    /// on `proxy_port` when given, each with `serve_args`; the emulator with `emulator_args`.
     pub async fn start(
         nodes: usize,
         emulator_args: &[&str],
         serve_args: &[&str],
-        database_url: Option<&str>,
+        proxy_port: Option<u16>,
     ) -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let pg = Postgres::fresh().await;
         let emulator = emulator(dir.path(), emulator_args).await;
         let emu = Emu::new(&emulator.base);
-        let url = database_url.unwrap_or(&pg.url).to_owned();
+        let url = proxy_port.map_or_else(|| pg.url.clone(), |port| pg.url_via(port));
         let mut procs = Vec::new();
         for i in 0..nodes {
             let name = ((b'a' + i as u8) as char).to_string();
