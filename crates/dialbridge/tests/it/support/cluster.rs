@@ -171,16 +171,21 @@ impl Api {
 
     /// Points the `custom` environment at the emulator `base`, with dialbridge's throttle on.
     pub async fn use_emulator(&self, emulator: &str) {
-        self.ok(
-            Method::PUT,
-            "/api/v1/app/credentials/custom",
-            Some(json!({
-                "client_id": "dialbridge-dev",
-                "client_secret": "dialbridge-dev-secret",
-                "base_url": emulator,
-            })),
-        )
-        .await;
+        self.use_emulator_limited(emulator, Value::Null).await;
+    }
+
+    /// The same, with the throttle's `rate_limits` set (`null`: Dialpad's documented ones).
+    pub async fn use_emulator_limited(&self, emulator: &str, rate_limits: Value) {
+        let mut body = json!({
+            "client_id": "dialbridge-dev",
+            "client_secret": "dialbridge-dev-secret",
+            "base_url": emulator,
+        });
+        if !rate_limits.is_null() {
+            body["rate_limits"] = rate_limits;
+        }
+        self.ok(Method::PUT, "/api/v1/app/credentials/custom", Some(body))
+            .await;
     }
 
     /// Creates `account` and connects it with a Dialpad API key.
