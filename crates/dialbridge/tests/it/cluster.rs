@@ -297,19 +297,26 @@ async fn three_processes_share_one_companys_dialpad_budget() {
         }
     }
     let after = fleet.emu.stats().await;
-    let limited = after["rate_limited"].as_u64().unwrap() - before["rate_limited"].as_u64().unwrap();
+    let limited =
+        after["rate_limited"].as_u64().unwrap() - before["rate_limited"].as_u64().unwrap();
     let per_second = ok as f64 / WINDOW.as_secs_f64();
     println!(
         "one company through 3 processes, 24 clients: {per_second:.1} actions/s (throttle {PER_SECOND}/s, Dialpad's limit 20/s), {limited} 429s at the emulator, {} other answers",
         others.len()
     );
-    assert_eq!(limited, 0, "the emulator answered 429: the budget was not shared");
+    assert_eq!(
+        limited, 0,
+        "the emulator answered 429: the budget was not shared"
+    );
     assert!(
         others.iter().all(|s| *s == 503),
         "answers other than 200 or a throttle's 503: {others:?}"
     );
     // 9/s here under a load of 20 on two cores (each reservation is a transaction on the
     // company's row); the bound only catches a throttle that stalls.
-    assert!(per_second >= 5.0, "{per_second:.1}/s is far under the limit");
+    assert!(
+        per_second >= 5.0,
+        "{per_second:.1}/s is far under the limit"
+    );
     fleet.stop().await;
 }

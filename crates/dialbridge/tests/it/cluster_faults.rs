@@ -44,7 +44,11 @@ async fn sqlite_killed_under_load_processes_every_event_it_accepted_after_restar
     let db = Db::open(&url).await;
     let start = Instant::now();
     while db.number("SELECT COUNT(*) FROM events").await < 300 {
-        assert!(start.elapsed() < Duration::from_secs(60), "{}", first.log_tail());
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            first.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     first.kill9().await;
@@ -59,8 +63,14 @@ async fn sqlite_killed_under_load_processes_every_event_it_accepted_after_restar
     );
 
     let port = first.port();
-    let _second = Proc::start_on(dir.path(), "solo", &serve_args(&url, &args), "/healthz", port)
-        .await;
+    let _second = Proc::start_on(
+        dir.path(),
+        "solo",
+        &serve_args(&url, &args),
+        "/healthz",
+        port,
+    )
+    .await;
     let stored = db.stored_events().await;
     let count = stored.len() as i64;
     db.wait_finished(count, Duration::from_secs(90)).await;
@@ -82,12 +92,9 @@ async fn sqlite_killed_under_load_processes_every_event_it_accepted_after_restar
 
 /// `GET path` with a bound: its status and body, or why none came.
 async fn get_bounded(api: &Api, path: &str) -> Result<(u16, serde_json::Value), String> {
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        api.call(Method::GET, path, None),
-    )
-    .await
-    .map_err(|_| format!("GET {path} did not answer within 20 s"))
+    tokio::time::timeout(Duration::from_secs(20), api.call(Method::GET, path, None))
+        .await
+        .map_err(|_| format!("GET {path} did not answer within 20 s"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -108,7 +115,12 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
     let mut slowest = Duration::ZERO;
     for n in 1..=5 {
         let (status, took) = post_bounded(&hook, &node.base, n).await;
-        assert_eq!(status, 503, "event {n} while the database is away\n{}", fleet.logs());
+        assert_eq!(
+            status,
+            503,
+            "event {n} while the database is away\n{}",
+            fleet.logs()
+        );
         slowest = slowest.max(took);
     }
     for path in ["/api/v1/accounts", "/api/v1/executions", "/healthz"] {
@@ -117,7 +129,10 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
         slowest = slowest.max(start.elapsed());
         assert_eq!(status, 503, "{path}: {body}");
         if path != "/healthz" {
-            assert_eq!(body["error"]["code"], "database_unavailable", "{path}: {body}");
+            assert_eq!(
+                body["error"]["code"], "database_unavailable",
+                "{path}: {body}"
+            );
             assert!(body["error"]["message"].is_string(), "{body}");
         }
     }
@@ -126,10 +141,17 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
     proxy.restore();
     let start = Instant::now();
     while get_bounded(&api, "/healthz").await.map(|r| r.0) != Ok(200) {
-        assert!(start.elapsed() < Duration::from_secs(30), "{}", fleet.logs());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            fleet.logs()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("healthy again {:.2?} after the database came back", start.elapsed());
+    println!(
+        "healthy again {:.2?} after the database came back",
+        start.elapsed()
+    );
     // A 5xx means the event was not stored: only event 0 was.
     let stored: Vec<u64> = fleet.db.stored_events().await.into_keys().collect();
     assert_eq!(stored, vec![0], "an event answered 503 was stored");
@@ -138,7 +160,10 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
         assert_eq!(post_bounded(&hook, &node.base, n).await.0, 200, "event {n}");
     }
     fleet.db.wait_finished(11, Duration::from_secs(30)).await;
-    assert_eq!(fleet.db.statuses().await, vec![("succeeded".to_owned(), 11)]);
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 11)]
+    );
     assert_eq!(fleet.db.events_not_run_once().await, vec![]);
     assert!(!node.logged("panicked"), "{}", node.log_tail());
     fleet.stop().await;
@@ -155,7 +180,6 @@ async fn post_bounded(hook: &Hook, base: &str, n: u64) -> (u16, Duration) {
         .unwrap_or(0);
     (status, start.elapsed())
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
@@ -200,7 +224,10 @@ async fn a_slow_database_still_answers_events_within_dialpads_5_seconds() {
     println!(
         "{EVENTS} events, 16 at a time, database answers held back {LATENCY_MS} ms: {accepted} stored and answered 200, the rest 503 unstored; answered in p50 {p50:.2?}, p99 {p99:.2?}, max {max:.2?}"
     );
-    assert!(accepted >= EVENTS as usize / 4, "{accepted} of {EVENTS} stored");
+    assert!(
+        accepted >= EVENTS as usize / 4,
+        "{accepted} of {EVENTS} stored"
+    );
     proxy.set_latency(Duration::ZERO);
     let stored = fleet.db.stored_events().await;
     for (n, (status, took)) in &answers {
@@ -213,10 +240,98 @@ async fn a_slow_database_still_answers_events_within_dialpads_5_seconds() {
             "event {n} answered {status} after {took:.2?}, past Dialpad's 5 s"
         );
         if *status >= 500 {
-            assert!(!stored.contains_key(n), "event {n} answered {status} but stored");
+            assert!(
+                !stored.contains_key(n),
+                "event {n} answered {status} but stored"
+            );
         } else {
-            assert!(stored.contains_key(n), "event {n} answered 200 but not stored");
+            assert!(
+                stored.contains_key(n),
+                "event {n} answered 200 but not stored"
+            );
         }
     }
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_faulty_dialpad_ends_every_execution_clearly_without_early_retries() {
+    const EVENTS: u64 = 150;
+    // Two processes; the emulator with Dialpad's rate limits on.
+    let mut fleet = Fleet::start(2, &[], &["--execution-lease-secs", "5"], None).await;
+    // Each execution reads Dialpad once, a request of its own (its call id in the query), so
+    // a repeat of it is a retry of it.
+    let workflow = serde_json::json!({
+        "name": "Look the caller up",
+        "trigger": { "type": "call.hangup" },
+        "steps": [
+            { "id": "lookup", "action": "list_users", "input": { "email": "{{ event.call_id }}@example.com" } },
+        ],
+    });
+    fleet.accounts(4, "lookup", workflow).await;
+    fleet
+        .emu
+        .configure(serde_json::json!({
+            "fault_percent": 30,
+            "fault_statuses": [429, 500, 502, 503, 504],
+            "latency_ms": 100,
+        }))
+        .await;
+    let before = fleet.emu.stats().await;
+
+    let answers = post_events(&fleet.hooks, &fleet.bases(), EVENTS, 16).await;
+    assert!(answers.iter().all(|a| *a == Ok(200)), "{answers:?}");
+    let took = fleet
+        .db
+        .wait_finished(EVENTS as i64, Duration::from_secs(90))
+        .await;
+    let after = fleet.emu.stats().await;
+    let delta = |field: &str| after[field].as_u64().unwrap() - before[field].as_u64().unwrap();
+    let statuses = fleet.db.statuses().await;
+    let errors = fleet
+        .db
+        .pairs("SELECT COALESCE(error, ''), COUNT(*) FROM executions WHERE status = 'failed' GROUP BY error")
+        .await;
+    println!(
+        "{EVENTS} executions against 30% faults and 100 ms latency: {statuses:?} in {took:.1?}; Dialpad saw {} requests, {} faults injected, {} rate-limit 429s, {} early retries; failures: {errors:?}",
+        delta("api_requests"),
+        delta("faults_injected"),
+        delta("rate_limited"),
+        delta("early_retries"),
+    );
+    assert_eq!(
+        delta("early_retries"),
+        0,
+        "a retry came before its Retry-After"
+    );
+    assert_eq!(
+        delta("rate_limited"),
+        0,
+        "the throttle let Dialpad's limits be hit"
+    );
+    // Each action tries at most 1 + 3 (after 429s) + 3 (reads after 5xx) times.
+    assert!(delta("api_requests") <= 7 * EVENTS, "requests spun");
+    let succeeded = statuses
+        .iter()
+        .find(|(s, _)| s == "succeeded")
+        .map_or(0, |(_, n)| *n);
+    assert!(succeeded > 0, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, _)| s == "succeeded" || s == "failed"),
+        "{statuses:?}"
+    );
+    for (error, _) in &errors {
+        assert!(
+            error.contains("dialpad_error") || error.contains("rate_limited"),
+            "a failure that does not say what failed: {error:?}"
+        );
+    }
+    assert_eq!(fleet.db.events_not_run_once().await, vec![]);
     fleet.stop().await;
 }
