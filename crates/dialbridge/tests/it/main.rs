@@ -7,5 +7,6 @@ mod binary;
 mod cli;
 mod cluster;
 mod cluster_faults;
+mod cluster_refresh;
 mod schemathesis;
 mod workflow_restart;
