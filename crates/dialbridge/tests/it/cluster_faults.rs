@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use crate::support::cluster::{
-    emulator, hangup_workflow, post_events, postgres_server, serve, serve_args, Api, Db, Emu,
-    Fleet, Hook, Proc,
+    emulator, hangup_workflow, one_at_a_time, post_events, postgres_server, serve, serve_args, Api,
+    Db, Emu, Fleet, Hook, Proc,
 };
 use crate::support::proxy::Proxy;
 
@@ -29,6 +29,7 @@ async fn hooks_of(api: &Api, emu: &Emu, count: usize) -> Vec<Hook> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_killed_under_load_processes_every_event_it_accepted_after_restart() {
     const EVENTS: u64 = 1_500;
+    let _turn = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let emulator = emulator(dir.path(), &["--no-rate-limits"]).await;
     let emu = Emu::new(&emulator.base);

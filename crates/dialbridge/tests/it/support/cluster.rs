@@ -20,6 +20,13 @@ pub const KEY: &str = "cluster-proofs-admin-key";
 /// The master key of every process of a cluster (the same on all, as the README says).
 pub const MASTER_KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
 
+/// Waits for this test's turn among the proofs: each starts several processes and some
+/// measure how soon things happen, so they run one at a time (other tests still run beside).
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    TURN.get_or_init(Default::default).lock().await
+}
+
 /// A `dialbridge` process.
 pub struct Proc {
     child: Child,
@@ -361,7 +368,7 @@ impl Hook {
             .send()
             .await
             .map(|r| r.status().as_u16())
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("{e:?}"))
     }
 }
 
@@ -514,8 +521,12 @@ pub async fn post_events(
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     let next = Arc::new(AtomicU64::new(0));
+    // Idle connections are dropped before the server's own idle and header timeouts close
+    // them, as a load balancer in front of dialbridge does (else a request may be sent on a
+    // connection the server is closing).
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let mut clients = tokio::task::JoinSet::new();
@@ -555,6 +566,7 @@ pub struct Fleet {
     pub hooks: Vec<Hook>,
     /// Each account's id and its company's API key.
     pub accounts: Vec<(String, String)>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Fleet {
@@ -566,6 +578,7 @@ impl Fleet {
         serve_args: &[&str],
         proxy_port: Option<u16>,
     ) -> Fleet {
+        let turn = one_at_a_time().await;
         let dir = tempfile::tempdir().unwrap();
         let pg = Postgres::fresh().await;
         let emulator = emulator(dir.path(), emulator_args).await;
@@ -587,6 +600,7 @@ impl Fleet {
             db,
             hooks: Vec::new(),
             accounts: Vec::new(),
+            _turn: turn,
         }
     }
 
@@ -633,6 +647,7 @@ impl Fleet {
     pub async fn stop(self) {
         drop(self.nodes);
         self.pg.cleanup().await;
+        drop(self._turn);
     }
 }
 
