@@ -90,6 +90,18 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_ACCOUNT_CONCURRENCY", default_value_t = 16)]
     pub account_concurrency: u32,
 
+    /// How long a process holds its shards of the accounts without renewing them, in seconds
+    /// (PostgreSQL; renewed every third of it). When a process dies, the others take its
+    /// shards — its executions, refreshes and audits — over within this.
+    #[arg(long, env = "DIALBRIDGE_SHARD_LEASE_SECS", default_value_t = 15)]
+    pub shard_lease_secs: u64,
+
+    /// The longest the executor goes without looking for work it was not told of, in
+    /// milliseconds. New work is signalled at once (between processes by PostgreSQL's
+    /// `LISTEN`/`NOTIFY`); this look is the fallback for a lost signal.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_POLL_MS", default_value_t = 1000)]
+    pub execution_poll_ms: u64,
+
     /// How long a process's claim on an execution holds without renewal, in seconds; after a
     /// crash, another process takes the execution over once it runs out.
     #[arg(long, env = "DIALBRIDGE_EXECUTION_LEASE_SECS", default_value_t = 60)]

@@ -102,7 +102,9 @@ pub async fn start(
     settings.refresh_interval = Duration::from_secs(config.refresh_interval_secs.max(1));
     settings.audit_interval = Duration::from_secs(config.audit_interval_secs.max(1));
     settings.webhook_retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
+    settings.shard_lease = Duration::from_secs(config.shard_lease_secs.max(1));
     settings.executor = ExecutorSettings {
+        poll: Duration::from_millis(config.execution_poll_ms.max(10)),
         workers: config.execution_workers.max(1),
         per_account: config.account_concurrency.max(1),
         lease: Duration::from_secs(config.execution_lease_secs.max(1)),

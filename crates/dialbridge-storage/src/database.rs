@@ -155,11 +155,14 @@ pub(crate) fn backend(err: sqlx::Error) -> StoreError {
 }
 
 /// The database is down, unreachable, shutting down, out of connections or busy: a later
-/// attempt may succeed.
+/// attempt may succeed. A protocol error is a connection that stopped speaking PostgreSQL
+/// (closed during the handshake, as a proxy or load balancer in front of a database that is
+/// away does).
 fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,

@@ -27,8 +27,12 @@ pub struct EmulatorConfig {
 pub struct Faults {
     /// Every Nth API v2 request fails with `status` (counting from the change).
     pub every_nth: Option<u64>,
+    /// This share of API v2 requests, in percent, fails at random.
+    pub percent: u8,
     /// 429 or a 5xx.
     pub status: u16,
+    /// When not empty, each fault answers one of these at random instead of `status`.
+    pub statuses: Vec<u16>,
     /// Added to every API v2 response.
     pub latency: Duration,
 }
@@ -42,7 +46,9 @@ impl Default for EmulatorConfig {
             company_requests_per_second: 20,
             faults: Faults {
                 every_nth: None,
+                percent: 0,
                 status: 503,
+                statuses: Vec::new(),
                 latency: Duration::ZERO,
             },
         }
@@ -64,8 +70,14 @@ pub struct ConfigView {
     /// 0 switches the fault off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault_every_nth: Option<u64>,
+    /// 0 to 100: the share of requests failing at random.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_percent: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault_status: Option<u16>,
+    /// Statuses a fault picks from at random (empty: `fault_status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_statuses: Option<Vec<u16>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
 }
@@ -81,19 +93,25 @@ impl EmulatorConfig {
             rate_limits: Some(self.rate_limits),
             company_requests_per_second: Some(self.company_requests_per_second),
             fault_every_nth: Some(self.faults.every_nth.unwrap_or(0)),
+            fault_percent: Some(self.faults.percent),
             fault_status: Some(self.faults.status),
+            fault_statuses: Some(self.faults.statuses.clone()),
             latency_ms: Some(self.faults.latency.as_millis() as u64),
         }
     }
 
     /// Applies the fields a patch names, leaving the others; nothing changes if one is invalid.
     pub fn apply(&mut self, patch: &ConfigView) -> Result<(), String> {
-        if let Some(status) = patch.fault_status {
-            if !FAULT_STATUSES.contains(&status) {
+        let statuses = patch.fault_statuses.iter().flatten();
+        for status in patch.fault_status.iter().chain(statuses) {
+            if !FAULT_STATUSES.contains(status) {
                 return Err(format!(
-                    "fault_status must be one of {FAULT_STATUSES:?}, not {status}"
+                    "a fault status must be one of {FAULT_STATUSES:?}, not {status}"
                 ));
             }
+        }
+        if patch.fault_percent.is_some_and(|p| p > 100) {
+            return Err("fault_percent must be between 0 and 100".into());
         }
         if patch.company_requests_per_second == Some(0) {
             return Err("company_requests_per_second must be at least 1".into());
@@ -116,9 +134,32 @@ impl EmulatorConfig {
         if let Some(status) = patch.fault_status {
             self.faults.status = status;
         }
+        if let Some(percent) = patch.fault_percent {
+            self.faults.percent = percent;
+        }
+        if let Some(statuses) = &patch.fault_statuses {
+            self.faults.statuses = statuses.clone();
+        }
         if let Some(ms) = patch.latency_ms {
             self.faults.latency = Duration::from_millis(ms);
         }
         Ok(())
+    }
+}
+
+impl Faults {
+    /// The status of one injected fault.
+    pub fn pick_status(&self) -> u16 {
+        use rand::seq::SliceRandom;
+        *self
+            .statuses
+            .choose(&mut rand::thread_rng())
+            .unwrap_or(&self.status)
+    }
+
+    /// Whether a request fails at random now.
+    pub fn strikes(&self) -> bool {
+        use rand::Rng;
+        self.percent > 0 && rand::thread_rng().gen_range(0..100) < self.percent
     }
 }

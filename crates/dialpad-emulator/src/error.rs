@@ -42,6 +42,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The `Retry-After` of a 429, in whole seconds (rounded up, at least 1).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => {
+                Some(retry_after.as_millis().div_ceil(1000).max(1) as u64)
+            }
+            ApiError::Injected(StatusCode::TOO_MANY_REQUESTS) => Some(1),
+            _ => None,
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -65,13 +76,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
-            ApiError::RateLimited { retry_after, .. } => {
-                // Whole seconds, rounded up, at least 1.
-                let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
-                headers.insert(RETRY_AFTER, secs.into());
-            }
-            ApiError::Injected(StatusCode::TOO_MANY_REQUESTS) => {
-                headers.insert(RETRY_AFTER, 1.into());
+            ApiError::RateLimited { .. } | ApiError::Injected(StatusCode::TOO_MANY_REQUESTS) => {
+                if let Some(secs) = self.retry_after_secs() {
+                    headers.insert(RETRY_AFTER, secs.into());
+                }
             }
             ApiError::MethodNotAllowed { allowed, .. } if !allowed.is_empty() => {
                 if let Ok(value) = allowed.join(", ").parse() {

@@ -11,6 +11,9 @@ pub struct Stats {
     pub api_requests: u64,
     pub rate_limited: u64,
     pub faults_injected: u64,
+    /// Requests repeated (same credentials, method, path, query and body) before the
+    /// `Retry-After` of the 429 that refused them had passed.
+    pub early_retries: u64,
     /// Answers of the emulator that broke the spec's response schema (each answered 500).
     pub response_schema_violations: u64,
     pub last_violation: Option<String>,
@@ -20,6 +23,9 @@ pub struct Stats {
 pub struct TokenRequests {
     pub authorization_code: u64,
     pub refresh_token: u64,
+    /// Refresh requests presenting a refresh token presented before (with rotation on, a
+    /// client that refreshed one token twice).
+    pub refresh_token_reused: u64,
 }
 
 impl Stats {

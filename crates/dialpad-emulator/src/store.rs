@@ -25,6 +25,10 @@ pub struct Store {
     pub limiter: RateLimiter,
     /// API v2 requests counted towards `faults.every_nth` since the fault was set.
     pub fault_counter: u64,
+    /// Requests answered 429, by a digest of the request: when their `Retry-After` ends.
+    pub retry_not_before: std::collections::HashMap<u64, std::time::Instant>,
+    /// Digests of the refresh tokens presented so far (`stats.token_requests.refresh_token_reused`).
+    pub presented_refresh_tokens: std::collections::HashSet<u64>,
 }
 
 impl Store {
@@ -41,6 +45,8 @@ impl Store {
             events: Outbox::default(),
             limiter: RateLimiter::default(),
             fault_counter: 0,
+            retry_not_before: Default::default(),
+            presented_refresh_tokens: Default::default(),
         }
     }
 }

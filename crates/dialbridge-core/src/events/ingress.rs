@@ -16,13 +16,13 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::batch::Batcher;
+use crate::batch::{Batcher, Submitted};
 use crate::error::{Error, Resource, Result};
 use crate::executions::routing::EventKind;
 use crate::executions::Executions;
 use crate::ids::{new_id, AccountId};
 use crate::platform::{HookSecret, Shared};
-use crate::store::{EventRecord, HookStore};
+use crate::store::{EventRecord, HookStore, StoreError};
 use crate::time::Timestamp;
 use crate::triggers;
 
@@ -31,6 +31,11 @@ const CLOCK_LEEWAY_SECS: u64 = 60;
 /// Events a commit takes at most, and how many may wait for one.
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
+/// The longest an event waits for the writer to take it. Dialpad gives up on a delivery after
+/// 5 s; an event not taken by then is withdrawn — never stored — and answered 503, so Dialpad
+/// sends it again and its 5xx always means "not stored". One taken is answered after its
+/// commit.
+const QUEUE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the ingress did with an event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -144,7 +149,8 @@ impl Ingress {
         cached.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
     }
 
-    /// Hands the event to the writer and waits until it is stored (or refused).
+    /// Hands the event to the writer and waits until it is stored (or refused, or withdrawn
+    /// unstored after `QUEUE_DEADLINE` in the queue).
     async fn land(&self, arrival: Arrival) -> Result<Landed> {
         let writer = self.writer.get_or_init(|| {
             let executions = self.executions.clone();
@@ -153,10 +159,13 @@ impl Ingress {
                 async move { land_batch(&executions, batch).await }
             })
         });
-        writer
-            .submit(arrival)
-            .await
-            .unwrap_or_else(|| Err(Error::Internal("the event writer stopped".into())))
+        match writer.submit_within(arrival, QUEUE_DEADLINE).await {
+            Submitted::Done(landed) => landed,
+            Submitted::Withdrawn => Err(Error::Store(StoreError::Unavailable(
+                "the database did not take the event in time; it was not stored".into(),
+            ))),
+            Submitted::Gone => Err(Error::Internal("the event writer stopped".into())),
+        }
     }
 }
 
@@ -200,7 +209,10 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
             queued.extend(started.iter().cloned());
         }
     }
-    executions.queued(&queued).await;
+    // Told after the events are answered, not before: telling other processes is a database
+    // round trip per shard, and a lost signal only delays (the executors also look).
+    let telling = executions.clone();
+    tokio::spawn(async move { telling.queued(&queued).await });
     places
         .into_iter()
         .map(|place| {

@@ -219,8 +219,12 @@ impl Throttle {
                     .update_rate_windows(
                         &needs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
                         now,
+                        // The slot is placed from the moment the windows are locked, not
+                        // from before the wait for the lock: a slot counted in a bucket that
+                        // had passed by then is a request Dialpad sees later, beside the
+                        // next bucket's (with many waiters, 429s).
                         &mut |windows| {
-                            taken = take_slot(windows, &needs, now);
+                            taken = take_slot(windows, &needs, Timestamp::now());
                         },
                     )
                     .await?;

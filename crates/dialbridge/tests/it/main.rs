@@ -5,5 +5,8 @@ mod support;
 
 mod binary;
 mod cli;
+mod cluster;
+mod cluster_faults;
+mod cluster_refresh;
 mod schemathesis;
 mod workflow_restart;

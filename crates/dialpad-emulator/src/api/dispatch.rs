@@ -67,7 +67,8 @@ async fn run(
         .map_err(|e| ApiError::BadRequest(format!("malformed query string: {e}")))?;
     let query = normalise_query(operation, query);
 
-    let caller = admit(emulator, operation, headers, &query)?;
+    let key = request_digest(method, uri, headers, body);
+    let caller = admit(emulator, operation, headers, &query, key)?;
     let latency = emulator.store().config.faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -116,6 +117,50 @@ fn admit(
     operation: &Operation,
     headers: &HeaderMap,
     query: &[(String, String)],
+    key: u64,
+) -> Result<Principal, ApiError> {
+    let now = Instant::now();
+    let refused = admit_counted(emulator, operation, headers, query);
+    let mut store = emulator.store();
+    if let Some(not_before) = store.retry_not_before.remove(&key) {
+        if now < not_before {
+            store.stats.early_retries += 1;
+        }
+    }
+    if let Some(secs) = refused.as_ref().err().and_then(ApiError::retry_after_secs) {
+        if store.retry_not_before.len() >= MAX_REMEMBERED_429S {
+            store.retry_not_before.retain(|_, at| *at > now);
+        }
+        store
+            .retry_not_before
+            .insert(key, now + std::time::Duration::from_secs(secs));
+    }
+    refused
+}
+
+/// 429s remembered for `early_retries` before the expired ones are dropped.
+const MAX_REMEMBERED_429S: usize = 10_000;
+
+/// What identifies a repeated request: credentials, method, path, query and body.
+fn request_digest(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .hash(&mut hasher);
+    method.as_str().hash(&mut hasher);
+    uri.to_string().hash(&mut hasher);
+    body.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// `admit`'s checks, counted in the stats.
+fn admit_counted(
+    emulator: &Emulator,
+    operation: &Operation,
+    headers: &HeaderMap,
+    query: &[(String, String)],
 ) -> Result<Principal, ApiError> {
     let token = authorization::bearer(headers)
         .map(str::to_owned)
@@ -148,14 +193,15 @@ fn admit(
         }
     }
     store.stats.api_requests += 1;
-    if let Some(every) = store.config.faults.every_nth {
+    let nth = store.config.faults.every_nth.is_some_and(|every| {
         store.fault_counter += 1;
-        if store.fault_counter.is_multiple_of(every) {
-            store.stats.faults_injected += 1;
-            let status = StatusCode::from_u16(store.config.faults.status)
-                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return Err(ApiError::Injected(status));
-        }
+        store.fault_counter.is_multiple_of(every)
+    });
+    if nth || store.config.faults.strikes() {
+        store.stats.faults_injected += 1;
+        let status = StatusCode::from_u16(store.config.faults.pick_status())
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return Err(ApiError::Injected(status));
     }
     if store.config.rate_limits {
         let per_second = store.config.company_requests_per_second;

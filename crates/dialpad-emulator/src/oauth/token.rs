@@ -69,6 +69,15 @@ fn exchange(emulator: &Emulator, headers: &HeaderMap, body: &[u8]) -> Result<Iss
                 .refresh_token
                 .as_deref()
                 .ok_or_else(|| required("refresh_token"))?;
+            let digest = {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                refresh_token.hash(&mut hasher);
+                hasher.finish()
+            };
+            if !store.presented_refresh_tokens.insert(digest) {
+                store.stats.token_requests.refresh_token_reused += 1;
+            }
             let rotate = store.config.rotate_refresh_tokens;
             Ok(store
                 .tokens

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+pub mod cluster;
+pub mod proxy;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
 
 pub fn free_port() -> u16 {
