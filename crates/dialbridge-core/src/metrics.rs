@@ -35,6 +35,13 @@ struct ActionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+    /// `ok` or the error code.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     source: String,
     duplicate: bool,
@@ -51,6 +58,7 @@ pub struct Metrics {
     dialpad_requests: Family<DialpadLabels, Counter>,
     dialpad_seconds: Family<DialpadLabels, Histogram>,
     actions: Family<ActionLabels, Counter>,
+    mcp_tool_calls: Family<ToolLabels, Counter>,
     events: Family<EventLabels, Counter>,
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
@@ -86,6 +94,12 @@ impl Default for Metrics {
             "actions",
             "Actions run, by action and outcome (ok or the error code)",
             actions.clone(),
+        );
+        let mcp_tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by tool (`unknown` for a name that is no tool) and outcome (ok or the error code)",
+            mcp_tool_calls.clone(),
         );
         let events = Family::<EventLabels, Counter>::default();
         registry.register(
@@ -123,6 +137,7 @@ impl Default for Metrics {
             dialpad_requests,
             dialpad_seconds,
             actions,
+            mcp_tool_calls,
             events,
             executions,
             refreshes,
@@ -177,6 +192,14 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.actions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn mcp_tool_call(&self, tool: &str, outcome: &str) {
+        let labels = ToolLabels {
+            tool: tool.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.mcp_tool_calls.get_or_create(&labels).inc();
     }
 
     pub(crate) fn event(&self, source: &str, duplicate: bool) {

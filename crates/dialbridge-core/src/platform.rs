@@ -24,6 +24,7 @@ use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
 use crate::ids::AccountId;
+use crate::mcp::Mcp;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::signals::{Signal, Signals};
@@ -265,6 +266,8 @@ pub struct Parts {
     pub executions: Executions,
     /// dialbridge's own webhooks to the vendor.
     pub vendor_webhooks: VendorWebhooks,
+    /// MCP tokens, and each account's tools and resources for MCP clients.
+    pub mcp: Mcp,
     store: Arc<dyn Store>,
     shared: Shared,
     /// Taken by `start_background`.
@@ -363,6 +366,13 @@ impl Platform {
             provisioning: provisioning.clone(),
             shared: shared.clone(),
         };
+        let mcp = Mcp {
+            tokens: store.clone(),
+            workflows: store.clone(),
+            actions: actions.clone(),
+            executions: executions.clone(),
+            shared: shared.clone(),
+        };
         Ok(Platform(Arc::new(Parts {
             app,
             admin,
@@ -375,6 +385,7 @@ impl Platform {
             workflows,
             executions,
             vendor_webhooks,
+            mcp,
             store,
             shared,
             cluster: std::sync::Mutex::new(Some(cluster)),
