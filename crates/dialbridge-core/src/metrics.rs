@@ -128,7 +128,7 @@ impl Default for Metrics {
         let auth_failures = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "auth_failures",
-            "Admin API keys refused, by outcome (wrong_key, or throttled: refused unchecked after too many wrong ones)",
+            "Admin API keys and MCP tokens refused, by outcome (wrong_key, wrong_mcp_token, or throttled: refused unchecked after too many wrong ones)",
             auth_failures.clone(),
         );
         Metrics {
@@ -167,7 +167,8 @@ impl Metrics {
         self.http_requests.get_or_create(&labels).inc();
     }
 
-    /// An admin API key refused: `wrong_key`, or `throttled` (unchecked, after too many).
+    /// An admin API key or MCP token refused: `wrong_key`, `wrong_mcp_token`, or `throttled`
+    /// (unchecked, after too many).
     pub fn auth_failure(&self, outcome: &str) {
         let labels = OutcomeLabels {
             outcome: outcome.to_owned(),

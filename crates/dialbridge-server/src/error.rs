@@ -62,6 +62,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("step_timeout", StatusCode::GATEWAY_TIMEOUT),
     ("dialpad_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("rate_limited", StatusCode::SERVICE_UNAVAILABLE),
+    ("too_many_sessions", StatusCode::SERVICE_UNAVAILABLE),
     ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("timeout", StatusCode::SERVICE_UNAVAILABLE),
 ];

@@ -53,3 +53,12 @@ pub struct Mcp {
     pub(crate) executions: Executions,
     pub(crate) shared: Shared,
 }
+
+impl Mcp {
+    /// A grant as a command line gives it: its account must exist and its tools be tools.
+    pub async fn check_grant(&self, grant: Grant) -> crate::error::Result<Grant> {
+        self.actions.existing_account(&grant.account_id).await?;
+        let tools = grant.tools.map(tokens::valid_tools).transpose()?;
+        Ok(Grant { tools, ..grant })
+    }
+}

@@ -171,7 +171,7 @@ fn valid_name(name: Option<String>) -> Result<Option<String>> {
 
 /// Every name must be a tool dialbridge can offer: an action key, or `run_workflow_<key>`
 /// (the workflow may be enabled later). Duplicates are dropped; order is kept.
-fn valid_tools(tools: Vec<String>) -> Result<Vec<String>> {
+pub(super) fn valid_tools(tools: Vec<String>) -> Result<Vec<String>> {
     if tools.is_empty() {
         return Err(Error::invalid(
             "tools",
