@@ -210,7 +210,11 @@ fn change_of(method: &Method, route: &str) -> Option<Describe> {
             Change::new("admin_key.delete", target, pick(answer, &["name"]))
         },
         ("POST", "/api/v1/accounts/{account_id}/mcp-tokens") => |p, answer, _| {
-            let target = format!("{}/mcp_token/{}", account(p), answer["id"].as_str().unwrap_or_default());
+            let target = format!(
+                "{}/mcp_token/{}",
+                account(p),
+                answer["id"].as_str().unwrap_or_default()
+            );
             Change::new("mcp_token.create", target, pick(answer, &["name", "tools"]))
         },
         ("DELETE", "/api/v1/accounts/{account_id}/mcp-tokens/{token_id}") => |p, _, _| {

@@ -45,9 +45,18 @@ impl Kind {
 
     fn info(self, account: &str) -> ResourceInfo {
         let (title, description) = match self {
-            Kind::Company => ("Company", "The Dialpad company this account connected: name, country, domain, plan."),
-            Kind::Users => ("Users", "The company's users (the first 100): ids, names, emails, phone numbers, states."),
-            Kind::Calls => ("Recent calls", "The company's 20 most recent calls: direction, numbers, target, duration, state."),
+            Kind::Company => (
+                "Company",
+                "The Dialpad company this account connected: name, country, domain, plan.",
+            ),
+            Kind::Users => (
+                "Users",
+                "The company's users (the first 100): ids, names, emails, phone numbers, states.",
+            ),
+            Kind::Calls => (
+                "Recent calls",
+                "The company's 20 most recent calls: direction, numbers, target, duration, state.",
+            ),
         };
         ResourceInfo {
             uri: format!("{SCHEME}{account}/{}", self.name()),

@@ -127,11 +127,7 @@ impl super::Mcp {
 
     /// What `presented` grants, if it is a token.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Grant>> {
-        let Some(record) = self
-            .tokens
-            .find_mcp_token(&hash_api_key(presented))
-            .await?
-        else {
+        let Some(record) = self.tokens.find_mcp_token(&hash_api_key(presented)).await? else {
             return Ok(None);
         };
         let now = Timestamp::now();
@@ -219,7 +215,10 @@ mod tests {
             panic!("unknown tools are refused")
         };
         assert_eq!(problems[0].field, "tools[0]");
-        assert!(problems[0].message.contains("did you mean 'list_users'"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("did you mean 'list_users'"),
+            "{problems:?}"
+        );
         assert_eq!(problems[1].field, "tools[1]");
         assert!(valid_tools(Vec::new()).is_err());
     }
@@ -228,7 +227,10 @@ mod tests {
     fn names_are_optional_and_checked() {
         assert_eq!(valid_name(None).unwrap(), None);
         assert_eq!(valid_name(Some("  ".into())).unwrap(), None);
-        assert_eq!(valid_name(Some(" agent ".into())).unwrap().as_deref(), Some("agent"));
+        assert_eq!(
+            valid_name(Some(" agent ".into())).unwrap().as_deref(),
+            Some("agent")
+        );
         assert!(valid_name(Some("a\nb".into())).is_err());
         assert!(valid_name(Some("x".repeat(65))).is_err());
     }

@@ -79,8 +79,8 @@ fn hints_of(key: &str) -> Option<Hints> {
     Some(match key {
         "list_calls" | "get_call" | "list_channels" | "get_channel" | "list_contacts"
         | "get_contact" | "list_users" | "get_user" => READ,
-        "add_participant" | "transfer_call" | "create_channel" | "create_contact"
-        | "send_sms" | "create_user" => CREATE,
+        "add_participant" | "transfer_call" | "create_channel" | "create_contact" | "send_sms"
+        | "create_user" => CREATE,
         "update_contact" | "update_user" => UPDATE,
         "hangup_call" | "delete_channel" | "delete_contact" => DESTROY,
         "http_request" => ANY,
@@ -129,7 +129,13 @@ impl Mcp {
     pub async fn call_tool(&self, grant: &Grant, name: &str, input: Value) -> Result<Value> {
         let result = self.call_unmetered(grant, name, input).await;
         // Labels stay few: a name that is no tool of this grant is counted as `unknown`.
-        let known = !matches!(result, Err(Error::NotFound { resource: Resource::McpTool, .. }));
+        let known = !matches!(
+            result,
+            Err(Error::NotFound {
+                resource: Resource::McpTool,
+                ..
+            })
+        );
         let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
         self.shared
             .metrics()
@@ -156,15 +162,27 @@ impl Mcp {
             check_list_bounds(&input)?;
         }
         let input = bounded(input);
-        self.actions.run(&grant.account_id, action.key, &input).await
+        self.actions
+            .run(&grant.account_id, action.key, &input)
+            .await
     }
 
     /// Starts the workflow and waits up to `OUTCOME_WAIT` for it to finish.
-    async fn run_workflow(&self, grant: &Grant, name: &str, key: &str, input: Value) -> Result<Value> {
+    async fn run_workflow(
+        &self,
+        grant: &Grant,
+        name: &str,
+        key: &str,
+        input: Value,
+    ) -> Result<Value> {
         if self.api_workflow(key).await?.is_none() {
             return Err(self.unknown_tool(grant, name).await);
         }
-        let id = match self.executions.start_api(&grant.account_id, key, input).await {
+        let id = match self
+            .executions
+            .start_api(&grant.account_id, key, input)
+            .await
+        {
             Err(Error::NotEnabled { .. }) => return Err(self.unknown_tool(grant, name).await),
             started => started?,
         };
@@ -219,7 +237,9 @@ impl Mcp {
             return Ok(None);
         };
         let definition = Definition::from_value(&record.definition).map_err(|problems| {
-            Error::Internal(format!("stored workflow {key} does not parse: {problems:?}"))
+            Error::Internal(format!(
+                "stored workflow {key} does not parse: {problems:?}"
+            ))
         })?;
         Ok((definition.trigger.key == "api").then_some(definition))
     }
@@ -233,8 +253,9 @@ fn action_tool(action: ActionInfo) -> Option<ToolInfo> {
     if list {
         input_schema["properties"]["limit"]["maximum"] = json!(MAX_LIST_ITEMS);
         input_schema["properties"]["max_items"]["maximum"] = json!(MAX_LIST_ITEMS);
-        input_schema["properties"]["max_items"]["description"] =
-            json!(format!("With all: stop after this many items (at most and by default {MAX_LIST_ITEMS})."));
+        input_schema["properties"]["max_items"]["description"] = json!(format!(
+            "With all: stop after this many items (at most and by default {MAX_LIST_ITEMS})."
+        ));
     }
     Some(ToolInfo {
         name: action.key.to_owned(),
@@ -334,7 +355,11 @@ mod tests {
             let tool = action_tool(action.clone())
                 .unwrap_or_else(|| panic!("{} has no hints", action.key));
             assert!(tool.description.contains("Returns"), "{}", tool.description);
-            assert!(!tool.hints.read_only || !tool.hints.destructive, "{}", action.key);
+            assert!(
+                !tool.hints.read_only || !tool.hints.destructive,
+                "{}",
+                action.key
+            );
         }
         assert_eq!(hints_of("list_users"), Some(READ));
         assert_eq!(hints_of("delete_contact"), Some(DESTROY));
@@ -345,12 +370,19 @@ mod tests {
     #[test]
     fn list_tools_are_bounded() {
         let tool = action_tool(actions::action("list_users").unwrap()).unwrap();
-        assert_eq!(tool.input_schema["properties"]["limit"]["maximum"], json!(100));
+        assert_eq!(
+            tool.input_schema["properties"]["limit"]["maximum"],
+            json!(100)
+        );
         assert!(tool.description.contains("cursor"));
         assert!(check_list_bounds(&json!({"limit": 100})).is_ok());
         assert!(check_list_bounds(&json!({"limit": 101})).is_err());
         assert_eq!(bounded(json!({"all": true}))["max_items"], json!(100));
         let sms = action_tool(actions::action("send_sms").unwrap()).unwrap();
-        assert!(sms.description.contains("100 per minute"), "{}", sms.description);
+        assert!(
+            sms.description.contains("100 per minute"),
+            "{}",
+            sms.description
+        );
     }
 }

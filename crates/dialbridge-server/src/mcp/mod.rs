@@ -61,16 +61,26 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             require_mcp_token,
         ))
-        .route_layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
 }
 
 /// The token's grant goes into the request, or the request is refused.
-async fn require_mcp_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn require_mcp_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let mcp = state.platform.mcp.clone();
     let presented = Presented::of(&request);
-    let checked = authenticated(&state, presented, Credential::McpToken, |token| async move {
-        mcp.authenticate(&token).await
-    })
+    let checked = authenticated(
+        &state,
+        presented,
+        Credential::McpToken,
+        |token| async move { mcp.authenticate(&token).await },
+    )
     .await;
     match checked {
         Ok(grant) => {
@@ -82,8 +92,13 @@ async fn require_mcp_token(State(state): State<AppState>, mut request: Request, 
 }
 
 /// A request that would open a session (a POST without `Mcp-Session-Id`) waits for room.
-async fn bounded_sessions(sessions: Arc<LocalSessionManager>, request: Request, next: Next) -> Response {
-    let opens = request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
+async fn bounded_sessions(
+    sessions: Arc<LocalSessionManager>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let opens =
+        request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
     if opens && sessions.sessions.read().await.len() >= MAX_SESSIONS {
         let mut error = ApiError::new(
             "too_many_sessions",
