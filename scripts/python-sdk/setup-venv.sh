@@ -11,4 +11,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 exec bash "$repo/scripts/python-venv.sh" "$here/requirements.txt" \
   "${DIALBRIDGE_PY_VENV:-$repo/target/python-sdk-venv}" \
-  'import dialpad; from dialpad import DialpadClient, AsyncDialpadClient'
+  'import dialpad; from dialpad import DialpadClient, AsyncDialpadClient; import mcp'

@@ -5,5 +5,6 @@ mod support;
 
 mod binary;
 mod cli;
+mod mcp;
 mod schemathesis;
 mod workflow_restart;
