@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Grant;
+use crate::admin::check_name;
 use crate::crypto::{hash_api_key, random_token};
 use crate::error::{Error, FieldError, Resource, Result};
 use crate::ids::{new_id, AccountId};
@@ -15,7 +16,6 @@ use crate::time::Timestamp;
 
 /// Generated tokens: `dbm_` and 43 characters of randomness (32 bytes).
 const TOKEN_PREFIX: &str = "dbm_";
-const MAX_NAME_CHARS: usize = 64;
 /// A token names at most this many tools.
 const MAX_TOOLS: usize = 100;
 /// `last_used_at` is written at most this often per token (it is a hint, not a log).
@@ -150,18 +150,7 @@ fn valid_name(name: Option<String>) -> Result<Option<String>> {
     let Some(name) = name.as_deref().map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::invalid(
-            "name",
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "name",
-            "must not contain control characters",
-        ));
-    }
+    check_name(name)?;
     Ok(Some(name.to_owned()))
 }
 

@@ -9,8 +9,10 @@ mod service;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::to_bytes;
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -34,6 +36,8 @@ const MAX_SESSIONS: usize = 1000;
 const SESSION_IDLE: Duration = Duration::from_secs(10 * 60);
 /// The largest JSON-RPC message accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
+/// How much of a plain-text refusal of rmcp's is read into the error message.
+const ERROR_TEXT_LIMIT: usize = 4096;
 
 /// `/mcp`, behind the MCP token check.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -54,6 +58,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     );
     Router::new()
         .route_service(PATH, service)
+        .layer(middleware::from_fn(in_contract_shape))
         .layer(middleware::from_fn(move |request, next| {
             bounded_sessions(sessions.clone(), request, next)
         }))
@@ -108,6 +113,43 @@ async fn bounded_sessions(
         return error.into_response();
     }
     next.run(request).await
+}
+
+/// rmcp's own refusals (wrong method, `Accept` or content type, an unknown session) are plain
+/// text; they are answered in the contract's error shape with the same status and words.
+/// JSON-RPC answers and event streams pass as they are.
+async fn in_contract_shape(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let typed = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || typed {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::FORBIDDEN => "forbidden",
+        s if s.is_client_error() => "invalid_request",
+        _ => "internal_error",
+    };
+    let body = to_bytes(response.into_body(), ERROR_TEXT_LIMIT)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let message = match text.trim() {
+        "" => format!("the MCP request was refused ({status})"),
+        words => format!("{words} (MCP over Streamable HTTP)"),
+    };
+    let mut error = ApiError::new(code, message);
+    error.status = status;
+    error.into_response()
 }
 
 /// Serves MCP over stdin and stdout for `grant` until the client goes away.

@@ -77,19 +77,10 @@ async fn refused(client: &Client, name: &str, arguments: Value) -> Value {
     json_of(&result)["error"].clone()
 }
 
-/// The API v2 requests the emulator received since the last look, on `path`.
+/// The requests the emulator received since the last look, on `path`.
 async fn dialpad_requests(app: &TestApp, path: &str) -> Vec<Value> {
-    let (_, log) = app
-        .emulator_call(Method::GET, "/_control/requests", None)
-        .await;
-    app.emulator_call(Method::DELETE, "/_control/requests", None)
-        .await;
-    log.as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["path"] == path)
-        .cloned()
-        .collect()
+    let log = app.take_dialpad_requests().await;
+    log.into_iter().filter(|r| r["path"] == path).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -307,6 +298,26 @@ async fn tools_follow_scopes_and_the_tokens_list_and_a_token_reaches_only_its_ac
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // rmcp's own refusals come in the contract's shape too.
+    let response = app
+        .http
+        .post(format!("{}/mcp", app.base))
+        .bearer_auth(plain["token"].as_str().unwrap())
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_acceptable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("text/event-stream"),
+        "{body}"
+    );
 
     // Bad token requests answer the contract's errors.
     let (status, body) = app
