@@ -56,13 +56,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         sessions.clone(),
         config,
     );
+    // Route layers only: this router is merged into the main one, whose fallback must not
+    // ask for an MCP token.
     Router::new()
         .route_service(PATH, service)
-        .layer(middleware::from_fn(in_contract_shape))
-        .layer(middleware::from_fn(move |request, next| {
+        .route_layer(middleware::from_fn(in_contract_shape))
+        .route_layer(middleware::from_fn(move |request, next| {
             bounded_sessions(sessions.clone(), request, next)
         }))
-        .layer(middleware::from_fn_with_state(
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_mcp_token,
         ))
