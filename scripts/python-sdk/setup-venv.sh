@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes (or reuses) the virtualenv with the official Dialpad Python SDK that
-# scripts/python-sdk/sdk_check.py runs in, and prints its python's path as the last line
+# Makes (or reuses) the virtualenv with the official Dialpad Python SDK and the official MCP
+# Python SDK that scripts/python-sdk/sdk_check.py and mcp_check.py run in, and prints its python's path as the last line
 # of stdout (see scripts/python-venv.sh). Everything else goes to stderr.
 #
 #   DIALBRIDGE_PY_VENV   where the venv lives (default: <repo>/target/python-sdk-venv)
