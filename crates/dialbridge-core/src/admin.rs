@@ -287,6 +287,13 @@ fn valid_name(name: Option<String>) -> Result<String> {
             "is required: say who or what will use the key",
         ));
     }
+    check_name(name)?;
+    Ok(name.to_owned())
+}
+
+/// A name for who or what uses a credential (an admin key, an MCP token): at most
+/// `MAX_NAME_CHARS` characters, none of them control characters.
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::invalid(
             "name",
@@ -299,7 +306,7 @@ fn valid_name(name: Option<String>) -> Result<String> {
             "must not contain control characters",
         ));
     }
-    Ok(name.to_owned())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ pub enum Resource {
     DialpadOperation,
     /// An active admin API key, by id.
     AdminKey,
+    /// An account's MCP token, by id.
+    McpToken,
+    /// A tool an MCP client may call.
+    McpTool,
+    /// A resource an MCP client may read, by URI.
+    McpResource,
 }
 
 impl fmt::Display for Resource {
@@ -59,6 +65,9 @@ impl fmt::Display for Resource {
             Resource::DialpadHook => "webhook",
             Resource::DialpadOperation => "Dialpad operation",
             Resource::AdminKey => "admin API key",
+            Resource::McpToken => "MCP token",
+            Resource::McpTool => "tool",
+            Resource::McpResource => "resource",
         })
     }
 }

@@ -19,6 +19,7 @@ mod events;
 mod executions;
 mod gateway;
 mod ids;
+mod mcp;
 mod metrics;
 mod platform;
 mod retention;
@@ -54,6 +55,10 @@ pub use executions::{
 };
 pub use gateway::{RateLimits, RetryPolicy, Window};
 pub use ids::AccountId;
+pub use mcp::{
+    Grant, Hints, Mcp, McpTokenInput, McpTokenView, NewMcpToken, ResourceInfo, ToolInfo,
+    MAX_LIST_ITEMS, WORKFLOW_TOOL_PREFIX,
+};
 pub use metrics::{HttpLabels, Metrics};
 pub use platform::{Parts, Platform, Settings};
 pub use retention::Retention;
@@ -69,8 +74,8 @@ pub use store::{
     Store, StoreError, StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
 };
 pub use store::{
-    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
-    SealedColumn,
+    AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, McpTokenRecord, McpTokenStore,
+    ResealStore, Revocation, SealedCell, SealedColumn,
 };
 pub use time::Timestamp;
 pub use triggers::{

@@ -35,6 +35,13 @@ struct ActionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+    /// `ok` or the error code.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     source: String,
     duplicate: bool,
@@ -56,6 +63,7 @@ pub struct Metrics {
     dialpad_requests: Family<DialpadLabels, Counter>,
     dialpad_seconds: Family<DialpadLabels, Histogram>,
     actions: Family<ActionLabels, Counter>,
+    mcp_tool_calls: Family<ToolLabels, Counter>,
     events: Family<EventLabels, Counter>,
     executions: Family<OutcomeLabels, Counter>,
     refreshes: Family<OutcomeLabels, Counter>,
@@ -93,6 +101,12 @@ impl Default for Metrics {
             "Actions run, by action and outcome (ok or the error code)",
             actions.clone(),
         );
+        let mcp_tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "mcp_tool_calls",
+            "MCP tool calls, by tool (`unknown` for a name that is no tool) and outcome (ok or the error code)",
+            mcp_tool_calls.clone(),
+        );
         let events = Family::<EventLabels, Counter>::default();
         registry.register(
             "events",
@@ -120,7 +134,7 @@ impl Default for Metrics {
         let auth_failures = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "auth_failures",
-            "Admin API keys refused, by outcome (wrong_key, or throttled: refused unchecked after too many wrong ones)",
+            "Admin API keys and MCP tokens refused, by outcome (wrong_key, wrong_mcp_token, or throttled: refused unchecked after too many wrong ones)",
             auth_failures.clone(),
         );
         let purged = Family::<KindLabels, Counter>::default();
@@ -135,6 +149,7 @@ impl Default for Metrics {
             dialpad_requests,
             dialpad_seconds,
             actions,
+            mcp_tool_calls,
             events,
             executions,
             refreshes,
@@ -165,7 +180,8 @@ impl Metrics {
         self.http_requests.get_or_create(&labels).inc();
     }
 
-    /// An admin API key refused: `wrong_key`, or `throttled` (unchecked, after too many).
+    /// An admin API key or MCP token refused: `wrong_key`, `wrong_mcp_token`, or `throttled`
+    /// (unchecked, after too many).
     pub fn auth_failure(&self, outcome: &str) {
         let labels = OutcomeLabels {
             outcome: outcome.to_owned(),
@@ -190,6 +206,14 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.actions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn mcp_tool_call(&self, tool: &str, outcome: &str) {
+        let labels = ToolLabels {
+            tool: tool.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.mcp_tool_calls.get_or_create(&labels).inc();
     }
 
     pub(crate) fn event(&self, source: &str, duplicate: bool) {

@@ -24,6 +24,7 @@ use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
 use crate::ids::AccountId;
+use crate::mcp::Mcp;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::secret::Secret;
@@ -274,6 +275,8 @@ pub struct Parts {
     pub vendor_webhooks: VendorWebhooks,
     /// History past its age limit, removed.
     pub retention: Retention,
+    /// MCP tokens, and each account's tools and resources for MCP clients.
+    pub mcp: Mcp,
     store: Arc<dyn Store>,
     shared: Shared,
     /// Taken by `start_background`.
@@ -376,6 +379,13 @@ impl Platform {
             store: store.clone(),
             shared: shared.clone(),
         };
+        let mcp = Mcp {
+            tokens: store.clone(),
+            workflows: store.clone(),
+            actions: actions.clone(),
+            executions: executions.clone(),
+            shared: shared.clone(),
+        };
         Ok(Platform(Arc::new(Parts {
             app,
             admin,
@@ -389,6 +399,7 @@ impl Platform {
             executions,
             vendor_webhooks,
             retention,
+            mcp,
             store,
             shared,
             cluster: std::sync::Mutex::new(Some(cluster)),

@@ -209,6 +209,18 @@ fn change_of(method: &Method, route: &str) -> Option<Describe> {
             let target = format!("admin_key/{}", param(p, "id"));
             Change::new("admin_key.delete", target, pick(answer, &["name"]))
         },
+        ("POST", "/api/v1/accounts/{account_id}/mcp-tokens") => |p, answer, _| {
+            let target = format!(
+                "{}/mcp_token/{}",
+                account(p),
+                answer["id"].as_str().unwrap_or_default()
+            );
+            Change::new("mcp_token.create", target, pick(answer, &["name", "tools"]))
+        },
+        ("DELETE", "/api/v1/accounts/{account_id}/mcp-tokens/{token_id}") => |p, _, _| {
+            let target = format!("{}/mcp_token/{}", account(p), param(p, "token_id"));
+            Change::new("mcp_token.delete", target, json!({}))
+        },
         _ => return None,
     };
     Some(describe)

@@ -4,7 +4,8 @@
 //! the other. The key's `AdminIdentity` (id and name) goes into the request's extensions.
 //! Wrong keys are counted per client address, and slowed down (`attempts`).
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -67,44 +68,111 @@ async fn require_api_key(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    let Some(key) = presented else {
-        return ApiError::unauthorized().into_response();
+    let admin = state.platform.admin.clone();
+    let presented = Presented::of(&request);
+    let checked = authenticated(&state, presented, Credential::AdminKey, |key| async move {
+        admin.authenticate(&key).await
+    })
+    .await;
+    match checked {
+        Ok(identity) => {
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// What a bearer credential is, for the answer and the metric when it is wrong.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Credential {
+    AdminKey,
+    McpToken,
+}
+
+impl Credential {
+    fn unauthorized(self) -> ApiError {
+        match self {
+            Credential::AdminKey => ApiError::unauthorized(),
+            Credential::McpToken => ApiError::new(
+                "unauthorized",
+                "send an MCP token as 'Authorization: Bearer <token>' (POST /api/v1/accounts/{account_id}/mcp-tokens makes one)",
+            ),
+        }
+    }
+
+    fn wrong(self) -> &'static str {
+        match self {
+            Credential::AdminKey => "wrong_key",
+            Credential::McpToken => "wrong_mcp_token",
+        }
+    }
+}
+
+/// A request's `Authorization: Bearer` credential and the client's address.
+pub(crate) struct Presented {
+    credential: Option<String>,
+    client: Option<IpAddr>,
+}
+
+impl Presented {
+    pub(crate) fn of(request: &Request) -> Self {
+        let credential = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        Presented { credential, client }
+    }
+}
+
+/// The presented credential, checked by `authenticate`: what it belongs to, or the answer
+/// refusing it. Wrong credentials are counted per client address and slowed down
+/// (`attempts`), whichever kind they are.
+pub(crate) async fn authenticated<T, F, Fut>(
+    state: &AppState,
+    presented: Presented,
+    kind: Credential,
+    authenticate: F,
+) -> Result<T, Response>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = dialbridge_core::Result<Option<T>>>,
+{
+    let Presented { credential, client } = presented;
+    let Some(presented) = credential else {
+        return Err(kind.unauthorized().into_response());
     };
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
     let metrics = state.platform.metrics();
     if let Some(Err(wait)) = client.map(|ip| state.attempts.check(ip)) {
         metrics.auth_failure("throttled");
-        return too_many_attempts(wait).into_response();
+        return Err(too_many_attempts(wait).into_response());
     }
-    match state.platform.admin.authenticate(key).await {
-        Ok(Some(identity)) => {
+    match authenticate(presented).await {
+        Ok(Some(found)) => {
             if let Some(ip) = client {
                 state.attempts.succeeded(ip);
             }
-            request.extensions_mut().insert(identity);
-            next.run(request).await
+            Ok(found)
         }
         Ok(None) => {
             if let Some(ip) = client {
                 state.attempts.failed(ip);
             }
-            metrics.auth_failure("wrong_key");
-            ApiError::unauthorized().into_response()
+            metrics.auth_failure(kind.wrong());
+            Err(kind.unauthorized().into_response())
         }
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => Err(ApiError::from(e).into_response()),
     }
 }
 
@@ -112,7 +180,7 @@ fn too_many_attempts(wait: Duration) -> ApiError {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut error = ApiError::new(
         "too_many_attempts",
-        format!("too many wrong API keys from this address; try again in {secs} s"),
+        format!("too many wrong API keys or tokens from this address; try again in {secs} s"),
     );
     error.retry_after_secs = Some(secs);
     error.details = Some(serde_json::json!({ "retry_after_secs": secs }));

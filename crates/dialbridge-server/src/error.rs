@@ -49,6 +49,8 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("not_connected", StatusCode::CONFLICT),
     ("reauth_required", StatusCode::CONFLICT),
     ("last_admin_key", StatusCode::CONFLICT),
+    ("not_acceptable", StatusCode::NOT_ACCEPTABLE),
+    ("forbidden", StatusCode::FORBIDDEN),
     ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
     ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
     ("invalid_input", StatusCode::UNPROCESSABLE_ENTITY),
@@ -62,6 +64,7 @@ const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
     ("step_timeout", StatusCode::GATEWAY_TIMEOUT),
     ("dialpad_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("rate_limited", StatusCode::SERVICE_UNAVAILABLE),
+    ("too_many_sessions", StatusCode::SERVICE_UNAVAILABLE),
     ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE),
     ("timeout", StatusCode::SERVICE_UNAVAILABLE),
 ];

@@ -12,6 +12,7 @@ mod docs;
 mod error;
 mod extract;
 mod listener;
+mod mcp;
 mod openapi;
 mod pages;
 mod responses;
@@ -21,4 +22,5 @@ mod state;
 
 pub use config::{ServeConfig, DEV_API_KEY};
 pub use error::ApiError;
-pub use startup::{start, Running, StartError};
+pub use mcp::serve_stdio;
+pub use startup::{platform_of, start, Running, StartError};

@@ -40,6 +40,7 @@ const RUN_ACTION: &str = "/api/v1/accounts/{account_id}/actions/{key}";
         (name = "executions", description = "Durable runs of workflows."),
         (name = "webhooks", description = "dialbridge's own webhooks to the vendor (Standard Webhooks), and their delivery logs."),
         (name = "admin", description = "Admin API keys (named, revocable) and the audit log of admin changes."),
+        (name = "mcp", description = "Tokens for MCP clients: each reaches one account's tools and resources at `/mcp` (MCP over Streamable HTTP, not described here: JSON-RPC with the token as bearer)."),
         (name = "proxy", description = "Dialpad's API v2 with an account's credentials, for Dialpad's SDKs."),
         (name = "health", description = "Liveness and metrics."),
         (name = "meta", description = "This document and the API reference page."),

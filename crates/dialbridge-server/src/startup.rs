@@ -67,14 +67,7 @@ pub async fn start(
     config: ServeConfig,
     shutdown: CancellationToken,
 ) -> Result<Running, StartError> {
-    let db = Database::connect(&config.database_url).await?;
-    db.migrate().await?;
-    let mut cipher = Cipher::new(&resolve_master_key(&config, db.dialect())?);
-    if let Some(previous) = &config.previous_master_key {
-        let previous = MasterKey::parse(previous)
-            .map_err(|e| StartError::MasterKey(format!("previous master key: {e}")))?;
-        cipher = cipher.with_previous(&previous);
-    }
+    let (db, cipher) = open_database(&config).await?;
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -92,32 +85,7 @@ pub async fn start(
             .map_err(|e| StartError::MasterKey(e.to_string()))?,
     };
 
-    let mut settings = Settings::new(public_url.clone());
-    if let Some(callback) = &config.callback_url {
-        settings.callback_url = callback.clone();
-    }
-    settings.refresh_margin = Duration::from_secs(config.refresh_margin_secs);
-    settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
-    settings.webhook_base_url = config.webhook_base_url.clone();
-    settings.refresh_interval = Duration::from_secs(config.refresh_interval_secs.max(1));
-    settings.audit_interval = Duration::from_secs(config.audit_interval_secs.max(1));
-    settings.webhook_retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
-    settings.shard_lease = Duration::from_secs(config.shard_lease_secs.max(1));
-    settings.executor = ExecutorSettings {
-        poll: Duration::from_millis(config.execution_poll_ms.max(10)),
-        workers: config.execution_workers.max(1),
-        per_account: config.account_concurrency.max(1),
-        lease: Duration::from_secs(config.execution_lease_secs.max(1)),
-        http_allowed_hosts: config.http_allowed_hosts.clone(),
-        step_timeout: config.step_timeout,
-        execution_timeout: config.execution_timeout,
-        step_output_limit: usize::try_from(config.step_output_limit_bytes).unwrap_or(usize::MAX),
-        ..ExecutorSettings::default()
-    };
-    settings.execution_retention = config.execution_retention;
-    settings.event_retention = config.event_retention;
-    let platform = Platform::new(Arc::new(db), cipher, settings)?;
-    platform.admin.verify_master_key().await?;
+    let platform = open_platform(db, cipher, settings(&config, public_url.clone())).await?;
     let assigned = platform.connections.assign_missing_shards().await?;
     if assigned > 0 {
         tracing::info!(accounts = assigned, "accounts placed in their shards");
@@ -134,7 +102,7 @@ pub async fn start(
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
-    let mut app = routes::router(AppState::new(platform.clone()));
+    let mut app = routes::router(AppState::new(platform.clone()).with_shutdown(shutdown.clone()));
     if config.dev {
         let emulator = Emulator::new(EmulatorConfig::default());
         app = app.nest("/emulator", emulator.router());
@@ -169,6 +137,71 @@ pub async fn start(
         server,
         background,
     })
+}
+
+/// The configured database, migrated, and the cipher of its master key (and of the previous
+/// one during a rotation).
+async fn open_database(config: &ServeConfig) -> Result<(Database, Cipher), StartError> {
+    let db = Database::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let mut cipher = Cipher::new(&resolve_master_key(config, db.dialect())?);
+    if let Some(previous) = &config.previous_master_key {
+        let previous = MasterKey::parse(previous)
+            .map_err(|e| StartError::MasterKey(format!("previous master key: {e}")))?;
+        cipher = cipher.with_previous(&previous);
+    }
+    Ok((db, cipher))
+}
+
+/// What the domain reads of the configuration.
+fn settings(config: &ServeConfig, public_url: Url) -> Settings {
+    let mut settings = Settings::new(public_url);
+    if let Some(callback) = &config.callback_url {
+        settings.callback_url = callback.clone();
+    }
+    settings.refresh_margin = Duration::from_secs(config.refresh_margin_secs);
+    settings.connect_link_ttl = Duration::from_secs(config.connect_link_ttl_secs);
+    settings.webhook_base_url = config.webhook_base_url.clone();
+    settings.refresh_interval = Duration::from_secs(config.refresh_interval_secs.max(1));
+    settings.audit_interval = Duration::from_secs(config.audit_interval_secs.max(1));
+    settings.webhook_retry_base = Duration::from_millis(config.webhook_retry_base_ms.max(1));
+    settings.shard_lease = Duration::from_secs(config.shard_lease_secs.max(1));
+    settings.executor = ExecutorSettings {
+        poll: Duration::from_millis(config.execution_poll_ms.max(10)),
+        workers: config.execution_workers.max(1),
+        per_account: config.account_concurrency.max(1),
+        lease: Duration::from_secs(config.execution_lease_secs.max(1)),
+        http_allowed_hosts: config.http_allowed_hosts.clone(),
+        step_timeout: config.step_timeout,
+        execution_timeout: config.execution_timeout,
+        step_output_limit: usize::try_from(config.step_output_limit_bytes).unwrap_or(usize::MAX),
+        ..ExecutorSettings::default()
+    };
+    settings.execution_retention = config.execution_retention;
+    settings.event_retention = config.event_retention;
+    settings
+}
+
+async fn open_platform(
+    db: Database,
+    cipher: Cipher,
+    settings: Settings,
+) -> Result<Platform, StartError> {
+    let platform = Platform::new(Arc::new(db), cipher, settings)?;
+    platform.admin.verify_master_key().await?;
+    Ok(platform)
+}
+
+/// The platform on a server's database, configured as the server is, without serving or
+/// background work: for commands that act beside the servers (`dialbridge mcp`).
+pub async fn platform_of(config: &ServeConfig) -> Result<Platform, StartError> {
+    let (db, cipher) = open_database(config).await?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{}", config.listen))
+            .map_err(|e| StartError::MasterKey(e.to_string()))?,
+    };
+    open_platform(db, cipher, settings(config, public_url)).await
 }
 
 /// The master key from the configuration; with SQLite and none configured, the one kept in

@@ -152,6 +152,7 @@ impl AccountStore for Database {
             "connections",
             "workflow_enablements",
             "hooks",
+            "mcp_tokens",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(id.as_str())

@@ -12,6 +12,7 @@ mod database;
 mod endpoints;
 mod executions;
 mod hooks;
+mod mcp_tokens;
 mod migrations;
 mod reseal;
 mod retention;

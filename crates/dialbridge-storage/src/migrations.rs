@@ -31,6 +31,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000020 "admin_keys_and_audit",
     20261202000030 "dedupe_and_deliveries",
     20261202000031 "daily_partitions",
+    20261202000050 "mcp_tokens",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -40,6 +41,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000020 "admin_keys_and_audit",
     20261202000030 "dedupe_and_deliveries",
     20261202000031 "daily_partitions",
+    20261202000050 "mcp_tokens",
 );
 
 #[derive(Debug)]

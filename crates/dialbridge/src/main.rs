@@ -1,9 +1,11 @@
 //! The `dialbridge` binary: `serve` (the platform), `emulator` (a local Dialpad alone),
 //! `migrate` (apply database migrations and exit) and `rotate-master-key` (re-encrypt every
-//! secret under a new master key, see [`rotate`]); `action` and `calls` talk to a running
-//! server's admin API (see [`cli`]).
+//! secret under a new master key, see [`rotate`]); `mcp` serves one account's Dialpad to an MCP
+//! client over stdio (see [`mcp`]); `action` and `calls` talk to a running server's admin API
+//! (see [`cli`]).
 
 mod cli;
+mod mcp;
 mod rotate;
 
 use std::net::SocketAddr;
@@ -67,6 +69,9 @@ enum Command {
     /// Re-encrypt every secret of the database under a new master key, while servers run
     /// with both keys (--master-key NEW --previous-master-key OLD).
     RotateMasterKey(rotate::RotateCommand),
+    /// Serve one account's Dialpad as MCP tools and resources over stdin/stdout (for desktop
+    /// agents), from the server's database.
+    Mcp(Box<mcp::McpCommand>),
     /// Run actions for an account, or list them, through a running dialbridge server.
     Action(cli::ActionCommand),
     /// Work with an account's calls through a running dialbridge server.
@@ -92,6 +97,7 @@ async fn main() -> ExitCode {
         }
         Command::Migrate { database_url } => migrate(&database_url).await,
         Command::RotateMasterKey(command) => rotate::run(command).await,
+        Command::Mcp(command) => mcp::run(*command).await,
         Command::Action(command) => return cli::exit(cli::action::run(command).await),
         Command::Calls(command) => return cli::exit(cli::export::run(command).await),
     };

@@ -204,6 +204,12 @@ impl Actions {
     }
 }
 
+/// Whether the account's connection may run an operation needing `scopes` (what the MCP
+/// tools list shows).
+pub(crate) fn scopes_allow(account: &Account, scopes: &[String]) -> bool {
+    check_scopes(account, "", scopes).is_ok()
+}
+
 /// OAuth connections must have been granted the operation's scopes; API keys reach what
 /// their company or user may.
 fn check_scopes(account: &Account, key: &str, scopes: &[String]) -> Result<()> {

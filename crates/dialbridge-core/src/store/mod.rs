@@ -2,11 +2,13 @@
 //! for SQLite and PostgreSQL. Secrets cross this boundary only as `Sealed` ciphertext.
 
 mod cluster;
+mod mcp;
 mod operators;
 
 use async_trait::async_trait;
 
 pub use cluster::{ClusterStore, RateStore, SignalStore};
+pub use mcp::{McpTokenRecord, McpTokenStore};
 pub use operators::{
     AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, ResealStore, Revocation, SealedCell,
     SealedColumn,
@@ -813,6 +815,7 @@ pub trait Store:
     + AuditStore
     + ResealStore
     + RetentionStore
+    + McpTokenStore
 {
     /// A cheap round trip, for `/healthz`.
     async fn ping(&self) -> StoreResult<()>;

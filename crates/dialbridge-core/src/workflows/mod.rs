@@ -205,7 +205,7 @@ impl Workflows {
     }
 }
 
-fn check_key(key: &str) -> Result<()> {
+pub(crate) fn check_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.len() <= 64
         && key

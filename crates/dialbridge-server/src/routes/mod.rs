@@ -12,6 +12,7 @@ mod connect;
 mod executions;
 mod health;
 mod ingress;
+mod mcp_tokens;
 mod proxy;
 #[cfg(test)]
 mod tests;
@@ -31,10 +32,13 @@ use crate::audit;
 use crate::auth::behind_api_key;
 use crate::docs;
 use crate::error::ApiError;
+use crate::mcp;
 use crate::openapi::{self, Document};
 use crate::state::AppState;
 
 const BODY_LIMIT: usize = 1024 * 1024;
+
+pub(crate) use health::count_requests;
 
 /// `{items: [...]}`: a list answered whole, without a cursor.
 #[derive(Serialize, ToSchema)]
@@ -63,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .to_owned();
     let document = Document::new(&openapi::finish(openapi, &server_url));
     router
+        .merge(mcp::router(&state))
         .with_state(state)
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -118,6 +123,8 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::create, admin::list))
         .routes(routes!(admin::revoke))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(mcp_tokens::create, mcp_tokens::list))
+        .routes(routes!(mcp_tokens::revoke))
         .fallback(|| async { ApiError::not_found_route() });
     // Every method reaches the proxy (Dialpad refuses those it does not document); the five
     // Dialpad uses are the documented ones.

@@ -31,16 +31,10 @@ async fn ok(app: &TestApp, key: &str, input: Value) -> Value {
 
 /// The API v2 requests the emulator received since the last call, oldest first.
 async fn dialpad_requests(app: &TestApp) -> Vec<Value> {
-    let (_, log) = app
-        .emulator_call(Method::GET, "/_control/requests", None)
-        .await;
-    app.emulator_call(Method::DELETE, "/_control/requests", None)
-        .await;
-    log.as_array()
-        .unwrap()
-        .iter()
+    app.take_dialpad_requests()
+        .await
+        .into_iter()
         .filter(|r| r["path"].as_str().unwrap().starts_with("/api/v2/"))
-        .cloned()
         .collect()
 }
 

@@ -8,6 +8,7 @@ mod support;
 
 mod cluster;
 mod conformance;
+mod mcp_conformance;
 mod migration_trees;
 mod operators_conformance;
 mod retention;

@@ -8,5 +8,6 @@ mod cli;
 mod cluster;
 mod cluster_faults;
 mod cluster_refresh;
+mod mcp;
 mod schemathesis;
 mod workflow_restart;

@@ -244,6 +244,16 @@ impl TestApp {
             .expect("JSON from the emulator")
     }
 
+    /// The requests the emulator received since the last call, oldest first (and forgets them).
+    pub async fn take_dialpad_requests(&self) -> Vec<Value> {
+        let (_, log) = self
+            .emulator_call(Method::GET, "/_control/requests", None)
+            .await;
+        self.emulator_call(Method::DELETE, "/_control/requests", None)
+            .await;
+        log.as_array().expect("the request log").clone()
+    }
+
     pub async fn emulator_stats(&self) -> Value {
         self.emulator_call(Method::GET, "/_control/stats", None)
             .await

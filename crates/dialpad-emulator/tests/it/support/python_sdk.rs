@@ -1,5 +1,6 @@
 //! Running the official Dialpad Python SDK (`scripts/python-sdk/sdk_check.py`) from Rust
-//! tests, against the emulator or dialbridge's proxy. Shared by the emulator's tests (as
+//! tests, against the emulator or dialbridge's proxy, and the official MCP Python SDK
+//! (`scripts/python-sdk/mcp_check.py`) against dialbridge's MCP server. Shared by the emulator's tests (as
 //! `support::python_sdk`) and the server's (`#[path]`-included). The venv comes from
 //! `scripts/python-sdk/setup-venv.sh` (built once, then reused while the requirements are
 //! unchanged); it needs PyPI the first time, and the tests fail, never skip, when it cannot be
@@ -15,7 +16,7 @@ use tokio::sync::OnceCell;
 
 /// Building the venv from scratch takes seconds; pip's own retries are bounded too.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(300);
-/// One run of sdk_check.py; the script stops itself a little earlier.
+/// One run of a script; it stops itself a little earlier.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 const CHECK_TIMEOUT_INSIDE: &str = "75";
 
@@ -84,14 +85,29 @@ async fn setup_venv() -> Result<PathBuf, String> {
 /// (scenarios and options); panics with the script's output unless it succeeds. Returns its
 /// JSON summary.
 pub async fn sdk_check(base_url: &str, token: &str, user_id: &str, args: &[&str]) -> Value {
+    let mut all = vec![
+        // `--name=value`: a token may begin with '-', which argparse would read as an option.
+        format!("--base-url={base_url}"),
+        format!("--token={token}"),
+        format!("--user-id={user_id}"),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    run_script("sdk_check.py", &all).await
+}
+
+/// Runs mcp_check.py (an MCP client on the official `mcp` package) with `args`: its transport
+/// (`--url=… --token=…`, or `--stdio=<JSON command line>`), options and scenarios. Panics with
+/// the script's output unless it succeeds; returns its JSON summary.
+#[allow(dead_code)] // the binary's tests use it; this file is shared
+pub async fn mcp_check(args: &[String]) -> Value {
+    run_script("mcp_check.py", args).await
+}
+
+async fn run_script(name: &str, args: &[String]) -> Value {
     let python = venv_python().await;
-    let script = sdk_dir().join("sdk_check.py");
+    let script = sdk_dir().join(name);
     let child = Command::new(python)
         .arg(&script)
-        // `--name=value`: a token may begin with '-', which argparse would read as an option.
-        .arg(format!("--base-url={base_url}"))
-        .arg(format!("--token={token}"))
-        .arg(format!("--user-id={user_id}"))
         .args(["--timeout", CHECK_TIMEOUT_INSIDE])
         .args(args)
         .env("PYTHONUNBUFFERED", "1")
@@ -104,20 +120,20 @@ pub async fn sdk_check(base_url: &str, token: &str, user_id: &str, args: &[&str]
         .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python.display(), script.display()));
     let output = tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("sdk_check.py {args:?} took over {CHECK_TIMEOUT:?}"))
-        .expect("sdk_check.py output");
+        .unwrap_or_else(|_| panic!("{name} {args:?} took over {CHECK_TIMEOUT:?}"))
+        .expect("script output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "sdk_check.py {args:?} against {base_url} exited with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{name} {args:?} exited with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         output.status
     );
     let summary: Value = stdout
         .lines()
         .last()
         .and_then(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("sdk_check.py printed no JSON summary\n{stdout}\n{stderr}"));
-    assert_eq!(summary["ok"], true, "{summary}");
+        .unwrap_or_else(|| panic!("{name} printed no JSON summary\n{stdout}\n{stderr}"));
+    assert_eq!(summary["ok"], true, "{summary}\n--- stderr\n{stderr}");
     summary
 }
