@@ -935,3 +935,103 @@ async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repair
     );
     app.shutdown().await;
 }
+
+/// Polls execution `id` until `ready` holds for it; answers it.
+async fn wait_until(app: &TestApp, id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+        if ready(&execution) {
+            return execution;
+        }
+        last = execution;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("execution {id} never reached {what}: {last:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_keeps_its_version_and_a_replay_runs_its_own_or_the_latest() {
+    let mut app = TestApp::connected("acme").await;
+    let version = |mark: u32| {
+        json!({
+            "name": "Versioned",
+            "trigger": { "type": "api" },
+            "steps": [
+                { "id": "wait", "delay": "3s" },
+                { "id": "mark", "set": { "version": mark } },
+            ],
+        })
+    };
+    save_and_enable(&app, "versioned", version(1)).await;
+    let (status, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/versioned/executions",
+            Some(json!({ "input": {} })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["execution_id"].as_str().unwrap().to_owned();
+    wait_until(&app, &id, "its delay", |e| {
+        e["steps"][0]["id"] == "wait" && e["steps"][0]["wake_at"].is_string()
+    })
+    .await;
+
+    // Version 2 is saved while the version-1 execution waits, and the process restarts, so
+    // the one that wakes the execution has no definition in memory yet.
+    let (status, body) = app
+        .call(Method::PUT, "/api/v1/workflows/versioned", Some(version(2)))
+        .await;
+    assert_eq!(
+        (status, body["version"].clone()),
+        (StatusCode::OK, json!(2))
+    );
+    let master_key = app.master_key.clone();
+    app.restart_with_keys(&master_key, None)
+        .await
+        .expect("restarts");
+    let (_, waiting) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(
+        waiting["steps"].as_array().map(Vec::len),
+        Some(1),
+        "version 2 was saved and the process restarted while the delay still ran: {waiting:#}"
+    );
+
+    let done = wait_finished(&app, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["version"], 1);
+    assert_eq!(
+        done["steps"][1]["output"],
+        json!({ "version": 1 }),
+        "the execution finished on its own version"
+    );
+
+    for (asked, expected) in [
+        (json!({ "version": "own" }), 1),
+        (json!({ "version": "latest" }), 2),
+    ] {
+        let (status, replay) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/executions/{id}/replay"),
+                Some(asked.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{replay}");
+        let replayed = wait_until(
+            &app,
+            replay["execution_id"].as_str().unwrap(),
+            "the end",
+            |e| e["status"] == "succeeded",
+        )
+        .await;
+        assert_eq!(replayed["version"], expected, "{asked}: {replayed:#}");
+        assert_eq!(
+            replayed["steps"][1]["output"],
+            json!({ "version": expected }),
+            "{asked} ran that version's steps"
+        );
+    }
+    app.shutdown().await;
+}
