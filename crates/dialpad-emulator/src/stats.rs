@@ -20,6 +20,9 @@ pub struct Stats {
 pub struct TokenRequests {
     pub authorization_code: u64,
     pub refresh_token: u64,
+    /// Refresh requests with a refresh token that an earlier refresh had already rotated out
+    /// (a client that refreshed twice with one token).
+    pub rotated_refresh_token: u64,
 }
 
 impl Stats {

@@ -25,6 +25,8 @@ pub struct Store {
     pub limiter: RateLimiter,
     /// API v2 requests counted towards `faults.every_nth` since the fault was set.
     pub fault_counter: u64,
+    /// Refresh requests counted towards `refresh_hold.requests` since the hold was set.
+    pub refresh_arrivals: u64,
 }
 
 impl Store {
@@ -41,6 +43,7 @@ impl Store {
             events: Outbox::default(),
             limiter: RateLimiter::default(),
             fault_counter: 0,
+            refresh_arrivals: 0,
         }
     }
 }

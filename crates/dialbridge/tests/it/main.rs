@@ -6,4 +6,5 @@ mod support;
 mod binary;
 mod cli;
 mod schemathesis;
+mod two_processes;
 mod workflow_restart;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+pub mod processes;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
 
 pub fn free_port() -> u16 {
