@@ -74,3 +74,163 @@ async fn sqlite_one_refresh_across_two_processes() {
 async fn postgres_one_refresh_across_two_processes() {
     one_refresh_across_two_processes(Database::Postgres).await;
 }
+
+/// An event Dialpad delivers again — the same copy, a copy signed anew with a fresh `iat`,
+/// and two copies arriving at the same moment at two processes — starts its executions once.
+async fn a_redelivered_event_runs_once(kind: Database) {
+    let database = TestDatabase::new(kind).await;
+    let emulator = processes::emulator().await;
+    let emu = emulator.base.clone();
+    let first = processes::serve(&database.url, &[]).await;
+    configure(&first.base, &emu).await;
+    connect_oauth(&first.base, &emu).await;
+    let (status, body) = call(
+        Method::PUT,
+        &format!("{}/api/v1/workflows/on-hangup", first.base),
+        Some(json!({
+            "name": "On hangup",
+            "trigger": { "type": "call.hangup" },
+            "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        Method::PUT,
+        &format!("{}/api/v1/accounts/acme/workflows/on-hangup", first.base),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let second = processes::serve(&database.url, &[]).await;
+    let (hook_path, secret) = dialpad_hook(&first.base, &emu).await;
+
+    let event = |call_id: &str, iat: u64| {
+        let claims = json!({
+            "call_id": call_id, "state": "hangup", "direction": "inbound",
+            "external_number": "+14155550150", "internal_number": "+14155550101",
+            "target": { "id": "5910974510923776", "type": "user" }, "iat": iat,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("a JWT")
+    };
+    let deliver = |base: &str, jwt: String| {
+        let url = format!("{base}{hook_path}");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/jwt")
+                .body(jwt)
+                .send()
+                .await
+                .expect("delivery");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<serde_json::Value>().await.expect("JSON"),
+            )
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+
+    // The same copy again, then a copy signed anew a second later.
+    let (status, original) = deliver(&first.base, event("4800000000000001", now)).await;
+    assert_eq!(status, 200, "{original}");
+    assert_eq!(original["duplicate"], false);
+    assert_eq!(original["executions"].as_array().map(Vec::len), Some(1));
+    for (base, iat) in [(&first.base, now), (&second.base, now + 1)] {
+        let (status, again) = deliver(base, event("4800000000000001", iat)).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["duplicate"], true, "iat {iat} at {base}: {again}");
+        assert_eq!(again["executions"], json!([]));
+    }
+
+    // Two copies at once, one to each process.
+    let (a, b) = tokio::join!(
+        deliver(&first.base, event("4800000000000002", now)),
+        deliver(&second.base, event("4800000000000002", now + 1)),
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    let mut duplicates = [&a.1["duplicate"], &b.1["duplicate"]];
+    duplicates.sort_by_key(|d| d.as_bool());
+    assert_eq!(duplicates, [&json!(false), &json!(true)], "{} {}", a.1, b.1);
+    let started = a.1["executions"].as_array().expect("executions").len()
+        + b.1["executions"].as_array().expect("executions").len();
+    assert_eq!(started, 1, "{} {}", a.1, b.1);
+
+    // Executions are stored before an event is answered: the list is final.
+    let (_, page) = call(
+        Method::GET,
+        &format!("{}/api/v1/executions?account_id=acme", second.base),
+        None,
+    )
+    .await;
+    let mut calls: Vec<&str> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["event"]["call_id"].as_str().expect("call_id"))
+        .collect();
+    calls.sort();
+    assert_eq!(calls, ["4800000000000001", "4800000000000002"], "{page}");
+
+    first.kill().await;
+    second.kill().await;
+    emulator.kill().await;
+    database.cleanup().await;
+}
+
+/// The path dialbridge gave Dialpad for `acme`'s events, and the secret Dialpad signs them with
+/// (read back from the emulator as a company admin).
+async fn dialpad_hook(base: &str, emu: &str) -> (String, String) {
+    let (_, account) = call(Method::GET, &format!("{base}/api/v1/accounts/acme"), None).await;
+    let events = &account["dialpad_events"];
+    let hook_url = events["hook_url"].as_str().expect("hook_url");
+    let hook_path = hook_url
+        .strip_prefix(base)
+        .expect("a hook under the process's URL")
+        .to_owned();
+    let (_, companies) = call(Method::GET, &format!("{emu}/_control/companies"), None).await;
+    let (_, key) = call(
+        Method::POST,
+        &format!("{emu}/_control/api-keys"),
+        Some(json!({ "company_id": companies[0]["id"] })),
+    )
+    .await;
+    let webhook_id = events["dialpad_webhook_id"].as_str().expect("webhook id");
+    let webhook = reqwest::Client::new()
+        .get(format!("{emu}/api/v2/webhooks/{webhook_id}"))
+        .bearer_auth(key["api_key"].as_str().expect("api_key"))
+        .send()
+        .await
+        .expect("webhook")
+        .json::<serde_json::Value>()
+        .await
+        .expect("JSON");
+    let secret = webhook["signature"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    (hook_path, secret)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_redelivered_event_runs_once() {
+    a_redelivered_event_runs_once(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn postgres_a_redelivered_event_runs_once() {
+    a_redelivered_event_runs_once(Database::Postgres).await;
+}

@@ -4,7 +4,6 @@
 //! through them.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use dialbridge_storage::testing::{fresh_postgres, TestDbGuard};
 use serde_json::{json, Value};
@@ -213,16 +212,4 @@ pub async fn emulator_stats(emulator: &str) -> Value {
     )
     .await
     .1
-}
-
-/// Polls `check` every 50 ms until it holds; fails the test after `bound`.
-pub async fn until(bound: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let give_up = std::time::Instant::now() + bound;
-    while std::time::Instant::now() < give_up {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
