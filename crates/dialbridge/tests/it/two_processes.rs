@@ -2,6 +2,10 @@
 //! processes on one database (a SQLite file, and PostgreSQL), one `dialbridge emulator` process
 //! for both.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -233,4 +237,161 @@ async fn sqlite_a_redelivered_event_runs_once() {
 )]
 async fn postgres_a_redelivered_event_runs_once() {
     a_redelivered_event_runs_once(Database::Postgres).await;
+}
+
+/// The vendor's receiver: answers 503 until opened, then 200; counts what it accepted per
+/// message id (`webhook-id`).
+#[derive(Clone, Default)]
+struct Receiver {
+    open: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+    accepted: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let receiver = self.clone();
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+            let receiver = receiver.clone();
+            async move {
+                if !receiver.open.load(Ordering::SeqCst) {
+                    receiver.refused.fetch_add(1, Ordering::SeqCst);
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *receiver.accepted.lock().unwrap().entry(id).or_default() += 1;
+                axum::http::StatusCode::OK
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+}
+
+/// Deliveries still waiting to be retried when their process is SIGKILLed are delivered by the
+/// process started after it, each once.
+async fn vendor_webhooks_survive_a_restart(kind: Database) {
+    let database = TestDatabase::new(kind).await;
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    // Production's retry schedule (5 s after the first failure, then 30 s): the process is
+    // killed while every delivery waits for its second attempt.
+    let first = processes::serve(&database.url, &[]).await;
+    let (status, body) = call(
+        Method::PUT,
+        &format!("{}/api/v1/webhook-endpoints/vendor", first.base),
+        Some(json!({ "url": url, "events": ["execution.succeeded"] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        Method::PUT,
+        &format!("{}/api/v1/workflows/noop", first.base),
+        Some(json!({
+            "name": "No-op",
+            "trigger": { "type": "api" },
+            "steps": [{ "id": "set", "set": { "ok": true } }],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    call(
+        Method::PUT,
+        &format!("{}/api/v1/accounts/acme", first.base),
+        Some(json!({})),
+    )
+    .await;
+    let (status, body) = call(
+        Method::PUT,
+        &format!("{}/api/v1/accounts/acme/workflows/noop", first.base),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    const RUNS: usize = 4;
+    for _ in 0..RUNS {
+        let (status, body) = call(
+            Method::POST,
+            &format!(
+                "{}/api/v1/accounts/acme/workflows/noop/executions",
+                first.base
+            ),
+            Some(json!({ "input": {} })),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let pending = |base: String| async move {
+        let (_, page) = call(
+            Method::GET,
+            &format!("{base}/api/v1/webhook-endpoints/vendor/deliveries"),
+            None,
+        )
+        .await;
+        page["items"].as_array().cloned().unwrap_or_default()
+    };
+    let mut waited = 0;
+    loop {
+        let items = pending(first.base.clone()).await;
+        let tried = items
+            .iter()
+            .filter(|d| d["status"] == "pending" && d["attempts"] == 1)
+            .count();
+        if tried == RUNS {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 400, "not every delivery failed once: {items:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    first.kill().await;
+    receiver.open.store(true, Ordering::SeqCst);
+
+    let second = processes::serve(&database.url, &[]).await;
+    let mut waited = 0;
+    let items = loop {
+        let items = pending(second.base.clone()).await;
+        if items.len() == RUNS && items.iter().all(|d| d["status"] == "delivered") {
+            break items;
+        }
+        waited += 1;
+        assert!(waited < 600, "not delivered after the restart: {items:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let accepted = receiver.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), RUNS, "{accepted:?}");
+    for delivery in &items {
+        let id = delivery["id"].as_str().expect("id");
+        assert_eq!(
+            accepted.get(id),
+            Some(&1),
+            "{id} delivered once: {accepted:?}"
+        );
+        assert_eq!(delivery["attempts"], 2, "{delivery:#}");
+    }
+    assert_eq!(receiver.refused.load(Ordering::SeqCst), RUNS);
+    second.kill().await;
+    database.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_vendor_webhooks_survive_a_restart() {
+    vendor_webhooks_survive_a_restart(Database::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn postgres_vendor_webhooks_survive_a_restart() {
+    vendor_webhooks_survive_a_restart(Database::Postgres).await;
 }

@@ -90,13 +90,12 @@ pub async fn emulator() -> Process {
     Process { child, base }
 }
 
-/// `dialbridge serve` on `database` with the shared admin and master keys, the vendor webhook
-/// retry base at 1 ms, and `extra` flags; once healthy.
+/// `dialbridge serve` on `database` with the shared admin and master keys and `extra` flags;
+/// once healthy.
 pub async fn serve(database: &str, extra: &[&str]) -> Process {
     let listen = format!("127.0.0.1:{}", free_port());
     let child = dialbridge(&["serve", "--listen", &listen, "--database-url", database])
         .args(["--api-key", ADMIN_KEY, "--master-key", MASTER_KEY])
-        .args(["--webhook-retry-base-ms", "1"])
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
