@@ -43,7 +43,9 @@ wanted=("$@")
 mkdir -p "$out" "$scratch"
 # One copy of the tree and its build cache for every module (cargo-mutants would copy it for
 # each); the scratch copy is what cargo-mutants changes, one mutant at a time.
-rsync -a --delete --exclude target/mutants --exclude .git ./ "$scratch/"
+# (Files a build running meanwhile removes from target are skipped: rsync's code 24.)
+rsync -a --delete --exclude target/mutants --exclude target/debug/incremental --exclude .git \
+    ./ "$scratch/" || [[ $? == 24 ]]
 cd "$scratch"
 for entry in "${modules[@]}"; do
     IFS='|' read -r name file filters <<<"$entry"
