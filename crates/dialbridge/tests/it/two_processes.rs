@@ -395,3 +395,98 @@ async fn sqlite_vendor_webhooks_survive_a_restart() {
 async fn postgres_vendor_webhooks_survive_a_restart() {
     vendor_webhooks_survive_a_restart(Database::Postgres).await;
 }
+
+/// A schedule's tick starts one execution across processes: two processes started at once on
+/// PostgreSQL both look at the last five minutes' ticks when they start; each tick runs once.
+/// A third process, started after a marker schedule was enabled, looks at the same ticks and
+/// then the marker's: once the marker's ticks ran, every process had its look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn postgres_a_schedule_fires_once_across_processes() {
+    let database = TestDatabase::new(Database::Postgres).await;
+    let setup = processes::serve(&database.url, &[]).await;
+    call(
+        Method::PUT,
+        &format!("{}/api/v1/accounts/acme", setup.base),
+        Some(json!({})),
+    )
+    .await;
+    let every_minute = |name: &str| {
+        json!({
+            "name": name,
+            "trigger": { "type": "schedule", "cron": "* * * * *" },
+            "steps": [{ "id": "tick", "set": { "at": "{{ event.scheduled_at }}" } }],
+        })
+    };
+    let enable = |base: String, key: &'static str| async move {
+        let (status, body) = call(
+            Method::PUT,
+            &format!("{base}/api/v1/workflows/{key}"),
+            Some(every_minute(key)),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = call(
+            Method::PUT,
+            &format!("{base}/api/v1/accounts/acme/workflows/{key}"),
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    };
+    enable(setup.base.clone(), "a-every-minute").await;
+    setup.kill().await;
+
+    let (first, second) = tokio::join!(
+        processes::serve(&database.url, &[]),
+        processes::serve(&database.url, &[])
+    );
+    let ticks = |base: String, key: &'static str| async move {
+        let (_, page) = call(
+            Method::GET,
+            &format!("{base}/api/v1/executions?account_id=acme&limit=100"),
+            None,
+        )
+        .await;
+        let mut ticks: Vec<i64> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["workflow"] == key)
+            .map(|e| e["trigger"]["tick"].as_i64().expect("tick"))
+            .collect();
+        ticks.sort();
+        ticks
+    };
+    let mut waited = 0;
+    while ticks(first.base.clone(), "a-every-minute").await.len() < 5 {
+        waited += 1;
+        assert!(
+            waited < 400,
+            "the five ticks of the last five minutes never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    enable(first.base.clone(), "z-marker").await;
+    let third = processes::serve(&database.url, &[]).await;
+    let mut waited = 0;
+    while ticks(third.base.clone(), "z-marker").await.len() < 5 {
+        waited += 1;
+        assert!(waited < 400, "the marker's ticks never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for key in ["a-every-minute", "z-marker"] {
+        let ran = ticks(third.base.clone(), key).await;
+        let mut once = ran.clone();
+        once.dedup();
+        assert_eq!(ran, once, "{key}: a tick ran twice");
+    }
+
+    first.kill().await;
+    second.kill().await;
+    third.kill().await;
+    database.cleanup().await;
+}
