@@ -13,6 +13,28 @@ use crate::support::processes::{
     self, call, configure, connect_oauth, emulator_stats, Database, TestDatabase,
 };
 
+/// `sqlite::<name>` and `postgres::<name>` tests from `async fn <name>(Database)`; the
+/// PostgreSQL ones are ignored unless `DIALBRIDGE_TEST_DATABASE_URL` was set at build time.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(super::Database::Sqlite).await }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[cfg_attr(not(postgres_tests), ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests")]
+            async fn $name() { super::$name(super::Database::Postgres).await }
+        )* }
+    };
+}
+
+on_both_databases!(
+    one_refresh_across_two_processes,
+    a_redelivered_event_runs_once,
+    vendor_webhooks_survive_a_restart
+);
+
 /// Both processes find the access token refused (401) at once and refresh; the emulator holds
 /// each refresh answer until two refreshes have arrived (or 3 s), so two processes that both
 /// asked would both be answered — and the second would have spent the rotated refresh token.
@@ -63,20 +85,6 @@ async fn one_refresh_across_two_processes(kind: Database) {
     second.kill().await;
     emulator.kill().await;
     database.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_one_refresh_across_two_processes() {
-    one_refresh_across_two_processes(Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[cfg_attr(
-    not(postgres_tests),
-    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
-)]
-async fn postgres_one_refresh_across_two_processes() {
-    one_refresh_across_two_processes(Database::Postgres).await;
 }
 
 /// An event Dialpad delivers again — the same copy, a copy signed anew with a fresh `iat`,
@@ -225,20 +233,6 @@ async fn dialpad_hook(base: &str, emu: &str) -> (String, String) {
     (hook_path, secret)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_a_redelivered_event_runs_once() {
-    a_redelivered_event_runs_once(Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[cfg_attr(
-    not(postgres_tests),
-    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
-)]
-async fn postgres_a_redelivered_event_runs_once() {
-    a_redelivered_event_runs_once(Database::Postgres).await;
-}
-
 /// The vendor's receiver: answers 503 until opened, then 200; counts what it accepted per
 /// message id (`webhook-id`).
 #[derive(Clone, Default)]
@@ -380,20 +374,6 @@ async fn vendor_webhooks_survive_a_restart(kind: Database) {
     assert_eq!(receiver.refused.load(Ordering::SeqCst), RUNS);
     second.kill().await;
     database.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_vendor_webhooks_survive_a_restart() {
-    vendor_webhooks_survive_a_restart(Database::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[cfg_attr(
-    not(postgres_tests),
-    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
-)]
-async fn postgres_vendor_webhooks_survive_a_restart() {
-    vendor_webhooks_survive_a_restart(Database::Postgres).await;
 }
 
 /// A schedule's tick starts one execution across processes: two processes started at once on
