@@ -2,7 +2,6 @@
 //! 401, exactly once under 50 concurrent requests and across two server processes; rotated and
 //! non-rotated refresh tokens; backoff after failures; reauth on invalid_grant.
 
-
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
