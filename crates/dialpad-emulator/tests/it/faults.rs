@@ -164,7 +164,7 @@ async fn stats_count_requests_successful_or_not() {
     assert_eq!(
         stats,
         json!({
-            "token_requests": { "authorization_code": 2, "refresh_token": 2 },
+            "token_requests": { "authorization_code": 2, "refresh_token": 2, "rotated_refresh_token": 1 },
             "deauthorize_requests": 1,
             "api_requests": 0,
             "rate_limited": 0,
