@@ -162,6 +162,10 @@ mod tests {
         let last = sealed.0.len() - 1;
         sealed.0[last] ^= 1;
         assert!(cipher.open(&sealed).is_err());
+        // Shorter than a nonce (a truncated column): refused, not a panic.
+        for length in [0, 3, NONCE_LEN - 1] {
+            assert!(cipher.open(&Sealed(vec![7; length])).is_err(), "{length}");
+        }
     }
 
     #[test]

@@ -20,6 +20,26 @@ pub struct EmulatorConfig {
     pub company_requests_per_second: u32,
     /// Injected failures and latency. Default: none.
     pub faults: Faults,
+    /// Holding refresh answers back, to force races between clients. Default: off.
+    pub refresh_hold: RefreshHold,
+}
+
+/// Each `refresh_token` grant request is answered only once `requests` of them have arrived
+/// (counting from the change), or after `max` — so clients that would refresh at about the
+/// same moment are made to overlap. `requests: 0` is off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshHold {
+    pub requests: u64,
+    pub max: Duration,
+}
+
+impl Default for RefreshHold {
+    fn default() -> Self {
+        RefreshHold {
+            requests: 0,
+            max: Duration::from_secs(5),
+        }
+    }
 }
 
 /// Failures on demand, for clients' retry paths.
@@ -51,6 +71,7 @@ impl Default for EmulatorConfig {
                 statuses: Vec::new(),
                 latency: Duration::ZERO,
             },
+            refresh_hold: RefreshHold::default(),
         }
     }
 }
@@ -80,7 +101,16 @@ pub struct ConfigView {
     pub fault_statuses: Option<Vec<u16>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Hold each refresh answer until this many refresh requests arrived (0: off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_refresh_requests: Option<u64>,
+    /// The longest a refresh answer is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_refresh_max_ms: Option<u64>,
 }
+
+/// The longest a refresh answer may be held (a minute).
+const MAX_REFRESH_HOLD_MS: u64 = 60_000;
 
 /// Statuses a fault may answer with.
 const FAULT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
@@ -97,6 +127,8 @@ impl EmulatorConfig {
             fault_status: Some(self.faults.status),
             fault_statuses: Some(self.faults.statuses.clone()),
             latency_ms: Some(self.faults.latency.as_millis() as u64),
+            hold_refresh_requests: Some(self.refresh_hold.requests),
+            hold_refresh_max_ms: Some(self.refresh_hold.max.as_millis() as u64),
         }
     }
 
@@ -112,6 +144,14 @@ impl EmulatorConfig {
         }
         if patch.fault_percent.is_some_and(|p| p > 100) {
             return Err("fault_percent must be between 0 and 100".into());
+        }
+        if patch
+            .hold_refresh_max_ms
+            .is_some_and(|ms| ms > MAX_REFRESH_HOLD_MS)
+        {
+            return Err(format!(
+                "hold_refresh_max_ms must be at most {MAX_REFRESH_HOLD_MS}"
+            ));
         }
         if patch.company_requests_per_second == Some(0) {
             return Err("company_requests_per_second must be at least 1".into());
@@ -142,6 +182,12 @@ impl EmulatorConfig {
         }
         if let Some(ms) = patch.latency_ms {
             self.faults.latency = Duration::from_millis(ms);
+        }
+        if let Some(n) = patch.hold_refresh_requests {
+            self.refresh_hold.requests = n;
+        }
+        if let Some(ms) = patch.hold_refresh_max_ms {
+            self.refresh_hold.max = Duration::from_millis(ms);
         }
         Ok(())
     }

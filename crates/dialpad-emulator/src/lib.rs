@@ -62,6 +62,8 @@ struct Inner {
     /// Keys installed with `install_api_key` (`--api-key`), which survive a reset.
     installed_keys: Mutex<Vec<String>>,
     pages: Pages,
+    /// Woken at each refresh request, for the answers `refresh_hold` keeps waiting.
+    refresh_arrived: tokio::sync::Notify,
 }
 
 impl Emulator {
@@ -77,6 +79,7 @@ impl Emulator {
                 initial_config: config,
                 installed_keys: Mutex::new(Vec::new()),
                 pages: Pages::new(),
+                refresh_arrived: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -185,6 +188,32 @@ impl Emulator {
 
     fn pages(&self) -> &Pages {
         &self.inner.pages
+    }
+
+    /// Counts a refresh request and, while `refresh_hold` is on, waits until as many as it
+    /// asks for have arrived (or its `max` has passed).
+    async fn hold_refresh(&self) {
+        let (wanted, max) = {
+            let mut store = self.store();
+            let hold = store.config.refresh_hold.clone();
+            if hold.requests == 0 {
+                return;
+            }
+            store.refresh_arrivals += 1;
+            (hold.requests, hold.max)
+        };
+        self.inner.refresh_arrived.notify_waiters();
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            // Registered before the count is read, so an arrival in between is not missed.
+            let arrived = self.inner.refresh_arrived.notified();
+            if self.store().refresh_arrivals >= wanted {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Back to the seeded world and the initial configuration; installed keys stay.

@@ -23,9 +23,9 @@ pub struct Stats {
 pub struct TokenRequests {
     pub authorization_code: u64,
     pub refresh_token: u64,
-    /// Refresh requests presenting a refresh token presented before (with rotation on, a
-    /// client that refreshed one token twice).
-    pub refresh_token_reused: u64,
+    /// Refresh requests with a refresh token that an earlier refresh had already rotated out
+    /// (a client that refreshed twice with one token).
+    pub rotated_refresh_token: u64,
 }
 
 impl Stats {

@@ -27,8 +27,8 @@ pub struct Store {
     pub fault_counter: u64,
     /// Requests answered 429, by a digest of the request: when their `Retry-After` ends.
     pub retry_not_before: std::collections::HashMap<u64, std::time::Instant>,
-    /// Digests of the refresh tokens presented so far (`stats.token_requests.refresh_token_reused`).
-    pub presented_refresh_tokens: std::collections::HashSet<u64>,
+    /// Refresh requests counted towards `refresh_hold.requests` since the hold was set.
+    pub refresh_arrivals: u64,
 }
 
 impl Store {
@@ -46,7 +46,7 @@ impl Store {
             limiter: RateLimiter::default(),
             fault_counter: 0,
             retry_not_before: Default::default(),
-            presented_refresh_tokens: Default::default(),
+            refresh_arrivals: 0,
         }
     }
 }

@@ -129,8 +129,8 @@ impl Executions {
     }
 
     /// Runs one claimed execution to its next resting point: finished, failed, handed back
-    /// until a delay ends, or cancelled.
-    async fn execute(&self, claimed: Claimed, cancel: CancellationToken) {
+    /// until a delay ends, or cancelled; answers when it is due again if it was handed back.
+    async fn execute(&self, claimed: Claimed, cancel: CancellationToken) -> Option<Timestamp> {
         let execution = claimed.execution;
         let budget = self.shared.settings().executor.execution_timeout;
         let mut interpreter = None;
@@ -189,17 +189,24 @@ impl Executions {
             deliveries,
             now,
         };
+        let run_at = match &write.outcome {
+            Some(JournalOutcome::Release { run_at }) => Some(*run_at),
+            _ => None,
+        };
         match self.write_journal(write).await {
             Ok(true) => {
                 if let Some(done) = &finished {
                     self.execution_finished(done);
                 }
+                run_at
             }
             Ok(false) => {
-                tracing::warn!(execution = %execution.id, "the execution changed hands or was cancelled before it finished here")
+                tracing::warn!(execution = %execution.id, "the execution changed hands or was cancelled before it finished here");
+                None
             }
             Err(e) => {
-                tracing::error!(execution = %execution.id, "recording the outcome failed: {e}")
+                tracing::error!(execution = %execution.id, "recording the outcome failed: {e}");
+                None
             }
         }
     }
@@ -285,7 +292,8 @@ struct Dispatcher {
     /// When an account's next execution becomes claimable.
     timers: BinaryHeap<Reverse<(Timestamp, AccountId)>>,
     running: HashMap<String, Running>,
-    done: mpsc::UnboundedSender<String>,
+    /// A finished run's execution id, and when it is due again if a delay handed it back.
+    done: mpsc::UnboundedSender<(String, Option<Timestamp>)>,
     /// The shards held at the last look.
     held: BTreeSet<i64>,
     /// When work was last looked for.
@@ -296,7 +304,7 @@ impl Dispatcher {
     async fn run(
         &mut self,
         shutdown: CancellationToken,
-        mut finished: mpsc::UnboundedReceiver<String>,
+        mut finished: mpsc::UnboundedReceiver<(String, Option<Timestamp>)>,
     ) {
         let shared = self.executions.shared.clone();
         let mut signals = shared.signals().subscribe();
@@ -315,7 +323,7 @@ impl Dispatcher {
                     Err(broadcast::error::RecvError::Lagged(_)) => self.look(None).await,
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                Some(id) = finished.recv() => self.on_finished(&id),
+                Some((id, wake_at)) = finished.recv() => self.on_finished(&id, wake_at),
                 _ = ownership.changed() => self.follow_shards().await,
                 _ = tokio::time::sleep_until(renew_at) => {
                     self.renew().await;
@@ -379,15 +387,20 @@ impl Dispatcher {
         }
     }
 
-    fn on_finished(&mut self, id: &str) {
+    /// A run ended; an execution a delay handed back gets a timer for its wake-up (the timer
+    /// set at its claim was for its lease's end).
+    fn on_finished(&mut self, id: &str, wake_at: Option<Timestamp>) {
         let Some(running) = self.running.remove(id) else {
             return;
         };
         if let Some(account) = self.accounts.get_mut(&running.account) {
             account.running = account.running.saturating_sub(1);
             if account.due && !self.turns.contains(&running.account) {
-                self.turns.push_back(running.account);
+                self.turns.push_back(running.account.clone());
             }
+        }
+        if let Some(at) = wake_at {
+            self.schedule(running.account, at, Timestamp::now());
         }
     }
 
@@ -572,8 +585,8 @@ impl Dispatcher {
         let executions = self.executions.clone();
         let done = self.done.clone();
         tokio::spawn(async move {
-            executions.execute(claimed, cancel).await;
-            let _ = done.send(id);
+            let wake_at = executions.execute(claimed, cancel).await;
+            let _ = done.send((id, wake_at));
         });
     }
 
@@ -606,11 +619,11 @@ impl Dispatcher {
 
     /// On shutdown: no more claims; running executions get `drain` to finish, then are left
     /// to the next holder of their shard (their leases run out).
-    async fn drain(&mut self, mut finished: mpsc::UnboundedReceiver<String>) {
+    async fn drain(&mut self, mut finished: mpsc::UnboundedReceiver<(String, Option<Timestamp>)>) {
         let deadline = tokio::time::Instant::now() + self.settings.drain;
         while !self.running.is_empty() {
             tokio::select! {
-                Some(id) = finished.recv() => { self.running.remove(&id); }
+                Some((id, _)) = finished.recv() => { self.running.remove(&id); }
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(running = self.running.len(), "shutting down with executions still running; they resume elsewhere once their leases run out");
                     for running in self.running.values() {

@@ -641,3 +641,51 @@ async fn unknown_accounts_are_not_found_wherever_an_account_is_in_the_path() {
     }
     app.shutdown().await;
 }
+
+/// Each operation's own per-minute limit binds, not only the company's 20 per second: a burst
+/// of `get_call` (10/min) and of `send_sms` (100/min) reaches Dialpad — with its limits on —
+/// exactly up to each limit, with no 429; the rest are refused by dialbridge as `rate_limited`
+/// before they are sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_operations_per_minute_limit_is_held() {
+    let app = TestApp::connected("acme").await;
+    app.hold_dialpads_limits().await;
+    let (status, call) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/calls",
+            Some(json!({ "direction": "inbound", "scenario": "missed" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let call_id = call["call_id"].as_str().unwrap().to_owned();
+    let sms = json!({ "to_numbers": ["+14155550150"], "text": "hi", "user_id": BLAKE });
+    for (action, input, limit, burst) in [
+        ("get_call", json!({ "id": call_id }), 10, 14),
+        ("send_sms", sms, 100, 106),
+    ] {
+        let runs =
+            futures::future::join_all((0..burst).map(|_| run(&app, action, input.clone()))).await;
+        let mut refused = 0;
+        for (status, body) in &runs {
+            if *status != StatusCode::OK {
+                assert_eq!(
+                    body["error"]["code"], "rate_limited",
+                    "{action}: {status} {body}"
+                );
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            (burst - refused, refused),
+            (limit, burst - limit),
+            "{action}: as many as its per-minute limit went through"
+        );
+        assert_eq!(
+            app.emulator_stats().await["rate_limited"],
+            0,
+            "{action}: Dialpad never answered 429"
+        );
+    }
+    app.shutdown().await;
+}

@@ -1,12 +1,16 @@
 //! Secrets at rest: known secrets written through the API (app client secret, a Dialpad API
-//! key, OAuth tokens, the admin API key) and the webhook secrets dialbridge makes (a Dialpad
-//! hook's, a vendor endpoint's) must not appear in the raw database, in any encoding.
+//! key, OAuth tokens before and after a refresh, the admin API key) and the webhook secrets
+//! dialbridge makes (a Dialpad hook's, a vendor endpoint's) must not appear in the raw
+//! database, in any encoding — after a refresh, a signed and a forged event, and a vendor
+//! delivery that failed (errors are where secrets leak).
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
 
-use crate::support::{Backend, TestApp};
+use crate::support::{self, Backend, TestApp};
 
 on_both_backends!(no_secret_is_stored_in_the_clear);
 
@@ -72,29 +76,81 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
         .call(
             Method::PUT,
             "/api/v1/webhook-endpoints/vendor",
-            Some(json!({ "url": "https://vendor.example/hooks" })),
+            // Nothing listens there: deliveries fail and record why.
+            Some(json!({ "url": "http://127.0.0.1:9/hooks" })),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let endpoint_secret = endpoint["secret"].as_str().unwrap().to_owned();
 
-    let stored = app.stored_connection("oauth-account").await;
-    let cipher = app.cipher();
-    let access_token = cipher
-        .open(&stored.access_token.unwrap())
+    let first_tokens = tokens(&app).await;
+
+    // A refresh: Dialpad stops accepting the access token, the next use refreshes (and Dialpad
+    // rotates the refresh token).
+    let (status, _) = app
+        .emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.check(&app.base, "oauth-account").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.refresh_count().await, 1);
+    let second_tokens = tokens(&app).await;
+    assert_ne!(first_tokens, second_tokens, "the refresh stored new tokens");
+
+    // An event signed with the hook's secret, and a forged one (the failure path of ingress).
+    let (_, account) = app.get("/api/v1/accounts/oauth-account").await;
+    let hook_url = account["dialpad_events"]["hook_url"]
+        .as_str()
         .unwrap()
-        .expose()
         .to_owned();
-    let refresh_token = cipher
-        .open(&stored.refresh_token.unwrap())
-        .unwrap()
-        .expose()
-        .to_owned();
+    let event = json!({ "call_id": "4800000000000042", "state": "hangup", "direction": "inbound" });
+    for (key, expected) in [
+        (hook_secret.as_str(), StatusCode::OK),
+        ("forged", StatusCode::UNAUTHORIZED),
+    ] {
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &event,
+            &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+        )
+        .unwrap();
+        let response = app
+            .http
+            .post(&hook_url)
+            .header("content-type", "application/jwt")
+            .body(jwt)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+
+    // A vendor delivery whose endpoint does not answer: attempted, and its failure recorded.
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/accounts/key-account/connection",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    support::eventually_within(
+        Duration::from_secs(15),
+        "a failed vendor delivery attempt",
+        || async {
+            let (_, page) = app.get("/api/v1/webhook-endpoints/vendor/deliveries").await;
+            page["items"][0]["last_error"].is_string()
+        },
+    )
+    .await;
+
     let secrets = [
         client_secret,
         &dialpad_api_key,
-        &access_token,
-        &refresh_token,
+        &first_tokens[0],
+        &first_tokens[1],
+        &second_tokens[0],
+        &second_tokens[1],
         &app.api_key,
         &app.master_key,
         &hook_secret,
@@ -118,6 +174,17 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
     // The dump does hold the non-secret values, so the search can find things.
     assert!(contains(&haystack, b"oauth-account") && contains(&haystack, b"vendor-app"));
     app.shutdown().await;
+}
+
+/// The OAuth account's access and refresh tokens, as stored (opened).
+async fn tokens(app: &TestApp) -> [String; 2] {
+    let stored = app.stored_connection("oauth-account").await;
+    let cipher = app.cipher();
+    let open = |sealed| cipher.open(&sealed).unwrap().expose().to_owned();
+    [
+        open(stored.access_token.unwrap()),
+        open(stored.refresh_token.unwrap()),
+    ]
 }
 
 /// The SQLite database file and its write-ahead log, byte for byte.

@@ -251,9 +251,38 @@ async fn settled(app: &TestApp, id: &str, within: Duration) -> Value {
     }
 }
 
-/// Gives the worker time to send anything it (wrongly) would.
-async fn quiet() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
+/// Waits until none of endpoint `id`'s deliveries is pending (a settled delivery is never
+/// sent again), then checks that `path` received exactly the attempts they record, each
+/// under its delivery's id. Announcements are stored in the write that causes them, so the
+/// list is complete once that request was answered: nothing more can be sent.
+async fn quiet(app: &TestApp, receiver: &Receiver, id: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let items = loop {
+        let items = deliveries(app, id).await;
+        if items.iter().all(|d| d["status"] != "pending") {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "still pending: {items:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let got = receiver.requests(path);
+    for delivery in &items {
+        let sent = got
+            .iter()
+            .filter(|r| r.header("webhook-id") == delivery["id"])
+            .count();
+        assert_eq!(
+            Some(sent as u64),
+            delivery["attempts"].as_u64(),
+            "{path} received each attempt of {delivery:#} once"
+        );
+    }
+    let recorded: u64 = items.iter().map(|d| d["attempts"].as_u64().unwrap()).sum();
+    assert_eq!(
+        got.len() as u64,
+        recorded,
+        "{path} received only recorded attempts"
+    );
 }
 
 // ---- the endpoints API -------------------------------------------------------------------
@@ -424,7 +453,7 @@ async fn connections_are_announced_signed_to_subscribed_endpoints(backend: Backe
         .call(Method::DELETE, "/api/v1/accounts/acme", None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    quiet().await;
+    quiet(&app, &receiver, "all", "/all").await;
     assert_eq!(receiver.requests("/all").len(), 2);
     let log = deliveries(&app, "all").await;
     let types: Vec<&str> = log
@@ -456,7 +485,7 @@ async fn deleting_a_connected_account_announces_the_deletion() {
     let payload = verified(&secret, &got[0]);
     assert_eq!(payload["type"], "connection.deleted");
     assert_eq!(payload["data"]["account_id"], "acme");
-    quiet().await;
+    quiet(&app, &receiver, "all", "/all").await;
     assert_eq!(receiver.requests("/all").len(), 1);
     app.shutdown().await;
 }
@@ -492,7 +521,7 @@ async fn a_connection_dialpad_no_longer_accepts_is_announced_as_expired() {
     assert_eq!(payload["data"]["auth_type"], "oauth");
     assert_eq!(payload["data"]["dialpad_company_id"], company);
     assert!(payload["data"]["reason"].is_string(), "{payload}");
-    quiet().await;
+    quiet(&app, &receiver, "expiry", "/expiry").await;
     assert_eq!(receiver.requests("/expiry").len(), 1);
     app.shutdown().await;
 }
@@ -519,7 +548,7 @@ async fn a_refusing_endpoint_is_retried_until_it_accepts(backend: Backend) {
         assert_eq!(request.header("webhook-id"), delivery["id"]);
         assert_eq!(verified(&secret, request), delivery["payload"]);
     }
-    quiet().await;
+    quiet(&app, &receiver, "flaky", "/flaky").await;
     assert_eq!(receiver.requests("/flaky").len(), 3);
     app.shutdown().await;
 }
@@ -556,7 +585,7 @@ async fn an_endpoint_that_keeps_refusing_is_given_up_after_eight_attempts() {
     );
     assert_eq!(delivery["next_attempt_at"], Value::Null);
     assert_eq!(delivery["delivered_at"], Value::Null);
-    quiet().await;
+    quiet(&app, &receiver, "down", "/down").await;
     assert_eq!(receiver.requests("/down").len(), 8);
     app.shutdown().await;
 }
@@ -720,7 +749,8 @@ async fn finished_executions_are_announced() {
     assert!(!failed["data"]["error"].is_null(), "{failed}");
     let got = receiver.wait_for("/all", 2).await;
     assert_eq!(verified(&all, &got[1]), failed);
-    quiet().await;
+    quiet(&app, &receiver, "failures", "/failures").await;
+    quiet(&app, &receiver, "all", "/all").await;
     assert_eq!(receiver.requests("/failures").len(), 1);
     assert_eq!(receiver.requests("/all").len(), 2);
     app.shutdown().await;

@@ -150,7 +150,7 @@ async fn three_processes_refresh_every_token_once_ahead_of_expiry_while_one_dies
     }
     let stats = fleet.emu.stats().await;
     let refreshes = stats["token_requests"]["refresh_token"].as_u64().unwrap() - before;
-    let reused = stats["token_requests"]["refresh_token_reused"]
+    let reused = stats["token_requests"]["rotated_refresh_token"]
         .as_u64()
         .unwrap();
     let still_connected = fleet

@@ -10,4 +10,5 @@ mod cluster_faults;
 mod cluster_refresh;
 mod mcp;
 mod schemathesis;
+mod two_processes;
 mod workflow_restart;

@@ -247,32 +247,53 @@ async fn a_delay_survives_a_restart() {
     .await;
     let id = start(&base, "later").await;
     // Wait until the delay is journaled, then stop the process for good.
-    for _ in 0..100 {
+    let mut journaled = None;
+    for _ in 0..200 {
         let (_, execution) = call(
             reqwest::Method::GET,
             format!("{base}/api/v1/executions/{id}"),
             None,
         )
         .await;
-        if execution["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["id"] == "wait"))
-        {
+        if let Some(wake_at) = execution["steps"][1]["wake_at"].as_str() {
+            assert_eq!(execution["steps"][1]["id"], "wait");
+            journaled = Some(wake_at.to_owned());
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let wake_at = journaled.expect("the delay was journaled within 10 s");
     kill(&first);
     drop(first);
-    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let _second = serve(dir.path(), &listen).await;
     let execution = wait_status(&base, &id, "succeeded").await;
     let wait = &execution["steps"][1];
     assert_eq!(wait["id"], "wait");
     assert_eq!(wait["status"], "succeeded");
-    assert!(wait["wake_at"].is_string(), "{wait}");
-    assert_eq!(execution["steps"][2]["output"], json!({ "done": true }));
+    assert_eq!(wait["attempts"], 1, "the delay ran once: {execution:#}");
+    assert_eq!(
+        wait["wake_at"], wake_at,
+        "the delay was not restarted from zero"
+    );
+    let after = &execution["steps"][2];
+    assert_eq!(after["id"], "after");
+    assert_eq!(after["output"], json!({ "done": true }));
+    let started = instant(&after["started_at"]);
+    assert!(
+        started >= instant(&json!(wake_at)),
+        "the step after the delay started at {started}, before its end at {wake_at}"
+    );
     let before = &execution["steps"][0];
     assert_eq!(before["attempts"], 1);
+}
+
+/// An RFC 3339 instant of the API as milliseconds since the epoch.
+fn instant(value: &Value) -> u128 {
+    let text = value.as_str().expect("an instant");
+    humantime::parse_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
 }

@@ -1,4 +1,5 @@
-//! `GET` and `PATCH /_control/config`: token lifetime and rotation, rate limits and faults,
+//! `GET` and `PATCH /_control/config`: token lifetime and rotation, rate limits, faults and
+//! held refresh answers,
 //! changed at run time (tokens already issued keep their expiry).
 
 use axum::extract::rejection::JsonRejection;
@@ -25,6 +26,9 @@ pub async fn patch(
         .map_err(ControlError::BadRequest)?;
     if patch.fault_every_nth.is_some() {
         store.fault_counter = 0;
+    }
+    if patch.hold_refresh_requests.is_some() {
+        store.refresh_arrivals = 0;
     }
     Ok(Json(store.config.view()))
 }

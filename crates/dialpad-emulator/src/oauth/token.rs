@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::error::OAuthError;
 use super::token_request::{authenticate_client, TokenParams};
-use crate::tokens::{Exchange, Issued};
+use crate::tokens::{Exchange, GrantError, Issued};
 use crate::Emulator;
 
 #[derive(Serialize)]
@@ -26,6 +26,11 @@ struct TokenResponse {
 }
 
 pub async fn token(State(emulator): State<Emulator>, headers: HeaderMap, body: Bytes) -> Response {
+    if TokenParams::parse(&headers, &body)
+        .is_ok_and(|params| params.grant_type.as_deref() == Some("refresh_token"))
+    {
+        emulator.hold_refresh().await;
+    }
     match exchange(&emulator, &headers, &body) {
         Ok(issued) => (
             [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
@@ -69,19 +74,14 @@ fn exchange(emulator: &Emulator, headers: &HeaderMap, body: &[u8]) -> Result<Iss
                 .refresh_token
                 .as_deref()
                 .ok_or_else(|| required("refresh_token"))?;
-            let digest = {
-                use std::hash::{Hash, Hasher};
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                refresh_token.hash(&mut hasher);
-                hasher.finish()
-            };
-            if !store.presented_refresh_tokens.insert(digest) {
-                store.stats.token_requests.refresh_token_reused += 1;
-            }
             let rotate = store.config.rotate_refresh_tokens;
-            Ok(store
+            let issued = store
                 .tokens
-                .refresh(refresh_token, &client_id, rotate, ttl, now)?)
+                .refresh(refresh_token, &client_id, rotate, ttl, now);
+            if matches!(issued, Err(GrantError::RefreshTokenRotated)) {
+                store.stats.token_requests.rotated_refresh_token += 1;
+            }
+            Ok(issued?)
         }
         Some(other) => Err(OAuthError::UnsupportedGrantType(format!(
             "grant_type {other:?} is not supported: use authorization_code or refresh_token"

@@ -9,6 +9,7 @@ use tokio::process::Command;
 
 pub mod cluster;
 pub mod proxy;
+pub mod processes;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
 
