@@ -29,6 +29,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261125000002 "workflows",
     20261202000010 "cluster",
     20261202000020 "admin_keys_and_audit",
+    20261202000060 "connect_states",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -36,6 +37,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261125000002 "workflows",
     20261202000010 "cluster",
     20261202000020 "admin_keys_and_audit",
+    20261202000060 "connect_states",
 );
 
 #[derive(Debug)]
