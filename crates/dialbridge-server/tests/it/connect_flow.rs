@@ -674,3 +674,65 @@ async fn an_unreachable_dialpad_is_explained_in_plain_words() {
     }
     app.shutdown().await;
 }
+
+/// The emulator's consent without a browser, given the connect link itself: it follows the
+/// link, approves, and delivers the answer to dialbridge's callback, as a browser would.
+#[tokio::test]
+async fn the_emulator_approves_a_connect_link_headlessly() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({"redirect_url": "https://vendor.example/done"})),
+        )
+        .await;
+    let connect_url = link["connect_url"].as_str().unwrap();
+    let (status, answer) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": connect_url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let location = url::Url::parse(answer["location"].as_str().unwrap()).unwrap();
+    assert_eq!(location.path(), "/oauth/callback");
+    assert!(query(&location, "code").is_some(), "{answer}");
+    assert_eq!(answer["callback"]["status"], 302, "{answer}");
+    let done = url::Url::parse(answer["callback"]["location"].as_str().unwrap()).unwrap();
+    assert_eq!(query(&done, "status").as_deref(), Some("connected"));
+    assert_eq!(app.connection("acme").await["status"], "connected");
+
+    // The link is spent now: the emulator says what dialbridge answered, in dialbridge's shape.
+    let (status, error) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": connect_url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["code"], "invalid_request");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered HTTP 400"),
+        "{error}"
+    );
+    let (status, error) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": "not a url"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    app.shutdown().await;
+}
