@@ -5,5 +5,6 @@ mod support;
 
 mod binary;
 mod cli;
+mod readme;
 mod schemathesis;
 mod workflow_restart;

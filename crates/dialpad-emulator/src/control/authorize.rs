@@ -10,6 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::Json;
 use reqwest::header::LOCATION;
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -22,7 +23,14 @@ use crate::Emulator;
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeBody {
     /// An authorize URL (`…/oauth2/authorize?…`), or a link that redirects to one.
-    url: String,
+    url: Option<String>,
+    /// Instead of `url`: dialbridge's connect link. With `portal_url` and `expires_at`
+    /// allowed beside it, the answer of `POST /api/v1/accounts/{id}/connect` can be posted as is.
+    connect_url: Option<String>,
+    #[serde(rename = "portal_url")]
+    _portal_url: Option<IgnoredAny>,
+    #[serde(rename = "expires_at")]
+    _expires_at: Option<IgnoredAny>,
     /// Who signs in; default: the first company's admin.
     user_id: Option<UserId>,
     /// Default: approve.
@@ -52,7 +60,15 @@ pub async fn authorize(
     body: Result<Json<AuthorizeBody>, JsonRejection>,
 ) -> Result<Json<Answer>, ControlError> {
     let Json(body) = body?;
-    let url = Url::parse(&body.url).map_err(|e| {
+    let url = match (body.url, body.connect_url) {
+        (Some(url), None) | (None, Some(url)) => url,
+        _ => {
+            return Err(ControlError::BadRequest(
+                "give one of url (an authorize URL or a connect link) and connect_url".into(),
+            ))
+        }
+    };
+    let url = Url::parse(&url).map_err(|e| {
         ControlError::BadRequest(format!(
             "url: expected an absolute URL (an authorize URL or a connect link): {e}"
         ))
