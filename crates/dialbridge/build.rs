@@ -3,10 +3,16 @@
 //! with a `python3` on `PATH`, `cfg(python3)` is on and the schemathesis test runs. Without them
 //! those tests are built but `#[ignore]`d, so the test summary shows them as ignored, with the
 //! reason, rather than passed.
+//!
+//! It also records the commit the binary is built from, for `dialbridge --version`: git's
+//! short hash, or `unknown` where there is no git or no repository (a source tarball).
+//! Uncommitted changes are not noted (that would need rerunning on every edited file);
+//! `scripts/release.sh` builds only from a clean tree.
 
 use std::process::{Command, Stdio};
 
 fn main() {
+    commit();
     println!("cargo::rerun-if-env-changed=DIALBRIDGE_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rustc-check-cfg=cfg(postgres_tests)");
@@ -21,5 +27,32 @@ fn main() {
         .status();
     if python.is_ok_and(|status| status.success()) {
         println!("cargo::rustc-cfg=python3");
+    }
+}
+
+/// `DIALBRIDGE_COMMIT` for the binary, and what to watch so that it stays right.
+fn commit() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])
+        .filter(|hash| !hash.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("cargo::rustc-env=DIALBRIDGE_COMMIT={commit}");
+    // A new commit moves HEAD or the branch it points at; `packed-refs` when refs are packed.
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            println!("cargo::rerun-if-changed={path}");
+        }
     }
 }

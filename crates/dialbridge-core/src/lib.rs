@@ -44,8 +44,8 @@ pub use background::Background;
 pub use cluster::{shard_key, shard_of, Ownership, SHARDS};
 pub use connections::{
     Account, AccountPage, AccountPatch, AccountView, AuthType, CallbackOutcome, CallbackQuery,
-    CompanyCheck, ConnectLink, ConnectSession, ConnectionRecord, ConnectionStatus, ConnectionView,
-    Connections, Credential, PortalView, Tokens,
+    CompanyCheck, ConnectLink, ConnectSession, ConnectState, ConnectionRecord, ConnectionStatus,
+    ConnectionView, Connections, Credential, LinkStatus, PortalView, Tokens,
 };
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
 pub use error::{Error, FieldError, Resource, Result};

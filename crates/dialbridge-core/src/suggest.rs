@@ -11,6 +11,13 @@ pub(crate) fn close_matches<'c>(name: &str, candidates: &[&'c str]) -> Vec<&'c s
     scored.into_iter().take(3).map(|(_, c)| c).collect()
 }
 
+/// "did you mean x? " for the candidate closest to `name`; empty when none is close.
+pub(crate) fn did_you_mean(name: &str, candidates: &[&str]) -> String {
+    closest(name, candidates)
+        .map(|c| format!("did you mean {c}? "))
+        .unwrap_or_default()
+}
+
 /// The one candidate closest to `name`, if any is close.
 pub(crate) fn closest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
     close_matches(name, candidates).into_iter().next()
@@ -26,5 +33,7 @@ mod tests {
         assert_eq!(close_matches("list_user", &known)[0], "list_users");
         assert_eq!(closest("sned_sms", &known), Some("send_sms"));
         assert_eq!(closest("hangup", &known), None);
+        assert_eq!(did_you_mean("sned_sms", &known), "did you mean send_sms? ");
+        assert_eq!(did_you_mean("hangup", &known), "");
     }
 }

@@ -49,7 +49,8 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_PREVIOUS_MASTER_KEY", hide_env_values = true)]
     pub previous_master_key: Option<String>,
 
-    /// Also run the Dialpad emulator under /emulator and point the `custom` environment at it.
+    /// Also run the Dialpad emulator under /emulator and point the `custom` environment at it;
+    /// with no --api-key, the admin API key is `dialbridge-dev`.
     #[arg(long, env = "DIALBRIDGE_DEV")]
     pub dev: bool,
 

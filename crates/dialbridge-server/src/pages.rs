@@ -56,6 +56,7 @@ pub fn portal(view: &PortalView, token: &str) -> String {
     render(
         "portal.html",
         context! {
+            status => view.status,
             account_id => view.account_id.as_str(),
             account_name => view.account_name,
             environment => view.environment.as_str(),

@@ -147,6 +147,14 @@ impl AccountStore for Database {
     async fn delete_account(&self, id: &AccountId) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // The foreign keys cascade too; explicit deletes keep it true without them.
+        sqlx::query(
+            "DELETE FROM connect_states WHERE token_hash IN \
+             (SELECT token_hash FROM connect_sessions WHERE account_id = $1)",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         for table in [
             "connect_sessions",
             "connections",

@@ -32,6 +32,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000030 "dedupe_and_deliveries",
     20261202000031 "daily_partitions",
     20261202000050 "mcp_tokens",
+    20261202000060 "connect_states",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -42,6 +43,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000030 "dedupe_and_deliveries",
     20261202000031 "daily_partitions",
     20261202000050 "mcp_tokens",
+    20261202000060 "connect_states",
 );
 
 #[derive(Debug)]

@@ -16,7 +16,7 @@ fn location(column: SealedColumn) -> (&'static str, &'static str, &'static str) 
         SealedColumn::ConnectionApiKey => ("connections", "account_id", "api_key"),
         SealedColumn::HookSecret => ("hooks", "hook_id", "secret"),
         SealedColumn::EndpointSecret => ("webhook_endpoints", "id", "secret"),
-        SealedColumn::ConnectSessionVerifier => ("connect_sessions", "token_hash", "code_verifier"),
+        SealedColumn::ConnectSessionVerifier => ("connect_states", "state_hash", "code_verifier"),
     }
 }
 

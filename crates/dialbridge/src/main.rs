@@ -18,10 +18,18 @@ use dialpad_emulator::{Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// `dialbridge --version`: the package version and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DIALBRIDGE_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "dialbridge",
-    version,
+    version = VERSION,
     about = "A self-hosted embedded integration platform for Dialpad"
 )]
 struct Cli {
@@ -81,7 +89,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
-    init_logging(args.log_format);
+    let log_format = args.log_format;
+    init_logging(log_format);
     let result = match args.command {
         Command::Serve(config) => serve(*config).await,
         Command::Emulator {
@@ -104,8 +113,12 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("dialbridge: {message}");
+            // Once: as a log record for JSON logs, else as a plain line (the text log would
+            // say the same a second time).
+            match log_format {
+                LogFormat::Json => tracing::error!("{message}"),
+                LogFormat::Text => eprintln!("dialbridge: {message}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,6 @@
-//! The connect flow: a single-use, expiring connect link; the redirect to Dialpad's authorize
-//! page with a state bound to the link and PKCE S256; the callback that redeems the code.
+//! The connect flow: an expiring connect link, spent when it succeeds; each opening of it sends
+//! the browser to Dialpad's authorize page with an OAuth attempt of its own (a state and PKCE
+//! S256); the callback that redeems the code; the portal's API-key form.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::time::Timestamp;
 
-/// A connect attempt, as stored. Only hashes of the link token and state are kept.
+/// A connect link, as stored. Only the hash of its token is kept.
 #[derive(Debug, Clone)]
 pub struct ConnectSession {
     pub token_hash: String,
@@ -24,11 +25,46 @@ pub struct ConnectSession {
     pub custom_scopes: Vec<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
-    pub state_hash: Option<String>,
-    pub code_verifier: Option<Sealed>,
-    pub opened_at: Option<Timestamp>,
+    /// When an attempt connected the account and so spent the link.
     pub completed_at: Option<Timestamp>,
 }
+
+impl ConnectSession {
+    pub fn status(&self, now: Timestamp) -> LinkStatus {
+        if self.completed_at.is_some() {
+            LinkStatus::Used
+        } else if self.expires_at <= now {
+            LinkStatus::Expired
+        } else {
+            LinkStatus::Open
+        }
+    }
+}
+
+/// Where a connect link stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// Unexpired and not yet used: it can be opened (again) or used with an API key.
+    Open,
+    /// An attempt connected the account with it.
+    Used,
+    Expired,
+}
+
+/// One OAuth attempt of a link: each opening of `connect_url` makes one. Only the hash of the
+/// state is kept; the PKCE verifier is sealed.
+#[derive(Debug, Clone)]
+pub struct ConnectState {
+    pub state_hash: String,
+    pub token_hash: String,
+    pub code_verifier: Sealed,
+    pub created_at: Timestamp,
+}
+
+/// How many times one link can be opened: link previews, scanners, reloads and the customer
+/// fit well within it, and the rows one link can make stay few.
+pub const MAX_ATTEMPTS_PER_LINK: u32 = 20;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectLink {
@@ -40,6 +76,7 @@ pub struct ConnectLink {
 /// What the portal page shows.
 #[derive(Debug)]
 pub struct PortalView {
+    pub status: LinkStatus,
     pub account_id: AccountId,
     pub account_name: Option<String>,
     pub environment: Environment,
@@ -86,7 +123,10 @@ impl CallbackOutcome {
     }
 }
 
-const LINK_GONE: &str = "This connect link is unknown, expired or already used. Ask for a new one.";
+const LINK_UNKNOWN: &str = "This connect link is unknown (or expired long ago). Ask for a new one.";
+const LINK_USED: &str =
+    "This connect link was already used: the Dialpad account is connected. To connect again, ask for a new link.";
+const LINK_EXPIRED: &str = "This connect link expired. Ask for a new one.";
 const STATE_GONE: &str =
     "This sign-in answer does not match a connect attempt in progress (it is forged, expired or was already used). Start the connection again.";
 
@@ -127,9 +167,6 @@ impl Connections {
             custom_scopes: selection.custom_scopes,
             created_at: now,
             expires_at: now + ttl,
-            state_hash: None,
-            code_verifier: None,
-            opened_at: None,
             completed_at: None,
         };
         self.sessions.insert_connect_session(&session).await?;
@@ -163,11 +200,16 @@ impl Connections {
         })
     }
 
-    /// The portal page's content, without using up the link.
+    /// The portal page's content and where the link stands; viewing it changes nothing.
     pub async fn portal(&self, token: &str) -> Result<PortalView> {
-        let session = self.live_session(token).await?;
+        let session = self
+            .sessions
+            .find_connect_session(&sha256_hex(token))
+            .await?
+            .ok_or_else(|| Error::InvalidConnectLink(LINK_UNKNOWN.into()))?;
         let account = self.find_account(&session.account_id).await?;
         Ok(PortalView {
+            status: session.status(Timestamp::now()),
             account_id: session.account_id,
             account_name: account.name,
             environment: session.environment,
@@ -175,57 +217,71 @@ impl Connections {
         })
     }
 
-    /// Uses up the connect link and answers Dialpad's authorize URL to send the browser to.
+    /// Starts an OAuth attempt of the link (a state and a PKCE verifier of its own) and answers
+    /// Dialpad's authorize URL to send the browser to. The link stays open: opening it again
+    /// (a link preview, a reload, a second click) starts another attempt.
     pub async fn open_connect_link(&self, token: &str) -> Result<Url> {
         let pkce = dialpad::Pkce::new();
         let state = random_token(32);
-        let verifier = self.shared.seal(&pkce.verifier);
-        let session = self
+        let now = Timestamp::now();
+        let attempt = ConnectState {
+            state_hash: sha256_hex(&state),
+            token_hash: sha256_hex(token),
+            code_verifier: self.shared.seal(&pkce.verifier),
+            created_at: now,
+        };
+        let Some(session) = self
             .sessions
-            .open_connect_session(
-                &sha256_hex(token),
-                &sha256_hex(&state),
-                &verifier,
-                Timestamp::now(),
-            )
+            .add_connect_state(&attempt, now, MAX_ATTEMPTS_PER_LINK)
             .await?
-            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
+        else {
+            return Err(self.closed_link(&attempt.token_hash, now).await);
+        };
         let app = self.app.oauth_app(session.environment).await?;
         tracing::info!(account_id = %session.account_id, "connect link opened, sending the browser to Dialpad");
         Ok(app.authorize_url(&session.scopes, &state, &pkce))
     }
 
-    /// Handles `GET /oauth/callback`. A forged, expired or replayed state is an error and
-    /// changes nothing; anything Dialpad reports is an outcome to show or redirect with.
+    /// Handles `GET /oauth/callback`. The state is taken (it answers once); a forged or replayed
+    /// state, or one whose link was used or expired meanwhile, is an error and changes nothing.
+    /// A code redeemed spends the link and every other attempt of it; a refusal by Dialpad or
+    /// the customer leaves the link open for another try.
     pub async fn complete_oauth(&self, query: CallbackQuery) -> Result<CallbackOutcome> {
         let state = query.state.as_deref().filter(|s| !s.is_empty());
         let state = state.ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
-        let session = self
+        let attempt = self
             .sessions
-            .complete_connect_session_by_state(&sha256_hex(state), Timestamp::now())
+            .take_connect_state(&sha256_hex(state))
             .await?
             .ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
-        let failure = match (query.error, query.code) {
-            (Some(error), _) => Some(explain_refusal(&session, error, query.error_description)),
-            (None, Some(code)) => self.redeem_code(&session, &code).await.err(),
-            (None, None) => Some((
-                "invalid_request".into(),
-                "Dialpad sent neither a code nor an error.".into(),
-            )),
-        };
-        if let Some((code, message)) = &failure {
-            tracing::warn!(account_id = %session.account_id, error = %code, "connect attempt failed: {message}");
+        match (query.error, query.code) {
+            (None, Some(code)) => {
+                let (session, spent_at) = self.spend_link(&attempt.token_hash).await?;
+                let redeemed = self
+                    .redeem_code(&session, &attempt.code_verifier, &code)
+                    .await;
+                self.settle_link(&session, spent_at, redeemed.is_ok())
+                    .await?;
+                Ok(outcome(session, redeemed.err()))
+            }
+            (error, _) => {
+                let session = self.open_session(&attempt.token_hash).await?;
+                let failure = match error {
+                    Some(error) => explain_refusal(&session, error, query.error_description),
+                    None => (
+                        "invalid_request".into(),
+                        "Dialpad sent neither a code nor an error.".into(),
+                    ),
+                };
+                Ok(outcome(session, Some(failure)))
+            }
         }
-        Ok(CallbackOutcome {
-            account_id: session.account_id,
-            redirect_url: session.redirect_url,
-            failure,
-        })
     }
 
     async fn redeem_code(
         &self,
         session: &ConnectSession,
+        verifier: &Sealed,
         code: &str,
     ) -> Result<(), (String, String)> {
         let app = self
@@ -233,11 +289,7 @@ impl Connections {
             .oauth_app(session.environment)
             .await
             .map_err(internal)?;
-        let verifier = session
-            .code_verifier
-            .as_ref()
-            .ok_or_else(|| internal("the connect session has no PKCE verifier"))
-            .and_then(|v| self.shared.open(v).map_err(internal))?;
+        let verifier = self.shared.open(verifier).map_err(internal)?;
         let tokens = app
             .exchange_code(code, verifier.expose())
             .await
@@ -298,20 +350,16 @@ impl Connections {
         Ok(())
     }
 
-    /// The portal's API-key form: checks the key with Dialpad, then uses up the link.
+    /// The portal's API-key form: spends the link if Dialpad accepts the key.
     pub async fn connect_from_portal(&self, token: &str, api_key: &str) -> Result<CallbackOutcome> {
-        let session = self.live_session(token).await?;
-        self.connect_api_key(&session.account_id, Some(session.environment), api_key)
+        let (session, spent_at) = self.spend_link(&sha256_hex(token)).await?;
+        let connected = self
+            .connect_api_key(&session.account_id, Some(session.environment), api_key)
+            .await;
+        self.settle_link(&session, spent_at, connected.is_ok())
             .await?;
-        self.sessions
-            .complete_connect_session_by_token(&sha256_hex(token), Timestamp::now())
-            .await?
-            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))?;
-        Ok(CallbackOutcome {
-            account_id: session.account_id,
-            redirect_url: session.redirect_url,
-            failure: None,
-        })
+        connected?;
+        Ok(outcome(session, None))
     }
 
     /// Forgets connect links that expired before `before`.
@@ -319,13 +367,72 @@ impl Connections {
         Ok(self.sessions.purge_connect_sessions(before).await?)
     }
 
-    async fn live_session(&self, token: &str) -> Result<ConnectSession> {
+    /// Spends an open link for an attempt about to connect, so that a concurrent attempt
+    /// cannot connect too; `settle_link` then keeps it spent or gives it back.
+    async fn spend_link(&self, token_hash: &str) -> Result<(ConnectSession, Timestamp)> {
         let now = Timestamp::now();
-        self.sessions
-            .find_connect_session(&sha256_hex(token))
-            .await?
-            .filter(|s| s.expires_at > now && s.opened_at.is_none() && s.completed_at.is_none())
-            .ok_or_else(|| Error::InvalidConnectLink(LINK_GONE.into()))
+        match self.sessions.spend_connect_session(token_hash, now).await? {
+            Some(session) => Ok((session, now)),
+            None => Err(self.closed_link(token_hash, now).await),
+        }
+    }
+
+    /// After a spending attempt: on success the link's other attempts are forgotten (their
+    /// states no longer answer); on failure the link is open again for another try.
+    async fn settle_link(
+        &self,
+        session: &ConnectSession,
+        spent_at: Timestamp,
+        connected: bool,
+    ) -> Result<()> {
+        if connected {
+            self.sessions
+                .delete_connect_states(&session.token_hash)
+                .await?;
+        } else {
+            self.sessions
+                .unspend_connect_session(&session.token_hash, spent_at)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The link of an attempt, if it is still open.
+    async fn open_session(&self, token_hash: &str) -> Result<ConnectSession> {
+        let now = Timestamp::now();
+        match self.sessions.find_connect_session(token_hash).await? {
+            Some(session) if session.status(now) == LinkStatus::Open => Ok(session),
+            _ => Err(self.closed_link(token_hash, now).await),
+        }
+    }
+
+    /// Why a link cannot be used now, in words for the customer.
+    async fn closed_link(&self, token_hash: &str, now: Timestamp) -> Error {
+        let session = match self.sessions.find_connect_session(token_hash).await {
+            Ok(session) => session,
+            Err(e) => return e.into(),
+        };
+        let message = match session.map(|s| s.status(now)) {
+            None => LINK_UNKNOWN.to_owned(),
+            Some(LinkStatus::Used) => LINK_USED.to_owned(),
+            Some(LinkStatus::Expired) => LINK_EXPIRED.to_owned(),
+            Some(LinkStatus::Open) => format!(
+                "This connect link was opened {MAX_ATTEMPTS_PER_LINK} times without connecting. Ask for a new one."
+            ),
+        };
+        Error::InvalidConnectLink(message)
+    }
+}
+
+/// How an attempt ended, logged when it failed.
+fn outcome(session: ConnectSession, failure: Option<(String, String)>) -> CallbackOutcome {
+    if let Some((code, message)) = &failure {
+        tracing::warn!(account_id = %session.account_id, error = %code, "connect attempt failed: {message}");
+    }
+    CallbackOutcome {
+        account_id: session.account_id,
+        redirect_url: session.redirect_url,
+        failure,
     }
 }
 

@@ -14,7 +14,10 @@ use serde::Serialize;
 use url::Url;
 
 pub use accounts::{AccountPage, AccountView, ConnectionView};
-pub use connect_flow::{CallbackOutcome, CallbackQuery, ConnectLink, ConnectSession, PortalView};
+pub use connect_flow::{
+    CallbackOutcome, CallbackQuery, ConnectLink, ConnectSession, ConnectState, LinkStatus,
+    PortalView,
+};
 pub use model::{Account, AccountPatch, AuthType, ConnectionRecord, ConnectionStatus};
 pub use tokens::{Credential, Tokens};
 

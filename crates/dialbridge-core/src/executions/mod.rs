@@ -28,6 +28,7 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
+use crate::workflows::unknown_workflow;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -136,10 +137,10 @@ pub struct Executions {
 
 impl Executions {
     async fn latest_workflow(&self, key: &str) -> Result<crate::store::WorkflowRecord> {
-        self.workflows
-            .get_workflow(key, None)
-            .await?
-            .ok_or_else(|| Error::not_found(Resource::Workflow, key))
+        match self.workflows.get_workflow(key, None).await? {
+            Some(workflow) => Ok(workflow),
+            None => Err(unknown_workflow(self.workflows.as_ref(), key).await),
+        }
     }
 
     /// `POST …/workflows/{key}/executions {input}`: runs an enabled workflow now, with `input`
@@ -149,6 +150,7 @@ impl Executions {
             return Err(Error::not_found(Resource::Account, account.as_str()));
         };
         if self.workflows.get_enablement(account, key).await?.is_none() {
+            self.latest_workflow(key).await?;
             return Err(Error::NotEnabled {
                 account: account.clone(),
                 workflow: key.to_owned(),

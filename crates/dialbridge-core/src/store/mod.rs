@@ -15,8 +15,8 @@ pub use operators::{
 };
 
 use crate::app::Environment;
-use crate::connections::ConnectSession;
 use crate::connections::{Account, AccountPatch, ConnectionRecord, ConnectionStatus};
+use crate::connections::{ConnectSession, ConnectState};
 use crate::crypto::Sealed;
 use crate::gateway::RateLimits;
 use crate::ids::AccountId;
@@ -222,27 +222,32 @@ pub trait ConnectionStore: Send + Sync {
 pub trait ConnectSessionStore: Send + Sync {
     async fn insert_connect_session(&self, session: &ConnectSession) -> StoreResult<()>;
     async fn find_connect_session(&self, token_hash: &str) -> StoreResult<Option<ConnectSession>>;
-    /// Marks an unexpired, unopened, uncompleted session opened and binds the OAuth state and
-    /// PKCE verifier to it, atomically. `None` when the link is unknown, expired or used.
-    async fn open_connect_session(
+    /// Adds an OAuth attempt to a live link (unexpired, unspent, with fewer than `max_states`
+    /// attempts), atomically. `None` when the link is not live or has `max_states` attempts.
+    async fn add_connect_state(
         &self,
-        token_hash: &str,
-        state_hash: &str,
-        code_verifier: &Sealed,
+        state: &ConnectState,
         now: Timestamp,
+        max_states: u32,
     ) -> StoreResult<Option<ConnectSession>>;
-    /// Marks the opened session with this state completed, atomically: a state redeems once.
-    async fn complete_connect_session_by_state(
-        &self,
-        state_hash: &str,
-        now: Timestamp,
-    ) -> StoreResult<Option<ConnectSession>>;
-    /// Marks an unexpired, unopened session completed (the portal's API-key form).
-    async fn complete_connect_session_by_token(
+    /// Removes the attempt with this state and answers it: a state is taken once. The link it
+    /// belongs to may be spent or expired meanwhile; the caller checks.
+    async fn take_connect_state(&self, state_hash: &str) -> StoreResult<Option<ConnectState>>;
+    /// Spends a live link (unexpired, unspent) at `now`, atomically: the first caller wins.
+    /// `None` when the link is unknown, expired or already spent.
+    async fn spend_connect_session(
         &self,
         token_hash: &str,
         now: Timestamp,
     ) -> StoreResult<Option<ConnectSession>>;
+    /// Gives back a link spent at `spent_at` by an attempt that then failed.
+    async fn unspend_connect_session(
+        &self,
+        token_hash: &str,
+        spent_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Forgets every OAuth attempt of a link (once it is spent for good).
+    async fn delete_connect_states(&self, token_hash: &str) -> StoreResult<u64>;
     async fn purge_connect_sessions(&self, expired_before: Timestamp) -> StoreResult<u64>;
 }
 

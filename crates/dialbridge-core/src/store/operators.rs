@@ -110,7 +110,7 @@ impl SealedColumn {
             SealedColumn::ConnectionApiKey => "connections' Dialpad API keys",
             SealedColumn::HookSecret => "Dialpad webhook secrets",
             SealedColumn::EndpointSecret => "vendor webhook endpoint secrets",
-            SealedColumn::ConnectSessionVerifier => "connect sessions' PKCE verifiers",
+            SealedColumn::ConnectSessionVerifier => "connect attempts' PKCE verifiers",
         }
     }
 }

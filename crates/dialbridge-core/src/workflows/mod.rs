@@ -75,6 +75,17 @@ impl From<EnablementRecord> for EnablementView {
     }
 }
 
+/// Not found: no saved workflow is called `key` (the closest saved key is suggested).
+pub(crate) async fn unknown_workflow(store: &dyn WorkflowStore, key: &str) -> Error {
+    match store.list_workflows().await {
+        Ok(saved) => {
+            let keys: Vec<&str> = saved.iter().map(|w| w.key.as_str()).collect();
+            Error::unknown(Resource::Workflow, key, &keys)
+        }
+        Err(e) => e.into(),
+    }
+}
+
 /// Saves, reads and enables workflows.
 #[derive(Clone)]
 pub struct Workflows {
@@ -115,9 +126,7 @@ impl Workflows {
                 format!("{key} version {version}"),
             ));
         }
-        let saved = self.workflows.list_workflows().await?;
-        let keys: Vec<&str> = saved.iter().map(|w| w.key.as_str()).collect();
-        Err(Error::unknown(Resource::Workflow, key, &keys))
+        Err(unknown_workflow(self.workflows.as_ref(), key).await)
     }
 
     pub async fn list(&self) -> Result<Vec<WorkflowView>> {
@@ -144,7 +153,7 @@ impl Workflows {
             .delete_workflow(key, Timestamp::now())
             .await?
         {
-            return Err(Error::not_found(Resource::Workflow, key));
+            return Err(unknown_workflow(self.workflows.as_ref(), key).await);
         }
         self.shared.config_changed().await;
         for account in accounts {
@@ -183,6 +192,9 @@ impl Workflows {
 
     pub async fn disable(&self, account: &AccountId, key: &str) -> Result<()> {
         if !self.workflows.delete_enablement(account, key).await? {
+            if self.workflows.get_workflow(key, None).await?.is_none() {
+                return Err(unknown_workflow(self.workflows.as_ref(), key).await);
+            }
             return Err(Error::NotEnabled {
                 account: account.clone(),
                 workflow: key.to_owned(),

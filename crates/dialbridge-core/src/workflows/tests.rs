@@ -251,7 +251,10 @@ fn unknown_trigger_lists_the_known_ones() {
         problem.message.contains("unknown trigger 'call.hungup'"),
         "{problem:?}"
     );
-    assert!(problem.message.contains("call.hangup"));
+    assert!(
+        problem.message.contains("did you mean call.hangup?"),
+        "{problem:?}"
+    );
     assert!(problem.message.contains("schedule"));
 }
 

@@ -17,7 +17,7 @@ use super::definition::{duration_text, Definition, Step};
 use super::parse::{describe, index, join};
 use super::template;
 use crate::error::FieldError;
-use crate::suggest::close_matches;
+use crate::suggest::{close_matches, did_you_mean};
 
 /// What step templates and expressions see (besides loop variables inside a `for_each`).
 pub const CONTEXT_ROOTS: [&str; 5] = ["event", "account", "config", "steps", "execution"];
@@ -102,12 +102,14 @@ impl Validator<'_> {
     fn trigger(&mut self) {
         let spec = &self.def.trigger;
         if crate::triggers::trigger(&spec.key).is_none() {
+            let known = crate::triggers::trigger_key_names();
+            let hint = did_you_mean(&spec.key, &known);
             self.error(
                 "trigger.type",
                 format!(
-                    "unknown trigger '{}'; expected one of: {}",
+                    "unknown trigger '{}'; {hint}expected one of: {}",
                     spec.key,
-                    crate::triggers::trigger_key_names().join(", ")
+                    known.join(", ")
                 ),
             );
         } else {

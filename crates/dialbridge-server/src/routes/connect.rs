@@ -29,8 +29,9 @@ pub struct ConnectInput {
     redirect_url: Option<String>,
 }
 
-/// A single-use, expiring connect link for the customer's browser: `connect_url` goes straight
-/// to Dialpad's consent page, `portal_url` offers OAuth or an API-key form.
+/// An expiring connect link for the customer's browser, spent when it connects the account:
+/// `connect_url` goes straight to Dialpad's consent page, `portal_url` offers OAuth or an
+/// API-key form.
 #[utoipa::path(post, path = "/accounts/{account_id}/connect", tag = "connect", operation_id = "start_connect",
     params(("account_id" = String, Path, description = ACCOUNT_ID)),
     request_body(content = Option<ConnectInput>, description = "May be empty"),
@@ -59,7 +60,8 @@ pub async fn start(
     ))
 }
 
-/// The connect link: used up here, then off to Dialpad's consent page (state and PKCE S256).
+/// The connect link: each opening starts an OAuth attempt of its own (state and PKCE S256) and
+/// goes to Dialpad's consent page; the first attempt that connects the account spends the link.
 #[utoipa::path(get, path = "/connect/{token}", tag = "connect", operation_id = "open_connect_link",
     params(("token" = String, Path, description = "From `connect_url`")),
     responses(
@@ -74,7 +76,8 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> R
     }
 }
 
-/// The portal page: "Sign in with Dialpad", or a form for a Dialpad API key.
+/// The portal page: "Sign in with Dialpad", or a form for a Dialpad API key; once the link is
+/// used or expired, a page saying so.
 #[utoipa::path(get, path = "/connect/{token}/portal", tag = "connect", operation_id = "connect_portal",
     params(("token" = String, Path, description = "From `portal_url`")),
     responses(

@@ -9,7 +9,7 @@ use crate::support::{location, query, Backend, Options, TestApp};
 
 on_both_backends!(
     oauth_connect_flow,
-    links_and_states_are_single_use,
+    links_are_spent_on_success_and_states_answer_once,
     dialpad_refusals_come_back_explained,
     api_key_connection,
     disconnect_and_delete
@@ -137,7 +137,7 @@ async fn oauth_connect_flow(backend: Backend) {
     app.shutdown().await;
 }
 
-async fn links_and_states_are_single_use(backend: Backend) {
+async fn links_are_spent_on_success_and_states_answer_once(backend: Backend) {
     let app = TestApp::spawn_with(
         backend,
         Options {
@@ -182,17 +182,43 @@ async fn links_and_states_are_single_use(backend: Backend) {
         )
         .await;
     let connect_url = link["connect_url"].as_str().unwrap().to_owned();
+    let portal_url = link["portal_url"].as_str().unwrap().to_owned();
+    // A link preview (or a scanner, a reload) opens the link before the customer does: both
+    // reach Dialpad's consent page, each with a state and a PKCE challenge of its own.
+    let preview = app.http.get(&connect_url).send().await.unwrap();
+    assert_eq!(preview.status(), StatusCode::FOUND);
+    let preview_authorize = location(&preview);
     let first = app.http.get(&connect_url).send().await.unwrap();
-    assert_eq!(first.status(), StatusCode::FOUND);
-    let authorize = location(&first);
-    let reused = app.http.get(&connect_url).send().await.unwrap();
     assert_eq!(
-        reused.status(),
-        StatusCode::BAD_REQUEST,
-        "a connect link works once"
+        first.status(),
+        StatusCode::FOUND,
+        "opening a link does not spend it"
+    );
+    let authorize = location(&first);
+    assert_ne!(
+        query(&authorize, "state"),
+        query(&preview_authorize, "state")
+    );
+    assert_ne!(
+        query(&authorize, "code_challenge"),
+        query(&preview_authorize, "code_challenge")
+    );
+    for url in [&preview_authorize, &authorize] {
+        let consent = app.http.get(url.as_str()).send().await.unwrap();
+        assert_eq!(consent.status(), StatusCode::OK, "Dialpad's consent page");
+    }
+    let portal = app.http.get(&portal_url).send().await.unwrap();
+    assert_eq!(portal.status(), StatusCode::OK);
+    assert!(
+        portal
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign in with Dialpad"),
+        "the portal still works after connect_url was fetched"
     );
 
-    // The callback works once; a replay is refused and changes nothing.
+    // The first callback that succeeds spends the link; a replay is refused and changes nothing.
     let callback = app.consent(&authorize, "approve").await;
     let response = app.http.get(callback.as_str()).send().await.unwrap();
     assert_eq!(
@@ -208,10 +234,38 @@ async fn links_and_states_are_single_use(backend: Backend) {
     let before = app.stored_connection("acme").await;
     let replay = app.http.get(callback.as_str()).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+
+    // Every other state of the spent link is refused too, even with a code Dialpad gave.
+    let other = app.consent(&preview_authorize, "approve").await;
+    let refused = app.http.get(other.as_str()).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("already used"));
     let after = app.stored_connection("acme").await;
     assert_eq!(
         (before.token_version, before.access_token),
         (after.token_version, after.access_token)
+    );
+    let (_, log) = app
+        .emulator_call(Method::GET, "/_control/requests", None)
+        .await;
+    let redeemed = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/oauth2/token")
+        .count();
+    assert_eq!(redeemed, 1, "the refused state's code was never redeemed");
+
+    // The spent link and its portal say so.
+    let used = app.http.get(&connect_url).send().await.unwrap();
+    assert_eq!(used.status(), StatusCode::BAD_REQUEST);
+    assert!(used.text().await.unwrap().contains("already used"));
+    let portal = app.http.get(&portal_url).send().await.unwrap();
+    assert_eq!(portal.status(), StatusCode::OK);
+    let page = portal.text().await.unwrap();
+    assert!(
+        page.contains("already used") && !page.contains("Sign in with Dialpad"),
+        "{page}"
     );
 
     // An expired link is refused.
@@ -230,13 +284,19 @@ async fn links_and_states_are_single_use(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+    assert!(expired.text().await.unwrap().contains("expired"));
     let portal = app
         .http
         .get(link["portal_url"].as_str().unwrap())
         .send()
         .await
         .unwrap();
-    assert_eq!(portal.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(portal.status(), StatusCode::OK);
+    let page = portal.text().await.unwrap();
+    assert!(
+        page.contains("This link expired") && !page.contains("api_key"),
+        "{page}"
+    );
 
     // Bad input to the connect call.
     let (status, body) = app
@@ -415,6 +475,14 @@ async fn api_key_connection(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A refused key leaves the link open, and an OAuth attempt of it then started ...
+    let attempt = app
+        .http
+        .get(link["connect_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attempt.status(), StatusCode::FOUND);
     let good = app
         .http
         .post(&form_url)
@@ -439,6 +507,11 @@ async fn api_key_connection(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "the link is used up"
     );
+    // ... is refused once an accepted key spent the link.
+    let callback = app.consent(&location(&attempt), "approve").await;
+    let late = app.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.connection("globex").await["auth_type"], "api_key");
     app.shutdown().await;
 }
 
@@ -599,5 +672,67 @@ async fn an_unreachable_dialpad_is_explained_in_plain_words() {
     ] {
         assert!(!message.contains(internal), "{message}");
     }
+    app.shutdown().await;
+}
+
+/// The emulator's consent without a browser, given the connect link itself: it follows the
+/// link, approves, and delivers the answer to dialbridge's callback, as a browser would.
+#[tokio::test]
+async fn the_emulator_approves_a_connect_link_headlessly() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    let (_, link) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/connect",
+            Some(json!({"redirect_url": "https://vendor.example/done"})),
+        )
+        .await;
+    let connect_url = link["connect_url"].as_str().unwrap();
+    let (status, answer) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": connect_url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let location = url::Url::parse(answer["location"].as_str().unwrap()).unwrap();
+    assert_eq!(location.path(), "/oauth/callback");
+    assert!(query(&location, "code").is_some(), "{answer}");
+    assert_eq!(answer["callback"]["status"], 302, "{answer}");
+    let done = url::Url::parse(answer["callback"]["location"].as_str().unwrap()).unwrap();
+    assert_eq!(query(&done, "status").as_deref(), Some("connected"));
+    assert_eq!(app.connection("acme").await["status"], "connected");
+
+    // The link is spent now: the emulator says what dialbridge answered, in dialbridge's shape.
+    let (status, error) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": connect_url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["code"], "invalid_request");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered HTTP 400"),
+        "{error}"
+    );
+    let (status, error) = app
+        .emulator_call(
+            Method::POST,
+            "/_control/authorize",
+            Some(json!({"url": "not a url"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
     app.shutdown().await;
 }

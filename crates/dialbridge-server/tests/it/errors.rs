@@ -4,7 +4,7 @@
 //! empty body only where the body is optional.
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::support::{Backend, TestApp};
 
@@ -213,5 +213,86 @@ async fn every_json_body_needs_a_json_content_type() {
     let got = answer(empty).await;
     assert_eq!(got.0, StatusCode::BAD_REQUEST);
     assert_contract("an empty required body", &got, "invalid_request");
+    app.shutdown().await;
+}
+
+/// A misspelt action, trigger or workflow is answered with the closest known name.
+#[tokio::test]
+async fn unknown_names_come_with_a_suggestion() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_account("acme").await;
+    let not_found = |(status, body): (StatusCode, Value), suggestion: &str| {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(
+            body["error"]["details"]["did_you_mean"], suggestion,
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(&format!("did you mean {suggestion}?")),
+            "{message}"
+        );
+    };
+    not_found(
+        app.call(
+            Method::POST,
+            "/api/v1/accounts/acme/actions/list_user",
+            Some(json!({})),
+        )
+        .await,
+        "list_users",
+    );
+    not_found(
+        app.call(Method::GET, "/api/v1/actions/sned_sms", None)
+            .await,
+        "send_sms",
+    );
+
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/workflows/missed-call",
+            Some(json!({"name": "t", "trigger": {"type": "call.hangp"},
+                        "steps": [{"id": "a", "set": {"x": "1"}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean call.hangup?"),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/workflows/missed-call",
+            Some(json!({"name": "t", "trigger": {"type": "api"},
+                        "steps": [{"id": "a", "set": {"x": "1"}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/workflows/missed-cal", None),
+        (
+            Method::PUT,
+            "/api/v1/accounts/acme/workflows/missed-cal",
+            Some(json!({"config": {}})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/accounts/acme/workflows/missed-cal",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/missed-cal/executions",
+            Some(json!({"input": {}})),
+        ),
+        (Method::DELETE, "/api/v1/workflows/missed-cal", None),
+    ] {
+        not_found(app.call(method, path, body).await, "missed-call");
+    }
     app.shutdown().await;
 }

@@ -20,7 +20,7 @@ conformance!(
     swap_tokens_is_compare_and_swap,
     refresh_lease_has_one_holder,
     refresh_failures_and_expiring,
-    connect_sessions_are_single_use,
+    connect_links_spend_once,
     rate_windows_round_trip,
 );
 
@@ -273,7 +273,12 @@ async fn delete_cascades(db: &Database) {
     db.insert_connect_session(&session("gone", "t-gone", 10_000))
         .await
         .unwrap();
+    db.add_connect_state(&attempt("t-gone", "s-gone"), t(2), 3)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(db.delete_account(&id("gone")).await.unwrap());
+    assert!(db.take_connect_state("s-gone").await.unwrap().is_none());
     assert!(db.get_account(&id("gone")).await.unwrap().is_none());
     assert!(db.get_connection(&id("gone")).await.unwrap().is_none());
     assert!(db.find_connect_session("t-gone").await.unwrap().is_none());
@@ -556,14 +561,20 @@ fn session(account: &str, token_hash: &str, expires_at: i64) -> ConnectSession {
         custom_scopes: vec!["x:y".into()],
         created_at: t(1),
         expires_at: t(expires_at),
-        state_hash: None,
-        code_verifier: None,
-        opened_at: None,
         completed_at: None,
     }
 }
 
-async fn connect_sessions_are_single_use(db: &Database) {
+fn attempt(token_hash: &str, state_hash: &str) -> ConnectState {
+    ConnectState {
+        state_hash: state_hash.into(),
+        token_hash: token_hash.into(),
+        code_verifier: Sealed(vec![5; 20]),
+        created_at: t(2),
+    }
+}
+
+async fn connect_links_spend_once(db: &Database) {
     db.upsert_account(&id("acct"), &AccountPatch::default(), 0, t(1))
         .await
         .unwrap();
@@ -590,86 +601,120 @@ async fn connect_sessions_are_single_use(db: &Database) {
         )
     );
 
-    let verifier = Sealed(vec![5; 20]);
-    let opened = db
-        .open_connect_session("t1", "s1", &verifier, t(500))
+    // Each opening adds an attempt; the link stays open.
+    for state in ["s1", "s2"] {
+        let open = db
+            .add_connect_state(&attempt("t1", state), t(500), 3)
+            .await
+            .unwrap();
+        assert_eq!(open.map(|s| s.account_id), Some(id("acct")));
+    }
+    assert!(db
+        .add_connect_state(&attempt("t1", "s3"), t(500), 3)
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!(
-        (
-            opened.opened_at,
-            opened.state_hash.as_deref(),
-            opened.code_verifier.as_ref()
-        ),
-        (Some(t(500)), Some("s1"), Some(&verifier))
-    );
+        .is_some());
     assert!(
-        db.open_connect_session("t1", "s1b", &verifier, t(600))
+        db.add_connect_state(&attempt("t1", "s4"), t(500), 3)
             .await
             .unwrap()
             .is_none(),
-        "a link opens once"
+        "at most max_states attempts per link"
     );
     assert!(
-        db.open_connect_session("t3", "s3", &verifier, t(600))
+        db.add_connect_state(&attempt("t3", "s5"), t(600), 3)
             .await
             .unwrap()
             .is_none(),
         "an expired link does not open"
     );
     assert!(db
-        .open_connect_session("nope", "s4", &verifier, t(600))
+        .add_connect_state(&attempt("nope", "s6"), t(600), 3)
         .await
         .unwrap()
         .is_none());
 
-    assert!(db
-        .complete_connect_session_by_state("s-forged", t(700))
-        .await
-        .unwrap()
-        .is_none());
-    let done = db
-        .complete_connect_session_by_state("s1", t(700))
+    // A state is taken once, with its verifier.
+    assert!(db.take_connect_state("s-forged").await.unwrap().is_none());
+    let taken = db.take_connect_state("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            taken.token_hash.as_str(),
+            taken.code_verifier,
+            taken.created_at
+        ),
+        ("t1", Sealed(vec![5; 20]), t(2))
+    );
+    assert!(
+        db.take_connect_state("s1").await.unwrap().is_none(),
+        "a state answers once"
+    );
+
+    // Spending: once; given back after a failure, then spent again for good.
+    let spent = db
+        .spend_connect_session("t1", t(700))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        (done.account_id.as_str(), done.completed_at),
+        (spent.account_id.as_str(), spent.completed_at),
         ("acct", Some(t(700)))
     );
     assert!(
-        db.complete_connect_session_by_state("s1", t(800))
+        db.spend_connect_session("t1", t(701))
             .await
             .unwrap()
             .is_none(),
-        "a state redeems once"
+        "a link is spent once"
     );
-
     assert!(
-        db.complete_connect_session_by_token("t1", t(900))
+        db.add_connect_state(&attempt("t1", "s7"), t(702), 10)
             .await
             .unwrap()
             .is_none(),
-        "an opened link is not completed by token"
+        "a spent link does not open"
+    );
+    db.unspend_connect_session("t1", t(699)).await.unwrap();
+    assert!(
+        db.find_connect_session("t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at
+            == Some(t(700)),
+        "only the spending that happened is given back"
+    );
+    db.unspend_connect_session("t1", t(700)).await.unwrap();
+    assert_eq!(
+        db.find_connect_session("t1")
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at,
+        None
     );
     assert!(db
-        .complete_connect_session_by_token("t2", t(900))
+        .spend_connect_session("t1", t(800))
         .await
         .unwrap()
         .is_some());
-    assert!(db
-        .complete_connect_session_by_token("t2", t(901))
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(
+        db.delete_connect_states("t1").await.unwrap(),
+        2,
+        "s2 and s3"
+    );
+    assert!(db.take_connect_state("s2").await.unwrap().is_none());
     assert!(
-        db.open_connect_session("t2", "s5", &verifier, t(902))
+        db.spend_connect_session("t3", t(800))
             .await
             .unwrap()
             .is_none(),
-        "a completed link does not open"
+        "an expired link is not spent"
     );
+    db.add_connect_state(&attempt("t2", "s8"), t(900), 3)
+        .await
+        .unwrap()
+        .unwrap();
 
     assert_eq!(
         db.purge_connect_sessions(t(1_000)).await.unwrap(),
@@ -677,4 +722,10 @@ async fn connect_sessions_are_single_use(db: &Database) {
         "only the expired one"
     );
     assert!(db.find_connect_session("t3").await.unwrap().is_none());
+    assert_eq!(
+        db.purge_connect_sessions(t(20_000)).await.unwrap(),
+        2,
+        "the others, with their attempts"
+    );
+    assert!(db.take_connect_state("s8").await.unwrap().is_none());
 }

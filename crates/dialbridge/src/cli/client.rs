@@ -21,7 +21,7 @@ pub struct ApiArgs {
         global = true
     )]
     pub server: String,
-    /// The admin API key (in dev mode: dialbridge-dev).
+    /// The admin API key. When none is given, the dev server's key (dialbridge-dev) is sent.
     #[arg(
         long,
         env = "DIALBRIDGE_API_KEY",
@@ -36,15 +36,15 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     api_key: String,
+    /// No key was given, so `api_key` is the dev key: a 401 means "give a key".
+    dev_key: bool,
 }
 
 impl Client {
     pub fn new(args: &ApiArgs) -> Result<Self, CliError> {
-        let api_key = args
-            .api_key
-            .clone()
-            .filter(|k| !k.trim().is_empty())
-            .ok_or(CliError::MissingApiKey)?;
+        let given = args.api_key.clone().filter(|k| !k.trim().is_empty());
+        let dev_key = given.is_none();
+        let api_key = given.unwrap_or_else(|| dialbridge_server::DEV_API_KEY.to_owned());
         let bad = |reason: String| CliError::BadServerUrl {
             url: args.server.clone(),
             reason,
@@ -63,6 +63,7 @@ impl Client {
             http,
             base,
             api_key,
+            dev_key,
         })
     }
 
@@ -108,6 +109,9 @@ impl Client {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 CliError::BadResponse(format!("HTTP {status} with a body that is not JSON: {e}"))
             });
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.dev_key {
+            return Err(CliError::MissingApiKey);
         }
         Err(error_from(status.as_u16(), &bytes))
     }
@@ -177,14 +181,18 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_key_or_bad_server_is_a_usage_error() {
-        let missing = Client::new(&ApiArgs {
+    fn without_a_key_the_dev_key_is_sent_and_a_bad_server_is_a_usage_error() {
+        let dev = Client::new(&ApiArgs {
             server: "http://h".into(),
             api_key: None,
-        });
-        let err = missing.err().unwrap();
+        })
+        .unwrap();
+        assert_eq!(
+            (dev.api_key.as_str(), dev.dev_key),
+            ("dialbridge-dev", true)
+        );
+        let err = CliError::MissingApiKey;
         assert!(err.to_string().contains("DIALBRIDGE_API_KEY"));
-        assert!(err.to_string().contains("dialbridge-dev"));
         assert_eq!(err.exit_code(), 2);
         for bad in ["nope", "ftp://h", "mailto:x@y"] {
             assert_eq!(client(bad).err().unwrap().exit_code(), 2, "{bad}");

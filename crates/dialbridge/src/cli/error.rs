@@ -9,7 +9,8 @@ use serde_json::Value;
 /// Anything that stops an admin-API command.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("set --api-key or DIALBRIDGE_API_KEY (in dev mode the key is dialbridge-dev)")]
+    /// No key was given and the server refused the dev key: it is not a dev server.
+    #[error("the server refused the dev key dialbridge-dev (sent because no key was given): set --api-key or DIALBRIDGE_API_KEY to an admin API key")]
     MissingApiKey,
     #[error("--server {url:?} is not a usable http(s) URL: {reason}")]
     BadServerUrl { url: String, reason: String },

@@ -504,3 +504,46 @@ async fn rotate_master_key_moves_the_database_to_the_new_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn version_names_the_commit() {
+    let out = Command::new(BIN).arg("--version").output().await.unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let commit = printed
+        .trim()
+        .strip_prefix(concat!(
+            "dialbridge ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        ))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_reported_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let out = support::dialbridge(&["serve", "--dev", "--listen", &listen, "--database-url", &db])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches(&format!("cannot listen on {listen}"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+}

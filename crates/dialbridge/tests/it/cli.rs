@@ -225,6 +225,16 @@ async fn action_run_and_list_against_the_dev_server() {
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
 
+    // Against a dev server no key is needed.
+    let out = Command::new(BIN)
+        .args(["action", "list", "--server", base])
+        .env_remove("DIALBRIDGE_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout(&out).contains("list_calls"), "{}", show(&out));
+
     // An unknown action: the server's error, exit 1.
     let out = dialbridge(
         base,
@@ -519,7 +529,7 @@ async fn an_interrupted_export_resumes_without_duplicates() {
 // Without a server
 
 #[tokio::test]
-async fn bad_input_or_no_key_is_refused_before_anything_is_sent() {
+async fn bad_input_is_refused_before_anything_is_sent_and_no_key_means_the_dev_key() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -555,20 +565,6 @@ async fn bad_input_or_no_key_is_refused_before_anything_is_sent() {
         );
         assert!(stderr(&out).contains(message), "{input}: {}", show(&out));
     }
-    let out = Command::new(BIN)
-        .args(["action", "list", "--server", &base])
-        .env_remove("DIALBRIDGE_API_KEY")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        stderr(&out).contains(
-            "set --api-key or DIALBRIDGE_API_KEY (in dev mode the key is dialbridge-dev)"
-        ),
-        "{}",
-        show(&out)
-    );
     assert!(
         matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "nothing reached the server"
@@ -597,6 +593,37 @@ async fn bad_input_or_no_key_is_refused_before_anything_is_sent() {
     )
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
+    // No key, and a server that is not a dev one: it refuses the dev key, and the command says
+    // to give a key.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let refusing = Router::new()
+        .fallback(
+            |State(seen): State<Arc<Mutex<Vec<String>>>>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                seen.lock()
+                    .unwrap()
+                    .push(auth.unwrap_or_default().to_owned());
+                error(StatusCode::UNAUTHORIZED, "unauthorized", Value::Null)
+            },
+        )
+        .with_state(seen.clone());
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_base = format!("http://{}", other.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(other, refusing).await.unwrap() });
+    let out = Command::new(BIN)
+        .args(["action", "list", "--server", &other_base])
+        .env_remove("DIALBRIDGE_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("set --api-key or DIALBRIDGE_API_KEY"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(*seen.lock().unwrap(), ["Bearer dialbridge-dev"]);
 
     // A server that is not there: a clear message, exit 1.
     drop(listener);

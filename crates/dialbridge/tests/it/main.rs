@@ -9,6 +9,7 @@ mod cluster;
 mod cluster_faults;
 mod cluster_refresh;
 mod mcp;
+mod readme;
 mod schemathesis;
 mod two_processes;
 mod workflow_restart;

@@ -1,5 +1,7 @@
 //! The emulator's own control API under `/_control` (no auth, JSON): set-up, faults and
-//! observation for tests and newcomers. Errors answer `{"error": "..."}`.
+//! observation for tests and newcomers. Errors answer in dialbridge's shape,
+//! `{"error": {"code": "<snake_case>", "message": "..."}}` (the emulated Dialpad API keeps
+//! Dialpad's own).
 
 mod apps;
 mod authorize;
@@ -59,11 +61,12 @@ impl From<JsonRejection> for ControlError {
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
-        let status = match self {
-            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ControlError::NotFound(_) => StatusCode::NOT_FOUND,
+        let (status, code) = match self {
+            ControlError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ControlError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let body = json!({ "error": { "code": code, "message": self.to_string() } });
+        (status, Json(body)).into_response()
     }
 }
 

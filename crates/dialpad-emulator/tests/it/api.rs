@@ -146,7 +146,8 @@ async fn control_api_key_errors() {
             .control(Method::POST, "/_control/api-keys", Some(body.clone()))
             .await;
         assert_eq!(status, expected, "{body}");
-        assert!(answer["error"].is_string(), "{answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
     }
 }
 

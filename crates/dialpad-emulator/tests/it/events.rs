@@ -702,6 +702,7 @@ async fn control_errors() {
     for (method, path, body, expected) in cases {
         let (status, error) = emu.control(method, path, Some(body.clone())).await;
         assert_eq!(status, expected, "{path} {body}: {error}");
-        assert!(error["error"].is_string(), "{error}");
+        assert!(error["error"]["message"].is_string(), "{error}");
+        assert!(error["error"]["code"].is_string(), "{error}");
     }
 }

@@ -203,7 +203,11 @@ async fn untrusted_redirect_uris_get_a_400_and_never_a_redirect() {
 
         let (status, body) = emu.control_authorize(json!({ "url": url })).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(body["error"].as_str().unwrap().contains(message), "{body}");
+        assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(message),
+            "{body}"
+        );
     }
     // The registered URI itself is fine.
     let ok = emu.authorize_url(&[
