@@ -116,7 +116,7 @@ pub enum Error {
     LastAdminKey(String),
     #[error("the http step's request was answered {status}")]
     HttpStep { status: u16, body: Value },
-    #[error("the step took longer than its budget of {seconds} s (--step-timeout)")]
+    #[error("the step took longer than its budget of {seconds} s (--step-timeout-secs)")]
     StepTimeout { seconds: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -94,6 +94,16 @@ pub struct ServeConfig {
     #[arg(long, env = "DIALBRIDGE_EXECUTION_LEASE_SECS", default_value_t = 60)]
     pub execution_lease_secs: u64,
 
+    /// The longest one attempt of one workflow step may take, in seconds; then the attempt
+    /// fails with `step_timeout` (and is retried if the step says so).
+    #[arg(long, env = "DIALBRIDGE_STEP_TIMEOUT_SECS", default_value_t = 300)]
+    pub step_timeout_secs: u64,
+
+    /// The longest an execution may run at a stretch (from its claim to its end or its next
+    /// `delay`), in seconds; then it fails with `execution_timeout`.
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_TIMEOUT_SECS", default_value_t = 900)]
+    pub execution_timeout_secs: u64,
+
     /// Hosts workflow `http` steps may call, comma-separated (`api.example.com`, `*.example.com`).
     #[arg(long, env = "DIALBRIDGE_HTTP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub http_allowed_hosts: Vec<String>,

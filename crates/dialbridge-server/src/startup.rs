@@ -107,6 +107,8 @@ pub async fn start(
         per_account: config.account_concurrency.max(1),
         lease: Duration::from_secs(config.execution_lease_secs.max(1)),
         http_allowed_hosts: config.http_allowed_hosts.clone(),
+        step_timeout: Duration::from_secs(config.step_timeout_secs.max(1)),
+        execution_timeout: Duration::from_secs(config.execution_timeout_secs.max(1)),
         ..ExecutorSettings::default()
     };
     let platform = Platform::new(Arc::new(db), cipher, settings)?;

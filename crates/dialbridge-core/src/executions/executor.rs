@@ -139,7 +139,7 @@ impl Executions {
             Ok(Flow::Fail(json!({ "error": {
                 "code": "execution_timeout",
                 "message": format!(
-                    "the execution ran longer than its budget of {} s (--execution-timeout)",
+                    "the execution ran longer than its budget of {} s (--execution-timeout-secs)",
                     budget.as_secs()
                 ),
             }})))

@@ -13,6 +13,7 @@ mod connect_flow;
 mod edge;
 mod errors;
 mod key_rotation;
+mod limits;
 mod metrics;
 mod openapi;
 mod proxy;
