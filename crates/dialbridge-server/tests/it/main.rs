@@ -19,5 +19,6 @@ mod openapi;
 mod proxy;
 mod secrets_at_rest;
 mod token_lifecycle;
+mod token_property;
 mod vendor_webhooks;
 mod workflows;

@@ -121,7 +121,7 @@ async fn no_secret_is_stored_in_the_clear(backend: Backend) {
 }
 
 /// The SQLite database file and its write-ahead log, byte for byte.
-fn sqlite_bytes(app: &TestApp) -> Vec<u8> {
+pub(crate) fn sqlite_bytes(app: &TestApp) -> Vec<u8> {
     let path = app.database_url.trim_start_matches("sqlite://");
     let mut bytes = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
@@ -133,7 +133,7 @@ fn sqlite_bytes(app: &TestApp) -> Vec<u8> {
 }
 
 /// Every row of every table, as PostgreSQL's text form (bytea as hex).
-async fn postgres_text(url: &str) -> String {
+pub(crate) async fn postgres_text(url: &str) -> String {
     let pool = sqlx::PgPool::connect(url).await.unwrap();
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
@@ -155,10 +155,10 @@ async fn postgres_text(url: &str) -> String {
     text
 }
 
-fn hex_of(s: &str) -> String {
+pub(crate) fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -23,7 +23,7 @@ use crate::store::StepRecord;
 pub use action::ActionStep;
 pub use branch::IfStep;
 pub use delay::DelayStep;
-pub use for_each::{ForEachStep, MAX_NESTED_ITERATIONS};
+pub use for_each::ForEachStep;
 pub use http::HttpStep;
 pub use set::SetStep;
 
