@@ -815,7 +815,7 @@ fn a_yaml_alias_bomb_is_refused_before_it_expands() {
         let above = format!("*a{}", level - 1);
         source.push_str(&format!(
             "a{level}: &a{level} [{}]\n",
-            vec![above.as_str(); 10].join(",")
+            [above.as_str(); 10].join(",")
         ));
     }
     source.push_str("steps: [{id: a, delay: 1s}]\n");
