@@ -37,6 +37,22 @@ async fn run(app: &TestApp, key: &str, input: Value) -> Value {
     wait_finished(app, started["execution_id"].as_str().unwrap()).await
 }
 
+/// An error `{code, message}` with `code`, whose message says `says`.
+fn assert_error(error: &Value, code: &str, says: &str) {
+    assert_eq!(error["code"], code, "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{error}");
+}
+
+/// Whether the execution journaled a step `id`.
+fn ran(execution: &Value, id: &str) -> bool {
+    execution["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == id)
+}
+
 fn step<'e>(execution: &'e Value, id: &str) -> &'e Value {
     execution["steps"]
         .as_array()
@@ -81,14 +97,10 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
     .await;
     let done = run(&app, "slow-step", json!({})).await;
     assert_eq!(done["status"], "failed", "{done:#}");
-    let error = &step(&done, "call")["error"];
-    assert_eq!(error["code"], "step_timeout", "{done:#}");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("budget of 1 s (--step-timeout-secs)"),
-        "{error}"
+    assert_error(
+        &step(&done, "call")["error"],
+        "step_timeout",
+        "budget of 1 s (--step-timeout-secs)",
     );
 
     // The whole execution: steps that each stay within their own budget, continuing on
@@ -104,21 +116,13 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
     let done = run(&app, "slow-run", json!({})).await;
     assert_eq!(done["status"], "failed", "{done:#}");
     // An execution's error is `{step?, error: {code, message}}`; no step failed it here.
-    let error = &done["error"]["error"];
-    assert_eq!(error["code"], "execution_timeout", "{done:#}");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("budget of 2 s (--execution-timeout-secs)"),
-        "{done:#}"
+    assert_error(
+        &done["error"]["error"],
+        "execution_timeout",
+        "budget of 2 s (--execution-timeout-secs)",
     );
     assert!(
-        done["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["id"] != "never"),
+        !ran(&done, "never"),
         "nothing ran after the budget: {done:#}"
     );
 
@@ -133,23 +137,12 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
     .await;
     let done = run(&app, "loop", json!({ "items": [1, 2, 3] })).await;
     assert_eq!(done["status"], "failed", "{done:#}");
-    let each = step(&done, "each");
-    assert_eq!(each["error"]["code"], "too_many_items", "{done:#}");
-    assert!(
-        each["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("got 3 items; max_iterations is 2"),
-        "{each}"
+    assert_error(
+        &step(&done, "each")["error"],
+        "too_many_items",
+        "got 3 items; max_iterations is 2",
     );
-    assert!(
-        done["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["id"] != "each[0].one"),
-        "no iteration ran: {done:#}"
-    );
+    assert!(!ran(&done, "each[0].one"), "no iteration ran: {done:#}");
 
     // A template's output over 1 MiB: the set step fails, naming the cap.
     save_and_enable(
@@ -162,14 +155,10 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
     let items: Vec<u32> = (0..200).collect();
     let done = run(&app, "big-output", json!({ "items": items })).await;
     assert_eq!(done["status"], "failed", "{done:#}");
-    let big = step(&done, "big");
-    assert_eq!(big["error"]["code"], "template_error", "{done:#}");
-    assert!(
-        big["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("at most 1048576 bytes"),
-        "{big}"
+    assert_error(
+        &step(&done, "big")["error"],
+        "template_error",
+        "at most 1048576 bytes",
     );
     app.shutdown().await;
 }
