@@ -34,7 +34,8 @@ mod vendor_webhooks;
 mod workflows;
 
 pub use actions::{
-    action, catalog as action_catalog, require_action, ActionInfo, Actions, ProxyRequest,
+    action, catalog as action_catalog, check_action_input, require_action, ActionInfo, Actions,
+    ProxyRequest,
 };
 pub use admin::{Admin, AdminIdentity, AdminKeyInput, AdminKeyView, NewAdminKey, KEY_RECHECK};
 pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
@@ -49,7 +50,9 @@ pub use connections::{
 };
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
 pub use error::{Error, FieldError, Resource, Result};
-pub use events::{Ingress, IngressOutcome, Provisioning, ProvisioningView};
+pub use events::{
+    read_dialpad_event, DialpadEvent, Ingress, IngressOutcome, Provisioning, ProvisioningView,
+};
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,
 };

@@ -11,6 +11,8 @@ mod proxy;
 
 use std::sync::Arc;
 
+use dialpad::RawRequest;
+use dialpad_spec::Operation;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -92,6 +94,45 @@ fn info(def: &ActionDef) -> ActionInfo {
     }
 }
 
+/// An action's input checked and turned into the request Dialpad receives.
+struct PreparedAction {
+    def: &'static ActionDef,
+    request: RawRequest,
+    operation: &'static Operation,
+    paging: Option<Paging>,
+}
+
+/// Checks `input` against the action `key`'s schema (`not_found` for an unknown key, 422
+/// `invalid_input` naming every problem) and builds its request.
+fn prepare(key: &str, input: &Value) -> Result<PreparedAction> {
+    let def = catalog::find(key).ok_or_else(|| unknown_action(key))?;
+    let (request, operation, paging) = match def.operation_id {
+        Some(id) => {
+            let operation = dialpad_spec::spec()
+                .operation(id)
+                .ok_or_else(|| Error::Internal(format!("the spec lacks {id}")))?;
+            let prepared = input::prepare(def, operation, input).map_err(Error::InvalidInput)?;
+            (prepared.request, operation, prepared.paging)
+        }
+        None => {
+            let (request, operation) = http_request::prepare(input).map_err(Error::InvalidInput)?;
+            (request, operation, None)
+        }
+    };
+    Ok(PreparedAction {
+        def,
+        request,
+        operation,
+        paging,
+    })
+}
+
+/// Checks an action's input as `Actions::run` does before it calls Dialpad, without calling it:
+/// the fuzz targets (`crates/dialbridge-fuzz`) drive the catalog's input schemas through it.
+pub fn check_action_input(key: &str, input: &Value) -> Result<()> {
+    prepare(key, input).map(|_| ())
+}
+
 /// Runs actions and proxies requests for connected accounts.
 #[derive(Clone)]
 pub struct Actions {
@@ -121,22 +162,12 @@ impl Actions {
         input: &Value,
     ) -> Result<Value> {
         let account = self.existing_account(account_id).await?;
-        let def = catalog::find(key).ok_or_else(|| unknown_action(key))?;
-        let (request, operation, paging) = match def.operation_id {
-            Some(id) => {
-                let operation = dialpad_spec::spec()
-                    .operation(id)
-                    .ok_or_else(|| Error::Internal(format!("the spec lacks {id}")))?;
-                let prepared =
-                    input::prepare(def, operation, input).map_err(Error::InvalidInput)?;
-                (prepared.request, operation, prepared.paging)
-            }
-            None => {
-                let (request, operation) =
-                    http_request::prepare(input).map_err(Error::InvalidInput)?;
-                (request, operation, None)
-            }
-        };
+        let PreparedAction {
+            def,
+            request,
+            operation,
+            paging,
+        } = prepare(key, input)?;
         check_scopes(&account, key, &operation.scopes)?;
         if def.operation_id.is_none() {
             let response = self.gateway.send(account_id, operation, &request).await?;

@@ -308,12 +308,12 @@ impl Connections {
             .map_err(internal)?;
         let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
         let now = Timestamp::now();
-        let previous_version = self
+        let previous = self
             .connections
             .get_connection(&session.account_id)
             .await
-            .map_err(|e| internal(e.to_string()))?
-            .map_or(0, |c| c.token_version);
+            .map_err(|e| internal(e.to_string()))?;
+        let previous_version = previous.as_ref().map_or(0, |c| c.token_version);
         let mut record = ConnectionRecord::empty(
             session.account_id.clone(),
             session.environment,
@@ -345,6 +345,10 @@ impl Connections {
             .await
             .map_err(internal)?;
         tracing::info!(account_id = %session.account_id, "account connected with OAuth");
+        // A consent over a live connection: its grant is not held any more, so it goes.
+        if let Some(previous) = &previous {
+            self.revoke_replaced(previous).await;
+        }
         self.vendor_webhooks.emit_connection_created(&record).await;
         self.provisioning.sync(&session.account_id).await;
         Ok(())

@@ -198,6 +198,45 @@ impl Connections {
         }
     }
 
+    /// Deauthorizes the grant of a connection a new consent replaced, with the tokens it held
+    /// (refreshed once if its access token is no longer live), so that no refresh token stays
+    /// usable at Dialpad once dialbridge no longer holds it. Best effort, like `revoke`.
+    pub(crate) async fn revoke_replaced(&self, previous: &ConnectionRecord) {
+        if previous.auth_type != AuthType::Oauth || previous.status != ConnectionStatus::Connected {
+            return;
+        }
+        let account_id = &previous.account_id;
+        let result = async {
+            let app = self.app.oauth_app(previous.environment).await?;
+            let refused = |e: dialpad::OAuthError| Error::DialpadUnavailable(e.to_string());
+            let access = previous.access_token.as_ref().map(|s| self.shared.open(s));
+            if let Some(access) = access.transpose()? {
+                if app.deauthorize(access.expose()).await.is_ok() {
+                    return Ok(());
+                }
+            }
+            let Some(refresh) = &previous.refresh_token else {
+                return Err(Error::Internal(
+                    "its access token is not live and it had no refresh token".into(),
+                ));
+            };
+            let tokens = app
+                .refresh(self.shared.open(refresh)?.expose())
+                .await
+                .map_err(refused)?;
+            app.deauthorize(&tokens.access_token).await.map_err(refused)
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(account_id = %account_id, "the replaced grant was revoked at Dialpad")
+            }
+            Err(e) => {
+                tracing::warn!(account_id = %account_id, "could not revoke the replaced grant at Dialpad: {e}")
+            }
+        }
+    }
+
     /// The Dialpad company and user behind a credential, best effort: `/company` needs a
     /// company admin, `/users/me` a user-level token.
     pub(crate) async fn identify(

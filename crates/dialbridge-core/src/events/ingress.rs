@@ -77,14 +77,17 @@ impl Ingress {
         body: &[u8],
     ) -> Result<IngressOutcome> {
         let hook = self.hook(hook_id).await?;
-        let payload = verify_jwt(body, hook.secret.expose().as_bytes(), Timestamp::now())?;
-        let keys = triggers::trigger_keys(&payload);
+        let DialpadEvent {
+            payload,
+            keys,
+            dedupe_key,
+        } = read_dialpad_event(body, hook.secret.expose().as_bytes(), Timestamp::now())?;
         let event = EventRecord {
             id: new_id("evt"),
             account_id: hook.account_id.clone(),
             source: "dialpad".into(),
             name: keys.join(","),
-            dedupe_key: Some(event_digest(&payload)),
+            dedupe_key: Some(dedupe_key),
             payload,
             received_at: Timestamp::now(),
         };
@@ -230,6 +233,29 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
         .collect()
 }
 
+/// A Dialpad event read from a webhook's body, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DialpadEvent {
+    /// The JWT's claims: the event.
+    pub payload: Value,
+    /// The trigger keys the event maps to.
+    pub keys: Vec<&'static str>,
+    /// What a redelivery of the same event shares (`event_digest`).
+    pub dedupe_key: String,
+}
+
+/// Reads the body of `POST /webhooks/dialpad/{hook_id}` for the hook's `secret` at `now`: the
+/// verified claims, their trigger keys and their redelivery digest. Pure, so the fuzz targets
+/// (`crates/dialbridge-fuzz`) drive exactly what the route runs.
+pub fn read_dialpad_event(body: &[u8], secret: &[u8], now: Timestamp) -> Result<DialpadEvent> {
+    let payload = verify_jwt(body, secret, now)?;
+    Ok(DialpadEvent {
+        keys: triggers::trigger_keys(&payload),
+        dedupe_key: event_digest(&payload),
+        payload,
+    })
+}
+
 /// What identifies an event across redeliveries: a digest of its claims in canonical order
 /// (object keys sorted), leaving out the JWT's own timing claims, which a redelivery may renew.
 fn event_digest(payload: &Value) -> String {
@@ -273,13 +299,14 @@ fn verify_jwt(body: &[u8], secret: &[u8], now: Timestamp) -> Result<Value> {
     let now = now.as_millis() / 1000;
     let leeway = CLOCK_LEEWAY_SECS as i64;
     let claim = |name: &str| data.claims.get(name).and_then(Value::as_i64);
-    if claim("exp").is_some_and(|exp| exp + leeway < now) {
+    // Saturating: a claim near i64's ends is far away, not a wrap to the other end.
+    if claim("exp").is_some_and(|exp| exp.saturating_add(leeway) < now) {
         return Err(refuse("the JWT has expired (exp is in the past)"));
     }
-    if claim("nbf").is_some_and(|nbf| nbf - leeway > now) {
+    if claim("nbf").is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
         return Err(refuse("the JWT is not valid yet (nbf is in the future)"));
     }
-    if claim("iat").is_some_and(|iat| iat - leeway > now) {
+    if claim("iat").is_some_and(|iat| iat.saturating_sub(leeway) > now) {
         return Err(refuse("the JWT was issued in the future (iat)"));
     }
     Ok(data.claims)
@@ -370,6 +397,27 @@ mod tests {
                 "not before next year",
             ),
             (json!({ "iat": secs + 3_600 }), "issued in an hour"),
+        ] {
+            let err = check(claims).unwrap_err();
+            assert_eq!(err.code(), "invalid_signature", "{why}");
+        }
+    }
+
+    /// Found by the `webhook_ingress` fuzz target: a timing claim at i64's ends overflowed
+    /// with the leeway (a panic in debug builds, a wrapped and wrong answer in release).
+    #[test]
+    fn timing_claims_at_the_ends_of_the_range_are_far_away() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let check =
+            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
+        assert!(
+            check(json!({ "exp": i64::MAX, "nbf": i64::MIN, "iat": i64::MIN })).is_ok(),
+            "expires at the end of time, valid since its start"
+        );
+        for (claims, why) in [
+            (json!({ "exp": i64::MIN }), "expired at the start of time"),
+            (json!({ "nbf": i64::MAX }), "valid at the end of time"),
+            (json!({ "iat": i64::MAX }), "issued at the end of time"),
         ] {
             let err = check(claims).unwrap_err();
             assert_eq!(err.code(), "invalid_signature", "{why}");

@@ -5,5 +5,5 @@ mod ingress;
 mod provisioning;
 mod subscription_audit;
 
-pub use ingress::{Ingress, IngressOutcome};
+pub use ingress::{read_dialpad_event, DialpadEvent, Ingress, IngressOutcome};
 pub use provisioning::{Provisioning, ProvisioningView};

@@ -125,6 +125,24 @@ impl OnError {
     }
 }
 
+/// The most steps a workflow may have, nested ones included.
+pub const MAX_STEPS: usize = 250;
+
+/// The steps and every step inside them.
+fn count_steps(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|step| {
+            1 + step
+                .kind
+                .children()
+                .into_iter()
+                .map(|(_, inner)| count_steps(inner))
+                .sum::<usize>()
+        })
+        .sum()
+}
+
 /// `retry.backoff` when not given.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -139,6 +157,14 @@ impl Definition {
         let Some(definition) = partial.definition else {
             return Err(problems);
         };
+        let count = count_steps(&definition.steps);
+        if count > MAX_STEPS {
+            // Checking every reference of thousands of steps would itself cost seconds.
+            return Err(vec![FieldError::new(
+                "steps",
+                format!("the workflow has {count} steps (nested ones included); a workflow may have at most {MAX_STEPS}: split it"),
+            )]);
+        }
         if let Err(more) = super::validate::validate(&definition) {
             // What could not be read is reported already; its stand-ins say nothing more.
             problems.extend(more.into_iter().filter(|p| {

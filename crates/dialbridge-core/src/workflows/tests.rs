@@ -755,3 +755,77 @@ fn every_evaluation_has_a_budget() {
         serde_json::json!("---")
     );
 }
+
+#[test]
+fn a_workflow_has_at_most_max_steps_nested_ones_included() {
+    use super::definition::MAX_STEPS;
+    // One loop holding the rest: nested steps count.
+    let inner: String = (0..MAX_STEPS)
+        .map(|i| format!("      - {{id: s{i}, delay: 1s}}\n"))
+        .collect();
+    let source = with_steps(&format!(
+        "  - id: each\n    for_each: event.items\n    steps:\n{inner}"
+    ));
+    let problems = invalid(&source);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_at(&problems, "steps");
+    assert!(
+        problem
+            .message
+            .contains(&format!("has {} steps", MAX_STEPS + 1))
+            && problem.message.contains(&format!("at most {MAX_STEPS}")),
+        "{problem:?}"
+    );
+    // One fewer is fine.
+    let inner: String = (1..MAX_STEPS)
+        .map(|i| format!("      - {{id: s{i}, delay: 1s}}\n"))
+        .collect();
+    yaml(&with_steps(&format!(
+        "  - id: each\n    for_each: event.items\n    steps:\n{inner}"
+    )))
+    .unwrap();
+}
+
+#[test]
+fn nested_loops_multiply_their_iterations_within_a_bound() {
+    let nested = |outer: u32, inner: u32| {
+        with_steps(&format!(
+            "  - id: outer\n    for_each: event.items\n    max_iterations: {outer}\n    steps:\n      - id: inner\n        for_each: event.items\n        max_iterations: {inner}\n        steps: [{{id: a, delay: 1s}}]\n"
+        ))
+    };
+    // The default 100 around a 1000: 100,000 runs of the inner body.
+    let problems = invalid(&nested(100, 1000));
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let problem = problem_at(&problems, "steps[0].steps[0].max_iterations");
+    assert!(
+        problem.message.contains("100 × 1000 = 100000")
+            && problem.message.contains("at most 10000 times in all"),
+        "{problem:?}"
+    );
+    yaml(&nested(10, 1000)).unwrap();
+    // A single loop keeps its own ceiling (max_iterations ≤ 1000).
+    yaml(&with_steps(
+        "  - id: one\n    for_each: event.items\n    max_iterations: 1000\n    steps: [{id: a, delay: 1s}]\n",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_before_it_expands() {
+    // Each level repeats the one above ten times: 10^8 scalars if expanded.
+    let mut source = String::from("name: t\ntrigger: {type: api}\na0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for level in 1..8 {
+        let above = format!("*a{}", level - 1);
+        source.push_str(&format!(
+            "a{level}: &a{level} [{}]\n",
+            [above.as_str(); 10].join(",")
+        ));
+    }
+    source.push_str("steps: [{id: a, delay: 1s}]\n");
+    let problems = invalid(&source);
+    let problem = problem_at(&problems, "body");
+    assert!(
+        problem.message.contains("not valid YAML") && problem.message.contains("repetition limit"),
+        "{problem:?}"
+    );
+}

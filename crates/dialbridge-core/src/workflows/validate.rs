@@ -73,11 +73,13 @@ struct StepInfo {
     loops: Vec<String>,
 }
 
-/// A `for_each` around the current step: its id and loop variable.
+/// A `for_each` around the current step: its id, loop variable, and how many times its body
+/// may run in one execution (its `max_iterations` times those of the loops around it).
 #[derive(Clone)]
 pub(crate) struct Loop {
     pub id: String,
     pub as_name: String,
+    pub body_runs: u64,
 }
 
 /// What an expression at some place may refer to.

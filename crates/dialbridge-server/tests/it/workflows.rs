@@ -70,7 +70,7 @@ async fn enable_missed_call(app: &TestApp) {
 }
 
 /// Saves a JSON definition (a new workflow) and enables it for `acme` with no config.
-async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
+pub(crate) async fn save_and_enable(app: &TestApp, key: &str, definition: Value) {
     let (status, body) = app
         .call(
             Method::PUT,
@@ -100,7 +100,7 @@ async fn executions(app: &TestApp) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
-async fn wait_finished(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn wait_finished(app: &TestApp, id: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
         let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;

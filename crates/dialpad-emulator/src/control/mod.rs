@@ -35,6 +35,7 @@ pub fn routes() -> Router<Emulator> {
         )
         .route("/_control/config", get(config::get).patch(config::patch))
         .route("/_control/tokens/expire", post(tokens::expire))
+        .route("/_control/tokens/refresh", get(tokens::live_refresh_tokens))
         .route("/_control/stats", get(observe::stats))
         .route("/_control/operations", get(observe::operations))
         .route(

@@ -1,5 +1,5 @@
 //! Token faults: expire every access token at once, or revoke every grant of a company (the
-//! customer uninstalled the app).
+//! customer uninstalled the app); and which refresh tokens would still be accepted.
 
 use std::time::Instant;
 
@@ -30,4 +30,23 @@ pub async fn revoke_company(
     store.world.company(company).ok_or_else(not_found)?;
     let revoked = store.tokens.revoke_company(company);
     Ok(Json(json!({ "revoked_grants": revoked })))
+}
+
+/// `GET /_control/tokens/refresh`: every refresh token a refresh would accept now, with the
+/// app and company of its grant (tests check that no stale one stays usable).
+pub async fn live_refresh_tokens(State(emulator): State<Emulator>) -> Json<Value> {
+    let store = emulator.store();
+    let items: Vec<Value> = store
+        .tokens
+        .live_refresh_tokens()
+        .into_iter()
+        .map(|(token, grant)| {
+            json!({
+                "refresh_token": token,
+                "client_id": grant.client_id,
+                "company_id": grant.company_id.to_string(),
+            })
+        })
+        .collect();
+    Json(json!({ "items": items }))
 }

@@ -103,6 +103,19 @@ impl TokenStore {
         Ok(self.issue_tokens(grant_id, ttl, rotate, now))
     }
 
+    /// The refresh tokens a refresh would accept now (not rotated away, their grant not
+    /// revoked), with their grant; for the control API's observation.
+    pub fn live_refresh_tokens(&self) -> Vec<(&str, &Grant)> {
+        self.refresh
+            .iter()
+            .filter(|(_, record)| !record.retired)
+            .filter_map(|(token, record)| {
+                let grant = self.grants.get(&record.grant)?;
+                (!grant.revoked).then_some((token.as_str(), grant))
+            })
+            .collect()
+    }
+
     pub(super) fn revoke_grant(&mut self, grant: GrantId) {
         if let Some(grant) = self.grants.get_mut(&grant) {
             grant.revoked = true;

@@ -14,6 +14,9 @@ use crate::workflows::validate::{Loop, StepCheck, CONTEXT_ROOTS};
 /// `max_iterations` when not given, and its ceiling.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 100;
 pub const MAX_ITERATIONS: u32 = 1000;
+/// The most times the body of loops nested in each other may run in one execution: their
+/// `max_iterations` multiply.
+pub const MAX_NESTED_ITERATIONS: u64 = 10_000;
 /// The `as` name when not given.
 pub const DEFAULT_AS: &str = "item";
 
@@ -93,10 +96,24 @@ impl Kind for ForEachStep {
                 ),
             );
         }
+        let outer_runs = check.loops.last().map_or(1, |outer| outer.body_runs);
+        let body_runs = outer_runs.saturating_mul(u64::from(self.max_iterations));
+        if outer_runs > 1 && body_runs > MAX_NESTED_ITERATIONS {
+            check.error(
+                "max_iterations",
+                format!(
+                    "inside its loops this loop's steps may run {outer_runs} × {} = {body_runs} \
+                     times in one execution; nested loops may run at most \
+                     {MAX_NESTED_ITERATIONS} times in all: lower max_iterations here or around",
+                    self.max_iterations
+                ),
+            );
+        }
         let mut loops = check.loops.to_vec();
         loops.push(Loop {
             id: check.id.to_owned(),
             as_name: as_name.clone(),
+            body_runs,
         });
         // The body sees what came before; its own steps stay inside the loop.
         let mut inner = check.visible.clone();
