@@ -22,6 +22,7 @@ use crate::config::{ServeConfig, DEV_API_KEY};
 use crate::listener::{self, Limits};
 use crate::routes;
 use crate::state::AppState;
+use crate::ui::Dashboard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -109,7 +110,7 @@ pub async fn start(
         http_allowed_hosts: config.http_allowed_hosts.clone(),
         ..ExecutorSettings::default()
     };
-    let platform = Platform::new(Arc::new(db), cipher, settings)?;
+    let platform = Platform::new(Arc::new(db), cipher.clone(), settings)?;
     platform.admin.verify_master_key().await?;
     let assigned = platform.connections.assign_missing_shards().await?;
     if assigned > 0 {
@@ -127,10 +128,13 @@ pub async fn start(
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
-    let mut app = routes::router(AppState::new(platform.clone()));
-    if config.dev {
-        let emulator = Emulator::new(EmulatorConfig::default());
-        app = app.nest("/emulator", emulator.router());
+    let emulator = config
+        .dev
+        .then(|| Emulator::new(EmulatorConfig::default()).router());
+    let dashboard = Dashboard::new(cipher, public_url.scheme() == "https", emulator.clone());
+    let mut app = routes::router(AppState::new(platform.clone(), dashboard));
+    if let Some(emulator) = emulator {
+        app = app.nest("/emulator", emulator);
         let input = CredentialsInput {
             client_id: Some(Emulator::DEV_CLIENT_ID.to_owned()),
             client_secret: Some(Emulator::DEV_CLIENT_SECRET.to_owned()),
