@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use dialbridge_core::{AccountId, AccountPatch, AccountView, ExecutionFilter};
+use dialbridge_core::{AccountId, AccountPatch, AccountView, Environment, ExecutionFilter};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -144,7 +144,6 @@ async fn show(
     let id = AccountId::parse(id)?;
     let account = state.platform.connections.account(&id).await?;
     let enabled = state.platform.workflows.enabled_for(&id).await?;
-    let workflows = state.platform.workflows.list().await?;
     let filter = ExecutionFilter {
         account_id: Some(id.clone()),
         ..ExecutionFilter::default()
@@ -154,6 +153,13 @@ async fn show(
         .executions
         .list(&filter, None, Some(10))
         .await?;
+    let app = state.platform.app.view().await?;
+    let environments: Vec<&str> = app
+        .environments
+        .iter()
+        .filter(|(_, e)| e.configured)
+        .map(|(env, _)| env.as_str())
+        .collect();
     Ok(render(
         "account.html",
         session.page(
@@ -161,8 +167,8 @@ async fn show(
             context! {
                 account => Value::from_serialize(&account),
                 enabled => Value::from_serialize(&enabled),
-                workflows => Value::from_serialize(&workflows),
                 executions => Value::from_serialize(&executions.items),
+                environments,
                 notice,
             },
         ),
@@ -191,10 +197,15 @@ pub async fn connect_link(
 ) -> Result<Response, UiError> {
     let outcome = async {
         let account = AccountId::parse(&id)?;
+        let environment = form
+            .text("environment")
+            .as_deref()
+            .map(Environment::parse)
+            .transpose()?;
         let link = state
             .platform
             .connections
-            .start_connect(&account, None, form.text("redirect_url"))
+            .start_connect(&account, environment, form.text("redirect_url"))
             .await?;
         Ok(context! { kind => "ok", text => "A new connect link: send it to the customer. It works once.", link => Value::from_serialize(&link) })
     }

@@ -6,4 +6,5 @@ mod support;
 mod binary;
 mod cli;
 mod schemathesis;
+mod ui;
 mod workflow_restart;
