@@ -127,7 +127,7 @@ fn split(head: Block, then: &[Step], otherwise: &[Step]) -> Block {
             top
         )));
         svg.push_str(&block.at(x, top));
-        svg.push_str(&path(&format!(
+        svg.push_str(&line(&format!(
             "M{},{} L{},{} L{},{}",
             cx,
             top + block.h,
@@ -216,6 +216,11 @@ fn edge(x1: i32, y1: i32, x2: i32, y2: i32) -> String {
 
 fn path(d: &str) -> String {
     format!("<path class=\"edge\" d=\"{d}\" marker-end=\"url(#arrow)\"/>")
+}
+
+/// A path without an arrowhead (branches joining).
+fn line(d: &str) -> String {
+    format!("<path class=\"edge\" d=\"{d}\"/>")
 }
 
 fn shorten(text: &str, max: usize) -> String {

@@ -224,10 +224,12 @@ impl Session {
                 .set_window_size(width, HEIGHT)
                 .await
                 .expect("resized");
+            // The window is the page's height plus the browser's own frame, from the top.
             let height = self
                 .client
                 .execute(
-                    "return Math.ceil(document.documentElement.scrollHeight)",
+                    "window.scrollTo(0, 0); return Math.ceil(document.documentElement.scrollHeight \
+                     + window.outerHeight - window.innerHeight)",
                     vec![],
                 )
                 .await
@@ -235,9 +237,13 @@ impl Session {
                 .as_u64()
                 .unwrap_or(u64::from(HEIGHT)) as u32;
             self.client
-                .set_window_size(width, height.clamp(HEIGHT, 6000))
+                .set_window_size(width, height.clamp(HEIGHT, 8000))
                 .await
                 .expect("resized to the page");
+            self.client
+                .execute("window.scrollTo(0, 0)", vec![])
+                .await
+                .expect("scrolled to the top");
             let png = self.client.screenshot().await.expect("a screenshot");
             std::fs::write(dir.join(format!("{name}-{width}.png")), png).expect("saved");
         }

@@ -331,5 +331,8 @@ async fn a_workflow_is_fixed_enabled_and_followed_from_a_missed_call_to_its_repl
     s.find("li[data-step='call']").await;
     s.goto("/ui/executions").await;
     s.screenshot("executions").await;
+    s.goto("/ui/accounts/acme").await;
+    s.find("#ex-h + div a[href^='/ui/executions/']").await;
+    s.screenshot("account-with-workflow").await;
     s.close().await;
 }
