@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use dialbridge_core::{AccountId, AccountPatch, AccountView, Environment, ExecutionFilter};
 use minijinja::{context, Value};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::form::Posted;
 use super::session::Session;
@@ -94,11 +95,16 @@ pub async fn create(
             .connections
             .put_account(&id, patch)
             .await
-            .map(|_| id),
+            .map(|(account, created)| (id, account, created)),
         Err(e) => Err(e),
     };
     match created {
-        Ok(id) => Ok(Redirect::to(&format!("/ui/accounts/{}", id.as_str())).into_response()),
+        Ok((id, account, created)) => {
+            let summary = json!({ "name": account.name, "created": created });
+            let target = format!("account/{}", id.as_str());
+            session.record(&state, "account.put", target, summary).await;
+            Ok(Redirect::to(&format!("/ui/accounts/{}", id.as_str())).into_response())
+        }
         Err(e) => {
             let error = UiError::from(e);
             let page = state
@@ -207,6 +213,8 @@ pub async fn connect_link(
             .connections
             .start_connect(&account, environment, form.text("redirect_url"))
             .await?;
+        let summary = json!({ "link_expires_at": link.expires_at });
+        session.record(&state, "account.connect", format!("account/{id}"), summary).await;
         Ok(context! { kind => "ok", text => "A new connect link: send it to the customer. It works once.", link => Value::from_serialize(&link) })
     }
     .await
@@ -248,6 +256,7 @@ pub async fn disconnect(
     let outcome = async {
         let account = AccountId::parse(&id)?;
         state.platform.connections.disconnect(&account).await?;
+        session.record(&state, "connection.delete", format!("account/{id}"), json!({})).await;
         Ok(context! { kind => "ok", text => "Disconnected: the grant was revoked at Dialpad and the secrets wiped." })
     }
     .await

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use dialbridge_core::{AppView, Branding, CredentialsInput, Environment, ScopesInput};
 use minijinja::{context, Value};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::form::Posted;
 use super::session::Session;
@@ -104,7 +105,13 @@ pub async fn put_credentials(
         rate_limits: None,
     };
     match state.platform.app.put_credentials(environment, input).await {
-        Ok(_) => {
+        Ok(app) => {
+            let view = &app.environments[&environment];
+            let summary = json!({ "client_id": view.client_id, "base_url": view.base_url });
+            let target = format!("environment/{environment}");
+            session
+                .record(&state, "app.credentials.put", target, summary)
+                .await;
             Ok(Redirect::to(&format!("/ui/app?saved={environment}#credentials")).into_response())
         }
         Err(e) => {
@@ -150,7 +157,13 @@ pub async fn put_scopes(
         custom_scopes,
     };
     match state.platform.app.put_scopes(input).await {
-        Ok(_) => Ok(Redirect::to("/ui/app#scopes").into_response()),
+        Ok(app) => {
+            let scopes: Vec<&str> = app.scopes.iter().map(|s| s.name.as_str()).collect();
+            session
+                .record(&state, "app.scopes.put", "app", json!({ "scopes": scopes }))
+                .await;
+            Ok(Redirect::to("/ui/app#scopes").into_response())
+        }
         Err(e) => {
             let kept = context! { add_name => form.get("add_name"), as_custom => form.get("as_custom").is_some() };
             show(&state, &session, kept, Some(("scopes", e.into()))).await
@@ -170,7 +183,14 @@ pub async fn put_branding(
         support_url: form.text("support_url"),
     };
     match state.platform.app.put_branding(input.clone()).await {
-        Ok(_) => Ok(Redirect::to("/ui/app?saved=branding#branding").into_response()),
+        Ok(app) => {
+            let b = &app.branding;
+            let summary = json!({ "display_name": b.display_name, "accent_color": b.accent_color, "support_url": b.support_url });
+            session
+                .record(&state, "app.branding.put", "app", summary)
+                .await;
+            Ok(Redirect::to("/ui/app?saved=branding#branding").into_response())
+        }
         Err(e) => {
             let kept = Value::from_serialize(&input);
             show(&state, &session, kept, Some(("branding", e.into()))).await

@@ -116,7 +116,18 @@ pub async fn replay(
         _ => ReplayVersion::Own,
     };
     match state.platform.executions.replay(&id, version).await {
-        Ok(new_id) => Ok(Redirect::to(&format!("/ui/executions/{new_id}")).into_response()),
+        Ok(new_id) => {
+            let summary = serde_json::json!({ "new_execution_id": new_id });
+            session
+                .record(
+                    &state,
+                    "execution.replay",
+                    format!("execution/{id}"),
+                    summary,
+                )
+                .await;
+            Ok(Redirect::to(&format!("/ui/executions/{new_id}")).into_response())
+        }
         Err(e) => {
             let e = UiError::from(e);
             show(
@@ -137,7 +148,18 @@ pub async fn cancel(
     Posted { session, .. }: Posted,
 ) -> Result<Response, UiError> {
     let notice = match state.platform.executions.cancel(&id).await {
-        Ok(_) => context! { kind => "ok", text => "Cancelled." },
+        Ok(execution) => {
+            let summary = serde_json::json!({ "status": execution.status });
+            session
+                .record(
+                    &state,
+                    "execution.cancel",
+                    format!("execution/{id}"),
+                    summary,
+                )
+                .await;
+            context! { kind => "ok", text => "Cancelled." }
+        }
         Err(e) => context! { kind => "bad", text => UiError::from(e).message },
     };
     show(&state, &session, &id, notice).await

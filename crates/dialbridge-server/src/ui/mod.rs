@@ -12,6 +12,7 @@ mod form;
 mod playground;
 mod session;
 mod view;
+mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/workflows/{key}/edit", get(workflows::editor))
         .route("/workflows/{key}/enable", post(workflows::enable))
+        .route("/webhooks", get(webhooks::list).post(webhooks::put))
+        .route("/webhooks/{id}", get(webhooks::deliveries))
         .route("/dev", get(dev::page).post(dev::simulate))
         .fallback(|| async { UiError::not_found().into_response() });
     Router::new()

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dialbridge_core::{random_token, Sealed, Timestamp};
+use dialbridge_core::{random_token, Actor, AdminIdentity, Change, Sealed, Timestamp};
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,8 @@ struct Claims {
 
 /// A signed-in operator.
 pub struct Session {
+    /// The admin key the session was opened with: the author of its changes.
+    pub identity: AdminIdentity,
     pub key_name: String,
     pub csrf: String,
     pub dev: bool,
@@ -48,6 +50,26 @@ impl Session {
     /// What every dashboard page's layout needs, with the page's own values after it.
     pub fn page(&self, nav: &str, ctx: Value) -> Value {
         context! { signed_in => true, key_name => self.key_name, csrf => self.csrf, dev => self.dev, nav, ..ctx }
+    }
+}
+
+impl Session {
+    /// Records a change made through the dashboard in the audit log, with the same action
+    /// names as the API's (`audit.rs`) and `"via": "dashboard"`. The change is done: a failure
+    /// to record it is logged, not answered.
+    pub async fn record(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: impl Into<String>,
+        mut summary: serde_json::Value,
+    ) {
+        summary["via"] = serde_json::json!("dashboard");
+        let change = Change::new(action, target, summary);
+        let actor = Actor::Key(self.identity.clone());
+        if let Err(e) = state.platform.audit.record(&actor, change).await {
+            tracing::error!("a dashboard change was made but not recorded in the audit log: {e}");
+        }
     }
 }
 
@@ -74,6 +96,10 @@ impl FromRequestParts<AppState> for Session {
             return Err(signed_out(&parts.method));
         }
         Ok(Session {
+            identity: AdminIdentity {
+                key_id: claims.key_id,
+                key_name: claims.key_name.clone(),
+            },
             key_name: claims.key_name,
             csrf: claims.csrf,
             dev: state.dashboard.emulator.is_some(),

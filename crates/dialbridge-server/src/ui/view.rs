@@ -60,6 +60,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/ui/editor.html"),
         ),
         ("dev.html", include_str!("../../templates/ui/dev.html")),
+        (
+            "webhooks.html",
+            include_str!("../../templates/ui/webhooks.html"),
+        ),
+        (
+            "webhook.html",
+            include_str!("../../templates/ui/webhook.html"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("built-in templates parse");

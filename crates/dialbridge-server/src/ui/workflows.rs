@@ -180,6 +180,10 @@ pub async fn save(
         .await;
     match saved {
         Ok(version) => {
+            let summary = serde_json::json!({ "version": version });
+            session
+                .record(&state, "workflow.put", format!("workflow/{key}"), summary)
+                .await;
             Ok(Redirect::to(&format!("/ui/workflows/{key}?saved={version}")).into_response())
         }
         Err(e) => {
@@ -222,11 +226,30 @@ pub async fn enable(
                 }),
             )
             .await
-            .map(|_| id),
+            .map(|enabled| (id, enabled)),
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(id) => Ok(Redirect::to(&format!("/ui/accounts/{}", id.as_str())).into_response()),
+        Ok((id, enabled)) => {
+            // The config's values may be credentials of the vendor's: only its field names.
+            let fields: Vec<&String> = enabled
+                .config
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+                .collect();
+            let target = format!("account/{}/workflow/{key}", id.as_str());
+            session
+                .record(
+                    &state,
+                    "workflow.enable",
+                    target,
+                    serde_json::json!({ "config_fields": fields }),
+                )
+                .await;
+            Ok(Redirect::to(&format!("/ui/accounts/{}", id.as_str())).into_response())
+        }
         Err(e) => {
             let error = UiError::from(e);
             let enable = context! {

@@ -266,6 +266,19 @@ impl Session {
             .expect("JSON")
     }
 
+    /// `GET /api/v1{path}` with the dev admin key.
+    pub async fn api_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/api/v1{path}", self.base))
+            .bearer_auth("dialbridge-dev")
+            .send()
+            .await
+            .expect("dialbridge answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     /// `GET /emulator/_control{path}`.
     pub async fn control_get(&self, path: &str) -> Value {
         self.http

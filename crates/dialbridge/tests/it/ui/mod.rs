@@ -120,6 +120,24 @@ async fn app_settings_lock_offline_access_explain_a_bad_scope_and_brand_the_conn
     s.wait_for_text("Branding saved.").await;
     s.screenshot("app-settings").await;
 
+    // The dashboard's changes are in the audit log under the session's key.
+    let log = s.api_get("/audit-log").await;
+    let branding = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "app.branding.put")
+        .unwrap_or_else(|| panic!("no app.branding.put in {log}"));
+    assert_eq!(branding["summary"]["via"], "dashboard", "{branding}");
+    assert_eq!(
+        branding["summary"]["display_name"], "Acme CRM",
+        "{branding}"
+    );
+    assert!(
+        branding.to_string().contains("dev"),
+        "the key's name: {branding}"
+    );
+
     // The customer's page carries the brand, and none of dialbridge's words.
     s.goto("/ui/accounts").await;
     s.fill("#account_id", "globex").await;
@@ -225,6 +243,22 @@ async fn accounts_connect_by_oauth_and_by_api_key_then_disconnect() {
 
     s.goto("/ui/accounts").await;
     s.screenshot("accounts").await;
+
+    // A webhook endpoint: its secret shown once, never in the list.
+    s.goto("/ui/webhooks").await;
+    s.fill("#wh-id", "backend").await;
+    s.fill("#wh-url", "http://127.0.0.1:9/hooks").await;
+    s.click("#endpoint-form button[type=submit]").await;
+    s.wait_for_text("shown this once").await;
+    let secret = s.text(".notice .copy-row code").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    s.screenshot("webhooks").await;
+    s.goto("/ui/webhooks").await;
+    s.find("a[href='/ui/webhooks/backend']").await;
+    assert!(
+        !s.text("main").await.contains(&secret),
+        "the secret shown twice"
+    );
     s.goto("/ui/accounts/initech").await;
     assert!(s.text(".facts").await.contains("API key"));
 
