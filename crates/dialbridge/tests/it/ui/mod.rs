@@ -99,7 +99,7 @@ async fn app_settings_lock_offline_access_explain_a_bad_scope_and_brand_the_conn
         .await;
     s.click("form[aria-label='sandbox credentials'] button[type=submit]")
         .await;
-    s.wait_for_text("Saved.").await;
+    s.wait_for_text("Saved sandbox credentials.").await;
     let page = s.client.source().await.unwrap();
     assert!(page.contains("sandbox-client"));
     assert!(
