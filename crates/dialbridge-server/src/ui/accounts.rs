@@ -186,9 +186,9 @@ async fn after(
     state: &AppState,
     session: &Session,
     id: &str,
-    outcome: Result<Value, UiError>,
+    outcome: Result<Value, dialbridge_core::Error>,
 ) -> Result<Response, UiError> {
-    let notice = match outcome {
+    let notice = match outcome.map_err(UiError::from) {
         Ok(notice) => notice,
         Err(e) => context! { kind => "bad", text => e.message, code => e.code },
     };
@@ -217,8 +217,7 @@ pub async fn connect_link(
         session.record(&state, "account.connect", format!("account/{id}"), summary).await;
         Ok(context! { kind => "ok", text => "A new connect link: send it to the customer. It works once.", link => Value::from_serialize(&link) })
     }
-    .await
-    .map_err(|e: dialbridge_core::Error| UiError::from(e));
+    .await;
     after(&state, &session, &id, outcome).await
 }
 
@@ -236,8 +235,7 @@ pub async fn check(
             .unwrap_or(company.dialpad_company_id);
         Ok(context! { kind => "ok", text => format!("The connection works: Dialpad answered for company {name}.") })
     }
-    .await
-    .map_err(|e: dialbridge_core::Error| UiError::from(e));
+    .await;
     after(&state, &session, &id, outcome).await
 }
 
@@ -259,8 +257,7 @@ pub async fn disconnect(
         session.record(&state, "connection.delete", format!("account/{id}"), json!({})).await;
         Ok(context! { kind => "ok", text => "Disconnected: the grant was revoked at Dialpad and the secrets wiped." })
     }
-    .await
-    .map_err(|e: dialbridge_core::Error| UiError::from(e));
+    .await;
     after(&state, &session, &id, outcome).await
 }
 
@@ -276,7 +273,6 @@ pub async fn reconcile(
         state.platform.provisioning.reconcile(&account).await?;
         Ok(context! { kind => "ok", text => "Reconciled with Dialpad." })
     }
-    .await
-    .map_err(|e: dialbridge_core::Error| UiError::from(e));
+    .await;
     after(&state, &session, &id, outcome).await
 }

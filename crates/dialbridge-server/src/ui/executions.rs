@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use dialbridge_core::{AccountId, Error, ExecutionFilter, ExecutionStatus, ReplayVersion};
+use dialbridge_core::{AccountId, ExecutionFilter, ExecutionStatus, ReplayVersion};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -41,12 +41,7 @@ pub async fn list(
         workflow_key: workflow.clone(),
         status: match status.as_deref() {
             None => None,
-            Some(text) => Some(ExecutionStatus::parse(text).ok_or_else(|| {
-                Error::invalid(
-                    "status",
-                    "must be queued, running, succeeded, failed or cancelled",
-                )
-            })?),
+            Some(text) => Some(ExecutionStatus::parse_filter(text)?),
         },
     };
     let page = state

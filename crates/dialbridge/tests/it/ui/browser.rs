@@ -253,42 +253,27 @@ impl Session {
             .expect("resized back");
     }
 
-    /// The emulator's control API (`/emulator/_control/...`), for what a test only sets up.
-    pub async fn control(&self, path: &str, body: Value) -> Value {
-        self.http
-            .post(format!("{}/emulator/_control{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("the emulator answers")
-            .json()
-            .await
-            .expect("JSON")
-    }
-
     /// `GET /api/v1{path}` with the dev admin key.
     pub async fn api_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}/api/v1{path}", self.base))
-            .bearer_auth("dialbridge-dev")
-            .send()
-            .await
-            .expect("dialbridge answers")
-            .json()
-            .await
-            .expect("JSON")
+        let request = self.http.get(format!("{}/api/v1{path}", self.base));
+        answer(request.bearer_auth("dialbridge-dev")).await
     }
 
     /// `GET /emulator/_control{path}`.
     pub async fn control_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}/emulator/_control{path}", self.base))
-            .send()
-            .await
-            .expect("the emulator answers")
-            .json()
-            .await
-            .expect("JSON")
+        answer(
+            self.http
+                .get(format!("{}/emulator/_control{path}", self.base)),
+        )
+        .await
+    }
+
+    /// `POST /emulator/_control{path}`, for what a test only sets up.
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let request = self
+            .http
+            .post(format!("{}/emulator/_control{path}", self.base));
+        answer(request.json(&body)).await
     }
 
     /// No page of the dashboard loads anything from outside the binary.
@@ -313,4 +298,15 @@ impl Session {
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }
+}
+
+/// The JSON answer to `request`.
+async fn answer(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON")
 }
