@@ -38,8 +38,14 @@ pub use actions::{
     ProxyRequest,
 };
 pub use admin::{Admin, AdminIdentity, AdminKeyInput, AdminKeyView, NewAdminKey, KEY_RECHECK};
-pub use app::scopes::{ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG, MANDATORY_SCOPES};
-pub use app::{AppSettings, AppView, CredentialsInput, Environment, EnvironmentView, ScopesInput};
+pub use app::scopes::{
+    plain_words as scope_in_plain_words, ScopeInfo, ScopeSelection, CATALOG as SCOPE_CATALOG,
+    MANDATORY_SCOPES,
+};
+pub use app::{
+    AppSettings, AppView, Branding, CredentialsInput, Environment, EnvironmentView, ScopesInput,
+    MAX_LOGO_BYTES,
+};
 pub use audit::{Actor, Audit, AuditEntryView, AuditPage, Change};
 pub use background::Background;
 pub use cluster::{shard_key, shard_of, Ownership, SHARDS};

@@ -140,6 +140,14 @@ fn change_of(method: &Method, route: &str) -> Option<Describe> {
             let scopes: Vec<&Value> = names.map(|scope| &scope["name"]).collect();
             Change::new("app.scopes.put", "app", json!({ "scopes": scopes }))
         },
+        ("PUT", "/api/v1/app/branding") => |_, answer, _| {
+            let branding = &answer["branding"];
+            Change::new(
+                "app.branding.put",
+                "app",
+                pick(branding, &["display_name", "accent_color", "support_url"]),
+            )
+        },
         ("PUT", "/api/v1/accounts/{account_id}") => |p, answer, status| {
             let summary = created(pick(answer, &["name"]), status);
             Change::new("account.put", account(p), summary)

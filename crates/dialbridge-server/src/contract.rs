@@ -9,9 +9,11 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use dialbridge_core::Branding;
 
 use crate::error::ApiError;
 use crate::pages;
+use crate::ui::UiError;
 
 /// Marks a response whose status and body are Dialpad's, relayed as they are.
 #[derive(Clone, Copy)]
@@ -23,7 +25,9 @@ pub fn is_browser_route(path: &str) -> bool {
 }
 
 pub async fn in_contract_shape(request: Request, next: Next) -> Response {
-    let browser = is_browser_route(request.uri().path());
+    let path = request.uri().path();
+    let browser = is_browser_route(path);
+    let dashboard = path == "/ui" || path.starts_with("/ui/");
     let method = request.method().clone();
     let response = next.run(request).await;
     let status = response.status();
@@ -35,7 +39,9 @@ pub async fn in_contract_shape(request: Request, next: Next) -> Response {
     }
     let error = error_of_status(status, &method);
     let shaped = if browser {
-        pages::error(error)
+        pages::error(&Branding::default(), error, None)
+    } else if dashboard {
+        UiError::from(error).into_response()
     } else {
         error.into_response()
     };

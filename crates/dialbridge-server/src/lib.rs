@@ -1,6 +1,6 @@
 //! dialbridge's HTTP surface (axum): the admin API under `/api/v1` with its OpenAPI document
 //! (generated from the handlers) and its browsable reference at `/api/docs`, the
-//! browser-facing connect flow and OAuth callback, health; and `start`, which wires storage,
+//! browser-facing connect flow and OAuth callback, the dashboard under `/ui`, health; and `start`, which wires storage,
 //! domain and server.
 
 mod attempts;
@@ -19,6 +19,7 @@ mod responses;
 mod routes;
 mod startup;
 mod state;
+mod ui;
 
 pub use config::{ServeConfig, DEV_API_KEY};
 pub use error::ApiError;

@@ -22,6 +22,7 @@ use crate::config::{ServeConfig, DEV_API_KEY};
 use crate::listener::{self, Limits};
 use crate::routes;
 use crate::state::AppState;
+use crate::ui::Dashboard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -85,7 +86,7 @@ pub async fn start(
             .map_err(|e| StartError::MasterKey(e.to_string()))?,
     };
 
-    let platform = open_platform(db, cipher, settings(&config, public_url.clone())).await?;
+    let platform = open_platform(db, cipher.clone(), settings(&config, public_url.clone())).await?;
     let assigned = platform.connections.assign_missing_shards().await?;
     if assigned > 0 {
         tracing::info!(accounts = assigned, "accounts placed in their shards");
@@ -102,10 +103,13 @@ pub async fn start(
         .bootstrap_admin_key(api_key.map(Secret::new).as_ref(), key_name)
         .await?;
 
-    let mut app = routes::router(AppState::new(platform.clone()).with_shutdown(shutdown.clone()));
-    if config.dev {
-        let emulator = Emulator::new(EmulatorConfig::default());
-        app = app.nest("/emulator", emulator.router());
+    let emulator = config
+        .dev
+        .then(|| Emulator::new(EmulatorConfig::default()).router());
+    let dashboard = Dashboard::new(cipher, public_url.scheme() == "https", emulator.clone());
+    let mut app = routes::router(AppState::new(platform.clone(), dashboard).with_shutdown(shutdown.clone()));
+    if let Some(emulator) = emulator {
+        app = app.nest("/emulator", emulator);
         let input = CredentialsInput {
             client_id: Some(Emulator::DEV_CLIENT_ID.to_owned()),
             client_secret: Some(Emulator::DEV_CLIENT_SECRET.to_owned()),

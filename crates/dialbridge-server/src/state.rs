@@ -6,6 +6,7 @@ use dialbridge_core::Platform;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempts::Attempts;
+use crate::ui::Dashboard;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,14 +15,17 @@ pub struct AppState {
     pub attempts: Arc<Attempts>,
     /// Fires when the server shuts down (MCP sessions end then).
     pub shutdown: CancellationToken,
+    /// The dashboard's session key and dev-mode emulator.
+    pub dashboard: Arc<Dashboard>,
 }
 
 impl AppState {
-    pub fn new(platform: Platform) -> Self {
+    pub fn new(platform: Platform, dashboard: Arc<Dashboard>) -> Self {
         AppState {
             platform,
             attempts: Arc::default(),
             shutdown: CancellationToken::new(),
+            dashboard,
         }
     }
 

@@ -2,9 +2,11 @@
 //! the view of it (never a secret). Other parts ask it for an environment's base URL and OAuth
 //! client.
 
+mod branding;
 mod environment;
 pub(crate) mod scopes;
 
+pub use branding::{Branding, MAX_LOGO_BYTES};
 pub use environment::Environment;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use crate::time::Timestamp;
 use scopes::{ScopeSelection, MANDATORY_SCOPES};
 
 const SCOPES_SETTING: &str = "app.scopes";
+const BRANDING_SETTING: &str = "app.branding";
 
 /// `PUT /api/v1/app/credentials/{environment}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -46,6 +49,8 @@ pub struct AppView {
     pub environments: BTreeMap<Environment, EnvironmentView>,
     pub scopes: Vec<ScopeView>,
     pub available_scopes: Vec<AvailableScope>,
+    /// What the hosted connect page shows customers.
+    pub branding: Branding,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -123,6 +128,7 @@ impl AppSettings {
                     description: s.description,
                 })
                 .collect(),
+            branding: self.branding().await?,
         })
     }
 
@@ -192,6 +198,22 @@ impl AppSettings {
         let selection = ScopeSelection::validated(input.scopes, input.custom_scopes)?;
         let json = serde_json::to_string(&selection).map_err(|e| Error::Internal(e.to_string()))?;
         self.values.put_setting(SCOPES_SETTING, &json).await?;
+        self.view().await
+    }
+
+    /// The connect page's brand: the vendor's, or a neutral one until it sets its own.
+    pub async fn branding(&self) -> Result<Branding> {
+        match self.values.get_setting(BRANDING_SETTING).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Internal(format!("stored branding: {e}"))),
+            None => Ok(Branding::default()),
+        }
+    }
+
+    pub async fn put_branding(&self, input: Branding) -> Result<AppView> {
+        let branding = input.validated()?;
+        let json = serde_json::to_string(&branding).map_err(|e| Error::Internal(e.to_string()))?;
+        self.values.put_setting(BRANDING_SETTING, &json).await?;
         self.view().await
     }
 

@@ -8,6 +8,9 @@ use crate::error::{Error, FieldError};
 pub struct ScopeInfo {
     pub name: &'static str,
     pub description: &'static str,
+    /// What the scope lets the vendor do, in words for the vendor's customers (the connect
+    /// page shows these).
+    pub plain: &'static str,
 }
 
 /// Dialpad's documented scopes (shared/dialpad/DIALPAD.md), described in our words.
@@ -15,47 +18,62 @@ pub const CATALOG: &[ScopeInfo] = &[
     ScopeInfo {
         name: "offline_access",
         description: "A refresh token, so access survives the access token's expiry",
+        plain: "Stay connected without asking you to sign in again",
     },
     ScopeInfo {
         name: "calls:list",
         description: "List calls (GET /api/v2/call)",
+        plain: "See your call history",
     },
     ScopeInfo {
         name: "recordings_export",
         description: "Recording URLs inside call events and call data",
+        plain: "Access your call recordings",
     },
     ScopeInfo {
         name: "message_content_export",
         description: "The text of SMS messages in SMS events",
+        plain: "Read the text of your SMS messages",
     },
     ScopeInfo {
         name: "message_content_export:all",
         description: "SMS message text for the whole company, not just the user",
+        plain: "Read the text of SMS messages across your company",
     },
     ScopeInfo {
         name: "screen_pop",
         description: "Trigger screen pops (POST /api/v2/users/{id}/screenpop)",
+        plain: "Show caller details on your screen",
     },
     ScopeInfo {
         name: "change_log",
         description: "Change-log event subscriptions",
+        plain: "Be told about changes in your Dialpad account",
     },
     ScopeInfo {
         name: "conference:read",
         description: "Meeting (conference) data",
+        plain: "See your meetings",
     },
     ScopeInfo {
         name: "conference:all",
         description: "Dialpad Meetings call events",
+        plain: "Be told about your meetings as they happen",
     },
     ScopeInfo {
         name: "fax_message",
         description: "Fax messages",
+        plain: "Access your fax messages",
     },
 ];
 
 /// Scopes every connection gets, whatever the app selects.
 pub const MANDATORY_SCOPES: &[&str] = &["offline_access"];
+
+/// A scope in words for the vendor's customers; `None` outside the catalog.
+pub fn plain_words(name: &str) -> Option<&'static str> {
+    CATALOG.iter().find(|s| s.name == name).map(|s| s.plain)
+}
 
 pub(crate) fn describe(name: &str) -> Option<&'static str> {
     CATALOG

@@ -351,6 +351,16 @@ impl ExecutionStatus {
         }
     }
 
+    /// A status a person gave as a filter; `invalid_input` on `status`, naming the five.
+    pub fn parse_filter(text: &str) -> Result<Self, crate::Error> {
+        Self::parse(text).ok_or_else(|| {
+            crate::Error::invalid(
+                "status",
+                "must be queued, running, succeeded, failed or cancelled",
+            )
+        })
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         [
             ExecutionStatus::Queued,

@@ -1,7 +1,8 @@
-//! `/api/v1/app`: the vendor's OAuth app — credentials per environment and scopes.
+//! `/api/v1/app`: the vendor's OAuth app — credentials per environment, scopes, and the brand
+//! its customers see on the connect page.
 
 use axum::extract::State;
-use dialbridge_core::{AppView, CredentialsInput, Environment, ScopesInput};
+use dialbridge_core::{AppView, Branding, CredentialsInput, Environment, ScopesInput};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Json, Path};
@@ -49,4 +50,15 @@ pub async fn put_scopes(
     Json(input): Json<ScopesInput>,
 ) -> Result<axum::Json<AppView>, ApiError> {
     Ok(axum::Json(state.platform.app.put_scopes(input).await?))
+}
+
+/// Sets the brand the hosted connect page shows the vendor's customers.
+#[utoipa::path(put, path = "/app/branding", tag = "app", operation_id = "put_app_branding",
+    request_body = Branding,
+    responses((status = OK, body = AppView), JsonBody, InvalidInput))]
+pub async fn put_branding(
+    State(state): State<AppState>,
+    Json(input): Json<Branding>,
+) -> Result<axum::Json<AppView>, ApiError> {
+    Ok(axum::Json(state.platform.app.put_branding(input).await?))
 }

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use dialbridge_core::{AccountId, CallbackOutcome, CallbackQuery, ConnectLink, Environment, Error};
+use dialbridge_core::{
+    AccountId, Branding, CallbackOutcome, CallbackQuery, ConnectLink, Environment, Error,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -72,7 +74,7 @@ pub async fn start(
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match state.platform.connections.open_connect_link(&token).await {
         Ok(authorize_url) => found(authorize_url.as_str()),
-        Err(e) => pages::error(e.into()),
+        Err(e) => pages::error(&pages::brand(&state).await, e.into(), None),
     }
 }
 
@@ -85,9 +87,10 @@ pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> R
         ConnectPageErrors,
     ))]
 pub async fn portal(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let brand = pages::brand(&state).await;
     match state.platform.connections.portal(&token).await {
-        Ok(view) => Html(pages::portal(&view, &token)).into_response(),
-        Err(e) => pages::error(e.into()),
+        Ok(view) => Html(pages::portal(&brand, &view, &token)).into_response(),
+        Err(e) => pages::error(&brand, e.into(), None),
     }
 }
 
@@ -119,9 +122,12 @@ pub async fn portal_api_key(
     Path(token): Path<String>,
     form: Result<Form<ApiKeyForm>, FormRejection>,
 ) -> Response {
+    let brand = pages::brand(&state).await;
+    // "Try again" leads back to the portal (relative to this form's URL).
+    let retry = Some("portal");
     let form = match form {
         Ok(Form(form)) => form,
-        Err(rejection) => return pages::error(form_error(rejection)),
+        Err(rejection) => return pages::error(&brand, form_error(rejection), retry),
     };
     match state
         .platform
@@ -129,8 +135,8 @@ pub async fn portal_api_key(
         .connect_from_portal(&token, &form.api_key)
         .await
     {
-        Ok(outcome) => finish(outcome),
-        Err(e) => pages::error(ApiError::from(e)),
+        Ok(outcome) => finish(&brand, outcome),
+        Err(e) => pages::error(&brand, ApiError::from(e), retry),
     }
 }
 
@@ -168,17 +174,18 @@ pub async fn callback(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
+    let brand = pages::brand(&state).await;
     match state.platform.connections.complete_oauth(query).await {
-        Ok(outcome) => finish(outcome),
-        Err(e) => pages::error(e.into()),
+        Ok(outcome) => finish(&brand, outcome),
+        Err(e) => pages::error(&brand, e.into(), None),
     }
 }
 
 /// Back to the vendor's `redirect_url` with the status, or a result page when there is none.
-fn finish(outcome: CallbackOutcome) -> Response {
+fn finish(brand: &Branding, outcome: CallbackOutcome) -> Response {
     match outcome.redirect_target() {
         Some(url) => found(url.as_str()),
-        None => Html(pages::result(&outcome)).into_response(),
+        None => Html(pages::result(brand, &outcome)).into_response(),
     }
 }
 

@@ -43,12 +43,7 @@ pub async fn list(
 ) -> Result<axum::Json<ExecutionPage>, ApiError> {
     let status = match query.status.as_deref() {
         None => None,
-        Some(text) => Some(ExecutionStatus::parse(text).ok_or_else(|| {
-            Error::invalid(
-                "status",
-                "must be queued, running, succeeded, failed or cancelled",
-            )
-        })?),
+        Some(text) => Some(ExecutionStatus::parse_filter(text)?),
     };
     let filter = ExecutionFilter {
         account_id: query

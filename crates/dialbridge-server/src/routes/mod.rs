@@ -35,6 +35,7 @@ use crate::error::ApiError;
 use crate::mcp;
 use crate::openapi::{self, Document};
 use crate::state::AppState;
+use crate::ui;
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -66,8 +67,10 @@ pub fn router(state: AppState) -> Router {
         .trim_end_matches('/')
         .to_owned();
     let document = Document::new(&openapi::finish(openapi, &server_url));
+    // The dashboard is pages for people, not API: it stays out of the OpenAPI document.
     router
         .merge(mcp::router(&state))
+        .merge(ui::router())
         .with_state(state)
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -92,6 +95,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(app::get))
         .routes(routes!(app::put_credentials))
         .routes(routes!(app::put_scopes))
+        .routes(routes!(app::put_branding))
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::put, accounts::get, accounts::delete))
         .routes(routes!(connect::start))

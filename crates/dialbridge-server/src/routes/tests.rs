@@ -22,9 +22,10 @@ async fn router_and_document() -> (String, serde_json::Value) {
         .expect("database");
     db.migrate().await.expect("migrations");
     let settings = Settings::new(Url::parse("http://127.0.0.1:8080").expect("url"));
-    let platform = Platform::new(Arc::new(db), Cipher::new(&MasterKey::generate()), settings)
-        .expect("platform");
-    let (router, api) = super::routes(&AppState::new(platform)).split_for_parts();
+    let cipher = Cipher::new(&MasterKey::generate());
+    let platform = Platform::new(Arc::new(db), cipher.clone(), settings).expect("platform");
+    let dashboard = crate::ui::Dashboard::new(cipher, false, None);
+    let (router, api) = super::routes(&AppState::new(platform, dashboard)).split_for_parts();
     (
         format!("{router:?}"),
         openapi::finish(api, "http://127.0.0.1:8080"),

@@ -12,4 +12,5 @@ mod mcp;
 mod readme;
 mod schemathesis;
 mod two_processes;
+mod ui;
 mod workflow_restart;

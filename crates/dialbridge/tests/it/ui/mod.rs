@@ -1,0 +1,372 @@
+//! The dashboard and the connect page in a real browser (Chromium, headless), against the real
+//! binary in dev mode with its emulator: each test is an operator's or a customer's story and
+//! leaves full-page screenshots of what it visited in `target/ui-screenshots/`.
+
+mod browser;
+
+use browser::Session;
+
+const MISSED_CALL: &str = r#"name: Text back missed callers
+trigger:
+  type: call.hangup
+  filter: "event.direction == 'inbound'"
+config:
+  reply_from: {type: string, required: true, description: Number to text from}
+steps:
+  - id: call
+    action: get_cal
+    input: {id: "{{ event.call_id }}"}
+  - id: missed
+    if: "steps.call.output.duration == 0"
+    then:
+      - id: sms
+        action: send_sms
+        input:
+          user_id: "{{ event.target.id }}"
+          from_number: "{{ config.reply_from }}"
+          to_numbers: ["{{ event.external_number }}"]
+          text: "Sorry we missed you."
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_refuses_a_wrong_key_and_sign_out_ends_the_session() {
+    let s = Session::start().await;
+    s.goto("/").await;
+    s.wait_for_path("/ui/sign-in").await;
+    assert!(
+        s.text("main").await.contains("dialbridge-dev"),
+        "dev mode names its key"
+    );
+    s.screenshot("sign-in").await;
+
+    s.fill("#api_key", "not-the-key").await;
+    s.click("button[type=submit]").await;
+    let refused = s.text("[role=alert]").await;
+    assert!(refused.contains("not an admin API key"), "{refused}");
+    s.screenshot("sign-in-refused").await;
+
+    s.fill("#api_key", "dialbridge-dev").await;
+    s.click("button[type=submit]").await;
+    s.wait_for_path("/ui/accounts").await;
+    s.assert_nothing_fetched_from_elsewhere().await;
+
+    s.click("nav.side form button").await;
+    s.wait_for_path("/ui/sign-in").await;
+    s.goto("/ui/app").await;
+    assert_eq!(
+        s.path().await,
+        "/ui/sign-in",
+        "signed out: the session is gone"
+    );
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_settings_lock_offline_access_explain_a_bad_scope_and_brand_the_connect_page() {
+    let s = Session::start().await;
+    s.sign_in().await;
+    s.goto("/ui/app").await;
+    assert!(
+        s.exists("li.chip.locked[data-scope='offline_access']")
+            .await
+    );
+    assert!(
+        !s.exists("li[data-scope='offline_access'] button").await,
+        "offline_access cannot be removed"
+    );
+
+    // A scope Dialpad does not document: refused, the message beside the field, text kept.
+    s.fill("#add_name", "calls:everything").await;
+    s.click("#scopes form.filters button[type=submit]").await;
+    let error = s.text("#scopes-error").await;
+    assert!(error.contains("calls:everything"), "{error}");
+    let kept = s.find("#add_name").await.prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("calls:everything"));
+
+    // One from the catalog's dropdown becomes a removable chip.
+    s.find("#add")
+        .await
+        .select_by_value("calls:list")
+        .await
+        .unwrap();
+    s.fill("#add_name", "").await;
+    s.click("#scopes form.filters button[type=submit]").await;
+    s.find("li.chip[data-scope='calls:list'] button").await;
+
+    // Sandbox credentials: the secret is write-only.
+    s.fill("#sandbox-client_id", "sandbox-client").await;
+    s.fill("#sandbox-client_secret", "sandbox-secret-value")
+        .await;
+    s.click("form[aria-label='sandbox credentials'] button[type=submit]")
+        .await;
+    s.wait_for_text("Saved sandbox credentials.").await;
+    let page = s.client.source().await.unwrap();
+    assert!(page.contains("sandbox-client"));
+    assert!(
+        !page.contains("sandbox-secret-value"),
+        "a secret is never shown"
+    );
+
+    s.fill("#display_name", "Acme CRM").await;
+    s.client
+        .execute(
+            "document.getElementById('accent_color').value = '#d9480f'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    s.fill("#support_url", "https://acme.example/help").await;
+    s.click("#branding button[type=submit]").await;
+    s.wait_for_text("Branding saved.").await;
+    s.screenshot("app-settings").await;
+
+    // The dashboard's changes are in the audit log under the session's key.
+    let log = s.api_get("/audit-log").await;
+    let branding = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "app.branding.put")
+        .unwrap_or_else(|| panic!("no app.branding.put in {log}"));
+    assert_eq!(branding["summary"]["via"], "dashboard", "{branding}");
+    assert_eq!(
+        branding["summary"]["display_name"], "Acme CRM",
+        "{branding}"
+    );
+    assert!(
+        branding.to_string().contains("dev"),
+        "the key's name: {branding}"
+    );
+
+    // The customer's page carries the brand, and none of dialbridge's words.
+    s.goto("/ui/accounts").await;
+    s.fill("#account_id", "globex").await;
+    s.fill("#name", "Globex").await;
+    s.click("#create-account button[type=submit]").await;
+    s.click("form[action$='/connect-link'] button").await;
+    let portal = s
+        .find("a[href*='/portal']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    s.goto(&portal).await;
+    let shown = s.text("body").await;
+    assert!(
+        shown.contains("Acme CRM") && shown.contains("See your call history"),
+        "{shown}"
+    );
+    for word in ["dialbridge", "custom", "offline_access"] {
+        assert!(
+            !shown.to_lowercase().contains(word),
+            "{word} on the connect page: {shown}"
+        );
+    }
+    let accent = s
+        .client
+        .execute(
+            "return getComputedStyle(document.querySelector('.button')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        accent.as_str(),
+        Some("rgb(217, 72, 15)"),
+        "the accent colour"
+    );
+    s.screenshot("connect-page").await;
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_connect_by_oauth_and_by_api_key_then_disconnect() {
+    let s = Session::start().await;
+    s.sign_in().await;
+    s.fill("#account_id", "acme").await;
+    s.fill("#name", "Acme").await;
+    s.click("#create-account button[type=submit]").await;
+    s.wait_for_path("/ui/accounts/acme").await;
+
+    // OAuth: the portal, the emulator's consent page, the result page.
+    s.click("form[action$='/connect-link'] button").await;
+    let portal = s
+        .find("a[href*='/portal']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    s.goto(&portal).await;
+    s.click("a.button").await;
+    s.click("button[value=approve]").await;
+    s.wait_for_text("Dialpad is connected").await;
+    s.screenshot("connect-result").await;
+
+    s.goto("/ui/accounts/acme").await;
+    s.wait_for_text("connected").await;
+    assert!(s.text(".facts").await.contains("OAuth"));
+    s.click("form[action$='/check'] button").await;
+    s.wait_for_text("The connection works").await;
+    s.screenshot("account").await;
+
+    // An API key refused, then accepted, through the same portal.
+    s.goto("/ui/accounts").await;
+    s.fill("#account_id", "initech").await;
+    s.click("#create-account button[type=submit]").await;
+    s.click("form[action$='/connect-link'] button").await;
+    let portal = s
+        .find("a[href*='/portal']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    s.goto(&portal).await;
+    s.fill("#api_key", "not-a-dialpad-key").await;
+    s.click("form button[type=submit]").await;
+    s.wait_for_text("Dialpad did not accept that API key").await;
+    s.screenshot("connect-bad-key").await;
+    s.click("a.button").await;
+    let companies = s.control_get("/companies").await;
+    let key = s
+        .control(
+            "/api-keys",
+            serde_json::json!({ "company_id": companies[0]["id"] }),
+        )
+        .await;
+    let key = key["api_key"].as_str().expect("an API key").to_owned();
+    s.fill("#api_key", &key).await;
+    s.click("form button[type=submit]").await;
+    s.wait_for_text("Dialpad is connected").await;
+
+    s.goto("/ui/accounts").await;
+    s.screenshot("accounts").await;
+
+    // A webhook endpoint: its secret shown once, never in the list.
+    s.goto("/ui/webhooks").await;
+    s.fill("#wh-id", "backend").await;
+    s.fill("#wh-url", "http://127.0.0.1:9/hooks").await;
+    s.click("#endpoint-form button[type=submit]").await;
+    s.wait_for_text("shown this once").await;
+    let secret = s.text(".notice .copy-row code").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    s.screenshot("webhooks").await;
+    s.goto("/ui/webhooks").await;
+    s.find("a[href='/ui/webhooks/backend']").await;
+    assert!(
+        !s.text("main").await.contains(&secret),
+        "the secret shown twice"
+    );
+    s.goto("/ui/accounts/initech").await;
+    assert!(s.text(".facts").await.contains("API key"));
+
+    // Disconnect asks first.
+    s.click("input[name=confirm]").await;
+    s.click("form[action$='/disconnect'] button").await;
+    s.client.accept_alert().await.expect("a confirmation");
+    s.wait_for_text("Disconnected").await;
+    assert!(s.text("h1").await.contains("disconnected"));
+    s.close().await;
+}
+
+/// Creates `id` in the dashboard and connects it by OAuth through the portal and the
+/// emulator's consent page.
+async fn create_and_connect(s: &Session, id: &str) {
+    s.goto("/ui/accounts").await;
+    s.fill("#account_id", id).await;
+    s.click("#create-account button[type=submit]").await;
+    s.wait_for_path(&format!("/ui/accounts/{id}")).await;
+    s.click("form[action$='/connect-link'] button").await;
+    let portal = s
+        .find("a[href*='/portal']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    s.goto(&portal).await;
+    s.click("a.button").await;
+    s.click("button[value=approve]").await;
+    s.wait_for_text("Dialpad is connected").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_is_fixed_enabled_and_followed_from_a_missed_call_to_its_replay() {
+    let s = Session::start().await;
+    s.sign_in().await;
+    create_and_connect(&s, "acme").await;
+
+    // The playground runs an action and shows its output.
+    s.goto("/ui/playground?account_id=acme&action=list_users")
+        .await;
+    s.click("#run-form button[type=submit]").await;
+    let output = s.text("#output").await;
+    assert!(output.contains("items"), "{output}");
+    s.screenshot("playground").await;
+
+    // A definition with a mistake: the problem at its path, the text kept; then fixed.
+    s.goto("/ui/workflows").await;
+    s.fill("#new-key", "missed-call").await;
+    s.click("form[action='/ui/workflows'] button").await;
+    s.wait_for_path("/ui/workflows/missed-call/edit").await;
+    s.set_value("#definition", MISSED_CALL).await;
+    s.click("form[action='/ui/workflows/missed-call'] button[type=submit]")
+        .await;
+    let problems = s.text("#problems").await;
+    assert!(
+        problems.contains("steps[0].action") && problems.contains("get_call"),
+        "the path and a suggestion: {problems}"
+    );
+    let kept = s
+        .find("#definition")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.trim_end(), MISSED_CALL.trim_end(), "the text survives");
+    s.screenshot("workflow-editor-problem").await;
+    s.set_value(
+        "#definition",
+        &MISSED_CALL.replace("get_cal\n", "get_call\n"),
+    )
+    .await;
+    s.click("form[action='/ui/workflows/missed-call'] button[type=submit]")
+        .await;
+    s.wait_for_text("Saved as version 1.").await;
+    assert!(
+        s.exists(".diagram svg .node.branch").await,
+        "the if is drawn"
+    );
+
+    // Enabled for the account with the form made from its config fields.
+    s.fill("#cfg-reply_from", "+14155550101").await;
+    s.click("#enable button[type=submit]").await;
+    s.wait_for_path("/ui/accounts/acme").await;
+    assert!(s.text("#wf-h + div").await.contains("missed-call"));
+    s.goto("/ui/workflows/missed-call").await;
+    s.screenshot("workflow").await;
+
+    // The dev panel makes the customer miss a call; the execution appears by itself.
+    s.goto("/ui/dev").await;
+    s.click("button[value=missed_call]").await;
+    let execution = s.find("#dev-live a[href^='/ui/executions/']").await;
+    execution.click().await.unwrap();
+    s.find("li[data-step='call']").await;
+    s.wait_for_text("succeeded").await;
+    s.screenshot("execution").await;
+    let original = s.path().await;
+
+    s.click("form[action$='/replay'] button").await;
+    s.wait_for_text("Replay of").await;
+    assert_ne!(s.path().await, original, "the replay is a new execution");
+    s.find("li[data-step='call']").await;
+    s.goto("/ui/executions").await;
+    s.screenshot("executions").await;
+    s.goto("/ui/accounts/acme").await;
+    s.find("#ex-h + div a[href^='/ui/executions/']").await;
+    s.screenshot("account-with-workflow").await;
+    s.close().await;
+}
