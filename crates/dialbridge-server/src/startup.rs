@@ -107,7 +107,8 @@ pub async fn start(
         .dev
         .then(|| Emulator::new(EmulatorConfig::default()).router());
     let dashboard = Dashboard::new(cipher, public_url.scheme() == "https", emulator.clone());
-    let mut app = routes::router(AppState::new(platform.clone(), dashboard).with_shutdown(shutdown.clone()));
+    let mut app =
+        routes::router(AppState::new(platform.clone(), dashboard).with_shutdown(shutdown.clone()));
     if let Some(emulator) = emulator {
         app = app.nest("/emulator", emulator);
         let input = CredentialsInput {

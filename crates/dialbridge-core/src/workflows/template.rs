@@ -152,8 +152,7 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
             match single_expression(text) {
                 Some(expr) => eval_with(expr, ctx),
                 None => {
-                    let rendered = ENV
-                        .render_str(text, ctx)
+                    let rendered = unpanicked(|| ENV.render_str(text, ctx))
                         .map_err(|e| TemplateError::new(text, located(&e, text)))?;
                     within_output(text, rendered.len())?;
                     Ok(Value::String(rendered))
@@ -189,8 +188,7 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
     check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
-    let compiled = ENV
-        .compile_expression_owned(expr.to_owned())
+    let compiled = unpanicked(|| ENV.compile_expression_owned(expr.to_owned()))
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
     let value = compiled
         .eval(ctx)
@@ -219,9 +217,7 @@ pub fn check_template(source: &str) -> Result<(), String> {
     check_budget(source)?;
     match single_expression(source) {
         Some(expr) => check_expression(expr),
-        None => environment()
-            .template_from_str(source)
-            .map(|_| ())
+        None => unpanicked(|| environment().template_from_str(source).map(|_| ()))
             .map_err(|e| reason(&e)),
     }
 }
@@ -229,10 +225,21 @@ pub fn check_template(source: &str) -> Result<(), String> {
 /// Checks that a bare expression compiles and is within the budget.
 pub fn check_expression(expr: &str) -> Result<(), String> {
     check_budget(expr)?;
-    environment()
-        .compile_expression(bare(expr))
-        .map(|_| ())
-        .map_err(|e| reason(&e))
+    unpanicked(|| environment().compile_expression(bare(expr)).map(|_| ())).map_err(|e| reason(&e))
+}
+
+/// Runs minijinja's compiler (or a render, which compiles first), turning a panic inside it
+/// into an error: some malformed sources (`}}` followed by a NUL) make minijinja 2.24's lexer
+/// panic, and a workflow's text must never take a request or a step down with it.
+fn unpanicked<T>(
+    work: impl FnOnce() -> Result<T, minijinja::Error>,
+) -> Result<T, minijinja::Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::SyntaxError,
+            "the template could not be read",
+        ))
+    })
 }
 
 /// The variables a template or expression reads from its context, as dotted paths where they
@@ -246,12 +253,10 @@ pub(crate) fn variables(source: &str, expression: bool) -> Option<HashSet<String
         single_expression(source)
     };
     match expr {
-        Some(expr) => env
-            .compile_expression(expr)
+        Some(expr) => unpanicked(|| env.compile_expression(expr))
             .ok()
             .map(|e| e.undeclared_variables(true)),
-        None => env
-            .template_from_str(source)
+        None => unpanicked(|| env.template_from_str(source))
             .ok()
             .map(|t| t.undeclared_variables(true)),
     }
@@ -312,5 +317,20 @@ fn shorten(source: &str) -> String {
         let mut short: String = trimmed.chars().take(MAX).collect();
         short.push('…');
         short
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_that_make_minijinjas_lexer_panic_are_refused_as_errors() {
+        let ctx = serde_json::json!({});
+        for source in ["}}\0", "}}"] {
+            assert!(check_expression(source).is_err(), "{source:?}");
+            assert!(eval(source, &ctx).is_err(), "{source:?}");
+            assert!(eval_bool(source, &ctx).is_err(), "{source:?}");
+        }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::process::Command;
 
 pub mod cluster;
-pub mod proxy;
 pub mod processes;
+pub mod proxy;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dialbridge");
 
