@@ -61,9 +61,12 @@ impl Ownership {
         self.0.borrow().contains(&shard)
     }
 
-    /// Waits until the held shards change.
+    /// Waits until the held shards change; forever once nothing can change them any more (on
+    /// SQLite the one process holds every shard and the cluster task is gone).
     pub async fn changed(&mut self) {
-        let _ = self.0.changed().await;
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

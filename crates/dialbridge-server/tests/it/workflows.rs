@@ -1109,3 +1109,63 @@ async fn an_execution_keeps_its_version_and_a_replay_runs_its_own_or_the_latest(
     }
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn action_steps_wait_for_the_companys_budget_instead_of_failing() {
+    const RUNS: usize = 14;
+    let app = TestApp::connected("acme").await;
+    // One request a second for the company: the 11th request of a burst would wait more than
+    // the throttle's 10 s bound, which an API caller gets as 503 rate_limited at once.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(json!({
+                "client_id": dialpad_emulator::Emulator::DEV_CLIENT_ID,
+                "client_secret": dialpad_emulator::Emulator::DEV_CLIENT_SECRET,
+                "base_url": app.emulator_url,
+                "rate_limits": {"enabled": true, "per_second": 1, "operation_limits": false},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let definition = json!({
+        "name": "One call",
+        "trigger": { "type": "api" },
+        "steps": [{ "id": "users", "action": "list_users", "input": {} }],
+    });
+    save_and_enable(&app, "one-call", definition).await;
+    let mut ids = Vec::new();
+    for _ in 0..RUNS {
+        let (status, started) = app
+            .call(
+                Method::POST,
+                "/api/v1/accounts/acme/workflows/one-call/executions",
+                Some(json!({ "input": {} })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        ids.push(started["execution_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let done = wait_finished_within(&app, id, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    app.shutdown().await;
+}
+
+async fn wait_finished_within(app: &TestApp, id: &str, within: Duration) -> Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+        if ["succeeded", "failed", "cancelled"].contains(&execution["status"].as_str().unwrap_or(""))
+        {
+            return execution;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "execution {id} did not finish: {execution}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
