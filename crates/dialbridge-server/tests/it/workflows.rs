@@ -101,18 +101,7 @@ async fn executions(app: &TestApp) -> Vec<Value> {
 }
 
 pub(crate) async fn wait_finished(app: &TestApp, id: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..200 {
-        let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
-        if ["succeeded", "failed", "cancelled"]
-            .contains(&execution["status"].as_str().unwrap_or(""))
-        {
-            return execution;
-        }
-        last = execution;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("execution {id} did not finish: {last}");
+    wait_finished_within(app, id, Duration::from_secs(10)).await
 }
 
 async fn dialpad_sms(app: &TestApp) -> Vec<Value> {
@@ -1158,7 +1147,8 @@ async fn wait_finished_within(app: &TestApp, id: &str, within: Duration) -> Valu
     let deadline = std::time::Instant::now() + within;
     loop {
         let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
-        if ["succeeded", "failed", "cancelled"].contains(&execution["status"].as_str().unwrap_or(""))
+        if ["succeeded", "failed", "cancelled"]
+            .contains(&execution["status"].as_str().unwrap_or(""))
         {
             return execution;
         }
