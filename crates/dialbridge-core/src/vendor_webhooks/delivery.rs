@@ -221,7 +221,15 @@ impl VendorWebhooks {
             return Ok(());
         }
         let failures = self.endpoints.count_endpoint_failure(endpoint_id).await?;
-        if let Some(pause) = circuit::pause_after(failures, retry_base) {
+        // The pause doubles with each failed probe only: attempts that were under way together
+        // when the endpoint went down count towards opening, not towards a longer pause.
+        let probe = circuit.failures_in_a_row >= circuit::OPEN_AFTER_FAILURES;
+        let counted = if probe {
+            failures
+        } else {
+            failures.min(circuit::OPEN_AFTER_FAILURES)
+        };
+        if let Some(pause) = circuit::pause_after(counted, retry_base) {
             self.endpoints
                 .open_endpoint_circuit(endpoint_id, now + pause)
                 .await?;
