@@ -105,7 +105,15 @@ async fn get_bounded(api: &Api, path: &str) -> Result<(u16, serde_json::Value), 
 )]
 async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() {
     let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    // An execution whose journal write fell into the cut resumes when its lease runs out (the
+    // documented recovery): a short lease keeps that within the wait below.
+    let mut fleet = Fleet::start(
+        1,
+        &["--no-rate-limits"],
+        &["--execution-lease-secs", "5"],
+        Some(proxy.port),
+    )
+    .await;
     fleet.accounts(2, "hangup", hangup_workflow()).await;
     let node = &fleet.nodes[0];
     let api = node.api();
@@ -191,7 +199,15 @@ async fn a_slow_database_still_answers_events_within_dialpads_5_seconds() {
     const EVENTS: u64 = 200;
     const LATENCY_MS: u64 = 30;
     let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    // An execution whose journal write fell into the cut resumes when its lease runs out (the
+    // documented recovery): a short lease keeps that within the wait below.
+    let mut fleet = Fleet::start(
+        1,
+        &["--no-rate-limits"],
+        &["--execution-lease-secs", "5"],
+        Some(proxy.port),
+    )
+    .await;
     fleet.accounts(4, "hangup", hangup_workflow()).await;
     let base = fleet.nodes[0].base.clone();
     // Every answer of the database held back 30 ms: a round trip of 0.1 ms becomes 30 ms (a
