@@ -166,6 +166,7 @@ async fn stats_count_requests_successful_or_not() {
         json!({
             "token_requests": { "authorization_code": 2, "refresh_token": 2, "rotated_refresh_token": 1 },
             "deauthorize_requests": 1,
+            "early_retries": 0,
             "api_requests": 0,
             "rate_limited": 0,
             "faults_injected": 0,
