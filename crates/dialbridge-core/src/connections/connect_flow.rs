@@ -301,12 +301,10 @@ impl Connections {
                 }
                 dialpad::OAuthError::Unavailable(msg) => ("dialpad_unavailable".into(), msg),
             })?;
-        let base_url = self
-            .app
-            .base_url(session.environment)
+        let (company_id, user_id) = self
+            .identify(session.environment, &tokens.access_token)
             .await
             .map_err(internal)?;
-        let (company_id, user_id) = self.identify(&base_url, &tokens.access_token).await;
         let now = Timestamp::now();
         let previous = self
             .connections

@@ -11,7 +11,6 @@ mod tokens;
 use std::sync::Arc;
 
 use serde::Serialize;
-use url::Url;
 
 pub use accounts::{AccountPage, AccountView, ConnectionView};
 pub use connect_flow::{
@@ -24,7 +23,7 @@ pub use tokens::{Credential, Tokens};
 use crate::app::{AppSettings, Environment};
 use crate::error::{Error, Result};
 use crate::events::Provisioning;
-use crate::gateway::Gateway;
+use crate::gateway::{success_body, Gateway};
 use crate::ids::AccountId;
 use crate::platform::Shared;
 use crate::store::{AccountStore, ConnectSessionStore, ConnectionStore};
@@ -73,15 +72,14 @@ impl Connections {
                 .await
                 .unwrap_or(Environment::Production),
         };
-        let base_url = self.app.base_url(environment).await?;
-        let client = dialpad::DialpadClient::new(self.shared.http().clone(), base_url.clone());
-        let company = client.company(api_key).await.map_err(|e| match e {
+        let (company, user) = self.gateway.identify(environment, api_key).await?;
+        let company = company.map_err(|e| match e {
             dialpad::ApiError::Status { status: 401 | 403, .. } => Error::InvalidCredentials(format!(
                 "Dialpad ({environment}) refused this API key; check that it is a valid, company-level key for that environment"
             )),
             other => Error::from(other),
         })?;
-        let user_id = client.user("me", api_key).await.ok().map(|u| u.id);
+        let user_id = user.ok().map(|u| u.id);
         let now = Timestamp::now();
         let version = account.connection.as_ref().map_or(0, |c| c.token_version);
         let mut record = ConnectionRecord::empty(
@@ -108,12 +106,20 @@ impl Connections {
     /// Calls `GET /api/v2/company` with the account's credentials.
     pub async fn check_connection(&self, account_id: &AccountId) -> Result<CompanyCheck> {
         self.find_account(account_id).await?;
-        let company = self
+        let request = dialpad::RawRequest {
+            method: reqwest::Method::GET,
+            path: "api/v2/company".into(),
+            query: Vec::new(),
+            body: None,
+        };
+        let response = self
             .gateway
-            .call(account_id, |client, token| async move {
-                client.company(&token).await
-            })
+            .send_operation(account_id, "company.get", &request)
             .await?;
+        let company: dialpad::Company =
+            serde_json::from_value(success_body(response)?).map_err(|e| {
+                Error::Internal(format!("Dialpad's company answer was not understood: {e}"))
+            })?;
         Ok(CompanyCheck {
             ok: true,
             dialpad_company_id: company.id,
@@ -241,12 +247,10 @@ impl Connections {
     /// company admin, `/users/me` a user-level token.
     pub(crate) async fn identify(
         &self,
-        base_url: &Url,
+        environment: Environment,
         token: &str,
-    ) -> (Option<String>, Option<String>) {
-        let client = dialpad::DialpadClient::new(self.shared.http().clone(), base_url.clone());
-        let company = client.company(token).await;
-        let user = client.user("me", token).await;
+    ) -> Result<(Option<String>, Option<String>)> {
+        let (company, user) = self.gateway.identify(environment, token).await?;
         if let Err(e) = &company {
             tracing::warn!("could not read the Dialpad company: {e}");
         }
@@ -255,7 +259,7 @@ impl Connections {
             .ok()
             .map(|c| c.id)
             .or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
-        (company_id, user.map(|u| u.id))
+        Ok((company_id, user.map(|u| u.id)))
     }
 }
 

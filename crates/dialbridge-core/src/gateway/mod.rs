@@ -24,11 +24,12 @@ pub use retry::RetryPolicy;
 pub(crate) use throttle::{Limit, Throttle};
 pub use throttle::{RateLimits, Window};
 
-use crate::app::AppSettings;
+use crate::app::{AppSettings, Environment};
 use crate::connections::{Credential, Tokens};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::platform::Shared;
+use crate::time::Timestamp;
 
 /// Calls Dialpad for an account.
 #[derive(Clone)]
@@ -41,14 +42,40 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Runs `call` with a valid credential; on a 401 refreshes once and runs it once more.
-    pub async fn call<T, F, Fut>(&self, account_id: &AccountId, call: F) -> Result<T>
-    where
-        F: Fn(dialpad::DialpadClient, String) -> Fut,
-        Fut: Future<Output = Result<T, dialpad::ApiError>>,
-    {
-        let mut credential = self.tokens.credential(account_id).await?;
-        self.call_with(account_id, &mut credential, call).await
+    /// Who a credential not yet stored belongs to: `GET /company` and `GET /users/me` with it.
+    /// Both leave before the company, and so its throttle windows, are known; once it is, they
+    /// are counted in its windows at the moments they were sent, as Dialpad counted them, so
+    /// the requests that follow (a burst of actions right after connecting) leave room for
+    /// them.
+    pub(crate) async fn identify(
+        &self,
+        environment: Environment,
+        token: &str,
+    ) -> Result<(
+        std::result::Result<dialpad::Company, dialpad::ApiError>,
+        std::result::Result<dialpad::User, dialpad::ApiError>,
+    )> {
+        let base_url = self.app.base_url(environment).await?;
+        let client = dialpad::DialpadClient::new(self.shared.http().clone(), base_url);
+        let company_sent = Timestamp::now();
+        let company = client.company(token).await;
+        let user_sent = Timestamp::now();
+        let user = client.user("me", token).await;
+        let company_id = match (&company, &user) {
+            (Ok(company), _) => Some(company.id.clone()),
+            (_, Ok(user)) => user.company_id.clone(),
+            _ => None,
+        };
+        if let Some(company_id) = company_id {
+            let key = company_key(environment, &company_id);
+            for (operation_id, sent) in [("company.get", company_sent), ("users.get", user_sent)] {
+                let operation = spec_operation(operation_id)?;
+                if let Some(needs) = self.needs_for(environment, &key, operation).await? {
+                    self.throttle.count_sent(&needs, sent).await?;
+                }
+            }
+        }
+        Ok((company, user))
     }
 
     /// `call` with the credential given (replaced by the fresh one after a 401).
@@ -78,24 +105,36 @@ impl Gateway {
         }
     }
 
-    /// The throttle windows a request of `operation` needs: the company's per-second window
-    /// and, when the operation has one, its per-minute window.
+    /// The throttle windows a request of `operation` for the account needs.
     async fn needs(
         &self,
         credential: &Credential,
         account_id: &AccountId,
         operation: &Operation,
     ) -> Result<Option<throttle::Needs>> {
-        let limits = self.app.rate_limits(credential.environment).await?;
+        // An account whose company is not known (yet) is budgeted on its own.
+        let company = match &credential.company_id {
+            Some(company_id) => company_key(credential.environment, company_id),
+            None => format!("{}:account:{account_id}", credential.environment),
+        };
+        self.needs_for(credential.environment, &company, operation)
+            .await
+    }
+
+    /// The company's per-second window and, when the operation has one, its per-minute window
+    /// (none when the environment is not throttled).
+    async fn needs_for(
+        &self,
+        environment: Environment,
+        company: &str,
+        operation: &Operation,
+    ) -> Result<Option<throttle::Needs>> {
+        let limits = self.app.rate_limits(environment).await?;
         if !limits.enabled {
             return Ok(None);
         }
-        let company = match &credential.company_id {
-            Some(company) => format!("{}:company:{company}", credential.environment),
-            None => format!("{}:account:{account_id}", credential.environment),
-        };
         let mut needs = vec![(
-            company.clone(),
+            company.to_owned(),
             Limit {
                 limit: limits.per_second.max(1),
                 span_ms: 1_000,
@@ -121,10 +160,8 @@ impl Gateway {
         operation_id: &str,
         request: &RawRequest,
     ) -> Result<RawResponse> {
-        let operation = dialpad_spec::spec()
-            .operation(operation_id)
-            .ok_or_else(|| Error::Internal(format!("the spec lacks {operation_id}")))?;
-        self.send(account, operation, request).await
+        self.send(account, spec_operation(operation_id)?, request)
+            .await
     }
 
     /// Sends `request` for the account under the throttle and retry rules above; answers
@@ -212,6 +249,17 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The key of a Dialpad company's throttle windows.
+fn company_key(environment: Environment, company_id: &str) -> String {
+    format!("{environment}:company:{company_id}")
+}
+
+fn spec_operation(operation_id: &str) -> Result<&'static Operation> {
+    dialpad_spec::spec()
+        .operation(operation_id)
+        .ok_or_else(|| Error::Internal(format!("the spec lacks {operation_id}")))
 }
 
 /// The body of a successful answer (`{}` when Dialpad sent none); any other status is an

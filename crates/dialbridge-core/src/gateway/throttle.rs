@@ -173,10 +173,11 @@ pub(crate) fn take_slot(
     Err(MAX_WAIT)
 }
 
-/// Gives back a slot taken at `at` and not used.
-pub(crate) fn give_back(windows: &mut [Window], needs: &[(String, Limit)], at: Timestamp) {
+/// Adds `delta` requests at `at` to every window of `needs`: 1 for one sent without a slot,
+/// -1 to give back a slot taken and not used.
+pub(crate) fn add_at(windows: &mut [Window], needs: &[(String, Limit)], at: Timestamp, delta: i64) {
     for (window, (_, limit)) in windows.iter_mut().zip(needs) {
-        window.add(at.as_millis().div_euclid(limit.bucket_ms()), -1);
+        window.add(at.as_millis().div_euclid(limit.bucket_ms()), delta);
     }
 }
 
@@ -199,38 +200,14 @@ impl Throttle {
     /// Reserves a slot for one request: `Ok(slot)` to send at `slot.at` (give it back by
     /// dropping it unused), or `rate_limited` when the wait would be over `MAX_WAIT`.
     pub(crate) async fn reserve(self: &Arc<Self>, needs: Needs) -> Result<Slot> {
-        let now = Timestamp::now();
-        let at = match &self.store {
-            None => {
-                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
-                let mut windows: Vec<Window> = needs
-                    .iter()
-                    .map(|(key, _)| local.remove(key).unwrap_or_default())
-                    .collect();
-                let taken = take_slot(&mut windows, &needs, now);
-                for ((key, _), window) in needs.iter().zip(windows) {
-                    local.insert(key.clone(), window);
-                }
-                taken
-            }
-            Some(store) => {
-                let mut taken = Err(MAX_WAIT);
-                store
-                    .update_rate_windows(
-                        &needs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-                        now,
-                        // The slot is placed from the moment the windows are locked, not
-                        // from before the wait for the lock: a slot counted in a bucket that
-                        // had passed by then is a request Dialpad sees later, beside the
-                        // next bucket's (with many waiters, 429s).
-                        &mut |windows| {
-                            taken = take_slot(windows, &needs, Timestamp::now());
-                        },
-                    )
-                    .await?;
-                taken
-            }
-        };
+        // The slot is placed from the moment the windows are locked, not from before the wait
+        // for the lock: a slot counted in a bucket that had passed by then is a request
+        // Dialpad sees later, beside the next bucket's (with many waiters, 429s).
+        let at = self
+            .update(&needs, |windows| {
+                take_slot(windows, &needs, Timestamp::now())
+            })
+            .await?;
         match at {
             Ok(at) => Ok(Slot {
                 at,
@@ -246,35 +223,66 @@ impl Throttle {
         }
     }
 
+    /// Counts a request that was sent at `at` without a slot (before its company, and so its
+    /// windows, were known), so that the requests after it leave room for it.
+    pub(crate) async fn count_sent(&self, needs: &Needs, at: Timestamp) -> Result<()> {
+        self.update(needs, |windows| add_at(windows, needs, at, 1))
+            .await
+    }
+
+    /// Runs `change` on the windows of `needs`: this process's, or the database's, locked.
+    async fn update<T: Send>(
+        &self,
+        needs: &[(String, Limit)],
+        change: impl FnOnce(&mut [Window]) -> T + Send,
+    ) -> Result<T> {
+        let Some(store) = &self.store else {
+            return Ok(self.update_local(needs, change));
+        };
+        let keys: Vec<String> = needs.iter().map(|(key, _)| key.clone()).collect();
+        let (mut change, mut answer) = (Some(change), None);
+        store
+            .update_rate_windows(&keys, Timestamp::now(), &mut |windows| {
+                if let Some(change) = change.take() {
+                    answer = Some(change(windows));
+                }
+            })
+            .await?;
+        answer.ok_or_else(|| Error::Internal("the throttle's windows were not updated".into()))
+    }
+
+    fn update_local<T>(
+        &self,
+        needs: &[(String, Limit)],
+        change: impl FnOnce(&mut [Window]) -> T,
+    ) -> T {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows: Vec<Window> = needs
+            .iter()
+            .map(|(key, _)| local.remove(key).unwrap_or_default())
+            .collect();
+        let answer = change(&mut windows);
+        for ((key, _), window) in needs.iter().zip(windows) {
+            local.insert(key.clone(), window);
+        }
+        answer
+    }
+
     fn give_back(self: Arc<Self>, needs: Needs, at: Timestamp) {
-        match self.store.clone() {
-            None => {
-                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
-                let mut windows: Vec<Window> = needs
-                    .iter()
-                    .map(|(key, _)| local.remove(key).unwrap_or_default())
-                    .collect();
-                give_back(&mut windows, &needs, at);
-                for ((key, _), window) in needs.iter().zip(windows) {
-                    local.insert(key.clone(), window);
+        if self.store.is_none() {
+            self.update_local(&needs, |windows| add_at(windows, &needs, at, -1));
+            return;
+        }
+        // Dropped in a request whose caller went away: finish the give-back on its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let result = self
+                    .update(&needs, |windows| add_at(windows, &needs, at, -1))
+                    .await;
+                if let Err(e) = result {
+                    tracing::debug!("giving a throttle slot back failed: {e}");
                 }
-            }
-            Some(store) => {
-                // Dropped in a request whose caller went away: finish the give-back on its own.
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn(async move {
-                        let keys: Vec<String> = needs.iter().map(|(k, _)| k.clone()).collect();
-                        let result = store
-                            .update_rate_windows(&keys, Timestamp::now(), &mut |windows| {
-                                give_back(windows, &needs, at);
-                            })
-                            .await;
-                        if let Err(e) = result {
-                            tracing::debug!("giving a throttle slot back failed: {e}");
-                        }
-                    });
-                }
-            }
+            });
         }
     }
 }
@@ -425,8 +433,8 @@ mod tests {
         take_slot(&mut windows, &needs, now).unwrap();
         let later = take_slot(&mut windows, &needs, now).unwrap();
         assert!(later > now);
-        give_back(&mut windows, &needs, a);
-        give_back(&mut windows, &needs, later);
+        add_at(&mut windows, &needs, a, -1);
+        add_at(&mut windows, &needs, later, -1);
         assert_eq!(take_slot(&mut windows, &needs, now).unwrap(), now);
     }
 

@@ -588,6 +588,37 @@ async fn the_throttle_keeps_bursts_under_dialpads_limits() {
     app.shutdown().await;
 }
 
+/// The two requests that identify a new connection (`/company`, `/users/me`) leave before its
+/// company is known, so before its budget could be asked; Dialpad counts them all the same.
+/// They are counted in the company's budget once it is known, so a burst of actions right
+/// after connecting, and a connection check among them, meet no 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_requests_that_identify_a_connection_count_in_its_companys_budget() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.configure_app().await;
+    app.hold_dialpads_limits().await;
+    app.create_account("acme").await;
+    let api_key = app.dialpad_api_key().await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/accounts/acme/connection",
+            Some(json!({ "auth_type": "api_key", "api_key": api_key, "environment": "custom" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let actions = futures::future::join_all((0..20).map(|_| run(&app, "list_users", json!({}))));
+    let check = app.check(&app.base, "acme");
+    let (runs, (status, body)) = futures::join!(actions, check);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (status, body) in runs {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let stats = app.emulator_stats().await;
+    assert_eq!(stats["rate_limited"], 0, "Dialpad answered 429: {stats}");
+    app.shutdown().await;
+}
+
 /// Every route with an account id in its path answers 404 `not_found` for an account that
 /// does not exist — never 409 `not_connected`, which is for accounts that exist.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

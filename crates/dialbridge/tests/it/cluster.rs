@@ -241,10 +241,10 @@ async fn an_execution_queued_through_one_process_wakes_its_holder_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-// Open bug: since the merge of the dashboard, MCP, first-hour, proofs and fuzz branches this
-// proof sees 2 emulator 429s in every run here (17.2 actions/s over three processes); it
-// passed on its own branch. Ignored, visibly, until the cause is found — not deleted.
-#[ignore = "open bug: 2 emulator 429s with three processes since the merge; see the closing note"]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
 async fn three_processes_share_one_companys_dialpad_budget() {
     const NODES: usize = 3;
     const PER_SECOND: u32 = 20;
