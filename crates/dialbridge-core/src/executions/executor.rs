@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -73,6 +73,9 @@ impl Default for ExecutorSettings {
 /// Journal writes a commit takes at most, and how many may wait for one.
 const JOURNAL_BATCH: usize = 512;
 const JOURNAL_QUEUE: usize = 8192;
+/// The first pause before a failed journal write is tried again, and the longest.
+const JOURNAL_RETRY_FIRST: Duration = Duration::from_millis(250);
+const JOURNAL_RETRY_MAX: Duration = Duration::from_secs(4);
 /// New work is looked for from this long before the previous look (clocks differ).
 const SCAN_OVERLAP: Duration = Duration::from_secs(2);
 
@@ -158,6 +161,14 @@ impl Executions {
             Ok(Flow::Fail(error)) => Some(finish(ExecutionStatus::Failed, Some(error))),
             Ok(Flow::Wait(run_at)) => Some(JournalOutcome::Release { run_at }),
             Ok(Flow::Cancelled) => None,
+            Err(Error::Store(e)) if e.is_unavailable() => {
+                // The database went away under a step: what ran is kept, the rest runs again
+                // once it is back, as it would after a crash.
+                tracing::warn!(execution = %execution.id, "the database went away during the execution; it resumes shortly: {e}");
+                Some(JournalOutcome::Release {
+                    run_at: now + JOURNAL_RETRY_FIRST,
+                })
+            }
             Err(error) => {
                 // The store or the definition failed, not a step: record it on the execution.
                 tracing::error!(execution = %execution.id, "execution could not run: {error}");
@@ -193,7 +204,7 @@ impl Executions {
             Some(JournalOutcome::Release { run_at }) => Some(*run_at),
             _ => None,
         };
-        match self.write_journal(write).await {
+        match self.write_journal_persistently(write).await {
             Ok(true) => {
                 if let Some(done) = &finished {
                     self.execution_finished(done);
@@ -207,6 +218,25 @@ impl Executions {
             Err(e) => {
                 tracing::error!(execution = %execution.id, "recording the outcome failed: {e}");
                 None
+            }
+        }
+    }
+
+    /// Writes a journal, trying again while the database is away, for as long as the
+    /// execution's lease would last: what its steps did is recorded as soon as the database is
+    /// back, instead of the steps running again after the lease (a second SMS). Past that the
+    /// execution is left to its lease, like one whose process died.
+    async fn write_journal_persistently(&self, write: JournalWrite) -> Result<bool> {
+        let give_up = Instant::now() + self.shared.settings().executor.lease;
+        let mut pause = JOURNAL_RETRY_FIRST;
+        loop {
+            match self.write_journal(write.clone()).await {
+                Err(e) if Instant::now() + pause < give_up => {
+                    tracing::warn!(execution = %write.execution_id, "recording the outcome failed; trying again in {pause:?}: {e}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(JOURNAL_RETRY_MAX);
+                }
+                other => return other,
             }
         }
     }

@@ -295,6 +295,9 @@ impl StepRun<'_, '_> {
                     self.succeed(Some(input), output, attempt).await?;
                     return Ok(Flow::Done);
                 }
+                // dialbridge's own database went away, not the step's work: the execution
+                // stops here and resumes once it is back (see `Executions::execute`).
+                Err(Error::Store(e)) if e.is_unavailable() => return Err(Error::Store(e)),
                 Err(error) if attempt - already < i64::from(max_attempts) => {
                     tracing::info!(execution = %self.interpreter.execution.id, step = self.path, attempt, "step failed, retrying: {error}");
                     let exponent = (attempt - already - 1).clamp(0, 10) as u32;

@@ -105,15 +105,10 @@ async fn get_bounded(api: &Api, path: &str) -> Result<(u16, serde_json::Value), 
 )]
 async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() {
     let proxy = Proxy::start(&postgres_server()).await;
-    // An execution whose journal write fell into the cut resumes when its lease runs out (the
-    // documented recovery): a short lease keeps that within the wait below.
-    let mut fleet = Fleet::start(
-        1,
-        &["--no-rate-limits"],
-        &["--execution-lease-secs", "5"],
-        Some(proxy.port),
-    )
-    .await;
+    // The default execution lease (60 s), longer than the wait below: an execution whose
+    // journal write fell into the cut must be recorded when the database is back, not left
+    // to its lease.
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
     fleet.accounts(2, "hangup", hangup_workflow()).await;
     let node = &fleet.nodes[0];
     let api = node.api();
@@ -178,6 +173,74 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
     fleet.stop().await;
 }
 
+/// A step that ends while PostgreSQL is away: what it did is recorded as soon as the database
+/// is back, not left to the execution's lease (60 s by default, longer than the wait here),
+/// and the step does not run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    let workflow = serde_json::json!({
+        "name": "Slow lookup",
+        "trigger": { "type": "call.hangup" },
+        "steps": [
+            { "id": "lookup", "action": "list_users", "input": {} },
+            { "id": "note", "set": { "call": "{{ event.call_id }}" } },
+        ],
+    });
+    fleet.accounts(1, "hangup", workflow).await;
+    // Each Dialpad request now takes 4 s: long enough to cut the database under the step.
+    fleet
+        .emu
+        .configure(serde_json::json!({ "latency_ms": 4000 }))
+        .await;
+    let node = &fleet.nodes[0];
+    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
+    // The step's first attempt is journaled just before its request leaves; a second later it
+    // is at Dialpad.
+    let start = Instant::now();
+    while fleet
+        .db
+        .number("SELECT COUNT(*) FROM execution_steps WHERE step_id = 'lookup'")
+        .await
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.cut();
+    // The step's answer comes within the cut; recording it fails.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    let took = fleet.db.wait_finished(1, Duration::from_secs(30)).await;
+    println!("the execution finished {took:.2?} after the database came back");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 1)],
+        "{}",
+        fleet.logs()
+    );
+    assert_eq!(
+        fleet
+            .db
+            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
+            .await,
+        vec![("lookup".to_owned(), 1), ("note".to_owned(), 1)],
+        "each step ran once"
+    );
+    assert!(node.logged("recording the outcome failed; trying again"));
+    fleet.stop().await;
+}
+
 /// Posts event `n` with a bound; its status (0 when no answer came in 20 s) and how long
 /// the answer took.
 async fn post_bounded(hook: &Hook, base: &str, n: u64) -> (u16, Duration) {
@@ -199,15 +262,7 @@ async fn a_slow_database_still_answers_events_within_dialpads_5_seconds() {
     const EVENTS: u64 = 200;
     const LATENCY_MS: u64 = 30;
     let proxy = Proxy::start(&postgres_server()).await;
-    // An execution whose journal write fell into the cut resumes when its lease runs out (the
-    // documented recovery): a short lease keeps that within the wait below.
-    let mut fleet = Fleet::start(
-        1,
-        &["--no-rate-limits"],
-        &["--execution-lease-secs", "5"],
-        Some(proxy.port),
-    )
-    .await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
     fleet.accounts(4, "hangup", hangup_workflow()).await;
     let base = fleet.nodes[0].base.clone();
     // Every answer of the database held back 30 ms: a round trip of 0.1 ms becomes 30 ms (a
