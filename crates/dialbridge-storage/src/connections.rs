@@ -109,17 +109,20 @@ impl ConnectionStore for Database {
         &self,
         id: &AccountId,
         owner: &str,
+        version: i64,
         now: Timestamp,
         until: Timestamp,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET refresh_lock_owner = $2, refresh_lock_until = $4 WHERE account_id = $1 \
+             AND token_version = $5 \
              AND (refresh_lock_until IS NULL OR refresh_lock_until < $3 OR refresh_lock_owner = $2)",
         )
         .bind(id.as_str())
         .bind(owner)
         .bind(ms(now))
         .bind(ms(until))
+        .bind(version)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

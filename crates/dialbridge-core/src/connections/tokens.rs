@@ -226,22 +226,30 @@ impl Tokens {
         let lock = self.refresh_lock(account_id);
         let _one_at_a_time = lock.lock().await;
         let give_up_at = Timestamp::now() + WAIT_FOR_OTHERS;
+        let mut stale_version = stale_version;
         loop {
             let connection = self.usable_connection(account_id).await?;
             let now = Timestamp::now();
-            if connection.token_version != stale_version && !expired(&connection, now) {
-                return self.credential_from(&connection).await;
+            if connection.token_version != stale_version {
+                if !expired(&connection, now) {
+                    return self.credential_from(&connection).await;
+                }
+                // Replaced, and the replacement has expired too: that one is refreshed.
+                stale_version = connection.token_version;
             }
             if connection.next_refresh_at.is_some_and(|at| at > now) {
                 return self.during_backoff(&connection, now).await;
             }
             let until = now + LEASE;
+            // The lease is taken only while the token is still the one seen stale here, in
+            // the same statement: a process that refreshed between the read above and this
+            // leaves nothing to take, and the next turn reads its token.
             if self
                 .connections
-                .try_lock_refresh(account_id, self.shared.owner(), now, until)
+                .try_lock_refresh(account_id, self.shared.owner(), stale_version, now, until)
                 .await?
             {
-                let result = self.refresh_under_lease(account_id, stale_version).await;
+                let result = self.refresh_under_lease(connection).await;
                 self.connections
                     .unlock_refresh(account_id, self.shared.owner())
                     .await?;
@@ -256,17 +264,11 @@ impl Tokens {
         }
     }
 
-    async fn refresh_under_lease(
-        &self,
-        account_id: &AccountId,
-        stale_version: i64,
-    ) -> Result<Credential> {
-        // Read again under the lease: another process may have refreshed just before.
-        let connection = self.usable_connection(account_id).await?;
+    /// Refreshes `connection`'s token, whose refresh lease this process holds for the version
+    /// read (so its tokens are the stored ones: every change of them moves the version).
+    async fn refresh_under_lease(&self, connection: ConnectionRecord) -> Result<Credential> {
+        let account_id = &connection.account_id;
         let now = Timestamp::now();
-        if connection.token_version != stale_version && !expired(&connection, now) {
-            return self.credential_from(&connection).await;
-        }
         let Some(sealed_refresh) = connection.refresh_token.clone() else {
             self.mark_reauth_required(
                 account_id,

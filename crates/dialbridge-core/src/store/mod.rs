@@ -189,11 +189,14 @@ pub trait ConnectionStore: Send + Sync {
         id: &AccountId,
         failure: &RefreshFailure,
     ) -> StoreResult<()>;
-    /// Takes the cross-process refresh lease if it is free or expired. Answers whether it did.
+    /// Takes the cross-process refresh lease if it is free or expired (or `owner`'s) and the
+    /// connection still holds token `version`: a token another process replaced meanwhile is
+    /// never refreshed again. Answers whether it did.
     async fn try_lock_refresh(
         &self,
         id: &AccountId,
         owner: &str,
+        version: i64,
         now: Timestamp,
         until: Timestamp,
     ) -> StoreResult<bool>;

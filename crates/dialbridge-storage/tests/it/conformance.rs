@@ -363,7 +363,7 @@ async fn refresh_lease_has_one_holder(db: &Database) {
     let attempts = (0..8).map(|i| {
         let db = db.clone();
         tokio::spawn(async move {
-            db.try_lock_refresh(&id("acct"), &format!("owner-{i}"), t(1_000), t(31_000))
+            db.try_lock_refresh(&id("acct"), &format!("owner-{i}"), 3, t(1_000), t(31_000))
                 .await
                 .unwrap()
         })
@@ -374,11 +374,11 @@ async fn refresh_lease_has_one_holder(db: &Database) {
     }
     assert_eq!(winners, 1, "exactly one process holds the lease");
     assert!(!db
-        .try_lock_refresh(&id("acct"), "late", t(2_000), t(32_000))
+        .try_lock_refresh(&id("acct"), "late", 3, t(2_000), t(32_000))
         .await
         .unwrap());
     assert!(
-        db.try_lock_refresh(&id("acct"), "after-expiry", t(40_000), t(70_000))
+        db.try_lock_refresh(&id("acct"), "after-expiry", 3, t(40_000), t(70_000))
             .await
             .unwrap(),
         "an expired lease is taken over"
@@ -387,7 +387,7 @@ async fn refresh_lease_has_one_holder(db: &Database) {
         .await
         .unwrap();
     assert!(
-        !db.try_lock_refresh(&id("acct"), "third", t(41_000), t(71_000))
+        !db.try_lock_refresh(&id("acct"), "third", 3, t(41_000), t(71_000))
             .await
             .unwrap(),
         "only the owner unlocks"
@@ -396,7 +396,23 @@ async fn refresh_lease_has_one_holder(db: &Database) {
         .await
         .unwrap();
     assert!(db
-        .try_lock_refresh(&id("acct"), "third", t(41_000), t(71_000))
+        .try_lock_refresh(&id("acct"), "third", 3, t(41_000), t(71_000))
+        .await
+        .unwrap());
+    db.unlock_refresh(&id("acct"), "third").await.unwrap();
+    // Another process replaced the token (version 3 → 4): a lease for version 3 is refused,
+    // free as it is, so that token is never refreshed again.
+    let mut replaced = sample_connection("acct");
+    replaced.token_version = 4;
+    db.put_connection(&replaced).await.unwrap();
+    assert!(
+        !db.try_lock_refresh(&id("acct"), "stale", 3, t(42_000), t(72_000))
+            .await
+            .unwrap(),
+        "a lease for a token already replaced"
+    );
+    assert!(db
+        .try_lock_refresh(&id("acct"), "stale", 4, t(42_000), t(72_000))
         .await
         .unwrap());
 }
