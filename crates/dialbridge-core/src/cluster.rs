@@ -172,4 +172,32 @@ mod tests {
         // A published value: changing the function would move every stored account.
         assert_eq!(shard_of(""), (0xcbf2_9ce4_8422_2325u64 % 64) as i64);
     }
+
+    /// A process alone (SQLite) drops the sender: `changed` must then wait forever, not answer
+    /// at once — the executor's loop selects on it, and an answer at once made it spin a core
+    /// while idle.
+    #[tokio::test]
+    async fn with_nothing_left_to_change_the_shards_changed_never_answers() {
+        let (sender, mut ownership) = Ownership::all();
+        drop(sender);
+        let answered =
+            tokio::time::timeout(std::time::Duration::from_millis(200), ownership.changed()).await;
+        assert!(answered.is_err(), "changed() answered with no sender left");
+        assert_eq!(ownership.shards().len(), SHARDS as usize);
+    }
+
+    #[tokio::test]
+    async fn a_change_of_the_shards_is_seen() {
+        let (sender, mut ownership) = Ownership::all();
+        let waiter = tokio::spawn(async move {
+            ownership.changed().await;
+            ownership.shards()
+        });
+        sender.send_replace(Arc::new([3].into_iter().collect()));
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the change was seen")
+            .unwrap();
+        assert_eq!(*seen, [3].into_iter().collect::<BTreeSet<i64>>());
+    }
 }
