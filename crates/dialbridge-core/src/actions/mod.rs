@@ -170,7 +170,7 @@ impl Actions {
         } = prepare(key, input)?;
         check_scopes(&account, key, &operation.scopes)?;
         if def.operation_id.is_none() {
-            let response = self.gateway.send(account_id, operation, &request).await?;
+            let response = self.gateway.send_for(&account, operation, &request).await?;
             let headers: serde_json::Map<String, Value> = response
                 .headers
                 .iter()
@@ -189,7 +189,7 @@ impl Actions {
                     .await
             }
             _ => {
-                let response = self.gateway.send(account_id, operation, &request).await?;
+                let response = self.gateway.send_for(&account, operation, &request).await?;
                 gateway::success_body(response)
             }
         }

@@ -31,7 +31,7 @@ impl Actions {
         account_id: &AccountId,
         request: ProxyRequest,
     ) -> Result<RawResponse> {
-        self.existing_account(account_id).await?;
+        let account = self.existing_account(account_id).await?;
         check_path(&request.path)
             .map_err(|message| Error::InvalidInput(vec![FieldError::new("path", message)]))?;
         let operation = match dialpad_spec::spec().find(&request.method, &request.path) {
@@ -82,6 +82,6 @@ impl Actions {
             query: request.query,
             body,
         };
-        self.gateway.send(account_id, operation, &raw).await
+        self.gateway.send_for(&account, operation, &raw).await
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::model::{AuthType, ConnectionRecord, ConnectionStatus};
+use super::model::{Account, AuthType, ConnectionRecord, ConnectionStatus};
 use crate::app::{AppSettings, Environment};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
@@ -64,6 +64,21 @@ impl Tokens {
     /// refresh margin of its expiry.
     pub async fn credential(&self, account_id: &AccountId) -> Result<Credential> {
         let connection = self.usable_connection(account_id).await?;
+        self.credential_of(&connection).await
+    }
+
+    /// `credential` for an account read just now with its connection (no second read).
+    pub(crate) async fn credential_for(&self, account: &Account) -> Result<Credential> {
+        let connection = account
+            .connection
+            .as_ref()
+            .ok_or_else(|| Error::NotConnected(account.account_id.clone()))?;
+        usable(connection)?;
+        self.credential_of(connection).await
+    }
+
+    async fn credential_of(&self, connection: &ConnectionRecord) -> Result<Credential> {
+        let account_id = &connection.account_id;
         let margin = self.shared.settings().refresh_margin;
         let expiring = connection.auth_type == AuthType::Oauth
             && connection
@@ -195,13 +210,8 @@ impl Tokens {
             .get_connection(account_id)
             .await?
             .ok_or_else(|| Error::NotConnected(account_id.clone()))?;
-        match connection.status {
-            ConnectionStatus::Connected => Ok(connection),
-            ConnectionStatus::ReauthRequired => Err(Error::ReauthRequired(account_id.clone())),
-            ConnectionStatus::Pending | ConnectionStatus::Disconnected => {
-                Err(Error::NotConnected(account_id.clone()))
-            }
-        }
+        usable(&connection)?;
+        Ok(connection)
     }
 
     async fn credential_from(&self, connection: &ConnectionRecord) -> Result<Credential> {
@@ -410,6 +420,19 @@ fn backoff(failures: i64) -> Duration {
     FIRST_BACKOFF
         .saturating_mul(2u32.saturating_pow(exp))
         .min(MAX_BACKOFF)
+}
+
+/// Whether a connection can call Dialpad now: connected (not pending, disconnected or waiting
+/// for the customer to consent again).
+fn usable(connection: &ConnectionRecord) -> Result<()> {
+    let account_id = &connection.account_id;
+    match connection.status {
+        ConnectionStatus::Connected => Ok(()),
+        ConnectionStatus::ReauthRequired => Err(Error::ReauthRequired(account_id.clone())),
+        ConnectionStatus::Pending | ConnectionStatus::Disconnected => {
+            Err(Error::NotConnected(account_id.clone()))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub(crate) use throttle::{Limit, Throttle};
 pub use throttle::{RateLimits, Window};
 
 use crate::app::{AppSettings, Environment};
-use crate::connections::{Credential, Tokens};
+use crate::connections::{Account, Credential, Tokens};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::platform::Shared;
@@ -172,10 +172,34 @@ impl Gateway {
         operation: &Operation,
         request: &RawRequest,
     ) -> Result<RawResponse> {
+        let credential = self.tokens.credential(account_id).await?;
+        self.send_with(account_id, credential, operation, request)
+            .await
+    }
+
+    /// `send` for an account read just now with its connection: the connection is not read
+    /// again (one database round trip per action instead of two).
+    pub(crate) async fn send_for(
+        &self,
+        account: &Account,
+        operation: &Operation,
+        request: &RawRequest,
+    ) -> Result<RawResponse> {
+        let credential = self.tokens.credential_for(account).await?;
+        self.send_with(&account.account_id, credential, operation, request)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        account_id: &AccountId,
+        mut credential: Credential,
+        operation: &Operation,
+        request: &RawRequest,
+    ) -> Result<RawResponse> {
         let policy = &self.shared.settings().retry;
         let is_read = request.method == reqwest::Method::GET;
         let (mut rate_limited, mut failed_reads) = (0, 0);
-        let mut credential = self.tokens.credential(account_id).await?;
         let needs = self.needs(&credential, account_id, operation).await?;
         loop {
             // A slot under Dialpad's limits; given back if this request is dropped before it
