@@ -84,11 +84,11 @@ pub struct ServeConfig {
     pub webhook_base_url: Option<Url>,
 
     /// Workflow executions this process runs at once.
-    #[arg(long, env = "DIALBRIDGE_EXECUTION_WORKERS", default_value_t = 8)]
+    #[arg(long, env = "DIALBRIDGE_EXECUTION_WORKERS", default_value_t = 64)]
     pub execution_workers: usize,
 
     /// Executions of one account running at once, across all processes.
-    #[arg(long, env = "DIALBRIDGE_ACCOUNT_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "DIALBRIDGE_ACCOUNT_CONCURRENCY", default_value_t = 16)]
     pub account_concurrency: u32,
 
     /// How long a process holds its shards of the accounts without renewing them, in seconds
