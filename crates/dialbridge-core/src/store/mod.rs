@@ -548,6 +548,20 @@ pub trait ExecutionStore: Send + Sync {
         Ok(self.record_events(&batch).await?.first() == Some(&true))
     }
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    /// Events, newest first (`received_at` desc, then `id` desc), only `account`'s when given;
+    /// `cursor` is the `id` of the last event of the previous page.
+    async fn list_events(
+        &self,
+        account: Option<&AccountId>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// The executions these events started, as `(event_id, execution_id)` pairs, each event's
+    /// in the order they were created.
+    async fn executions_of_events(
+        &self,
+        event_ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
     async fn insert_execution(&self, execution: &ExecutionRecord) -> StoreResult<()>;
     async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>>;
     /// Newest first (`created_at` desc, then `id` desc); `cursor` is the `id` of the last item

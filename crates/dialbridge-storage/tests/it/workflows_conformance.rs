@@ -31,6 +31,7 @@ conformance!(
     finish_only_by_owner,
     cancel,
     list_executions_pages_and_filters,
+    list_events_pages_and_names_their_executions,
     steps_upsert_in_order,
     schedule_tick_claimed_once,
     hooks,
@@ -1106,6 +1107,95 @@ fn step(step_id: &str, seq: i64, status: StepStatus) -> StepRecord {
         finished_at: None,
         wake_at: None,
     }
+}
+
+async fn list_events_pages_and_names_their_executions(db: &Database) {
+    // (id, account, received_at): ties on received_at order by id, descending.
+    let rows = [
+        ("v1", "a", 10),
+        ("v2", "b", 20),
+        ("v3", "a", 20),
+        ("v4", "a", 30),
+        ("v5", "a", 5),
+    ];
+    for (event_id, account, received) in rows {
+        let mut ev = event(event_id, account, None);
+        ev.received_at = t(received);
+        let started: Vec<ExecutionRecord> = (1..=2)
+            .filter(|n| event_id != "v2" || *n == 1)
+            .map(|n| {
+                let mut x = exec(
+                    &format!("{event_id}-x{n}"),
+                    account,
+                    "w",
+                    received,
+                    received + n,
+                );
+                x.event_id = Some(event_id.into());
+                x
+            })
+            .collect();
+        let started = if event_id == "v5" {
+            Vec::new()
+        } else {
+            started
+        };
+        assert!(db.record_event(&ev, &started).await.unwrap());
+    }
+
+    let pages = |account: Option<&'static str>, limit: u32| {
+        let db = db.clone();
+        async move {
+            let account = account.map(id);
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = db
+                    .list_events(account.as_ref(), cursor.as_deref(), limit)
+                    .await
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                cursor = page.last().map(|e| e.id.clone());
+                seen.extend(page.into_iter().map(|e| e.id));
+            }
+            seen
+        }
+    };
+    assert_eq!(pages(None, 2).await, ["v4", "v3", "v2", "v1", "v5"]);
+    assert_eq!(pages(None, 100).await, ["v4", "v3", "v2", "v1", "v5"]);
+    assert_eq!(pages(Some("a"), 1).await, ["v4", "v3", "v1", "v5"]);
+    assert_eq!(pages(Some("b"), 3).await, ["v2"]);
+    assert!(pages(Some("nobody"), 3).await.is_empty());
+    let got = db.list_events(None, None, 1).await.unwrap();
+    let mut expected = event("v4", "a", None);
+    expected.received_at = t(30);
+    assert_eq!(got, [expected], "the whole event is read back");
+    assert!(
+        db.list_events(None, Some("unknown"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an unknown cursor matches nothing"
+    );
+
+    let ids: Vec<String> = ["v3", "v2", "v5", "nothing"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut pairs = db.executions_of_events(&ids).await.unwrap();
+    pairs.sort();
+    let pair = |e: &str, x: &str| (e.to_owned(), x.to_owned());
+    assert_eq!(
+        pairs,
+        [
+            pair("v2", "v2-x1"),
+            pair("v3", "v3-x1"),
+            pair("v3", "v3-x2")
+        ]
+    );
+    assert!(db.executions_of_events(&[]).await.unwrap().is_empty());
 }
 
 async fn steps_upsert_in_order(db: &Database) {
