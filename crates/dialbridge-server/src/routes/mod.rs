@@ -9,6 +9,7 @@ mod actions;
 mod admin;
 mod app;
 mod connect;
+mod events;
 mod executions;
 mod health;
 mod ingress;
@@ -113,6 +114,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::run))
         .routes(routes!(workflows::post_event))
         .routes(routes!(workflows::reconcile))
+        .routes(routes!(events::list))
         .routes(routes!(executions::list))
         .routes(routes!(executions::get))
         .routes(routes!(executions::cancel))
