@@ -414,6 +414,15 @@ impl ExecutionStore for Database {
                  OR (created_at = (SELECT c.created_at FROM executions c WHERE c.id = ${n}) AND id < ${n}))"
             ));
         }
+        // The time bounds are numbers, bound after the texts.
+        let mut bounds: Vec<i64> = Vec::new();
+        for (bound, op) in [(filter.created_from, ">="), (filter.created_before, "<")] {
+            if let Some(at) = bound {
+                bounds.push(at.as_millis());
+                let n = values.len() + bounds.len();
+                conditions.push(format!("created_at {op} ${n}"));
+            }
+        }
         let filter = if conditions.is_empty() {
             String::new()
         } else {
@@ -421,11 +430,14 @@ impl ExecutionStore for Database {
         };
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions {filter} ORDER BY created_at DESC, id DESC LIMIT ${}",
-            values.len() + 1
+            values.len() + bounds.len() + 1
         );
         let mut query = sqlx::query(&sql);
         for value in values {
             query = query.bind(value);
+        }
+        for bound in bounds {
+            query = query.bind(bound);
         }
         let rows = query
             .bind(i64::from(limit))

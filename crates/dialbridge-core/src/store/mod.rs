@@ -526,6 +526,10 @@ pub struct ExecutionFilter {
     pub account_id: Option<AccountId>,
     pub workflow_key: Option<String>,
     pub status: Option<ExecutionStatus>,
+    /// Only those created at or after this instant.
+    pub created_from: Option<Timestamp>,
+    /// Only those created before this instant.
+    pub created_before: Option<Timestamp>,
 }
 
 #[async_trait]

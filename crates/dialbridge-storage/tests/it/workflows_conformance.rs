@@ -1059,7 +1059,7 @@ async fn list_executions_pages_and_filters(db: &Database) {
     let a_w1 = ExecutionFilter {
         account_id: Some(id("a")),
         workflow_key: Some("w1".into()),
-        status: None,
+        ..Default::default()
     };
     assert_eq!(pages(a_w1, 1).await, ["e6", "e4", "e1", "e7"]);
     let cancelled = ExecutionFilter {
@@ -1072,8 +1072,27 @@ async fn list_executions_pages_and_filters(db: &Database) {
         workflow_key: Some("w2".into()),
         status: Some(ExecutionStatus::Queued),
     };
+        ..Default::default()
     assert_eq!(pages(w2_queued, 10).await, ["e5", "e3"]);
     assert!(db
+    // From (inclusive) and before (exclusive), alone or with the other filters.
+    let from_20 = ExecutionFilter {
+        created_from: Some(t(20)),
+        ..Default::default()
+    };
+    assert_eq!(pages(from_20, 2).await, ["e6", "e5", "e4", "e3", "e2"]);
+    let before_30 = ExecutionFilter {
+        created_before: Some(t(30)),
+        ..Default::default()
+    };
+    assert_eq!(pages(before_30, 10).await, ["e4", "e3", "e2", "e1", "e7"]);
+    let a_in_20s = ExecutionFilter {
+        account_id: Some(id("a")),
+        created_from: Some(t(20)),
+        created_before: Some(t(30)),
+        ..Default::default()
+    };
+    assert_eq!(pages(a_in_20s, 1).await, ["e4", "e3"]);
         .list_executions(&ExecutionFilter::default(), Some("unknown"), 10)
         .await
         .unwrap()
