@@ -268,6 +268,15 @@ impl Session {
         .await
     }
 
+    /// `method /api/v1{path}` with the dev admin key and a JSON body, for what a test only
+    /// sets up.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
+        answer(request.bearer_auth("dialbridge-dev").json(&body)).await
+    }
+
     /// `POST /emulator/_control{path}`, for what a test only sets up.
     pub async fn control(&self, path: &str, body: Value) -> Value {
         let request = self

@@ -370,3 +370,72 @@ async fn a_workflow_is_fixed_enabled_and_followed_from_a_missed_call_to_its_repl
     s.screenshot("account-with-workflow").await;
     s.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_page_shows_a_dialpad_event_and_links_to_its_execution() {
+    let s = Session::start().await;
+    s.sign_in().await;
+    create_and_connect(&s, "acme").await;
+    let definition = serde_json::json!({
+        "name": "Note hang-ups",
+        "trigger": { "type": "call.hangup" },
+        "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+    });
+    let saved = s
+        .api(reqwest::Method::PUT, "/workflows/note-hangups", definition)
+        .await;
+    assert_eq!(saved["version"], 1, "{saved}");
+    let enabled = s
+        .api(
+            reqwest::Method::PUT,
+            "/accounts/acme/workflows/note-hangups",
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(enabled.get("error").is_none(), "{enabled}");
+
+    // The emulator's Dialpad sends the call's events, signed, to the account's webhook.
+    s.goto("/ui/dev").await;
+    s.click("button[value=missed_call]").await;
+    let execution = s
+        .find("#dev-live a[href^='/ui/executions/']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a link to the execution");
+
+    s.click("nav.side a[href='/ui/events']").await;
+    s.wait_for_path("/ui/events").await;
+    let link = format!("a[href='{execution}']");
+    let row = s.find(&format!("#events tr:has({link})")).await;
+    let text = row.text().await.unwrap();
+    for expected in ["acme", "dialpad", "JWT verified", "call.hangup"] {
+        assert!(
+            text.contains(expected),
+            "{expected} missing from the row: {text}"
+        );
+    }
+    s.screenshot("events").await;
+
+    // Filtered by another account: nothing; by this one: the event again.
+    s.fill("#f-account", "globex").await;
+    s.click("form[aria-label='Filter events'] button").await;
+    s.wait_for_text("No events for this account").await;
+    s.fill("#f-account", "acme").await;
+    s.click("form[aria-label='Filter events'] button").await;
+    s.click(&format!("#events {link}")).await;
+    s.wait_for_path(&execution).await;
+
+    // The executions list filtered by when they were created (UTC, as the fields say).
+    s.goto("/ui/executions").await;
+    s.set_value("#f-from", "2999-01-01T00:00").await;
+    s.click("form[aria-label='Filter executions'] button").await;
+    s.wait_for_text("No executions match these filters").await;
+    s.set_value("#f-from", "2000-01-01T00:00").await;
+    s.set_value("#f-to", "2999-01-01T00:00").await;
+    s.click("form[aria-label='Filter executions'] button").await;
+    s.find(&format!("#executions-live {link}")).await;
+    s.screenshot("executions-by-time").await;
+    s.close().await;
+}
