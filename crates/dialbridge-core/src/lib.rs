@@ -94,7 +94,7 @@ pub use triggers::{
 };
 pub use vendor_webhooks::{
     CircuitState, CircuitView, DeliveryView, EndpointInput, EndpointView, VendorWebhooks,
-    MAX_DELIVERY_ATTEMPTS, VENDOR_EVENT_TYPES,
+    MAX_DELIVERY_ATTEMPTS, TEST_EVENT_TYPE, VENDOR_EVENT_TYPES,
 };
 pub use workflows::{
     template, validate as validate_workflow, ActionStep, ConfigField, ConfigType, Definition,

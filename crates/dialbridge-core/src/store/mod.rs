@@ -791,6 +791,20 @@ pub trait EndpointStore: Send + Sync {
         endpoint_id: &str,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// One of the endpoint's deliveries.
+    async fn get_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Makes a `failed` delivery of the endpoint `pending` again, due at `now` (its attempts
+    /// and last answer kept); answers whether it did (false when it is not failed, or unknown).
+    async fn retry_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// What one purge step removed.

@@ -126,6 +126,8 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
             webhook_endpoints::delete
         ))
         .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::send_test))
+        .routes(routes!(webhook_endpoints::retry_delivery))
         .routes(routes!(admin::create, admin::list))
         .routes(routes!(admin::revoke))
         .routes(routes!(admin::audit_log))

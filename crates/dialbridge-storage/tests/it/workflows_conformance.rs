@@ -38,6 +38,7 @@ conformance!(
     audits_are_claimed_once_per_due_moment,
     endpoints,
     deliveries,
+    a_failed_delivery_is_queued_again_once,
     a_claim_takes_each_endpoint_its_share,
     endpoint_circuits_count_open_and_close,
     concurrent_claimers_get_disjoint_deliveries,
@@ -1071,10 +1072,9 @@ async fn list_executions_pages_and_filters(db: &Database) {
         account_id: None,
         workflow_key: Some("w2".into()),
         status: Some(ExecutionStatus::Queued),
-    };
         ..Default::default()
+    };
     assert_eq!(pages(w2_queued, 10).await, ["e5", "e3"]);
-    assert!(db
     // From (inclusive) and before (exclusive), alone or with the other filters.
     let from_20 = ExecutionFilter {
         created_from: Some(t(20)),
@@ -1093,6 +1093,7 @@ async fn list_executions_pages_and_filters(db: &Database) {
         ..Default::default()
     };
     assert_eq!(pages(a_in_20s, 1).await, ["e4", "e3"]);
+    assert!(db
         .list_executions(&ExecutionFilter::default(), Some("unknown"), 10)
         .await
         .unwrap()
@@ -1603,6 +1604,62 @@ async fn deliveries(db: &Database) {
         claimed_ids(db, "three", 5_000, 9_000, &wants(&["ep", "other"], 10)).await,
         ["d2", "future"],
         "an updated delivery's lease is cleared"
+    );
+}
+
+async fn a_failed_delivery_is_queued_again_once(db: &Database) {
+    db.put_endpoint(&endpoint("ep1", &[], 10)).await.unwrap();
+    db.put_endpoint(&endpoint("ep2", &[], 10)).await.unwrap();
+    let failed = DeliveryRecord {
+        status: "failed".into(),
+        attempts: 8,
+        last_status: Some(500),
+        last_error: Some("HTTP 500".into()),
+        ..delivery("d1", "ep1", 1, 1)
+    };
+    db.insert_delivery(&failed).await.unwrap();
+    db.insert_delivery(&delivery("d2", "ep1", 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get_delivery("ep1", "d1").await.unwrap(),
+        Some(failed.clone())
+    );
+    assert!(
+        db.get_delivery("ep2", "d1").await.unwrap().is_none(),
+        "only through its own endpoint"
+    );
+    assert!(db.get_delivery("ep1", "nope").await.unwrap().is_none());
+
+    assert!(!db.retry_delivery("ep2", "d1", t(50)).await.unwrap());
+    assert!(
+        !db.retry_delivery("ep1", "d2", t(50)).await.unwrap(),
+        "a pending one is not failed"
+    );
+    assert!(claimed_ids(db, "one", 40, 1_000, &wants(&["ep1"], 10))
+        .await
+        .eq(&["d2"]));
+    assert!(db.retry_delivery("ep1", "d1", t(50)).await.unwrap());
+    assert!(
+        !db.retry_delivery("ep1", "d1", t(50)).await.unwrap(),
+        "queued again once"
+    );
+    assert_eq!(
+        db.get_delivery("ep1", "d1").await.unwrap().unwrap(),
+        DeliveryRecord {
+            status: "pending".into(),
+            next_attempt_at: t(50),
+            ..failed
+        },
+        "its attempts and last answer are kept"
+    );
+    assert!(claimed_ids(db, "two", 49, 1_000, &wants(&["ep1"], 10))
+        .await
+        .is_empty());
+    assert_eq!(
+        claimed_ids(db, "two", 50, 1_000, &wants(&["ep1"], 10)).await,
+        ["d1"],
+        "due at once"
     );
 }
 
