@@ -83,6 +83,11 @@ pub fn router() -> Router<AppState> {
         .route("/workflows/{key}/enable", post(workflows::enable))
         .route("/webhooks", get(webhooks::list).post(webhooks::put))
         .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route("/dev", get(dev::page).post(dev::simulate))
         .fallback(|| async { UiError::not_found().into_response() });
     Router::new()
