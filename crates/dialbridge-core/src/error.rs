@@ -39,6 +39,8 @@ pub enum Resource {
     Workflow,
     Execution,
     WebhookEndpoint,
+    /// One message to a webhook endpoint, by id.
+    WebhookDelivery,
     /// A Dialpad webhook dialbridge provisioned (`/webhooks/dialpad/{hook_id}`).
     DialpadHook,
     /// An operation of Dialpad's API (method and path).
@@ -62,6 +64,7 @@ impl fmt::Display for Resource {
             Resource::Workflow => "workflow",
             Resource::Execution => "execution",
             Resource::WebhookEndpoint => "webhook endpoint",
+            Resource::WebhookDelivery => "webhook delivery",
             Resource::DialpadHook => "webhook",
             Resource::DialpadOperation => "Dialpad operation",
             Resource::AdminKey => "admin API key",

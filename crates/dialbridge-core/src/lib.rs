@@ -57,7 +57,8 @@ pub use connections::{
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
 pub use error::{Error, FieldError, Resource, Result};
 pub use events::{
-    read_dialpad_event, DialpadEvent, Ingress, IngressOutcome, Provisioning, ProvisioningView,
+    read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView, Ingress, IngressOutcome,
+    Provisioning, ProvisioningView,
 };
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,
@@ -93,7 +94,7 @@ pub use triggers::{
 };
 pub use vendor_webhooks::{
     CircuitState, CircuitView, DeliveryView, EndpointInput, EndpointView, VendorWebhooks,
-    MAX_DELIVERY_ATTEMPTS, VENDOR_EVENT_TYPES,
+    MAX_DELIVERY_ATTEMPTS, TEST_EVENT_TYPE, VENDOR_EVENT_TYPES,
 };
 pub use workflows::{
     template, validate as validate_workflow, ActionStep, ConfigField, ConfigType, Definition,

@@ -19,7 +19,7 @@ use crate::cluster::{Cluster, Ownership};
 use crate::connections::{Connections, Tokens};
 use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
-use crate::events::{Ingress, Provisioning};
+use crate::events::{EventHistory, Ingress, Provisioning};
 use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
@@ -265,6 +265,8 @@ pub struct Parts {
     pub actions: Actions,
     /// Events in: Dialpad webhooks and the vendor's own events.
     pub ingress: Ingress,
+    /// The stored events, with the executions each started.
+    pub events: EventHistory,
     /// The Dialpad webhook and subscriptions each account's enabled workflows need.
     pub provisioning: Provisioning,
     /// Workflow definitions and their enablement per account.
@@ -369,6 +371,9 @@ impl Platform {
             shared: shared.clone(),
             writer: Arc::default(),
         };
+        let events = EventHistory {
+            executions: store.clone(),
+        };
         let workflows = Workflows {
             workflows: store.clone(),
             accounts: store.clone(),
@@ -394,6 +399,7 @@ impl Platform {
             tokens,
             actions,
             ingress,
+            events,
             provisioning,
             workflows,
             executions,

@@ -29,6 +29,28 @@ impl Timestamp {
         self.0
     }
 
+    /// An instant a person gave as a filter, read as UTC: RFC 3339 (`2026-12-02T14:30:00Z`),
+    /// or without the zone, the seconds or the time (`2026-12-02T14:30`, what a browser's
+    /// date-and-time field sends; `2026-12-02`, midnight). `invalid_input` on `field` otherwise.
+    pub fn parse_filter(field: &str, text: &str) -> Result<Self, crate::Error> {
+        let text = text.trim();
+        let full = match text.len() {
+            10 => format!("{text}T00:00:00"),
+            16 => format!("{text}:00"),
+            _ => text.to_owned(),
+        };
+        humantime::parse_rfc3339_weak(&full)
+            .ok()
+            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+            .map(|d| Timestamp(d.as_millis() as i64))
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    field,
+                    "must be a UTC date and time such as 2026-12-02T14:30:00Z",
+                )
+            })
+    }
+
     /// How long after `earlier` this is (zero when it is not after).
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis((self.0 - earlier.0).max(0) as u64)
@@ -67,6 +89,18 @@ impl Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::Timestamp;
+
+    #[test]
+    fn filters_read_rfc3339_and_what_browsers_send_as_utc() {
+        let at = |text| Timestamp::parse_filter("from", text).map(|t| t.0);
+        assert_eq!(at("2023-11-14T22:13:20.123Z").unwrap(), 1_700_000_000_123);
+        assert_eq!(at("2023-11-14T22:13:20").unwrap(), 1_700_000_000_000);
+        assert_eq!(at("2023-11-14T22:13").unwrap(), 1_699_999_980_000);
+        assert_eq!(at("2023-11-14").unwrap(), 1_699_920_000_000);
+        for bad in ["", "yesterday", "2023-13-01", "1700000000"] {
+            assert!(at(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
 
     #[test]
     fn serializes_as_rfc3339() {

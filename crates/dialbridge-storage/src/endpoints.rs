@@ -293,4 +293,40 @@ impl EndpointStore for Database {
         .map_err(backend)?;
         rows.iter().map(delivery).collect()
     }
+
+    async fn get_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2"
+        ))
+        .bind(id)
+        .bind(endpoint_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(delivery).transpose()
+    }
+
+    async fn retry_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $3, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND endpoint_id = $2 AND status = 'failed'",
+        )
+        .bind(id)
+        .bind(endpoint_id)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
 }

@@ -303,6 +303,71 @@ impl ExecutionStore for Database {
         row.as_ref().map(event).transpose()
     }
 
+    async fn list_events(
+        &self,
+        account: Option<&AccountId>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<&str> = Vec::new();
+        if let Some(account) = account {
+            values.push(account.as_str());
+            conditions.push(format!("account_id = ${}", values.len()));
+        }
+        if let Some(cursor) = cursor {
+            // Strictly after the cursor row in (received_at desc, id desc) order; an unknown
+            // cursor compares with NULL and matches nothing.
+            values.push(cursor);
+            let n = values.len();
+            conditions.push(format!(
+                "(received_at < (SELECT c.received_at FROM events c WHERE c.id = ${n}) \
+                 OR (received_at = (SELECT c.received_at FROM events c WHERE c.id = ${n}) AND id < ${n}))"
+            ));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events {filter} ORDER BY received_at DESC, id DESC LIMIT ${}",
+            values.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(event).collect()
+    }
+
+    async fn executions_of_events(
+        &self,
+        event_ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut pairs = Vec::new();
+        for chunk in event_ids.chunks(500) {
+            let sql = format!(
+                "SELECT event_id, id FROM executions WHERE event_id IN ({}) \
+                 ORDER BY event_id, created_at, id",
+                marks(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                pairs.push((get::<String>(&row, "event_id")?, get::<String>(&row, "id")?));
+            }
+        }
+        Ok(pairs)
+    }
+
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
         insert_executions(&self.pool, std::slice::from_ref(e)).await
     }
@@ -349,6 +414,15 @@ impl ExecutionStore for Database {
                  OR (created_at = (SELECT c.created_at FROM executions c WHERE c.id = ${n}) AND id < ${n}))"
             ));
         }
+        // The time bounds are numbers, bound after the texts.
+        let mut bounds: Vec<i64> = Vec::new();
+        for (bound, op) in [(filter.created_from, ">="), (filter.created_before, "<")] {
+            if let Some(at) = bound {
+                bounds.push(at.as_millis());
+                let n = values.len() + bounds.len();
+                conditions.push(format!("created_at {op} ${n}"));
+            }
+        }
         let filter = if conditions.is_empty() {
             String::new()
         } else {
@@ -356,11 +430,14 @@ impl ExecutionStore for Database {
         };
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions {filter} ORDER BY created_at DESC, id DESC LIMIT ${}",
-            values.len() + 1
+            values.len() + bounds.len() + 1
         );
         let mut query = sqlx::query(&sql);
         for value in values {
             query = query.bind(value);
+        }
+        for bound in bounds {
+            query = query.bind(bound);
         }
         let rows = query
             .bind(i64::from(limit))

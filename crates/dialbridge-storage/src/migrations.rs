@@ -33,6 +33,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000031 "daily_partitions",
     20261202000050 "mcp_tokens",
     20261202000060 "connect_states",
+    20261202000070 "event_listing",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -44,6 +45,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000031 "daily_partitions",
     20261202000050 "mcp_tokens",
     20261202000060 "connect_states",
+    20261202000070 "event_listing",
 );
 
 #[derive(Debug)]

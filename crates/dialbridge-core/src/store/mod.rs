@@ -526,6 +526,10 @@ pub struct ExecutionFilter {
     pub account_id: Option<AccountId>,
     pub workflow_key: Option<String>,
     pub status: Option<ExecutionStatus>,
+    /// Only those created at or after this instant.
+    pub created_from: Option<Timestamp>,
+    /// Only those created before this instant.
+    pub created_before: Option<Timestamp>,
 }
 
 #[async_trait]
@@ -548,6 +552,20 @@ pub trait ExecutionStore: Send + Sync {
         Ok(self.record_events(&batch).await?.first() == Some(&true))
     }
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    /// Events, newest first (`received_at` desc, then `id` desc), only `account`'s when given;
+    /// `cursor` is the `id` of the last event of the previous page.
+    async fn list_events(
+        &self,
+        account: Option<&AccountId>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// The executions these events started, as `(event_id, execution_id)` pairs, each event's
+    /// in the order they were created.
+    async fn executions_of_events(
+        &self,
+        event_ids: &[String],
+    ) -> StoreResult<Vec<(String, String)>>;
     async fn insert_execution(&self, execution: &ExecutionRecord) -> StoreResult<()>;
     async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>>;
     /// Newest first (`created_at` desc, then `id` desc); `cursor` is the `id` of the last item
@@ -773,6 +791,20 @@ pub trait EndpointStore: Send + Sync {
         endpoint_id: &str,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
+    /// One of the endpoint's deliveries.
+    async fn get_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Makes a `failed` delivery of the endpoint `pending` again, due at `now` (its attempts
+    /// and last answer kept); answers whether it did (false when it is not failed, or unknown).
+    async fn retry_delivery(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// What one purge step removed.

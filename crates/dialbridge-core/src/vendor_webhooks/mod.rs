@@ -41,6 +41,10 @@ pub const VENDOR_EVENT_TYPES: &[&str] = &[
     "execution.failed",
 ];
 
+/// The event type of the test message an endpoint is sent on request, whatever events it
+/// chose.
+pub const TEST_EVENT_TYPE: &str = "webhook.test";
+
 /// Attempts before a delivery is given up as `failed`.
 pub const MAX_DELIVERY_ATTEMPTS: i64 = 8;
 
@@ -207,6 +211,59 @@ impl VendorWebhooks {
         self.find_endpoint(id).await?;
         let deliveries = self.endpoints.list_deliveries(id, limit).await?;
         Ok(deliveries.into_iter().map(delivery_view).collect())
+    }
+
+    /// Queues a `webhook.test` message (`data: {endpoint_id}`) to the endpoint, whatever
+    /// events it chose; the delivery worker sends it like any other (signed, retried, logged).
+    pub async fn send_test(&self, id: &str) -> Result<DeliveryView> {
+        let endpoint = self.find_endpoint(id).await?;
+        let now = Timestamp::now();
+        let delivery = DeliveryRecord {
+            id: new_id("msg"),
+            endpoint_id: endpoint.id.clone(),
+            event_type: TEST_EVENT_TYPE.to_owned(),
+            payload: json!({
+                "type": TEST_EVENT_TYPE,
+                "timestamp": now,
+                "data": { "endpoint_id": endpoint.id },
+            }),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        };
+        self.endpoints.insert_delivery(&delivery).await?;
+        tracing::info!(endpoint = %id, delivery = %delivery.id, "webhook test message queued");
+        Ok(delivery_view(delivery))
+    }
+
+    /// Queues a delivery that `failed` again, due now: it keeps its id (receivers deduplicate
+    /// on it) and its attempts, and gets one more attempt; failing that, it is failed again.
+    pub async fn retry_delivery(&self, id: &str, delivery_id: &str) -> Result<DeliveryView> {
+        self.find_endpoint(id).await?;
+        let requeued = self
+            .endpoints
+            .retry_delivery(id, delivery_id, Timestamp::now())
+            .await?;
+        let delivery = self
+            .endpoints
+            .get_delivery(id, delivery_id)
+            .await?
+            .ok_or_else(|| Error::not_found(Resource::WebhookDelivery, delivery_id))?;
+        if !requeued {
+            return Err(Error::invalid(
+                "delivery_id",
+                format!(
+                    "only a failed delivery can be retried; this one is {}",
+                    delivery.status
+                ),
+            ));
+        }
+        tracing::info!(endpoint = %id, delivery = %delivery_id, "webhook delivery queued again");
+        Ok(delivery_view(delivery))
     }
 
     async fn find_endpoint(&self, id: &str) -> Result<EndpointRecord> {

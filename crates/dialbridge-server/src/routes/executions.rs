@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use dialbridge_core::{
-    AccountId, Error, ExecutionFilter, ExecutionPage, ExecutionStatus, ExecutionView, ReplayVersion,
+    AccountId, Error, ExecutionFilter, ExecutionPage, ExecutionStatus, ExecutionView,
+    ReplayVersion, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,6 +28,12 @@ pub struct ListQuery {
     /// Only those with this status.
     #[param(value_type = Option<ExecutionStatus>)]
     status: Option<String>,
+    /// Only those created at or after this instant (RFC 3339, UTC).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<String>,
+    /// Only those created before this instant (RFC 3339, UTC).
+    #[param(value_type = Option<String>, format = DateTime)]
+    to: Option<String>,
     /// The `cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1–200 (default 50).
@@ -53,6 +60,16 @@ pub async fn list(
             .transpose()?,
         workflow_key: query.workflow,
         status,
+        created_from: query
+            .from
+            .as_deref()
+            .map(|text| Timestamp::parse_filter("from", text))
+            .transpose()?,
+        created_before: query
+            .to
+            .as_deref()
+            .map(|text| Timestamp::parse_filter("to", text))
+            .transpose()?,
     };
     Ok(axum::Json(
         state

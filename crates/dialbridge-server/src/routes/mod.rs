@@ -9,6 +9,7 @@ mod actions;
 mod admin;
 mod app;
 mod connect;
+mod events;
 mod executions;
 mod health;
 mod ingress;
@@ -113,6 +114,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::run))
         .routes(routes!(workflows::post_event))
         .routes(routes!(workflows::reconcile))
+        .routes(routes!(events::list))
         .routes(routes!(executions::list))
         .routes(routes!(executions::get))
         .routes(routes!(executions::cancel))
@@ -124,6 +126,8 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
             webhook_endpoints::delete
         ))
         .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::send_test))
+        .routes(routes!(webhook_endpoints::retry_delivery))
         .routes(routes!(admin::create, admin::list))
         .routes(routes!(admin::revoke))
         .routes(routes!(admin::audit_log))

@@ -1,5 +1,6 @@
 //! `/api/v1/webhook-endpoints`: where dialbridge sends its own webhooks (connections and
-//! executions) to the vendor, and each endpoint's delivery log.
+//! executions) to the vendor, each endpoint's delivery log, a test message on request, and a
+//! failed delivery queued again.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -115,4 +116,44 @@ pub async fn deliveries(
         .deliveries(&id, query.limit)
         .await?;
     Ok(axum::Json(Items { items }))
+}
+
+/// Queues a `webhook.test` message (`data: {endpoint_id}`) to the endpoint, whatever events it
+/// chose; it is sent, signed and retried like any other and shows in the delivery log.
+#[utoipa::path(post, path = "/webhook-endpoints/{id}/test", tag = "webhooks", operation_id = "test_webhook_endpoint",
+    params(("id" = String, Path, description = ENDPOINT_ID)),
+    responses(
+        (status = ACCEPTED, description = "Queued", body = DeliveryView),
+        (status = NOT_FOUND, description = "`not_found`: no such endpoint", body = ErrorBody),
+        InvalidInput,
+    ))]
+pub async fn send_test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, axum::Json<DeliveryView>), ApiError> {
+    let delivery = state.platform.vendor_webhooks.send_test(&id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
+}
+
+/// Queues a failed delivery again, due now: same id, its attempts kept, one more attempt.
+#[utoipa::path(post, path = "/webhook-endpoints/{id}/deliveries/{delivery_id}/retry", tag = "webhooks", operation_id = "retry_webhook_delivery",
+    params(
+        ("id" = String, Path, description = ENDPOINT_ID),
+        ("delivery_id" = String, Path, description = "The delivery id (`msg_…`)"),
+    ),
+    responses(
+        (status = ACCEPTED, description = "Queued again", body = DeliveryView),
+        (status = NOT_FOUND, description = "`not_found`: no such endpoint or delivery", body = ErrorBody),
+        (status = UNPROCESSABLE_ENTITY, description = "`invalid_input`: the delivery has not failed", body = ErrorBody),
+    ))]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<(StatusCode, axum::Json<DeliveryView>), ApiError> {
+    let delivery = state
+        .platform
+        .vendor_webhooks
+        .retry_delivery(&id, &delivery_id)
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery)))
 }

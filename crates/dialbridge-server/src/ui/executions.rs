@@ -1,9 +1,10 @@
-//! Executions: the list with its filters, refreshing itself (htmx) while any runs, and an
-//! execution's page — its step timeline, trigger event, replay and cancel.
+//! Executions: the list with its filters (account, workflow, status, created from/to),
+//! refreshing itself (htmx) while any runs, and an execution's page — its step timeline,
+//! trigger event, replay and cancel.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use dialbridge_core::{AccountId, ExecutionFilter, ExecutionStatus, ReplayVersion};
+use dialbridge_core::{AccountId, ExecutionFilter, ExecutionStatus, ReplayVersion, Timestamp};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
@@ -20,6 +21,8 @@ pub struct ListQuery {
     account_id: Option<String>,
     workflow: Option<String>,
     status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     cursor: Option<String>,
 }
 
@@ -36,6 +39,8 @@ pub async fn list(
     let account_id = blank_to_none(query.account_id);
     let workflow = blank_to_none(query.workflow);
     let status = blank_to_none(query.status);
+    let from = blank_to_none(query.from);
+    let to = blank_to_none(query.to);
     let filter = ExecutionFilter {
         account_id: account_id.as_deref().map(AccountId::parse).transpose()?,
         workflow_key: workflow.clone(),
@@ -43,6 +48,14 @@ pub async fn list(
             None => None,
             Some(text) => Some(ExecutionStatus::parse_filter(text)?),
         },
+        created_from: from
+            .as_deref()
+            .map(|text| Timestamp::parse_filter("from", text))
+            .transpose()?,
+        created_before: to
+            .as_deref()
+            .map(|text| Timestamp::parse_filter("to", text))
+            .transpose()?,
     };
     let page = state
         .platform
@@ -62,7 +75,7 @@ pub async fn list(
                 live,
                 workflows => keys,
                 statuses => ["queued", "running", "succeeded", "failed", "cancelled"],
-                filter => context! { account_id, workflow, status },
+                filter => context! { account_id, workflow, status, from, to },
             },
         ),
     ))

@@ -7,6 +7,7 @@ mod app_settings;
 mod assets;
 mod dev;
 mod diagram;
+mod events;
 mod executions;
 mod form;
 mod playground;
@@ -67,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/check", post(accounts::check))
         .route("/accounts/{id}/disconnect", post(accounts::disconnect))
         .route("/accounts/{id}/reconcile", post(accounts::reconcile))
+        .route("/events", get(events::list))
         .route("/executions", get(executions::list))
         .route("/executions/{id}", get(executions::page))
         .route("/executions/{id}/replay", post(executions::replay))
@@ -81,6 +83,11 @@ pub fn router() -> Router<AppState> {
         .route("/workflows/{key}/enable", post(workflows::enable))
         .route("/webhooks", get(webhooks::list).post(webhooks::put))
         .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route("/dev", get(dev::page).post(dev::simulate))
         .fallback(|| async { UiError::not_found().into_response() });
     Router::new()

@@ -36,6 +36,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/ui/account.html"),
         ),
         (
+            "events.html",
+            include_str!("../../templates/ui/events.html"),
+        ),
+        (
             "executions.html",
             include_str!("../../templates/ui/executions.html"),
         ),

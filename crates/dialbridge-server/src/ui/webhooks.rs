@@ -1,5 +1,6 @@
 //! Webhooks to the vendor: the endpoints, a form that creates one (its signing secret shown
-//! once, then never again), and an endpoint's delivery log with attempts and answers.
+//! once, then never again), and an endpoint's delivery log with attempts and answers, where a
+//! test message is sent and a failed delivery queued again.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -89,9 +90,59 @@ pub async fn deliveries(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
+    show_endpoint(&state, &session, &id, Value::from(())).await
+}
+
+/// `POST /ui/webhooks/{id}/test`: queues a `webhook.test` message to the endpoint.
+pub async fn send_test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { session, .. }: Posted,
+) -> Result<Response, UiError> {
+    let notice = match state.platform.vendor_webhooks.send_test(&id).await {
+        Ok(delivery) => {
+            let summary = serde_json::json!({ "delivery_id": delivery.id });
+            let target = format!("webhook_endpoint/{id}");
+            session
+                .record(&state, "webhook_endpoint.test", target, summary)
+                .await;
+            context! { kind => "ok", text => format!("Test message {} queued.", delivery.id) }
+        }
+        Err(e) => context! { kind => "bad", text => UiError::from(e).message },
+    };
+    show_endpoint(&state, &session, &id, notice).await
+}
+
+/// `POST /ui/webhooks/{id}/deliveries/{delivery_id}/retry`: queues a failed delivery again.
+pub async fn retry(
+    State(state): State<AppState>,
+    Path((id, delivery_id)): Path<(String, String)>,
+    Posted { session, .. }: Posted,
+) -> Result<Response, UiError> {
     let webhooks = &state.platform.vendor_webhooks;
-    let endpoint = webhooks.endpoint(&id).await?;
-    let deliveries = webhooks.deliveries(&id, Some(100)).await?;
+    let notice = match webhooks.retry_delivery(&id, &delivery_id).await {
+        Ok(delivery) => {
+            let summary = serde_json::json!({ "attempts": delivery.attempts });
+            let target = format!("webhook_delivery/{delivery_id}");
+            session
+                .record(&state, "webhook_delivery.retry", target, summary)
+                .await;
+            context! { kind => "ok", text => format!("Delivery {delivery_id} queued again.") }
+        }
+        Err(e) => context! { kind => "bad", text => UiError::from(e).message },
+    };
+    show_endpoint(&state, &session, &id, notice).await
+}
+
+async fn show_endpoint(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    notice: Value,
+) -> Result<Response, UiError> {
+    let webhooks = &state.platform.vendor_webhooks;
+    let endpoint = webhooks.endpoint(id).await?;
+    let deliveries = webhooks.deliveries(id, Some(100)).await?;
     Ok(render(
         "webhook.html",
         session.page(
@@ -101,6 +152,7 @@ pub async fn deliveries(
                 url => endpoint.url,
                 events => endpoint.events,
                 deliveries => Value::from_serialize(&deliveries),
+                notice,
             },
         ),
     ))

@@ -12,6 +12,7 @@ mod audit_log;
 mod connect_flow;
 mod edge;
 mod errors;
+mod events;
 mod key_rotation;
 mod limits;
 mod mcp;

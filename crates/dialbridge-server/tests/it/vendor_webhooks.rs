@@ -761,3 +761,100 @@ on_both_backends!(
     connections_are_announced_signed_to_subscribed_endpoints,
     a_refusing_endpoint_is_retried_until_it_accepts,
 );
+
+// ---- a test message, and a failed delivery queued again ----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_test_message_that_failed_is_retried_and_delivered() {
+    let receiver = Receiver::start(usize::MAX).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Subscribed to nothing it will see here: a test message goes whatever the events.
+    let secret = endpoint(
+        &app,
+        "backend",
+        &format!("{}/backend", receiver.url),
+        Some(&["execution.failed"]),
+    )
+    .await;
+
+    let (status, queued) = app
+        .call(Method::POST, "/api/v1/webhook-endpoints/backend/test", None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["event_type"], "webhook.test");
+    assert_eq!(queued["status"], "pending");
+    let id = queued["id"].as_str().unwrap().to_owned();
+    let got = receiver.wait_for("/backend", 1).await;
+    let payload = verified(&secret, &got[0]);
+    assert_eq!(payload["type"], "webhook.test");
+    assert_eq!(payload["data"], json!({ "endpoint_id": "backend" }));
+
+    // Refused eight times: failed. Queued again while it still refuses is one more attempt.
+    let failed = settled(&app, "backend", Duration::from_secs(40)).await;
+    assert_eq!(
+        (failed["id"].as_str(), failed["status"].as_str()),
+        (Some(id.as_str()), Some("failed"))
+    );
+    let retry = format!("/api/v1/webhook-endpoints/backend/deliveries/{id}/retry");
+    let (status, body) = app.call(Method::POST, &retry, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        (body["status"].as_str(), body["attempts"].as_i64()),
+        (Some("pending"), Some(8))
+    );
+    let again = settled(&app, "backend", Duration::from_secs(10)).await;
+    assert_eq!(
+        (again["status"].as_str(), again["attempts"].as_i64()),
+        (Some("failed"), Some(9))
+    );
+
+    // Once the endpoint accepts, a retry delivers the same message.
+    receiver.recover();
+    let (status, body) = app.call(Method::POST, &retry, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let delivered = settled(&app, "backend", Duration::from_secs(10)).await;
+    assert_eq!(delivered["status"], "delivered", "{delivered}");
+    assert_eq!(delivered["attempts"], 10);
+    let got = receiver.requests("/backend");
+    assert_eq!(got.len(), 10);
+    for request in &got {
+        assert_eq!(
+            request.header("webhook-id"),
+            id,
+            "the same message each time"
+        );
+        assert_eq!(verified(&secret, request), payload);
+    }
+
+    // Only a failed delivery is queued again; unknown ones are named.
+    let (status, body) = app.call(Method::POST, &retry, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("delivered"),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/webhook-endpoints/backend/deliveries/msg_nope/retry",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhook-endpoints/other/deliveries/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = app
+        .call(Method::POST, "/api/v1/webhook-endpoints/other/test", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    app.shutdown().await;
+}

@@ -1159,3 +1159,60 @@ async fn wait_finished_within(app: &TestApp, id: &str, within: Duration) -> Valu
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executions_are_filtered_by_when_they_were_created() {
+    let app = TestApp::connected("acme").await;
+    let on_order = json!({
+        "name": "On order",
+        "trigger": { "type": "event", "event": "order.shipped" },
+        "steps": [{ "id": "echo", "set": { "order": "{{ event.order_id }}" } }],
+    });
+    save_and_enable(&app, "on-order", on_order).await;
+    let mut ids = Vec::new();
+    for order in ["o-1", "o-2"] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/accounts/acme/events/order.shipped",
+                Some(json!({ "order_id": order })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        ids.push(body["executions"][0].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_, second) = app.get(&format!("/api/v1/executions/{}", ids[1])).await;
+    let at = second["created_at"].as_str().unwrap();
+    let listed = |query: String| {
+        let app = &app;
+        async move {
+            let (status, page) = app.get(&format!("/api/v1/executions?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(format!("from={at}")).await,
+        [ids[1].clone()],
+        "from is inclusive"
+    );
+    assert_eq!(
+        listed(format!("to={at}")).await,
+        [ids[0].clone()],
+        "to is exclusive"
+    );
+    assert_eq!(
+        listed("account_id=acme&from=2000-01-01&to=2999-01-01T00:00".into()).await,
+        [ids[1].clone(), ids[0].clone()]
+    );
+    let (status, body) = app.get("/api/v1/executions?from=yesterday").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["details"][0]["field"], "from", "{body}");
+    app.shutdown().await;
+}

@@ -31,12 +31,14 @@ conformance!(
     finish_only_by_owner,
     cancel,
     list_executions_pages_and_filters,
+    list_events_pages_and_names_their_executions,
     steps_upsert_in_order,
     schedule_tick_claimed_once,
     hooks,
     audits_are_claimed_once_per_due_moment,
     endpoints,
     deliveries,
+    a_failed_delivery_is_queued_again_once,
     a_claim_takes_each_endpoint_its_share,
     endpoint_circuits_count_open_and_close,
     concurrent_claimers_get_disjoint_deliveries,
@@ -1058,7 +1060,7 @@ async fn list_executions_pages_and_filters(db: &Database) {
     let a_w1 = ExecutionFilter {
         account_id: Some(id("a")),
         workflow_key: Some("w1".into()),
-        status: None,
+        ..Default::default()
     };
     assert_eq!(pages(a_w1, 1).await, ["e6", "e4", "e1", "e7"]);
     let cancelled = ExecutionFilter {
@@ -1070,8 +1072,27 @@ async fn list_executions_pages_and_filters(db: &Database) {
         account_id: None,
         workflow_key: Some("w2".into()),
         status: Some(ExecutionStatus::Queued),
+        ..Default::default()
     };
     assert_eq!(pages(w2_queued, 10).await, ["e5", "e3"]);
+    // From (inclusive) and before (exclusive), alone or with the other filters.
+    let from_20 = ExecutionFilter {
+        created_from: Some(t(20)),
+        ..Default::default()
+    };
+    assert_eq!(pages(from_20, 2).await, ["e6", "e5", "e4", "e3", "e2"]);
+    let before_30 = ExecutionFilter {
+        created_before: Some(t(30)),
+        ..Default::default()
+    };
+    assert_eq!(pages(before_30, 10).await, ["e4", "e3", "e2", "e1", "e7"]);
+    let a_in_20s = ExecutionFilter {
+        account_id: Some(id("a")),
+        created_from: Some(t(20)),
+        created_before: Some(t(30)),
+        ..Default::default()
+    };
+    assert_eq!(pages(a_in_20s, 1).await, ["e4", "e3"]);
     assert!(db
         .list_executions(&ExecutionFilter::default(), Some("unknown"), 10)
         .await
@@ -1106,6 +1127,95 @@ fn step(step_id: &str, seq: i64, status: StepStatus) -> StepRecord {
         finished_at: None,
         wake_at: None,
     }
+}
+
+async fn list_events_pages_and_names_their_executions(db: &Database) {
+    // (id, account, received_at): ties on received_at order by id, descending.
+    let rows = [
+        ("v1", "a", 10),
+        ("v2", "b", 20),
+        ("v3", "a", 20),
+        ("v4", "a", 30),
+        ("v5", "a", 5),
+    ];
+    for (event_id, account, received) in rows {
+        let mut ev = event(event_id, account, None);
+        ev.received_at = t(received);
+        let started: Vec<ExecutionRecord> = (1..=2)
+            .filter(|n| event_id != "v2" || *n == 1)
+            .map(|n| {
+                let mut x = exec(
+                    &format!("{event_id}-x{n}"),
+                    account,
+                    "w",
+                    received,
+                    received + n,
+                );
+                x.event_id = Some(event_id.into());
+                x
+            })
+            .collect();
+        let started = if event_id == "v5" {
+            Vec::new()
+        } else {
+            started
+        };
+        assert!(db.record_event(&ev, &started).await.unwrap());
+    }
+
+    let pages = |account: Option<&'static str>, limit: u32| {
+        let db = db.clone();
+        async move {
+            let account = account.map(id);
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = db
+                    .list_events(account.as_ref(), cursor.as_deref(), limit)
+                    .await
+                    .unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                cursor = page.last().map(|e| e.id.clone());
+                seen.extend(page.into_iter().map(|e| e.id));
+            }
+            seen
+        }
+    };
+    assert_eq!(pages(None, 2).await, ["v4", "v3", "v2", "v1", "v5"]);
+    assert_eq!(pages(None, 100).await, ["v4", "v3", "v2", "v1", "v5"]);
+    assert_eq!(pages(Some("a"), 1).await, ["v4", "v3", "v1", "v5"]);
+    assert_eq!(pages(Some("b"), 3).await, ["v2"]);
+    assert!(pages(Some("nobody"), 3).await.is_empty());
+    let got = db.list_events(None, None, 1).await.unwrap();
+    let mut expected = event("v4", "a", None);
+    expected.received_at = t(30);
+    assert_eq!(got, [expected], "the whole event is read back");
+    assert!(
+        db.list_events(None, Some("unknown"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an unknown cursor matches nothing"
+    );
+
+    let ids: Vec<String> = ["v3", "v2", "v5", "nothing"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut pairs = db.executions_of_events(&ids).await.unwrap();
+    pairs.sort();
+    let pair = |e: &str, x: &str| (e.to_owned(), x.to_owned());
+    assert_eq!(
+        pairs,
+        [
+            pair("v2", "v2-x1"),
+            pair("v3", "v3-x1"),
+            pair("v3", "v3-x2")
+        ]
+    );
+    assert!(db.executions_of_events(&[]).await.unwrap().is_empty());
 }
 
 async fn steps_upsert_in_order(db: &Database) {
@@ -1494,6 +1604,62 @@ async fn deliveries(db: &Database) {
         claimed_ids(db, "three", 5_000, 9_000, &wants(&["ep", "other"], 10)).await,
         ["d2", "future"],
         "an updated delivery's lease is cleared"
+    );
+}
+
+async fn a_failed_delivery_is_queued_again_once(db: &Database) {
+    db.put_endpoint(&endpoint("ep1", &[], 10)).await.unwrap();
+    db.put_endpoint(&endpoint("ep2", &[], 10)).await.unwrap();
+    let failed = DeliveryRecord {
+        status: "failed".into(),
+        attempts: 8,
+        last_status: Some(500),
+        last_error: Some("HTTP 500".into()),
+        ..delivery("d1", "ep1", 1, 1)
+    };
+    db.insert_delivery(&failed).await.unwrap();
+    db.insert_delivery(&delivery("d2", "ep1", 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get_delivery("ep1", "d1").await.unwrap(),
+        Some(failed.clone())
+    );
+    assert!(
+        db.get_delivery("ep2", "d1").await.unwrap().is_none(),
+        "only through its own endpoint"
+    );
+    assert!(db.get_delivery("ep1", "nope").await.unwrap().is_none());
+
+    assert!(!db.retry_delivery("ep2", "d1", t(50)).await.unwrap());
+    assert!(
+        !db.retry_delivery("ep1", "d2", t(50)).await.unwrap(),
+        "a pending one is not failed"
+    );
+    assert!(claimed_ids(db, "one", 40, 1_000, &wants(&["ep1"], 10))
+        .await
+        .eq(&["d2"]));
+    assert!(db.retry_delivery("ep1", "d1", t(50)).await.unwrap());
+    assert!(
+        !db.retry_delivery("ep1", "d1", t(50)).await.unwrap(),
+        "queued again once"
+    );
+    assert_eq!(
+        db.get_delivery("ep1", "d1").await.unwrap().unwrap(),
+        DeliveryRecord {
+            status: "pending".into(),
+            next_attempt_at: t(50),
+            ..failed
+        },
+        "its attempts and last answer are kept"
+    );
+    assert!(claimed_ids(db, "two", 49, 1_000, &wants(&["ep1"], 10))
+        .await
+        .is_empty());
+    assert_eq!(
+        claimed_ids(db, "two", 50, 1_000, &wants(&["ep1"], 10)).await,
+        ["d1"],
+        "due at once"
     );
 }
 

@@ -55,23 +55,32 @@ fn ensure_browser() {
 
 impl Session {
     pub async fn start() -> Session {
+        Self::start_with(&[]).await
+    }
+
+    /// With more `serve` arguments (a shorter webhook retry schedule, say).
+    pub async fn start_with(extra: &[&str]) -> Session {
         let turn = ONE_AT_A_TIME.lock().await;
         ensure_browser();
         let data = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let server = support::dialbridge(&[
+        let listen = format!("127.0.0.1:{port}");
+        let database = format!("sqlite://{}/dialbridge.db", data.path().display());
+        let mut args = vec![
             "serve",
             "--dev",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            &listen,
             "--database-url",
-            &format!("sqlite://{}/dialbridge.db", data.path().display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dialbridge starts");
+            &database,
+        ];
+        args.extend_from_slice(extra);
+        let server = support::dialbridge(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dialbridge starts");
         assert!(
             support::ready(&format!("{base}/healthz")).await,
             "dialbridge did not start"
@@ -257,6 +266,15 @@ impl Session {
     pub async fn api_get(&self, path: &str) -> Value {
         let request = self.http.get(format!("{}/api/v1{path}", self.base));
         answer(request.bearer_auth("dialbridge-dev")).await
+    }
+
+    /// `method /api/v1{path}` with the dev admin key and a JSON body, for what a test only
+    /// sets up.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
+        answer(request.bearer_auth("dialbridge-dev").json(&body)).await
     }
 
     /// `GET /emulator/_control{path}`.

@@ -370,3 +370,188 @@ async fn a_workflow_is_fixed_enabled_and_followed_from_a_missed_call_to_its_repl
     s.screenshot("account-with-workflow").await;
     s.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_page_shows_a_dialpad_event_and_links_to_its_execution() {
+    let s = Session::start().await;
+    s.sign_in().await;
+    create_and_connect(&s, "acme").await;
+    let definition = serde_json::json!({
+        "name": "Note hang-ups",
+        "trigger": { "type": "call.hangup" },
+        "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+    });
+    let saved = s
+        .api(reqwest::Method::PUT, "/workflows/note-hangups", definition)
+        .await;
+    assert_eq!(saved["version"], 1, "{saved}");
+    let enabled = s
+        .api(
+            reqwest::Method::PUT,
+            "/accounts/acme/workflows/note-hangups",
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(enabled.get("error").is_none(), "{enabled}");
+
+    // The emulator's Dialpad sends the call's events, signed, to the account's webhook.
+    s.goto("/ui/dev").await;
+    s.click("button[value=missed_call]").await;
+    let execution = s
+        .find("#dev-live a[href^='/ui/executions/']")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a link to the execution");
+
+    s.click("nav.side a[href='/ui/events']").await;
+    s.wait_for_path("/ui/events").await;
+    let link = format!("a[href='{execution}']");
+    let row = s.find(&format!("#events tr:has({link})")).await;
+    let text = row.text().await.unwrap();
+    for expected in ["acme", "dialpad", "JWT verified", "call.hangup"] {
+        assert!(
+            text.contains(expected),
+            "{expected} missing from the row: {text}"
+        );
+    }
+    s.screenshot("events").await;
+
+    // Filtered by another account: nothing; by this one: the event again.
+    s.fill("#f-account", "globex").await;
+    s.click("form[aria-label='Filter events'] button").await;
+    s.wait_for_text("No events for this account").await;
+    s.fill("#f-account", "acme").await;
+    s.click("form[aria-label='Filter events'] button").await;
+    s.click(&format!("#events {link}")).await;
+    s.wait_for_path(&execution).await;
+
+    // The executions list filtered by when they were created (UTC, as the fields say).
+    s.goto("/ui/executions").await;
+    s.set_value("#f-from", "2999-01-01T00:00").await;
+    s.click("form[aria-label='Filter executions'] button").await;
+    s.wait_for_text("No executions match these filters").await;
+    s.set_value("#f-from", "2000-01-01T00:00").await;
+    s.set_value("#f-to", "2999-01-01T00:00").await;
+    s.click("form[aria-label='Filter executions'] button").await;
+    s.find(&format!("#executions-live {link}")).await;
+    s.screenshot("executions-by-time").await;
+    s.close().await;
+}
+
+/// The vendor's receiver: answers 500 until `accept` is set, then 200; keeps each request's
+/// `webhook-id` and body.
+struct Receiver {
+    url: String,
+    accept: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        use axum::http::{HeaderMap, StatusCode};
+        use std::sync::atomic::Ordering;
+        let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (a, g) = (accept.clone(), got.clone());
+        let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+            let (a, g) = (a.clone(), g.clone());
+            async move {
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let body = serde_json::from_str(&body).unwrap_or_default();
+                g.lock().unwrap().push((id, body));
+                if a.load(Ordering::SeqCst) {
+                    StatusCode::OK
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { url, accept, got }
+    }
+}
+
+/// Reloads `path` until `css` is on it (a delivery's retries take seconds).
+async fn reload_until(s: &Session, path: &str, css: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        s.goto(path).await;
+        if s.exists(css).await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never showed {css}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_event_is_sent_and_a_failed_delivery_retried_from_the_endpoint_page() {
+    let receiver = Receiver::start().await;
+    // A 1 ms retry unit: the eight attempts before `failed` take about 13 s, not hours.
+    let s = Session::start_with(&["--webhook-retry-base-ms", "1"]).await;
+    s.sign_in().await;
+    let endpoint = "backend-with-a-rather-long-endpoint-id-0123456789abcdef";
+    s.goto("/ui/webhooks").await;
+    s.fill("#wh-id", endpoint).await;
+    s.fill("#wh-url", &receiver.url).await;
+    s.click("#endpoint-form button[type=submit]").await;
+    s.wait_for_text("shown this once").await;
+
+    let page = format!("/ui/webhooks/{endpoint}");
+    s.goto(&page).await;
+    s.click("#send-test button").await;
+    s.wait_for_text("queued.").await;
+    let id = s
+        .find("tr[data-delivery]")
+        .await
+        .attr("data-delivery")
+        .await
+        .unwrap()
+        .expect("the test delivery");
+    assert!(s.text("tr[data-delivery]").await.contains("webhook.test"));
+
+    // The receiver refuses: eight attempts, then failed, with a retry button.
+    let retry = format!("form[action='{page}/deliveries/{id}/retry'] button");
+    reload_until(&s, &page, &retry).await;
+    s.screenshot("webhook-failed").await;
+    {
+        let got = receiver.got.lock().unwrap();
+        assert_eq!(got.len(), 8, "eight attempts");
+        assert!(got.iter().all(|(sent, _)| *sent == id), "one message");
+        assert_eq!(got[0].1["type"], "webhook.test");
+        assert_eq!(got[0].1["data"]["endpoint_id"], endpoint);
+    }
+
+    receiver
+        .accept
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    s.click(&retry).await;
+    s.wait_for_text("queued again").await;
+    reload_until(
+        &s,
+        &page,
+        &format!("tr[data-delivery='{id}'] .badge.delivered"),
+    )
+    .await;
+    assert!(!s.exists(&retry).await, "a delivered message has no retry");
+    assert_eq!(receiver.got.lock().unwrap().len(), 9, "one more attempt");
+    s.screenshot("webhook-retried").await;
+
+    // Both were recorded under the session's key.
+    let log = s.api_get("/audit-log").await;
+    for action in ["webhook_endpoint.test", "webhook_delivery.retry"] {
+        assert!(log.to_string().contains(action), "no {action} in {log}");
+    }
+    s.close().await;
+}

@@ -1,0 +1,99 @@
+//! What came in: the stored events (Dialpad deliveries, the vendor's events, schedule ticks and
+//! API runs), newest first, each with the executions it started. Only what is stored is shown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ids::AccountId;
+use crate::store::{EventRecord, ExecutionStore};
+use crate::time::Timestamp;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// One stored event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: String,
+    pub account_id: AccountId,
+    /// `dialpad` (a webhook delivery, stored only once its JWT was verified), `vendor`,
+    /// `schedule` or `api`.
+    pub source: String,
+    /// The trigger keys a Dialpad event maps to, or the event's name.
+    pub name: String,
+    /// The key that recognises a redelivery of it (a redelivery is not stored again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedupe_key: Option<String>,
+    pub payload: Value,
+    pub received_at: Timestamp,
+    /// The executions it started, in the order they were created.
+    pub executions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub items: Vec<EventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// Lists the stored events.
+#[derive(Clone)]
+pub struct EventHistory {
+    pub(crate) executions: Arc<dyn ExecutionStore>,
+}
+
+impl EventHistory {
+    /// Events newest first, only `account`'s when given; `cursor` is the previous page's.
+    pub async fn list(
+        &self,
+        account: Option<&AccountId>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<EventPage> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let mut rows = self
+            .executions
+            .list_events(account, cursor, limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut started: HashMap<String, Vec<String>> = HashMap::new();
+        for (event_id, execution_id) in self.executions.executions_of_events(&ids).await? {
+            started.entry(event_id).or_default().push(execution_id);
+        }
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let executions = started.remove(&r.id).unwrap_or_default();
+                view(r, executions)
+            })
+            .collect();
+        Ok(EventPage { items, cursor })
+    }
+}
+
+fn view(record: EventRecord, executions: Vec<String>) -> EventView {
+    EventView {
+        id: record.id,
+        account_id: record.account_id,
+        source: record.source,
+        name: record.name,
+        dedupe_key: record.dedupe_key,
+        payload: record.payload,
+        received_at: record.received_at,
+        executions,
+    }
+}
