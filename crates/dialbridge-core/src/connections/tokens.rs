@@ -87,7 +87,7 @@ impl Tokens {
         if expiring {
             return self.refresh(account_id, connection.token_version).await;
         }
-        self.credential_from(&connection).await
+        self.credential_from(connection).await
     }
 
     /// Dialpad answered 401 to `stale`: refresh once (unless someone already did) and answer
