@@ -257,6 +257,18 @@ impl ExecutionStore for Database {
             .iter()
             .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
             .collect();
+        // Redeliveries are rare: one counting statement each.
+        for ((ev, _), _) in batch.iter().zip(&new).filter(|(_, new)| !**new) {
+            sqlx::query(
+                "UPDATE event_dedupe SET redeliveries = redeliveries + 1 \
+                 WHERE account_id = $1 AND dedupe_key = $2",
+            )
+            .bind(ev.account_id.as_str())
+            .bind(ev.dedupe_key.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
         let stored: Vec<&EventRecord> = batch
             .iter()
             .zip(&new)
@@ -344,6 +356,31 @@ impl ExecutionStore for Database {
             .await
             .map_err(backend)?;
         rows.iter().map(event).collect()
+    }
+
+    async fn redeliveries_of_events(
+        &self,
+        event_ids: &[String],
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let mut counts = Vec::new();
+        for chunk in event_ids.chunks(500) {
+            let sql = format!(
+                "SELECT event_id, redeliveries FROM event_dedupe \
+                 WHERE event_id IN ({}) AND redeliveries > 0",
+                marks(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                counts.push((
+                    get::<String>(&row, "event_id")?,
+                    get::<i64>(&row, "redeliveries")?,
+                ));
+            }
+        }
+        Ok(counts)
     }
 
     async fn executions_of_events(

@@ -34,6 +34,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000050 "mcp_tokens",
     20261202000060 "connect_states",
     20261202000070 "event_listing",
+    20261202000080 "redeliveries",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -46,6 +47,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000050 "mcp_tokens",
     20261202000060 "connect_states",
     20261202000070 "event_listing",
+    20261202000080 "redeliveries",
 );
 
 #[derive(Debug)]

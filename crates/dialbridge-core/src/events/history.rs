@@ -28,6 +28,9 @@ pub struct EventView {
     /// The key that recognises a redelivery of it (a redelivery is not stored again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dedupe_key: Option<String>,
+    /// How many times Dialpad delivered it again after it was stored (each answered 200 as a
+    /// duplicate, starting nothing).
+    pub redeliveries: i64,
     pub payload: Value,
     pub received_at: Timestamp,
     /// The executions it started, in the order they were created.
@@ -74,24 +77,32 @@ impl EventHistory {
         for (event_id, execution_id) in self.executions.executions_of_events(&ids).await? {
             started.entry(event_id).or_default().push(execution_id);
         }
+        let redelivered: HashMap<String, i64> = self
+            .executions
+            .redeliveries_of_events(&ids)
+            .await?
+            .into_iter()
+            .collect();
         let items = rows
             .into_iter()
             .map(|r| {
                 let executions = started.remove(&r.id).unwrap_or_default();
-                view(r, executions)
+                let redeliveries = redelivered.get(&r.id).copied().unwrap_or(0);
+                view(r, executions, redeliveries)
             })
             .collect();
         Ok(EventPage { items, cursor })
     }
 }
 
-fn view(record: EventRecord, executions: Vec<String>) -> EventView {
+fn view(record: EventRecord, executions: Vec<String>, redeliveries: i64) -> EventView {
     EventView {
         id: record.id,
         account_id: record.account_id,
         source: record.source,
         name: record.name,
         dedupe_key: record.dedupe_key,
+        redeliveries,
         payload: record.payload,
         received_at: record.received_at,
         executions,

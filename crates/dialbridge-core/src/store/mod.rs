@@ -560,6 +560,10 @@ pub trait ExecutionStore: Send + Sync {
         cursor: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<EventRecord>>;
+    /// How many times each of these events was delivered again after it was stored, as
+    /// `(event_id, count)` pairs for those delivered again at least once.
+    async fn redeliveries_of_events(&self, event_ids: &[String])
+        -> StoreResult<Vec<(String, i64)>>;
     /// The executions these events started, as `(event_id, execution_id)` pairs, each event's
     /// in the order they were created.
     async fn executions_of_events(

@@ -308,6 +308,21 @@ async fn forged_unsigned_and_redelivered_events() {
         1,
         "the redelivery ran nothing"
     );
+    // The events page's duplicate flag: the stored event counts the copy.
+    let (status, page) = app.get("/api/v1/events?account_id=acme").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let stored: Vec<(&str, i64)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["source"].as_str().unwrap(),
+                e["redeliveries"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stored, [("dialpad", 1)], "{page}");
     app.shutdown().await;
 }
 

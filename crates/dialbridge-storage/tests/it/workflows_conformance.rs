@@ -32,6 +32,7 @@ conformance!(
     cancel,
     list_executions_pages_and_filters,
     list_events_pages_and_names_their_executions,
+    redeliveries_are_counted_on_the_stored_event,
     steps_upsert_in_order,
     schedule_tick_claimed_once,
     hooks,
@@ -1216,6 +1217,37 @@ async fn list_events_pages_and_names_their_executions(db: &Database) {
         ]
     );
     assert!(db.executions_of_events(&[]).await.unwrap().is_empty());
+}
+
+async fn redeliveries_are_counted_on_the_stored_event(db: &Database) {
+    assert!(db
+        .record_event(&event("first", "a", Some("call:1")), &[])
+        .await
+        .unwrap());
+    assert!(db
+        .record_event(&event("keyless", "a", None), &[])
+        .await
+        .unwrap());
+    // Two more copies, one alone and one beside an unrelated event; another account's copy
+    // of the same key is its own event.
+    assert!(!db
+        .record_event(&event("copy-1", "a", Some("call:1")), &[])
+        .await
+        .unwrap());
+    let batch = [
+        (event("copy-2", "a", Some("call:1")), Vec::new()),
+        (event("other", "b", Some("call:1")), Vec::new()),
+    ];
+    assert_eq!(db.record_events(&batch).await.unwrap(), [false, true]);
+    let ids: Vec<String> = ["first", "keyless", "other", "copy-1"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        db.redeliveries_of_events(&ids).await.unwrap(),
+        [("first".to_owned(), 2)]
+    );
+    assert!(db.redeliveries_of_events(&[]).await.unwrap().is_empty());
 }
 
 async fn steps_upsert_in_order(db: &Database) {
