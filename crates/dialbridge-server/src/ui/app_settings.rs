@@ -176,13 +176,37 @@ pub async fn put_branding(
     State(state): State<AppState>,
     Posted { session, form }: Posted,
 ) -> Result<Response, UiError> {
-    let input = Branding {
+    let logo_url = match form.file("logo_file") {
+        Some(image) => inline_image(image),
+        None if form.get("remove_logo").is_some() => Ok(None),
+        // An uploaded logo is not shown in the URL field; it stays until replaced or removed.
+        None => match form.text("logo_url") {
+            Some(url) => Ok(Some(url)),
+            None => Ok(state
+                .platform
+                .app
+                .branding()
+                .await?
+                .logo_url
+                .filter(|logo| logo.starts_with("data:"))),
+        },
+    };
+    let mut input = Branding {
         display_name: form.get("display_name").unwrap_or_default().to_owned(),
         accent_color: form.get("accent_color").unwrap_or_default().to_owned(),
-        logo_url: form.text("logo_url"),
+        logo_url: None,
         support_url: form.text("support_url"),
     };
-    match state.platform.app.put_branding(input.clone()).await {
+    let saved = match logo_url {
+        Ok(logo_url) => {
+            input.logo_url = logo_url;
+            state.platform.app.put_branding(input.clone()).await
+        }
+        Err(e) => Err(e),
+    };
+    // What the form shows again: never a whole inline image in the URL field.
+    input.logo_url = form.text("logo_url");
+    match saved {
         Ok(app) => {
             let b = &app.branding;
             let summary = json!({ "display_name": b.display_name, "accent_color": b.accent_color, "support_url": b.support_url });
@@ -195,5 +219,47 @@ pub async fn put_branding(
             let kept = Value::from_serialize(&input);
             show(&state, &session, kept, Some(("branding", e.into()))).await
         }
+    }
+}
+
+/// An uploaded logo as a `data:` URL, its type read from the file's first bytes (not from
+/// what the browser claims); the domain bounds its size.
+fn inline_image(bytes: &[u8]) -> Result<Option<String>, dialbridge_core::Error> {
+    let kind = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        "image/jpeg"
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        "image/gif"
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        "image/webp"
+    } else {
+        return Err(dialbridge_core::Error::invalid(
+            "logo_url",
+            "the uploaded file is not a PNG, JPEG, GIF or WebP image",
+        ));
+    };
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(Some(format!("data:{kind};base64,{encoded}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_image;
+
+    #[test]
+    fn uploaded_logos_are_typed_by_their_bytes() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(
+            inline_image(png).unwrap().unwrap(),
+            "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
+        );
+        assert!(inline_image(b"GIF89a....")
+            .unwrap()
+            .unwrap()
+            .starts_with("data:image/gif;"));
+        let error = inline_image(b"<svg onload=alert(1)>").unwrap_err();
+        assert_eq!(error.code(), "invalid_input");
     }
 }

@@ -2,7 +2,8 @@
 //! and `Posted`, a form of a signed-in operator whose CSRF token matched the session's.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -12,9 +13,11 @@ use super::session::Session;
 use super::view::render;
 use crate::state::AppState;
 
-/// An `application/x-www-form-urlencoded` body (the router bounds its size).
+/// An `application/x-www-form-urlencoded` body, or a `multipart/form-data` one with files
+/// (the router bounds its size).
 pub struct Form {
     fields: Vec<(String, String)>,
+    files: Vec<(String, Bytes)>,
 }
 
 impl Form {
@@ -32,6 +35,14 @@ impl Form {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+
+    /// The file posted as `name`, when one was chosen (a multipart form).
+    pub fn file(&self, name: &str) -> Option<&Bytes> {
+        self.files
+            .iter()
+            .find(|(n, bytes)| n == name && !bytes.is_empty())
+            .map(|(_, bytes)| bytes)
     }
 
     /// Every value of `name`, in order.
@@ -83,12 +94,53 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let multipart = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if multipart {
+            return read_multipart(request, state).await;
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let fields = url::form_urlencoded::parse(&bytes).into_owned().collect();
-        Ok(Form { fields })
+        Ok(Form {
+            fields,
+            files: Vec::new(),
+        })
     }
+}
+
+/// A multipart form: parts with a file name are files, the others text fields.
+async fn read_multipart<S: Send + Sync>(request: Request, state: &S) -> Result<Form, Response> {
+    let refused = |message: String| (StatusCode::BAD_REQUEST, message).into_response();
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    while let Some(part) = multipart
+        .next_field()
+        .await
+        .map_err(|e| refused(format!("the form could not be read: {e}")))?
+    {
+        let name = part.name().unwrap_or_default().to_owned();
+        if part.file_name().is_some() {
+            let bytes = part
+                .bytes()
+                .await
+                .map_err(|e| refused(format!("the file could not be read: {e}")))?;
+            files.push((name, bytes));
+        } else {
+            let text = part
+                .text()
+                .await
+                .map_err(|e| refused(format!("the field {name} could not be read: {e}")))?;
+            fields.push((name, text));
+        }
+    }
+    Ok(Form { fields, files })
 }
 
 /// A form posted by a signed-in operator, its `csrf` field checked against the session's.

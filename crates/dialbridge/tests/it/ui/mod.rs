@@ -116,8 +116,31 @@ async fn app_settings_lock_offline_access_explain_a_bad_scope_and_brand_the_conn
         .await
         .unwrap();
     s.fill("#support_url", "https://acme.example/help").await;
+    // A file that is not an image is refused at the field, and nothing is saved.
+    let files = tempfile::tempdir().unwrap();
+    let not_an_image = files.path().join("logo.png");
+    std::fs::write(&not_an_image, "<svg onload=alert(1)></svg>").unwrap();
+    s.find("#logo_file")
+        .await
+        .send_keys(not_an_image.to_str().unwrap())
+        .await
+        .unwrap();
+    s.click("#branding button[type=submit]").await;
+    s.wait_for_text("the uploaded file is not a PNG, JPEG, GIF or WebP image")
+        .await;
+    // The logo uploaded as a file (a 1×1 PNG): kept inline, shown as a preview.
+    let logo = files.path().join("acme.png");
+    std::fs::write(&logo, ONE_PIXEL_PNG).unwrap();
+    s.fill("#display_name", "Acme CRM").await;
+    s.find("#logo_file")
+        .await
+        .send_keys(logo.to_str().unwrap())
+        .await
+        .unwrap();
     s.click("#branding button[type=submit]").await;
     s.wait_for_text("Branding saved.").await;
+    s.find("img.logo-preview[src^='data:image/png;base64,']")
+        .await;
     s.screenshot("app-settings").await;
 
     // The dashboard's changes are in the audit log under the session's key.
@@ -153,6 +176,8 @@ async fn app_settings_lock_offline_access_explain_a_bad_scope_and_brand_the_conn
         .unwrap();
     s.goto(&portal).await;
     let shown = s.text("body").await;
+    s.find("header.brand img[src^='data:image/png;base64,']")
+        .await;
     assert!(
         shown.contains("Acme CRM") && shown.contains("See your call history"),
         "{shown}"
@@ -555,3 +580,12 @@ async fn a_test_event_is_sent_and_a_failed_delivery_retried_from_the_endpoint_pa
     }
     s.close().await;
 }
+
+/// A valid 1×1 transparent PNG.
+const ONE_PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
