@@ -58,7 +58,7 @@ pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sea
 pub use error::{Error, FieldError, Resource, Result};
 pub use events::{
     read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView, Ingress, IngressOutcome,
-    Provisioning, ProvisioningView,
+    Provisioning, ProvisioningView, RefusedDelivery,
 };
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,

@@ -19,7 +19,7 @@ use crate::cluster::{Cluster, Ownership};
 use crate::connections::{Connections, Tokens};
 use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
-use crate::events::{EventHistory, Ingress, Provisioning};
+use crate::events::{EventHistory, Ingress, Provisioning, RefusedDeliveries};
 use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
@@ -365,14 +365,17 @@ impl Platform {
             shared: shared.clone(),
             journal_writer: Arc::default(),
         };
+        let refused = RefusedDeliveries::default();
         let ingress = Ingress {
             hooks: store.clone(),
             executions: executions.clone(),
             shared: shared.clone(),
             writer: Arc::default(),
+            refused: refused.clone(),
         };
         let events = EventHistory {
             executions: store.clone(),
+            refused,
         };
         let workflows = Workflows {
             workflows: store.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::refusals::{RefusedDeliveries, RefusedDelivery};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::store::{EventRecord, ExecutionStore};
@@ -48,9 +49,15 @@ pub struct EventPage {
 #[derive(Clone)]
 pub struct EventHistory {
     pub(crate) executions: Arc<dyn ExecutionStore>,
+    pub(crate) refused: RefusedDeliveries,
 }
 
 impl EventHistory {
+    /// The Dialpad deliveries this process refused lately (never stored), newest first.
+    pub fn refused(&self, account: Option<&AccountId>) -> Vec<RefusedDelivery> {
+        self.refused.list(account)
+    }
+
     /// Events newest first, only `account`'s when given; `cursor` is the previous page's.
     pub async fn list(
         &self,

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::refusals::{RefusedDeliveries, RefusedDelivery};
 use crate::batch::{Batcher, Submitted};
 use crate::error::{Error, Resource, Result};
 use crate::executions::routing::EventKind;
@@ -55,6 +56,8 @@ pub struct Ingress {
     pub(crate) shared: Shared,
     /// The group-commit writer, started on first use.
     pub(crate) writer: Arc<OnceLock<Batcher<Arrival, Result<Landed>>>>,
+    /// The last deliveries refused here (for the events page).
+    pub(crate) refused: RefusedDeliveries,
 }
 
 /// An event on its way to the store.
@@ -81,7 +84,15 @@ impl Ingress {
             payload,
             keys,
             dedupe_key,
-        } = read_dialpad_event(body, hook.secret.expose().as_bytes(), Timestamp::now())?;
+        } = read_dialpad_event(body, hook.secret.expose().as_bytes(), Timestamp::now())
+            .inspect_err(|e| {
+                self.refused.record(RefusedDelivery {
+                    account_id: hook.account_id.clone(),
+                    received_at: Timestamp::now(),
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                })
+            })?;
         let event = EventRecord {
             id: new_id("evt"),
             account_id: hook.account_id.clone(),

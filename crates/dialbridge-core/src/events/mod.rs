@@ -1,12 +1,15 @@
 //! Dialpad events: where they enter (`ingress.rs`, with the vendor's own events), what makes
 //! Dialpad send them (`provisioning.rs`, audited against Dialpad by `subscription_audit.rs`), and
-//! the stored events listed with the executions they started (`history.rs`).
+//! the stored events listed with the executions they started (`history.rs`), and the
+//! deliveries this process refused (`refusals.rs`).
 
 mod history;
 mod ingress;
 mod provisioning;
+mod refusals;
 mod subscription_audit;
 
 pub use history::{EventHistory, EventPage, EventView};
 pub use ingress::{read_dialpad_event, DialpadEvent, Ingress, IngressOutcome};
 pub use provisioning::{Provisioning, ProvisioningView};
+pub use refusals::{RefusedDeliveries, RefusedDelivery};

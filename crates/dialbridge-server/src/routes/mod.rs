@@ -115,6 +115,7 @@ fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::post_event))
         .routes(routes!(workflows::reconcile))
         .routes(routes!(events::list))
+        .routes(routes!(events::refused))
         .routes(routes!(executions::list))
         .routes(routes!(executions::get))
         .routes(routes!(executions::cancel))

@@ -43,6 +43,7 @@ pub async fn list(
             "events",
             context! {
                 events => Value::from_serialize(&page.items),
+                refused => Value::from_serialize(state.platform.events.refused(account.as_ref())),
                 cursor => page.cursor,
                 filter => context! { account_id },
             },

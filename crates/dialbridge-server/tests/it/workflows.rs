@@ -323,6 +323,22 @@ async fn forged_unsigned_and_redelivered_events() {
         })
         .collect();
     assert_eq!(stored, [("dialpad", 1)], "{page}");
+    // The unsigned and the forged delivery were not stored, but this process says why.
+    let (status, refused) = app.get("/api/v1/events/refused?account_id=acme").await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    let codes: Vec<&str> = refused["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["invalid_signature", "invalid_signature"],
+        "{refused}"
+    );
+    let (_, none) = app.get("/api/v1/events/refused?account_id=other").await;
+    assert_eq!(none["items"], json!([]));
     app.shutdown().await;
 }
 

@@ -430,8 +430,25 @@ async fn the_events_page_shows_a_dialpad_event_and_links_to_its_execution() {
         .unwrap()
         .expect("a link to the execution");
 
+    // A forged delivery to the account's webhook: refused, not stored, but listed.
+    let account = s.api_get("/accounts/acme").await;
+    let hook_url = account["dialpad_events"]["hook_url"].as_str().unwrap();
+    let forged = reqwest::Client::new()
+        .post(hook_url)
+        .header("content-type", "application/jwt")
+        .body("eyJhbGciOiJIUzI1NiJ9.eyJzdGF0ZSI6Imhhbmd1cCJ9.bm90LXRoZS1zaWduYXR1cmU")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), reqwest::StatusCode::UNAUTHORIZED);
+
     s.click("nav.side a[href='/ui/events']").await;
     s.wait_for_path("/ui/events").await;
+    let refused = s.text("#refused").await;
+    assert!(
+        refused.contains("invalid_signature") && refused.contains("acme"),
+        "{refused}"
+    );
     let link = format!("a[href='{execution}']");
     let row = s.find(&format!("#events tr:has({link})")).await;
     let text = row.text().await.unwrap();
