@@ -147,7 +147,12 @@ async fn a_process_killed_mid_run_leaves_its_shards_and_executions_to_the_others
     assert_eq!(fleet.db.events_not_run_once().await, vec![]);
     assert_eq!(
         fleet.db.statuses().await,
-        vec![("succeeded".to_owned(), EVENTS as i64)]
+        vec![("succeeded".to_owned(), EVENTS as i64)],
+        "failed: {:?}",
+        fleet
+            .db
+            .pairs("SELECT COALESCE(error, '') || ' claims', claims FROM executions WHERE status <> 'succeeded' LIMIT 5")
+            .await
     );
     let taken_over = fleet
         .db
