@@ -209,6 +209,21 @@ fn change_of(method: &Method, route: &str) -> Option<Describe> {
             let target = format!("webhook_endpoint/{}", param(p, "id"));
             Change::new("webhook_endpoint.delete", target, json!({}))
         },
+        ("POST", "/api/v1/webhook-endpoints/{id}/test") => |p, answer, _| {
+            let target = format!("webhook_endpoint/{}", param(p, "id"));
+            let summary = json!({ "delivery_id": answer["id"] });
+            Change::new("webhook_endpoint.test", target, summary)
+        },
+        ("POST", "/api/v1/webhook-endpoints/{id}/deliveries/{delivery_id}/retry") => {
+            |p, answer, _| {
+                let target = format!("webhook_delivery/{}", param(p, "delivery_id"));
+                Change::new(
+                    "webhook_delivery.retry",
+                    target,
+                    pick(answer, &["attempts"]),
+                )
+            }
+        }
         ("POST", "/api/v1/admin-keys") => |_, answer, _| {
             let target = format!("admin_key/{}", answer["id"].as_str().unwrap_or_default());
             Change::new("admin_key.create", target, pick(answer, &["name"]))
