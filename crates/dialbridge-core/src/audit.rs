@@ -9,13 +9,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::admin::AdminIdentity;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::new_id;
+use crate::paging::{cut_page, page_size};
 use crate::store::{AuditRecord, AuditStore};
 use crate::time::Timestamp;
-
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
 
 /// Field names a summary never keeps, as parts of the name.
 const SECRET_NAMES: &[&str] = &["secret", "token", "password", "verifier", "api_key"];
@@ -96,17 +94,9 @@ impl Audit {
 
     /// The log, newest first, a page at a time.
     pub async fn list(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AuditPage> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_size(limit)?;
         let mut rows = self.records.list_audit_records(cursor, limit + 1).await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+        let cursor = cut_page(&mut rows, limit, |r| r.id.clone());
         Ok(AuditPage {
             items: rows.into_iter().map(view).collect(),
             cursor,

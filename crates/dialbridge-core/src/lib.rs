@@ -21,6 +21,7 @@ mod gateway;
 mod ids;
 mod mcp;
 mod metrics;
+mod paging;
 mod platform;
 mod retention;
 mod rotation;

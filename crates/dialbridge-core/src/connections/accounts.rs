@@ -13,10 +13,8 @@ use crate::cluster::{shard_key, shard_of};
 use crate::error::{Error, Resource, Result};
 use crate::events::ProvisioningView;
 use crate::ids::AccountId;
+use crate::paging::{cut_page, page_size};
 use crate::time::Timestamp;
-
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
@@ -110,28 +108,16 @@ impl Connections {
     }
 
     pub async fn accounts(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AccountPage> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_size(limit)?;
         let after = cursor.map(decode_cursor).transpose()?;
         // One extra row tells whether another page exists.
         let mut accounts = self
             .accounts
             .list_accounts(after.as_ref(), limit + 1)
             .await?;
-        let more = accounts.len() > limit as usize;
-        accounts.truncate(limit as usize);
-        let cursor = more
-            .then(|| {
-                accounts
-                    .last()
-                    .map(|a| URL_SAFE_NO_PAD.encode(a.account_id.as_str()))
-            })
-            .flatten();
+        let cursor = cut_page(&mut accounts, limit, |a| {
+            URL_SAFE_NO_PAD.encode(a.account_id.as_str())
+        });
         let selection = self.app.scope_selection().await?;
         let items = accounts
             .into_iter()

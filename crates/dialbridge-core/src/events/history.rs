@@ -8,13 +8,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::refusals::{RefusedDeliveries, RefusedDelivery};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::AccountId;
+use crate::paging::{cut_page, page_size};
 use crate::store::{EventRecord, ExecutionStore};
 use crate::time::Timestamp;
-
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
 
 /// One stored event.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -65,20 +63,12 @@ impl EventHistory {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<EventPage> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_size(limit)?;
         let mut rows = self
             .executions
             .list_events(account, cursor, limit + 1)
             .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+        let cursor = cut_page(&mut rows, limit, |r| r.id.clone());
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut started: HashMap<String, Vec<String>> = HashMap::new();
         for (event_id, execution_id) in self.executions.executions_of_events(&ids).await? {

@@ -20,6 +20,7 @@ pub(crate) use interpreter::{template_error, Flow, JournalEntry, StepRun};
 use crate::actions::Actions;
 use crate::error::{Error, Resource, Result};
 use crate::ids::{new_id, AccountId};
+use crate::paging::{cut_page, page_size};
 use crate::platform::Shared;
 use crate::signals::Signal;
 use crate::store::{
@@ -29,9 +30,6 @@ use crate::store::{
 use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
 use crate::workflows::unknown_workflow;
-
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StepView {
@@ -199,20 +197,12 @@ impl Executions {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ExecutionPage> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_size(limit)?;
         let mut rows = self
             .executions
             .list_executions(filter, cursor, limit + 1)
             .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let cursor = more.then(|| rows.last().map(|r| r.id.clone())).flatten();
+        let cursor = cut_page(&mut rows, limit, |r| r.id.clone());
         Ok(ExecutionPage {
             items: rows
                 .into_iter()
