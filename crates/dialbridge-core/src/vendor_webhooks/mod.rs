@@ -218,23 +218,8 @@ impl VendorWebhooks {
     pub async fn send_test(&self, id: &str) -> Result<DeliveryView> {
         let endpoint = self.find_endpoint(id).await?;
         let now = Timestamp::now();
-        let delivery = DeliveryRecord {
-            id: new_id("msg"),
-            endpoint_id: endpoint.id.clone(),
-            event_type: TEST_EVENT_TYPE.to_owned(),
-            payload: json!({
-                "type": TEST_EVENT_TYPE,
-                "timestamp": now,
-                "data": { "endpoint_id": endpoint.id },
-            }),
-            status: "pending".into(),
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            delivered_at: None,
-        };
+        let payload = message(TEST_EVENT_TYPE, now, json!({ "endpoint_id": endpoint.id }));
+        let delivery = pending_delivery(&endpoint.id, TEST_EVENT_TYPE, payload, now);
         self.endpoints.insert_delivery(&delivery).await?;
         tracing::info!(endpoint = %id, delivery = %delivery.id, "webhook test message queued");
         Ok(delivery_view(delivery))
@@ -305,27 +290,11 @@ impl VendorWebhooks {
             }
         };
         let now = Timestamp::now();
-        let payload = json!({
-            "type": event_type,
-            "timestamp": now,
-            "data": data,
-        });
+        let payload = message(event_type, now, data);
         Ok(endpoints
             .iter()
             .filter(|e| subscribed(e, event_type))
-            .map(|endpoint| DeliveryRecord {
-                id: new_id("msg"),
-                endpoint_id: endpoint.id.clone(),
-                event_type: event_type.to_owned(),
-                payload: payload.clone(),
-                status: "pending".into(),
-                attempts: 0,
-                next_attempt_at: now,
-                last_status: None,
-                last_error: None,
-                created_at: now,
-                delivered_at: None,
-            })
+            .map(|endpoint| pending_delivery(&endpoint.id, event_type, payload.clone(), now))
             .collect())
     }
 
@@ -501,6 +470,33 @@ fn delivery_view(d: DeliveryRecord) -> DeliveryView {
         delivered_at: d.delivered_at,
         next_attempt_at: pending.then_some(d.next_attempt_at),
         payload: d.payload,
+    }
+}
+
+/// A message's body: `{type, timestamp, data}`.
+fn message(event_type: &str, now: Timestamp, data: Value) -> Value {
+    json!({ "type": event_type, "timestamp": now, "data": data })
+}
+
+/// A message for one endpoint, due now.
+fn pending_delivery(
+    endpoint_id: &str,
+    event_type: &str,
+    payload: Value,
+    now: Timestamp,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        id: new_id("msg"),
+        endpoint_id: endpoint_id.to_owned(),
+        event_type: event_type.to_owned(),
+        payload,
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        delivered_at: None,
     }
 }
 
