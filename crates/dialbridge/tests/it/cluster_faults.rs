@@ -105,10 +105,17 @@ async fn get_bounded(api: &Api, path: &str) -> Result<(u16, serde_json::Value), 
 )]
 async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() {
     let proxy = Proxy::start(&postgres_server()).await;
-    // The default execution lease (60 s), longer than the wait below: an execution whose
-    // journal write fell into the cut must be recorded when the database is back, not left
-    // to its lease.
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    // A claim whose answer is lost in the cut leaves its executions leased to this process
+    // until the lease runs out (a journal write that fails is retried instead: see
+    // `a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back`); a short lease
+    // keeps that recovery within the wait below.
+    let mut fleet = Fleet::start(
+        1,
+        &["--no-rate-limits"],
+        &["--execution-lease-secs", "5"],
+        Some(proxy.port),
+    )
+    .await;
     fleet.accounts(2, "hangup", hangup_workflow()).await;
     let node = &fleet.nodes[0];
     let api = node.api();
