@@ -1,6 +1,6 @@
 //! Accounts: the paged list with search and create, and an account's page — its connection
 //! (never a secret), connect link, check, disconnect, Dialpad webhook and subscriptions with
-//! "reconcile now", enabled workflows and recent executions.
+//! "reconcile now", enabled workflows, recent executions and recent events.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -159,6 +159,11 @@ async fn show(
         .executions
         .list(&filter, None, Some(10))
         .await?;
+    let events = state
+        .platform
+        .events
+        .list(Some(&id), None, Some(10))
+        .await?;
     let app = state.platform.app.view().await?;
     let environments: Vec<&str> = app
         .environments
@@ -174,6 +179,7 @@ async fn show(
                 account => Value::from_serialize(&account),
                 enabled => Value::from_serialize(&enabled),
                 executions => Value::from_serialize(&executions.items),
+                events => Value::from_serialize(&events.items),
                 environments,
                 notice,
             },

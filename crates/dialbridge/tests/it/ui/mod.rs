@@ -469,6 +469,11 @@ async fn the_events_page_shows_a_dialpad_event_and_links_to_its_execution() {
     s.click(&format!("#events {link}")).await;
     s.wait_for_path(&execution).await;
 
+    // The account's page lists its recent events too, with the same link.
+    s.goto("/ui/accounts/acme").await;
+    s.find(&format!("#recent-events {link}")).await;
+    s.screenshot("account-events").await;
+
     // The executions list filtered by when they were created (UTC, as the fields say).
     s.goto("/ui/executions").await;
     s.set_value("#f-from", "2999-01-01T00:00").await;
