@@ -23,7 +23,7 @@ pub use tokens::{Credential, Tokens};
 use crate::app::{AppSettings, Environment};
 use crate::error::{Error, Result};
 use crate::events::Provisioning;
-use crate::gateway::{success_body, Gateway};
+use crate::gateway::{company_of, success_body, Gateway};
 use crate::ids::AccountId;
 use crate::platform::Shared;
 use crate::store::{AccountStore, ConnectSessionStore, ConnectionStore};
@@ -254,12 +254,9 @@ impl Connections {
         if let Err(e) = &company {
             tracing::warn!("could not read the Dialpad company: {e}");
         }
-        let user = user.ok();
-        let company_id = company
-            .ok()
-            .map(|c| c.id)
-            .or_else(|| user.as_ref().and_then(|u| u.company_id.clone()));
-        Ok((company_id, user.map(|u| u.id)))
+        // The same company the gateway counted the two requests against.
+        let company_id = company_of(&company, &user);
+        Ok((company_id, user.ok().map(|u| u.id)))
     }
 }
 

@@ -61,12 +61,7 @@ impl Gateway {
         let company = client.company(token).await;
         let user_sent = Timestamp::now();
         let user = client.user("me", token).await;
-        let company_id = match (&company, &user) {
-            (Ok(company), _) => Some(company.id.clone()),
-            (_, Ok(user)) => user.company_id.clone(),
-            _ => None,
-        };
-        if let Some(company_id) = company_id {
+        if let Some(company_id) = company_of(&company, &user) {
             let key = company_key(environment, &company_id);
             for (operation_id, sent) in [("company.get", company_sent), ("users.get", user_sent)] {
                 let operation = spec_operation(operation_id)?;
@@ -272,6 +267,18 @@ impl Gateway {
                 other => return other,
             }
         }
+    }
+}
+
+/// The company an identification found: the one `/company` answered, else the user's.
+pub(crate) fn company_of(
+    company: &std::result::Result<dialpad::Company, dialpad::ApiError>,
+    user: &std::result::Result<dialpad::User, dialpad::ApiError>,
+) -> Option<String> {
+    match (company, user) {
+        (Ok(company), _) => Some(company.id.clone()),
+        (_, Ok(user)) => user.company_id.clone(),
+        _ => None,
     }
 }
 
