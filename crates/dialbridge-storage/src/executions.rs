@@ -648,6 +648,35 @@ impl ExecutionStore for Database {
         Ok(renewed)
     }
 
+    async fn release_unstarted(
+        &self,
+        owner: &str,
+        running: &[String],
+        now: Timestamp,
+    ) -> StoreResult<Vec<AccountId>> {
+        // `running` is at most the process's workers; one statement, one parameter per id.
+        let kept = if running.is_empty() {
+            String::new()
+        } else {
+            format!("AND id NOT IN ({})", marks(3, running.len()))
+        };
+        let sql = format!(
+            "UPDATE executions SET lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE lease_owner = $1 AND {UNFINISHED} {kept} RETURNING account_id"
+        );
+        let mut query = sqlx::query(&sql).bind(owner).bind(ms(now));
+        for id in running {
+            query = query.bind(id.as_str());
+        }
+        let mut accounts = Vec::new();
+        for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+            accounts.push(AccountId::from_trusted(get(&row, "account_id")?));
+        }
+        accounts.sort();
+        accounts.dedup();
+        Ok(accounts)
+    }
+
     async fn write_journal(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
         if writes.is_empty() {
             return Ok(Vec::new());

@@ -94,6 +94,7 @@ impl Executions {
             done,
             held: BTreeSet::new(),
             last_look: None,
+            unsure_claims: false,
         };
         dispatcher.run(shutdown, finished).await;
     }
@@ -328,6 +329,10 @@ struct Dispatcher {
     held: BTreeSet<i64>,
     /// When work was last looked for.
     last_look: Option<Timestamp>,
+    /// A claim failed: it may have committed with its answer lost, leaving executions leased
+    /// here that nothing runs. Until they are given back (`release_unstarted`), they would
+    /// wait for their lease.
+    unsure_claims: bool,
 }
 
 impl Dispatcher {
@@ -343,6 +348,9 @@ impl Dispatcher {
         let mut renew_at = tokio::time::Instant::now() + renewal;
         self.follow_shards().await;
         loop {
+            if self.unsure_claims {
+                self.release_unstarted().await;
+            }
             self.dispatch().await;
             let wake = self.next_wake();
             tokio::select! {
@@ -551,6 +559,7 @@ impl Dispatcher {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::error!("claiming executions failed: {e}");
+                    self.unsure_claims = true;
                     // Try again at the next wake.
                     for want in wants {
                         self.turns.push_back(want.account);
@@ -618,6 +627,31 @@ impl Dispatcher {
             let wake_at = executions.execute(claimed, cancel).await;
             let _ = done.send((id, wake_at));
         });
+    }
+
+    /// Gives back the executions leased here that nothing here runs (a claim whose answer was
+    /// lost), then looks at all the held shards' work again, so they run now rather than when
+    /// their lease ends. Tried at every wake until the database answers.
+    async fn release_unstarted(&mut self) {
+        let running: Vec<String> = self.running.keys().cloned().collect();
+        match self
+            .executions
+            .executions
+            .release_unstarted(self.executions.shared.owner(), &running, Timestamp::now())
+            .await
+        {
+            Ok(accounts) => {
+                self.unsure_claims = false;
+                if !accounts.is_empty() {
+                    tracing::info!(
+                        accounts = accounts.len(),
+                        "gave back executions claimed while the database was failing"
+                    );
+                    self.look(None).await;
+                }
+            }
+            Err(e) => tracing::warn!("giving back unstarted executions failed: {e}"),
+        }
     }
 
     /// Renews the leases of every running execution at once; one no longer ours (cancelled,

@@ -610,6 +610,16 @@ pub trait ExecutionStore: Send + Sync {
         ids: &[String],
         lease_until: Timestamp,
     ) -> StoreResult<Vec<String>>;
+    /// Gives back every unfinished execution `owner` holds a lease on except `running`, so it
+    /// can be claimed again at once: a claim that committed while its answer was lost (the
+    /// database went away in between) leaves executions leased to a process that never started
+    /// them. Answers the accounts of those given back.
+    async fn release_unstarted(
+        &self,
+        owner: &str,
+        running: &[String],
+        now: Timestamp,
+    ) -> StoreResult<Vec<AccountId>>;
     /// In one transaction (a group commit of several executions' journals): upserts each
     /// write's steps and applies its outcome — finish or release — only where its owner still
     /// holds the lease and the execution is unfinished; a finish also queues its vendor

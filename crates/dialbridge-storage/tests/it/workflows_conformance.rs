@@ -25,6 +25,7 @@ conformance!(
     a_released_execution_resumes,
     concurrent_claims_never_exceed_the_room,
     expired_lease_is_reclaimable,
+    unstarted_claims_are_given_back,
     release_is_a_durable_delay,
     work_is_found_by_shard,
     a_journal_write_is_one_transaction,
@@ -748,6 +749,47 @@ async fn expired_lease_is_reclaimable(db: &Database) {
         .await
         .unwrap());
     assert_eq!(db.next_claimable(&id("a")).await.unwrap(), None);
+}
+
+async fn unstarted_claims_are_given_back(db: &Database) {
+    for (exec_id, account) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("c1", "c")] {
+        db.insert_execution(&exec(exec_id, account, "w", 100, 1))
+            .await
+            .unwrap();
+    }
+    db.insert_execution(&exec("later", "d", "w", 50_000, 1))
+        .await
+        .unwrap();
+    claim(db, "one", 1_000, 60_000, &[("a", 5), ("b", 5)]).await;
+    claim(db, "two", 1_000, 60_000, &[("c", 5)]).await;
+    db.finish_execution("b1", "one", ExecutionStatus::Succeeded, None, t(1_100))
+        .await
+        .unwrap();
+    // "one" runs a1 only: a2 was claimed but never started there.
+    let given_back = db
+        .release_unstarted("one", &["a1".to_owned()], t(1_200))
+        .await
+        .unwrap();
+    assert_eq!(given_back, [id("a")], "only a2's account; b1 is finished");
+    assert_eq!(
+        ids(&claim(db, "three", 1_300, 60_000, &[("a", 5), ("c", 5), ("d", 5)]).await),
+        ["a2"],
+        "a2 is claimable at once; a1 and c1 keep their leases, d's is not due"
+    );
+    let a1 = db.get_execution("a1").await.unwrap().unwrap();
+    assert_eq!(a1.lease_owner.as_deref(), Some("one"));
+    assert!(
+        db.release_unstarted("two", &[], t(1_400))
+            .await
+            .unwrap()
+            .contains(&id("c")),
+        "with nothing running, everything leased to the owner is given back"
+    );
+    assert!(db
+        .release_unstarted("nobody", &[], t(1_500))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn release_is_a_durable_delay(db: &Database) {

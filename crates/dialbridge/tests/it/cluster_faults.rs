@@ -105,17 +105,11 @@ async fn get_bounded(api: &Api, path: &str) -> Result<(u16, serde_json::Value), 
 )]
 async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() {
     let proxy = Proxy::start(&postgres_server()).await;
-    // A claim whose answer is lost in the cut leaves its executions leased to this process
-    // until the lease runs out (a journal write that fails is retried instead: see
-    // `a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back`); a short lease
-    // keeps that recovery within the wait below.
-    let mut fleet = Fleet::start(
-        1,
-        &["--no-rate-limits"],
-        &["--execution-lease-secs", "5"],
-        Some(proxy.port),
-    )
-    .await;
+    // The default 60 s execution lease, longer than the wait below: nothing may wait for a
+    // lease to run out. A claim whose answer is lost in the cut is given back once the
+    // database answers again (`release_unstarted`); a journal write that fails is retried
+    // (see `a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back`).
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
     fleet.accounts(2, "hangup", hangup_workflow()).await;
     let node = &fleet.nodes[0];
     let api = node.api();
@@ -245,6 +239,72 @@ async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
         "each step ran once"
     );
     assert!(node.logged("recording the outcome failed; trying again"));
+    fleet.stop().await;
+}
+
+/// A claim that commits while its answer is lost (the database goes away in between) leaves
+/// the execution leased to a process that never started it: the process gives it back as soon
+/// as the database answers again, instead of leaving it to its 60 s lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    let workflow = serde_json::json!({
+        "name": "Pause then note",
+        "trigger": { "type": "call.hangup" },
+        "steps": [
+            { "id": "wait", "delay": "3s" },
+            { "id": "note", "set": { "call": "{{ event.call_id }}" } },
+        ],
+    });
+    fleet.accounts(1, "hangup", workflow).await;
+    let node = &fleet.nodes[0];
+    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
+    // The delay hands the execution back: its next claim comes 3 s later. Every answer of the
+    // database is held back 1.5 s from now on, so that claim commits at PostgreSQL while its
+    // answer waits in the proxy.
+    let start = Instant::now();
+    while fleet
+        .db
+        .number("SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL AND claims = 1")
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", fleet.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.set_latency(Duration::from_millis(1_500));
+    // The test reads PostgreSQL directly, not through the proxy.
+    while fleet
+        .db
+        .number("SELECT COUNT(*) FROM executions WHERE claims = 2")
+        .await
+        == 0
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "{}", fleet.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.set_latency(Duration::ZERO);
+    proxy.restore();
+    let took = fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    println!("the execution whose claim answer was lost finished {took:.2?} after the database came back");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 1)],
+        "{}",
+        fleet.logs()
+    );
+    assert!(
+        node.logged("gave back executions claimed while the database was failing"),
+        "{}",
+        node.log_tail()
+    );
     fleet.stop().await;
 }
 
