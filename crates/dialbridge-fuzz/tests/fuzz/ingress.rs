@@ -16,7 +16,7 @@ pub const NOW_MILLIS: i64 = 1_700_000_000_000;
 
 /// An odd first byte signs the rest as the JWT's claims; an even one sends the rest raw.
 pub fn webhook_ingress(input: &[u8]) {
-    let Some((mode, rest)) = crate::steer(input) else {
+    let Some((mode, rest)) = super::steer(input) else {
         return;
     };
     let body = if mode & 1 == 1 {

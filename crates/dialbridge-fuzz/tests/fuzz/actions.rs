@@ -8,7 +8,7 @@ use serde_json::Value;
 /// The first byte picks the action of the catalog; the rest is its input as JSON (the route
 /// reads the body as JSON before the action sees it, so other bytes stop there).
 pub fn action_input(input: &[u8]) {
-    let Some((pick, body)) = crate::steer(input) else {
+    let Some((pick, body)) = super::steer(input) else {
         return;
     };
     let catalog = action_catalog();

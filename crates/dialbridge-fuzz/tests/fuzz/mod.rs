@@ -12,6 +12,6 @@ pub mod workflows;
 
 /// The first byte steers a target (which action, YAML or JSON, signed or raw); the rest is the
 /// input. Empty input steers nothing and is skipped.
-fn steer(input: &[u8]) -> Option<(u8, &[u8])> {
+pub fn steer(input: &[u8]) -> Option<(u8, &[u8])> {
     input.split_first().map(|(first, rest)| (*first, rest))
 }

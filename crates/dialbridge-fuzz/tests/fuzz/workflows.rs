@@ -7,7 +7,7 @@ use dialbridge_core::{validate_workflow, Definition};
 
 /// An odd first byte sends the rest as YAML, an even one as JSON.
 pub fn workflow_definition(input: &[u8]) {
-    let Some((mode, body)) = crate::steer(input) else {
+    let Some((mode, body)) = super::steer(input) else {
         return;
     };
     let content_type = if mode & 1 == 1 {
