@@ -130,6 +130,17 @@ impl Api {
     /// Creates the account and connects it by OAuth through the emulator's consent, approved
     /// without a browser (as the server's tests do).
     pub async fn connect_oauth(&self, account: &str, emulator: &str) -> Result<(), String> {
+        self.connect_oauth_as(account, emulator, None).await
+    }
+
+    /// `connect_oauth`, consenting as a given Dialpad user (a company's admin, so accounts
+    /// spread over companies and shards); the emulator's default user when `None`.
+    pub async fn connect_oauth_as(
+        &self,
+        account: &str,
+        emulator: &str,
+        user_id: Option<&str>,
+    ) -> Result<(), String> {
         self.ok(
             Method::PUT,
             &format!("/api/v1/accounts/{account}"),
@@ -148,7 +159,10 @@ impl Api {
         let (status, consent) = read(
             self.http
                 .post(format!("{emulator}/_control/authorize"))
-                .json(&json!({ "url": authorize })),
+                .json(&match user_id {
+                    Some(user) => json!({ "url": authorize, "user_id": user }),
+                    None => json!({ "url": authorize }),
+                }),
         )
         .await?;
         if !status.is_success() {
@@ -303,6 +317,7 @@ impl Throttle {
 #[derive(Clone, Debug)]
 pub struct Company {
     pub id: String,
+    pub admin_user_id: String,
     pub channel_id: String,
     pub api_key: String,
 }
@@ -360,6 +375,7 @@ impl Emulator {
                 let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
                 out.push(Company {
                     id: text("company_id"),
+                    admin_user_id: text("admin_user_id"),
                     channel_id: text("channel_id"),
                     api_key: text("api_key"),
                 });

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-const ROWS: [&str; 8] = [
+const ROWS: [&str; 9] = [
     "actions",
     "proxy",
     "ingest",
@@ -28,6 +28,7 @@ const ROWS: [&str; 8] = [
     "refresh",
     "footprint",
     "growth",
+    "refresh-loop",
 ];
 
 /// dialbridge's side-by-side benchmark.
@@ -39,7 +40,7 @@ const ROWS: [&str; 8] = [
 ///     target/release/dialbridge-bench --quick    # small sizes, short windows: a smoke run
 ///
 /// The `dialbridge` executable is taken from beside this one. Rows: actions, proxy, ingest,
-/// e2e, dialpad, refresh, footprint, growth (README, "Benchmarks", says what each measures).
+/// e2e, dialpad, refresh, footprint, growth, refresh-loop (README, "Benchmarks", says what each measures).
 #[derive(Parser, Debug)]
 #[command(name = "dialbridge-bench", version, verbatim_doc_comment)]
 struct Args {
@@ -92,6 +93,8 @@ struct Args {
 /// The sizes and windows of a run.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Small sizes and short windows (`--quick`).
+    pub quick: bool,
     pub duration: Duration,
     pub events: u64,
     pub steady_rate: f64,
@@ -108,6 +111,7 @@ impl Settings {
     fn from_args(args: &Args) -> Settings {
         let q = args.quick;
         Settings {
+            quick: q,
             duration: Duration::from_secs_f64(args.duration.unwrap_or(if q { 1.5 } else { 5.0 })),
             events: args.events.unwrap_or(if q { 300 } else { 5_000 }),
             steady_rate: args.steady_rate,
@@ -246,6 +250,13 @@ async fn run(args: &Args, rows: &[String]) -> Result<(), String> {
         eprintln!("row 8: growth");
         if let Err(e) = rows::growth(&mut ctx).await {
             ctx.report.push(report::Row::not_run("8", "growth", e));
+        }
+    }
+    if want("refresh-loop") {
+        eprintln!("row 8: background refresh at growth");
+        if let Err(e) = rows::refresh_loop(&mut ctx).await {
+            ctx.report
+                .push(report::Row::not_run("8", "background refresh", e));
         }
     }
     let violations = ctx

@@ -762,9 +762,12 @@ pub async fn refresh_storm(ctx: &mut Ctx) -> Result<(), String> {
             .as_u64()
             .unwrap_or(0)
     };
+    // One client for both runs, as a caller would have: a second client's connections on top
+    // of the first's idle ones would pass `serve`'s `--max-connections` (1,024) and wait in the
+    // listen backlog until the header-read timeout (15 s) closes the idle ones.
+    let http = load::client(storm as usize);
     let run = || {
-        let (base, admin) = (api.base.clone(), api.key.clone());
-        let http = load::client(storm as usize);
+        let (base, admin, http) = (api.base.clone(), api.key.clone(), http.clone());
         closed_loop(
             storm as usize,
             Duration::from_secs(600),
@@ -821,6 +824,186 @@ pub async fn refresh_storm(ctx: &mut Ctx) -> Result<(), String> {
 
 fn reference_time(sample: &Sample) -> Duration {
     sample.elapsed
+}
+
+/// How the refresh-loop rows time their tokens: Dialpad's access tokens live `ttl`, dialbridge
+/// refreshes them `margin` ahead (its moment jittered in the first half of the margin), and
+/// the row watches for `watch` once every account is connected.
+struct RefreshTiming {
+    ttl: Duration,
+    margin: Duration,
+    watch: Duration,
+}
+
+/// One scale of the refresh loop: what `serve` did while its OAuth tokens came due.
+struct RefreshScale {
+    accounts: usize,
+    connect: Duration,
+    refreshes: u64,
+    refreshed_twice: u64,
+    failed: f64,
+    cpu: Duration,
+    max_lag: f64,
+}
+
+/// Row 8 (refresh loop): `accounts` OAuth connections, each as the admin of a company of its
+/// own, on a fresh `serve` with its defaults but the refresh margin; then, for `watch`, the
+/// background refresh alone: refreshes Dialpad saw, any refresh token used twice, the CPU of
+/// `serve` and the most overdue token (`dialbridge_token_refresh_lag_seconds`, sampled each
+/// second).
+async fn refresh_loop_at(
+    ctx: &mut Ctx,
+    companies: &[Company],
+    accounts: usize,
+    timing: &RefreshTiming,
+) -> Result<RefreshScale, String> {
+    ctx.emu
+        .control(
+            Method::PATCH,
+            "/_control/config",
+            Some(json!({ "access_token_ttl_secs": timing.ttl.as_secs() })),
+        )
+        .await?;
+    ctx.serial += 1;
+    let data = ctx.dir.path().join(format!("refresh-loop-{}", ctx.serial));
+    let margin = [
+        "--refresh-margin-secs".to_owned(),
+        timing.margin.as_secs().to_string(),
+    ];
+    let (serve, api) = ctx
+        .serve_with("refresh-loop", &Database::Sqlite(data), &margin)
+        .await?;
+    api.configure_app(&ctx.emulator.url, false).await?;
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    const CLIENTS: usize = 16;
+    for client in 0..CLIENTS {
+        let (api, emulator) = (api.clone(), ctx.emulator.url.clone());
+        let mine: Vec<(usize, String)> = companies[..accounts]
+            .iter()
+            .map(|c| c.admin_user_id.clone())
+            .enumerate()
+            .skip(client)
+            .step_by(CLIENTS)
+            .collect();
+        clients.spawn(async move {
+            for (i, user) in mine {
+                api.connect_oauth_as(&format!("oauth-{i}"), &emulator, Some(&user))
+                    .await?;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    let connect = started.elapsed();
+    let counts = |stats: &Value| {
+        let tokens = &stats["token_requests"];
+        (
+            tokens["refresh_token"].as_u64().unwrap_or(0),
+            tokens["rotated_refresh_token"].as_u64().unwrap_or(0),
+        )
+    };
+    // Refreshes that did not end with a new token (failed at Dialpad or on the way).
+    let failed_metric = || async {
+        let all = api.metric("dialbridge_token_refreshes_total").await?;
+        let ok = api
+            .metric_where("dialbridge_token_refreshes_total", "outcome=\"ok\"")
+            .await?;
+        Ok::<f64, String>(all - ok)
+    };
+    let (refreshes_before, twice_before) = counts(&ctx.emu.stats().await?);
+    let failed_before = failed_metric().await.unwrap_or(0.0);
+    let cpu_before = serve.cpu().ok_or("no CPU time of serve")?;
+    let watching = Instant::now();
+    let mut max_lag = 0.0f64;
+    while watching.elapsed() < timing.watch {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        max_lag = max_lag.max(api.metric("dialbridge_token_refresh_lag_seconds").await?);
+    }
+    let cpu = serve.cpu().ok_or("no CPU time of serve")? - cpu_before;
+    let (refreshes_after, twice_after) = counts(&ctx.emu.stats().await?);
+    let failed = failed_metric().await.unwrap_or(0.0) - failed_before;
+    serve.stop().await;
+    Ok(RefreshScale {
+        accounts,
+        connect,
+        refreshes: refreshes_after - refreshes_before,
+        refreshed_twice: twice_after - twice_before,
+        failed,
+        cpu,
+        max_lag,
+    })
+}
+
+/// Row 8 (refresh loop): the background refresh at a tenth of the growth row's accounts and at
+/// all of them, its cost per refresh side by side: flat when the loop's work grows with the
+/// tokens due, not with the accounts it could look at.
+pub async fn refresh_loop(ctx: &mut Ctx) -> Result<(), String> {
+    let full = ctx.settings.accounts;
+    let small = (full / 10).max(10);
+    let timing = if ctx.settings.quick {
+        RefreshTiming {
+            ttl: Duration::from_secs(60),
+            margin: Duration::from_secs(40),
+            watch: Duration::from_secs(45),
+        }
+    } else {
+        RefreshTiming {
+            ttl: Duration::from_secs(120),
+            margin: Duration::from_secs(60),
+            watch: Duration::from_secs(120),
+        }
+    };
+    let companies = ctx.emu.companies(full).await?;
+    let reference = refresh_loop_at(ctx, &companies, small, &timing).await;
+    let sample = refresh_loop_at(ctx, &companies, full, &timing).await;
+    // Back to the emulator's default for the rows after this one.
+    ctx.emu
+        .control(
+            Method::PATCH,
+            "/_control/config",
+            Some(json!({ "access_token_ttl_secs": 3600 })),
+        )
+        .await?;
+    let (reference, sample) = (reference?, sample?);
+    // A token's refresh moment is at least half the margin before it expires: a lag below
+    // that means no token expired before it was refreshed.
+    let safe = timing.margin.as_secs_f64() / 2.0;
+    let per_refresh = |s: &RefreshScale| s.cpu.as_secs_f64() * 1e3 / s.refreshes.max(1) as f64;
+    let describe = |s: &RefreshScale| {
+        format!(
+            "{} accounts (connected in {}): {} refreshes in {}, {:.2} CPU ms each ({:.1} CPU s/min); most overdue token {:.1} s{}; refresh tokens used twice: {}{}",
+            s.accounts,
+            ms(s.connect),
+            s.refreshes,
+            ms(timing.watch),
+            per_refresh(s),
+            s.cpu.as_secs_f64() * 60.0 / timing.watch.as_secs_f64(),
+            s.max_lag,
+            if s.max_lag < safe { ", none expired" } else { ", SOME MAY HAVE EXPIRED" },
+            s.refreshed_twice,
+            if s.failed > 0.0 { format!(", {} FAILED", s.failed) } else { String::new() },
+        )
+    };
+    ctx.report.push(Row::new(
+        "8",
+        format!(
+            "background refresh: OAuth tokens living {} refreshed {} ahead (`--refresh-margin-secs {}`), watched for {} after connecting; CPU of `serve` per refresh",
+            ms(timing.ttl),
+            ms(timing.margin),
+            timing.margin.as_secs(),
+            ms(timing.watch)
+        ),
+        describe(&sample),
+        describe(&reference),
+        format!(
+            "CPU per refresh {}",
+            ratio(per_refresh(&sample), per_refresh(&reference))
+        ),
+    ));
+    Ok(())
 }
 
 /// Row 7: resident memory idle and under load, and the time from process start to `/healthz`.

@@ -18,8 +18,9 @@ use super::Provisioning;
 const AUDIT_BATCH: u32 = 32;
 /// Audits a process runs at once (each is about five Dialpad calls, one after another).
 const AUDIT_CONCURRENCY: usize = 4;
-/// How long a claimed audit stays the claimer's; a process that dies mid-audit leaves the
-/// account due again after this.
+/// How long a claimed audit stays the claimer's, at most; a process that dies mid-audit leaves
+/// the account due again after this, or after one audit interval when that is shorter (an
+/// audit is a few Dialpad calls: it never needs the whole interval).
 const AUDIT_LEASE: Duration = Duration::from_secs(10 * 60);
 /// A provisioning that failed is tried again after this (or the audit interval if shorter).
 const RETRY_FAILED: Duration = Duration::from_secs(5 * 60);
@@ -58,12 +59,13 @@ impl Provisioning {
     /// Audits the accounts of the held shards whose moment has come. Answers how many.
     pub async fn audit_due(&self) -> Result<usize> {
         let shards: Vec<i64> = self.shared.ownership().shards().iter().copied().collect();
+        let lease = AUDIT_LEASE.min(self.shared.settings().audit_interval);
         let mut audited = 0;
         loop {
             let now = Timestamp::now();
             let batch = self
                 .hooks
-                .claim_audits(&shards, now, now + AUDIT_LEASE, AUDIT_BATCH)
+                .claim_audits(&shards, now, now + lease, AUDIT_BATCH)
                 .await?;
             if batch.is_empty() {
                 return Ok(audited);

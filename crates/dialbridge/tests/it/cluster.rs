@@ -110,8 +110,16 @@ async fn wait_shards(fleet: &Fleet, owners: usize, limit: Duration) -> Duration 
 )]
 async fn a_process_killed_mid_run_leaves_its_shards_and_executions_to_the_others() {
     const EVENTS: u64 = 600;
+    // Each account's Dialpad subscriptions are audited every 6 s, by its shard's holder.
+    const AUDIT_SECS: u64 = 6;
     let receiver = Receiver::start(Duration::from_millis(300)).await;
-    let mut fleet = Fleet::start(3, &["--no-rate-limits"], FAST, None).await;
+    let audit = ["--audit-interval-secs".to_owned(), AUDIT_SECS.to_string()];
+    let flags: Vec<&str> = FAST
+        .iter()
+        .copied()
+        .chain(audit.iter().map(String::as_str))
+        .collect();
+    let mut fleet = Fleet::start(3, &["--no-rate-limits"], &flags, None).await;
     fleet.accounts(12, "calls", receiver.workflow()).await;
     wait_shards(&fleet, 3, Duration::from_secs(20)).await;
 
@@ -176,6 +184,32 @@ async fn a_process_killed_mid_run_leaves_its_shards_and_executions_to_the_others
         .count();
     println!("{taken_over} executions taken over from b; {again} interrupted steps ran again");
     assert!(again as i64 <= taken_over);
+
+    // Audits after b's death: over two audit intervals each account's webhook is read (the
+    // audit's first call) twice — once or three times where the window's ends cut its slots —
+    // whoever holds its shard now: none lost with b, none doubled by a and c.
+    fleet
+        .emu
+        .control(Method::DELETE, "/_control/requests", None)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2 * AUDIT_SECS)).await;
+    let log = fleet
+        .emu
+        .control(Method::GET, "/_control/requests", None)
+        .await;
+    let mut audits: std::collections::BTreeMap<String, u32> = Default::default();
+    for request in log.as_array().unwrap() {
+        let path = request["path"].as_str().unwrap_or_default();
+        if request["method"] == "GET" && path.starts_with("/api/v2/webhooks/") {
+            *audits.entry(path.to_owned()).or_default() += 1;
+        }
+    }
+    println!("audits per account in two intervals after b died: {audits:?}");
+    assert_eq!(audits.len(), 12, "every account audited: {audits:?}");
+    assert!(
+        audits.values().all(|n| (1..=3).contains(n)),
+        "once per interval: {audits:?}"
+    );
     fleet.stop().await;
 }
 

@@ -274,7 +274,11 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
         .await
         == 0
     {
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", fleet.logs());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            fleet.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     proxy.set_latency(Duration::from_millis(1_500));
@@ -285,7 +289,11 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
         .await
         == 0
     {
-        assert!(start.elapsed() < Duration::from_secs(20), "{}", fleet.logs());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            fleet.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     proxy.cut();
