@@ -3,7 +3,7 @@
 //! `{{`/`{%` render to text, and bare expressions (`if`, `for_each`, filters) give JSON values.
 //!
 //! Every evaluation has a budget: `FUEL` steps of minijinja's machine (an endless or huge loop
-//! stops with an error), an output of at most `MAX_OUTPUT` bytes, and a template of at most
+//! stops with an error), an output of at most `MAX_OUTPUT` bytes as JSON, and a template of at most
 //! `MAX_SOURCE` bytes. Templates hold no state: `{% set %}`, `{% macro %}`, `{% call %}`,
 //! `{% filter %}` and `namespace()` are refused (values that grow with each statement would
 //! escape the step budget), as is repeating text more than `MAX_REPEAT` times.
@@ -87,6 +87,13 @@ fn check_budget(source: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a result over `MAX_OUTPUT` bytes as JSON (how it is stored and sent: a control
+/// character takes six bytes there, so a string's length alone would let a result six times
+/// the budget through).
+fn within_output_json(source: &str, value: &Value) -> Result<(), TemplateError> {
+    within_output(source, serde_json::to_vec(value).map_or(0, |b| b.len()))
+}
+
 /// Refuses a result over `MAX_OUTPUT` bytes.
 fn within_output(source: &str, size: usize) -> Result<(), TemplateError> {
     if size > MAX_OUTPUT {
@@ -154,8 +161,11 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
                 None => {
                     let rendered = unpanicked(|| ENV.render_str(text, ctx))
                         .map_err(|e| TemplateError::new(text, located(&e, text)))?;
+                    // Longer than the budget is over it as JSON too; no need to encode it.
                     within_output(text, rendered.len())?;
-                    Ok(Value::String(rendered))
+                    let rendered = Value::String(rendered);
+                    within_output_json(text, &rendered)?;
+                    Ok(rendered)
                 }
             }
         }
@@ -202,13 +212,12 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
 fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     let value = eval_value(expr, ctx)?;
     if let Some(text) = value.as_str() {
+        // Longer than the budget is over it as JSON too; no need to encode it.
         within_output(expr, text.len())?;
     }
     let json = serde_json::to_value(&value)
         .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))?;
-    if !json.is_string() {
-        within_output(expr, serde_json::to_vec(&json).map_or(0, |b| b.len()))?;
-    }
+    within_output_json(expr, &json)?;
     Ok(json)
 }
 
@@ -332,5 +341,26 @@ mod tests {
             assert!(eval(source, &ctx).is_err(), "{source:?}");
             assert!(eval_bool(source, &ctx).is_err(), "{source:?}");
         }
+    }
+
+    /// Found by libFuzzer: control characters are 1 byte in a string but 6 in its JSON, so
+    /// 360 KB of NULs (within the budget by length) were stored and sent as 2.1 MB.
+    #[test]
+    fn the_output_budget_counts_the_json_a_result_becomes() {
+        let ctx = serde_json::json!({});
+        let chunk = "\u{1}".repeat(200);
+        // 200,000 characters: a fifth of the budget as text, 1.2 MB as JSON.
+        let expression = format!("'{chunk}' * 1000");
+        for result in [
+            eval(&expression, &ctx),
+            render(&serde_json::json!(format!("{{{{ {expression} }}}}")), &ctx),
+            render(&serde_json::json!(format!("x{{{{ {expression} }}}}")), &ctx),
+        ] {
+            let error = result.expect_err("over the budget as JSON");
+            assert!(error.to_string().contains("at most"), "{error}");
+        }
+        // The same text of plain letters is within it.
+        let letters = format!("'{}' * 1000", "a".repeat(200));
+        assert!(eval(&letters, &ctx).is_ok());
     }
 }
