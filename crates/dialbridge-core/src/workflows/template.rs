@@ -47,6 +47,22 @@ fn environment<'s>() -> Environment<'s> {
     env.set_recursion_limit(100);
     env.set_fuel(Some(FUEL));
     env.remove_global("namespace");
+    // What `{{ … }}` writes into a text is measured first, like a value that becomes JSON: a
+    // lazily repeated sequence would otherwise be walked to its (huge) end.
+    env.set_formatter(|out, state, value| {
+        let mut budget = MAX_OUTPUT;
+        match fits(value, &mut budget, 0) {
+            Fits::Yes => minijinja::escape_formatter(out, state, value),
+            Fits::TooLarge => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("the value is over the output budget of {MAX_OUTPUT} bytes"),
+            )),
+            Fits::TooDeep => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("the value nests more than {MAX_DEPTH} levels deep"),
+            )),
+        }
+    });
     env
 }
 
@@ -55,9 +71,24 @@ static STATEFUL: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"\{%[-+]?\s*(set|macro|call|filter)\b|\bnamespace\s*\(")
         .expect("a valid pattern")
 });
-/// A repeat with a literal count (`* 100000`, `100000 *`).
-static REPEAT: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"\*\s*(\d+)|(\d+)\s*\*").expect("a valid pattern"));
+/// A repeat with a literal count (`* 100000`, `1_000_000 *`, `0xFFFF *`: minijinja reads `_`
+/// in numbers and radix prefixes).
+static REPEAT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    let number = r"(0[xXoObB][0-9a-fA-F_]+|[0-9][0-9_]*)";
+    regex::Regex::new(&format!(r"\*\s*{number}|{number}\s*\*")).expect("a valid pattern")
+});
+
+/// A literal count as minijinja reads it.
+fn literal_count(text: &str) -> Option<u64> {
+    let digits = text.replace('_', "");
+    let radix = match digits.get(..2) {
+        Some("0x" | "0X") => 16,
+        Some("0o" | "0O") => 8,
+        Some("0b" | "0B") => 2,
+        _ => return digits.parse().ok(),
+    };
+    u64::from_str_radix(&digits[2..], radix).ok()
+}
 
 /// What the budget refuses in a template's source, before it runs.
 fn check_budget(source: &str) -> Result<(), String> {
@@ -75,10 +106,7 @@ fn check_budget(source: &str) -> Result<(), String> {
     }
     for repeat in REPEAT.captures_iter(source) {
         let count = repeat.get(1).or(repeat.get(2)).map(|m| m.as_str());
-        if count
-            .and_then(|c| c.parse::<u64>().ok())
-            .is_none_or(|n| n > MAX_REPEAT)
-        {
+        if count.and_then(literal_count).is_none_or(|n| n > MAX_REPEAT) {
             return Err(format!(
                 "repeats something more than {MAX_REPEAT} times; that is over the template budget"
             ));
@@ -92,6 +120,99 @@ fn check_budget(source: &str) -> Result<(), String> {
 /// the budget through).
 fn within_output_json(source: &str, value: &Value) -> Result<(), TemplateError> {
     within_output(source, serde_json::to_vec(value).map_or(0, |b| b.len()))
+}
+
+/// The error of a result found over `MAX_OUTPUT` bytes before it was all produced.
+fn over_output(source: &str) -> TemplateError {
+    TemplateError::new(
+        source,
+        format!("produced more than {MAX_OUTPUT} bytes; a template may produce at most {MAX_OUTPUT} bytes"),
+    )
+}
+
+/// How deep a template's value may nest.
+const MAX_DEPTH: usize = 128;
+
+enum Fits {
+    Yes,
+    TooLarge,
+    TooDeep,
+}
+
+/// Whether a value's JSON stays within `budget` bytes, counting a byte for each element (its
+/// comma) and the bytes of its strings: stops at the first element past the budget, so a lazy
+/// sequence repeated a trillion times costs no more than the budget to refuse.
+fn fits(value: &minijinja::Value, budget: &mut usize, depth: usize) -> Fits {
+    use minijinja::value::ValueKind;
+    fn spend(budget: &mut usize, bytes: usize) -> bool {
+        match budget.checked_sub(bytes) {
+            Some(left) => {
+                *budget = left;
+                true
+            }
+            None => false,
+        }
+    }
+    if depth > MAX_DEPTH {
+        return Fits::TooDeep;
+    }
+    let kind = value.kind();
+    if !matches!(kind, ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
+        let bytes = value.as_str().map_or(8, |text| text.len() + 2);
+        return if spend(budget, bytes) {
+            Fits::Yes
+        } else {
+            Fits::TooLarge
+        };
+    }
+    if value.len().is_some_and(|len| len > *budget) {
+        return Fits::TooLarge;
+    }
+    let Ok(items) = value.try_iter() else {
+        return Fits::Yes;
+    };
+    for item in items {
+        if !spend(budget, 1) {
+            return Fits::TooLarge;
+        }
+        let item = if kind == ValueKind::Map {
+            match fits(&item, budget, depth + 1) {
+                Fits::Yes => value.get_item(&item).unwrap_or_default(),
+                other => return other,
+            }
+        } else {
+            item
+        };
+        match fits(&item, budget, depth + 1) {
+            Fits::Yes => {}
+            other => return other,
+        }
+    }
+    Fits::Yes
+}
+
+/// Where a rendered template is written: refuses to grow past `MAX_OUTPUT` bytes, so a render
+/// stops there instead of filling memory (a lazy sequence of a trillion items renders item by
+/// item).
+#[derive(Default)]
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_OUTPUT {
+            self.over = true;
+            return Err(std::io::Error::other("over the output budget"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Refuses a result over `MAX_OUTPUT` bytes.
@@ -159,11 +280,17 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
             match single_expression(text) {
                 Some(expr) => eval_with(expr, ctx),
                 None => {
-                    let rendered = unpanicked(|| ENV.render_str(text, ctx))
-                        .map_err(|e| TemplateError::new(text, located(&e, text)))?;
-                    // Longer than the budget is over it as JSON too; no need to encode it.
-                    within_output(text, rendered.len())?;
-                    let rendered = Value::String(rendered);
+                    let mut out = BoundedOutput::default();
+                    let rendered = unpanicked(|| {
+                        ENV.template_from_str(text)?
+                            .render_to_write(ctx, &mut out)
+                            .map(|_| ())
+                    });
+                    if out.over {
+                        return Err(over_output(text));
+                    }
+                    rendered.map_err(|e| TemplateError::new(text, located(&e, text)))?;
+                    let rendered = Value::String(String::from_utf8_lossy(&out.bytes).into_owned());
                     within_output_json(text, &rendered)?;
                     Ok(rendered)
                 }
@@ -211,9 +338,18 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
 
 fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     let value = eval_value(expr, ctx)?;
-    if let Some(text) = value.as_str() {
-        // Longer than the budget is over it as JSON too; no need to encode it.
-        within_output(expr, text.len())?;
+    // Measured before it becomes JSON: a sequence repeated a trillion times is a small lazy
+    // value here, and would only be spelled out (and allocated) by the conversion.
+    let mut budget = MAX_OUTPUT;
+    match fits(&value, &mut budget, 0) {
+        Fits::Yes => {}
+        Fits::TooLarge => return Err(over_output(expr)),
+        Fits::TooDeep => {
+            return Err(TemplateError::new(
+                expr,
+                format!("nests values more than {MAX_DEPTH} levels deep"),
+            ))
+        }
     }
     let json = serde_json::to_value(&value)
         .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))?;
@@ -341,6 +477,49 @@ mod tests {
             assert!(eval(source, &ctx).is_err(), "{source:?}");
             assert!(eval_bool(source, &ctx).is_err(), "{source:?}");
         }
+    }
+
+    /// Found by libFuzzer: a sequence repeated 2,222,221,222,222 times (the count written with
+    /// a `_`, past the check of literal counts) is lazy in minijinja, and turning it into JSON
+    /// asked for 71 TB at once — an abort, not an error. The same count from the event.
+    #[test]
+    fn a_huge_repeated_sequence_is_refused_before_it_is_spelled_out() {
+        let ctx = serde_json::json!({ "event": { "n": 2_222_221_222_222_u64 } });
+        for expression in [
+            "2222221222_222*[1*[221]]",
+            "[1] * event.n",
+            "event.n * 'ab'",
+        ] {
+            let error = eval(expression, &ctx).expect_err(expression);
+            assert!(
+                ["at most", "too large", "repeats something"]
+                    .iter()
+                    .any(|words| error.to_string().contains(words)),
+                "{expression}: {error}"
+            );
+            let error = render(&serde_json::json!(format!("x{{{{ {expression} }}}}")), &ctx)
+                .expect_err(expression);
+            assert!(
+                ["at most", "budget", "too large", "repeats something"]
+                    .iter()
+                    .any(|words| error.to_string().contains(words)),
+                "{expression}: {error}"
+            );
+        }
+        assert_eq!(
+            eval("[1, 2] * 3", &ctx).unwrap(),
+            serde_json::json!([1, 2, 1, 2, 1, 2])
+        );
+        // Counts written with `_` or a radix are read as minijinja reads them.
+        for source in [
+            "[1] * 1_000_000",
+            "0x10000 * 'a'",
+            "'a' * 0b11111111111111111",
+        ] {
+            let problem = check_expression(source).expect_err(source);
+            assert!(problem.contains("repeats something"), "{source}: {problem}");
+        }
+        assert!(check_expression("[1] * 1_000").is_ok());
     }
 
     /// Found by libFuzzer: control characters are 1 byte in a string but 6 in its JSON, so
