@@ -203,20 +203,12 @@ async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
     assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
     // The step's first attempt is journaled just before its request leaves; a second later it
     // is at Dialpad.
-    let start = Instant::now();
-    while fleet
-        .db
-        .number("SELECT COUNT(*) FROM execution_steps WHERE step_id = 'lookup'")
-        .await
-        == 0
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) FROM execution_steps WHERE step_id = 'lookup'",
+        Duration::from_secs(10),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.cut();
     // The step's answer comes within the cut; recording it fails.
@@ -267,35 +259,21 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
     // The delay hands the execution back: its next claim comes 3 s later. Every answer of the
     // database is held back 1.5 s from now on, so that claim commits at PostgreSQL while its
     // answer waits in the proxy.
-    let start = Instant::now();
-    while fleet
-        .db
-        .number("SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL AND claims = 1")
-        .await
-        == 0
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL AND claims = 1",
+        Duration::from_secs(10),
+    )
+    .await;
     proxy.set_latency(Duration::from_millis(1_500));
     // The test reads PostgreSQL directly, not through the proxy.
-    while fleet
-        .db
-        .number("SELECT COUNT(*) FROM executions WHERE claims = 2")
-        .await
-        == 0
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Every query of the executor now takes 1.5 s, so the claim comes some turns after 3 s.
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) FROM executions WHERE claims = 2",
+        Duration::from_secs(30),
+    )
+    .await;
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.set_latency(Duration::ZERO);
@@ -314,6 +292,20 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
         node.log_tail()
     );
     fleet.stop().await;
+}
+
+/// Waits until the count `sql` (read straight from PostgreSQL, not through the proxy) is
+/// above zero.
+async fn wait_until_some(fleet: &Fleet, sql: &str, limit: Duration) {
+    let start = Instant::now();
+    while fleet.db.number(sql).await == 0 {
+        assert!(
+            start.elapsed() < limit,
+            "still 0 after {limit:?}: {sql}\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Posts event `n` with a bound; its status (0 when no answer came in 20 s) and how long
