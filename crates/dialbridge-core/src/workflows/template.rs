@@ -283,7 +283,7 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
                     let mut out = BoundedOutput::default();
                     let rendered = unpanicked(|| {
                         ENV.template_from_str(text)?
-                            .render_to_write(ctx, &mut out)
+                            .render_captured_to(ctx, &mut out)
                             .map(|_| ())
                     });
                     if out.over {
@@ -320,16 +320,15 @@ pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
 pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
     let expr = bare(expr);
     let value = eval_value(expr, &minijinja::Value::from_serialize(ctx))?;
-    Ok(value.is_true())
+    walked(expr, || Ok(value.is_true()))
 }
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
     check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
     let compiled = unpanicked(|| ENV.compile_expression_owned(expr.to_owned()))
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
-    let value = compiled
-        .eval(ctx)
-        .map_err(|e| TemplateError::new(expr, reason(&e)))?;
+    let value =
+        unpanicked(|| compiled.eval(ctx)).map_err(|e| TemplateError::new(expr, reason(&e)))?;
     if value.is_undefined() {
         return Err(TemplateError::new(expr, "undefined value"));
     }
@@ -338,10 +337,30 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
 
 fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     let value = eval_value(expr, ctx)?;
+    // A lazy value (a slice, a repeat) runs minijinja's code when it is walked.
+    walked(expr, || json_of(expr, &value))
+}
+
+/// Runs `work`, which walks a value minijinja made, turning a panic inside minijinja into an
+/// error on the template (see `unpanicked`).
+fn walked<T>(
+    expr: &str,
+    work: impl FnOnce() -> Result<T, TemplateError>,
+) -> Result<T, TemplateError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(TemplateError::new(
+            expr,
+            "the template could not be evaluated",
+        ))
+    })
+}
+
+/// The JSON of an evaluated value, within the output budget.
+fn json_of(expr: &str, value: &minijinja::Value) -> Result<Value, TemplateError> {
     // Measured before it becomes JSON: a sequence repeated a trillion times is a small lazy
     // value here, and would only be spelled out (and allocated) by the conversion.
     let mut budget = MAX_OUTPUT;
-    match fits(&value, &mut budget, 0) {
+    match fits(value, &mut budget, 0) {
         Fits::Yes => {}
         Fits::TooLarge => return Err(over_output(expr)),
         Fits::TooDeep => {
@@ -351,7 +370,7 @@ fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError>
             ))
         }
     }
-    let json = serde_json::to_value(&value)
+    let json = serde_json::to_value(value)
         .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))?;
     within_output_json(expr, &json)?;
     Ok(json)
@@ -373,9 +392,10 @@ pub fn check_expression(expr: &str) -> Result<(), String> {
     unpanicked(|| environment().compile_expression(bare(expr)).map(|_| ())).map_err(|e| reason(&e))
 }
 
-/// Runs minijinja's compiler (or a render, which compiles first), turning a panic inside it
-/// into an error: some malformed sources (`}}` followed by a NUL) make minijinja 2.24's lexer
-/// panic, and a workflow's text must never take a request or a step down with it.
+/// Runs minijinja (compiling, rendering or evaluating), turning a panic inside it into an
+/// error: some malformed sources (`}}` followed by a NUL) make minijinja 2.24's lexer panic,
+/// and so does a reversed slice of an empty list (`[][::-1]`, found by libFuzzer); a
+/// workflow's text must never take a request or a step down with it.
 fn unpanicked<T>(
     work: impl FnOnce() -> Result<T, minijinja::Error>,
 ) -> Result<T, minijinja::Error> {
@@ -476,6 +496,14 @@ mod tests {
             assert!(check_expression(source).is_err(), "{source:?}");
             assert!(eval(source, &ctx).is_err(), "{source:?}");
             assert!(eval_bool(source, &ctx).is_err(), "{source:?}");
+        }
+        // These compile, and made minijinja 2.24 panic when evaluated (found by libFuzzer).
+        for source in ["[][::-1]", "[][1.::-3]"] {
+            assert!(eval(source, &ctx).is_err(), "{source:?}");
+            // Its truth does not walk it: whatever it answers, it answers.
+            let _ = eval_bool(source, &ctx);
+            let text = serde_json::json!(format!("x{{{{ {source} }}}}"));
+            assert!(render(&text, &ctx).is_err(), "{source:?}");
         }
     }
 
