@@ -47,6 +47,7 @@ fn environment<'s>() -> Environment<'s> {
     env.set_recursion_limit(100);
     env.set_fuel(Some(FUEL));
     env.remove_global("namespace");
+    env.add_filter("join", bounded_join);
     // What `{{ … }}` writes into a text is measured first, like a value that becomes JSON: a
     // lazily repeated sequence would otherwise be walked to its (huge) end.
     env.set_formatter(|out, state, value| {
@@ -74,7 +75,7 @@ static STATEFUL: LazyLock<regex::Regex> = LazyLock::new(|| {
 /// A repeat with a literal count (`* 100000`, `1_000_000 *`, `0xFFFF *`: minijinja reads `_`
 /// in numbers and radix prefixes).
 static REPEAT: LazyLock<regex::Regex> = LazyLock::new(|| {
-    let number = r"(0[xXoObB][0-9a-fA-F_]+|[0-9][0-9_]*)";
+    let number = r"(0[xXoObB][0-9a-fA-F_]+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?)";
     regex::Regex::new(&format!(r"\*\s*{number}|{number}\s*\*")).expect("a valid pattern")
 });
 
@@ -85,6 +86,14 @@ fn literal_count(text: &str) -> Option<u64> {
         Some("0x" | "0X") => 16,
         Some("0o" | "0O") => 8,
         Some("0b" | "0B") => 2,
+        // `5e4` and `2.0` count too (minijinja repeats by an integral float).
+        _ if digits.contains(['.', 'e', 'E']) => {
+            return digits
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .map(|n| n.min(u64::MAX as f64) as u64);
+        }
         _ => return digits.parse().ok(),
     };
     u64::from_str_radix(&digits[2..], radix).ok()
@@ -165,8 +174,11 @@ fn fits(value: &minijinja::Value, budget: &mut usize, depth: usize) -> Fits {
             Fits::TooLarge
         };
     }
-    if value.len().is_some_and(|len| len > *budget) {
-        return Fits::TooLarge;
+    match value.len() {
+        Some(len) if len > *budget => return Fits::TooLarge,
+        // Nothing to walk; a lazily repeated empty sequence would still loop its repeats.
+        Some(0) => return Fits::Yes,
+        _ => {}
     }
     let Ok(items) = value.try_iter() else {
         return Fits::Yes;
@@ -189,6 +201,44 @@ fn fits(value: &minijinja::Value, budget: &mut usize, depth: usize) -> Fits {
         }
     }
     Fits::Yes
+}
+
+/// minijinja's `join`, bounded by the output budget as it grows: joining a string joins its
+/// characters, so chained joins multiply a text's length with each separator (found by
+/// libFuzzer: eight chained joins filled 2 GB).
+fn bounded_join(
+    value: &minijinja::Value,
+    joiner: Option<String>,
+) -> Result<String, minijinja::Error> {
+    use std::fmt::Write;
+    let over = || {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("join would produce more than {MAX_OUTPUT} bytes, the output budget"),
+        )
+    };
+    let joiner = joiner.unwrap_or_default();
+    let mut joined = String::new();
+    for (index, item) in value.try_iter()?.enumerate() {
+        if index > 0 {
+            joined.push_str(&joiner);
+        }
+        match item.as_str() {
+            Some(text) if joined.len() + text.len() <= MAX_OUTPUT => joined.push_str(text),
+            Some(_) => return Err(over()),
+            None => {
+                let mut left = MAX_OUTPUT.saturating_sub(joined.len());
+                if !matches!(fits(&item, &mut left, 0), Fits::Yes) {
+                    return Err(over());
+                }
+                let _ = write!(joined, "{item}");
+            }
+        }
+        if joined.len() > MAX_OUTPUT {
+            return Err(over());
+        }
+    }
+    Ok(joined)
 }
 
 /// Where a rendered template is written: refuses to grow past `MAX_OUTPUT` bytes, so a render
@@ -548,6 +598,24 @@ mod tests {
             assert!(problem.contains("repeats something"), "{source}: {problem}");
         }
         assert!(check_expression("[1] * 1_000").is_ok());
+        // Found by libFuzzer: a float count (11 s walking 50,000 × 2,000 empty repeats).
+        for source in ["5e4*[2e3*[]]", "[] * 2.0e5"] {
+            let problem = check_expression(source).expect_err(source);
+            assert!(problem.contains("repeats something"), "{source}: {problem}");
+        }
+        assert_eq!(
+            eval("[[] * 1000] * 1000", &ctx).unwrap(),
+            serde_json::json!(vec![serde_json::json!([]); 1000])
+        );
+        // Found by libFuzzer: chained joins multiply a text (2 GB from eight of them).
+        let chained = "'abcdefgh' | join('0123456789') | join('0123456789') | join('0123456789') \
+                       | join('0123456789') | join('0123456789') | join('0123456789')";
+        let error = eval(chained, &ctx).expect_err("over the budget");
+        assert!(error.to_string().contains("output budget"), "{error}");
+        assert_eq!(
+            eval("[1, 'a', none] | join('-')", &ctx).unwrap(),
+            serde_json::json!("1-a-None")
+        );
     }
 
     /// Found by libFuzzer: control characters are 1 byte in a string but 6 in its JSON, so
