@@ -155,6 +155,11 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time this bench process (the load generator) has used so far.
+pub fn own_cpu() -> Option<Duration> {
+    cpu_time(std::process::id())
+}
+
 /// `utime + stime` of /proc/<pid>/stat, in clock ticks of 1/100 s (Linux's USER_HZ).
 fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -197,11 +197,15 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
         ),
     ];
     for c in LEVELS {
+        let cpu = CpuUse::start(ctx, &serve);
         let reference = measure(ctx, c, direct.clone()).await;
+        let reference_cpu = cpu.per_request(ctx, &serve, &reference);
         curves[0].1.push((c, reference.rate()));
         let tabled = c == 1 || c == 64;
         if actions {
+            let cpu = CpuUse::start(ctx, &serve);
             let sample = measure(ctx, c, action.clone()).await;
+            let sample_cpu = cpu.per_request(ctx, &serve, &sample);
             curves[1].1.push((c, sample.rate()));
             if tabled {
                 ctx.report.push(Row::new(
@@ -212,9 +216,15 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
                     ratios(&sample, &reference),
                 ));
             }
+            if c == 64 {
+                ctx.report
+                    .push(cpu_row("1", "action", &sample_cpu, &reference_cpu));
+            }
         }
         if proxy {
+            let cpu = CpuUse::start(ctx, &serve);
             let sample = measure(ctx, c, proxied.clone()).await;
+            let sample_cpu = cpu.per_request(ctx, &serve, &sample);
             curves[2].1.push((c, sample.rate()));
             if tabled {
                 ctx.report.push(Row::new(
@@ -227,6 +237,10 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
                     ratios(&sample, &reference),
                 ));
             }
+            if c == 64 {
+                ctx.report
+                    .push(cpu_row("2", "proxy", &sample_cpu, &reference_cpu));
+            }
         }
     }
     ctx.report
@@ -234,6 +248,81 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
         .extend(curves.into_iter().filter(|(_, p)| !p.is_empty()));
     serve.stop().await;
     Ok(())
+}
+
+/// The CPU time of the three processes of a measurement — `serve`, the emulator and the load
+/// generator — from its start (the warm-up included: the counters cannot tell them apart, so
+/// the requests of both are counted).
+struct CpuUse {
+    serve: Option<Duration>,
+    emulator: Option<Duration>,
+    bench: Option<Duration>,
+}
+
+/// CPU per request of each process, in microseconds.
+struct CpuPerRequest {
+    serve: f64,
+    emulator: f64,
+    bench: f64,
+}
+
+impl CpuPerRequest {
+    fn total(&self) -> f64 {
+        self.serve + self.emulator + self.bench
+    }
+}
+
+impl CpuUse {
+    fn start(ctx: &Ctx, serve: &Proc) -> CpuUse {
+        CpuUse {
+            serve: serve.cpu(),
+            emulator: ctx.emulator.cpu(),
+            bench: procs::own_cpu(),
+        }
+    }
+
+    /// Spread over the requests of the warm-up and the measured run (the warm-up's share of
+    /// the time, at the measured rate).
+    fn per_request(&self, ctx: &Ctx, serve: &Proc, sample: &Sample) -> CpuPerRequest {
+        let warm_share = ctx.warmup().as_secs_f64() / ctx.d().as_secs_f64();
+        let requests = (sample.ok as f64 * (1.0 + warm_share)).max(1.0);
+        let used = |before: Option<Duration>, now: Option<Duration>| match (before, now) {
+            (Some(b), Some(n)) => n.saturating_sub(b).as_secs_f64() * 1e6 / requests,
+            _ => f64::NAN,
+        };
+        CpuPerRequest {
+            serve: used(self.serve, serve.cpu()),
+            emulator: used(self.emulator, ctx.emulator.cpu()),
+            bench: used(self.bench, procs::own_cpu()),
+        }
+    }
+}
+
+/// Where the CPU of a 64-connection run went, per request, beside the direct run: on two
+/// cores shared by all three processes, the CPU-bound ceiling of the req/s ratio is the direct
+/// request's total CPU over the dialbridge request's.
+fn cpu_row(id: &str, what: &str, sample: &CpuPerRequest, reference: &CpuPerRequest) -> Row {
+    Row::new(
+        id,
+        format!("{what}: CPU per request at 64 connections (utime+stime of each process)"),
+        format!(
+            "dialbridge {:.0} µs + emulator {:.0} µs + load generator {:.0} µs = {:.0} µs",
+            sample.serve,
+            sample.emulator,
+            sample.bench,
+            sample.total()
+        ),
+        format!(
+            "direct: emulator {:.0} µs + load generator {:.0} µs = {:.0} µs",
+            reference.emulator,
+            reference.bench,
+            reference.total()
+        ),
+        format!(
+            "CPU-bound ceiling of the req/s ratio ×{:.2}",
+            reference.total() / sample.total()
+        ),
+    )
 }
 
 /// A warm-up, then `c` connections for the row duration.
@@ -366,11 +455,15 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
                 "ingest, {label}: executions of earlier events were still running when the {c}-connection level started"
             ));
         }
+        let cpu = CpuUse::start(ctx, &serve);
         let reference = measure(ctx, c, health.clone()).await;
+        let reference_cpu = cpu.per_request(ctx, &serve, &reference);
         // Each level's events are new (their call ids differ), so none is a redelivery.
         offset += 1 << 32;
         let post = post.clone();
+        let cpu = CpuUse::start(ctx, &serve);
         let sample = measure(ctx, c, move |http, n| post(http, n + offset)).await;
+        let sample_cpu = cpu.per_request(ctx, &serve, &sample);
         curve.push((c, sample.rate()));
         if c == 64 || c == 1 {
             ctx.report.push(Row::new(
@@ -379,6 +472,24 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
                 throughput(&sample),
                 format!("`GET /healthz`: {}", throughput(&reference)),
                 ratios(&sample, &reference),
+            ));
+        }
+        if c == 64 {
+            ctx.report.push(Row::new(
+                "3",
+                format!("ingest, {label}: CPU per event at 64 connections (`serve`'s includes the executions the events start, as far as they ran in the window)"),
+                format!(
+                    "`serve` {:.0} µs + load generator {:.0} µs",
+                    sample_cpu.serve, sample_cpu.bench
+                ),
+                format!(
+                    "`GET /healthz`: `serve` {:.0} µs + load generator {:.0} µs",
+                    reference_cpu.serve, reference_cpu.bench
+                ),
+                format!(
+                    "CPU-bound ceiling on two cores: {} events/s",
+                    report::num(2e6 / (sample_cpu.serve + sample_cpu.bench))
+                ),
             ));
         }
     }
