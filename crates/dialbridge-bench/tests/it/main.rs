@@ -63,9 +63,17 @@ fn quick_ingest_and_actions_print_the_table() {
             .filter(|l| l.starts_with(&format!("| {id} |")))
             .count()
     };
-    // Row 1 at 1 and 64 connections; row 3 on SQLite at 1 and 64, and PostgreSQL skipped.
-    assert_eq!(of("1"), 2, "{stdout}");
-    assert_eq!(of("3"), 3, "{stdout}");
+    // Row 1 at 1 and 64 connections and its CPU per request; row 3 on SQLite at 1 and 64 and
+    // its CPU per event, and PostgreSQL skipped.
+    assert_eq!(of("1"), 3, "{stdout}");
+    assert_eq!(of("3"), 4, "{stdout}");
+    for cpu in ["action: CPU per request", "ingest, SQLite: CPU per event"] {
+        assert!(
+            rows.iter()
+                .any(|l| l.contains(cpu) && l.contains("ceiling")),
+            "{cpu}\n{stdout}"
+        );
+    }
     assert!(
         rows.iter()
             .any(|l| l.contains("ingest, PostgreSQL") && l.contains("NOT RUN: no --postgres-url")),
@@ -77,7 +85,7 @@ fn quick_ingest_and_actions_print_the_table() {
             "{row}\n{stderr}"
         );
     }
-    // Each figure stands beside its reference, with their ratio.
+    // Each figure stands beside its reference, with their ratio (the CPU rows with theirs).
     for row in rows
         .iter()
         .filter(|l| l.starts_with("| 1 |") || l.contains("SQLite"))
@@ -86,6 +94,6 @@ fn quick_ingest_and_actions_print_the_table() {
             row.contains("direct:") || row.contains("`GET /healthz`:"),
             "{row}"
         );
-        assert!(row.contains("req/s ×"), "{row}");
+        assert!(row.contains("req/s ×") || row.contains("ceiling"), "{row}");
     }
 }
