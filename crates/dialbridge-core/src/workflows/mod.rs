@@ -2,7 +2,7 @@
 //! enables them per account with config (`config.rs`). The definition model is in
 //! `definition.rs`, read from YAML or JSON by `parse.rs`, validated on save by `validate.rs`;
 //! each step kind has one module in `steps/` owning its parsing, stored form, checks and run.
-//! The template language steps use is `template.rs`. Executions run them (`executions/`).
+//! The template language steps use is `template/` (its budget in `budget.rs`, `operators.rs`, `filters.rs`). Executions run them (`executions/`).
 
 mod config;
 mod definition;

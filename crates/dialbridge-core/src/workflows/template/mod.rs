@@ -3,13 +3,22 @@
 //! `{{`/`{%` render to text, and bare expressions (`if`, `for_each`, filters) give JSON values.
 //!
 //! Every evaluation has a budget: `FUEL` steps of minijinja's machine (an endless or huge loop
-//! stops with an error), an output of at most `MAX_OUTPUT` bytes as JSON, and a template of at most
-//! `MAX_SOURCE` bytes. Templates hold no state: `{% set %}`, `{% macro %}`, `{% call %}`,
+//! stops with an error), values and an output of at most `MAX_OUTPUT` bytes as JSON, at most
+//! `BYTE_BUDGET` bytes made by its operators and filters in all (`budget`, `operators`,
+//! `filters`), and a template of at most `MAX_SOURCE` bytes. Templates hold no state: `{% set %}`, `{% macro %}`, `{% call %}`,
 //! `{% filter %}` and `namespace()` are refused (values that grow with each statement would
 //! escape the step budget), as is repeating text more than `MAX_REPEAT` times.
 
+mod budget;
+mod filters;
+mod operators;
+
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
+
+pub use budget::BYTE_BUDGET;
+use budget::{BoundedOutput, Fits, MAX_DEPTH};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
@@ -47,22 +56,15 @@ fn environment<'s>() -> Environment<'s> {
     env.set_recursion_limit(100);
     env.set_fuel(Some(FUEL));
     env.remove_global("namespace");
-    env.add_filter("join", bounded_join);
+    operators::register(&mut env);
+    filters::register(&mut env);
     // What `{{ … }}` writes into a text is measured first, like a value that becomes JSON: a
     // lazily repeated sequence would otherwise be walked to its (huge) end.
     env.set_formatter(|out, state, value| {
-        let mut budget = MAX_OUTPUT;
-        match fits(value, &mut budget, 0) {
-            Fits::Yes => minijinja::escape_formatter(out, state, value),
-            Fits::TooLarge => Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("the value is over the output budget of {MAX_OUTPUT} bytes"),
-            )),
-            Fits::TooDeep => Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                format!("the value nests more than {MAX_DEPTH} levels deep"),
-            )),
+        if let Err(problem) = budget::size(value) {
+            return problem.or_error("the value");
         }
+        minijinja::escape_formatter(out, state, value)
     });
     env
 }
@@ -139,132 +141,6 @@ fn over_output(source: &str) -> TemplateError {
     )
 }
 
-/// How deep a template's value may nest.
-const MAX_DEPTH: usize = 128;
-
-enum Fits {
-    Yes,
-    TooLarge,
-    TooDeep,
-}
-
-/// Whether a value's JSON stays within `budget` bytes, counting a byte for each element (its
-/// comma) and the bytes of its strings: stops at the first element past the budget, so a lazy
-/// sequence repeated a trillion times costs no more than the budget to refuse.
-fn fits(value: &minijinja::Value, budget: &mut usize, depth: usize) -> Fits {
-    use minijinja::value::ValueKind;
-    fn spend(budget: &mut usize, bytes: usize) -> bool {
-        match budget.checked_sub(bytes) {
-            Some(left) => {
-                *budget = left;
-                true
-            }
-            None => false,
-        }
-    }
-    if depth > MAX_DEPTH {
-        return Fits::TooDeep;
-    }
-    let kind = value.kind();
-    if !matches!(kind, ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
-        let bytes = value.as_str().map_or(8, |text| text.len() + 2);
-        return if spend(budget, bytes) {
-            Fits::Yes
-        } else {
-            Fits::TooLarge
-        };
-    }
-    match value.len() {
-        Some(len) if len > *budget => return Fits::TooLarge,
-        // Nothing to walk; a lazily repeated empty sequence would still loop its repeats.
-        Some(0) => return Fits::Yes,
-        _ => {}
-    }
-    let Ok(items) = value.try_iter() else {
-        return Fits::Yes;
-    };
-    for item in items {
-        if !spend(budget, 1) {
-            return Fits::TooLarge;
-        }
-        let item = if kind == ValueKind::Map {
-            match fits(&item, budget, depth + 1) {
-                Fits::Yes => value.get_item(&item).unwrap_or_default(),
-                other => return other,
-            }
-        } else {
-            item
-        };
-        match fits(&item, budget, depth + 1) {
-            Fits::Yes => {}
-            other => return other,
-        }
-    }
-    Fits::Yes
-}
-
-/// minijinja's `join`, bounded by the output budget as it grows: joining a string joins its
-/// characters, so chained joins multiply a text's length with each separator (found by
-/// libFuzzer: eight chained joins filled 2 GB).
-fn bounded_join(
-    value: &minijinja::Value,
-    joiner: Option<String>,
-) -> Result<String, minijinja::Error> {
-    use std::fmt::Write;
-    let over = || {
-        minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("join would produce more than {MAX_OUTPUT} bytes, the output budget"),
-        )
-    };
-    let joiner = joiner.unwrap_or_default();
-    let mut joined = String::new();
-    for (index, item) in value.try_iter()?.enumerate() {
-        if index > 0 {
-            joined.push_str(&joiner);
-        }
-        match item.as_str() {
-            Some(text) if joined.len() + text.len() <= MAX_OUTPUT => joined.push_str(text),
-            Some(_) => return Err(over()),
-            None => {
-                let mut left = MAX_OUTPUT.saturating_sub(joined.len());
-                if !matches!(fits(&item, &mut left, 0), Fits::Yes) {
-                    return Err(over());
-                }
-                let _ = write!(joined, "{item}");
-            }
-        }
-        if joined.len() > MAX_OUTPUT {
-            return Err(over());
-        }
-    }
-    Ok(joined)
-}
-
-/// Where a rendered template is written: refuses to grow past `MAX_OUTPUT` bytes, so a render
-/// stops there instead of filling memory (a lazy sequence of a trillion items renders item by
-/// item).
-#[derive(Default)]
-struct BoundedOutput {
-    bytes: Vec<u8>,
-    over: bool,
-}
-
-impl std::io::Write for BoundedOutput {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > MAX_OUTPUT {
-            self.over = true;
-            return Err(std::io::Error::other("over the output budget"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Refuses a result over `MAX_OUTPUT` bytes.
 fn within_output(source: &str, size: usize) -> Result<(), TemplateError> {
     if size > MAX_OUTPUT {
@@ -330,16 +206,18 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
             match single_expression(text) {
                 Some(expr) => eval_with(expr, ctx),
                 None => {
+                    let source = bounded(text, false).map_err(|r| TemplateError::new(text, r))?;
                     let mut out = BoundedOutput::default();
+                    budget::start();
                     let rendered = unpanicked(|| {
-                        ENV.template_from_str(text)?
+                        ENV.template_from_str(&source)?
                             .render_captured_to(ctx, &mut out)
                             .map(|_| ())
                     });
                     if out.over {
                         return Err(over_output(text));
                     }
-                    rendered.map_err(|e| TemplateError::new(text, located(&e, text)))?;
+                    rendered.map_err(|e| TemplateError::new(text, located(&e, &source)))?;
                     let rendered = Value::String(String::from_utf8_lossy(&out.bytes).into_owned());
                     within_output_json(text, &rendered)?;
                     Ok(rendered)
@@ -375,8 +253,10 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
     check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
-    let compiled = unpanicked(|| ENV.compile_expression_owned(expr.to_owned()))
+    let source = bounded(expr, true).map_err(|reason| TemplateError::new(expr, reason))?;
+    let compiled = unpanicked(|| ENV.compile_expression_owned(source.into_owned()))
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
+    budget::start();
     let value =
         unpanicked(|| compiled.eval(ctx)).map_err(|e| TemplateError::new(expr, reason(&e)))?;
     if value.is_undefined() {
@@ -409,16 +289,15 @@ fn walked<T>(
 fn json_of(expr: &str, value: &minijinja::Value) -> Result<Value, TemplateError> {
     // Measured before it becomes JSON: a sequence repeated a trillion times is a small lazy
     // value here, and would only be spelled out (and allocated) by the conversion.
-    let mut budget = MAX_OUTPUT;
-    match fits(value, &mut budget, 0) {
-        Fits::Yes => {}
-        Fits::TooLarge => return Err(over_output(expr)),
-        Fits::TooDeep => {
+    match budget::size(value) {
+        Ok(_) => {}
+        Err(Fits::TooDeep) => {
             return Err(TemplateError::new(
                 expr,
                 format!("nests values more than {MAX_DEPTH} levels deep"),
             ))
         }
+        Err(_) => return Err(over_output(expr)),
     }
     let json = serde_json::to_value(value)
         .map_err(|e| TemplateError::new(expr, format!("the value cannot be JSON: {e}")))?;
@@ -431,15 +310,27 @@ pub fn check_template(source: &str) -> Result<(), String> {
     check_budget(source)?;
     match single_expression(source) {
         Some(expr) => check_expression(expr),
-        None => unpanicked(|| environment().template_from_str(source).map(|_| ()))
-            .map_err(|e| reason(&e)),
+        None => {
+            unpanicked(|| ENV.template_from_str(source).map(|_| ())).map_err(|e| reason(&e))?;
+            let bounded = bounded(source, false)?;
+            unpanicked(|| ENV.template_from_str(&bounded).map(|_| ())).map_err(|e| reason(&e))
+        }
     }
 }
 
 /// Checks that a bare expression compiles and is within the budget.
 pub fn check_expression(expr: &str) -> Result<(), String> {
     check_budget(expr)?;
-    unpanicked(|| environment().compile_expression(bare(expr)).map(|_| ())).map_err(|e| reason(&e))
+    let expr = bare(expr);
+    unpanicked(|| ENV.compile_expression(expr).map(|_| ())).map_err(|e| reason(&e))?;
+    let bounded = bounded(expr, true)?;
+    unpanicked(|| ENV.compile_expression(&bounded).map(|_| ())).map_err(|e| reason(&e))
+}
+
+/// The source with its operators bounded (see `operators`), or why they cannot be.
+fn bounded(source: &str, expression: bool) -> Result<Cow<'_, str>, String> {
+    std::panic::catch_unwind(|| operators::bounded(source, expression))
+        .unwrap_or_else(|_| Err("the template could not be read".to_owned()))
 }
 
 /// Runs minijinja (compiling, rendering or evaluating), turning a panic inside it into an
@@ -461,7 +352,7 @@ fn unpanicked<T>(
 /// are attribute chains (`steps.call.output.duration`, `event`); `None` when it does not
 /// compile. Variables the template assigns itself are left out.
 pub(crate) fn variables(source: &str, expression: bool) -> Option<HashSet<String>> {
-    let env = environment();
+    let env = &*ENV;
     let expr = if expression {
         Some(bare(source))
     } else {
@@ -516,7 +407,8 @@ fn located(error: &minijinja::Error, source: &str) -> String {
         })
         .and_then(|range| source.get(range))
         .map(str::trim)
-        .filter(|part| !part.is_empty() && *part != source.trim());
+        // A part of a rewritten operator (`__concat(…)`) is not in what the author wrote.
+        .filter(|part| !part.is_empty() && *part != source.trim() && !part.contains("__"));
     match part {
         Some(part) => format!("{} at `{}`", reason(error), shorten(part)),
         None => reason(error),
@@ -570,7 +462,7 @@ mod tests {
         ] {
             let error = eval(expression, &ctx).expect_err(expression);
             assert!(
-                ["at most", "too large", "repeats something"]
+                ["at most", "too large", "repeats something", "output budget"]
                     .iter()
                     .any(|words| error.to_string().contains(words)),
                 "{expression}: {error}"
