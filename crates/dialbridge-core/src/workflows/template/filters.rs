@@ -1,4 +1,4 @@
-//! minijinja's filters, each with a budget: the ones whose result can be many times their input
+//! minijinja's filters and the functions that make values, each with a budget: the ones whose result can be many times their input
 //! (`replace`, `indent`, `format`, `join`, `batch`, `slice`, `pprint`) are measured before they
 //! run, and every result is measured after, refused over `MAX_OUTPUT` bytes and spent from the
 //! evaluation's byte budget (so a loop of 60,000 filters over a 1 MB text stops after 16 MB).
@@ -38,7 +38,25 @@ pub(super) fn register(env: &mut minijinja::Environment<'_>) {
         "map" => builtin::map, "groupby" => builtin::groupby, "unique" => builtin::unique,
         "chain" => builtin::chain, "zip" => builtin::zip, "format" => builtin::format,
     }
-    env.add_filter("pprint", pprint);
+    env.add_filter("pprint", |value: &Value| pretty(value, "pprint"));
+    // The functions that make values: `range` is lazy, and each walk of it (`x in range(…)`
+    // in a loop) costs its length, so making one spends it.
+    env.add_function(
+        "range",
+        |lower: isize, upper: Option<isize>, step: Option<isize>| -> Result<Value, Error> {
+            let range = minijinja::functions::range(lower, upper, step)?;
+            spend(range.len().unwrap_or(0).saturating_mul(9))?;
+            Ok(range)
+        },
+    );
+    env.add_function(
+        "debug",
+        |state: &State, args: Rest<Value>| match &args[..] {
+            [] => pretty(state, "debug"),
+            [one] => pretty(one, "debug"),
+            all => pretty(&all, "debug"),
+        },
+    );
 }
 
 /// Replaces the filter `name` with `filter` measured before (`before`) and after it runs.
@@ -145,9 +163,10 @@ fn number(args: &[Value], index: usize, name: &str) -> Option<usize> {
     }
 }
 
-/// `pprint`, written into a text that stops at `MAX_OUTPUT` bytes: pretty printing indents each
-/// line by its depth, so its length is not a multiple of the value's.
-fn pprint(value: &Value) -> Result<String, Error> {
+/// A value pretty-printed (`pprint`, `debug()`) into a text that stops at `MAX_OUTPUT` bytes:
+/// pretty printing indents each line by its depth, so its length is not a multiple of the
+/// value's.
+fn pretty(value: &dyn std::fmt::Debug, name: &str) -> Result<String, Error> {
     struct Bounded(String);
     impl Write for Bounded {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
@@ -159,7 +178,7 @@ fn pprint(value: &Value) -> Result<String, Error> {
         }
     }
     let mut out = Bounded(String::new());
-    write!(out, "{value:#?}").map_err(|_| over("pprint"))?;
+    write!(out, "{value:#?}").map_err(|_| over(name))?;
     spend(out.0.len())?;
     Ok(out.0)
 }
