@@ -6,8 +6,9 @@
 //! bounded by `FUEL` steps and `BYTE_BUDGET` bytes.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
 use minijinja::{Error, ErrorKind, Value};
 
 use super::MAX_OUTPUT;
@@ -17,6 +18,9 @@ pub const BYTE_BUDGET: usize = 16 * MAX_OUTPUT;
 
 /// How deep a template's value may nest.
 pub(super) const MAX_DEPTH: usize = 128;
+
+/// What walking one element of a sequence or map spends.
+const ELEMENT: usize = 8;
 
 thread_local! {
     /// What the evaluation running on this thread has spent (evaluation is synchronous: it
@@ -34,14 +38,78 @@ pub(super) fn spend(bytes: usize) -> Result<(), Error> {
     let spent = SPENT.get().saturating_add(bytes);
     SPENT.set(spent);
     if spent > BYTE_BUDGET {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!(
-                "its operators and filters produced more than {BYTE_BUDGET} bytes, the template budget"
-            ),
-        ));
+        return Err(exhausted_error());
     }
     Ok(())
+}
+
+/// Whether the evaluation on this thread has spent its whole byte budget. A walk that ran out
+/// of it ended early (minijinja's walks cannot fail), so the result of such an evaluation is
+/// refused with `exhausted_error`.
+pub(super) fn exhausted() -> bool {
+    SPENT.get() > BYTE_BUDGET
+}
+
+pub(super) fn exhausted_error() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!(
+            "its operators, filters and walks came to more than {BYTE_BUDGET} bytes, the template budget"
+        ),
+    )
+}
+
+/// A sequence or map of the context, or one an operator, filter or `range()` made, whose walks
+/// spend the byte budget (`ELEMENT` bytes an element): minijinja's `in`, comparisons and loops
+/// walk it in one step of its machine, so a loop testing `x in` a 100,000-element list at each
+/// turn took minutes of a core within the fuel. Its elements that are sequences or maps are
+/// metered too.
+#[derive(Debug)]
+pub(super) struct Metered(Value);
+
+/// `value`, metered when it is a sequence or map.
+pub(super) fn metered(value: Value) -> Value {
+    let walkable = matches!(
+        value.kind(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+    );
+    if walkable && value.downcast_object_ref::<Metered>().is_none() {
+        Value::from_object(Metered(value))
+    } else {
+        value
+    }
+}
+
+impl Object for Metered {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match self.0.kind() {
+            ValueKind::Map => ObjectRepr::Map,
+            ValueKind::Seq => ObjectRepr::Seq,
+            _ => ObjectRepr::Iterable,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let value = self.0.get_item(key).ok().filter(|v| !v.is_undefined())?;
+        Some(metered(value))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let Ok(items) = self.0.try_iter() else {
+            return Enumerator::NonEnumerable;
+        };
+        Enumerator::Iter(Box::new(
+            items.take_while(|_| spend(ELEMENT).is_ok()).map(metered),
+        ))
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        self.0.len()
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.0.is_true()
+    }
 }
 
 /// Whether a value fits the budget, and if not, why.

@@ -9,7 +9,7 @@ use minijinja::filters as builtin;
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Error, ErrorKind, State, Value};
 
-use super::budget::{size_or_error, spend};
+use super::budget::{metered, size_or_error, spend};
 use super::MAX_OUTPUT;
 
 /// Registers every builtin filter of minijinja in its bounded form (replacing the builtin).
@@ -46,7 +46,7 @@ pub(super) fn register(env: &mut minijinja::Environment<'_>) {
         |lower: isize, upper: Option<isize>, step: Option<isize>| -> Result<Value, Error> {
             let range = minijinja::functions::range(lower, upper, step)?;
             spend(range.len().unwrap_or(0).saturating_mul(9))?;
-            Ok(range)
+            Ok(metered(range))
         },
     );
     env.add_function(
@@ -71,7 +71,7 @@ fn guard(env: &mut minijinja::Environment<'_>, name: &'static str, filter: Value
             }
             let result = filter.call(state, &args)?;
             spend(size_or_error(&result, &format!("the result of `{name}`"))?)?;
-            Ok(result)
+            Ok(metered(result))
         },
     );
 }

@@ -195,8 +195,7 @@ pub fn render(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
     if !has_template(value) {
         return Ok(value.clone());
     }
-    let ctx = minijinja::Value::from_serialize(ctx);
-    render_with(value, &ctx)
+    render_with(value, &context(ctx))
 }
 
 fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
@@ -217,6 +216,7 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
                     if out.over {
                         return Err(over_output(text));
                     }
+                    within_budget(text)?;
                     rendered.map_err(|e| TemplateError::new(text, located(&e, &source)))?;
                     let rendered = Value::String(String::from_utf8_lossy(&out.bytes).into_owned());
                     within_output_json(text, &rendered)?;
@@ -238,17 +238,36 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
     }
 }
 
+/// The context a template sees: `ctx`, its sequences and maps metered (see `budget::Metered`).
+fn context(ctx: &Value) -> minijinja::Value {
+    budget::metered(minijinja::Value::from_serialize(ctx))
+}
+
+/// Refuses the result of an evaluation that ran out of its byte budget: a walk that ran out
+/// ended early, so what it answered may be wrong.
+fn within_budget(source: &str) -> Result<(), TemplateError> {
+    if budget::exhausted() {
+        return Err(TemplateError::new(
+            source,
+            reason(&budget::exhausted_error()),
+        ));
+    }
+    Ok(())
+}
+
 /// Evaluates a bare expression (`event.duration > 0`) to a JSON value.
 pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-    eval_with(bare(expr), &minijinja::Value::from_serialize(ctx))
+    eval_with(bare(expr), &context(ctx))
 }
 
 /// Evaluates a bare expression for its truth, as Jinja sees it (empty lists, `0`, `""`,
 /// `none` and `false` are false).
 pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
     let expr = bare(expr);
-    let value = eval_value(expr, &minijinja::Value::from_serialize(ctx))?;
-    walked(expr, || Ok(value.is_true()))
+    let value = eval_value(expr, &context(ctx))?;
+    let truth = walked(expr, || Ok(value.is_true()))?;
+    within_budget(expr)?;
+    Ok(truth)
 }
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
@@ -257,8 +276,9 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
     let compiled = unpanicked(|| ENV.compile_expression_owned(source.into_owned()))
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
     budget::start();
-    let value =
-        unpanicked(|| compiled.eval(ctx)).map_err(|e| TemplateError::new(expr, reason(&e)))?;
+    let value = unpanicked(|| compiled.eval(ctx));
+    within_budget(expr)?;
+    let value = value.map_err(|e| TemplateError::new(expr, reason(&e)))?;
     if value.is_undefined() {
         return Err(TemplateError::new(expr, "undefined value"));
     }
@@ -268,7 +288,9 @@ fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, Te
 fn eval_with(expr: &str, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     let value = eval_value(expr, ctx)?;
     // A lazy value (a slice, a repeat) runs minijinja's code when it is walked.
-    walked(expr, || json_of(expr, &value))
+    let json = walked(expr, || json_of(expr, &value));
+    within_budget(expr)?;
+    json
 }
 
 /// Runs `work`, which walks a value minijinja made, turning a panic inside minijinja into an

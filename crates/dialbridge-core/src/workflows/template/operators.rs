@@ -19,7 +19,7 @@ use minijinja::value::ValueKind;
 use minijinja::{Error, ErrorKind, Expression, Value};
 use serde_json::Value as Json;
 
-use super::budget::{size_or_error, spend};
+use super::budget::{metered, size_or_error, spend};
 use super::{ENV, MAX_OUTPUT};
 
 /// The operators rewritten, the character that writes each, and the function it becomes.
@@ -265,12 +265,12 @@ fn mul(a: Value, b: Value) -> Result<Value, Error> {
             for _ in 0..count {
                 repeated.extend(items.iter().cloned());
             }
-            return Ok(Value::from(repeated));
+            return Ok(metered(Value::from(repeated)));
         }
     }
     let result = exactly(&MUL, a, b)?;
     spend(size_or_error(&result, "the repetition")?)?;
-    Ok(result)
+    Ok(metered(result))
 }
 
 /// `a + b`: two texts or two sequences are measured before they are joined.
@@ -284,7 +284,7 @@ fn add(a: Value, b: Value) -> Result<Value, Error> {
     }
     let result = exactly(&ADD, a, b)?;
     spend(size_or_error(&result, "the sum")?)?;
-    Ok(result)
+    Ok(metered(result))
 }
 
 /// `a ~ b`: both sides are measured before they are spelled out as text.
@@ -391,11 +391,20 @@ mod tests {
     /// the byte budget: a loop making a large value at each turn stops.
     #[test]
     fn the_bytes_an_evaluation_makes_are_bounded_in_all() {
-        let ctx = context();
-        let looping =
-            json!("{% for i in range(100000) %}{{ ('x' * 10000 * 50) | length }}{% endfor %}");
-        let error = render(&looping, &ctx).unwrap_err().to_string();
-        assert!(error.contains("template budget"), "{error}");
+        let mut ctx = context();
+        // About 1 MiB as JSON.
+        ctx["event"]["many"] = json!((0..110_000).collect::<Vec<_>>());
+        for looping in [
+            "{% for i in range(100000) %}{{ ('x' * 10000 * 50) | length }}{% endfor %}",
+            "{% for i in range(100000) %}{{ -1 in range(100000) }}{% endfor %}",
+            // Walks of a large list of the context (minutes of a core before they counted).
+            "{% for i in range(100000) %}{{ -1 in event.many }}{% endfor %}",
+            "{% for l in [event.many] %}{% for i in range(100000) %}{{ -1 in l }}{% endfor %}{% endfor %}",
+            "{% for i in range(100000) %}{{ event.many == event.many | list }}{% endfor %}",
+        ] {
+            let error = render(&json!(looping), &ctx).unwrap_err().to_string();
+            assert!(error.contains("walks came to more than"), "{looping}: {error}");
+        }
         // Each evaluation starts with its whole budget.
         let once = json!("{% for i in range(10) %}{{ ('x' * 10000 * 50) | length }}{% endfor %}");
         for _ in 0..5 {
