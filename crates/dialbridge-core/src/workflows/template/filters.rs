@@ -64,6 +64,12 @@ fn guard(env: &mut minijinja::Environment<'_>, name: &'static str, filter: Value
     env.add_filter(
         name,
         move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
+            // Reading a text costs its length even when little comes out (`length` counts
+            // the characters of 1 MiB at each turn of a loop); a sequence spends as it is
+            // walked (`budget::Metered`).
+            if let Some(text) = args.first().and_then(Value::as_str) {
+                spend(text.len())?;
+            }
             if let Some(size) = before(name, &args)? {
                 if size > MAX_OUTPUT {
                     return Err(over(name));

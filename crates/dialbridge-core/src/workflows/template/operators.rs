@@ -394,6 +394,7 @@ mod tests {
         let mut ctx = context();
         // About 1 MiB as JSON.
         ctx["event"]["many"] = json!((0..110_000).collect::<Vec<_>>());
+        ctx["event"]["text"] = json!("x".repeat(1 << 20));
         for looping in [
             "{% for i in range(100000) %}{{ ('x' * 10000 * 50) | length }}{% endfor %}",
             "{% for i in range(100000) %}{{ -1 in range(100000) }}{% endfor %}",
@@ -401,6 +402,11 @@ mod tests {
             "{% for i in range(100000) %}{{ -1 in event.many }}{% endfor %}",
             "{% for l in [event.many] %}{% for i in range(100000) %}{{ -1 in l }}{% endfor %}{% endfor %}",
             "{% for i in range(100000) %}{{ event.many == event.many | list }}{% endfor %}",
+            // Slices of a metered list are lazy, and walk (and spend) what they slice.
+            "{% for l in [event.many[1:]] %}{% for i in range(100000) %}{{ -1 in l }}{% endfor %}{% endfor %}",
+            // Reading a text through a filter spends its length.
+            "{% for i in range(100000) %}{{ ('x' * 10000 * 100) | length }}{% endfor %}",
+            "{% for i in range(100000) %}{{ event.text | length }}{% endfor %}",
         ] {
             let error = render(&json!(looping), &ctx).unwrap_err().to_string();
             assert!(error.contains("walks came to more than"), "{looping}: {error}");
