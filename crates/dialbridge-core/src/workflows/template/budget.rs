@@ -80,6 +80,23 @@ pub(super) fn metered(value: Value) -> Value {
     }
 }
 
+/// A walk of a metered value: each element spends `ELEMENT` bytes, and the walk ends when the
+/// budget is gone. Its length is the value's, so minijinja still prints and slices it as a list.
+struct Walk(Box<dyn Iterator<Item = Value> + Send + Sync>);
+
+impl Iterator for Walk {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        spend(ELEMENT).ok()?;
+        self.0.next().map(metered)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
 impl Object for Metered {
     fn repr(self: &Arc<Self>) -> ObjectRepr {
         match self.0.kind() {
@@ -98,9 +115,7 @@ impl Object for Metered {
         let Ok(items) = self.0.try_iter() else {
             return Enumerator::NonEnumerable;
         };
-        Enumerator::Iter(Box::new(
-            items.take_while(|_| spend(ELEMENT).is_ok()).map(metered),
-        ))
+        Enumerator::Iter(Box::new(Walk(Box::new(items))))
     }
 
     fn enumerator_len(self: &Arc<Self>) -> Option<usize> {

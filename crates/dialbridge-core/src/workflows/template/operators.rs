@@ -341,6 +341,19 @@ mod tests {
             ("[1, 2, 3] | batch(2, 0) | list", json!([[1, 2], [3, 0]])),
             ("event.text | indent(2, true)", json!("  ab\n  cd")),
             ("'abc' | replace('', '-')", json!("-a-b-c-")),
+            // Sequences and maps of the context are metered, and read as before.
+            ("event.labels[-1]", json!("support")),
+            ("event.labels | reverse | list", json!(["support", "vip"])),
+            ("event.labels == ['vip', 'support']", json!(true)),
+            ("event.labels is sequence and event is mapping", json!(true)),
+            (
+                "(event | items | list | length, event.labels | first)",
+                json!([3, "vip"]),
+            ),
+            ("'vip' in event.labels and 'n' in event", json!(true)),
+            ("event.labels[1:] | list", json!(["support"])),
+            ("event.labels[1:] ~ '!'", json!("[\"support\"]!")),
+            ("items | sum if items else 0", json!(6)),
             // Repeats are made at once: nothing lazy is left to walk a trillion times.
             ("0 in [] * 10000 * 10000 * 10000", json!(false)),
         ] {
