@@ -956,7 +956,8 @@ impl RefreshTiming {
         RefreshTiming {
             ttl: self.ttl / times,
             margin: self.margin / times,
-            interval: (self.interval / times).max(Duration::from_secs(1)),
+            // `serve` takes whole seconds.
+            interval: Duration::from_secs((self.interval.as_secs() / u64::from(times)).max(1)),
             watch: self.watch,
         }
     }

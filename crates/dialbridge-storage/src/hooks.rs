@@ -6,7 +6,7 @@ use dialbridge_core::{AccountId, HookRecord, HookStore, StoreError, StoreResult,
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database, Dialect};
-use crate::rows::{at, get, json, ms, sealed, shard_list, to_json};
+use crate::rows::{at, get, in_shards, json, ms, sealed, to_json};
 
 const COLUMNS: &str = "hook_id, account_id, dialpad_webhook_id, secret, subscriptions, status, \
     last_error, updated_at, next_audit_at";
@@ -91,17 +91,17 @@ impl HookStore for Database {
         if shards.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let skip_locked = match self.dialect() {
-            Dialect::Postgres => "FOR UPDATE OF h SKIP LOCKED",
-            Dialect::Sqlite => "",
+        let (hooks, skip_locked) = match self.dialect() {
+            Dialect::Postgres => ("hooks h", "FOR UPDATE OF h SKIP LOCKED"),
+            Dialect::Sqlite => ("hooks h INDEXED BY hooks_by_audit", ""),
         };
         let sql = format!(
             "UPDATE hooks SET next_audit_at = $2 WHERE hook_id IN ( \
-                 SELECT h.hook_id FROM hooks h JOIN accounts a ON a.account_id = h.account_id \
-                 WHERE h.next_audit_at <= $1 AND a.shard IN ({}) \
+                 SELECT h.hook_id FROM {hooks} JOIN accounts a ON a.account_id = h.account_id \
+                 WHERE h.next_audit_at <= $1 AND {} \
                  ORDER BY h.next_audit_at LIMIT $3 {skip_locked}) \
              RETURNING account_id",
-            shard_list(shards)
+            in_shards("a.shard", shards)
         );
         let rows = sqlx::query(&sql)
             .bind(ms(now))

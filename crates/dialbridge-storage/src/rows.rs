@@ -129,6 +129,15 @@ pub(crate) fn connection(row: &AnyRow) -> StoreResult<Option<ConnectionRecord>> 
 }
 
 /// `3, 17, 42`: shards written into a statement (they are our own integers, never input).
+/// `+{column} IN (…)`: a filter on the shards held, for a query that walks another table's
+/// index of due work and joins `accounts` by its key. The `+` keeps SQLite from driving the
+/// query from `accounts_by_shard` instead — which reads every account of the held shards (all
+/// of them on SQLite) and sorts the due ones: 7 ms a query at 10,000 accounts, against 0.1 ms
+/// walking the due work in order and stopping at the batch.
+pub(crate) fn in_shards(column: &str, shards: &[i64]) -> String {
+    format!("+{column} IN ({})", shard_list(shards))
+}
+
 pub(crate) fn shard_list(shards: &[i64]) -> String {
     let list: Vec<String> = shards.iter().map(i64::to_string).collect();
     list.join(", ")
