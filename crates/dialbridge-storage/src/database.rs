@@ -154,6 +154,44 @@ pub(crate) fn backend(err: sqlx::Error) -> StoreError {
     }
 }
 
+/// PostgreSQL aborted the transaction to break a deadlock or a serialization conflict: nothing
+/// of it was kept, and running it again is what PostgreSQL asks for.
+pub(crate) fn is_aborted_transaction(err: &StoreError) -> bool {
+    let StoreError::Conflict(source) = err else {
+        return false;
+    };
+    source
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|e| e.code())
+        .is_some_and(|code| matches!(code.as_ref(), "40001" | "40P01"))
+}
+
+/// Runs `work` (one transaction, or one statement) again when PostgreSQL aborted it as a
+/// deadlock's victim or a serialization conflict, up to `ABORTED_TRIES` times in all, after a
+/// short pause that grows; any other outcome is answered as it is.
+pub(crate) async fn again_if_aborted<T, F, Fut>(mut work: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    const ABORTED_TRIES: u32 = 5;
+    let mut tries = 1;
+    loop {
+        match work().await {
+            Err(e) if tries < ABORTED_TRIES && is_aborted_transaction(&e) => {
+                tracing::info!(
+                    tries,
+                    "the database aborted a transaction ({e}); running it again"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(tries))).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The database is down, unreachable, shutting down, out of connections or busy: a later
 /// attempt may succeed. A protocol error is a connection that stopped speaking PostgreSQL
 /// (closed during the handshake, as a proxy or load balancer in front of a database that is

@@ -15,7 +15,7 @@ use dialbridge_core::{
 };
 use sqlx::any::AnyRow;
 
-use crate::database::{backend, misuse, Database, Dialect};
+use crate::database::{again_if_aborted, backend, misuse, Database, Dialect};
 use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json, value_rows};
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
@@ -216,6 +216,96 @@ impl Database {
             }
         }
         Ok(executions)
+    }
+
+    async fn renew_leases_once(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let mut renewed = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE executions SET lease_until = $2 WHERE lease_owner = $1 AND {UNFINISHED} \
+                 AND id IN ({}) RETURNING id",
+                marks(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+                renewed.push(get(&row, "id")?);
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let steps: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
+        for chunk in steps.chunks(INSERT_CHUNK) {
+            upsert_steps(&mut *tx, chunk).await?;
+        }
+        // Each execution's row is taken in the order of their ids, as in any other batch: two
+        // batches never wait for each other in a circle.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        order.sort_by(|a, b| writes[*a].execution_id.cmp(&writes[*b].execution_id));
+        let mut applied = vec![false; writes.len()];
+        let mut deliveries = Vec::new();
+        for index in order {
+            let write = &writes[index];
+            let done = match &write.outcome {
+                None => true,
+                Some(JournalOutcome::Finish { status, error }) => {
+                    if !status.is_finished() {
+                        return Err(misuse(format!(
+                            "cannot finish an execution as '{}'",
+                            status.as_str()
+                        )));
+                    }
+                    sqlx::query(&format!(
+                        "UPDATE executions SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
+                    ))
+                    .bind(&write.execution_id)
+                    .bind(&write.owner)
+                    .bind(status.as_str())
+                    .bind(error.as_ref().map(to_json).transpose()?)
+                    .bind(ms(write.now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected()
+                        == 1
+                }
+                Some(JournalOutcome::Release { run_at }) => {
+                    sqlx::query(&format!(
+                    "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
+                         updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
+                ))
+                    .bind(&write.execution_id)
+                    .bind(&write.owner)
+                    .bind(ms(*run_at))
+                    .bind(ms(write.now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected()
+                        == 1
+                }
+            };
+            if done {
+                deliveries.extend(write.deliveries.iter());
+            }
+            applied[index] = done;
+        }
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            crate::endpoints::insert_deliveries(&mut *tx, chunk).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(applied)
     }
 }
 
@@ -630,22 +720,9 @@ impl ExecutionStore for Database {
         ids: &[String],
         lease_until: Timestamp,
     ) -> StoreResult<Vec<String>> {
-        let mut renewed = Vec::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "UPDATE executions SET lease_until = $2 WHERE lease_owner = $1 AND {UNFINISHED} \
-                 AND id IN ({}) RETURNING id",
-                marks(3, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(owner).bind(ms(lease_until));
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
-                renewed.push(get(&row, "id")?);
-            }
-        }
-        Ok(renewed)
+        // Many rows in one statement, taken in whatever order PostgreSQL reads them: a journal
+        // write of the same process can hold one of them and wait for another.
+        again_if_aborted(|| self.renew_leases_once(owner, ids, lease_until)).await
     }
 
     async fn release_unstarted(
@@ -681,64 +758,10 @@ impl ExecutionStore for Database {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let steps: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
-        for chunk in steps.chunks(INSERT_CHUNK) {
-            upsert_steps(&mut *tx, chunk).await?;
-        }
-        let mut applied = Vec::with_capacity(writes.len());
-        let mut deliveries = Vec::new();
-        for write in writes {
-            let done = match &write.outcome {
-                None => true,
-                Some(JournalOutcome::Finish { status, error }) => {
-                    if !status.is_finished() {
-                        return Err(misuse(format!(
-                            "cannot finish an execution as '{}'",
-                            status.as_str()
-                        )));
-                    }
-                    sqlx::query(&format!(
-                        "UPDATE executions SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
-                         lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-                    ))
-                    .bind(&write.execution_id)
-                    .bind(&write.owner)
-                    .bind(status.as_str())
-                    .bind(error.as_ref().map(to_json).transpose()?)
-                    .bind(ms(write.now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1
-                }
-                Some(JournalOutcome::Release { run_at }) => {
-                    sqlx::query(&format!(
-                    "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
-                         updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-                ))
-                    .bind(&write.execution_id)
-                    .bind(&write.owner)
-                    .bind(ms(*run_at))
-                    .bind(ms(write.now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1
-                }
-            };
-            if done {
-                deliveries.extend(write.deliveries.iter());
-            }
-            applied.push(done);
-        }
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            crate::endpoints::insert_deliveries(&mut *tx, chunk).await?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(applied)
+        // A batch of several executions' journals in one transaction: PostgreSQL may pick it as
+        // a deadlock's victim (against a lease renewal), and a step's record must not be lost to
+        // that — it would fail the execution, or run the step again.
+        again_if_aborted(|| self.write_journal_once(writes)).await
     }
 
     async fn cancel_execution(&self, id: &str, now: Timestamp) -> StoreResult<bool> {

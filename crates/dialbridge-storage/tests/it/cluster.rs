@@ -115,3 +115,118 @@ async fn signals_reach_listeners(db: &Database) {
         }
     }
 }
+
+/// A batch of journal writes that PostgreSQL picks as a deadlock's victim is run again, not
+/// lost. Seen in CI: a process's lease renewal (many executions in one statement) and its own
+/// journal batch took two rows in opposite orders; the journal was aborted and its execution
+/// failed with "deadlock detected". Here another transaction holds `y`, the journal takes `x`
+/// and waits for `y`, then the other asks for `x`: a cycle, and with its `deadlock_timeout` set
+/// long the other waits while the journal's backend finds the cycle and aborts the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_journal_write_chosen_as_a_deadlock_victim_is_run_again() {
+    use dialbridge_core::{
+        ClaimWant, ExecutionRecord, ExecutionStatus, ExecutionStore, JournalOutcome, JournalWrite,
+    };
+    use sqlx::Connection;
+
+    let admin = crate::support::postgres_admin_url();
+    let (url, guard) = dialbridge_storage::testing::fresh_postgres(&admin)
+        .await
+        .unwrap();
+    let db = Database::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    for exec_id in ["x", "y"] {
+        db.insert_execution(&ExecutionRecord {
+            id: exec_id.into(),
+            account_id: crate::support::id("a"),
+            workflow_key: "w".into(),
+            version: 1,
+            status: ExecutionStatus::Queued,
+            trigger: serde_json::json!({"type": "api"}),
+            event: serde_json::json!({}),
+            event_id: None,
+            shard: 0,
+            error: None,
+            run_at: t(100),
+            lease_owner: None,
+            lease_until: None,
+            replay_of: None,
+            created_at: t(1),
+            updated_at: t(1),
+            finished_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    let want = ClaimWant {
+        account: crate::support::id("a"),
+        room: 5,
+    };
+    assert_eq!(
+        db.claim_due("one", t(1_000), t(600_000), &[want])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    for sql in [
+        "BEGIN",
+        "SET LOCAL deadlock_timeout = '60s'",
+        "UPDATE executions SET updated_at = updated_at WHERE id = 'y'",
+    ] {
+        sqlx::query(sql).execute(&mut other).await.unwrap();
+    }
+    let journal = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let finish = || JournalOutcome::Finish {
+                status: ExecutionStatus::Succeeded,
+                error: None,
+            };
+            let writes = [
+                JournalWrite::outcome("y", "one", finish(), t(2_000)),
+                JournalWrite::outcome("x", "one", finish(), t(2_000)),
+            ];
+            db.write_journal(&writes).await
+        })
+    };
+    // The journal has taken x and waits for y.
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock' AND query LIKE 'UPDATE executions SET status%'";
+    let started = std::time::Instant::now();
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the journal never waited for y"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Now the other asks for x: it waits until the journal, the victim, lets x go.
+    sqlx::query("UPDATE executions SET updated_at = updated_at WHERE id = 'x'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(
+        journal.await.unwrap().expect("the journal was run again"),
+        [true, true]
+    );
+    for exec_id in ["x", "y"] {
+        let record = db.get_execution(exec_id).await.unwrap().unwrap();
+        assert_eq!(record.status, ExecutionStatus::Succeeded, "{exec_id}");
+    }
+    db.close().await;
+    guard.cleanup().await;
+}
