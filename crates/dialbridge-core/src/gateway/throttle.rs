@@ -369,6 +369,36 @@ mod tests {
         );
     }
 
+    /// The exact wait, not only a bound on it: a full bucket keeps the limit's whole run of
+    /// buckets (the span's 20, itself and the 2 of margin) from taking more, and the bucket
+    /// right after that run is free. Kills the mutants that shorten the run by a bucket (less
+    /// margin than documented) and those that lengthen it (a slower throttle than Dialpad's
+    /// limit allows), which "at least a span later" let through.
+    #[test]
+    fn after_a_full_burst_the_next_slot_is_one_run_of_buckets_later() {
+        let needs = [second(20)];
+        let mut windows = vec![Window::default()];
+        take(&mut windows, &needs, 1_000_000, 20);
+        let next = take(&mut windows, &needs, 1_000_000, 1)[0];
+        let bucket = needs[0].1.bucket_ms();
+        assert_eq!(bucket, 50);
+        assert_eq!(next, 1_000_000 + (BUCKETS + 1 + MARGIN) * bucket);
+        // From an empty bucket, the limit is there at once.
+        let mut windows = vec![Window::default()];
+        let window = &mut windows[0];
+        window.add(10, 19);
+        assert!(window.has_room(10, 20), "one more fits beside 19");
+        window.add(10, 1);
+        assert!(
+            !window.has_room(10 + RUN - 1, 20),
+            "the run's last bucket still sees it"
+        );
+        assert!(
+            window.has_room(10 + RUN, 20),
+            "the bucket after the run does not"
+        );
+    }
+
     #[test]
     fn no_interval_of_the_span_holds_more_than_the_limit() {
         let needs = [second(20)];
