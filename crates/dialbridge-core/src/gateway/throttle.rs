@@ -468,6 +468,35 @@ mod tests {
         assert_eq!(take_slot(&mut windows, &needs, now).unwrap(), now);
     }
 
+    /// A reservation in a bucket before the window's first (a slot found later than another,
+    /// or given back) lands in its own bucket, and the ones after keep theirs. Found by
+    /// cargo-mutants: no test added before the base.
+    #[test]
+    fn a_bucket_before_the_window_is_counted_where_it_is() {
+        let mut window = Window::default();
+        window.add(20, 2);
+        window.add(10, 1);
+        assert_eq!((window.count(10), window.count(20)), (1, 2), "{window:?}");
+        assert_eq!(window.count(15), 0);
+        window.add(20, -1);
+        assert_eq!(window.count(20), 1);
+    }
+
+    /// Pruning keeps exactly the buckets a run reaching `now` can see (found by cargo-mutants:
+    /// keeping one or two more passed every test).
+    #[test]
+    fn pruning_keeps_exactly_what_a_run_can_see() {
+        let mut window = Window::default();
+        for bucket in 0..100 {
+            window.add(bucket, 1);
+        }
+        window.prune(99);
+        assert_eq!(window.base, 99 + 1 - RUN);
+        assert_eq!(window.counts.len() as i64, RUN);
+        assert!(!window.has_room(99, RUN as u32));
+        assert!(window.has_room(99, RUN as u32 + 1));
+    }
+
     #[test]
     fn windows_forget_what_no_interval_sees() {
         let needs = [second(20)];
