@@ -384,8 +384,7 @@ mod tests {
         assert_eq!(bucket, 50);
         assert_eq!(next, 1_000_000 + (BUCKETS + 1 + MARGIN) * bucket);
         // From an empty bucket, the limit is there at once.
-        let mut windows = vec![Window::default()];
-        let window = &mut windows[0];
+        let mut window = Window::default();
         window.add(10, 19);
         assert!(window.has_room(10, 20), "one more fits beside 19");
         window.add(10, 1);
