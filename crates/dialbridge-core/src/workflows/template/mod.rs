@@ -4,10 +4,11 @@
 //!
 //! Every evaluation has a budget: `FUEL` steps of minijinja's machine (an endless or huge loop
 //! stops with an error), values and an output of at most `MAX_OUTPUT` bytes as JSON, at most
-//! `BYTE_BUDGET` bytes made by its operators and filters in all (`budget`, `operators`,
-//! `filters`), and a template of at most `MAX_SOURCE` bytes. Templates hold no state: `{% set %}`, `{% macro %}`, `{% call %}`,
-//! `{% filter %}` and `namespace()` are refused (values that grow with each statement would
-//! escape the step budget), as is repeating text more than `MAX_REPEAT` times.
+//! `BYTE_BUDGET` bytes made or walked by its operators, filters and walks in all (`budget`,
+//! `operators`, `filters`), and a template of at most `MAX_SOURCE` bytes. Templates hold no
+//! state: `{% set %}`, `{% macro %}`, `{% call %}`, `{% filter %}` and `namespace()` are
+//! refused (values that grow with each statement would escape the step budget), as is a
+//! literal repeat count over `MAX_REPEAT`.
 
 mod budget;
 mod filters;

@@ -268,35 +268,45 @@ fn mul(a: Value, b: Value) -> Result<Value, Error> {
             return Ok(metered(Value::from(repeated)));
         }
     }
-    let result = exactly(&MUL, a, b)?;
-    spend(size_or_error(&result, "the repetition")?)?;
-    Ok(metered(result))
+    computed(&MUL, a, b, "the repetition")
 }
 
 /// `a + b`: two texts or two sequences are measured before they are joined.
 fn add(a: Value, b: Value) -> Result<Value, Error> {
     if grows(&a) && grows(&b) {
-        let total = size_or_error(&a, "the left operand of `+`")?
-            .saturating_add(size_or_error(&b, "the right operand of `+`")?);
-        if total > MAX_OUTPUT {
-            return Err(over("the sum"));
-        }
+        within_together(&a, &b, '+', "the sum")?;
     }
-    let result = exactly(&ADD, a, b)?;
-    spend(size_or_error(&result, "the sum")?)?;
-    Ok(metered(result))
+    computed(&ADD, a, b, "the sum")
 }
 
 /// `a ~ b`: both sides are measured before they are spelled out as text.
 fn concat(a: Value, b: Value) -> Result<Value, Error> {
-    let total = size_or_error(&a, "the left operand of `~`")?
-        .saturating_add(size_or_error(&b, "the right operand of `~`")?);
+    within_together(&a, &b, '~', "the concatenation")?;
+    computed(&CONCAT, a, b, "the concatenation")
+}
+
+/// Refuses two operands of `symbol` whose sizes together are over the output budget.
+fn within_together(a: &Value, b: &Value, symbol: char, what: &str) -> Result<(), Error> {
+    let total = size_or_error(a, &format!("the left operand of `{symbol}`"))?.saturating_add(
+        size_or_error(b, &format!("the right operand of `{symbol}`"))?,
+    );
     if total > MAX_OUTPUT {
-        return Err(over("the concatenation"));
+        return Err(over(what));
     }
-    let result = exactly(&CONCAT, a, b)?;
-    spend(size_or_error(&result, "the concatenation")?)?;
-    Ok(result)
+    Ok(())
+}
+
+/// minijinja's operator on two measured operands; its result (`what`) is measured, spent
+/// from the byte budget and metered.
+fn computed(
+    expression: &'static LazyLock<Expression<'static, 'static>>,
+    a: Value,
+    b: Value,
+    what: &str,
+) -> Result<Value, Error> {
+    let result = exactly(expression, a, b)?;
+    spend(size_or_error(&result, what)?)?;
+    Ok(metered(result))
 }
 
 #[cfg(test)]
