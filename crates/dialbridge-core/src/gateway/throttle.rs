@@ -504,4 +504,97 @@ mod tests {
         take(&mut windows, &needs, 100_000, 1);
         assert!(windows[0].counts.len() <= 1, "{:?}", windows[0]);
     }
+
+    /// The windows of `RateStore` kept in memory: shared (as PostgreSQL's are between
+    /// processes; its own implementation is checked by the storage conformance suite) or not
+    /// (SQLite: the throttle keeps its windows itself and never asks).
+    struct Windows {
+        shared: bool,
+        by_key: Mutex<HashMap<String, Window>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RateStore for Windows {
+        fn shares_rate_windows(&self) -> bool {
+            self.shared
+        }
+
+        async fn update_rate_windows(
+            &self,
+            keys: &[String],
+            _now: Timestamp,
+            update: &mut (dyn for<'w> FnMut(&'w mut [Window]) + Send),
+        ) -> crate::store::StoreResult<()> {
+            assert!(self.shared, "a throttle that keeps its own windows asked the store");
+            let mut by_key = self.by_key.lock().unwrap();
+            let mut windows: Vec<Window> = keys
+                .iter()
+                .map(|key| by_key.remove(key).unwrap_or_default())
+                .collect();
+            update(&mut windows);
+            by_key.extend(keys.iter().cloned().zip(windows));
+            Ok(())
+        }
+    }
+
+    fn throttle(shared: bool) -> Arc<Throttle> {
+        Arc::new(Throttle::new(Arc::new(Windows {
+            shared,
+            by_key: Mutex::default(),
+        })))
+    }
+
+    /// Two a minute: two slots now, a third is a minute away (over `MAX_WAIT`, so refused).
+    fn two_a_minute() -> Needs {
+        vec![(
+            "c".into(),
+            Limit {
+                limit: 2,
+                span_ms: 60_000,
+            },
+        )]
+    }
+
+    /// A request whose caller went away before it was sent (its slot dropped unused) leaves
+    /// room for the next one at once; a request that was sent (`used`) keeps its slot.
+    #[tokio::test]
+    async fn a_slot_dropped_unused_is_given_back_and_a_used_one_is_kept() {
+        let throttle = throttle(false);
+        let sent = throttle.reserve(two_a_minute()).await.unwrap();
+        let abandoned = throttle.reserve(two_a_minute()).await.unwrap();
+        let full = throttle.reserve(two_a_minute()).await;
+        assert!(matches!(full, Err(Error::RateLimited { .. })), "a third slot now");
+        sent.used();
+        drop(abandoned);
+        // Given back before `drop` returns: the next request finds the room at once.
+        let again = throttle.reserve(two_a_minute()).await;
+        assert!(again.is_ok(), "the abandoned slot was not given back");
+        again.unwrap().used();
+        let full = throttle.reserve(two_a_minute()).await;
+        assert!(matches!(full, Err(Error::RateLimited { .. })), "the used slot came back");
+    }
+
+    /// The same across processes: the slot is given back to the shared windows (on its own
+    /// task, since `drop` cannot wait for the database), and a used one stays counted there.
+    #[tokio::test]
+    async fn a_slot_dropped_unused_is_given_back_to_the_shared_windows() {
+        let throttle = throttle(true);
+        throttle.reserve(two_a_minute()).await.unwrap().used();
+        drop(throttle.reserve(two_a_minute()).await.unwrap());
+        let given_back = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Ok(slot) = throttle.reserve(two_a_minute()).await {
+                    break slot;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the abandoned slot was never given back to the shared windows");
+        given_back.used();
+        // Nothing more comes back: the two slots are the two used.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let full = throttle.reserve(two_a_minute()).await;
+        assert!(matches!(full, Err(Error::RateLimited { .. })), "a used slot came back");
+    }
 }
