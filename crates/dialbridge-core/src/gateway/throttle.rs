@@ -525,7 +525,10 @@ mod tests {
             _now: Timestamp,
             update: &mut (dyn for<'w> FnMut(&'w mut [Window]) + Send),
         ) -> crate::store::StoreResult<()> {
-            assert!(self.shared, "a throttle that keeps its own windows asked the store");
+            assert!(
+                self.shared,
+                "a throttle that keeps its own windows asked the store"
+            );
             let mut by_key = self.by_key.lock().unwrap();
             let mut windows: Vec<Window> = keys
                 .iter()
@@ -563,7 +566,10 @@ mod tests {
         let sent = throttle.reserve(two_a_minute()).await.unwrap();
         let abandoned = throttle.reserve(two_a_minute()).await.unwrap();
         let full = throttle.reserve(two_a_minute()).await;
-        assert!(matches!(full, Err(Error::RateLimited { .. })), "a third slot now");
+        assert!(
+            matches!(full, Err(Error::RateLimited { .. })),
+            "a third slot now"
+        );
         sent.used();
         drop(abandoned);
         // Given back before `drop` returns: the next request finds the room at once.
@@ -571,7 +577,10 @@ mod tests {
         assert!(again.is_ok(), "the abandoned slot was not given back");
         again.unwrap().used();
         let full = throttle.reserve(two_a_minute()).await;
-        assert!(matches!(full, Err(Error::RateLimited { .. })), "the used slot came back");
+        assert!(
+            matches!(full, Err(Error::RateLimited { .. })),
+            "the used slot came back"
+        );
     }
 
     /// The same across processes: the slot is given back to the shared windows (on its own
@@ -595,6 +604,9 @@ mod tests {
         // Nothing more comes back: the two slots are the two used.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let full = throttle.reserve(two_a_minute()).await;
-        assert!(matches!(full, Err(Error::RateLimited { .. })), "a used slot came back");
+        assert!(
+            matches!(full, Err(Error::RateLimited { .. })),
+            "a used slot came back"
+        );
     }
 }

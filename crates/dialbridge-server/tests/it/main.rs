@@ -13,6 +13,7 @@ mod connect_flow;
 mod edge;
 mod errors;
 mod events;
+mod executor;
 mod key_rotation;
 mod limits;
 mod mcp;

@@ -1,0 +1,243 @@
+//! The executor's promises, each with the executor set so that only the mechanism under test
+//! can keep it: a run longer than its lease keeps its claim (renewal), new work and a delay's
+//! wake-up start without the fallback look (signals and timers), and one busy account neither
+//! exceeds its concurrency nor starves another (turns).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{Backend, Options, TestApp};
+use crate::workflows::wait_finished;
+
+/// What the slow server saw of one path's requests.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    requests: usize,
+    in_flight: usize,
+    most_in_flight: usize,
+}
+
+/// A server on loopback that answers each request after `?ms=` milliseconds and counts, per
+/// path, the requests and how many were in flight at once.
+#[derive(Clone, Default)]
+struct SlowServer {
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+}
+
+impl SlowServer {
+    async fn start() -> (SlowServer, String) {
+        let server = SlowServer::default();
+        let app = axum::Router::new()
+            .fallback(answer_slowly)
+            .with_state(server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (server, url)
+    }
+
+    fn seen(&self, path: &str) -> Seen {
+        let seen = self.seen.lock().unwrap();
+        seen.get(path).cloned().unwrap_or_default()
+    }
+}
+
+async fn answer_slowly(
+    State(server): State<SlowServer>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, u64>>,
+) -> axum::Json<Value> {
+    let path = uri.path().to_owned();
+    {
+        let mut seen = server.seen.lock().unwrap();
+        let seen = seen.entry(path.clone()).or_default();
+        seen.requests += 1;
+        seen.in_flight += 1;
+        seen.most_in_flight = seen.most_in_flight.max(seen.in_flight);
+    }
+    let ms = query.get("ms").copied().unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    server
+        .seen
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .unwrap()
+        .in_flight -= 1;
+    axum::Json(json!({ "ok": true }))
+}
+
+/// A `serve` whose executor runs with `flags`, `http` steps allowed to loopback, and `accounts`
+/// connected.
+async fn app_with(flags: &[&str], accounts: &[&str]) -> TestApp {
+    let serve_args = ["--http-allowed-hosts", "127.0.0.1"]
+        .iter()
+        .chain(flags)
+        .map(|flag| flag.to_string())
+        .collect();
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            serve_args,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.configure_app().await;
+    for account in accounts {
+        app.create_account(account).await;
+        app.connect_oauth(account).await;
+    }
+    app
+}
+
+/// Saves workflow `key` (triggered by the API) and enables it for `accounts`.
+async fn save(app: &TestApp, key: &str, steps: Value, accounts: &[&str]) {
+    let definition = json!({ "name": key, "trigger": { "type": "api" }, "steps": steps });
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workflows/{key}"),
+            Some(definition),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for account in accounts {
+        let path = format!("/api/v1/accounts/{account}/workflows/{key}");
+        let (status, body) = app.call(Method::PUT, &path, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
+/// Starts workflow `key` for `account`; answers the execution's id.
+async fn start(app: &TestApp, account: &str, key: &str) -> String {
+    let path = format!("/api/v1/accounts/{account}/workflows/{key}/executions");
+    let (status, started) = app.call(Method::POST, &path, Some(json!({}))).await;
+    assert!(status.is_success(), "{status} {started}");
+    started["execution_id"].as_str().unwrap().to_owned()
+}
+
+/// An `http` step that waits `ms` at the slow server's `path`.
+fn slow_step(id: &str, url: &str, path: &str, ms: u64) -> Value {
+    json!({ "id": id, "http": { "method": "GET", "url": format!("{url}{path}?ms={ms}") } })
+}
+
+/// A step that takes three leases of one second: its process renews the claim while it runs,
+/// so no one (this process's own executor included) takes the execution over and runs the
+/// step again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_longer_than_its_lease_keeps_its_claim_and_runs_once() {
+    let app = app_with(
+        &["--execution-lease-secs", "1", "--execution-poll-ms", "100"],
+        &["acme"],
+    )
+    .await;
+    let (server, url) = SlowServer::start().await;
+    save(
+        &app,
+        "long",
+        json!([slow_step("call", &url, "/long", 3_000)]),
+        &["acme"],
+    )
+    .await;
+    let id = start(&app, "acme", "long").await;
+    let done = wait_finished(&app, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["steps"][0]["attempts"], 1, "{done:#}");
+    let seen = server.seen("/long");
+    assert_eq!(
+        seen.requests, 1,
+        "the step ran again after its lease: {seen:?}"
+    );
+    app.shutdown().await;
+}
+
+/// With the fallback look an hour apart, new work runs because it is signalled, and a delay
+/// wakes up because the executor keeps a timer for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_work_and_a_delays_wake_up_start_without_the_fallback_look() {
+    let app = app_with(&["--execution-poll-ms", "3600000"], &["acme"]).await;
+    save(
+        &app,
+        "now",
+        json!([{ "id": "set", "set": { "x": 1 } }]),
+        &["acme"],
+    )
+    .await;
+    save(
+        &app,
+        "later",
+        json!([{ "id": "wait", "delay": "1s" }, { "id": "after", "set": { "x": 2 } }]),
+        &["acme"],
+    )
+    .await;
+    for _ in 0..3 {
+        let id = start(&app, "acme", "now").await;
+        let done = wait_finished(&app, &id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    let id = start(&app, "acme", "later").await;
+    let done = wait_finished(&app, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["steps"][1]["output"], json!({ "x": 2 }), "{done:#}");
+    app.shutdown().await;
+}
+
+/// Two workers, one each per account: a busy account runs its executions one at a time and
+/// the other account's execution runs beside them, not after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
+    let app = app_with(
+        &["--execution-workers", "2", "--account-concurrency", "1"],
+        &["busy", "quiet"],
+    )
+    .await;
+    let (server, url) = SlowServer::start().await;
+    save(
+        &app,
+        "busy",
+        json!([slow_step("call", &url, "/busy", 600)]),
+        &["busy"],
+    )
+    .await;
+    save(
+        &app,
+        "quiet",
+        json!([slow_step("call", &url, "/quiet", 0)]),
+        &["quiet"],
+    )
+    .await;
+    let mut busy = Vec::new();
+    for _ in 0..5 {
+        busy.push(start(&app, "busy", "busy").await);
+    }
+    let quiet = start(&app, "quiet", "quiet").await;
+    let quiet = wait_finished(&app, &quiet).await;
+    assert_eq!(quiet["status"], "succeeded", "{quiet:#}");
+    let mut finished_after_quiet = 0;
+    for id in &busy {
+        let done = wait_finished(&app, id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+        // RFC 3339 in UTC with the same precision: ordered as text.
+        if done["finished_at"].as_str() > quiet["finished_at"].as_str() {
+            finished_after_quiet += 1;
+        }
+    }
+    let seen = server.seen("/busy");
+    assert_eq!(seen.requests, 5, "{seen:?}");
+    assert_eq!(
+        seen.most_in_flight, 1,
+        "the busy account ran more than one at once"
+    );
+    assert!(
+        finished_after_quiet >= 3,
+        "the quiet account's execution waited for the busy one's ({finished_after_quiet} of 5 after it)"
+    );
+    app.shutdown().await;
+}
