@@ -583,6 +583,26 @@ mod tests {
         );
     }
 
+    /// Requests sent before their company was known are counted where they were sent, in
+    /// this process's windows and in shared ones: the next request finds no room left.
+    #[tokio::test]
+    async fn requests_sent_without_a_slot_count_against_the_next() {
+        for shared in [false, true] {
+            let throttle = throttle(shared);
+            for _ in 0..2 {
+                throttle
+                    .count_sent(&two_a_minute(), Timestamp::now())
+                    .await
+                    .unwrap();
+            }
+            let full = throttle.reserve(two_a_minute()).await;
+            assert!(
+                matches!(full, Err(Error::RateLimited { .. })),
+                "two sent uncounted (shared windows: {shared})"
+            );
+        }
+    }
+
     /// The same across processes: the slot is given back to the shared windows (on its own
     /// task, since `drop` cannot wait for the database), and a used one stays counted there.
     #[tokio::test]
