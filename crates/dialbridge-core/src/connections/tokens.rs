@@ -467,6 +467,15 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(5));
         assert_eq!(backoff(2), Duration::from_secs(10));
         assert_eq!(backoff(4), Duration::from_secs(40));
-        assert_eq!(backoff(50), MAX_BACKOFF);
+        assert_eq!(backoff(8), Duration::from_secs(640));
+        // The cap is the documented 15 minutes (a constant compared with itself proves
+        // nothing: found by cargo-mutants).
+        assert_eq!(backoff(9), Duration::from_secs(900));
+        assert_eq!(backoff(50), Duration::from_secs(900));
+        assert_eq!(
+            backoff(0),
+            Duration::from_secs(5),
+            "a count below one is the first"
+        );
     }
 }

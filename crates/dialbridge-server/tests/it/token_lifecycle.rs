@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Backend, TestApp};
+use crate::support::{eventually_within, Backend, Options, TestApp};
 
 on_both_backends!(
     fifty_requests_on_an_expiring_token_refresh_once,
@@ -14,7 +14,8 @@ on_both_backends!(
     two_processes_refresh_once,
     refresh_tokens_rotated_or_kept,
     failed_refresh_backs_off,
-    invalid_grant_requires_reauth
+    invalid_grant_requires_reauth,
+    idle_connections_refresh_in_the_background
 );
 
 async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
@@ -210,6 +211,45 @@ async fn invalid_grant_requires_reauth(backend: Backend) {
 
     app.connect_oauth("acme").await;
     assert_eq!(app.connection("acme").await["status"], "connected");
+    assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
+    app.shutdown().await;
+}
+
+/// No request needs the token: the background loop (every second here) refreshes it at its
+/// refresh moment — tokens living 4 s are refreshed 2–3 s after they are issued — and again
+/// for the token that replaced it, so a connection nobody uses stays alive.
+async fn idle_connections_refresh_in_the_background(backend: Backend) {
+    let options = Options {
+        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"access_token_ttl_secs": 4})),
+    )
+    .await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let first = app.stored_connection("acme").await;
+    for refreshes in 1..=2 {
+        eventually_within(
+            std::time::Duration::from_secs(15),
+            &format!("background refresh {refreshes}"),
+            || async { app.refresh_count().await >= refreshes },
+        )
+        .await;
+    }
+    let stored = app.stored_connection("acme").await;
+    assert!(
+        stored.token_version >= first.token_version + 2,
+        "{stored:?}"
+    );
+    assert!(stored.expires_at > first.expires_at);
+    assert_eq!(app.connection("acme").await["status"], "connected");
+    // Each refresh presented the refresh token the one before it stored: none is reauth.
     assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
     app.shutdown().await;
 }
