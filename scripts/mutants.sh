@@ -15,7 +15,8 @@
 # is interrupted then, and what was tested is reported), MUTANTS_TIMEOUT (seconds per mutant's
 # tests, default 120), MUTANTS_OUT (where results go, default target/mutants), MUTANTS_SCRATCH
 # (a copy of the tree, build cache included, made once and mutated in place, default
-# /tmp/dialbridge-mutants; the working tree itself is never changed). Needs
+# /tmp/dialbridge-mutants; the working tree itself is never changed), MUTANTS_ITERATE=1 (test
+# again only what the last run of each module did not catch: after adding tests). Needs
 # `cargo install --locked cargo-mutants`. Not part of .ci/run: it takes long.
 set -euo pipefail
 
@@ -39,6 +40,11 @@ modules=(
     "sealing|crates/dialbridge-core/src/crypto.rs|crypto:: secret:: secrets_at_rest::sqlite key_rotation::sqlite"
 )
 
+iterate=()
+if [[ -n "${MUTANTS_ITERATE:-}" ]]; then
+    iterate=(--iterate)
+fi
+
 wanted=("$@")
 mkdir -p "$out" "$scratch"
 # One copy of the tree and its build cache for every module (cargo-mutants would copy it for
@@ -59,12 +65,12 @@ for entry in "${modules[@]}"; do
         cargo mutants --file "$file" \
         --test-package dialbridge-core --test-package dialbridge-server \
         --in-place --baseline=skip --timeout "$per_mutant" \
-        --output "$out/$name" --no-shuffle \
+        --output "$out/$name" --no-shuffle "${iterate[@]}" \
         -- --lib --test it -- $filters --skip postgres:: \
         || true
     dir="$out/$name/mutants.out"
     count() { [[ -f "$dir/$1.txt" ]] && wc -l <"$dir/$1.txt" || echo 0; }
-    echo "-- $name: caught $(count caught), missed $(count missed), timeout $(count timeout), unviable $(count unviable)"
+    echo "-- $name: caught $(count caught) (and $(count previously_caught) in earlier runs), missed $(count missed), timeout $(count timeout), unviable $(count unviable)"
     if [[ -s "$dir/missed.txt" ]]; then
         sed 's/^/   missed: /' "$dir/missed.txt"
     fi

@@ -15,7 +15,8 @@ on_both_backends!(
     refresh_tokens_rotated_or_kept,
     failed_refresh_backs_off,
     invalid_grant_requires_reauth,
-    idle_connections_refresh_in_the_background
+    idle_connections_refresh_in_the_background,
+    a_background_refresh_that_fails_before_dialpad_backs_off
 );
 
 async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
@@ -23,6 +24,14 @@ async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
     for (status, body) in results {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// `GET /metrics` counts `n` refreshes with `outcome`.
+async fn assert_refreshes_counted(app: &TestApp, outcome: &str, n: u32) {
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await;
+    let text = metrics.unwrap().text().await.unwrap();
+    let line = format!(r#"dialbridge_token_refreshes_total{{outcome="{outcome}"}} {n}"#);
+    assert!(text.contains(&line), "{line}\n---\n{text}");
 }
 
 async fn fifty_requests_on_an_expiring_token_refresh_once(backend: Backend) {
@@ -166,6 +175,7 @@ async fn failed_refresh_backs_off(backend: Backend) {
         1,
         "no second refresh attempt during the backoff"
     );
+    assert_refreshes_counted(&app, "failed", 1).await;
     let stored = app.stored_connection("acme").await;
     assert_eq!(stored.refresh_failures, 1);
     assert!(stored.next_refresh_at.unwrap() > dialbridge_core::Timestamp::now());
@@ -208,6 +218,7 @@ async fn invalid_grant_requires_reauth(backend: Backend) {
     let (status, _) = app.check(&app.base, "acme").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(app.refresh_count().await, 1, "a dead grant is not retried");
+    assert_refreshes_counted(&app, "invalid_grant", 1).await;
 
     app.connect_oauth("acme").await;
     assert_eq!(app.connection("acme").await["status"], "connected");
@@ -251,5 +262,65 @@ async fn idle_connections_refresh_in_the_background(backend: Backend) {
     assert_eq!(app.connection("acme").await["status"], "connected");
     // Each refresh presented the refresh token the one before it stored: none is reauth.
     assert_eq!(app.check(&app.base, "acme").await.0, StatusCode::OK);
+    app.shutdown().await;
+}
+
+/// A background refresh that fails before Dialpad is asked (here the stored refresh token no
+/// longer opens: a damaged column) is put off like a failed refresh — counted, its error kept,
+/// tried again after 5 s, then 10 s — instead of being taken again at every turn of the loop;
+/// the connection stays `connected` and Dialpad never sees a refresh.
+async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backend) {
+    let options = Options {
+        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let stored = app.stored_connection("acme").await;
+    let now = dialbridge_core::Timestamp::now();
+    let damaged = dialbridge_core::TokenUpdate {
+        access_token: stored.access_token.clone().unwrap(),
+        refresh_token: dialbridge_core::Sealed(vec![7; 40]),
+        expires_at: Some(now + std::time::Duration::from_secs(3600)),
+        refresh_at: Some(now),
+        scopes: stored.scopes.clone(),
+        now,
+    };
+    let id = dialbridge_core::AccountId::parse("acme").unwrap();
+    let store = app.platform.store();
+    assert!(store
+        .swap_tokens(&id, stored.token_version, &damaged)
+        .await
+        .unwrap());
+    for (failures, backoff_secs) in [(1, 5), (2, 10)] {
+        eventually_within(
+            std::time::Duration::from_secs(15),
+            &format!("failed background refresh {failures}"),
+            || async { app.stored_connection("acme").await.refresh_failures >= failures },
+        )
+        .await;
+        let after = app.stored_connection("acme").await;
+        assert_eq!(after.refresh_failures, failures, "{after:?}");
+        let next = after.next_refresh_at.expect("a next attempt");
+        let wait = next.since(after.updated_at).as_secs();
+        assert_eq!(wait, backoff_secs, "{after:?}");
+        assert_eq!(
+            after.refresh_at,
+            Some(next),
+            "the background waits for it too"
+        );
+        assert!(
+            after
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("decrypted"),
+            "{after:?}"
+        );
+    }
+    assert_eq!(app.connection("acme").await["status"], "connected");
+    assert_eq!(app.refresh_count().await, 0, "Dialpad was asked to refresh");
     app.shutdown().await;
 }
