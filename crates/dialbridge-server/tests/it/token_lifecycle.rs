@@ -16,7 +16,8 @@ on_both_backends!(
     failed_refresh_backs_off,
     invalid_grant_requires_reauth,
     idle_connections_refresh_in_the_background,
-    a_background_refresh_that_fails_before_dialpad_backs_off
+    a_background_refresh_that_fails_before_dialpad_backs_off,
+    an_expired_token_is_not_sent_while_its_refresh_fails
 );
 
 async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
@@ -322,5 +323,64 @@ async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backe
     }
     assert_eq!(app.connection("acme").await["status"], "connected");
     assert_eq!(app.refresh_count().await, 0, "Dialpad was asked to refresh");
+    app.shutdown().await;
+}
+
+/// The stored access token has expired and refreshing it fails (the app's secret is wrong):
+/// the request is answered 503 `dialpad_unavailable`, saying so, instead of sending Dialpad a
+/// token it will refuse; during the backoff that follows, no second refresh is tried.
+async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let stored = app.stored_connection("acme").await;
+    let now = dialbridge_core::Timestamp::now();
+    let expired = dialbridge_core::TokenUpdate {
+        access_token: stored.access_token.clone().unwrap(),
+        refresh_token: stored.refresh_token.clone().unwrap(),
+        expires_at: Some(now - std::time::Duration::from_secs(1)),
+        refresh_at: None,
+        scopes: stored.scopes.clone(),
+        now,
+    };
+    let id = dialbridge_core::AccountId::parse("acme").unwrap();
+    assert!(app
+        .platform
+        .store()
+        .swap_tokens(&id, stored.token_version, &expired)
+        .await
+        .unwrap());
+    let wrong_secret = json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url});
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(wrong_secret),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.take_dialpad_requests().await;
+    for _ in 0..2 {
+        let (status, body) = app.check(&app.base, "acme").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"]["code"], "dialpad_unavailable", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("the access token expired and refreshing it failed"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        app.refresh_count().await,
+        1,
+        "one refresh, then the backoff"
+    );
+    let sent = app.take_dialpad_requests().await;
+    assert!(
+        sent.iter()
+            .all(|r| !r["path"].as_str().unwrap_or("").starts_with("/api/")),
+        "an API request reached Dialpad with the expired token: {sent:#?}"
+    );
     app.shutdown().await;
 }
