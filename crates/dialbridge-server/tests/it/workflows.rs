@@ -323,6 +323,15 @@ async fn forged_unsigned_and_redelivered_events() {
         })
         .collect();
     assert_eq!(stored, [("dialpad", 1)], "{page}");
+    // And `/metrics` counts one new event and one redelivery.
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await;
+    let metrics = metrics.unwrap().text().await.unwrap();
+    for line in [
+        r#"dialbridge_events_total{source="dialpad",duplicate="false"} 1"#,
+        r#"dialbridge_events_total{source="dialpad",duplicate="true"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line}\n---\n{metrics}");
+    }
     // The unsigned and the forged delivery were not stored, but this process says why.
     let (status, refused) = app.get("/api/v1/events/refused?account_id=acme").await;
     assert_eq!(status, StatusCode::OK, "{refused}");
