@@ -414,6 +414,24 @@ mod tests {
         }
     }
 
+    /// The leeway is exactly a minute each way: a claim a minute off is still accepted, one
+    /// a second further is not (found by cargo-mutants: `<` for `<=` passed).
+    #[test]
+    fn the_leeway_is_one_minute_to_the_second() {
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let secs: i64 = 1_700_000_000;
+        let check =
+            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
+        for claim in ["exp", "nbf", "iat"] {
+            // Away from now in the direction the claim is refused in.
+            let away = if claim == "exp" { -1 } else { 1 };
+            let at_the_edge = json!({ claim: secs + away * 60 });
+            assert!(check(at_the_edge).is_ok(), "{claim} a minute off");
+            let past_it = json!({ claim: secs + away * 61 });
+            assert!(check(past_it).is_err(), "{claim} a minute and a second off");
+        }
+    }
+
     /// Found by the `webhook_ingress` fuzz target: a timing claim at i64's ends overflowed
     /// with the leeway (a panic in debug builds, a wrapped and wrong answer in release).
     #[test]
