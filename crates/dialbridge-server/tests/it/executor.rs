@@ -241,3 +241,38 @@ async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
     );
     app.shutdown().await;
 }
+
+/// Two workflows enabled for one account, each with its own config: each execution's
+/// templates see the config of its own workflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_execution_sees_its_own_workflows_config() {
+    let app = app_with(&[], &["acme"]).await;
+    let steps = json!([{ "id": "say", "set": { "said": "{{ config.greeting }}" } }]);
+    for (key, greeting) in [("hello", "hello"), ("bye", "goodbye")] {
+        let definition = json!({ "name": key, "trigger": { "type": "api" },
+            "config": { "greeting": { "type": "string" } }, "steps": steps });
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/workflows/{key}"),
+                Some(definition),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let path = format!("/api/v1/accounts/acme/workflows/{key}");
+        let config = json!({ "config": { "greeting": greeting } });
+        let (status, body) = app.call(Method::PUT, &path, Some(config)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for (key, greeting) in [("hello", "hello"), ("bye", "goodbye")] {
+        let id = start(&app, "acme", key).await;
+        let done = wait_finished(&app, &id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+        assert_eq!(
+            done["steps"][0]["output"],
+            json!({ "said": greeting }),
+            "{key}"
+        );
+    }
+    app.shutdown().await;
+}
