@@ -276,3 +276,41 @@ async fn each_execution_sees_its_own_workflows_config() {
     }
     app.shutdown().await;
 }
+
+/// Work this process was not told of (stored by another process whose signal was lost) is
+/// found by the fallback look, every `--execution-poll-ms`, and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_nobody_signalled_is_found_by_the_fallback_look() {
+    let app = app_with(&["--execution-poll-ms", "200"], &["acme"]).await;
+    save(
+        &app,
+        "now",
+        json!([{ "id": "set", "set": { "x": 1 } }]),
+        &["acme"],
+    )
+    .await;
+    let id = start(&app, "acme", "now").await;
+    assert_eq!(wait_finished(&app, &id).await["status"], "succeeded");
+    let store = app.platform.store();
+    let template = store.get_execution(&id).await.unwrap().unwrap();
+    for n in 0..3 {
+        // Each a while after the last look, and so after the one before it was found.
+        let now = dialbridge_core::Timestamp::now();
+        let unsignalled = dialbridge_core::ExecutionRecord {
+            id: format!("{id}-unsignalled-{n}"),
+            status: dialbridge_core::ExecutionStatus::Queued,
+            error: None,
+            run_at: now,
+            lease_owner: None,
+            lease_until: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+            ..template.clone()
+        };
+        store.insert_execution(&unsignalled).await.unwrap();
+        let done = wait_finished(&app, &unsignalled.id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    app.shutdown().await;
+}
