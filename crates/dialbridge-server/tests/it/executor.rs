@@ -21,6 +21,8 @@ struct Seen {
     requests: usize,
     in_flight: usize,
     most_in_flight: usize,
+    /// Requests whose caller went away before they were answered.
+    abandoned: usize,
 }
 
 /// A server on loopback that answers each request after `?ms=` milliseconds and counts, per
@@ -61,16 +63,34 @@ async fn answer_slowly(
         seen.in_flight += 1;
         seen.most_in_flight = seen.most_in_flight.max(seen.in_flight);
     }
+    // Dropped with the handler: unanswered if the caller went away first.
+    let mut answered = Answered {
+        server: server.clone(),
+        path,
+        done: false,
+    };
     let ms = query.get("ms").copied().unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(ms)).await;
-    server
-        .seen
-        .lock()
-        .unwrap()
-        .get_mut(&path)
-        .unwrap()
-        .in_flight -= 1;
+    answered.done = true;
     axum::Json(json!({ "ok": true }))
+}
+
+/// Counts a request out of flight when its handler ends, answered or abandoned.
+struct Answered {
+    server: SlowServer,
+    path: String,
+    done: bool,
+}
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        let mut seen = self.server.seen.lock().unwrap();
+        let seen = seen.get_mut(&self.path).unwrap();
+        seen.in_flight -= 1;
+        if !self.done {
+            seen.abandoned += 1;
+        }
+    }
 }
 
 /// A `serve` whose executor runs with `flags`, `http` steps allowed to loopback, and `accounts`
@@ -312,5 +332,43 @@ async fn work_nobody_signalled_is_found_by_the_fallback_look() {
         let done = wait_finished(&app, &unsignalled.id).await;
         assert_eq!(done["status"], "succeeded", "{done:#}");
     }
+    app.shutdown().await;
+}
+
+/// Cancelling an execution while its step runs stops the step at once (its HTTP request is
+/// dropped) rather than when the step ends, and nothing after it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_a_running_execution_stops_its_step() {
+    let app = app_with(&[], &["acme"]).await;
+    let (server, url) = SlowServer::start().await;
+    let steps = json!([
+        slow_step("first", &url, "/first", 60_000),
+        slow_step("second", &url, "/second", 0),
+    ]);
+    save(&app, "slow", steps, &["acme"]).await;
+    let id = start(&app, "acme", "slow").await;
+    crate::support::eventually("the step's request arrives", || async {
+        server.seen("/first").requests == 1
+    })
+    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/executions/{id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::support::eventually("the running step's request is dropped", || async {
+        server.seen("/first").abandoned == 1
+    })
+    .await;
+    let done = wait_finished(&app, &id).await;
+    assert_eq!(done["status"], "cancelled", "{done:#}");
+    assert_eq!(
+        server.seen("/second").requests,
+        0,
+        "a step after the cancel ran"
+    );
     app.shutdown().await;
 }
