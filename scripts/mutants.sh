@@ -35,7 +35,7 @@ fi
 modules=(
     "tokens|crates/dialbridge-core/src/connections/tokens.rs|connections::tokens token_lifecycle::"
     "ingress|crates/dialbridge-core/src/events/ingress.rs|events::ingress workflows::forged_unsigned workflows::sqlite::a_missed_inbound workflows::vendor_events events::events_are_listed"
-    "executor|crates/dialbridge-core/src/executions/executor.rs|executor:: workflows::a_failing_step workflows::an_execution_keeps_its_version workflows::loops_retries"
+    "executor|crates/dialbridge-core/src/executions/executor.rs|executor:: vendor_webhooks::finished_executions workflows::a_failing_step workflows::an_execution_keeps_its_version workflows::loops_retries"
     "throttle|crates/dialbridge-core/src/gateway/throttle.rs|gateway::throttle actions::the_throttle actions::each_operations_per_minute actions::the_requests_that_identify"
     "sealing|crates/dialbridge-core/src/crypto.rs|crypto:: secret:: secrets_at_rest::sqlite key_rotation::sqlite"
 )
