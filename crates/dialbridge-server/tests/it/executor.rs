@@ -58,10 +58,13 @@ async fn answer_slowly(
     let path = uri.path().to_owned();
     {
         let mut seen = server.seen.lock().unwrap();
-        let seen = seen.entry(path.clone()).or_default();
-        seen.requests += 1;
-        seen.in_flight += 1;
-        seen.most_in_flight = seen.most_in_flight.max(seen.in_flight);
+        // Each path's, and `*`: every path's together.
+        for key in [path.as_str(), "*"] {
+            let seen = seen.entry(key.to_owned()).or_default();
+            seen.requests += 1;
+            seen.in_flight += 1;
+            seen.most_in_flight = seen.most_in_flight.max(seen.in_flight);
+        }
     }
     // Dropped with the handler: unanswered if the caller went away first.
     let mut answered = Answered {
@@ -85,10 +88,12 @@ struct Answered {
 impl Drop for Answered {
     fn drop(&mut self) {
         let mut seen = self.server.seen.lock().unwrap();
-        let seen = seen.get_mut(&self.path).unwrap();
-        seen.in_flight -= 1;
-        if !self.done {
-            seen.abandoned += 1;
+        for key in [self.path.as_str(), "*"] {
+            let seen = seen.get_mut(key).unwrap();
+            seen.in_flight -= 1;
+            if !self.done {
+                seen.abandoned += 1;
+            }
         }
     }
 }
@@ -369,6 +374,39 @@ async fn cancelling_a_running_execution_stops_its_step() {
         server.seen("/second").requests,
         0,
         "a step after the cancel ran"
+    );
+    app.shutdown().await;
+}
+
+/// `--execution-workers` bounds what runs at once in the process, whatever the accounts: one
+/// worker, three accounts with work, never two executions at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_workers_bound_what_runs_at_once_across_accounts() {
+    let accounts = ["a", "b", "c"];
+    let app = app_with(&["--execution-workers", "1"], &accounts).await;
+    let (server, url) = SlowServer::start().await;
+    save(
+        &app,
+        "slow",
+        json!([slow_step("call", &url, "/slow", 200)]),
+        &accounts,
+    )
+    .await;
+    let mut started = Vec::new();
+    for account in accounts {
+        for _ in 0..2 {
+            started.push(start(&app, account, "slow").await);
+        }
+    }
+    for id in &started {
+        let done = wait_finished(&app, id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    let seen = server.seen("*");
+    assert_eq!(seen.requests, 6, "{seen:?}");
+    assert_eq!(
+        seen.most_in_flight, 1,
+        "more than one worker's worth ran at once"
     );
     app.shutdown().await;
 }
