@@ -184,6 +184,17 @@ mod tests {
         assert!(both.open(&stranger).is_err());
     }
 
+    /// Admin keys are stored as their SHA-256 (FIPS 180-2's "abc" vector), one hash per key:
+    /// a constant hash would let any key in (found by cargo-mutants).
+    #[test]
+    fn api_keys_hash_to_their_sha256() {
+        assert_eq!(
+            hash_api_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(hash_api_key("key-one"), hash_api_key("key-two"));
+    }
+
     #[test]
     fn master_key_parses_hex_and_base64() {
         let hex_key = "00".repeat(32);
