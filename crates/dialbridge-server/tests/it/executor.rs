@@ -148,6 +148,14 @@ async fn start(app: &TestApp, account: &str, key: &str) -> String {
     started["execution_id"].as_str().unwrap().to_owned()
 }
 
+/// Starts workflow `key` for `account` and waits for it to succeed; answers the execution.
+async fn run_ok(app: &TestApp, account: &str, key: &str) -> Value {
+    let id = start(app, account, key).await;
+    let done = wait_finished(app, &id).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    done
+}
+
 /// An `http` step that waits `ms` at the slow server's `path`.
 fn slow_step(id: &str, url: &str, path: &str, ms: u64) -> Value {
     json!({ "id": id, "http": { "method": "GET", "url": format!("{url}{path}?ms={ms}") } })
@@ -171,9 +179,7 @@ async fn a_run_longer_than_its_lease_keeps_its_claim_and_runs_once() {
         &["acme"],
     )
     .await;
-    let id = start(&app, "acme", "long").await;
-    let done = wait_finished(&app, &id).await;
-    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let done = run_ok(&app, "acme", "long").await;
     assert_eq!(done["steps"][0]["attempts"], 1, "{done:#}");
     let seen = server.seen("/long");
     assert_eq!(
@@ -203,13 +209,9 @@ async fn new_work_and_a_delays_wake_up_start_without_the_fallback_look() {
     )
     .await;
     for _ in 0..3 {
-        let id = start(&app, "acme", "now").await;
-        let done = wait_finished(&app, &id).await;
-        assert_eq!(done["status"], "succeeded", "{done:#}");
+        run_ok(&app, "acme", "now").await;
     }
-    let id = start(&app, "acme", "later").await;
-    let done = wait_finished(&app, &id).await;
-    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let done = run_ok(&app, "acme", "later").await;
     assert_eq!(done["steps"][1]["output"], json!({ "x": 2 }), "{done:#}");
     app.shutdown().await;
 }
@@ -290,9 +292,7 @@ async fn each_execution_sees_its_own_workflows_config() {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     for (key, greeting) in [("hello", "hello"), ("bye", "goodbye")] {
-        let id = start(&app, "acme", key).await;
-        let done = wait_finished(&app, &id).await;
-        assert_eq!(done["status"], "succeeded", "{done:#}");
+        let done = run_ok(&app, "acme", key).await;
         assert_eq!(
             done["steps"][0]["output"],
             json!({ "said": greeting }),
@@ -314,8 +314,10 @@ async fn work_nobody_signalled_is_found_by_the_fallback_look() {
         &["acme"],
     )
     .await;
-    let id = start(&app, "acme", "now").await;
-    assert_eq!(wait_finished(&app, &id).await["status"], "succeeded");
+    let id = run_ok(&app, "acme", "now").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let store = app.platform.store();
     let template = store.get_execution(&id).await.unwrap().unwrap();
     for n in 0..3 {
