@@ -412,3 +412,42 @@ async fn the_workers_bound_what_runs_at_once_across_accounts() {
     );
     app.shutdown().await;
 }
+
+/// On shutdown the executor claims nothing more but gives what runs its drain time: a step
+/// under way ends and its outcome is recorded before the process stops, so after a restart
+/// the execution is finished, its step run once, rather than waiting out its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutting_down_lets_a_running_step_finish_and_records_it() {
+    let mut app = app_with(&[], &["acme"]).await;
+    let (server, url) = SlowServer::start().await;
+    save(
+        &app,
+        "slow",
+        json!([slow_step("call", &url, "/call", 1_500)]),
+        &["acme"],
+    )
+    .await;
+    let id = start(&app, "acme", "slow").await;
+    crate::support::eventually("the step's request arrives", || async {
+        server.seen("/call").requests == 1
+    })
+    .await;
+    app.stop_servers().await;
+    let seen = server.seen("/call");
+    assert_eq!(
+        (seen.in_flight, seen.abandoned),
+        (0, 0),
+        "the process stopped before its running step ended: {seen:?}"
+    );
+    let master_key = app.master_key.clone();
+    app.restart_with_keys(&master_key, None)
+        .await
+        .expect("restart");
+    let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(
+        execution["status"], "succeeded",
+        "the outcome was not recorded before the process stopped: {execution:#}"
+    );
+    assert_eq!(server.seen("/call").requests, 1, "the step ran again");
+    app.shutdown().await;
+}

@@ -17,7 +17,9 @@ on_both_backends!(
     invalid_grant_requires_reauth,
     idle_connections_refresh_in_the_background,
     a_background_refresh_that_fails_before_dialpad_backs_off,
-    an_expired_token_is_not_sent_while_its_refresh_fails
+    an_expired_token_is_not_sent_while_its_refresh_fails,
+    a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once,
+    a_refresh_stuck_under_a_dead_process_lease_shows_as_lag
 );
 
 async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
@@ -25,6 +27,33 @@ async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
     for (status, body) in results {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// The value `GET /metrics` shows for the unlabelled metric `name`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await;
+    let text = metrics.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// Stores `update` over the connection's tokens, as if a refresh had.
+async fn store_tokens(
+    app: &TestApp,
+    account: &str,
+    update: impl FnOnce(&dialbridge_core::ConnectionRecord) -> dialbridge_core::TokenUpdate,
+) -> i64 {
+    let stored = app.stored_connection(account).await;
+    let id = dialbridge_core::AccountId::parse(account).unwrap();
+    let swapped = app
+        .platform
+        .store()
+        .swap_tokens(&id, stored.token_version, &update(&stored))
+        .await
+        .unwrap();
+    assert!(swapped);
+    app.stored_connection(account).await.token_version
 }
 
 /// `GET /metrics` counts `n` refreshes with `outcome`.
@@ -381,6 +410,118 @@ async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) 
         sent.iter()
             .all(|r| !r["path"].as_str().unwrap_or("").starts_with("/api/")),
         "an API request reached Dialpad with the expired token: {sent:#?}"
+    );
+    app.shutdown().await;
+}
+
+/// The background loop takes a token that has expired while Dialpad refuses the refresh (the
+/// app's secret is wrong): the failure is counted once — 5 s of backoff, then 10 s after the
+/// second refusal — not once by the refresh and again by the loop that asked for it. At no
+/// moment does the stored count run ahead of the refreshes Dialpad saw.
+async fn a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once(backend: Backend) {
+    let options = Options {
+        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let wrong_secret = json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url});
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(wrong_secret),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    store_tokens(&app, "acme", |stored| {
+        let now = dialbridge_core::Timestamp::now();
+        dialbridge_core::TokenUpdate {
+            access_token: stored.access_token.clone().unwrap(),
+            refresh_token: stored.refresh_token.clone().unwrap(),
+            expires_at: Some(now - std::time::Duration::from_secs(1)),
+            refresh_at: Some(now),
+            scopes: stored.scopes.clone(),
+            now,
+        }
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // The stored count first: Dialpad's can only have grown since.
+        let failures = app.stored_connection("acme").await.refresh_failures;
+        let asked = app.refresh_count().await;
+        assert!(
+            failures <= asked as i64,
+            "{failures} failures counted for {asked} refreshes Dialpad saw"
+        );
+        if failures == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second failed background refresh ({failures} counted, {asked} sent)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let after = app.stored_connection("acme").await;
+    let next = after.next_refresh_at.expect("a next attempt");
+    assert_eq!(next.since(after.updated_at).as_secs(), 10, "{after:?}");
+    assert!(
+        after
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("invalid_client"),
+        "{after:?}"
+    );
+    assert_eq!(app.connection("acme").await["status"], "connected");
+    app.shutdown().await;
+}
+
+/// A token two minutes overdue whose refresh lease a process that died still holds: the loop
+/// cannot take it, and says so in `dialbridge_token_refresh_lag_seconds`.
+async fn a_refresh_stuck_under_a_dead_process_lease_shows_as_lag(backend: Backend) {
+    let options = Options {
+        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let now = dialbridge_core::Timestamp::now();
+    let overdue = std::time::Duration::from_secs(120);
+    let version = store_tokens(&app, "acme", |stored| dialbridge_core::TokenUpdate {
+        access_token: stored.access_token.clone().unwrap(),
+        refresh_token: stored.refresh_token.clone().unwrap(),
+        expires_at: Some(now + std::time::Duration::from_secs(3600)),
+        refresh_at: Some(now - overdue),
+        scopes: stored.scopes.clone(),
+        now,
+    })
+    .await;
+    let id = dialbridge_core::AccountId::parse("acme").unwrap();
+    let until = now + std::time::Duration::from_secs(3600);
+    let leased = app
+        .platform
+        .store()
+        .try_lock_refresh(&id, "a-process-that-died", version, now, until)
+        .await
+        .unwrap();
+    assert!(leased);
+    eventually_within(
+        std::time::Duration::from_secs(15),
+        "the refresh lag reported",
+        || async { metric(&app, "dialbridge_token_refresh_lag_seconds").await >= 120.0 },
+    )
+    .await;
+    assert_eq!(
+        app.refresh_count().await,
+        0,
+        "the leased token was refreshed"
     );
     app.shutdown().await;
 }

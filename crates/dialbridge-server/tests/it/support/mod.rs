@@ -167,10 +167,7 @@ impl TestApp {
         master_key: &str,
         previous: Option<&str>,
     ) -> Result<(), StartError> {
-        for (token, running) in self.servers.drain(..) {
-            token.cancel();
-            running.wait().await.expect("clean shutdown");
-        }
+        self.stop_servers().await;
         let options = Options {
             refresh_margin_secs: self.options_refresh_margin,
             ..Options::default()
@@ -187,6 +184,15 @@ impl TestApp {
         self.master_key = master_key.to_owned();
         self.servers.push(running);
         Ok(())
+    }
+
+    /// Shuts the servers down as SIGTERM would and waits until each has stopped (its executor
+    /// drained); the database and the emulator stay. `restart_with_keys` starts one again.
+    pub async fn stop_servers(&mut self) {
+        for (token, running) in self.servers.drain(..) {
+            token.cancel();
+            running.wait().await.expect("clean shutdown");
+        }
     }
 
     pub fn cipher(&self) -> Cipher {
@@ -462,10 +468,7 @@ impl TestApp {
     /// Stops the servers and checks that every answer the emulator gave matched the spec.
     pub async fn shutdown(mut self) {
         self.emulator.assert_responses_matched_spec();
-        for (token, running) in self.servers.drain(..) {
-            token.cancel();
-            running.wait().await.expect("clean shutdown");
-        }
+        self.stop_servers().await;
         self.emulator_shutdown.cancel();
         if let Some(guard) = self.pg_guard.take() {
             guard.cleanup().await;
