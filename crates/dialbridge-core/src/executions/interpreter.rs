@@ -79,7 +79,8 @@ impl<'a> Interpreter<'a> {
 
     /// Writes the entries recorded so far (a group commit with other executions' journals).
     /// Before a step that reaches outside runs, what finished before it must be on record: a
-    /// resumed execution never repeats a finished step.
+    /// resumed execution never repeats a finished step. When the write fails the entries stay
+    /// pending, for the execution's final write (`take_pending`).
     async fn flush(&mut self) -> Result<(), Error> {
         if self.pending.is_empty() {
             return Ok(());
@@ -87,13 +88,26 @@ impl<'a> Interpreter<'a> {
         let write = JournalWrite {
             execution_id: self.execution.id.clone(),
             owner: self.executions.shared.owner().to_owned(),
-            steps: std::mem::take(&mut self.pending),
+            steps: self.pending.clone(),
             outcome: None,
             deliveries: Vec::new(),
             now: Timestamp::now(),
         };
         self.executions.write_journal(write).await?;
+        self.pending.clear();
         Ok(())
+    }
+
+    /// The entry of the step at `path` recorded since the last write, if any.
+    fn pending_entry(&self, path: &str) -> Option<StepRecord> {
+        self.pending.iter().find(|p| p.step_id == path).cloned()
+    }
+
+    /// Puts back `earlier` as the pending entry of the step at `path` (none: no entry), undoing
+    /// what was recorded for it since.
+    fn restore_pending(&mut self, path: &str, earlier: Option<StepRecord>) {
+        self.pending.retain(|p| p.step_id != path);
+        self.pending.extend(earlier);
     }
 
     pub async fn run(&mut self, definition: &Definition) -> Result<Flow, Error> {
@@ -277,9 +291,15 @@ impl StepRun<'_, '_> {
             .step_timeout;
         loop {
             attempt += 1;
+            let earlier = self.interpreter.pending_entry(self.path);
             self.record(JournalEntry::running(attempt, Some(input.clone())))
                 .await?;
-            self.interpreter.flush().await?;
+            if let Err(e) = self.interpreter.flush().await {
+                // The attempt never started: it is not on record (a resumed execution would
+                // count it), what finished before it is, with the execution's final write.
+                self.interpreter.restore_pending(self.path, earlier);
+                return Err(e);
+            }
             let cancel = self.interpreter.cancel.clone();
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return Ok(Flow::Cancelled),

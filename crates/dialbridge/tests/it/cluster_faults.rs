@@ -234,6 +234,75 @@ async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
     fleet.stop().await;
 }
 
+/// A step that needs the database to start (its attempt is journaled before its request
+/// leaves) while PostgreSQL is away: the execution is not failed for it but handed back, and
+/// once the database is back it resumes after the step that finished during the cut — that
+/// step's result kept, not run again — and runs the next one once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_step_that_starts_while_postgres_is_away_runs_once_it_is_back() {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    let workflow = serde_json::json!({
+        "name": "Two lookups",
+        "trigger": { "type": "call.hangup" },
+        "steps": [
+            { "id": "first", "action": "list_users", "input": {} },
+            { "id": "second", "action": "list_users", "input": {} },
+        ],
+    });
+    fleet.accounts(1, "hangup", workflow).await;
+    fleet
+        .emu
+        .configure(serde_json::json!({ "latency_ms": 4000 }))
+        .await;
+    let node = &fleet.nodes[0];
+    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) FROM execution_steps WHERE step_id = 'first'",
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.cut();
+    // The first step's answer comes within the cut; journaling the second's start fails.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    let took = fleet.db.wait_finished(1, Duration::from_secs(40)).await;
+    println!("the execution finished {took:.2?} after the database came back");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 1)],
+        "{}",
+        fleet.logs()
+    );
+    assert_eq!(
+        fleet
+            .db
+            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
+            .await,
+        vec![("first".to_owned(), 1), ("second".to_owned(), 1)],
+        "each step ran once"
+    );
+    let requests = fleet
+        .emu
+        .control(Method::GET, "/_control/requests", None)
+        .await;
+    let lookups = requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "GET" && r["path"] == "/api/v2/users")
+        .count();
+    assert_eq!(lookups, 2, "Dialpad saw a step twice: {requests:#}");
+    assert!(node.logged("the database went away during the execution"));
+    fleet.stop().await;
+}
+
 /// A claim that commits while its answer is lost (the database goes away in between) leaves
 /// the execution leased to a process that never started it: the process gives it back as soon
 /// as the database answers again, instead of leaving it to its 60 s lease.
