@@ -287,6 +287,163 @@ async fn an_execution_queued_through_one_process_wakes_its_holder_at_once() {
     fleet.stop().await;
 }
 
+/// `--account-concurrency` holds across processes: only the holder of an account's shard
+/// claims for it, so executions queued for one account through both processes (each process
+/// hears of all of them) still run one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn one_accounts_concurrency_holds_across_processes() {
+    let one_at_once = [FAST, &["--account-concurrency", "1"]].concat();
+    let mut fleet = Fleet::start(2, &["--no-rate-limits"], &one_at_once, None).await;
+    let receiver = Receiver::start(Duration::from_millis(400)).await;
+    let slow = json!({
+        "name": "Slow call",
+        "trigger": { "type": "api" },
+        "steps": [ { "id": "call", "http": {
+            "method": "POST",
+            "url": format!("{}/slow-{{{{ account.id }}}}", receiver.url),
+            "body": { "execution": "{{ execution.id }}" },
+        } } ],
+    });
+    fleet.accounts(4, "slow", slow).await;
+    wait_shards(&fleet, 2, Duration::from_secs(20)).await;
+    // Four executions per account, queued through each process in turn.
+    let mut queued = 0;
+    for (account, _) in &fleet.accounts {
+        for i in 0..4 {
+            let api = fleet.nodes[i % 2].api();
+            api.ok(
+                Method::POST,
+                &format!("/api/v1/accounts/{account}/workflows/slow/executions"),
+                Some(json!({ "input": {} })),
+            )
+            .await;
+            queued += 1;
+        }
+    }
+    let took = fleet
+        .db
+        .wait_finished(queued, Duration::from_secs(60))
+        .await;
+    println!("{queued} executions over 2 processes finished in {took:.2?}");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), queued)],
+        "{}",
+        fleet.logs()
+    );
+    for (account, _) in &fleet.accounts {
+        let path = format!("slow-{account}");
+        let calls = receiver.calls(&path);
+        assert_eq!(calls.len(), 4, "{account}: {calls:?}");
+        assert!(calls.values().all(|n| *n == 1), "{account}: {calls:?}");
+        assert_eq!(
+            receiver.most_in_flight(&path),
+            1,
+            "{account} ran more than one execution at once across the processes"
+        );
+    }
+    fleet.stop().await;
+}
+
+/// A process that gives shards to a newcomer remembers what still runs for the accounts it
+/// keeps: executions queued for them after the handover wait for the long one under way, one
+/// at a time. (Accounts that moved are claimed by their new holder while the old holder's run
+/// finishes: the overlap a move allows, not asserted here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn accounts_kept_through_a_handover_keep_their_concurrency() {
+    let one_at_once = [FAST, &["--account-concurrency", "1"]].concat();
+    // b alone first: every shard is b's.
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &one_at_once, None).await;
+    fleet.nodes[0].name = "b".into();
+    let receiver = Receiver::start(Duration::from_millis(300)).await;
+    let slow = json!({
+        "name": "Slow call",
+        "trigger": { "type": "api" },
+        "steps": [ { "id": "call", "http": {
+            "method": "POST",
+            "url": format!("{}/slow-{{{{ account.id }}}}", receiver.url),
+            "body": { "execution": "{{ execution.id }}", "ms": "{{ event.ms }}" },
+        } } ],
+    });
+    // Twelve accounts: with the 64 shards split in two, some are all but sure to stay b's.
+    fleet.accounts(12, "slow", slow).await;
+    let queue = |api: crate::support::cluster::Api, account: String, ms: u64| async move {
+        api.ok(
+            Method::POST,
+            &format!("/api/v1/accounts/{account}/workflows/slow/executions"),
+            Some(json!({ "input": { "ms": ms } })),
+        )
+        .await;
+    };
+    let accounts: Vec<String> = fleet.accounts.iter().map(|(a, _)| a.clone()).collect();
+    for account in &accounts {
+        queue(fleet.nodes[0].api(), account.clone(), 20_000).await;
+    }
+    for account in &accounts {
+        let path = format!("slow-{account}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while receiver.in_flight_now(&path) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{account}'s long call never began"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let b = fleet.shard_owners().await[0].0.clone();
+    let a = serve(fleet.dir.path(), "a", &fleet.pg.url, &one_at_once).await;
+    fleet.nodes.push(a);
+    wait_shards(&fleet, 2, Duration::from_secs(20)).await;
+    let kept: Vec<String> = fleet
+        .db
+        .pairs(&format!(
+            "SELECT a.account_id, a.shard FROM accounts a JOIN shard_leases s ON s.shard = a.shard \
+             WHERE s.owner = '{b}' ORDER BY a.account_id"
+        ))
+        .await
+        .into_iter()
+        .map(|(account, _)| account)
+        .collect();
+    assert!(!kept.is_empty(), "b kept none of the 12 accounts' shards");
+    for account in &kept {
+        assert_eq!(
+            receiver.in_flight_now(&format!("slow-{account}")),
+            1,
+            "{account}'s long call ended before the handover was over"
+        );
+        for i in 0..2 {
+            queue(fleet.nodes[i % 2].api(), account.clone(), 100).await;
+        }
+    }
+    let queued = (accounts.len() + 2 * kept.len()) as i64;
+    let took = fleet
+        .db
+        .wait_finished(queued, Duration::from_secs(60))
+        .await;
+    println!(
+        "{} of 12 accounts kept by b; {queued} executions finished in {took:.2?}",
+        kept.len()
+    );
+    for account in &kept {
+        let path = format!("slow-{account}");
+        assert_eq!(receiver.calls(&path).len(), 3, "{account}");
+        assert_eq!(
+            receiver.most_in_flight(&path),
+            1,
+            "{account}, kept by b through the handover, ran two executions at once"
+        );
+    }
+    fleet.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
     not(postgres_tests),

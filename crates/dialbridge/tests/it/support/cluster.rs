@@ -652,11 +652,36 @@ impl Fleet {
 }
 
 /// A vendor endpoint for workflow `http` steps: counts the calls of each path per execution
-/// (the body's `execution` field); `/slow` answers after `slow`.
+/// (the body's `execution` field) and the most calls of each path in flight at once; paths
+/// starting with `slow` answer after `slow` (or the body's `ms`).
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
     calls: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), u32>>>,
+    /// Per path: calls in flight now, and the most at once.
+    in_flight: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (u32, u32)>>>,
+}
+
+/// Counts a call out of flight when its handler ends, answered or abandoned.
+struct InFlight(Receiver, String);
+
+impl InFlight {
+    fn enter(receiver: &Receiver, step: &str) -> InFlight {
+        let mut in_flight = receiver.in_flight.lock().unwrap();
+        let (now, most) = in_flight.entry(step.to_owned()).or_default();
+        *now += 1;
+        *most = (*most).max(*now);
+        InFlight(receiver.clone(), step.to_owned())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut in_flight = self.0.in_flight.lock().unwrap();
+        if let Some((now, _)) = in_flight.get_mut(&self.1) {
+            *now -= 1;
+        }
+    }
 }
 
 impl Receiver {
@@ -667,6 +692,7 @@ impl Receiver {
         let receiver = Receiver {
             url,
             calls: Default::default(),
+            in_flight: Default::default(),
         };
         let app = axum::Router::new()
             .route(
@@ -682,8 +708,12 @@ impl Receiver {
                             .unwrap()
                             .entry((step.clone(), execution))
                             .or_default() += 1;
-                        if step == "slow" {
-                            tokio::time::sleep(slow).await;
+                        let _in_flight = InFlight::enter(&receiver, &step);
+                        if step.starts_with("slow") {
+                            let ms = body["ms"]
+                                .as_u64()
+                                .or_else(|| body["ms"].as_str()?.parse().ok());
+                            tokio::time::sleep(ms.map_or(slow, Duration::from_millis)).await;
                         }
                         axum::Json(json!({ "ok": true }))
                     },
@@ -703,6 +733,18 @@ impl Receiver {
             .filter(|((s, _), _)| s == step)
             .map(|((_, execution), n)| (execution.clone(), *n))
             .collect()
+    }
+
+    /// The most calls of path `step` that were in flight at once.
+    pub fn most_in_flight(&self, step: &str) -> u32 {
+        let in_flight = self.in_flight.lock().unwrap();
+        in_flight.get(step).map_or(0, |(_, most)| *most)
+    }
+
+    /// The calls of path `step` in flight now.
+    pub fn in_flight_now(&self, step: &str) -> u32 {
+        let in_flight = self.in_flight.lock().unwrap();
+        in_flight.get(step).map_or(0, |(now, _)| *now)
     }
 
     /// `call.hangup` → POST `/first` → POST `/slow` → a `set` step, each call naming the
