@@ -303,6 +303,68 @@ async fn a_step_that_starts_while_postgres_is_away_runs_once_it_is_back() {
     fleet.stop().await;
 }
 
+/// A store error under a step that is not an outage (here PostgreSQL refuses the second
+/// step's journal entry: a trigger raises) fails the execution with that error, rather than
+/// handing it back to meet the same refusal again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_step_whose_journal_entry_is_refused_fails_its_execution() {
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], None).await;
+    let workflow = serde_json::json!({
+        "name": "Note then lookup",
+        "trigger": { "type": "call.hangup" },
+        "steps": [
+            { "id": "first", "set": { "call": "{{ event.call_id }}" } },
+            { "id": "second", "action": "list_users", "input": {} },
+        ],
+    });
+    fleet.accounts(1, "hangup", workflow).await;
+    fleet
+        .db
+        .execute(
+            "CREATE FUNCTION refuse_second() RETURNS trigger AS $$ BEGIN \
+             IF NEW.step_id = 'second' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+        )
+        .await;
+    fleet
+        .db
+        .execute(
+            "CREATE TRIGGER refuse_second BEFORE INSERT OR UPDATE ON execution_steps \
+             FOR EACH ROW EXECUTE FUNCTION refuse_second()",
+        )
+        .await;
+    let node = &fleet.nodes[0];
+    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
+    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("failed".to_owned(), 1)],
+        "{}",
+        fleet.logs()
+    );
+    assert_eq!(
+        fleet
+            .db
+            .number("SELECT COUNT(*) FROM executions WHERE error LIKE '%refused by the test%'")
+            .await,
+        1,
+        "the execution's error does not say what refused it"
+    );
+    assert_eq!(
+        fleet
+            .db
+            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
+            .await,
+        vec![("first".to_owned(), 1)],
+        "the refused step is on record"
+    );
+    fleet.stop().await;
+}
+
 /// A claim that commits while its answer is lost (the database goes away in between) leaves
 /// the execution leased to a process that never started it: the process gives it back as soon
 /// as the database answers again, instead of leaving it to its 60 s lease.

@@ -428,6 +428,14 @@ impl Db {
             .get::<i64, _>(0)
     }
 
+    /// Runs one statement that answers no rows.
+    pub async fn execute(&self, sql: &str) {
+        sqlx::query(sql)
+            .execute(&self.0)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Rows of two columns: text and BIGINT.
     pub async fn pairs(&self, sql: &str) -> Vec<(String, i64)> {
         sqlx::query(sql)
