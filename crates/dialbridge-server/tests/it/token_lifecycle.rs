@@ -38,6 +38,36 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
+/// A server whose background refresh loop looks every second.
+async fn refreshing_every_second(backend: Backend) -> TestApp {
+    let options = Options {
+        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
+        ..Options::default()
+    };
+    TestApp::spawn_with(backend, options).await
+}
+
+/// `app` with account `acme` connected by OAuth.
+async fn with_acme_connected(app: TestApp) -> TestApp {
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    app
+}
+
+/// The app's client secret made wrong: Dialpad answers every refresh `invalid_client`.
+async fn break_the_apps_secret(app: &TestApp) {
+    let wrong_secret = json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url});
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(wrong_secret),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 /// Stores `update` over the connection's tokens, as if a refresh had.
 async fn store_tokens(
     app: &TestApp,
@@ -100,10 +130,7 @@ async fn fifty_requests_on_an_expiring_token_refresh_once(backend: Backend) {
 }
 
 async fn fifty_requests_after_a_401_refresh_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
     // Dialpad now refuses every access token, though dialbridge believes they are valid.
     app.emulator_call(Method::POST, "/_control/tokens/expire", None)
         .await;
@@ -147,10 +174,7 @@ async fn two_processes_refresh_once(backend: Backend) {
 }
 
 async fn refresh_tokens_rotated_or_kept(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
     let cipher = app.cipher();
     let original = app.stored_connection("acme").await.refresh_token.unwrap();
 
@@ -183,16 +207,10 @@ async fn refresh_tokens_rotated_or_kept(backend: Backend) {
 }
 
 async fn failed_refresh_backs_off(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
     // The app's secret is now wrong: Dialpad answers invalid_client, which may be fixed, so
     // dialbridge backs off instead of giving up or hammering Dialpad.
-    let (status, _) = app
-        .call(Method::PUT, "/api/v1/app/credentials/custom", Some(json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url})))
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    break_the_apps_secret(&app).await;
     app.emulator_call(Method::POST, "/_control/tokens/expire", None)
         .await;
     for _ in 0..3 {
@@ -219,10 +237,7 @@ async fn failed_refresh_backs_off(backend: Backend) {
 }
 
 async fn invalid_grant_requires_reauth(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
     let company = app.connection("acme").await["dialpad_company_id"].clone();
     // The customer uninstalls the app at Dialpad.
     let (status, _) = app
@@ -260,11 +275,7 @@ async fn invalid_grant_requires_reauth(backend: Backend) {
 /// refresh moment — tokens living 4 s are refreshed 2–3 s after they are issued — and again
 /// for the token that replaced it, so a connection nobody uses stays alive.
 async fn idle_connections_refresh_in_the_background(backend: Backend) {
-    let options = Options {
-        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(backend, options).await;
+    let app = refreshing_every_second(backend).await;
     app.emulator_call(
         Method::PATCH,
         "/_control/config",
@@ -300,30 +311,19 @@ async fn idle_connections_refresh_in_the_background(backend: Backend) {
 /// tried again after 5 s, then 10 s — instead of being taken again at every turn of the loop;
 /// the connection stays `connected` and Dialpad never sees a refresh.
 async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backend) {
-    let options = Options {
-        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(backend, options).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
-    let stored = app.stored_connection("acme").await;
-    let now = dialbridge_core::Timestamp::now();
-    let damaged = dialbridge_core::TokenUpdate {
-        access_token: stored.access_token.clone().unwrap(),
-        refresh_token: dialbridge_core::Sealed(vec![7; 40]),
-        expires_at: Some(now + std::time::Duration::from_secs(3600)),
-        refresh_at: Some(now),
-        scopes: stored.scopes.clone(),
-        now,
-    };
-    let id = dialbridge_core::AccountId::parse("acme").unwrap();
-    let store = app.platform.store();
-    assert!(store
-        .swap_tokens(&id, stored.token_version, &damaged)
-        .await
-        .unwrap());
+    let app = with_acme_connected(refreshing_every_second(backend).await).await;
+    store_tokens(&app, "acme", |stored| {
+        let now = dialbridge_core::Timestamp::now();
+        dialbridge_core::TokenUpdate {
+            access_token: stored.access_token.clone().unwrap(),
+            refresh_token: dialbridge_core::Sealed(vec![7; 40]),
+            expires_at: Some(now + std::time::Duration::from_secs(3600)),
+            refresh_at: Some(now),
+            scopes: stored.scopes.clone(),
+            now,
+        }
+    })
+    .await;
     for (failures, backoff_secs) in [(1, 5), (2, 10)] {
         eventually_within(
             std::time::Duration::from_secs(15),
@@ -359,36 +359,20 @@ async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backe
 /// the request is answered 503 `dialpad_unavailable`, saying so, instead of sending Dialpad a
 /// token it will refuse; during the backoff that follows, no second refresh is tried.
 async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
-    let stored = app.stored_connection("acme").await;
-    let now = dialbridge_core::Timestamp::now();
-    let expired = dialbridge_core::TokenUpdate {
-        access_token: stored.access_token.clone().unwrap(),
-        refresh_token: stored.refresh_token.clone().unwrap(),
-        expires_at: Some(now - std::time::Duration::from_secs(1)),
-        refresh_at: None,
-        scopes: stored.scopes.clone(),
-        now,
-    };
-    let id = dialbridge_core::AccountId::parse("acme").unwrap();
-    assert!(app
-        .platform
-        .store()
-        .swap_tokens(&id, stored.token_version, &expired)
-        .await
-        .unwrap());
-    let wrong_secret = json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url});
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            "/api/v1/app/credentials/custom",
-            Some(wrong_secret),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
+    store_tokens(&app, "acme", |stored| {
+        let now = dialbridge_core::Timestamp::now();
+        dialbridge_core::TokenUpdate {
+            access_token: stored.access_token.clone().unwrap(),
+            refresh_token: stored.refresh_token.clone().unwrap(),
+            expires_at: Some(now - std::time::Duration::from_secs(1)),
+            refresh_at: None,
+            scopes: stored.scopes.clone(),
+            now,
+        }
+    })
+    .await;
+    break_the_apps_secret(&app).await;
     app.take_dialpad_requests().await;
     for _ in 0..2 {
         let (status, body) = app.check(&app.base, "acme").await;
@@ -419,23 +403,8 @@ async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) 
 /// second refusal — not once by the refresh and again by the loop that asked for it. At no
 /// moment does the stored count run ahead of the refreshes Dialpad saw.
 async fn a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once(backend: Backend) {
-    let options = Options {
-        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(backend, options).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
-    let wrong_secret = json!({"client_id": "dialbridge-dev", "client_secret": "wrong", "base_url": app.emulator_url});
-    let (status, _) = app
-        .call(
-            Method::PUT,
-            "/api/v1/app/credentials/custom",
-            Some(wrong_secret),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let app = with_acme_connected(refreshing_every_second(backend).await).await;
+    break_the_apps_secret(&app).await;
     store_tokens(&app, "acme", |stored| {
         let now = dialbridge_core::Timestamp::now();
         dialbridge_core::TokenUpdate {
@@ -484,14 +453,7 @@ async fn a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once
 /// A token two minutes overdue whose refresh lease a process that died still holds: the loop
 /// cannot take it, and says so in `dialbridge_token_refresh_lag_seconds`.
 async fn a_refresh_stuck_under_a_dead_process_lease_shows_as_lag(backend: Backend) {
-    let options = Options {
-        serve_args: vec!["--refresh-interval-secs".into(), "1".into()],
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(backend, options).await;
-    app.configure_app().await;
-    app.create_account("acme").await;
-    app.connect_oauth("acme").await;
+    let app = with_acme_connected(refreshing_every_second(backend).await).await;
     let now = dialbridge_core::Timestamp::now();
     let overdue = std::time::Duration::from_secs(120);
     let version = store_tokens(&app, "acme", |stored| dialbridge_core::TokenUpdate {

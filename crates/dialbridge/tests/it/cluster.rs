@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::cluster::{hangup_workflow, post_events, serve, Fleet, Receiver};
+use crate::support::cluster::{hangup_workflow, post_events, serve, Fleet, Proc, Receiver};
 
 /// Short leases, so a dead process's work moves within seconds.
 const FAST: &[&str] = &[
@@ -287,6 +287,31 @@ async fn an_execution_queued_through_one_process_wakes_its_holder_at_once() {
     fleet.stop().await;
 }
 
+/// Started by the API: one POST to the receiver's `/slow-<account>`, answered after the
+/// execution's input `ms`.
+fn slow_call_per_account(receiver: &Receiver) -> serde_json::Value {
+    json!({
+        "name": "Slow call",
+        "trigger": { "type": "api" },
+        "steps": [ { "id": "call", "http": {
+            "method": "POST",
+            "url": format!("{}/slow-{{{{ account.id }}}}", receiver.url),
+            "body": { "execution": "{{ execution.id }}", "ms": "{{ event.ms }}" },
+        } } ],
+    })
+}
+
+/// Queues `slow_call_per_account` for `account` through `node`, its call taking `ms`.
+async fn queue_slow_call(node: &Proc, account: &str, ms: u64) {
+    node.api()
+        .ok(
+            Method::POST,
+            &format!("/api/v1/accounts/{account}/workflows/slow/executions"),
+            Some(json!({ "input": { "ms": ms } })),
+        )
+        .await;
+}
+
 /// `--account-concurrency` holds across processes: only the holder of an account's shard
 /// claims for it, so executions queued for one account through both processes (each process
 /// hears of all of them) still run one at a time.
@@ -299,28 +324,15 @@ async fn one_accounts_concurrency_holds_across_processes() {
     let one_at_once = [FAST, &["--account-concurrency", "1"]].concat();
     let mut fleet = Fleet::start(2, &["--no-rate-limits"], &one_at_once, None).await;
     let receiver = Receiver::start(Duration::from_millis(400)).await;
-    let slow = json!({
-        "name": "Slow call",
-        "trigger": { "type": "api" },
-        "steps": [ { "id": "call", "http": {
-            "method": "POST",
-            "url": format!("{}/slow-{{{{ account.id }}}}", receiver.url),
-            "body": { "execution": "{{ execution.id }}" },
-        } } ],
-    });
-    fleet.accounts(4, "slow", slow).await;
+    fleet
+        .accounts(4, "slow", slow_call_per_account(&receiver))
+        .await;
     wait_shards(&fleet, 2, Duration::from_secs(20)).await;
     // Four executions per account, queued through each process in turn.
     let mut queued = 0;
     for (account, _) in &fleet.accounts {
         for i in 0..4 {
-            let api = fleet.nodes[i % 2].api();
-            api.ok(
-                Method::POST,
-                &format!("/api/v1/accounts/{account}/workflows/slow/executions"),
-                Some(json!({ "input": {} })),
-            )
-            .await;
+            queue_slow_call(&fleet.nodes[i % 2], account, 400).await;
             queued += 1;
         }
     }
@@ -364,28 +376,13 @@ async fn accounts_kept_through_a_handover_keep_their_concurrency() {
     let mut fleet = Fleet::start(1, &["--no-rate-limits"], &one_at_once, None).await;
     fleet.nodes[0].name = "b".into();
     let receiver = Receiver::start(Duration::from_millis(300)).await;
-    let slow = json!({
-        "name": "Slow call",
-        "trigger": { "type": "api" },
-        "steps": [ { "id": "call", "http": {
-            "method": "POST",
-            "url": format!("{}/slow-{{{{ account.id }}}}", receiver.url),
-            "body": { "execution": "{{ execution.id }}", "ms": "{{ event.ms }}" },
-        } } ],
-    });
     // Twelve accounts: with the 64 shards split in two, some are all but sure to stay b's.
-    fleet.accounts(12, "slow", slow).await;
-    let queue = |api: crate::support::cluster::Api, account: String, ms: u64| async move {
-        api.ok(
-            Method::POST,
-            &format!("/api/v1/accounts/{account}/workflows/slow/executions"),
-            Some(json!({ "input": { "ms": ms } })),
-        )
+    fleet
+        .accounts(12, "slow", slow_call_per_account(&receiver))
         .await;
-    };
     let accounts: Vec<String> = fleet.accounts.iter().map(|(a, _)| a.clone()).collect();
     for account in &accounts {
-        queue(fleet.nodes[0].api(), account.clone(), 20_000).await;
+        queue_slow_call(&fleet.nodes[0], account, 20_000).await;
     }
     for account in &accounts {
         let path = format!("slow-{account}");
@@ -420,7 +417,7 @@ async fn accounts_kept_through_a_handover_keep_their_concurrency() {
             "{account}'s long call ended before the handover was over"
         );
         for i in 0..2 {
-            queue(fleet.nodes[i % 2].api(), account.clone(), 100).await;
+            queue_slow_call(&fleet.nodes[i % 2], account, 100).await;
         }
     }
     let queued = (accounts.len() + 2 * kept.len()) as i64;

@@ -174,6 +174,57 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
     fleet.stop().await;
 }
 
+/// PostgreSQL cut for 5 s while the first of `steps`, a Dialpad request made to take 4 s,
+/// waits for its answer, so the answer comes within the cut. Answers once the execution has
+/// finished, and succeeded, after the database came back (the proxy with the fleet: dropping
+/// it closes the way to the database).
+async fn cut_postgres_under_a_dialpad_step(steps: serde_json::Value) -> (Fleet, Proxy) {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    let first = steps[0]["id"].as_str().unwrap().to_owned();
+    let workflow = serde_json::json!({
+        "name": "Cut under a step",
+        "trigger": { "type": "call.hangup" },
+        "steps": steps,
+    });
+    fleet.accounts(1, "hangup", workflow).await;
+    fleet
+        .emu
+        .configure(serde_json::json!({ "latency_ms": 4000 }))
+        .await;
+    let base = fleet.nodes[0].base.clone();
+    assert_eq!(post_bounded(&fleet.hooks[0], &base, 0).await.0, 200);
+    // The step's first attempt is journaled just before its request leaves; a second later it
+    // is at Dialpad.
+    wait_until_some(
+        &fleet,
+        &format!("SELECT COUNT(*) FROM execution_steps WHERE step_id = '{first}'"),
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    let took = fleet.db.wait_finished(1, Duration::from_secs(40)).await;
+    println!("the execution finished {took:.2?} after the database came back");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 1)],
+        "{}",
+        fleet.logs()
+    );
+    (fleet, proxy)
+}
+
+/// The steps of the execution, each with its attempts.
+async fn attempts(fleet: &Fleet) -> Vec<(String, i64)> {
+    fleet
+        .db
+        .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
+        .await
+}
+
 /// A step that ends while PostgreSQL is away: what it did is recorded as soon as the database
 /// is back, not left to the execution's lease (60 s by default, longer than the wait here),
 /// and the step does not run again.
@@ -183,54 +234,17 @@ async fn postgres_cut_away_answers_503_and_everything_resumes_when_it_is_back() 
     ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
 )]
 async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
-    let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
-    let workflow = serde_json::json!({
-        "name": "Slow lookup",
-        "trigger": { "type": "call.hangup" },
-        "steps": [
-            { "id": "lookup", "action": "list_users", "input": {} },
-            { "id": "note", "set": { "call": "{{ event.call_id }}" } },
-        ],
-    });
-    fleet.accounts(1, "hangup", workflow).await;
-    // Each Dialpad request now takes 4 s: long enough to cut the database under the step.
-    fleet
-        .emu
-        .configure(serde_json::json!({ "latency_ms": 4000 }))
-        .await;
-    let node = &fleet.nodes[0];
-    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
-    // The step's first attempt is journaled just before its request leaves; a second later it
-    // is at Dialpad.
-    wait_until_some(
-        &fleet,
-        "SELECT COUNT(*) FROM execution_steps WHERE step_id = 'lookup'",
-        Duration::from_secs(10),
-    )
+    let (fleet, _proxy) = cut_postgres_under_a_dialpad_step(serde_json::json!([
+        { "id": "lookup", "action": "list_users", "input": {} },
+        { "id": "note", "set": { "call": "{{ event.call_id }}" } },
+    ]))
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    proxy.cut();
-    // The step's answer comes within the cut; recording it fails.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    proxy.restore();
-    let took = fleet.db.wait_finished(1, Duration::from_secs(30)).await;
-    println!("the execution finished {took:.2?} after the database came back");
     assert_eq!(
-        fleet.db.statuses().await,
-        vec![("succeeded".to_owned(), 1)],
-        "{}",
-        fleet.logs()
-    );
-    assert_eq!(
-        fleet
-            .db
-            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
-            .await,
+        attempts(&fleet).await,
         vec![("lookup".to_owned(), 1), ("note".to_owned(), 1)],
         "each step ran once"
     );
-    assert!(node.logged("recording the outcome failed; trying again"));
+    assert!(fleet.nodes[0].logged("recording the outcome failed; trying again"));
     fleet.stop().await;
 }
 
@@ -244,47 +258,13 @@ async fn a_step_that_ends_while_postgres_is_away_is_recorded_when_it_is_back() {
     ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
 )]
 async fn a_step_that_starts_while_postgres_is_away_runs_once_it_is_back() {
-    let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
-    let workflow = serde_json::json!({
-        "name": "Two lookups",
-        "trigger": { "type": "call.hangup" },
-        "steps": [
-            { "id": "first", "action": "list_users", "input": {} },
-            { "id": "second", "action": "list_users", "input": {} },
-        ],
-    });
-    fleet.accounts(1, "hangup", workflow).await;
-    fleet
-        .emu
-        .configure(serde_json::json!({ "latency_ms": 4000 }))
-        .await;
-    let node = &fleet.nodes[0];
-    assert_eq!(post_bounded(&fleet.hooks[0], &node.base, 0).await.0, 200);
-    wait_until_some(
-        &fleet,
-        "SELECT COUNT(*) FROM execution_steps WHERE step_id = 'first'",
-        Duration::from_secs(10),
-    )
+    let (fleet, _proxy) = cut_postgres_under_a_dialpad_step(serde_json::json!([
+        { "id": "first", "action": "list_users", "input": {} },
+        { "id": "second", "action": "list_users", "input": {} },
+    ]))
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    proxy.cut();
-    // The first step's answer comes within the cut; journaling the second's start fails.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    proxy.restore();
-    let took = fleet.db.wait_finished(1, Duration::from_secs(40)).await;
-    println!("the execution finished {took:.2?} after the database came back");
     assert_eq!(
-        fleet.db.statuses().await,
-        vec![("succeeded".to_owned(), 1)],
-        "{}",
-        fleet.logs()
-    );
-    assert_eq!(
-        fleet
-            .db
-            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
-            .await,
+        attempts(&fleet).await,
         vec![("first".to_owned(), 1), ("second".to_owned(), 1)],
         "each step ran once"
     );
@@ -299,7 +279,7 @@ async fn a_step_that_starts_while_postgres_is_away_runs_once_it_is_back() {
         .filter(|r| r["method"] == "GET" && r["path"] == "/api/v2/users")
         .count();
     assert_eq!(lookups, 2, "Dialpad saw a step twice: {requests:#}");
-    assert!(node.logged("the database went away during the execution"));
+    assert!(fleet.nodes[0].logged("the database went away during the execution"));
     fleet.stop().await;
 }
 
@@ -355,10 +335,7 @@ async fn a_step_whose_journal_entry_is_refused_fails_its_execution() {
         "the execution's error does not say what refused it"
     );
     assert_eq!(
-        fleet
-            .db
-            .pairs("SELECT step_id, attempts FROM execution_steps ORDER BY step_id")
-            .await,
+        attempts(&fleet).await,
         vec![("first".to_owned(), 1)],
         "the refused step is on record"
     );
