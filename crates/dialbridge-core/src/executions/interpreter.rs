@@ -38,8 +38,8 @@ pub struct Interpreter<'a> {
     executions: &'a Executions,
     execution: &'a ExecutionRecord,
     journal: HashMap<String, StepRecord>,
-    /// Entries recorded since the journal was last written.
-    pending: Vec<StepRecord>,
+    /// The steps (paths) whose entry in `journal` changed since the journal was last written.
+    pending: Vec<String>,
     next_seq: i64,
     /// What templates see.
     ctx: Value,
@@ -73,8 +73,12 @@ impl<'a> Interpreter<'a> {
     }
 
     /// The entries recorded since the journal was last written (for the final write).
-    pub fn take_pending(self) -> Vec<StepRecord> {
-        self.pending
+    pub fn take_pending(mut self) -> Vec<StepRecord> {
+        let pending = std::mem::take(&mut self.pending);
+        pending
+            .iter()
+            .filter_map(|path| self.journal.remove(path))
+            .collect()
     }
 
     /// Writes the entries recorded so far (a group commit with other executions' journals).
@@ -88,7 +92,11 @@ impl<'a> Interpreter<'a> {
         let write = JournalWrite {
             execution_id: self.execution.id.clone(),
             owner: self.executions.shared.owner().to_owned(),
-            steps: self.pending.clone(),
+            steps: self
+                .pending
+                .iter()
+                .filter_map(|path| self.journal.get(path).cloned())
+                .collect(),
             outcome: None,
             deliveries: Vec::new(),
             now: Timestamp::now(),
@@ -100,14 +108,19 @@ impl<'a> Interpreter<'a> {
 
     /// The entry of the step at `path` recorded since the last write, if any.
     fn pending_entry(&self, path: &str) -> Option<StepRecord> {
-        self.pending.iter().find(|p| p.step_id == path).cloned()
+        let pending = self.pending.iter().any(|p| p == path);
+        pending.then(|| self.journal.get(path).cloned()).flatten()
     }
 
     /// Puts back `earlier` as the pending entry of the step at `path` (none: no entry), undoing
     /// what was recorded for it since.
     fn restore_pending(&mut self, path: &str, earlier: Option<StepRecord>) {
-        self.pending.retain(|p| p.step_id != path);
-        self.pending.extend(earlier);
+        match earlier {
+            Some(record) => {
+                self.journal.insert(path.to_owned(), record);
+            }
+            None => self.pending.retain(|p| p != path),
+        }
     }
 
     pub async fn run(&mut self, definition: &Definition) -> Result<Flow, Error> {
@@ -188,8 +201,8 @@ impl<'a> Interpreter<'a> {
             finished_at: finished.then_some(now),
             wake_at: wake_at.or_else(|| previous.and_then(|p| p.wake_at)),
         };
-        self.pending.retain(|p| p.step_id != record.step_id);
-        self.pending.push(record.clone());
+        self.pending.retain(|p| p != path);
+        self.pending.push(path.to_owned());
         self.journal.insert(path.to_owned(), record);
         Ok(())
     }
