@@ -68,18 +68,39 @@ async fn break_the_apps_secret(app: &TestApp) {
     assert_eq!(status, StatusCode::OK);
 }
 
-/// Stores `update` over the connection's tokens, as if a refresh had.
+/// Stores the connection's tokens again, as a refresh would: expiring `expires_in` seconds
+/// from now and due for refresh `refresh_in` seconds from now (negative: in the past), the
+/// refresh token replaced by `refresh_token` when given. Answers the new token version.
 async fn store_tokens(
     app: &TestApp,
     account: &str,
-    update: impl FnOnce(&dialbridge_core::ConnectionRecord) -> dialbridge_core::TokenUpdate,
+    expires_in: i64,
+    refresh_in: Option<i64>,
+    refresh_token: Option<dialbridge_core::Sealed>,
 ) -> i64 {
     let stored = app.stored_connection(account).await;
+    let now = dialbridge_core::Timestamp::now();
+    let at = |secs: i64| {
+        let offset = std::time::Duration::from_secs(secs.unsigned_abs());
+        if secs < 0 {
+            now - offset
+        } else {
+            now + offset
+        }
+    };
+    let update = dialbridge_core::TokenUpdate {
+        access_token: stored.access_token.clone().unwrap(),
+        refresh_token: refresh_token.unwrap_or_else(|| stored.refresh_token.clone().unwrap()),
+        expires_at: Some(at(expires_in)),
+        refresh_at: refresh_in.map(at),
+        scopes: stored.scopes.clone(),
+        now,
+    };
     let id = dialbridge_core::AccountId::parse(account).unwrap();
     let swapped = app
         .platform
         .store()
-        .swap_tokens(&id, stored.token_version, &update(&stored))
+        .swap_tokens(&id, stored.token_version, &update)
         .await
         .unwrap();
     assert!(swapped);
@@ -312,18 +333,8 @@ async fn idle_connections_refresh_in_the_background(backend: Backend) {
 /// the connection stays `connected` and Dialpad never sees a refresh.
 async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backend) {
     let app = with_acme_connected(refreshing_every_second(backend).await).await;
-    store_tokens(&app, "acme", |stored| {
-        let now = dialbridge_core::Timestamp::now();
-        dialbridge_core::TokenUpdate {
-            access_token: stored.access_token.clone().unwrap(),
-            refresh_token: dialbridge_core::Sealed(vec![7; 40]),
-            expires_at: Some(now + std::time::Duration::from_secs(3600)),
-            refresh_at: Some(now),
-            scopes: stored.scopes.clone(),
-            now,
-        }
-    })
-    .await;
+    let damaged = dialbridge_core::Sealed(vec![7; 40]);
+    store_tokens(&app, "acme", 3600, Some(0), Some(damaged)).await;
     for (failures, backoff_secs) in [(1, 5), (2, 10)] {
         eventually_within(
             std::time::Duration::from_secs(15),
@@ -360,18 +371,7 @@ async fn a_background_refresh_that_fails_before_dialpad_backs_off(backend: Backe
 /// token it will refuse; during the backoff that follows, no second refresh is tried.
 async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) {
     let app = with_acme_connected(TestApp::spawn(backend).await).await;
-    store_tokens(&app, "acme", |stored| {
-        let now = dialbridge_core::Timestamp::now();
-        dialbridge_core::TokenUpdate {
-            access_token: stored.access_token.clone().unwrap(),
-            refresh_token: stored.refresh_token.clone().unwrap(),
-            expires_at: Some(now - std::time::Duration::from_secs(1)),
-            refresh_at: None,
-            scopes: stored.scopes.clone(),
-            now,
-        }
-    })
-    .await;
+    store_tokens(&app, "acme", -1, None, None).await;
     break_the_apps_secret(&app).await;
     app.take_dialpad_requests().await;
     for _ in 0..2 {
@@ -405,18 +405,7 @@ async fn an_expired_token_is_not_sent_while_its_refresh_fails(backend: Backend) 
 async fn a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once(backend: Backend) {
     let app = with_acme_connected(refreshing_every_second(backend).await).await;
     break_the_apps_secret(&app).await;
-    store_tokens(&app, "acme", |stored| {
-        let now = dialbridge_core::Timestamp::now();
-        dialbridge_core::TokenUpdate {
-            access_token: stored.access_token.clone().unwrap(),
-            refresh_token: stored.refresh_token.clone().unwrap(),
-            expires_at: Some(now - std::time::Duration::from_secs(1)),
-            refresh_at: Some(now),
-            scopes: stored.scopes.clone(),
-            now,
-        }
-    })
-    .await;
+    store_tokens(&app, "acme", -1, Some(0), None).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         // The stored count first: Dialpad's can only have grown since.
@@ -455,16 +444,7 @@ async fn a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once
 async fn a_refresh_stuck_under_a_dead_process_lease_shows_as_lag(backend: Backend) {
     let app = with_acme_connected(refreshing_every_second(backend).await).await;
     let now = dialbridge_core::Timestamp::now();
-    let overdue = std::time::Duration::from_secs(120);
-    let version = store_tokens(&app, "acme", |stored| dialbridge_core::TokenUpdate {
-        access_token: stored.access_token.clone().unwrap(),
-        refresh_token: stored.refresh_token.clone().unwrap(),
-        expires_at: Some(now + std::time::Duration::from_secs(3600)),
-        refresh_at: Some(now - overdue),
-        scopes: stored.scopes.clone(),
-        now,
-    })
-    .await;
+    let version = store_tokens(&app, "acme", 3600, Some(-120), None).await;
     let id = dialbridge_core::AccountId::parse("acme").unwrap();
     let until = now + std::time::Duration::from_secs(3600);
     let leased = app
