@@ -2,7 +2,7 @@
 //! request/response validation built on its normalised schemas (compiled on first use, then reused).
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -57,15 +57,43 @@ pub struct Operation {
     /// The operation documents a request body.
     pub has_request_body: bool,
     body_required: bool,
-    request_body: Option<Value>,
+    request_body: Option<Schema>,
     responses: Vec<Response>,
     request_checkers: OnceLock<RequestCheckers>,
 }
 
 struct Response {
     status: String,
-    schema: Option<Value>,
+    schema: Option<Schema>,
     checker: OnceLock<Checker>,
+}
+
+/// A body schema as the spec writes it (mostly a `$ref`), normalised on first use: inlined, the
+/// spec's body schemas take megabytes, and a process uses a few of its 193 operations.
+struct Schema {
+    raw: Value,
+    components: Arc<Map<String, Value>>,
+    normalised: OnceLock<Value>,
+}
+
+impl Schema {
+    /// Normalises `raw` once to prove it can be (errors show when the spec is parsed, not when
+    /// the schema is first used), then keeps only `raw`.
+    fn new(raw: &Value, components: &Arc<Map<String, Value>>) -> Result<Schema, SpecError> {
+        normalise(raw, components)?;
+        Ok(Schema {
+            raw: raw.clone(),
+            components: Arc::clone(components),
+            normalised: OnceLock::new(),
+        })
+    }
+
+    fn normalised(&self) -> &Value {
+        self.normalised.get_or_init(|| {
+            normalise(&self.raw, &self.components)
+                .expect("normalised once in Schema::new, and normalising is deterministic")
+        })
+    }
 }
 
 struct RequestCheckers {
@@ -81,7 +109,7 @@ impl Operation {
         path: &str,
         operation: &Value,
         shared_parameters: &[Value],
-        components: &Map<String, Value>,
+        components: &Arc<Map<String, Value>>,
     ) -> Result<Self, SpecError> {
         let at = format!("{} {path}", method.to_ascii_uppercase());
         let text = |key: &str| {
@@ -118,7 +146,7 @@ impl Operation {
         let request_body = operation.get("requestBody");
         let body_schema = request_body
             .and_then(|body| body.pointer("/content/application~1json/schema"))
-            .map(|schema| normalise(schema, components))
+            .map(|schema| Schema::new(schema, components))
             .transpose()?;
 
         let mut responses = Vec::new();
@@ -126,7 +154,7 @@ impl Operation {
             for (status, response) in declared {
                 let schema = response
                     .pointer("/content/application~1json/schema")
-                    .map(|schema| normalise(schema, components))
+                    .map(|schema| Schema::new(schema, components))
                     .transpose()?;
                 responses.push(Response {
                     status: status.clone(),
@@ -234,7 +262,7 @@ impl Operation {
         };
         let problems = response
             .checker
-            .get_or_init(|| Checker::new(Part::Body, schema.clone()))
+            .get_or_init(|| Checker::new(Part::Body, schema.normalised().clone()))
             .check(body);
         if problems.is_empty() {
             Ok(())
@@ -245,7 +273,9 @@ impl Operation {
 
     /// The request body schema, fully resolved and normalised, or `None`.
     pub fn request_body_schema(&self) -> Option<Value> {
-        self.request_body.clone()
+        self.request_body
+            .as_ref()
+            .map(|schema| schema.normalised().clone())
     }
 
     /// The 200 response schema, fully resolved and normalised, or `None`.
@@ -253,7 +283,8 @@ impl Operation {
         self.responses
             .iter()
             .find(|response| response.status == "200")
-            .and_then(|response| response.schema.clone())
+            .and_then(|response| response.schema.as_ref())
+            .map(|schema| schema.normalised().clone())
     }
 
     /// The statuses the spec documents for this operation ("200", "204", …).
@@ -267,7 +298,7 @@ impl Operation {
     pub fn required_body_fields(&self) -> Vec<&str> {
         self.request_body
             .as_ref()
-            .and_then(|schema| schema.get("required"))
+            .and_then(|schema| schema.normalised().get("required"))
             .and_then(Value::as_array)
             .map(|required| required.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default()
@@ -282,7 +313,7 @@ impl Operation {
             Some(
                 response
                     .checker
-                    .get_or_init(|| Checker::new(Part::Body, schema.clone())),
+                    .get_or_init(|| Checker::new(Part::Body, schema.normalised().clone())),
             )
         });
         [&checkers.path, &checkers.query]
@@ -305,8 +336,8 @@ impl Operation {
             ),
             body: self
                 .request_body
-                .clone()
-                .map(|schema| Checker::new(Part::Body, schema)),
+                .as_ref()
+                .map(|schema| Checker::new(Part::Body, schema.normalised().clone())),
         })
     }
 

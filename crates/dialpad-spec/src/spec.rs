@@ -2,6 +2,7 @@
 //! request (method + path) among the documented path templates.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -15,7 +16,6 @@ const METHODS: [&str; 8] = [
 
 /// The Dialpad API as its OpenAPI document describes it.
 pub struct Spec {
-    document: Value,
     operations: Vec<Operation>,
     by_id: HashMap<String, usize>,
     templates: Vec<Template>,
@@ -41,13 +41,14 @@ impl Spec {
         Spec::from_document(serde_json::from_str(text)?)
     }
 
-    /// Builds the spec from an OpenAPI 3.0 document, normalising every schema it uses.
-    pub fn from_document(document: Value) -> Result<Spec, SpecError> {
-        let empty = Map::new();
-        let components = document
-            .pointer("/components/schemas")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
+    /// Builds the spec from an OpenAPI 3.0 document, checking that every schema it uses
+    /// normalises. What the operations need is kept; the rest of the document is dropped.
+    pub fn from_document(mut document: Value) -> Result<Spec, SpecError> {
+        let components = match document.pointer_mut("/components/schemas").map(Value::take) {
+            Some(Value::Object(schemas)) => schemas,
+            _ => Map::new(),
+        };
+        let components = Arc::new(components);
         let paths = document
             .get("paths")
             .and_then(Value::as_object)
@@ -65,7 +66,7 @@ impl Spec {
             for method in METHODS {
                 if let Some(operation) = item.get(method) {
                     let operation =
-                        Operation::from_openapi(method, path, operation, shared, components)?;
+                        Operation::from_openapi(method, path, operation, shared, &components)?;
                     template
                         .methods
                         .push((operation.method.clone(), operations.len()));
@@ -82,7 +83,6 @@ impl Spec {
             }
         }
         Ok(Spec {
-            document,
             operations,
             by_id,
             templates,
@@ -141,10 +141,5 @@ impl Spec {
     /// nothing is reasonably close. See `matching::nearest` for the distance used.
     pub fn nearest_path(&self, path: &str) -> Option<&str> {
         matching::nearest(&self.templates, path)
-    }
-
-    /// The raw OpenAPI document.
-    pub fn document(&self) -> &Value {
-        &self.document
     }
 }

@@ -17,7 +17,6 @@ fn the_embedded_spec_loads_with_every_path_and_operation() {
     assert_eq!(paths.len(), 120);
     assert_eq!(spec.paths().count(), 120);
     assert_eq!(spec.operations().len(), 193);
-    assert_eq!(spec.document()["openapi"], "3.0.0");
     for operation in spec.operations() {
         assert_eq!(
             spec.operation(&operation.id).map(|op| &op.path),
