@@ -33,11 +33,11 @@ if ! $allow_dirty && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/
     exit 1
 fi
 
-cargo build --release --locked -p dialbridge
-version=$(target/release/dialbridge --version | awk '{print $2}')
+cargo build --profile dist --locked -p dialbridge
+version=$(target/dist/dialbridge --version | awk '{print $2}')
 name="dialbridge-$version-$target"
 mkdir -p "$out"
-strip --strip-all -o "$out/$name" target/release/dialbridge
+strip --strip-all -o "$out/$name" target/dist/dialbridge
 (cd "$out" && sha256sum "$name" > "$name.sha256")
 "$out/$name" --version
 echo "$out/$name ($(du -h "$out/$name" | cut -f1))"

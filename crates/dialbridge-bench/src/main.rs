@@ -35,9 +35,9 @@ const ROWS: [&str; 9] = [
 ///
 /// Build both executables into the same target dir first:
 ///
-///     cargo build --release --locked -p dialbridge -p dialbridge-bench
-///     target/release/dialbridge-bench            # every row, default sizes
-///     target/release/dialbridge-bench --quick    # small sizes, short windows: a smoke run
+///     cargo build --profile dist --locked -p dialbridge -p dialbridge-bench
+///     target/dist/dialbridge-bench            # every row, default sizes
+///     target/dist/dialbridge-bench --quick    # small sizes, short windows: a smoke run
 ///
 /// The `dialbridge` executable is taken from beside this one. Rows: actions, proxy, ingest,
 /// e2e, dialpad, refresh, footprint, growth, refresh-loop (README, "Benchmarks", says what each measures).
@@ -325,7 +325,7 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
         .enumerate()
         .map(|(i, a)| {
             if i == 0 {
-                "target/release/dialbridge-bench".to_owned()
+                "target/dist/dialbridge-bench".to_owned()
             } else {
                 shell_quote(&a)
             }
@@ -343,7 +343,7 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
         md.push_str(&format!("{label}\n\n"));
     }
     md.push_str(&format!(
-        "- commit: `{commit}`{}\n- command: `cargo build --release --locked -p dialbridge -p dialbridge-bench && {}`\n- machine: {machine}\n- date: {date}\n\n",
+        "- commit: `{commit}`{}\n- command: `cargo build --profile dist --locked -p dialbridge -p dialbridge-bench && {}`\n- machine: {machine}\n- date: {date}\n\n",
         if dirty { " (with uncommitted changes)" } else { "" },
         command.join(" "),
     ));

@@ -25,7 +25,7 @@ pub fn dialbridge_next_to_me() -> Result<PathBuf, String> {
         .ok_or_else(|| {
             format!(
                 "no `dialbridge` executable next to {}: build both with \
-                 `cargo build --release --locked -p dialbridge -p dialbridge-bench`",
+                 `cargo build --profile dist --locked -p dialbridge -p dialbridge-bench`",
                 me.display()
             )
         })
