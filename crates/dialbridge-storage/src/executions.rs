@@ -224,6 +224,7 @@ impl Database {
         ids: &[String],
         lease_until: Timestamp,
     ) -> StoreResult<Vec<String>> {
+        let _turn = self.write_turn().await;
         let mut renewed = Vec::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
@@ -243,6 +244,7 @@ impl Database {
     }
 
     async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let steps: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
         for chunk in steps.chunks(INSERT_CHUNK) {
@@ -318,6 +320,7 @@ impl ExecutionStore for Database {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // A keyed event is new when its key goes in; a key already there, or twice in this
         // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
@@ -632,6 +635,7 @@ impl ExecutionStore for Database {
                      RETURNING {}",
                     returning.replace("e.", "")
                 );
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await.map_err(backend)?;
                 let mut rows = Vec::new();
                 for want in &wants {
@@ -745,6 +749,7 @@ impl ExecutionStore for Database {
         for id in running {
             query = query.bind(id.as_str());
         }
+        let _turn = self.write_turn().await;
         let mut accounts = Vec::new();
         for row in query.fetch_all(&self.pool).await.map_err(backend)? {
             accounts.push(AccountId::from_trusted(get(&row, "account_id")?));
