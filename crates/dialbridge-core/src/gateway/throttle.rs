@@ -96,6 +96,13 @@ impl Window {
         (from..=until).find(|&b| self.has_room(b, limit))
     }
 
+    /// The first bucket from `from` with room, however far: past the last reservation and a
+    /// run, every bucket has room (none when `limit` is 0).
+    fn next_room(&self, from: i64, limit: u32) -> Option<i64> {
+        let clear = self.base + self.counts.len() as i64 + RUN;
+        self.first_room(from, clear.max(from), limit)
+    }
+
     fn add(&mut self, bucket: i64, delta: i64) {
         if self.counts.is_empty() {
             self.base = bucket;
@@ -131,7 +138,8 @@ pub(crate) type Needs = Vec<(String, Limit)>;
 
 /// Finds the earliest instant from `now` at which every window of `needs` has room, within
 /// `MAX_WAIT`; takes it (in `windows`, by the same keys) and answers it. `Err(retry_after)` when
-/// there is none that soon.
+/// there is none that soon: how long until a window that is full now has room within
+/// `MAX_WAIT` (asked again then, a request gets a slot unless others took it meanwhile).
 pub(crate) fn take_slot(
     windows: &mut [Window],
     needs: &[(String, Limit)],
@@ -157,9 +165,11 @@ pub(crate) fn take_slot(
                 }
                 Some(_) => {}
                 None => {
-                    // Full for longer than we wait: when the oldest reservation of the window
-                    // leaves it, roughly.
-                    return Err(Duration::from_millis(limit.span_ms as u64));
+                    let retry_ms = window.next_room(until + 1, limit.limit).map_or(
+                        limit.span_ms,
+                        |room| room * width - MAX_WAIT.as_millis() as i64 - now_ms,
+                    );
+                    return Err(Duration::from_millis(retry_ms.max(0) as u64));
                 }
             }
         }
@@ -215,7 +225,8 @@ impl Throttle {
                 throttle: Some(self.clone()),
             }),
             Err(retry_after) => Err(Error::RateLimited {
-                retry_after_secs: Some(retry_after.as_secs().max(1)),
+                // Rounded up: asked again a little early, it would be refused again.
+                retry_after_secs: Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
                 body: serde_json::json!({
                     "message": "dialbridge holds Dialpad's rate limits; no slot within the next 10 s"
                 }),
@@ -450,7 +461,35 @@ mod tests {
         assert!(times.iter().all(|&t| t == 1_000_000));
         // The eleventh would wait about a minute: refused now, with when to retry.
         let refused = take_slot(&mut windows, &needs, Timestamp::from_millis(1_000_000));
-        assert_eq!(refused, Err(Duration::from_secs(60)));
+        assert_eq!(refused, Err(Duration::from_secs(58)));
+    }
+
+    /// The retry-after is when a slot comes within the wait, not a span's guess: asked a
+    /// second earlier the request is refused again, asked then it gets a slot (no more than
+    /// `MAX_WAIT` later).
+    #[test]
+    fn a_refused_request_asked_again_after_its_retry_after_gets_a_slot() {
+        let minute = [(
+            "c:call.get".to_owned(),
+            Limit {
+                limit: 10,
+                span_ms: 60_000,
+            },
+        )];
+        for start in [1_000_000, 1_001_234, 1_002_999] {
+            let mut windows = vec![Window::default()];
+            take(&mut windows, &minute, start, 10);
+            let now = Timestamp::from_millis(start);
+            let retry = take_slot(&mut windows, &minute, now).expect_err("an 11th in the minute");
+            let early = now + retry - Duration::from_secs(1);
+            assert!(
+                take_slot(&mut windows, &minute, early).is_err(),
+                "a second before the retry-after ({retry:?}) from {start}"
+            );
+            let again = now + retry;
+            let slot = take_slot(&mut windows, &minute, again).expect("a slot at the retry-after");
+            assert!(slot.since(again) <= MAX_WAIT, "{retry:?} from {start}");
+        }
     }
 
     #[test]
