@@ -331,6 +331,10 @@ impl StepRun<'_, '_> {
                 // dialbridge's own database went away, not the step's work: the execution
                 // stops here and resumes once it is back (see `Executions::execute`).
                 Err(Error::Store(e)) if e.is_unavailable() => return Err(Error::Store(e)),
+                // Not done, and not a failure of the step: Dialpad was not asked, or refused.
+                Err(error @ Error::RateLimited { .. }) => {
+                    return self.wait_for_budget(input, attempt - 1, error).await;
+                }
                 Err(error) if attempt - already < i64::from(max_attempts) => {
                     tracing::info!(execution = %self.interpreter.execution.id, step = self.path, attempt, "step failed, retrying: {error}");
                     let exponent = (attempt - already - 1).clamp(0, 10) as u32;
@@ -339,6 +343,43 @@ impl StepRun<'_, '_> {
                 Err(error) => return self.fail(Some(input), attempt, error.to_json()).await,
             }
         }
+    }
+
+    /// The company's Dialpad budget is spent for now (a per-minute limit, or other work ahead
+    /// of this step): the execution is handed back until the budget allows the request, so
+    /// its worker runs other executions (other accounts') meanwhile, and the step runs again
+    /// then. A step that has waited longer in all than its time budget (`--step-timeout`) fails
+    /// with the `rate_limited` error instead.
+    async fn wait_for_budget(
+        &mut self,
+        input: Value,
+        attempts: i64,
+        error: Error,
+    ) -> Result<Flow, Error> {
+        let now = Timestamp::now();
+        let budget = self
+            .interpreter
+            .executions
+            .shared
+            .settings()
+            .executor
+            .step_timeout;
+        let waited = self
+            .journaled()
+            .and_then(|r| r.started_at)
+            .map_or(Duration::ZERO, |started| now.since(started));
+        if waited >= budget {
+            return self.fail(Some(input), attempts, error.to_json()).await;
+        }
+        let retry_after = error.retry_after_secs().unwrap_or(1).clamp(1, 60);
+        let wake_at = now + Duration::from_secs(retry_after);
+        self.record(JournalEntry {
+            attempts,
+            error: Some(error.to_json()),
+            ..JournalEntry::waiting(input, wake_at)
+        })
+        .await?;
+        Ok(Flow::Wait(wake_at))
     }
 
     /// Records the output (capped at `--step-output-limit-bytes`); later steps see it as

@@ -464,7 +464,8 @@ pub struct StepRecord {
     pub error: Option<serde_json::Value>,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
-    /// A delay step's wake-up time.
+    /// A waiting step's wake-up time: a delay's end, or when Dialpad's budget allows an
+    /// action step's request.
     pub wake_at: Option<Timestamp>,
 }
 

@@ -269,6 +269,52 @@ async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
     app.shutdown().await;
 }
 
+/// One worker, and an account whose Dialpad budget is spent (an 11th `get_call` in a minute,
+/// over Dialpad's 10 a minute per company): its execution is handed back to wait, saying why,
+/// and the one worker runs another account's execution meanwhile instead of holding it for the
+/// minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_waiting_for_dialpads_budget_gives_its_worker_to_others() {
+    let app = app_with(&["--execution-workers", "1"], &["busy", "quiet"]).await;
+    app.hold_dialpads_limits().await;
+    // Whether the call exists does not matter: each look-up is a request Dialpad counts.
+    let look_up = json!({ "id": "call", "action": "get_call", "input": { "id": 1 }, "on_error": "continue" });
+    save(&app, "look-up", json!([look_up]), &["busy"]).await;
+    save(
+        &app,
+        "quiet",
+        json!([{ "id": "set", "set": { "x": 1 } }]),
+        &["quiet"],
+    )
+    .await;
+    for _ in 0..10 {
+        run_ok(&app, "busy", "look-up").await;
+    }
+    let waiting = start(&app, "busy", "look-up").await;
+    let path = format!("/api/v1/executions/{waiting}");
+    crate::support::eventually("the 11th look-up waits for the budget", || async {
+        let (_, execution) = app.get(&path).await;
+        execution["steps"][0]["status"] == "waiting"
+    })
+    .await;
+    let (_, execution) = app.get(&path).await;
+    let step = &execution["steps"][0];
+    assert_eq!(step["error"]["code"], "rate_limited", "{execution:#}");
+    assert_eq!(step["attempts"], 0, "nothing was sent: {execution:#}");
+    assert!(step["wake_at"].is_string(), "{execution:#}");
+    // The worker is free: the other account's execution runs now, not after the minute.
+    run_ok(&app, "quiet", "quiet").await;
+    let (_, execution) = app.get(&path).await;
+    assert_eq!(execution["steps"][0]["status"], "waiting", "{execution:#}");
+    let (status, body) = app
+        .call(Method::POST, &format!("{path}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let done = wait_finished(&app, &waiting).await;
+    assert_eq!(done["status"], "cancelled", "{done:#}");
+    app.shutdown().await;
+}
+
 /// Two workflows enabled for one account, each with its own config: each execution's
 /// templates see the config of its own workflow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -55,21 +55,10 @@ impl Kind for ActionStep {
         };
         let actions = &run.actions();
         let account = &run.account().clone();
+        // A `rate_limited` answer hands the execution back until Dialpad's budget allows the
+        // request (`StepRun::attempt`), rather than failing the step.
         run.attempt(input, |input| async move {
-            loop {
-                match actions.run(account, &self.action, &input).await {
-                    // The company's Dialpad budget is spent for now (a per-minute limit, or
-                    // other work ahead of this step): a workflow waits for it rather than
-                    // failing; the step's time budget and cancel bound the wait.
-                    Err(Error::RateLimited {
-                        retry_after_secs, ..
-                    }) => {
-                        let wait = retry_after_secs.unwrap_or(1).clamp(1, 60);
-                        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-                    }
-                    outcome => return outcome,
-                }
-            }
+            actions.run(account, &self.action, &input).await
         })
         .await
     }

@@ -321,7 +321,7 @@ impl TestApp {
                     "client_secret": Emulator::DEV_CLIENT_SECRET,
                     "base_url": self.emulator_url,
                     // The emulator runs without Dialpad's limits unless a test turns them on
-                    // (with `set_rate_limits` for dialbridge's side).
+                    // (`hold_dialpads_limits`).
                     "rate_limits": {"enabled": false},
                 })),
             )
