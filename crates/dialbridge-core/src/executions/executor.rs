@@ -369,8 +369,35 @@ impl Dispatcher {
                 }
                 _ = tokio::time::sleep(wake) => self.on_timers().await,
             }
+            self.take_waiting(&mut signals, &mut finished).await;
         }
         self.drain(finished).await;
+    }
+
+    /// Takes in every signal and finished run already waiting, so that the next `dispatch`
+    /// (one claim) serves them all. One turn of the loop per message made a claim per event:
+    /// at 500 events/s the claims queued behind each other, and an event waited 15–26 ms (p50)
+    /// for one.
+    async fn take_waiting(
+        &mut self,
+        signals: &mut broadcast::Receiver<Signal>,
+        finished: &mut mpsc::UnboundedReceiver<(String, Option<Timestamp>)>,
+    ) {
+        let mut lagged = false;
+        loop {
+            match signals.try_recv() {
+                Ok(signal) => self.on_signal(signal),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                // Empty, or closed (the loop's `recv` sees that next).
+                Err(_) => break,
+            }
+        }
+        while let Ok((id, wake_at)) = finished.try_recv() {
+            self.on_finished(&id, wake_at);
+        }
+        if lagged {
+            self.look(None).await;
+        }
     }
 
     /// How long until a timer fires or it is time to look for work again.
