@@ -240,13 +240,13 @@ impl AppSettings {
     /// Every environment's credentials, cached until the configuration changes (they are
     /// read for every request to Dialpad).
     async fn all_credentials(&self) -> Result<Arc<Vec<AppCredentialsRecord>>> {
-        let caches = self.shared.caches();
-        if let Some(all) = caches.app.get(&()) {
-            return Ok(all);
-        }
-        let all = Arc::new(self.credentials.list_app_credentials().await?);
-        caches.app.insert((), all.clone());
-        Ok(all)
+        self.shared
+            .caches()
+            .app
+            .get_or_load((), || async {
+                Ok(Arc::new(self.credentials.list_app_credentials().await?))
+            })
+            .await
     }
 
     /// The limits requests to an environment are throttled to.

@@ -145,22 +145,18 @@ impl Ingress {
 
     /// The hook's account and secret, from the cache or the store.
     async fn hook(&self, hook_id: &str) -> Result<Arc<HookSecret>> {
-        let caches = self.shared.caches();
-        let cached = match caches.hooks.get(&hook_id.to_owned()) {
-            Some(cached) => cached,
-            None => {
-                let found = match self.hooks.get_hook(hook_id).await? {
-                    Some(hook) => Some(Arc::new(HookSecret {
-                        account_id: hook.account_id,
-                        secret: self.shared.open(&hook.secret)?,
-                    })),
-                    None => None,
-                };
-                caches.hooks.insert(hook_id.to_owned(), found.clone());
-                found
+        let load = || async {
+            match self.hooks.get_hook(hook_id).await? {
+                Some(hook) => Ok::<_, Error>(Some(Arc::new(HookSecret {
+                    account_id: hook.account_id,
+                    secret: self.shared.open(&hook.secret)?,
+                }))),
+                None => Ok(None),
             }
         };
-        cached.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
+        let caches = self.shared.caches();
+        let found = caches.hooks.get_or_load(hook_id.to_owned(), load).await?;
+        found.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
     }
 
     /// Hands the event to the writer and waits until it is stored (or refused, or withdrawn

@@ -48,11 +48,12 @@ impl Executions {
     /// The account's routes, from the cache or the store; `None` when it does not exist.
     pub(crate) async fn routes(&self, account: &AccountId) -> Result<Option<Arc<AccountRoutes>>> {
         let caches = self.shared.caches();
-        if let Some(routes) = caches.routes.get(account) {
-            return Ok(routes);
-        }
+        let load = || self.load_routes(account);
+        caches.routes.get_or_load(account.clone(), load).await
+    }
+
+    async fn load_routes(&self, account: &AccountId) -> Result<Option<Arc<AccountRoutes>>> {
         let Some(found) = self.accounts.get_account(account).await? else {
-            caches.routes.insert(account.clone(), None);
             return Ok(None);
         };
         let mut routes = Vec::new();
@@ -83,7 +84,6 @@ impl Executions {
             }),
             routes,
         });
-        caches.routes.insert(account.clone(), Some(routes.clone()));
         Ok(Some(routes))
     }
 

@@ -165,10 +165,11 @@ pub(crate) fn take_slot(
                 }
                 Some(_) => {}
                 None => {
-                    let retry_ms = window.next_room(until + 1, limit.limit).map_or(
-                        limit.span_ms,
-                        |room| room * width - MAX_WAIT.as_millis() as i64 - now_ms,
-                    );
+                    let retry_ms = window
+                        .next_room(until + 1, limit.limit)
+                        .map_or(limit.span_ms, |room| {
+                            room * width - MAX_WAIT.as_millis() as i64 - now_ms
+                        });
                     return Err(Duration::from_millis(retry_ms.max(0) as u64));
                 }
             }

@@ -280,15 +280,8 @@ impl VendorWebhooks {
     /// `{type, timestamp, data}` as one delivery per endpoint subscribed to `event_type` (the
     /// endpoints are cached until the configuration changes).
     async fn messages_for(&self, event_type: &str, data: Value) -> Result<Vec<DeliveryRecord>> {
-        let caches = self.shared.caches();
-        let endpoints = match caches.endpoints.get(&()) {
-            Some(endpoints) => endpoints,
-            None => {
-                let endpoints = Arc::new(self.endpoints.list_endpoints().await?);
-                caches.endpoints.insert((), endpoints.clone());
-                endpoints
-            }
-        };
+        let load = || async { Ok::<_, Error>(Arc::new(self.endpoints.list_endpoints().await?)) };
+        let endpoints = self.shared.caches().endpoints.get_or_load((), load).await?;
         let now = Timestamp::now();
         let payload = message(event_type, now, data);
         Ok(endpoints

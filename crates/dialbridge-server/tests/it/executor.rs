@@ -278,7 +278,8 @@ async fn an_execution_waiting_for_dialpads_budget_gives_its_worker_to_others() {
     let app = app_with(&["--execution-workers", "1"], &["busy", "quiet"]).await;
     app.hold_dialpads_limits().await;
     // Whether the call exists does not matter: each look-up is a request Dialpad counts.
-    let look_up = json!({ "id": "call", "action": "get_call", "input": { "id": 1 }, "on_error": "continue" });
+    let look_up =
+        json!({ "id": "call", "action": "get_call", "input": { "id": 1 }, "on_error": "continue" });
     save(&app, "look-up", json!([look_up]), &["busy"]).await;
     save(
         &app,
