@@ -106,8 +106,9 @@ impl Platform {
         }
     }
 
-    /// Empties the configuration caches when another process changed the configuration (this
-    /// process empties them itself as it changes it).
+    /// Empties the configuration caches when another process changed the configuration, and
+    /// forgets an account whose connection it changed (this process does both itself as it
+    /// makes the change).
     fn forget_stale_configuration(&self, shutdown: CancellationToken) -> JoinHandle<()> {
         let platform = self.clone();
         let mut signals = self.signals().subscribe();
@@ -119,6 +120,7 @@ impl Platform {
                         Ok(Signal::Config) | Err(broadcast::error::RecvError::Lagged(_)) => {
                             platform.clear_caches();
                         }
+                        Ok(Signal::Account(account)) => platform.forget_account(&account),
                         Ok(_) => {}
                         Err(broadcast::error::RecvError::Closed) => return,
                     },

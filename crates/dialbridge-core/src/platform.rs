@@ -16,7 +16,7 @@ use crate::app::AppSettings;
 use crate::audit::Audit;
 use crate::cache::TtlCache;
 use crate::cluster::{Cluster, Ownership};
-use crate::connections::{Connections, Tokens};
+use crate::connections::{Account, Connections, Tokens};
 use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
 use crate::events::{EventHistory, Ingress, Provisioning, RefusedDeliveries};
@@ -135,6 +135,10 @@ pub(crate) struct ConfigCaches {
     pub endpoints: TtlCache<(), Arc<Vec<EndpointRecord>>>,
     /// The app's credentials per environment.
     pub app: TtlCache<(), Arc<Vec<AppCredentialsRecord>>>,
+    /// Per account: it and its connection, for actions and the proxy (`None`: no account).
+    /// Forgotten when the connection changes (`Shared::connection_changed`, or
+    /// `Signal::Account` from another process).
+    pub accounts: TtlCache<AccountId, Option<Arc<Account>>>,
 }
 
 /// A Dialpad webhook's account and signing secret.
@@ -155,6 +159,7 @@ impl ConfigCaches {
             hooks: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
             endpoints: TtlCache::new(CONFIG_TTL, 1),
             app: TtlCache::new(CONFIG_TTL, 1),
+            accounts: TtlCache::new(CONFIG_TTL, CONFIG_CAPACITY),
         }
     }
 
@@ -163,6 +168,7 @@ impl ConfigCaches {
         self.hooks.clear();
         self.endpoints.clear();
         self.app.clear();
+        self.accounts.clear();
     }
 }
 
@@ -201,6 +207,16 @@ impl Shared {
     pub(crate) async fn config_changed(&self) {
         self.0.caches.clear();
         self.0.signals.send(Signal::Config).await;
+    }
+
+    /// An account's connection changed here (connected, disconnected, tokens refreshed, a
+    /// refresh failed): forgets this process's copy at once and tells the others to forget
+    /// theirs. Until their signal arrives (or, if it is lost, for at most `CONFIG_TTL`) another
+    /// process may still send with the token from before; a refreshed-away token that Dialpad
+    /// refuses sends it to the stored one (`Tokens::credential_after_unauthorized`).
+    pub(crate) async fn connection_changed(&self, account: &AccountId) {
+        self.0.caches.accounts.remove(account);
+        self.0.signals.send(Signal::Account(account.clone())).await;
     }
 
     /// This process's signal bus.
@@ -442,6 +458,10 @@ impl Platform {
 
     pub(crate) fn clear_caches(&self) {
         self.0.shared.caches().clear();
+    }
+
+    pub(crate) fn forget_account(&self, account: &AccountId) {
+        self.0.shared.caches().accounts.remove(account);
     }
 
     pub(crate) fn take_cluster(&self) -> Option<Cluster> {

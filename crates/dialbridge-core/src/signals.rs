@@ -1,6 +1,6 @@
 //! Telling processes what changed, so none has to poll for it: work queued for an account, an
 //! execution cancelled, the configuration (workflows, enablements, accounts, hooks, vendor
-//! endpoints) changed. Signals go to this process at once and, through the store, to the
+//! endpoints) changed, an account's connection changed. Signals go to this process at once and, through the store, to the
 //! others (PostgreSQL `LISTEN`/`NOTIFY`); a signal that is lost only delays, because every
 //! listener also looks on its own every second.
 
@@ -24,6 +24,8 @@ pub enum Signal {
     /// Workflows, enablements, accounts, hooks or vendor endpoints changed: cached views of
     /// them are stale.
     Config,
+    /// This account's connection changed (its tokens, its status): a cached copy is stale.
+    Account(AccountId),
 }
 
 /// The longest text a signal may take (PostgreSQL's payload limit is 8000 bytes).
@@ -51,6 +53,7 @@ impl Signal {
             }
             Signal::Cancel { execution_id } => vec![format!("cancel:{execution_id}")],
             Signal::Config => vec!["config".to_owned()],
+            Signal::Account(account) => vec![format!("account:{account}")],
         }
     }
 
@@ -58,6 +61,9 @@ impl Signal {
     pub fn parse(text: &str) -> Option<Signal> {
         if text == "config" {
             return Some(Signal::Config);
+        }
+        if let Some(account) = text.strip_prefix("account:") {
+            return AccountId::parse(account).ok().map(Signal::Account);
         }
         if let Some(id) = text.strip_prefix("cancel:") {
             return Some(Signal::Cancel {
@@ -155,6 +161,7 @@ mod tests {
             Signal::Cancel {
                 execution_id: "exe_1".into(),
             },
+            Signal::Account(b.clone()),
             Signal::Work {
                 shard: 7,
                 accounts: vec![a.clone(), b.clone()],

@@ -227,9 +227,15 @@ impl Actions {
     }
 
     /// The account, or `not_found`: an unknown account is not a connection problem.
-    pub(crate) async fn existing_account(&self, account_id: &AccountId) -> Result<Account> {
-        self.accounts
-            .get_account(account_id)
+    /// The account with its connection, as every action and proxied request needs it: from
+    /// this process's cache, which forgets it whenever its connection changes (see
+    /// `Shared::connection_changed`), or the store.
+    pub(crate) async fn existing_account(&self, account_id: &AccountId) -> Result<Arc<Account>> {
+        let load =
+            || async { Ok::<_, Error>(self.accounts.get_account(account_id).await?.map(Arc::new)) };
+        let cache = &self.shared.caches().accounts;
+        cache
+            .get_or_load(account_id.clone(), load)
             .await?
             .ok_or_else(|| Error::not_found(Resource::Account, account_id.as_str()))
     }

@@ -183,6 +183,7 @@ impl Connections {
                 now,
             );
             self.connections.put_connection(&pending).await?;
+            self.shared.connection_changed(account_id).await;
         }
         tracing::info!(account_id = %account_id, %environment, "connect link created");
         Ok(ConnectLink {
@@ -339,6 +340,7 @@ impl Connections {
             .put_connection(&record)
             .await
             .map_err(|e| internal(e.to_string()))?;
+        self.shared.connection_changed(&session.account_id).await;
         self.place_in_shard(&session.account_id, record.dialpad_company_id.as_deref())
             .await
             .map_err(internal)?;

@@ -95,6 +95,7 @@ impl Connections {
         record.api_key = Some(self.shared.seal(api_key));
         record.token_version = version + 1;
         self.connections.put_connection(&record).await?;
+        self.shared.connection_changed(account_id).await;
         self.place_in_shard(account_id, record.dialpad_company_id.as_deref())
             .await?;
         tracing::info!(account_id = %account_id, %environment, "account connected with an API key");
@@ -146,6 +147,7 @@ impl Connections {
         record.dialpad_user_id = connection.dialpad_user_id;
         record.token_version = connection.token_version + 1;
         self.connections.put_connection(&record).await?;
+        self.shared.connection_changed(account_id).await;
         tracing::info!(account_id = %account_id, "account disconnected");
         self.vendor_webhooks
             .emit_connection_deleted(&record, connection.status)

@@ -200,6 +200,7 @@ impl Tokens {
             self.connections
                 .record_refresh_failure(account_id, &failure)
                 .await?;
+            self.shared.connection_changed(account_id).await;
         }
         Ok(())
     }
@@ -316,11 +317,13 @@ impl Tokens {
                     scopes: tokens.scopes.unwrap_or(connection.scopes),
                     now,
                 };
-                if !self
+                if self
                     .connections
                     .swap_tokens(account_id, connection.token_version, &update)
                     .await?
                 {
+                    self.shared.connection_changed(account_id).await;
+                } else {
                     tracing::warn!(account_id = %account_id, "the connection changed during the refresh; using the stored one");
                 }
                 let connection = self.usable_connection(account_id).await?;
@@ -345,6 +348,7 @@ impl Tokens {
                 self.connections
                     .record_refresh_failure(account_id, &failure)
                     .await?;
+                self.shared.connection_changed(account_id).await;
                 let connection = self.usable_connection(account_id).await?;
                 self.during_backoff(&connection, now).await
             }
@@ -388,6 +392,7 @@ impl Tokens {
         self.connections
             .record_refresh_failure(account_id, &failure)
             .await?;
+        self.shared.connection_changed(account_id).await;
         self.vendor_webhooks
             .emit_connection_expired(account_id)
             .await;

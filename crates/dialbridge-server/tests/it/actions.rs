@@ -720,3 +720,63 @@ async fn each_operations_per_minute_limit_is_held() {
     }
     app.shutdown().await;
 }
+
+/// Actions and the proxy keep the account and its connection in memory between requests;
+/// each change to the connection made through this process is seen by the very next request:
+/// disconnected, it answers `not_connected`; connected again with another company's API key,
+/// it acts as that company.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_next_request_after_a_connection_changes_uses_the_new_connection() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    let (_, companies) = app
+        .emulator_call(Method::GET, "/_control/companies", None)
+        .await;
+    let connect = |n: usize| {
+        let app = &app;
+        let company = companies[n]["id"].clone();
+        async move {
+            let (status, made) = app
+                .emulator_call(
+                    Method::POST,
+                    "/_control/api-keys",
+                    Some(json!({ "company_id": company })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{made}");
+            let (status, body) = app
+                .call(
+                    Method::PUT,
+                    "/api/v1/accounts/acme/connection",
+                    Some(json!({ "auth_type": "api_key", "api_key": made["api_key"], "environment": "custom" })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let company = || async {
+        let (status, body) = app.get("/proxy/acme/api/v2/company").await;
+        (status, body["id"].clone())
+    };
+    connect(0).await;
+    for _ in 0..2 {
+        assert_eq!(
+            company().await,
+            (StatusCode::OK, companies[0]["id"].clone())
+        );
+    }
+    let (status, body) = app
+        .call(Method::DELETE, "/api/v1/accounts/acme/connection", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = run(&app, "list_users", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "not_connected", "{body}");
+    connect(1).await;
+    assert_eq!(
+        company().await,
+        (StatusCode::OK, companies[1]["id"].clone())
+    );
+    app.shutdown().await;
+}

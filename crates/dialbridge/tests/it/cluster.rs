@@ -521,3 +521,53 @@ async fn three_processes_share_one_companys_dialpad_budget() {
     );
     fleet.stop().await;
 }
+
+/// Actions and the proxy read an account and its connection from their process's cache. A
+/// connection removed through another process is forgotten at once (its signal), not when the
+/// cache's 5 s run out: the next action here answers `not_connected` instead of sending with
+/// the removed API key (which Dialpad would still take: an API key is not revoked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn a_connection_removed_through_one_process_is_not_used_by_another() {
+    let fleet = Fleet::start(2, &["--no-rate-limits"], FAST, None).await;
+    let company = fleet.emu.companies(1).await.remove(0);
+    let (here, there) = (fleet.nodes[0].api(), fleet.nodes[1].api());
+    here.use_emulator(&fleet.emulator.base).await;
+    here.connect_with_key("acme", company["api_key"].as_str().unwrap())
+        .await;
+    let get_channel = || {
+        here.call(
+            Method::POST,
+            "/api/v1/accounts/acme/actions/get_channel",
+            Some(json!({ "id": company["channel_id"] })),
+        )
+    };
+    for _ in 0..2 {
+        let (status, body) = get_channel().await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Cached here since just now: without the signal it would be served for 5 s more.
+    let cached_at = Instant::now();
+    there
+        .ok(Method::DELETE, "/api/v1/accounts/acme/connection", None)
+        .await;
+    loop {
+        let (status, body) = get_channel().await;
+        if status != 200 {
+            assert_eq!(status, 409, "{body}");
+            assert_eq!(body["error"]["code"], "not_connected", "{body}");
+            break;
+        }
+        assert!(
+            cached_at.elapsed() < Duration::from_secs(4),
+            "the other process still acts with the removed connection after {:?}\n{}",
+            cached_at.elapsed(),
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet.stop().await;
+}
