@@ -160,6 +160,24 @@ pub fn own_cpu() -> Option<Duration> {
     cpu_time(std::process::id())
 }
 
+/// CPU time the PostgreSQL server's processes (every process named `postgres` on this
+/// machine) have used so far; a backend that exits takes its share with it, so it is read
+/// around runs whose connections stay open.
+pub fn postgres_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let named_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim_end() == "postgres");
+        if named_postgres {
+            total += cpu_time(pid).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
 /// `utime + stime` of /proc/<pid>/stat, in clock ticks of 1/100 s (Linux's USER_HZ).
 fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
