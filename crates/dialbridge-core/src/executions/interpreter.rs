@@ -295,13 +295,7 @@ impl StepRun<'_, '_> {
         let backoff = retry.map_or(Duration::from_secs(1), |r| r.backoff);
         let already = self.journaled().map_or(0, |r| r.attempts);
         let mut attempt = already;
-        let timeout = self
-            .interpreter
-            .executions
-            .shared
-            .settings()
-            .executor
-            .step_timeout;
+        let timeout = self.step_timeout();
         loop {
             attempt += 1;
             let earlier = self.interpreter.pending_entry(self.path);
@@ -345,6 +339,13 @@ impl StepRun<'_, '_> {
         }
     }
 
+    /// The longest one attempt of a step may take (`--step-timeout`), and a step may wait
+    /// for Dialpad's budget in all.
+    fn step_timeout(&self) -> Duration {
+        let settings = self.interpreter.executions.shared.settings();
+        settings.executor.step_timeout
+    }
+
     /// The company's Dialpad budget is spent for now (a per-minute limit, or other work ahead
     /// of this step): the execution is handed back until the budget allows the request, so
     /// its worker runs other executions (other accounts') meanwhile, and the step runs again
@@ -357,13 +358,7 @@ impl StepRun<'_, '_> {
         error: Error,
     ) -> Result<Flow, Error> {
         let now = Timestamp::now();
-        let budget = self
-            .interpreter
-            .executions
-            .shared
-            .settings()
-            .executor
-            .step_timeout;
+        let budget = self.step_timeout();
         let waited = self
             .journaled()
             .and_then(|r| r.started_at)
