@@ -166,7 +166,11 @@ pub fn own_cpu() -> Option<Duration> {
 pub fn postgres_cpu() -> Option<Duration> {
     let mut total = Duration::ZERO;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let named_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))

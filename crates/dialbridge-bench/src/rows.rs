@@ -489,7 +489,11 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
                     String::new()
                 }
             };
-            let database_cpu = if on_postgres { sample_cpu.postgres } else { 0.0 };
+            let database_cpu = if on_postgres {
+                sample_cpu.postgres
+            } else {
+                0.0
+            };
             ctx.report.push(Row::new(
                 "3",
                 format!("ingest, {label}: CPU per event at 64 connections (`serve`'s includes the executions the events start, as far as they ran in the window)"),
