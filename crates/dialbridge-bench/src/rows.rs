@@ -265,7 +265,7 @@ struct CpuPerRequest {
     serve: f64,
     emulator: f64,
     bench: f64,
-    /// The PostgreSQL server's (all its processes'); only read where `serve` runs on it.
+    /// The PostgreSQL server's (all its processes'); counted only where `serve` runs on it.
     postgres: f64,
 }
 
@@ -482,18 +482,13 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         if c == 64 {
             // PostgreSQL's server shares the two cores: its CPU counts where `serve` uses it.
             let on_postgres = matches!(database, Database::Postgres { .. });
+            let postgres = |cpu: &CpuPerRequest| on_postgres.then_some(cpu.postgres);
             let server = |cpu: &CpuPerRequest| {
-                if on_postgres {
-                    format!(" + PostgreSQL {:.0} µs", cpu.postgres)
-                } else {
-                    String::new()
-                }
+                postgres(cpu)
+                    .map(|us| format!(" + PostgreSQL {us:.0} µs"))
+                    .unwrap_or_default()
             };
-            let database_cpu = if on_postgres {
-                sample_cpu.postgres
-            } else {
-                0.0
-            };
+            let database_cpu = postgres(&sample_cpu).unwrap_or(0.0);
             ctx.report.push(Row::new(
                 "3",
                 format!("ingest, {label}: CPU per event at 64 connections (`serve`'s includes the executions the events start, as far as they ran in the window)"),

@@ -1,8 +1,9 @@
 //! Telling processes what changed, so none has to poll for it: work queued for an account, an
 //! execution cancelled, the configuration (workflows, enablements, accounts, hooks, vendor
-//! endpoints) changed, an account's connection changed. Signals go to this process at once and, through the store, to the
-//! others (PostgreSQL `LISTEN`/`NOTIFY`); a signal that is lost only delays, because every
-//! listener also looks on its own every second.
+//! endpoints) changed, an account's connection changed. Signals go to this process at once
+//! and, through the store, to the others (PostgreSQL `LISTEN`/`NOTIFY`); a signal that is lost
+//! only delays, because every listener also looks on its own every second (the caches expire
+//! after seconds).
 
 use std::sync::Arc;
 

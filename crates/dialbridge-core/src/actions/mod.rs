@@ -226,10 +226,9 @@ impl Actions {
         }
     }
 
-    /// The account, or `not_found`: an unknown account is not a connection problem.
-    /// The account with its connection, as every action and proxied request needs it: from
-    /// this process's cache, which forgets it whenever its connection changes (see
-    /// `Shared::connection_changed`), or the store.
+    /// The account with its connection, or `not_found` (an unknown account is not a
+    /// connection problem): from this process's cache, which forgets it whenever its
+    /// connection changes (see `Shared::connection_changed`), or the store.
     pub(crate) async fn existing_account(&self, account_id: &AccountId) -> Result<Arc<Account>> {
         let load =
             || async { Ok::<_, Error>(self.accounts.get_account(account_id).await?.map(Arc::new)) };
