@@ -246,7 +246,20 @@ impl Database {
     async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let steps: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
+        // A step written twice in one commit (two writes of one execution met in the batch)
+        // goes in once, as its later entry: PostgreSQL refuses a statement that touches a row
+        // twice, which would fail every other write of the batch with it.
+        let mut latest: HashMap<(&str, &str), usize> = HashMap::new();
+        let all: Vec<&StepRecord> = writes.iter().flat_map(|w| &w.steps).collect();
+        for (i, s) in all.iter().enumerate() {
+            latest.insert((s.execution_id.as_str(), s.step_id.as_str()), i);
+        }
+        let steps: Vec<&StepRecord> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| latest[&(s.execution_id.as_str(), s.step_id.as_str())] == *i)
+            .map(|(_, s)| *s)
+            .collect();
         for chunk in steps.chunks(INSERT_CHUNK) {
             upsert_steps(&mut *tx, chunk).await?;
         }

@@ -35,6 +35,7 @@ conformance!(
     list_events_pages_and_names_their_executions,
     redeliveries_are_counted_on_the_stored_event,
     steps_upsert_in_order,
+    a_step_written_twice_in_one_commit_keeps_the_later_entry,
     schedule_tick_claimed_once,
     hooks,
     audits_are_claimed_once_per_due_moment,
@@ -1154,6 +1155,29 @@ async fn list_executions_pages_and_filters(db: &Database) {
     full.finished_at = Some(t(4));
     db.insert_execution(&full).await.unwrap();
     assert_eq!(db.get_execution("full").await.unwrap().unwrap(), full);
+}
+
+/// Two journal writes of one execution in one group commit, both with the same step: the
+/// commit goes through (PostgreSQL refuses a statement that touches a row twice) and keeps the
+/// later entry.
+async fn a_step_written_twice_in_one_commit_keeps_the_later_entry(db: &Database) {
+    db.insert_execution(&exec("x", "a", "w", 1, 1))
+        .await
+        .unwrap();
+    let write = |status| JournalWrite {
+        execution_id: "x".into(),
+        owner: "one".into(),
+        steps: vec![step("sms", 1, status)],
+        outcome: None,
+        deliveries: Vec::new(),
+        now: t(20),
+    };
+    let writes = [write(StepStatus::Running), write(StepStatus::Waiting)];
+    assert_eq!(db.write_journal(&writes).await.unwrap(), [true, true]);
+    assert_eq!(
+        db.list_steps("x").await.unwrap(),
+        [step("sms", 1, StepStatus::Waiting)]
+    );
 }
 
 fn step(step_id: &str, seq: i64, status: StepStatus) -> StepRecord {
