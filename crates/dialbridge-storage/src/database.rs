@@ -1,6 +1,7 @@
 //! Opening the database a URL names (creating a SQLite file and its folder on first start,
 //! in WAL mode), running the embedded migrations, and mapping sqlx errors in one place.
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dialbridge_core::{Store, StoreError, StoreResult};
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
-use tokio::sync::{Mutex, MutexGuard};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -34,6 +36,55 @@ pub enum StorageError {
     Vacuum(#[from] sqlx::Error),
 }
 
+/// How long a connection may sit in the pool before it is checked again when taken.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// A connection taken from the pool after sitting there a while is checked first (the database
+/// may have closed it meanwhile: a restart, an idle timeout); one that came back a moment ago is
+/// not. sqlx checks every connection as it comes back, and its default of checking again on
+/// every take is one more round trip per query — on SQLite a wake-up of the connection's
+/// thread, measured at a tenth of `serve`'s CPU under ingest (BENCHMARKS.md, seventh run).
+fn checked_after_idling(options: AnyPoolOptions) -> AnyPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// Where a busy writer writes (see `Database::writer`).
+pub(crate) enum Writer<'a> {
+    /// SQLite: the writers' shared connection, held for this writer's turn.
+    Turn(MappedMutexGuard<'a, AnyConnection>),
+    /// PostgreSQL: a connection of the pool.
+    Pooled(PoolConnection<Any>),
+}
+
+impl Deref for Writer<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Writer::Turn(conn) => conn,
+            Writer::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Writer<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Writer::Turn(conn) => conn,
+            Writer::Pooled(conn) => conn,
+        }
+    }
+}
+
 /// A connection pool to SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct Database {
@@ -42,8 +93,9 @@ pub struct Database {
     sqlite_path: Option<PathBuf>,
     /// The PostgreSQL URL, for the connection that listens for signals.
     pub(crate) postgres_url: Option<String>,
-    /// SQLite: whose turn it is to write (see `write_turn`).
-    writer: Option<Arc<Mutex<()>>>,
+    /// SQLite: the connection the busy writers share, taken in turn (see `writer`); opened on
+    /// first use.
+    writer: Option<Arc<Mutex<Option<AnyConnection>>>>,
 }
 
 impl Database {
@@ -51,7 +103,7 @@ impl Database {
     pub async fn connect(url: &str) -> Result<Database, StorageError> {
         install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = AnyPoolOptions::new()
+            let pool = checked_after_idling(AnyPoolOptions::new())
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
@@ -76,7 +128,7 @@ impl Database {
                 source,
             })?;
         }
-        let pool = AnyPoolOptions::new()
+        let pool = checked_after_idling(AnyPoolOptions::new())
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _| {
@@ -94,7 +146,7 @@ impl Database {
             dialect: Dialect::Sqlite,
             sqlite_path: Some(path),
             postgres_url: None,
-            writer: Some(Arc::new(Mutex::new(()))),
+            writer: Some(Arc::new(Mutex::new(None))),
         })
     }
 
@@ -126,19 +178,28 @@ impl Database {
         Ok(())
     }
 
-    /// SQLite lets one connection write at a time. The busy writers of this process (ingest's
-    /// batches, claims, journals, lease renewals) take turns here, in order, each woken as the
-    /// one before it commits. Left to SQLite they wait in its busy handler, which sleeps 1, 2,
-    /// 5 … 100 ms between tries whatever the lock does: one end-to-end bench row made 14,236
-    /// such sleeps (202 of 50 or 100 ms), the tail of its latency. Writers in another process
-    /// on the same file still meet the busy handler. PostgreSQL: no turn (it locks rows).
+    /// The connection a busy writer (ingest's batches, claims, journals, lease renewals) writes
+    /// on. SQLite lets one connection write at a time: these writers take turns on one shared
+    /// connection, in order, each woken as the one before it is done. Left to SQLite they would
+    /// wait in its busy handler, which sleeps 1, 2, 5 … 100 ms between tries whatever the lock
+    /// does (one end-to-end bench row made 14,236 such sleeps, the tail of its latency); and
+    /// one connection kept for them spares each write the pool's check of the connection as it
+    /// comes back (a round trip to the connection's thread). Writers in another process on the
+    /// same file still meet the busy handler. PostgreSQL: a connection of the pool (it locks
+    /// rows, no turn).
     ///
-    /// Take it before `begin()` and hold it to the commit; never take it while holding it.
-    pub(crate) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.writer {
-            Some(writer) => Some(writer.lock().await),
-            None => None,
+    /// Hold it from `begin()` to the commit; never take it while holding it.
+    pub(crate) async fn writer(&self) -> StoreResult<Writer<'_>> {
+        let Some(shared) = &self.writer else {
+            return Ok(Writer::Pooled(self.pool.acquire().await.map_err(backend)?));
+        };
+        let mut turn = shared.lock().await;
+        if turn.is_none() {
+            *turn = Some(self.pool.acquire().await.map_err(backend)?.detach());
         }
+        MutexGuard::try_map(turn, Option::as_mut)
+            .map(Writer::Turn)
+            .map_err(|_| StoreError::Unavailable("the SQLite writer connection is not open".into()))
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -151,6 +212,11 @@ impl Database {
     }
 
     pub async fn close(&self) {
+        if let Some(shared) = &self.writer {
+            if let Some(conn) = shared.lock().await.take() {
+                let _ = conn.close().await;
+            }
+        }
         self.pool.close().await;
     }
 }

@@ -14,6 +14,7 @@ use dialbridge_core::{
     Timestamp,
 };
 use sqlx::any::AnyRow;
+use sqlx::Connection;
 
 use crate::database::{again_if_aborted, backend, misuse, Database, Dialect};
 use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json, value_rows};
@@ -181,6 +182,44 @@ where
 
 /// Executions inserted per statement: 17 columns each, well under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 500;
+/// Accounts one SQLite claim statement picks from (two parameters each).
+const CLAIM_CHUNK: usize = 200;
+
+/// Finishes the executions of `writes` (each a `Finish`) still held by their writer's lease, in
+/// one statement: one round trip for a whole batch of journals instead of one per execution.
+/// Answers the ids it finished.
+async fn finish_executions(
+    tx: &mut sqlx::AnyConnection,
+    writes: &[&JournalWrite],
+) -> StoreResult<Vec<String>> {
+    // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
+    let sql = format!(
+        "UPDATE executions SET status = f.column3, error = f.column4, finished_at = f.column5, \
+         updated_at = f.column5, lease_owner = NULL, lease_until = NULL \
+         FROM (VALUES {}) AS f WHERE executions.id = f.column1 AND executions.lease_owner = f.column2 \
+         AND executions.{UNFINISHED} RETURNING executions.id",
+        value_rows(writes.len(), 5)
+    );
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    for write in writes {
+        let Some(JournalOutcome::Finish { status, error }) = &write.outcome else {
+            return Err(misuse("only finishing journals finish executions".into()));
+        };
+        if !status.is_finished() {
+            return Err(misuse(format!(
+                "cannot finish an execution as '{}'",
+                status.as_str()
+            )));
+        }
+        query = query
+            .bind(&write.execution_id)
+            .bind(&write.owner)
+            .bind(status.as_str())
+            .bind(error.as_ref().map(to_json).transpose()?)
+            .bind(ms(write.now));
+    }
+    query.fetch_all(&mut *tx).await.map_err(backend)
+}
 
 impl Database {
     /// Puts each execution's event payload in `event` (they store only the event's id).
@@ -224,7 +263,7 @@ impl Database {
         ids: &[String],
         lease_until: Timestamp,
     ) -> StoreResult<Vec<String>> {
-        let _turn = self.write_turn().await;
+        let mut writer = self.writer().await?;
         let mut renewed = Vec::new();
         for chunk in ids.chunks(500) {
             let sql = format!(
@@ -236,7 +275,7 @@ impl Database {
             for id in chunk {
                 query = query.bind(id.as_str());
             }
-            for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+            for row in query.fetch_all(&mut *writer).await.map_err(backend)? {
                 renewed.push(get(&row, "id")?);
             }
         }
@@ -244,8 +283,8 @@ impl Database {
     }
 
     async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.begin().await.map_err(backend)?;
         // A step written twice in one commit (two writes of one execution met in the batch)
         // goes in once, as its later entry: PostgreSQL refuses a statement that touches a row
         // twice, which would fail every other write of the batch with it.
@@ -267,34 +306,23 @@ impl Database {
         // batches never wait for each other in a circle.
         let mut order: Vec<usize> = (0..writes.len()).collect();
         order.sort_by(|a, b| writes[*a].execution_id.cmp(&writes[*b].execution_id));
+        let finishing: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| matches!(writes[i].outcome, Some(JournalOutcome::Finish { .. })))
+            .collect();
+        let mut finished = HashSet::new();
+        for chunk in finishing.chunks(INSERT_CHUNK) {
+            let chunk: Vec<&JournalWrite> = chunk.iter().map(|&i| &writes[i]).collect();
+            finished.extend(finish_executions(&mut *tx, &chunk).await?);
+        }
         let mut applied = vec![false; writes.len()];
         let mut deliveries = Vec::new();
         for index in order {
             let write = &writes[index];
             let done = match &write.outcome {
                 None => true,
-                Some(JournalOutcome::Finish { status, error }) => {
-                    if !status.is_finished() {
-                        return Err(misuse(format!(
-                            "cannot finish an execution as '{}'",
-                            status.as_str()
-                        )));
-                    }
-                    sqlx::query(&format!(
-                        "UPDATE executions SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
-                         lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-                    ))
-                    .bind(&write.execution_id)
-                    .bind(&write.owner)
-                    .bind(status.as_str())
-                    .bind(error.as_ref().map(to_json).transpose()?)
-                    .bind(ms(write.now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1
-                }
+                Some(JournalOutcome::Finish { .. }) => finished.contains(&write.execution_id),
                 Some(JournalOutcome::Release { run_at }) => {
                     sqlx::query(&format!(
                     "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
@@ -333,8 +361,8 @@ impl ExecutionStore for Database {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.begin().await.map_err(backend)?;
         // A keyed event is new when its key goes in; a key already there, or twice in this
         // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
         let keyed: Vec<&EventRecord> = batch
@@ -609,7 +637,11 @@ impl ExecutionStore for Database {
             .split(", ")
             .map(|c| format!("e.{c}"))
             .collect();
-        let returning = format!("{}, e.claims", returning.join(", "));
+        // The event comes back with the claim (one round trip less than fetching it after).
+        let returning = format!(
+            "{}, e.claims, (SELECT payload FROM events WHERE events.id = e.event_id) AS event_payload",
+            returning.join(", ")
+        );
         let rows = match self.dialect() {
             // One statement: per account, its oldest due executions (the partial index of
             // unfinished work), locked so concurrent claimers skip them, leased and returned.
@@ -637,45 +669,55 @@ impl ExecutionStore for Database {
                     .await
                     .map_err(backend)?
             }
-            // SQLite has one writer: one statement per account, in one transaction.
+            // SQLite has one writer: one statement for a chunk of accounts, each account's
+            // oldest due executions picked by its own subquery. A chunk that fails after an
+            // earlier one committed leaves executions leased here that nothing runs: the
+            // executor gives those back (`release_unstarted`), as after any failed claim.
             Dialect::Sqlite => {
-                let sql = format!(
-                    "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, \
-                     updated_at = $3, claims = claims + 1 WHERE id IN ( \
-                         SELECT id FROM executions WHERE account_id = $4 AND {UNFINISHED} \
-                         AND run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                         ORDER BY run_at, id LIMIT $5) \
-                     RETURNING {}",
-                    returning.replace("e.", "")
-                );
-                let _turn = self.write_turn().await;
-                let mut tx = self.pool.begin().await.map_err(backend)?;
+                let returning = returning.replace("e.", "executions.");
+                let mut writer = self.writer().await?;
                 let mut rows = Vec::new();
-                for want in &wants {
-                    rows.extend(
-                        sqlx::query(&sql)
-                            .bind(owner)
-                            .bind(ms(lease_until))
-                            .bind(ms(now))
-                            .bind(want.account.as_str())
-                            .bind(i64::from(want.room))
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(backend)?,
+                for chunk in wants.chunks(CLAIM_CHUNK) {
+                    let picks: Vec<String> = (0..chunk.len())
+                        .map(|k| {
+                            format!(
+                                "SELECT id FROM (SELECT id FROM executions WHERE account_id = ${} \
+                                 AND {UNFINISHED} AND run_at <= $3 \
+                                 AND (lease_until IS NULL OR lease_until < $3) \
+                                 ORDER BY run_at, id LIMIT ${})",
+                                4 + 2 * k,
+                                5 + 2 * k
+                            )
+                        })
+                        .collect();
+                    let sql = format!(
+                        "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, \
+                         updated_at = $3, claims = claims + 1 WHERE id IN ({}) RETURNING {returning}",
+                        picks.join(" UNION ALL ")
                     );
+                    let mut query = sqlx::query(&sql)
+                        .bind(owner)
+                        .bind(ms(lease_until))
+                        .bind(ms(now));
+                    for want in chunk {
+                        query = query.bind(want.account.as_str()).bind(i64::from(want.room));
+                    }
+                    rows.extend(query.fetch_all(&mut *writer).await.map_err(backend)?);
                 }
-                tx.commit().await.map_err(backend)?;
                 rows
             }
         };
         let mut resumed = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let execution = execution(row)?;
+            let mut execution = execution(row)?;
             resumed.insert(execution.id.clone(), get::<i64>(row, "claims")? > 1);
+            if execution.event_id.is_some() {
+                // An event purged by retention leaves the execution without one.
+                execution.event = json_opt(row, "event_payload")?.unwrap_or_default();
+            }
             claimed.push(execution);
         }
-        let mut claimed = self.with_events(claimed).await?;
         claimed.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
         Ok(claimed
             .into_iter()
@@ -762,9 +804,9 @@ impl ExecutionStore for Database {
         for id in running {
             query = query.bind(id.as_str());
         }
-        let _turn = self.write_turn().await;
+        let mut writer = self.writer().await?;
         let mut accounts = Vec::new();
-        for row in query.fetch_all(&self.pool).await.map_err(backend)? {
+        for row in query.fetch_all(&mut *writer).await.map_err(backend)? {
             accounts.push(AccountId::from_trusted(get(&row, "account_id")?));
         }
         accounts.sort();

@@ -29,6 +29,7 @@ conformance!(
     release_is_a_durable_delay,
     work_is_found_by_shard,
     a_journal_write_is_one_transaction,
+    a_batch_of_finishes_keeps_each_executions_own_outcome,
     finish_only_by_owner,
     cancel,
     list_executions_pages_and_filters,
@@ -938,6 +939,55 @@ async fn a_journal_write_is_one_transaction(db: &Database) {
         .map(|d| d.id)
         .collect();
     assert_eq!(queued, ["mx"], "deliveries only with a finish that applied");
+}
+
+/// The finishes of a batch go in as one statement: each execution still gets its own status,
+/// error and time, and a release in the same batch stays a release.
+async fn a_batch_of_finishes_keeps_each_executions_own_outcome(db: &Database) {
+    for id in ["x", "y", "z"] {
+        db.insert_execution(&exec(id, "a", "w", 1, 1))
+            .await
+            .unwrap();
+    }
+    claim(db, "one", 10, 60_000, &[("a", 3)]).await;
+    let error = json!({"code": "boom"});
+    let writes = [
+        JournalWrite::outcome(
+            "y",
+            "one",
+            JournalOutcome::Finish {
+                status: ExecutionStatus::Failed,
+                error: Some(error.clone()),
+            },
+            t(13),
+        ),
+        JournalWrite::outcome("z", "one", JournalOutcome::Release { run_at: t(99) }, t(14)),
+        JournalWrite::outcome(
+            "x",
+            "one",
+            JournalOutcome::Finish {
+                status: ExecutionStatus::Succeeded,
+                error: None,
+            },
+            t(12),
+        ),
+    ];
+    assert_eq!(db.write_journal(&writes).await.unwrap(), [true, true, true]);
+    let row =
+        |e: dialbridge_core::ExecutionRecord| (e.status, e.error, e.finished_at, e.lease_owner);
+    assert_eq!(
+        row(db.get_execution("x").await.unwrap().unwrap()),
+        (ExecutionStatus::Succeeded, None, Some(t(12)), None)
+    );
+    assert_eq!(
+        row(db.get_execution("y").await.unwrap().unwrap()),
+        (ExecutionStatus::Failed, Some(error), Some(t(13)), None)
+    );
+    let z = db.get_execution("z").await.unwrap().unwrap();
+    assert_eq!(
+        (z.status, z.run_at, z.finished_at),
+        (ExecutionStatus::Running, t(99), None)
+    );
 }
 
 async fn finish_only_by_owner(db: &Database) {
