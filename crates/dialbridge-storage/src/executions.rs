@@ -314,7 +314,7 @@ impl Database {
         let mut finished = HashSet::new();
         for chunk in finishing.chunks(INSERT_CHUNK) {
             let chunk: Vec<&JournalWrite> = chunk.iter().map(|&i| &writes[i]).collect();
-            finished.extend(finish_executions(&mut *tx, &chunk).await?);
+            finished.extend(finish_executions(&mut tx, &chunk).await?);
         }
         let mut applied = vec![false; writes.len()];
         let mut deliveries = Vec::new();
