@@ -185,12 +185,19 @@ const INSERT_CHUNK: usize = 500;
 /// Accounts one SQLite claim statement picks from (two parameters each).
 const CLAIM_CHUNK: usize = 200;
 
-/// Finishes the executions of `writes` (each a `Finish`) still held by their writer's lease, in
+/// A journal that finishes its execution, with the status and error it finishes it with.
+type Finishing<'a> = (
+    &'a JournalWrite,
+    ExecutionStatus,
+    Option<&'a serde_json::Value>,
+);
+
+/// Finishes the executions of `finishes` still held by their writer's lease, in
 /// one statement: one round trip for a whole batch of journals instead of one per execution.
 /// Answers the ids it finished.
 async fn finish_executions(
     tx: &mut sqlx::AnyConnection,
-    writes: &[&JournalWrite],
+    finishes: &[Finishing<'_>],
 ) -> StoreResult<Vec<String>> {
     // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
     let sql = format!(
@@ -198,13 +205,10 @@ async fn finish_executions(
          updated_at = f.column5, lease_owner = NULL, lease_until = NULL \
          FROM (VALUES {}) AS f WHERE executions.id = f.column1 AND executions.lease_owner = f.column2 \
          AND executions.{UNFINISHED} RETURNING executions.id",
-        value_rows(writes.len(), 5)
+        value_rows(finishes.len(), 5)
     );
     let mut query = sqlx::query_scalar::<_, String>(&sql);
-    for write in writes {
-        let Some(JournalOutcome::Finish { status, error }) = &write.outcome else {
-            return Err(misuse("only finishing journals finish executions".into()));
-        };
+    for (write, status, error) in finishes {
         if !status.is_finished() {
             return Err(misuse(format!(
                 "cannot finish an execution as '{}'",
@@ -306,15 +310,18 @@ impl Database {
         // batches never wait for each other in a circle.
         let mut order: Vec<usize> = (0..writes.len()).collect();
         order.sort_by(|a, b| writes[*a].execution_id.cmp(&writes[*b].execution_id));
-        let finishing: Vec<usize> = order
+        let finishing: Vec<Finishing> = order
             .iter()
-            .copied()
-            .filter(|&i| matches!(writes[i].outcome, Some(JournalOutcome::Finish { .. })))
+            .filter_map(|&i| match &writes[i].outcome {
+                Some(JournalOutcome::Finish { status, error }) => {
+                    Some((&writes[i], *status, error.as_ref()))
+                }
+                _ => None,
+            })
             .collect();
         let mut finished = HashSet::new();
         for chunk in finishing.chunks(INSERT_CHUNK) {
-            let chunk: Vec<&JournalWrite> = chunk.iter().map(|&i| &writes[i]).collect();
-            finished.extend(finish_executions(&mut tx, &chunk).await?);
+            finished.extend(finish_executions(&mut tx, chunk).await?);
         }
         let mut applied = vec![false; writes.len()];
         let mut deliveries = Vec::new();
@@ -633,15 +640,18 @@ impl ExecutionStore for Database {
         if wants.is_empty() {
             return Ok(Vec::new());
         }
-        let returning: Vec<String> = EXECUTION_COLUMNS
-            .split(", ")
-            .map(|c| format!("e.{c}"))
-            .collect();
-        // The event comes back with the claim (one round trip less than fetching it after).
-        let returning = format!(
-            "{}, e.claims, (SELECT payload FROM events WHERE events.id = e.event_id) AS event_payload",
-            returning.join(", ")
-        );
+        // What a claim answers, `table` naming the updated table as its statement does: the
+        // execution, its claim count, and its event (one round trip less than fetching it after).
+        let returning = |table: &str| {
+            let columns: Vec<String> = EXECUTION_COLUMNS
+                .split(", ")
+                .map(|c| format!("{table}.{c}"))
+                .collect();
+            format!(
+                "{}, {table}.claims, (SELECT payload FROM events WHERE events.id = {table}.event_id) AS event_payload",
+                columns.join(", ")
+            )
+        };
         let rows = match self.dialect() {
             // One statement: per account, its oldest due executions (the partial index of
             // unfinished work), locked so concurrent claimers skip them, leased and returned.
@@ -658,7 +668,8 @@ impl ExecutionStore for Database {
                                WHERE account_id = w.account_id AND {UNFINISHED} AND run_at <= $3 \
                                AND (lease_until IS NULL OR lease_until < $3) \
                                ORDER BY run_at, id LIMIT w.room FOR UPDATE SKIP LOCKED) x) picked \
-                     WHERE e.id = picked.id RETURNING {returning}"
+                     WHERE e.id = picked.id RETURNING {}",
+                    returning("e")
                 );
                 sqlx::query(&sql)
                     .bind(owner)
@@ -674,7 +685,7 @@ impl ExecutionStore for Database {
             // earlier one committed leaves executions leased here that nothing runs: the
             // executor gives those back (`release_unstarted`), as after any failed claim.
             Dialect::Sqlite => {
-                let returning = returning.replace("e.", "executions.");
+                let returning = returning("executions");
                 let mut writer = self.writer().await?;
                 let mut rows = Vec::new();
                 for chunk in wants.chunks(CLAIM_CHUNK) {
