@@ -139,16 +139,28 @@ async fn the_readme_quickstart_and_cli_examples_work_as_written() {
         stdout.contains("\"items\""),
         "dialbridge action run list_calls printed the calls: {shown}"
     );
-    let executions: Value = get("/api/v1/executions?account_id=acme")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
+    // The emulator delivers the call's events in the background, as Dialpad does: the
+    // execution may start a moment after the script's last request.
+    let started = |executions: &Value| {
         executions["items"]
             .as_array()
-            .is_some_and(|items| items.iter().any(|e| e["workflow"] == "missed-call")),
+            .is_some_and(|items| items.iter().any(|e| e["workflow"] == "missed-call"))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let executions = loop {
+        let executions: Value = get("/api/v1/executions?account_id=acme")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if started(&executions) || tokio::time::Instant::now() > deadline {
+            break executions;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        started(&executions),
         "the missed call started the workflow: {executions}"
     );
 }
