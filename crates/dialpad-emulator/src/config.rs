@@ -55,6 +55,9 @@ pub struct Faults {
     pub statuses: Vec<u16>,
     /// Added to every API v2 response.
     pub latency: Duration,
+    /// Added to every token answer, after the grant was spent: a code or a rotated refresh
+    /// token is used up even when the client has gone before the answer.
+    pub token_latency: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +73,7 @@ impl Default for EmulatorConfig {
                 status: 503,
                 statuses: Vec::new(),
                 latency: Duration::ZERO,
+                token_latency: Duration::ZERO,
             },
             refresh_hold: RefreshHold::default(),
         }
@@ -101,6 +105,9 @@ pub struct ConfigView {
     pub fault_statuses: Option<Vec<u16>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Added to every token answer, after the grant was spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_latency_ms: Option<u64>,
     /// Hold each refresh answer until this many refresh requests arrived (0: off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_refresh_requests: Option<u64>,
@@ -109,7 +116,7 @@ pub struct ConfigView {
     pub hold_refresh_max_ms: Option<u64>,
 }
 
-/// The longest a refresh answer may be held (a minute).
+/// The longest a token answer may be held or delayed (a minute).
 const MAX_REFRESH_HOLD_MS: u64 = 60_000;
 
 /// Statuses a fault may answer with.
@@ -127,6 +134,7 @@ impl EmulatorConfig {
             fault_status: Some(self.faults.status),
             fault_statuses: Some(self.faults.statuses.clone()),
             latency_ms: Some(self.faults.latency.as_millis() as u64),
+            token_latency_ms: Some(self.faults.token_latency.as_millis() as u64),
             hold_refresh_requests: Some(self.refresh_hold.requests),
             hold_refresh_max_ms: Some(self.refresh_hold.max.as_millis() as u64),
         }
@@ -151,6 +159,14 @@ impl EmulatorConfig {
         {
             return Err(format!(
                 "hold_refresh_max_ms must be at most {MAX_REFRESH_HOLD_MS}"
+            ));
+        }
+        if patch
+            .token_latency_ms
+            .is_some_and(|ms| ms > MAX_REFRESH_HOLD_MS)
+        {
+            return Err(format!(
+                "token_latency_ms must be at most {MAX_REFRESH_HOLD_MS}"
             ));
         }
         if patch.company_requests_per_second == Some(0) {
@@ -182,6 +198,9 @@ impl EmulatorConfig {
         }
         if let Some(ms) = patch.latency_ms {
             self.faults.latency = Duration::from_millis(ms);
+        }
+        if let Some(ms) = patch.token_latency_ms {
+            self.faults.token_latency = Duration::from_millis(ms);
         }
         if let Some(n) = patch.hold_refresh_requests {
             self.refresh_hold.requests = n;

@@ -31,7 +31,12 @@ pub async fn token(State(emulator): State<Emulator>, headers: HeaderMap, body: B
     {
         emulator.hold_refresh().await;
     }
-    match exchange(&emulator, &headers, &body) {
+    let outcome = exchange(&emulator, &headers, &body);
+    let latency = emulator.store().config.faults.token_latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match outcome {
         Ok(issued) => (
             [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
             Json(TokenResponse {
