@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::Tokens;
 use crate::platform::Platform;
 use crate::signals::Signal;
 use crate::time::Timestamp;
@@ -25,6 +26,9 @@ pub struct Background {
     interruptible: Vec<JoinHandle<()>>,
     /// Awaited on shutdown: they stop claiming and finish what they hold.
     draining: Vec<JoinHandle<()>>,
+    /// Its token exchanges under way are awaited too: a refresh token Dialpad may have spent
+    /// is not dropped with the answer that replaces it.
+    tokens: Tokens,
 }
 
 impl Platform {
@@ -103,6 +107,7 @@ impl Platform {
         Background {
             interruptible: vec![scheduler, refresh, audit, purge, relay, caches],
             draining,
+            tokens: self.tokens.clone(),
         }
     }
 
@@ -148,8 +153,9 @@ impl Platform {
 
 impl Background {
     /// After the shutdown token fired: stops what can be cut short and waits for the executor
-    /// (it stops claiming; running steps finish or resume elsewhere) and the webhook worker
-    /// (attempts under way finish, each bounded by its timeout).
+    /// (it stops claiming; running steps finish or resume elsewhere), the webhook worker
+    /// (attempts under way finish, each bounded by its timeout) and the token exchanges under
+    /// way (each bounded by its timeout).
     pub async fn wait(self) {
         for task in self.interruptible {
             task.abort();
@@ -157,6 +163,7 @@ impl Background {
         for task in self.draining {
             let _ = task.await;
         }
+        self.tokens.finish_exchanges().await;
     }
 }
 

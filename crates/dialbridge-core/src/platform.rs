@@ -342,6 +342,7 @@ impl Platform {
             vendor_webhooks: vendor_webhooks.clone(),
             shared: shared.clone(),
             refresh_locks: Arc::default(),
+            exchanges: tokio_util::task::TaskTracker::new(),
         };
         let gateway = Gateway {
             tokens: tokens.clone(),

@@ -1,11 +1,15 @@
 //! The token lifecycle: one place that gives out a valid credential for an account. OAuth
 //! tokens refresh ahead of expiry and after a 401, once per account across tasks (an
 //! in-process lock) and across processes (a lease row plus compare-and-swap on the version).
+//! Once a refresh token is sent, the exchange runs to its end in a task of its own, so a
+//! caller that goes away (a dropped request, a stopping background loop) cannot drop the
+//! rotated token Dialpad answers with.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio_util::task::TaskTracker;
 use url::Url;
 
 use super::model::{Account, AuthType, ConnectionRecord, ConnectionStatus};
@@ -18,12 +22,13 @@ use crate::store::{ConnectionStore, RefreshFailure, TokenUpdate};
 use crate::time::Timestamp;
 use crate::vendor_webhooks::VendorWebhooks;
 
-/// How long a process may hold the refresh lease before others may take it over.
-const LEASE: Duration = Duration::from_secs(30);
-/// Due connections one claim takes: few, so no lease waits long behind the others.
-const REFRESH_BATCH: u32 = 64;
-/// Refreshes a process runs at once.
-const REFRESH_CONCURRENCY: usize = 16;
+/// The longest a process holds a refresh lease before others may take it over.
+const MAX_LEASE: Duration = Duration::from_secs(30);
+/// The shortest refresh lease, whatever the margin.
+const MIN_LEASE: Duration = Duration::from_secs(2);
+/// Refreshes a process runs at once; the background claims this many at a time, so no lease
+/// it holds waits behind other refreshes.
+const REFRESH_CONCURRENCY: u32 = 16;
 /// How long to wait for another process's refresh before giving up.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(35);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
@@ -50,6 +55,8 @@ pub struct Tokens {
     pub(crate) shared: Shared,
     /// One refresh at a time per account inside this process.
     pub(crate) refresh_locks: Arc<Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Token exchanges under way, each in a task of its own; a clean shutdown waits for them.
+    pub(crate) exchanges: TaskTracker,
 }
 
 impl Tokens {
@@ -106,9 +113,9 @@ impl Tokens {
     }
 
     /// Refreshes the connections of the held shards whose refresh moment has come, so idle
-    /// connections stay alive: in small leased batches (processes never take the same one),
-    /// `REFRESH_CONCURRENCY` at a time, the most overdue first. Reports how overdue the most
-    /// overdue token is (`token_refresh_lag_seconds`). Answers how many were refreshed.
+    /// connections stay alive: in leased batches of `REFRESH_CONCURRENCY` run at once
+    /// (processes never take the same one), the most overdue first. Reports how overdue the
+    /// most overdue token is (`token_refresh_lag_seconds`). Answers how many were refreshed.
     pub async fn refresh_due(&self) -> Result<usize> {
         let shards: Vec<i64> = self.shared.ownership().shards().iter().copied().collect();
         let mut refreshed = 0;
@@ -121,8 +128,8 @@ impl Tokens {
                     &shards,
                     self.shared.owner(),
                     now,
-                    now + LEASE,
-                    REFRESH_BATCH,
+                    now + self.lease(),
+                    REFRESH_CONCURRENCY,
                 )
                 .await?;
             if batch.is_empty() {
@@ -130,10 +137,6 @@ impl Tokens {
             }
             let mut running = tokio::task::JoinSet::new();
             for account_id in batch {
-                while running.len() >= REFRESH_CONCURRENCY {
-                    refreshed +=
-                        usize::from(running.join_next().await.and_then(|r| r.ok()) == Some(true));
-                }
                 let tokens = self.clone();
                 running.spawn(async move { tokens.refresh_claimed(&account_id).await });
             }
@@ -141,6 +144,26 @@ impl Tokens {
                 refreshed += usize::from(done.ok() == Some(true));
             }
         }
+    }
+
+    /// How long a refresh lease lasts: a quarter of the refresh margin, between `MIN_LEASE`
+    /// and `MAX_LEASE`. A process that dies holding one delays that token by a small part of
+    /// its margin before another takes it over.
+    fn lease(&self) -> Duration {
+        (self.shared.settings().refresh_margin / 4).clamp(MIN_LEASE, MAX_LEASE)
+    }
+
+    /// How long Dialpad may take to answer a refresh: two thirds of the lease, so the answer
+    /// is stored (or the attempt given up) while the lease still keeps others away.
+    fn exchange_timeout(&self) -> Duration {
+        self.lease() * 2 / 3
+    }
+
+    /// Waits for the token exchanges under way (each bounded by `exchange_timeout`); for a
+    /// clean shutdown, after which no new one should start.
+    pub async fn finish_exchanges(&self) {
+        self.exchanges.close();
+        self.exchanges.wait().await;
     }
 
     async fn report_lag(&self, shards: &[i64], now: Timestamp) -> Result<()> {
@@ -234,8 +257,7 @@ impl Tokens {
     /// Replaces the token of version `stale_version`, once: the first caller refreshes, the
     /// others wait and then use what it stored.
     async fn refresh(&self, account_id: &AccountId, stale_version: i64) -> Result<Credential> {
-        let lock = self.refresh_lock(account_id);
-        let _one_at_a_time = lock.lock().await;
+        let one_at_a_time = self.refresh_lock(account_id).lock_owned().await;
         let give_up_at = Timestamp::now() + WAIT_FOR_OTHERS;
         let mut stale_version = stale_version;
         loop {
@@ -251,7 +273,7 @@ impl Tokens {
             if connection.next_refresh_at.is_some_and(|at| at > now) {
                 return self.during_backoff(&connection, now).await;
             }
-            let until = now + LEASE;
+            let until = now + self.lease();
             // The lease is taken only while the token is still the one seen stale here, in
             // the same statement: a process that refreshed between the read above and this
             // leaves nothing to take, and the next turn reads its token.
@@ -260,11 +282,23 @@ impl Tokens {
                 .try_lock_refresh(account_id, self.shared.owner(), stale_version, now, until)
                 .await?
             {
-                let result = self.refresh_under_lease(connection).await;
-                self.connections
-                    .unlock_refresh(account_id, self.shared.owner())
-                    .await?;
-                return result;
+                // From here Dialpad may spend the refresh token: the exchange, the storing of
+                // its answer and the lease's release run in a task of their own (holding the
+                // in-process lock), to their end even if this caller goes away.
+                let tokens = self.clone();
+                let exchange = self.exchanges.spawn(async move {
+                    let _one_at_a_time = one_at_a_time;
+                    let account_id = connection.account_id.clone();
+                    let result = tokens.refresh_under_lease(connection).await;
+                    tokens
+                        .connections
+                        .unlock_refresh(&account_id, tokens.shared.owner())
+                        .await?;
+                    result
+                });
+                return exchange.await.map_err(|e| {
+                    Error::Internal(format!("the token exchange task ended abnormally: {e}"))
+                })?;
             }
             if now > give_up_at {
                 return Err(Error::DialpadUnavailable(
@@ -292,7 +326,15 @@ impl Tokens {
         let refresh_token = self.shared.open(&sealed_refresh)?;
         let app = self.app.oauth_app(connection.environment).await?;
         tracing::info!(account_id = %account_id, "refreshing the access token");
-        let outcome = app.refresh(refresh_token.expose()).await;
+        let timeout = self.exchange_timeout();
+        let outcome = tokio::time::timeout(timeout, app.refresh(refresh_token.expose()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(dialpad::OAuthError::Unavailable(format!(
+                    "Dialpad's token endpoint did not answer within {} ms",
+                    timeout.as_millis()
+                )))
+            });
         let label = match &outcome {
             Ok(_) => "ok",
             Err(e) if e.is_invalid_grant() => "invalid_grant",

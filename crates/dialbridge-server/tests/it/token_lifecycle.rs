@@ -19,7 +19,8 @@ on_both_backends!(
     a_background_refresh_that_fails_before_dialpad_backs_off,
     an_expired_token_is_not_sent_while_its_refresh_fails,
     a_background_refresh_of_an_expired_token_refused_by_dialpad_counts_once,
-    a_refresh_stuck_under_a_dead_process_lease_shows_as_lag
+    a_refresh_stuck_under_a_dead_process_lease_shows_as_lag,
+    a_refresh_whose_caller_went_away_is_still_stored
 );
 
 async fn fifty_checks(app: &TestApp, base: &str, account: &str, n: usize) {
@@ -465,5 +466,52 @@ async fn a_refresh_stuck_under_a_dead_process_lease_shows_as_lag(backend: Backen
         0,
         "the leased token was refreshed"
     );
+    app.shutdown().await;
+}
+
+async fn a_refresh_whose_caller_went_away_is_still_stored(backend: Backend) {
+    let app = with_acme_connected(TestApp::spawn(backend).await).await;
+    let before = app.stored_connection("acme").await.token_version;
+    // Dialpad retires the refresh token as the request arrives and answers 1.5 s later; the
+    // caller, whose request meets a 401 and so refreshes, gives up after 300 ms.
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"token_latency_ms": 1500})),
+    )
+    .await;
+    app.emulator_call(Method::POST, "/_control/tokens/expire", None)
+        .await;
+    let abandoned = app
+        .http
+        .post(format!(
+            "{}/api/v1/accounts/acme/connection/check",
+            app.base
+        ))
+        .bearer_auth(&app.api_key)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(
+        abandoned.as_ref().is_err_and(|e| e.is_timeout()),
+        "the check was meant to be abandoned: {abandoned:?}"
+    );
+    eventually_within(
+        std::time::Duration::from_secs(10),
+        "the refreshed token stored though its caller went away",
+        || async { app.stored_connection("acme").await.token_version != before },
+    )
+    .await;
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"token_latency_ms": 0})),
+    )
+    .await;
+    let (status, body) = app.check(&app.base, "acme").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.refresh_count().await, 1, "one refresh, not a second");
+    let rotated = app.emulator_stats().await["token_requests"]["rotated_refresh_token"].as_u64();
+    assert_eq!(rotated, Some(0), "the retired refresh token was sent again");
     app.shutdown().await;
 }
