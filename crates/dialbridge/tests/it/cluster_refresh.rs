@@ -215,7 +215,9 @@ async fn three_processes_refresh_every_token_once_ahead_of_expiry_while_one_dies
         "a token expired unrefreshed\n{}",
         fleet.logs()
     );
-    assert!(max_lag < 60.0, "refresh lag reached {max_lag} s");
+    // A token under a dead process's refresh lease waits for the lease (a quarter of the
+    // margin: 7.5 s), its shard for the handover (about 3.6 s); one second between looks.
+    assert!(max_lag < 20.0, "refresh lag reached {max_lag} s");
     assert!(
         refreshes >= ACCOUNTS as u64,
         "only {refreshes} refreshes for {ACCOUNTS} tokens that all expired"
