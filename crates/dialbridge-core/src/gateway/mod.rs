@@ -197,14 +197,14 @@ impl Gateway {
         let (mut rate_limited, mut failed_reads) = (0, 0);
         let needs = self.needs(&credential, account_id, operation).await?;
         loop {
-            // A slot under Dialpad's limits; given back if this request is dropped before it
-            // is sent (its caller went away).
-            let slot = match &needs {
-                Some(needs) => Some(self.throttle.reserve(needs.clone()).await?),
-                None => None,
-            };
-            if let Some(slot) = &slot {
+            // A slot under Dialpad's limits; given back if this request is dropped while it
+            // waits for it (its caller went away). Once its time has come the request may
+            // reach Dialpad, and Dialpad counts it whether or not anyone reads the answer: the
+            // slot stays taken even if the caller goes away mid-request.
+            if let Some(needs) = &needs {
+                let slot = self.throttle.reserve(needs.clone()).await?;
                 slot.wait().await;
+                slot.used();
             }
             let started = Instant::now();
             let outcome = self
@@ -225,9 +225,6 @@ impl Gateway {
                     }
                 })
                 .await;
-            if let Some(slot) = slot {
-                slot.used();
-            }
             let status = match &outcome {
                 Ok(response) => Some(response.status),
                 Err(Error::Dialpad { status, .. }) => Some(*status),

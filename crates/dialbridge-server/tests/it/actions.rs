@@ -588,6 +588,62 @@ async fn the_throttle_keeps_bursts_under_dialpads_limits() {
     app.shutdown().await;
 }
 
+/// A request whose caller hangs up after it left still counts: Dialpad counted it. Giving
+/// its slot back would send the next request inside the same second, into a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_whose_caller_hangs_up_after_it_left_keeps_its_slot() {
+    let app = TestApp::connected("acme").await;
+    app.hold_dialpads_limits().await;
+    // One request per second on both sides; Dialpad answers a second after counting one.
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({ "company_requests_per_second": 1, "latency_ms": 1000 })),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(json!({
+                "client_id": dialpad_emulator::Emulator::DEV_CLIENT_ID,
+                "client_secret": dialpad_emulator::Emulator::DEV_CLIENT_SECRET,
+                "base_url": app.emulator_url,
+                "rate_limits": { "per_second": 1 },
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The connection's own requests (identifying it) leave the windows.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = app.emulator_stats().await["api_requests"].as_u64().unwrap();
+
+    let first = app
+        .http
+        .post(format!(
+            "{}/api/v1/accounts/acme/actions/list_users",
+            app.base
+        ))
+        .bearer_auth(&app.api_key)
+        .json(&json!({}))
+        .send();
+    let caller = tokio::spawn(first);
+    crate::support::eventually_within(
+        std::time::Duration::from_secs(10),
+        "the first request reached Dialpad",
+        || async { app.emulator_stats().await["api_requests"].as_u64() == Some(before + 1) },
+    )
+    .await;
+    caller.abort();
+    assert!(caller.await.is_err_and(|e| e.is_cancelled()));
+
+    let (status, body) = run(&app, "list_users", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = app.emulator_stats().await;
+    assert_eq!(stats["rate_limited"], 0, "Dialpad answered 429: {stats}");
+    app.shutdown().await;
+}
+
 /// The two requests that identify a new connection (`/company`, `/users/me`) leave before its
 /// company is known, so before its budget could be asked; Dialpad counts them all the same.
 /// They are counted in the company's budget once it is known, so a burst of actions right
