@@ -257,13 +257,21 @@ impl Connections {
             .ok_or_else(|| Error::InvalidConnectLink(STATE_GONE.into()))?;
         match (query.error, query.code) {
             (None, Some(code)) => {
-                let (session, spent_at) = self.spend_link(&attempt.token_hash).await?;
-                let redeemed = self
-                    .redeem_code(&session, &attempt.code_verifier, &code)
-                    .await;
-                self.settle_link(&session, spent_at, redeemed.is_ok())
-                    .await?;
-                Ok(outcome(session, redeemed.err()))
+                // From spending the link on, the exchange runs to its end even if the browser
+                // goes away: Dialpad may have redeemed the code, and only the end stores the
+                // connection (or opens the link again).
+                let this = self.clone();
+                self.tokens
+                    .run_exchange(async move {
+                        let (session, spent_at) = this.spend_link(&attempt.token_hash).await?;
+                        let redeemed = this
+                            .redeem_code(&session, &attempt.code_verifier, &code)
+                            .await;
+                        this.settle_link(&session, spent_at, redeemed.is_ok())
+                            .await?;
+                        Ok(outcome(session, redeemed.err()))
+                    })
+                    .await
             }
             (error, _) => {
                 let session = self.open_session(&attempt.token_hash).await?;

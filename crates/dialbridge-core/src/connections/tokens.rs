@@ -159,6 +159,18 @@ impl Tokens {
         self.lease() * 2 / 3
     }
 
+    /// Runs `exchange` to its end in a task of its own, tracked for a clean shutdown: once a
+    /// code or a refresh token is sent, Dialpad may have spent it, and only the end of the
+    /// exchange stores what Dialpad answered. The caller awaits the outcome but cannot cancel it.
+    pub(crate) async fn run_exchange<T: Send + 'static>(
+        &self,
+        exchange: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        self.exchanges.spawn(exchange).await.map_err(|e| {
+            Error::Internal(format!("the token exchange task ended abnormally: {e}"))
+        })?
+    }
+
     /// Waits for the token exchanges under way (each bounded by `exchange_timeout`); for a
     /// clean shutdown, after which no new one should start.
     pub async fn finish_exchanges(&self) {
@@ -286,19 +298,18 @@ impl Tokens {
                 // its answer and the lease's release run in a task of their own (holding the
                 // in-process lock), to their end even if this caller goes away.
                 let tokens = self.clone();
-                let exchange = self.exchanges.spawn(async move {
-                    let _one_at_a_time = one_at_a_time;
-                    let account_id = connection.account_id.clone();
-                    let result = tokens.refresh_under_lease(connection).await;
-                    tokens
-                        .connections
-                        .unlock_refresh(&account_id, tokens.shared.owner())
-                        .await?;
-                    result
-                });
-                return exchange.await.map_err(|e| {
-                    Error::Internal(format!("the token exchange task ended abnormally: {e}"))
-                })?;
+                return self
+                    .run_exchange(async move {
+                        let _one_at_a_time = one_at_a_time;
+                        let account_id = connection.account_id.clone();
+                        let result = tokens.refresh_under_lease(connection).await;
+                        tokens
+                            .connections
+                            .unlock_refresh(&account_id, tokens.shared.owner())
+                            .await?;
+                        result
+                    })
+                    .await;
             }
             if now > give_up_at {
                 return Err(Error::DialpadUnavailable(

@@ -5,14 +5,15 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{location, query, Backend, Options, TestApp};
+use crate::support::{eventually_within, location, query, Backend, Options, TestApp};
 
 on_both_backends!(
     oauth_connect_flow,
     links_are_spent_on_success_and_states_answer_once,
     dialpad_refusals_come_back_explained,
     api_key_connection,
-    disconnect_and_delete
+    disconnect_and_delete,
+    a_callback_whose_browser_went_away_still_connects
 );
 
 async fn oauth_connect_flow(backend: Backend) {
@@ -731,5 +732,53 @@ async fn the_emulator_approves_a_connect_link_headlessly() {
         (status, error["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
+    app.shutdown().await;
+}
+
+async fn a_callback_whose_browser_went_away_still_connects(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    let authorize = app
+        .authorize_url("acme", Some("https://vendor.example/done"))
+        .await;
+    let callback = app.consent(&authorize, "approve").await;
+    // Dialpad redeems the code as the request arrives and answers 1.5 s later; the browser
+    // goes away once the code has reached Dialpad.
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"token_latency_ms": 1500})),
+    )
+    .await;
+    let redeemed =
+        || async { app.emulator_stats().await["token_requests"]["authorization_code"].as_u64() };
+    assert_eq!(redeemed().await, Some(0));
+    let browser = tokio::spawn(app.http.get(callback.as_str()).send());
+    eventually_within(
+        std::time::Duration::from_secs(10),
+        "the code reached Dialpad",
+        || async { redeemed().await == Some(1) },
+    )
+    .await;
+    browser.abort();
+    assert!(
+        browser.await.is_err_and(|e| e.is_cancelled()),
+        "the callback answered before the browser went away"
+    );
+    eventually_within(
+        std::time::Duration::from_secs(10),
+        "the connection stored though the browser went away",
+        || async { app.connection("acme").await["status"] == "connected" },
+    )
+    .await;
+    app.emulator_call(
+        Method::PATCH,
+        "/_control/config",
+        Some(json!({"token_latency_ms": 0})),
+    )
+    .await;
+    let (status, body) = app.check(&app.base, "acme").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.shutdown().await;
 }
