@@ -315,7 +315,8 @@ impl Slot {
         }
     }
 
-    /// The request was sent: the slot stays taken.
+    /// The request's time has come and it is being sent: the slot stays taken, even if the
+    /// request is dropped before Dialpad answers (Dialpad has counted it).
     pub fn used(mut self) {
         self.throttle = None;
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{Backend, TestApp};
+use crate::support::{hang_up_once, Backend, TestApp};
 
 const AVERY: &str = "5910974510923776";
 const BLAKE: &str = "4785074604081152";
@@ -625,17 +625,11 @@ async fn a_request_whose_caller_hangs_up_after_it_left_keeps_its_slot() {
             app.base
         ))
         .bearer_auth(&app.api_key)
-        .json(&json!({}))
-        .send();
-    let caller = tokio::spawn(first);
-    crate::support::eventually_within(
-        std::time::Duration::from_secs(10),
-        "the first request reached Dialpad",
-        || async { app.emulator_stats().await["api_requests"].as_u64() == Some(before + 1) },
-    )
+        .json(&json!({}));
+    hang_up_once(first, "the first request reached Dialpad", || async {
+        app.emulator_stats().await["api_requests"].as_u64() == Some(before + 1)
+    })
     .await;
-    caller.abort();
-    assert!(caller.await.is_err_and(|e| e.is_cancelled()));
 
     let (status, body) = run(&app, "list_users", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");

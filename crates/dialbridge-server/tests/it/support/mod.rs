@@ -613,6 +613,23 @@ where
     eventually_within(Duration::from_secs(5), what, check).await
 }
 
+/// Sends `request` and hangs up, as a client that gives up would, once `reached` (asked until
+/// it holds, for at most 10 s) says the request's work got to Dialpad; panics if the request
+/// was answered first.
+pub async fn hang_up_once<F, Fut>(request: reqwest::RequestBuilder, what: &str, reached: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let caller = tokio::spawn(request.send());
+    eventually_within(Duration::from_secs(10), what, reached).await;
+    caller.abort();
+    assert!(
+        caller.await.is_err_and(|e| e.is_cancelled()),
+        "answered before its caller hung up ({what})"
+    );
+}
+
 /// Polls `check` every 50 ms until it holds; fails the test after `bound`.
 pub async fn eventually_within<F, Fut>(bound: Duration, what: &str, mut check: F)
 where
