@@ -24,8 +24,8 @@ use crate::vendor_webhooks::VendorWebhooks;
 
 /// The longest a process holds a refresh lease before others may take it over.
 const MAX_LEASE: Duration = Duration::from_secs(30);
-/// The shortest refresh lease, whatever the margin.
-const MIN_LEASE: Duration = Duration::from_secs(2);
+/// The shortest refresh lease, whatever the margin: Dialpad gets at least 4 s to answer.
+const MIN_LEASE: Duration = Duration::from_secs(6);
 /// Refreshes a process runs at once; the background claims this many at a time, so no lease
 /// it holds waits behind other refreshes.
 const REFRESH_CONCURRENCY: u32 = 16;
