@@ -117,7 +117,7 @@ pub struct ConfigView {
 }
 
 /// The longest a token answer may be held or delayed (a minute).
-const MAX_REFRESH_HOLD_MS: u64 = 60_000;
+const MAX_TOKEN_DELAY_MS: u64 = 60_000;
 
 /// Statuses a fault may answer with.
 const FAULT_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
@@ -153,21 +153,14 @@ impl EmulatorConfig {
         if patch.fault_percent.is_some_and(|p| p > 100) {
             return Err("fault_percent must be between 0 and 100".into());
         }
-        if patch
-            .hold_refresh_max_ms
-            .is_some_and(|ms| ms > MAX_REFRESH_HOLD_MS)
-        {
-            return Err(format!(
-                "hold_refresh_max_ms must be at most {MAX_REFRESH_HOLD_MS}"
-            ));
-        }
-        if patch
-            .token_latency_ms
-            .is_some_and(|ms| ms > MAX_REFRESH_HOLD_MS)
-        {
-            return Err(format!(
-                "token_latency_ms must be at most {MAX_REFRESH_HOLD_MS}"
-            ));
+        let delays = [
+            ("hold_refresh_max_ms", patch.hold_refresh_max_ms),
+            ("token_latency_ms", patch.token_latency_ms),
+        ];
+        for (name, ms) in delays {
+            if ms.is_some_and(|ms| ms > MAX_TOKEN_DELAY_MS) {
+                return Err(format!("{name} must be at most {MAX_TOKEN_DELAY_MS}"));
+            }
         }
         if patch.company_requests_per_second == Some(0) {
             return Err("company_requests_per_second must be at least 1".into());

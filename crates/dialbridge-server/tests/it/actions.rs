@@ -593,7 +593,8 @@ async fn the_throttle_keeps_bursts_under_dialpads_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_whose_caller_hangs_up_after_it_left_keeps_its_slot() {
     let app = TestApp::connected("acme").await;
-    app.hold_dialpads_limits().await;
+    app.hold_dialpads_limits_as(json!({ "per_second": 1 }))
+        .await;
     // One request per second on both sides; Dialpad answers a second after counting one.
     app.emulator_call(
         Method::PATCH,
@@ -601,19 +602,6 @@ async fn a_request_whose_caller_hangs_up_after_it_left_keeps_its_slot() {
         Some(json!({ "company_requests_per_second": 1, "latency_ms": 1000 })),
     )
     .await;
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/v1/app/credentials/custom",
-            Some(json!({
-                "client_id": dialpad_emulator::Emulator::DEV_CLIENT_ID,
-                "client_secret": dialpad_emulator::Emulator::DEV_CLIENT_SECRET,
-                "base_url": app.emulator_url,
-                "rate_limits": { "per_second": 1 },
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     // The connection's own requests (identifying it) leave the windows.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let before = app.emulator_stats().await["api_requests"].as_u64().unwrap();

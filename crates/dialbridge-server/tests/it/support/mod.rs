@@ -291,6 +291,12 @@ impl TestApp {
     /// Points the `custom` environment at the emulator with its dev app and selects scopes.
     /// Turns Dialpad's limits on at the emulator and dialbridge's throttle to them on.
     pub async fn hold_dialpads_limits(&self) {
+        self.hold_dialpads_limits_as(json!({})).await;
+    }
+
+    /// `hold_dialpads_limits`, dialbridge's throttle set to `rate_limits` (as `PUT
+    /// /api/v1/app/credentials/{env}` takes it).
+    pub async fn hold_dialpads_limits_as(&self, rate_limits: Value) {
         self.emulator_call(
             Method::PATCH,
             "/_control/config",
@@ -305,6 +311,7 @@ impl TestApp {
                     "client_id": Emulator::DEV_CLIENT_ID,
                     "client_secret": Emulator::DEV_CLIENT_SECRET,
                     "base_url": self.emulator_url,
+                    "rate_limits": rate_limits,
                 })),
             )
             .await;
