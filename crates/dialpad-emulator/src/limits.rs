@@ -20,6 +20,8 @@ pub struct RateLimiter {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Limited {
     pub limit: String,
+    /// The window's span: the requests counted came within `window - retry_after`.
+    pub window: Duration,
     pub retry_after: Duration,
 }
 
@@ -37,6 +39,7 @@ impl RateLimiter {
         if let Some(wait) = full(second, per_second, SECOND, now) {
             return Err(Limited {
                 limit: format!("{per_second} requests per second per company"),
+                window: SECOND,
                 retry_after: wait,
             });
         }
@@ -48,6 +51,7 @@ impl RateLimiter {
             if let Some(wait) = full(minute, limit, MINUTE, now) {
                 return Err(Limited {
                     limit: format!("{limit} per minute for {operation_id}"),
+                    window: MINUTE,
                     retry_after: wait,
                 });
             }

@@ -10,6 +10,9 @@ pub struct Stats {
     /// Authenticated API v2 requests.
     pub api_requests: u64,
     pub rate_limited: u64,
+    /// The last rate-limit 429: which limit, and how close together the requests it counted
+    /// came (for a test that must find out why its client was refused).
+    pub last_rate_limited: Option<String>,
     pub faults_injected: u64,
     /// Requests repeated (same credentials, method, path, query and body) before the
     /// `Retry-After` of the 429 that refused them had passed.

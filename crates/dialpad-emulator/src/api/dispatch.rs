@@ -214,6 +214,15 @@ fn admit_counted(
         );
         if let Err(limited) = limited {
             store.stats.rate_limited += 1;
+            store.stats.last_rate_limited = Some(format!(
+                "{} to {}: the ones it counted came within {} ms before this one",
+                operation.id,
+                limited.limit,
+                limited
+                    .window
+                    .saturating_sub(limited.retry_after)
+                    .as_millis()
+            ));
             return Err(ApiError::RateLimited {
                 limit: limited.limit,
                 retry_after: limited.retry_after,

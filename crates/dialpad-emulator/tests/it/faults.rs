@@ -169,6 +169,7 @@ async fn stats_count_requests_successful_or_not() {
             "early_retries": 0,
             "api_requests": 0,
             "rate_limited": 0,
+            "last_rate_limited": null,
             "faults_injected": 0,
             "response_schema_violations": 0,
             "last_violation": null,
