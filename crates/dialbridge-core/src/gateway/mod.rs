@@ -197,14 +197,9 @@ impl Gateway {
         let (mut rate_limited, mut failed_reads) = (0, 0);
         let needs = self.needs(&credential, account_id, operation).await?;
         loop {
-            // A slot under Dialpad's limits; given back if this request is dropped while it
-            // waits for it (its caller went away). Once its time has come the request may
-            // reach Dialpad, and Dialpad counts it whether or not anyone reads the answer: the
-            // slot stays taken even if the caller goes away mid-request.
+            // Its turn under Dialpad's limits (see `Throttle::turn`).
             if let Some(needs) = &needs {
-                let slot = self.throttle.reserve(needs.clone()).await?;
-                slot.wait().await;
-                slot.used();
+                self.throttle.turn(needs).await?;
             }
             let started = Instant::now();
             let outcome = self

@@ -10,7 +10,10 @@
 //! only where every run of `RUN` buckets that contains it stays under the limit. Any interval
 //! of `span` lies within `BUCKETS + 1` buckets, and a run is `MARGIN` buckets longer, so
 //! requests reach Dialpad at most `limit` per `span` even when each takes up to a tenth of the
-//! span to get there after its slot.
+//! span to get there after its slot. A request that could not leave within half of that (its
+//! process stalled, or the database was slow to confirm the slot) gives its slot back and takes
+//! another (`Throttle::turn`): sent that late, it would reach Dialpad beside requests of a run
+//! the margin does not cover.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,9 @@ const MARGIN: i64 = 2;
 const RUN: i64 = BUCKETS + 1 + MARGIN;
 /// The longest a request waits for its slot before it is refused instead.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
+/// How many times a request whose slot passed before it could leave takes a new one; after
+/// that it leaves late rather than not at all (Dialpad's 429, if it comes, is waited out).
+const RETAKES: u32 = 3;
 
 /// Dialpad's limits for an environment: its documented ones unless the vendor was granted
 /// others, or none (the emulator without limits).
@@ -64,6 +70,12 @@ pub(crate) struct Limit {
 impl Limit {
     fn bucket_ms(self) -> i64 {
         (self.span_ms / BUCKETS).max(1)
+    }
+
+    /// How long after its slot a request may still leave: half the margin, the other half
+    /// for its way to Dialpad.
+    fn late_after_ms(self) -> i64 {
+        self.bucket_ms() * MARGIN / 2
     }
 }
 
@@ -210,7 +222,7 @@ impl Throttle {
 
     /// Reserves a slot for one request: `Ok(slot)` to send at `slot.at` (give it back by
     /// dropping it unused), or `rate_limited` when the wait would be over `MAX_WAIT`.
-    pub(crate) async fn reserve(self: &Arc<Self>, needs: Needs) -> Result<Slot> {
+    async fn reserve(self: &Arc<Self>, needs: Needs) -> Result<Slot> {
         // The slot is placed from the moment the windows are locked, not from before the wait
         // for the lock: a slot counted in a bucket that had passed by then is a request
         // Dialpad sees later, beside the next bucket's (with many waiters, 429s).
@@ -232,6 +244,37 @@ impl Throttle {
                     "message": "dialbridge holds Dialpad's rate limits; no slot within the next 10 s"
                 }),
             }),
+        }
+    }
+
+    /// Takes a slot for one request and waits for its time: when this returns, the request
+    /// leaves at once and its slot stays taken, even if its caller goes away mid-request
+    /// (Dialpad counts it whether or not anyone reads the answer). Dropped while it waits, the
+    /// slot is given back. A slot the request could not leave on time for is given back and
+    /// taken again, at most `RETAKES` times.
+    pub(crate) async fn turn(self: &Arc<Self>, needs: &Needs) -> Result<()> {
+        let late_after_ms = needs
+            .iter()
+            .map(|(_, limit)| limit.late_after_ms())
+            .min()
+            .unwrap_or(i64::MAX);
+        let mut retakes = 0;
+        loop {
+            let slot = self.reserve(needs.clone()).await?;
+            slot.wait().await;
+            let late = Timestamp::now().as_millis() - slot.at.as_millis();
+            if late <= late_after_ms || retakes == RETAKES {
+                if late > late_after_ms {
+                    tracing::warn!(late_ms = late, "a request leaves for Dialpad {late} ms after its throttle slot, after {RETAKES} new slots came late too");
+                }
+                slot.used();
+                return Ok(());
+            }
+            tracing::info!(
+                late_ms = late,
+                "a request could not leave for Dialpad within {late_after_ms} ms of its throttle slot; taking a new one"
+            );
+            retakes += 1;
         }
     }
 
@@ -300,7 +343,7 @@ impl Throttle {
 }
 
 /// A reserved slot. Dropped before `used`, it is given back (the request was not sent).
-pub(crate) struct Slot {
+struct Slot {
     pub at: Timestamp,
     needs: Needs,
     throttle: Option<Arc<Throttle>>,
@@ -552,6 +595,8 @@ mod tests {
     struct Windows {
         shared: bool,
         by_key: Mutex<HashMap<String, Window>>,
+        /// Answers held back after the change, each once: a database slow to commit.
+        slow_commits: Mutex<Vec<Duration>>,
     }
 
     #[async_trait::async_trait]
@@ -570,22 +615,48 @@ mod tests {
                 self.shared,
                 "a throttle that keeps its own windows asked the store"
             );
-            let mut by_key = self.by_key.lock().unwrap();
-            let mut windows: Vec<Window> = keys
-                .iter()
-                .map(|key| by_key.remove(key).unwrap_or_default())
-                .collect();
-            update(&mut windows);
-            by_key.extend(keys.iter().cloned().zip(windows));
+            {
+                let mut by_key = self.by_key.lock().unwrap();
+                let mut windows: Vec<Window> = keys
+                    .iter()
+                    .map(|key| by_key.remove(key).unwrap_or_default())
+                    .collect();
+                update(&mut windows);
+                by_key.extend(keys.iter().cloned().zip(windows));
+            }
+            let slow = self.slow_commits.lock().unwrap().pop();
+            if let Some(slow) = slow {
+                tokio::time::sleep(slow).await;
+            }
             Ok(())
         }
     }
 
     fn throttle(shared: bool) -> Arc<Throttle> {
+        throttle_committing_slowly(shared, vec![])
+    }
+
+    fn throttle_committing_slowly(shared: bool, slow_commits: Vec<Duration>) -> Arc<Throttle> {
         Arc::new(Throttle::new(Arc::new(Windows {
             shared,
             by_key: Mutex::default(),
+            slow_commits: Mutex::new(slow_commits),
         })))
+    }
+
+    /// The shared window of key `c`, as the next request would find it.
+    async fn shared_window(throttle: &Throttle) -> Window {
+        let mut seen = Window::default();
+        throttle
+            .store
+            .as_ref()
+            .unwrap()
+            .update_rate_windows(&["c".to_owned()], Timestamp::now(), &mut |windows| {
+                seen = windows[0].clone()
+            })
+            .await
+            .unwrap();
+        seen
     }
 
     /// Two a minute: two slots now, a third is a minute away (over `MAX_WAIT`, so refused).
@@ -642,6 +713,40 @@ mod tests {
                 "two sent uncounted (shared windows: {shared})"
             );
         }
+    }
+
+    /// A slot the database confirmed too late to keep (300 ms to commit, past the 50 ms a
+    /// request may leave after its slot) is given back and another taken: the request leaves
+    /// on a slot of the time it really leaves, the only one that stays counted.
+    #[tokio::test]
+    async fn a_slot_confirmed_too_late_is_given_back_and_taken_again() {
+        let throttle = throttle_committing_slowly(true, vec![Duration::from_millis(300)]);
+        let needs = vec![second(20)];
+        let started = Timestamp::now();
+        throttle.turn(&needs).await.unwrap();
+        let left = Timestamp::now();
+        assert!(left.since(started) >= Duration::from_millis(300));
+        // The late slot's give-back runs on its own task.
+        let window = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let window = shared_window(&throttle).await;
+                if window.counts.iter().sum::<u32>() == 1 {
+                    break window;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the late slot was never given back");
+        let bucket_ms = needs[0].1.bucket_ms();
+        let counted_at =
+            (window.base + window.counts.iter().position(|&n| n == 1).unwrap() as i64) * bucket_ms;
+        assert!(
+            counted_at + bucket_ms > started.as_millis() + 300,
+            "the request was counted at {counted_at}, in the slot taken before the slow commit ({} to {})",
+            started.as_millis(),
+            left.as_millis()
+        );
     }
 
     /// The same across processes: the slot is given back to the shared windows (on its own

@@ -543,12 +543,20 @@ async fn a_faulty_dialpad_ends_every_execution_clearly_without_early_retries() {
         .db
         .pairs("SELECT COALESCE(error, ''), COUNT(*) FROM executions WHERE status = 'failed' GROUP BY error")
         .await;
+    // Requests that could not leave on time for their slot (a stalled process, a slow commit)
+    // and took another.
+    let late_slots: Vec<String> = fleet
+        .nodes
+        .iter()
+        .flat_map(|n| n.log_lines("throttle slot"))
+        .collect();
     println!(
-        "{EVENTS} executions against 30% faults and 100 ms latency: {statuses:?} in {took:.1?}; Dialpad saw {} requests, {} faults injected, {} rate-limit 429s, {} early retries; failures: {errors:?}",
+        "{EVENTS} executions against 30% faults and 100 ms latency: {statuses:?} in {took:.1?}; Dialpad saw {} requests, {} faults injected, {} rate-limit 429s, {} early retries, {} late slots; failures: {errors:?}",
         delta("api_requests"),
         delta("faults_injected"),
         delta("rate_limited"),
         delta("early_retries"),
+        late_slots.len(),
     );
     assert_eq!(
         delta("early_retries"),
@@ -558,7 +566,9 @@ async fn a_faulty_dialpad_ends_every_execution_clearly_without_early_retries() {
     assert_eq!(
         delta("rate_limited"),
         0,
-        "the throttle let Dialpad's limits be hit"
+        "the throttle let Dialpad's limits be hit; the last: {}; late slots:\n{}",
+        after["last_rate_limited"],
+        late_slots.join("\n")
     );
     // Each action tries at most 1 + 3 (after 429s) + 3 (reads after 5xx) times.
     assert!(delta("api_requests") <= 7 * EVENTS, "requests spun");
