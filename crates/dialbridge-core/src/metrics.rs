@@ -70,6 +70,7 @@ pub struct Metrics {
     refresh_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     purged: Family<KindLabels, Counter>,
     auth_failures: Family<OutcomeLabels, Counter>,
+    throttle_late_slots: Counter,
 }
 
 impl Default for Metrics {
@@ -143,6 +144,12 @@ impl Default for Metrics {
             "History removed past its retention: rows by kind (executions, events, deliveries), and daily partitions dropped (partitions)",
             purged.clone(),
         );
+        let throttle_late_slots = Counter::default();
+        registry.register(
+            "throttle_late_slots",
+            "Throttle slots given back because their request could not leave for Dialpad within half the margin (a stalled process, a slow database); each request took another",
+            throttle_late_slots.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -156,6 +163,7 @@ impl Default for Metrics {
             refresh_lag,
             purged,
             auth_failures,
+            throttle_late_slots,
         }
     }
 }
@@ -198,6 +206,10 @@ impl Metrics {
         self.dialpad_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn throttle_late_slots(&self, slots: u32) {
+        self.throttle_late_slots.inc_by(u64::from(slots));
     }
 
     pub(crate) fn action(&self, action: &str, outcome: &str) {

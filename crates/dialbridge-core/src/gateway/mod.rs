@@ -199,7 +199,10 @@ impl Gateway {
         loop {
             // Its turn under Dialpad's limits (see `Throttle::turn`).
             if let Some(needs) = &needs {
-                self.throttle.turn(needs).await?;
+                let late = self.throttle.turn(needs).await?;
+                if late > 0 {
+                    self.shared.metrics().throttle_late_slots(late);
+                }
             }
             let started = Instant::now();
             let outcome = self

@@ -251,8 +251,8 @@ impl Throttle {
     /// leaves at once and its slot stays taken, even if its caller goes away mid-request
     /// (Dialpad counts it whether or not anyone reads the answer). Dropped while it waits, the
     /// slot is given back. A slot the request could not leave on time for is given back and
-    /// taken again, at most `RETAKES` times.
-    pub(crate) async fn turn(self: &Arc<Self>, needs: &Needs) -> Result<()> {
+    /// taken again, at most `RETAKES` times; answers how many were.
+    pub(crate) async fn turn(self: &Arc<Self>, needs: &Needs) -> Result<u32> {
         let late_after_ms = needs
             .iter()
             .map(|(_, limit)| limit.late_after_ms())
@@ -268,7 +268,7 @@ impl Throttle {
                     tracing::warn!(late_ms = late, "a request leaves for Dialpad {late} ms after its throttle slot, after {RETAKES} new slots came late too");
                 }
                 slot.used();
-                return Ok(());
+                return Ok(retakes);
             }
             tracing::info!(
                 late_ms = late,
@@ -723,7 +723,7 @@ mod tests {
         let throttle = throttle_committing_slowly(true, vec![Duration::from_millis(300)]);
         let needs = vec![second(20)];
         let started = Timestamp::now();
-        throttle.turn(&needs).await.unwrap();
+        assert_eq!(throttle.turn(&needs).await.unwrap(), 1, "slots given back");
         let left = Timestamp::now();
         assert!(left.since(started) >= Duration::from_millis(300));
         // The late slot's give-back runs on its own task.

@@ -94,15 +94,6 @@ impl Proc {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// The lines the process logged that contain `text`.
-    pub fn log_lines(&self, text: &str) -> Vec<String> {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines()
-            .filter(|l| l.contains(text))
-            .map(str::to_owned)
-            .collect()
-    }
-
     /// Whether the process logged something containing `text`.
     pub fn logged(&self, text: &str) -> bool {
         std::fs::read_to_string(&self.log).is_ok_and(|log| log.contains(text))
