@@ -70,17 +70,14 @@ async fn three_processes_run_each_of_many_events_exactly_once() {
         0,
         "a step ran twice"
     );
-    let mut ran = Vec::new();
-    for node in &fleet.nodes {
-        let n = node
-            .api()
-            .metric("dialbridge_executions_finished_total", "")
-            .await;
-        ran.push(n);
-        assert!(n > 0.0, "{} ran no execution", node.name);
-    }
+    let ran = fleet
+        .metric_per_node("dialbridge_executions_finished_total")
+        .await;
     println!("executions run per process: {ran:?}");
-    assert_eq!(ran.iter().sum::<f64>(), EVENTS as f64);
+    for (node, n) in &ran {
+        assert!(*n > 0.0, "{node} ran no execution");
+    }
+    assert_eq!(ran.iter().map(|(_, n)| n).sum::<f64>(), EVENTS as f64);
     fleet.stop().await;
 }
 

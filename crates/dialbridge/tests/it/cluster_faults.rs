@@ -545,14 +545,9 @@ async fn a_faulty_dialpad_ends_every_execution_clearly_without_early_retries() {
         .await;
     // Requests that could not leave on time for their slot (a stalled process, a slow commit)
     // and took another.
-    let mut late_slots = Vec::new();
-    for node in &fleet.nodes {
-        let late = node
-            .api()
-            .metric("dialbridge_throttle_late_slots_total", "")
-            .await;
-        late_slots.push(format!("{}: {late}", node.name));
-    }
+    let late_slots = fleet
+        .metric_per_node("dialbridge_throttle_late_slots_total")
+        .await;
     println!(
         "{EVENTS} executions against 30% faults and 100 ms latency: {statuses:?} in {took:.1?}; Dialpad saw {} requests, {} faults injected, {} rate-limit 429s, {} early retries, late slots {late_slots:?}; failures: {errors:?}",
         delta("api_requests"),

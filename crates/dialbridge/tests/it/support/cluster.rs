@@ -628,6 +628,15 @@ impl Fleet {
         }
     }
 
+    /// A counter of `/metrics` (no labels), by process name.
+    pub async fn metric_per_node(&self, name: &str) -> Vec<(String, f64)> {
+        let mut values = Vec::new();
+        for node in &self.nodes {
+            values.push((node.name.clone(), node.api().metric(name, "").await));
+        }
+        values
+    }
+
     pub fn bases(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.base.clone()).collect()
     }
