@@ -133,6 +133,14 @@ impl Proc {
         status_kib(self.pid, "VmRSS:").map(|k| k * 1024)
     }
 
+    /// Resident memory now by kind, in bytes: the process's own (`RssAnon`: heap, stacks) and
+    /// file pages it maps (`RssFile`: the executable and libraries, shared and clean).
+    pub fn rss_parts(&self) -> Option<(u64, u64)> {
+        let anon = status_kib(self.pid, "RssAnon:")?;
+        let file = status_kib(self.pid, "RssFile:")?;
+        Some((anon * 1024, file * 1024))
+    }
+
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         status_kib(self.pid, "VmHWM:").map(|k| k * 1024)
@@ -149,7 +157,8 @@ impl Proc {
     }
 }
 
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
+/// A `/proc/<pid>/status` field in KiB.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()

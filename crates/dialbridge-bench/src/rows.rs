@@ -1218,7 +1218,9 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
     let hook = Arc::new(hooked_accounts(ctx, &api, "rss", 1, &key).await?.remove(0));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = serve.rss().ok_or("no /proc/<pid>/status for serve")?;
+    let idle_parts = serve.rss_parts();
     let emulator_idle = idle_emulator.rss().unwrap_or(0);
+    let emulator_parts = idle_emulator.rss_parts();
     idle_emulator.stop().await;
     let pid = serve.pid;
     let sampler = tokio::spawn(async move {
@@ -1246,8 +1248,12 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
     ctx.report.push(Row::new(
         "7",
         "resident memory (VmRSS) of `serve`, idle",
-        mib(idle),
-        format!("the emulator process, idle: {}", mib(emulator_idle)),
+        format!("{}{}", mib(idle), rss_parts(idle_parts)),
+        format!(
+            "the emulator process, idle: {}{}",
+            mib(emulator_idle),
+            rss_parts(emulator_parts)
+        ),
         ratio(idle as f64, emulator_idle as f64),
     ));
     ctx.report.push(Row::new(
@@ -1271,9 +1277,19 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 fn procs_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+    procs::status_kib(pid, "VmRSS:").map(|k| k * 1024)
+}
+
+/// What of a resident figure is the process's own memory and what the pages of its
+/// executable and libraries (shared, clean: the kernel may drop them and read them again).
+fn rss_parts(parts: Option<(u64, u64)>) -> String {
+    parts.map_or_else(String::new, |(anon, file)| {
+        format!(
+            " ({} its own memory, RssAnon; {} pages of its executable and libraries, RssFile)",
+            mib(anon),
+            mib(file)
+        )
+    })
 }
 
 /// Which latencies of a `Scale` a row shows.
