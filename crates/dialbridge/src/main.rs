@@ -8,6 +8,7 @@ mod cli;
 mod mcp;
 mod rotate;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -124,11 +125,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr; colour only when a person is reading it there (a terminal, and no
+/// `NO_COLOR`): a log file, journald or a collector gets plain text.
 fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -253,6 +253,10 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
         output.contains("account connected with OAuth"),
         "the log says what happened: {output}"
     );
+    assert!(
+        !output.contains('\x1b'),
+        "a log read from a pipe carries no terminal colour codes: {output}"
+    );
     for secret in [
         dialpad_key.as_str(),
         &code,
