@@ -979,6 +979,49 @@ async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repair
     app.shutdown().await;
 }
 
+/// Templates run where the execution is when they fit a small budget, and are moved off the
+/// async workers with the whole budget when they do not: both give their results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_past_the_small_budget_still_run_with_the_whole_one() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_account("acme").await;
+    let definition = json!({
+        "name": "Long loops",
+        "trigger": { "type": "api" },
+        "steps": [
+            { "id": "short", "set": { "n": "{{ event.n + 1 }}" } },
+            // Each well past the small budget's 5,000 steps or 64 KiB, well within the whole.
+            { "id": "steps", "set": { "text": "{% for i in range(3000) %}{% endfor %}{{ steps.short.output.n }}" } },
+            { "id": "bytes", "set": { "n": "{{ (('x' * 10000) * 8) | length }}" } },
+        ],
+    });
+    save_and_enable(&app, "long", definition).await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/acme/workflows/long/executions",
+            Some(json!({ "input": { "n": 41 } })),
+        )
+        .await;
+    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    let outputs: Vec<Value> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["output"].clone())
+        .collect();
+    assert_eq!(
+        outputs,
+        vec![
+            json!({ "n": 42 }),
+            json!({ "text": "42" }),
+            json!({ "n": 80_000 })
+        ],
+        "{done:#}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_step_output_over_the_limit_is_kept_as_a_visible_marker() {
     let options = Options {

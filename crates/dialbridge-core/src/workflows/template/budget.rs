@@ -22,10 +22,42 @@ pub(super) const MAX_DEPTH: usize = 128;
 /// What walking one element of a sequence or map spends.
 const ELEMENT: usize = 8;
 
+/// The bytes an evaluation tried within the small budget may produce (see `within_small`).
+pub(super) const SMALL_BYTE_BUDGET: usize = 64 * 1024;
+
 thread_local! {
     /// What the evaluation running on this thread has spent (evaluation is synchronous: it
     /// starts and ends on one thread).
     static SPENT: Cell<usize> = const { Cell::new(0) };
+    /// Whether evaluations on this thread run within the small budget.
+    static SMALL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work` with this thread's evaluations held to the small budget (`SMALL_FUEL` steps,
+/// `SMALL_BYTE_BUDGET` bytes); the whole budget again after it, even if it panics.
+pub(super) fn within_small<T>(work: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SMALL.set(self.0);
+        }
+    }
+    let _restore = Restore(SMALL.replace(true));
+    work()
+}
+
+/// Whether this thread's evaluations run within the small budget.
+pub(super) fn small() -> bool {
+    SMALL.get()
+}
+
+/// The bytes this thread's evaluations may spend.
+fn byte_budget() -> usize {
+    if small() {
+        SMALL_BYTE_BUDGET
+    } else {
+        BYTE_BUDGET
+    }
 }
 
 /// Starts an evaluation: nothing spent yet.
@@ -37,7 +69,7 @@ pub(super) fn start() {
 pub(super) fn spend(bytes: usize) -> Result<(), Error> {
     let spent = SPENT.get().saturating_add(bytes);
     SPENT.set(spent);
-    if spent > BYTE_BUDGET {
+    if spent > byte_budget() {
         return Err(exhausted_error());
     }
     Ok(())
@@ -47,14 +79,15 @@ pub(super) fn spend(bytes: usize) -> Result<(), Error> {
 /// of it ended early (minijinja's walks cannot fail), so the result of such an evaluation is
 /// refused with `exhausted_error`.
 pub(super) fn exhausted() -> bool {
-    SPENT.get() > BYTE_BUDGET
+    SPENT.get() > byte_budget()
 }
 
 pub(super) fn exhausted_error() -> Error {
     Error::new(
         ErrorKind::InvalidOperation,
         format!(
-            "its operators, filters and walks came to more than {BYTE_BUDGET} bytes, the template budget"
+            "its operators, filters and walks came to more than {} bytes, the template budget",
+            byte_budget()
         ),
     )
 }

@@ -42,6 +42,11 @@ impl TemplateError {
 
 /// The steps of minijinja's machine one evaluation may take.
 pub const FUEL: u64 = 200_000;
+/// The steps an evaluation tried within the small budget may take (see `within_small_budget`).
+const SMALL_FUEL: u64 = 5_000;
+/// The largest context (as JSON) an evaluation is tried on within the small budget: turning
+/// the context into minijinja's values is work outside the fuel.
+const SMALL_CONTEXT: usize = 64 * 1024;
 /// The most bytes one evaluation may produce (text, or a value as JSON).
 pub const MAX_OUTPUT: usize = 1024 * 1024;
 /// The longest template or expression.
@@ -49,13 +54,13 @@ pub const MAX_SOURCE: usize = 16 * 1024;
 /// The largest literal repeat count (`'-' * 80`).
 pub const MAX_REPEAT: u64 = 10_000;
 
-/// The environment every template and expression runs in.
-fn environment<'s>() -> Environment<'s> {
+/// The environment every template and expression runs in, with `fuel` steps for each.
+fn environment<'s>(fuel: u64) -> Environment<'s> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_recursion_limit(100);
-    env.set_fuel(Some(FUEL));
+    env.set_fuel(Some(fuel));
     env.remove_global("namespace");
     operators::register(&mut env);
     filters::register(&mut env);
@@ -153,7 +158,60 @@ fn within_output(source: &str, size: usize) -> Result<(), TemplateError> {
     Ok(())
 }
 
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| environment(FUEL));
+static SMALL_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| environment(SMALL_FUEL));
+
+/// The environment of an evaluation on this thread: the small budget's fuel, or the whole.
+fn env() -> &'static Environment<'static> {
+    if budget::small() {
+        &SMALL_ENV
+    } else {
+        &ENV
+    }
+}
+
+/// Runs `work` (evaluations of templates over `ctx`) within a small budget (`SMALL_FUEL`
+/// steps, 64 KiB made or walked, a context of at most 64 KiB), so that it takes microseconds
+/// at most; `None` when it did not succeed within that (it needs more, or it fails) or the
+/// context is larger. Evaluation changes nothing, so the caller then runs it again with the
+/// whole budget, where its result or error is the one to answer. Almost every template of a
+/// workflow is small: this lets it run where it is, and only the others be moved off the
+/// async workers.
+pub fn within_small_budget<T>(
+    ctx: &Value,
+    work: impl FnOnce() -> Result<T, TemplateError>,
+) -> Option<T> {
+    let mut room = SMALL_CONTEXT;
+    if !json_within(ctx, &mut room) {
+        return None;
+    }
+    budget::within_small(work).ok()
+}
+
+/// Whether `value`'s JSON is at most `room` bytes (roughly: its strings' bytes and a few for
+/// each element and key); stops as soon as it is not.
+fn json_within(value: &Value, room: &mut usize) -> bool {
+    fn take(room: &mut usize, bytes: usize) -> bool {
+        match room.checked_sub(bytes) {
+            Some(left) => {
+                *room = left;
+                true
+            }
+            None => false,
+        }
+    }
+    match value {
+        Value::String(s) => take(room, s.len() + 2),
+        Value::Array(items) => take(room, 2) && items.iter().all(|item| json_within(item, room)),
+        Value::Object(map) => {
+            take(room, 2)
+                && map
+                    .iter()
+                    .all(|(k, v)| take(room, k.len() + 4) && json_within(v, room))
+        }
+        _ => take(room, 8),
+    }
+}
 
 /// Whether a string holds template syntax (`{{` or `{%`).
 pub fn is_template(text: &str) -> bool {
@@ -210,7 +268,8 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
                     let mut out = BoundedOutput::default();
                     budget::start();
                     let rendered = unpanicked(|| {
-                        ENV.template_from_str(&source)?
+                        env()
+                            .template_from_str(&source)?
                             .render_captured_to(ctx, &mut out)
                             .map(|_| ())
                     });
@@ -274,7 +333,7 @@ pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
     check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
     let source = bounded(expr, true).map_err(|reason| TemplateError::new(expr, reason))?;
-    let compiled = unpanicked(|| ENV.compile_expression_owned(source.into_owned()))
+    let compiled = unpanicked(|| env().compile_expression_owned(source.into_owned()))
         .map_err(|e| TemplateError::new(expr, reason(&e)))?;
     budget::start();
     let value = unpanicked(|| compiled.eval(ctx));
@@ -453,6 +512,45 @@ fn shorten(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The small budget only ever says "not within me": what it answers is what the whole
+    /// budget answers, and what needs more (steps, bytes, context) or fails is left to the
+    /// whole budget, which then still runs on this thread.
+    #[test]
+    fn the_small_budget_answers_what_the_whole_one_does_or_leaves_it_to_it() {
+        let ctx = serde_json::json!({ "event": { "call_id": 7, "items": [1, 2, 3] } });
+        let small = |value: &Value, ctx: &Value| within_small_budget(ctx, || render(value, ctx));
+        for template in [
+            serde_json::json!("{{ event.call_id }}"),
+            serde_json::json!({"n": "{{ event.items | length }}", "t": "call {{ event.call_id }}"}),
+            serde_json::json!("{% for i in event.items %}{{ i }},{% endfor %}"),
+        ] {
+            let whole = render(&template, &ctx).unwrap();
+            assert_eq!(small(&template, &ctx), Some(whole), "{template}");
+        }
+        // More steps than the small fuel, more bytes than its byte budget, a context over
+        // its size: not within it, and fine with the whole budget.
+        let many_steps = serde_json::json!("{% for i in range(3000) %}{% endfor %}done");
+        let many_bytes = serde_json::json!("{{ (('x' * 10000) * 8) | length }}");
+        for template in [&many_steps, &many_bytes] {
+            assert_eq!(small(template, &ctx), None, "{template}");
+            assert!(render(template, &ctx).is_ok(), "{template}");
+        }
+        let large = serde_json::json!({ "event": { "text": "y".repeat(SMALL_CONTEXT) } });
+        let plain = serde_json::json!("{{ event.text | length }}");
+        assert_eq!(small(&plain, &large), None);
+        assert_eq!(
+            render(&plain, &large).unwrap(),
+            serde_json::json!(SMALL_CONTEXT)
+        );
+        // An error is the whole budget's to give.
+        let undefined = serde_json::json!("{{ event.missing.deeper }}");
+        assert_eq!(small(&undefined, &ctx), None);
+        // Afterwards this thread has the whole budget again, even after a panic inside.
+        let _ = std::panic::catch_unwind(|| budget::within_small::<()>(|| panic!("inside")));
+        assert!(!budget::small());
+        assert!(render(&many_steps, &ctx).is_ok());
+    }
 
     #[test]
     fn sources_that_make_minijinjas_lexer_panic_are_refused_as_errors() {
