@@ -979,6 +979,20 @@ async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repair
     app.shutdown().await;
 }
 
+/// Saves `definition` as `key`, enables it for `acme`, runs it through the API with `input`
+/// and answers the finished execution.
+async fn run_finished(app: &TestApp, key: &str, definition: Value, input: Value) -> Value {
+    save_and_enable(app, key, definition).await;
+    let (_, started) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/accounts/acme/workflows/{key}/executions"),
+            Some(json!({ "input": input })),
+        )
+        .await;
+    wait_finished(app, started["execution_id"].as_str().unwrap()).await
+}
+
 /// Templates run where the execution is when they fit a small budget, and are moved off the
 /// async workers with the whole budget when they do not: both give their results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -995,15 +1009,7 @@ async fn templates_past_the_small_budget_still_run_with_the_whole_one() {
             { "id": "bytes", "set": { "n": "{{ (('x' * 10000) * 8) | length }}" } },
         ],
     });
-    save_and_enable(&app, "long", definition).await;
-    let (_, started) = app
-        .call(
-            Method::POST,
-            "/api/v1/accounts/acme/workflows/long/executions",
-            Some(json!({ "input": { "n": 41 } })),
-        )
-        .await;
-    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    let done = run_finished(&app, "long", definition, json!({ "n": 41 })).await;
     assert_eq!(done["status"], "succeeded", "{done:#}");
     let outputs: Vec<Value> = done["steps"]
         .as_array()
@@ -1042,15 +1048,7 @@ async fn a_step_output_over_the_limit_is_kept_as_a_visible_marker() {
             } },
         ],
     });
-    save_and_enable(&app, "big", definition).await;
-    let (_, started) = app
-        .call(
-            Method::POST,
-            "/api/v1/accounts/acme/workflows/big/executions",
-            Some(json!({ "input": {} })),
-        )
-        .await;
-    let done = wait_finished(&app, started["execution_id"].as_str().unwrap()).await;
+    let done = run_finished(&app, "big", definition, json!({})).await;
     assert_eq!(done["status"], "succeeded", "{done:#}");
     let step = |id: &str| {
         done["steps"]
