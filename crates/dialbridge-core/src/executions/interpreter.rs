@@ -232,17 +232,17 @@ impl StepRun<'_, '_> {
     /// Renders the templates in `value` (see `template::render`), within the template budget
     /// and off the async workers.
     pub fn render(&self, value: &Value) -> Result<Value, template::TemplateError> {
-        off_the_runtime(self.ctx(), || template::render(value, self.ctx()))
+        off_the_runtime(|| template::render(value, self.ctx()))
     }
 
     /// Evaluates an expression to a JSON value, like `render`.
     pub fn eval(&self, expr: &str) -> Result<Value, template::TemplateError> {
-        off_the_runtime(self.ctx(), || template::eval(expr, self.ctx()))
+        off_the_runtime(|| template::eval(expr, self.ctx()))
     }
 
     /// Evaluates an expression for its truth, like `render`.
     pub fn eval_bool(&self, expr: &str) -> Result<bool, template::TemplateError> {
-        off_the_runtime(self.ctx(), || template::eval_bool(expr, self.ctx()))
+        off_the_runtime(|| template::eval_bool(expr, self.ctx()))
     }
 
     /// For a kind that puts names in scope for the steps inside it (a loop's item).
@@ -491,13 +491,12 @@ fn capped(output: Value, limit: usize) -> Value {
     })
 }
 
-/// Runs template work over `ctx` where it cannot hold up the async workers: here when it
+/// Runs template work where it cannot hold up the async workers: here when it
 /// succeeds within the small budget (microseconds: nearly every template), else again off the
 /// workers with the whole budget (their other tasks move to another thread while it runs;
 /// its time is bounded by the template budget). Moving costs a thread hand-over each time: at
 /// thousands of executions a second, moving every evaluation kept ~60 threads waking.
 fn off_the_runtime<T>(
-    ctx: &Value,
     work: impl Fn() -> Result<T, template::TemplateError>,
 ) -> Result<T, template::TemplateError> {
     let multi_thread = tokio::runtime::Handle::try_current()
@@ -505,7 +504,7 @@ fn off_the_runtime<T>(
     if !multi_thread {
         return work();
     }
-    match template::within_small_budget(ctx, &work) {
+    match template::within_small_budget(&work) {
         Some(done) => Ok(done),
         None => tokio::task::block_in_place(work),
     }

@@ -23,7 +23,7 @@ pub(super) const MAX_DEPTH: usize = 128;
 const ELEMENT: usize = 8;
 
 /// The bytes an evaluation tried within the small budget may produce (see `within_small`).
-pub(super) const SMALL_BYTE_BUDGET: usize = 64 * 1024;
+const SMALL_BYTE_BUDGET: usize = 64 * 1024;
 
 thread_local! {
     /// What the evaluation running on this thread has spent (evaluation is synchronous: it

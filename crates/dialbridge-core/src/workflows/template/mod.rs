@@ -170,21 +170,13 @@ fn env() -> &'static Environment<'static> {
     }
 }
 
-/// Runs `work` (evaluations of templates over `ctx`) within a small budget (`SMALL_FUEL`
-/// steps, 64 KiB made or walked, a context of at most 64 KiB), so that it takes microseconds
-/// at most; `None` when it did not succeed within that (it needs more, or it fails) or the
-/// context is larger. Evaluation changes nothing, so the caller then runs it again with the
-/// whole budget, where its result or error is the one to answer. Almost every template of a
-/// workflow is small: this lets it run where it is, and only the others be moved off the
-/// async workers.
-pub fn within_small_budget<T>(
-    ctx: &Value,
-    work: impl FnOnce() -> Result<T, TemplateError>,
-) -> Option<T> {
-    let mut room = SMALL_CONTEXT;
-    if !json_within(ctx, &mut room) {
-        return None;
-    }
+/// Runs `work` (evaluations of templates) within a small budget (`SMALL_FUEL` steps, 64 KiB
+/// made or walked, a context of at most 64 KiB), so that it takes microseconds at most; `None`
+/// when it did not succeed within that (it needs more, or it fails). Evaluation changes
+/// nothing, so the caller then runs it again with the whole budget, where its result or error
+/// is the one to answer. Almost every template of a workflow is small: this lets it run where
+/// it is, and only the others be moved off the async workers.
+pub fn within_small_budget<T>(work: impl FnOnce() -> Result<T, TemplateError>) -> Option<T> {
     budget::within_small(work).ok()
 }
 
@@ -254,7 +246,7 @@ pub fn render(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
     if !has_template(value) {
         return Ok(value.clone());
     }
-    render_with(value, &context(ctx))
+    render_with(value, &context(ctx)?)
 }
 
 fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
@@ -299,8 +291,17 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
 }
 
 /// The context a template sees: `ctx`, its sequences and maps metered (see `budget::Metered`).
-fn context(ctx: &Value) -> minijinja::Value {
-    budget::metered(minijinja::Value::from_serialize(ctx))
+/// Within the small budget, a context over `SMALL_CONTEXT` is refused (turning it into
+/// minijinja's values is work outside the fuel); that error is never answered (see
+/// `within_small_budget`).
+fn context(ctx: &Value) -> Result<minijinja::Value, TemplateError> {
+    let mut room = SMALL_CONTEXT;
+    if budget::small() && !json_within(ctx, &mut room) {
+        return Err(TemplateError {
+            message: "the context is over the small budget".into(),
+        });
+    }
+    Ok(budget::metered(minijinja::Value::from_serialize(ctx)))
 }
 
 /// Refuses the result of an evaluation that ran out of its byte budget: a walk that ran out
@@ -317,14 +318,14 @@ fn within_budget(source: &str) -> Result<(), TemplateError> {
 
 /// Evaluates a bare expression (`event.duration > 0`) to a JSON value.
 pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
-    eval_with(bare(expr), &context(ctx))
+    eval_with(bare(expr), &context(ctx)?)
 }
 
 /// Evaluates a bare expression for its truth, as Jinja sees it (empty lists, `0`, `""`,
 /// `none` and `false` are false).
 pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
     let expr = bare(expr);
-    let value = eval_value(expr, &context(ctx))?;
+    let value = eval_value(expr, &context(ctx)?)?;
     let truth = walked(expr, || Ok(value.is_true()))?;
     within_budget(expr)?;
     Ok(truth)
@@ -519,7 +520,7 @@ mod tests {
     #[test]
     fn the_small_budget_answers_what_the_whole_one_does_or_leaves_it_to_it() {
         let ctx = serde_json::json!({ "event": { "call_id": 7, "items": [1, 2, 3] } });
-        let small = |value: &Value, ctx: &Value| within_small_budget(ctx, || render(value, ctx));
+        let small = |value: &Value, ctx: &Value| within_small_budget(|| render(value, ctx));
         for template in [
             serde_json::json!("{{ event.call_id }}"),
             serde_json::json!({"n": "{{ event.items | length }}", "t": "call {{ event.call_id }}"}),
