@@ -13,6 +13,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+use crate::write_tx::WriteTx;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
@@ -57,12 +59,41 @@ fn checked_after_idling(options: AnyPoolOptions) -> AnyPoolOptions {
         })
 }
 
+/// SQLite: the connection the busy writers share (see `Database::writer`).
+pub(crate) struct SharedWriter {
+    conn: AnyConnection,
+    /// A `WriteTx` sent `BEGIN` on it and has not yet seen its `COMMIT` or `ROLLBACK` answered
+    /// (see `write_tx.rs`).
+    in_transaction: bool,
+}
+
 /// Where a busy writer writes (see `Database::writer`).
 pub(crate) enum Writer<'a> {
     /// SQLite: the writers' shared connection, held for this writer's turn.
-    Turn(MappedMutexGuard<'a, AnyConnection>),
+    Turn(MappedMutexGuard<'a, SharedWriter>),
     /// PostgreSQL: a connection of the pool.
     Pooled(PoolConnection<Any>),
+}
+
+impl Writer<'_> {
+    /// SQLite: whether the shared connection is inside a transaction begun by a `WriteTx`.
+    pub(crate) fn set_in_transaction(&mut self, open: bool) {
+        if let Writer::Turn(shared) = self {
+            shared.in_transaction = open;
+        }
+    }
+
+    /// SQLite: rolls back the transaction a `WriteTx` begun on the shared connection. An
+    /// error means there was none left to roll back (SQLite had already ended it, or the
+    /// commit had gone through): either way the connection is out of it.
+    pub(crate) async fn roll_back(&mut self) {
+        if let Writer::Turn(shared) = self {
+            match shared.conn.execute("ROLLBACK").await {
+                Ok(_) | Err(sqlx::Error::Database(_)) => shared.in_transaction = false,
+                Err(e) => tracing::warn!("rolling back the SQLite writer's transaction: {e}"),
+            }
+        }
+    }
 }
 
 impl Deref for Writer<'_> {
@@ -70,7 +101,7 @@ impl Deref for Writer<'_> {
 
     fn deref(&self) -> &AnyConnection {
         match self {
-            Writer::Turn(conn) => conn,
+            Writer::Turn(shared) => &shared.conn,
             Writer::Pooled(conn) => conn,
         }
     }
@@ -79,7 +110,7 @@ impl Deref for Writer<'_> {
 impl DerefMut for Writer<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            Writer::Turn(conn) => conn,
+            Writer::Turn(shared) => &mut shared.conn,
             Writer::Pooled(conn) => conn,
         }
     }
@@ -95,7 +126,7 @@ pub struct Database {
     pub(crate) postgres_url: Option<String>,
     /// SQLite: the connection the busy writers share, taken in turn (see `writer`); opened on
     /// first use.
-    writer: Option<Arc<Mutex<Option<AnyConnection>>>>,
+    writer: Option<Arc<Mutex<Option<SharedWriter>>>>,
 }
 
 impl Database {
@@ -188,18 +219,37 @@ impl Database {
     /// same file still meet the busy handler. PostgreSQL: a connection of the pool (it locks
     /// rows, no turn).
     ///
-    /// Hold it from `begin()` to the commit; never take it while holding it.
+    /// Hold it for the whole transaction; never take it while holding it. A transaction left
+    /// open on it by a writer that was dropped midway is rolled back first.
     pub(crate) async fn writer(&self) -> StoreResult<Writer<'_>> {
         let Some(shared) = &self.writer else {
             return Ok(Writer::Pooled(self.pool.acquire().await.map_err(backend)?));
         };
         let mut turn = shared.lock().await;
         if turn.is_none() {
-            *turn = Some(self.pool.acquire().await.map_err(backend)?.detach());
+            *turn = Some(SharedWriter {
+                conn: self.pool.acquire().await.map_err(backend)?.detach(),
+                in_transaction: false,
+            });
         }
-        MutexGuard::try_map(turn, Option::as_mut)
+        let mut writer = MutexGuard::try_map(turn, Option::as_mut)
             .map(Writer::Turn)
-            .map_err(|_| StoreError::Unavailable("the SQLite writer connection is not open".into()))
+            .map_err(|_| {
+                StoreError::Unavailable("the SQLite writer connection is not open".into())
+            })?;
+        if matches!(&writer, Writer::Turn(shared) if shared.in_transaction) {
+            writer.roll_back().await;
+        }
+        Ok(writer)
+    }
+
+    /// A write transaction (`write_tx.rs`): on SQLite on the shared writer connection, its
+    /// statements sent together; on PostgreSQL in a transaction of the pool.
+    pub(crate) async fn write_tx<'q>(&self) -> StoreResult<WriteTx<'_, 'q>> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => WriteTx::sqlite(self.writer().await?),
+            Dialect::Postgres => WriteTx::postgres(&self.pool),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -213,8 +263,8 @@ impl Database {
 
     pub async fn close(&self) {
         if let Some(shared) = &self.writer {
-            if let Some(conn) = shared.lock().await.take() {
-                let _ = conn.close().await;
+            if let Some(shared) = shared.lock().await.take() {
+                let _ = shared.conn.close().await;
             }
         }
         self.pool.close().await;

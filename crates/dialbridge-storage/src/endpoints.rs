@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database, Dialect};
 use crate::rows::{at, get, json, ms, sealed, string_list, to_json, value_rows};
+use crate::write_tx::WriteTx;
 
 const ENDPOINT_COLUMNS: &str =
     "id, url, events, secret, created_at, updated_at, failures_in_a_row, open_until";
@@ -57,13 +58,10 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
 }
 
 /// Queues deliveries, several rows per statement.
-pub(crate) async fn insert_deliveries<'c, E>(
-    executor: E,
-    deliveries: &[&DeliveryRecord],
-) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+pub(crate) fn insert_deliveries<'q>(
+    tx: &mut WriteTx<'_, 'q>,
+    deliveries: &[&'q DeliveryRecord],
+) -> StoreResult<()> {
     if deliveries.is_empty() {
         return Ok(());
     }
@@ -71,22 +69,21 @@ where
         "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {}",
         value_rows(deliveries.len(), 11)
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = tx.push(&sql);
     for d in deliveries {
-        query = query
-            .bind(d.id.clone())
-            .bind(d.endpoint_id.clone())
-            .bind(d.event_type.clone())
+        query
+            .bind(d.id.as_str())
+            .bind(d.endpoint_id.as_str())
+            .bind(d.event_type.as_str())
             .bind(to_json(&d.payload)?)
-            .bind(d.status.clone())
+            .bind(d.status.as_str())
             .bind(d.attempts)
             .bind(ms(d.next_attempt_at))
             .bind(d.last_status)
-            .bind(d.last_error.clone())
+            .bind(d.last_error.as_deref())
             .bind(ms(d.created_at))
             .bind(ms(d.delivered_at));
     }
-    query.execute(executor).await.map_err(backend)?;
     Ok(())
 }
 
@@ -151,7 +148,10 @@ impl EndpointStore for Database {
     }
 
     async fn insert_delivery(&self, d: &DeliveryRecord) -> StoreResult<()> {
-        insert_deliveries(&self.pool, &[d]).await
+        let mut tx = self.write_tx().await?;
+        insert_deliveries(&mut tx, &[d])?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn claim_deliveries(

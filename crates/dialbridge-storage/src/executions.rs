@@ -9,15 +9,15 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    AccountId, ClaimWant, Claimed, EventRecord, ExecutionFilter, ExecutionRecord, ExecutionStatus,
-    ExecutionStore, JournalOutcome, JournalWrite, StepRecord, StepStatus, StoreError, StoreResult,
-    Timestamp,
+    AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, ExecutionFilter, ExecutionRecord,
+    ExecutionStatus, ExecutionStore, JournalOutcome, JournalWrite, StepRecord, StepStatus,
+    StoreError, StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
-use sqlx::Connection;
 
 use crate::database::{again_if_aborted, backend, misuse, Database, Dialect};
 use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json, value_rows};
+use crate::write_tx::WriteTx;
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
 
@@ -94,35 +94,24 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
 
 /// Inserts executions, several rows per statement. An execution with an `event_id` stores
 /// no copy of its event (`event_json` is `null`): the event holds the payload.
-async fn insert_executions<'c, E>(executor: E, executions: &[ExecutionRecord]) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+fn insert_executions<'q>(
+    tx: &mut WriteTx<'_, 'q>,
+    executions: &'q [ExecutionRecord],
+) -> StoreResult<()> {
     if executions.is_empty() {
         return Ok(());
     }
-    let mut sql = format!("INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES ");
-    for i in 0..executions.len() {
-        let n = i * 17;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        sql.push_str(
-            &(1..=17)
-                .map(|k| format!("${}", n + k))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        sql.push(')');
-    }
-    let mut query = sqlx::query(&sql);
+    let sql = format!(
+        "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {}",
+        value_rows(executions.len(), 17)
+    );
+    let mut query = tx.push(&sql);
     for e in executions {
         let event_json = match e.event_id {
             Some(_) => "null".to_owned(),
             None => to_json(&e.event)?,
         };
-        query = query
+        query
             .bind(e.id.clone())
             .bind(e.account_id.as_str().to_owned())
             .bind(e.workflow_key.clone())
@@ -141,15 +130,11 @@ where
             .bind(e.shard)
             .bind(e.event_id.clone());
     }
-    query.execute(executor).await.map_err(backend)?;
     Ok(())
 }
 
 /// Creates or replaces journal entries, several rows per statement.
-async fn upsert_steps<'c, E>(executor: E, steps: &[&StepRecord]) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+fn upsert_steps(tx: &mut WriteTx<'_, '_>, steps: &[&StepRecord]) -> StoreResult<()> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -161,9 +146,9 @@ where
          wake_at = excluded.wake_at",
         value_rows(steps.len(), 11)
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = tx.push(&sql);
     for s in steps {
-        query = query
+        query
             .bind(s.execution_id.clone())
             .bind(s.step_id.clone())
             .bind(s.seq)
@@ -176,7 +161,6 @@ where
             .bind(ms(s.finished_at))
             .bind(ms(s.wake_at));
     }
-    query.execute(executor).await.map_err(backend)?;
     Ok(())
 }
 
@@ -192,22 +176,24 @@ type Finishing<'a> = (
     Option<&'a serde_json::Value>,
 );
 
+/// How a journal's outcome reads in the rows `finish_executions` and `release_executions`
+/// return (`id`, `outcome`).
+const FINISHED: &str = "finished";
+const RELEASED: &str = "released";
+
 /// Finishes the executions of `finishes` still held by their writer's lease, in
 /// one statement: one round trip for a whole batch of journals instead of one per execution.
-/// Answers the ids it finished.
-async fn finish_executions(
-    tx: &mut sqlx::AnyConnection,
-    finishes: &[Finishing<'_>],
-) -> StoreResult<Vec<String>> {
+/// Returns the ids it finished.
+fn finish_executions<'q>(tx: &mut WriteTx<'_, 'q>, finishes: &[Finishing<'q>]) -> StoreResult<()> {
     // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
     let sql = format!(
         "UPDATE executions SET status = f.column3, error = f.column4, finished_at = f.column5, \
          updated_at = f.column5, lease_owner = NULL, lease_until = NULL \
          FROM (VALUES {}) AS f WHERE executions.id = f.column1 AND executions.lease_owner = f.column2 \
-         AND executions.{UNFINISHED} RETURNING executions.id",
+         AND executions.{UNFINISHED} RETURNING executions.id, '{FINISHED}' AS outcome",
         value_rows(finishes.len(), 5)
     );
-    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    let mut query = tx.push(&sql);
     for (write, status, error) in finishes {
         if !status.is_finished() {
             return Err(misuse(format!(
@@ -215,14 +201,34 @@ async fn finish_executions(
                 status.as_str()
             )));
         }
-        query = query
-            .bind(&write.execution_id)
-            .bind(&write.owner)
+        query
+            .bind(write.execution_id.as_str())
+            .bind(write.owner.as_str())
             .bind(status.as_str())
             .bind(error.as_ref().map(to_json).transpose()?)
             .bind(ms(write.now));
     }
-    query.fetch_all(&mut *tx).await.map_err(backend)
+    Ok(())
+}
+
+/// Gives back the executions of `releases` still held by their writer's lease, each to run
+/// again at its `run_at`, in one statement. Returns the ids it released.
+fn release_executions<'q>(tx: &mut WriteTx<'_, 'q>, releases: &[(&'q JournalWrite, Timestamp)]) {
+    let sql = format!(
+        "UPDATE executions SET run_at = r.column3, updated_at = r.column4, lease_owner = NULL, \
+         lease_until = NULL FROM (VALUES {}) AS r WHERE executions.id = r.column1 \
+         AND executions.lease_owner = r.column2 AND executions.{UNFINISHED} \
+         RETURNING executions.id, '{RELEASED}' AS outcome",
+        value_rows(releases.len(), 4)
+    );
+    let mut query = tx.push(&sql);
+    for (write, run_at) in releases {
+        query
+            .bind(write.execution_id.as_str())
+            .bind(write.owner.as_str())
+            .bind(ms(*run_at))
+            .bind(ms(write.now));
+    }
 }
 
 impl Database {
@@ -287,8 +293,7 @@ impl Database {
     }
 
     async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
-        let mut writer = self.writer().await?;
-        let mut tx = writer.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         // A step written twice in one commit (two writes of one execution met in the batch)
         // goes in once, as its later entry: PostgreSQL refuses a statement that touches a row
         // twice, which would fail every other write of the batch with it.
@@ -304,59 +309,68 @@ impl Database {
             .map(|(_, s)| *s)
             .collect();
         for chunk in steps.chunks(INSERT_CHUNK) {
-            upsert_steps(&mut *tx, chunk).await?;
+            upsert_steps(&mut tx, chunk)?;
         }
         // Each execution's row is taken in the order of their ids, as in any other batch: two
         // batches never wait for each other in a circle.
-        let mut order: Vec<usize> = (0..writes.len()).collect();
-        order.sort_by(|a, b| writes[*a].execution_id.cmp(&writes[*b].execution_id));
-        let finishing: Vec<Finishing> = order
-            .iter()
-            .filter_map(|&i| match &writes[i].outcome {
+        let mut order: Vec<&JournalWrite> = writes.iter().collect();
+        order.sort_by(|a, b| a.execution_id.cmp(&b.execution_id));
+        let mut finishing: Vec<Finishing> = Vec::new();
+        let mut releasing = Vec::new();
+        for write in order {
+            match &write.outcome {
                 Some(JournalOutcome::Finish { status, error }) => {
-                    Some((&writes[i], *status, error.as_ref()))
+                    finishing.push((write, *status, error.as_ref()))
                 }
-                _ => None,
-            })
-            .collect();
-        let mut finished = HashSet::new();
-        for chunk in finishing.chunks(INSERT_CHUNK) {
-            finished.extend(finish_executions(&mut tx, chunk).await?);
-        }
-        let mut applied = vec![false; writes.len()];
-        let mut deliveries = Vec::new();
-        for index in order {
-            let write = &writes[index];
-            let done = match &write.outcome {
-                None => true,
-                Some(JournalOutcome::Finish { .. }) => finished.contains(&write.execution_id),
-                Some(JournalOutcome::Release { run_at }) => {
-                    sqlx::query(&format!(
-                    "UPDATE executions SET run_at = $3, lease_owner = NULL, lease_until = NULL, \
-                         updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND {UNFINISHED}"
-                ))
-                    .bind(&write.execution_id)
-                    .bind(&write.owner)
-                    .bind(ms(*run_at))
-                    .bind(ms(write.now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected()
-                        == 1
-                }
-            };
-            if done {
-                deliveries.extend(write.deliveries.iter());
+                Some(JournalOutcome::Release { run_at }) => releasing.push((write, *run_at)),
+                None => {}
             }
-            applied[index] = done;
         }
+        for chunk in finishing.chunks(INSERT_CHUNK) {
+            finish_executions(&mut tx, chunk)?;
+        }
+        for chunk in releasing.chunks(INSERT_CHUNK) {
+            release_executions(&mut tx, chunk);
+        }
+        // Which writes took effect decides which deliveries are queued: without any, nothing
+        // waits for that answer, and the whole journal goes with its commit.
+        if writes.iter().all(|w| w.deliveries.is_empty()) {
+            let done = outcomes(&tx.commit().await?)?;
+            return Ok(writes.iter().map(|w| applied(w, &done)).collect());
+        }
+        let done = outcomes(&tx.flush().await?)?;
+        let applied: Vec<bool> = writes.iter().map(|w| applied(w, &done)).collect();
+        let deliveries: Vec<&DeliveryRecord> = writes
+            .iter()
+            .zip(&applied)
+            .filter(|(_, applied)| **applied)
+            .flat_map(|(w, _)| &w.deliveries)
+            .collect();
         for chunk in deliveries.chunks(INSERT_CHUNK) {
-            crate::endpoints::insert_deliveries(&mut *tx, chunk).await?;
+            crate::endpoints::insert_deliveries(&mut tx, chunk)?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(applied)
     }
+}
+
+/// The finished and released executions in the rows of `finish_executions` and
+/// `release_executions`.
+fn outcomes(rows: &[AnyRow]) -> StoreResult<HashSet<(String, String)>> {
+    rows.iter()
+        .map(|row| Ok((get(row, "id")?, get(row, "outcome")?)))
+        .collect()
+}
+
+/// Whether a journal write took effect: always without an outcome; with one, when its
+/// execution was still held by its writer (its row came back from the statement).
+fn applied(write: &JournalWrite, done: &HashSet<(String, String)>) -> bool {
+    let outcome = match &write.outcome {
+        None => return true,
+        Some(JournalOutcome::Finish { .. }) => FINISHED,
+        Some(JournalOutcome::Release { .. }) => RELEASED,
+    };
+    done.contains(&(write.execution_id.clone(), outcome.to_owned()))
 }
 
 #[async_trait]
@@ -368,8 +382,7 @@ impl ExecutionStore for Database {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut writer = self.writer().await?;
-        let mut tx = writer.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         // A keyed event is new when its key goes in; a key already there, or twice in this
         // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
         let keyed: Vec<&EventRecord> = batch
@@ -377,38 +390,41 @@ impl ExecutionStore for Database {
             .map(|(ev, _)| ev)
             .filter(|ev| ev.dedupe_key.is_some())
             .collect();
-        let mut fresh = HashSet::new();
         for chunk in keyed.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) VALUES {} \
                  ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
                 value_rows(chunk.len(), 4)
             );
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            let mut query = tx.push(&sql);
             for ev in chunk {
-                query = query
+                query
                     .bind(ev.account_id.as_str())
-                    .bind(ev.dedupe_key.clone())
-                    .bind(&ev.id)
+                    .bind(ev.dedupe_key.as_deref())
+                    .bind(ev.id.as_str())
                     .bind(ms(ev.received_at));
             }
-            fresh.extend(query.fetch_all(&mut *tx).await.map_err(backend)?);
         }
+        // What follows depends on which keys went in: the one answer waited for before the
+        // commit (none when no event has a key).
+        let fresh = tx
+            .flush()
+            .await?
+            .iter()
+            .map(|row| get::<String>(row, "event_id"))
+            .collect::<StoreResult<HashSet<String>>>()?;
         let new: Vec<bool> = batch
             .iter()
             .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
             .collect();
         // Redeliveries are rare: one counting statement each.
         for ((ev, _), _) in batch.iter().zip(&new).filter(|(_, new)| !**new) {
-            sqlx::query(
+            tx.push(
                 "UPDATE event_dedupe SET redeliveries = redeliveries + 1 \
                  WHERE account_id = $1 AND dedupe_key = $2",
             )
             .bind(ev.account_id.as_str())
-            .bind(ev.dedupe_key.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .bind(ev.dedupe_key.as_deref());
         }
         let stored: Vec<&EventRecord> = batch
             .iter()
@@ -421,18 +437,17 @@ impl ExecutionStore for Database {
                 "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
                 value_rows(chunk.len(), 7)
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = tx.push(&sql);
             for ev in chunk {
-                query = query
-                    .bind(&ev.id)
+                query
+                    .bind(ev.id.as_str())
                     .bind(ev.account_id.as_str())
-                    .bind(&ev.source)
-                    .bind(&ev.name)
-                    .bind(ev.dedupe_key.clone())
+                    .bind(ev.source.as_str())
+                    .bind(ev.name.as_str())
+                    .bind(ev.dedupe_key.as_deref())
                     .bind(to_json(&ev.payload)?)
                     .bind(ms(ev.received_at));
             }
-            query.execute(&mut *tx).await.map_err(backend)?;
         }
         let executions: Vec<ExecutionRecord> = batch
             .iter()
@@ -441,9 +456,9 @@ impl ExecutionStore for Database {
             .flat_map(|((_, started), _)| started.iter().cloned())
             .collect();
         for chunk in executions.chunks(INSERT_CHUNK) {
-            insert_executions(&mut *tx, chunk).await?;
+            insert_executions(&mut tx, chunk)?;
         }
-        tx.commit().await.map_err(backend)?;
+        tx.commit().await?;
         Ok(new)
     }
 
@@ -547,7 +562,10 @@ impl ExecutionStore for Database {
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
-        insert_executions(&self.pool, std::slice::from_ref(e)).await
+        let mut tx = self.write_tx().await?;
+        insert_executions(&mut tx, std::slice::from_ref(e))?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn get_execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {

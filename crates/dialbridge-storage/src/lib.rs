@@ -21,5 +21,6 @@ mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod workflows;
+mod write_tx;
 
 pub use database::{Database, Dialect, StorageError};

@@ -1,0 +1,331 @@
+//! A write transaction whose statements travel together. Statements are queued with their
+//! values and sent when an answer is needed (`flush`) or at `commit`:
+//!
+//! - **SQLite**: everything queued goes to sqlx's thread of the shared writer connection as
+//!   one command — `BEGIN IMMEDIATE` and `COMMIT` included — instead of one command, and one
+//!   thread wake-up each way, per statement (BENCHMARKS.md, *Where SQLite ingest waits*). The
+//!   transaction's statements are numbered into one list of values, each statement's `$n`
+//!   moved past the values of those before it.
+//! - **PostgreSQL**: each statement is its own round trip inside a transaction of the pool.
+//!
+//! A transaction that never needed an answer before its commit and holds one statement is sent
+//! bare, without `BEGIN`/`COMMIT` (one statement is atomic by itself).
+//!
+//! On SQLite the transaction is begun by a statement of ours, not by sqlx, so sqlx cannot roll
+//! it back when the `WriteTx` is dropped midway (a cancelled future). The shared connection
+//! remembers that it was left in a transaction, and the next writer to take it rolls that back
+//! first (`Database::writer`). A failed flush or commit rolls back at once.
+//!
+//! This relies on sqlx's SQLite driver running every statement of a query's text, a behaviour
+//! sqlx 0.8 documents as deprecated (launchbadge/sqlx#3108); the tests of group commit and of
+//! the journal fail if a later sqlx stops doing it.
+
+use std::fmt::Write as _;
+
+use dialbridge_core::{StoreError, StoreResult};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::error::BoxDynError;
+use sqlx::{Any, AnyPool, Arguments, Encode, Type};
+
+use crate::database::{backend, Writer};
+
+/// A write transaction in the making (see the module's documentation).
+pub(crate) struct WriteTx<'c, 'q> {
+    target: Target<'c>,
+    /// Statements not yet sent. On SQLite at most one entry: the statements joined.
+    pending: Vec<Pending<'q>>,
+    /// The first value that could not be encoded; reported by the next flush or commit.
+    bind_error: Option<BoxDynError>,
+}
+
+enum Target<'c> {
+    /// The shared writer connection, held for the whole transaction; `begun` once `BEGIN`
+    /// has been sent.
+    Sqlite { writer: Writer<'c>, begun: bool },
+    /// The pool, and the transaction once one was needed.
+    Postgres {
+        pool: &'c AnyPool,
+        tx: Option<sqlx::Transaction<'static, Any>>,
+    },
+}
+
+struct Pending<'q> {
+    sql: String,
+    args: AnyArguments<'q>,
+}
+
+/// Binds the values of the statement just queued, in the order of its `$1, $2, …`.
+pub(crate) struct Binder<'t, 'q> {
+    args: &'t mut AnyArguments<'q>,
+    error: &'t mut Option<BoxDynError>,
+}
+
+impl<'q> Binder<'_, 'q> {
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+}
+
+impl<'c, 'q> WriteTx<'c, 'q> {
+    /// On SQLite, `writer` is the shared writer connection; on PostgreSQL, `pool`.
+    pub(crate) fn sqlite(writer: Writer<'c>) -> Self {
+        WriteTx {
+            target: Target::Sqlite {
+                writer,
+                begun: false,
+            },
+            pending: Vec::new(),
+            bind_error: None,
+        }
+    }
+
+    pub(crate) fn postgres(pool: &'c AnyPool) -> Self {
+        WriteTx {
+            target: Target::Postgres { pool, tx: None },
+            pending: Vec::new(),
+            bind_error: None,
+        }
+    }
+
+    /// Queues `sql` (placeholders `$1, $2, …` of its own); bind its values, in order, on the
+    /// answer. Rows it returns come back from the next `flush` or `commit`.
+    pub(crate) fn push(&mut self, sql: &str) -> Binder<'_, 'q> {
+        let joined = matches!(self.target, Target::Sqlite { .. });
+        match self.pending.last_mut() {
+            Some(last) if joined => {
+                let before = last.args.len();
+                last.sql.push_str(";\n");
+                push_renumbered(&mut last.sql, sql, before);
+            }
+            _ => self.pending.push(Pending {
+                sql: sql.to_owned(),
+                args: AnyArguments::default(),
+            }),
+        }
+        let last = self
+            .pending
+            .last_mut()
+            .expect("a statement was just queued");
+        Binder {
+            args: &mut last.args,
+            error: &mut self.bind_error,
+        }
+    }
+
+    /// Sends what is queued, inside the transaction, and answers the rows it returned, in
+    /// order.
+    pub(crate) async fn flush(&mut self) -> StoreResult<Vec<AnyRow>> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.begin_if_needed().await?;
+        self.send().await
+    }
+
+    /// Sends what is queued and commits; answers the rows the statements sent with it
+    /// returned. Nothing is kept unless this answers `Ok`.
+    pub(crate) async fn commit(mut self) -> StoreResult<Vec<AnyRow>> {
+        let begun = match &self.target {
+            Target::Sqlite { begun, .. } => *begun,
+            Target::Postgres { tx, .. } => tx.is_some(),
+        };
+        let bare = !begun && self.pending.len() <= 1 && !self.holds_many_statements();
+        if bare {
+            return self.send().await;
+        }
+        self.begin_if_needed().await?;
+        match &mut self.target {
+            Target::Sqlite { .. } => {
+                self.push("COMMIT");
+                let rows = self.send().await?;
+                if let Target::Sqlite { writer, .. } = &mut self.target {
+                    writer.set_in_transaction(false);
+                }
+                Ok(rows)
+            }
+            Target::Postgres { .. } => {
+                let rows = self.send().await?;
+                if let Target::Postgres { tx: Some(tx), .. } = self.target {
+                    tx.commit().await.map_err(backend)?;
+                }
+                Ok(rows)
+            }
+        }
+    }
+
+    /// SQLite joins statements into one text: more than one of them there needs `BEGIN`.
+    fn holds_many_statements(&self) -> bool {
+        matches!(self.target, Target::Sqlite { .. })
+            && self.pending.first().is_some_and(|p| p.sql.contains(";\n"))
+    }
+
+    /// Starts the transaction: on SQLite by putting `BEGIN IMMEDIATE` before the statements
+    /// queued (it takes the write lock at once, so no statement of it meets another process's
+    /// lock midway); on PostgreSQL by opening one on a connection of the pool.
+    async fn begin_if_needed(&mut self) -> StoreResult<()> {
+        match &mut self.target {
+            Target::Sqlite { writer, begun } => {
+                if !*begun {
+                    *begun = true;
+                    writer.set_in_transaction(true);
+                    let first = self.pending.first_mut().ok_or_else(|| {
+                        StoreError::Backend("a transaction begun with nothing to send".into())
+                    })?;
+                    first.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
+                }
+            }
+            Target::Postgres { pool, tx } => {
+                if tx.is_none() {
+                    *tx = Some(pool.begin().await.map_err(backend)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the queued statements as they are (begun or bare).
+    async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
+        if let Some(e) = self.bind_error.take() {
+            self.roll_back().await;
+            return Err(StoreError::Backend(e));
+        }
+        let mut rows = Vec::new();
+        for Pending { sql, args } in std::mem::take(&mut self.pending) {
+            let query = sqlx::query_with(&sql, args);
+            let answer = match &mut self.target {
+                Target::Sqlite { writer, .. } => query.fetch_all(&mut **writer).await,
+                Target::Postgres { tx: Some(tx), .. } => query.fetch_all(&mut **tx).await,
+                Target::Postgres { pool, tx: None } => query.fetch_all(*pool).await,
+            };
+            match answer {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    self.roll_back().await;
+                    return Err(backend(e));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// After a failure: SQLite stops at the failed statement with the transaction still open,
+    /// so it is rolled back here (PostgreSQL's transaction rolls back when dropped).
+    async fn roll_back(&mut self) {
+        if let Target::Sqlite { writer, begun } = &mut self.target {
+            if *begun {
+                writer.roll_back().await;
+            }
+        }
+    }
+}
+
+/// Appends `sql` to `out` with each `$n` placeholder made `$(n + by)`.
+fn push_renumbered(out: &mut String, sql: &str, by: usize) {
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        // A `$` that is not a placeholder stays as it is.
+        if let Ok(n) = rest[..digits].parse::<usize>() {
+            let _ = write!(out, "{}", n + by);
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use dialbridge_core::StoreError;
+
+    use super::push_renumbered;
+    use crate::Database;
+
+    async fn sqlite() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        (dir, db)
+    }
+
+    /// The settings read through the pool, not the writer: what was committed.
+    async fn committed(db: &Database) -> Vec<String> {
+        sqlx::query_scalar("SELECT key FROM settings ORDER BY key")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    fn put(tx: &mut super::WriteTx<'_, '_>, key: &'static str) {
+        tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
+            .bind(key)
+            .bind("v");
+    }
+
+    #[tokio::test]
+    async fn statements_sent_together_commit_together_with_their_own_values() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "a");
+        tx.push("INSERT INTO settings (key, value) VALUES ($1, $2) RETURNING key")
+            .bind("b")
+            .bind("v");
+        let rows = tx.flush().await.unwrap();
+        assert_eq!(rows.len(), 1, "the rows of the statements flushed");
+        assert!(committed(&db).await.is_empty(), "not before the commit");
+        put(&mut tx, "c");
+        tx.commit().await.unwrap();
+        assert_eq!(committed(&db).await, ["a", "b", "c"]);
+    }
+
+    /// A failed statement leaves SQLite inside the transaction: it is rolled back, nothing
+    /// of it is kept, and the shared connection writes again.
+    #[tokio::test]
+    async fn a_failed_statement_keeps_nothing_of_its_transaction() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "a");
+        put(&mut tx, "b");
+        put(&mut tx, "a");
+        let Err(err) = tx.commit().await else {
+            panic!("a taken key was committed");
+        };
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(committed(&db).await.is_empty());
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "c");
+        tx.commit().await.unwrap();
+        assert_eq!(committed(&db).await, ["c"]);
+    }
+
+    /// A transaction dropped between its flush and its commit (a cancelled future) is rolled
+    /// back by the next writer to take the connection, before that writer's own statements.
+    #[tokio::test]
+    async fn a_transaction_dropped_midway_is_rolled_back_by_the_next_writer() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "dropped");
+        tx.flush().await.unwrap();
+        drop(tx);
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "kept");
+        tx.commit().await.unwrap();
+        assert_eq!(committed(&db).await, ["kept"]);
+    }
+
+    #[test]
+    fn placeholders_move_past_the_values_before_them() {
+        let mut out = String::from("A ($1, $2)");
+        push_renumbered(&mut out, "; B ($1, $2, $10) WHERE x = '$' AND $3", 2);
+        assert_eq!(out, "A ($1, $2); B ($3, $4, $12) WHERE x = '$' AND $5");
+    }
+}
