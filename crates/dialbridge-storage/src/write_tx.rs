@@ -3,9 +3,12 @@
 //!
 //! - **SQLite**: everything queued goes to sqlx's thread of the shared writer connection as
 //!   one command — `BEGIN IMMEDIATE` and `COMMIT` included — instead of one command, and one
-//!   thread wake-up each way, per statement (BENCHMARKS.md, *Where SQLite ingest waits*). The
-//!   transaction's statements are numbered into one list of values, each statement's `$n`
-//!   moved past the values of those before it.
+//!   thread wake-up each way, per statement (BENCHMARKS.md, *Where SQLite ingest waits*). Its
+//!   placeholders go as SQLite's plain `?`, taken in order from one list of values: a
+//!   statement's `$1, $2, …` must appear in that order, each once (`push` checks). SQLite
+//!   looks a named placeholder up by walking the list of the statement's names, when it parses
+//!   it and again as sqlx binds each value, which for a batch of a thousand values was a tenth
+//!   of the writer thread's time.
 //! - **PostgreSQL**: each statement is its own round trip inside a transaction of the pool.
 //!
 //! A transaction that never needed an answer before its commit and holds one statement is sent
@@ -20,8 +23,6 @@
 //! sqlx 0.8 documents as deprecated (launchbadge/sqlx#3108); the tests of group commit and of
 //! the journal fail if a later sqlx stops doing it.
 
-use std::fmt::Write as _;
-
 use dialbridge_core::{StoreError, StoreResult};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
@@ -34,8 +35,11 @@ pub(crate) struct WriteTx<'c, 'q> {
     target: Target<'c>,
     /// Statements not yet sent. On SQLite at most one entry: the statements joined.
     pending: Vec<Pending<'q>>,
-    /// The first value that could not be encoded; reported by the next flush or commit.
+    /// The first value that could not be encoded, or a statement whose placeholders SQLite
+    /// could not take in order; reported by the next flush or commit.
     bind_error: Option<BoxDynError>,
+    /// Placeholders of the pending statements, to check each got its value.
+    placeholders: usize,
 }
 
 enum Target<'c> {
@@ -82,6 +86,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             },
             pending: Vec::new(),
             bind_error: None,
+            placeholders: 0,
         }
     }
 
@@ -90,23 +95,37 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             target: Target::Postgres { pool, tx: None },
             pending: Vec::new(),
             bind_error: None,
+            placeholders: 0,
         }
     }
 
-    /// Queues `sql` (placeholders `$1, $2, …` of its own); bind its values, in order, on the
-    /// answer. Rows it returns come back from the next `flush` or `commit`.
+    /// Queues `sql` (placeholders `$1, $2, …` of its own, in order); bind its values, in
+    /// order, on the answer. Rows it returns come back from the next `flush` or `commit`.
     pub(crate) fn push(&mut self, sql: &str) -> Binder<'_, 'q> {
-        let joined = matches!(self.target, Target::Sqlite { .. });
-        match self.pending.last_mut() {
-            Some(last) if joined => {
-                let before = last.args.len();
-                last.sql.push_str(";\n");
-                push_renumbered(&mut last.sql, sql, before);
+        if matches!(self.target, Target::Sqlite { .. }) {
+            let (text, count) = match positional(sql) {
+                Ok(converted) => converted,
+                Err(e) => {
+                    self.bind_error.get_or_insert(e.into());
+                    (sql.to_owned(), 0)
+                }
+            };
+            self.placeholders += count;
+            match self.pending.last_mut() {
+                Some(last) => {
+                    last.sql.push_str(";\n");
+                    last.sql.push_str(&text);
+                }
+                None => self.pending.push(Pending {
+                    sql: text,
+                    args: AnyArguments::default(),
+                }),
             }
-            _ => self.pending.push(Pending {
+        } else {
+            self.pending.push(Pending {
                 sql: sql.to_owned(),
                 args: AnyArguments::default(),
-            }),
+            });
         }
         let last = self
             .pending
@@ -161,8 +180,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
 
     /// SQLite joins statements into one text: more than one of them there needs `BEGIN`.
     fn holds_many_statements(&self) -> bool {
-        matches!(self.target, Target::Sqlite { .. })
-            && self.pending.first().is_some_and(|p| p.sql.contains(";\n"))
+        joined(&self.target) && self.pending.first().is_some_and(|p| p.sql.contains(";\n"))
     }
 
     /// Starts the transaction: on SQLite by putting `BEGIN IMMEDIATE` before the statements
@@ -191,7 +209,14 @@ impl<'c, 'q> WriteTx<'c, 'q> {
 
     /// Sends the queued statements as they are (begun or bare).
     async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
+        let values: usize = self.pending.iter().map(|p| p.args.len()).sum();
+        let placeholders = std::mem::take(&mut self.placeholders);
+        if self.bind_error.is_none() && joined(&self.target) && values != placeholders {
+            self.bind_error =
+                Some(format!("{values} values bound for {placeholders} placeholders").into());
+        }
         if let Some(e) = self.bind_error.take() {
+            self.pending.clear();
             self.roll_back().await;
             return Err(StoreError::Backend(e));
         }
@@ -225,27 +250,45 @@ impl<'c, 'q> WriteTx<'c, 'q> {
     }
 }
 
-/// Appends `sql` to `out` with each `$n` placeholder made `$(n + by)`.
-fn push_renumbered(out: &mut String, sql: &str, by: usize) {
+/// Whether statements are joined into one text (SQLite).
+fn joined(target: &Target<'_>) -> bool {
+    matches!(target, Target::Sqlite { .. })
+}
+
+/// `sql` with its placeholders `$1, $2, …` as SQLite's positional `?`, and how many there
+/// were; refused unless they appear in that order, each once.
+fn positional(sql: &str) -> Result<(String, usize), String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut count = 0;
     let mut rest = sql;
     while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..=at]);
+        out.push_str(&rest[..at]);
         rest = &rest[at + 1..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         // A `$` that is not a placeholder stays as it is.
-        if let Ok(n) = rest[..digits].parse::<usize>() {
-            let _ = write!(out, "{}", n + by);
-            rest = &rest[digits..];
+        let Ok(n) = rest[..digits].parse::<usize>() else {
+            out.push('$');
+            continue;
+        };
+        count += 1;
+        if n != count {
+            return Err(format!(
+                "placeholder ${n} where ${count} was due: statements sent together number \
+                 their placeholders in order, each once"
+            ));
         }
+        out.push('?');
+        rest = &rest[digits..];
     }
     out.push_str(rest);
+    Ok((out, count))
 }
 
 #[cfg(test)]
 mod tests {
     use dialbridge_core::StoreError;
 
-    use super::push_renumbered;
+    use super::positional;
     use crate::Database;
 
     async fn sqlite() -> (tempfile::TempDir, Database) {
@@ -307,6 +350,24 @@ mod tests {
         assert_eq!(committed(&db).await, ["c"]);
     }
 
+    #[tokio::test]
+    async fn a_statement_short_of_values_is_refused_and_keeps_nothing() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "a");
+        tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
+            .bind("b");
+        let Err(err) = tx.commit().await else {
+            panic!("a statement without all its values was sent");
+        };
+        assert!(
+            err.to_string()
+                .contains("3 values bound for 4 placeholders"),
+            "{err}"
+        );
+        assert!(committed(&db).await.is_empty());
+    }
+
     /// A transaction dropped between its flush and its commit (a cancelled future) is rolled
     /// back by the next writer to take the connection, before that writer's own statements.
     #[tokio::test]
@@ -323,9 +384,12 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_move_past_the_values_before_them() {
-        let mut out = String::from("A ($1, $2)");
-        push_renumbered(&mut out, "; B ($1, $2, $10) WHERE x = '$' AND $3", 2);
-        assert_eq!(out, "A ($1, $2); B ($3, $4, $12) WHERE x = '$' AND $5");
+    fn placeholders_become_positional_only_in_order() {
+        assert_eq!(
+            positional("B ($1, $2) WHERE x = '$' AND y = $3").unwrap(),
+            ("B (?, ?) WHERE x = '$' AND y = ?".to_owned(), 3)
+        );
+        assert!(positional("WHERE a = $1 OR b = $1").is_err(), "used twice");
+        assert!(positional("VALUES ($2, $1)").is_err(), "out of order");
     }
 }
