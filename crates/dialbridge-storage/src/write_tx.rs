@@ -20,8 +20,8 @@
 //! first (`Database::writer`). A failed flush or commit rolls back at once.
 //!
 //! This relies on sqlx's SQLite driver running every statement of a query's text, a behaviour
-//! sqlx 0.8 documents as deprecated (launchbadge/sqlx#3108); the tests of group commit and of
-//! the journal fail if a later sqlx stops doing it.
+//! sqlx 0.8 documents as deprecated (launchbadge/sqlx#3108); this module's tests fail if a
+//! later sqlx stops doing it.
 
 use dialbridge_core::{StoreError, StoreResult};
 use sqlx::any::{AnyArguments, AnyRow};
@@ -40,6 +40,8 @@ pub(crate) struct WriteTx<'c, 'q> {
     bind_error: Option<BoxDynError>,
     /// Placeholders of the pending statements, to check each got its value.
     placeholders: usize,
+    /// A send failed and the transaction was rolled back: nothing more may be sent in it.
+    failed: bool,
 }
 
 enum Target<'c> {
@@ -87,6 +89,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             pending: Vec::new(),
             bind_error: None,
             placeholders: 0,
+            failed: false,
         }
     }
 
@@ -96,6 +99,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             pending: Vec::new(),
             bind_error: None,
             placeholders: 0,
+            failed: false,
         }
     }
 
@@ -190,12 +194,12 @@ impl<'c, 'q> WriteTx<'c, 'q> {
         match &mut self.target {
             Target::Sqlite { writer, begun } => {
                 if !*begun {
-                    *begun = true;
-                    writer.set_in_transaction(true);
                     let first = self.pending.first_mut().ok_or_else(|| {
                         StoreError::Backend("a transaction begun with nothing to send".into())
                     })?;
                     first.sql.insert_str(0, "BEGIN IMMEDIATE;\n");
+                    *begun = true;
+                    writer.set_in_transaction(true);
                 }
             }
             Target::Postgres { pool, tx } => {
@@ -209,6 +213,11 @@ impl<'c, 'q> WriteTx<'c, 'q> {
 
     /// Sends the queued statements as they are (begun or bare).
     async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
+        if self.failed {
+            return Err(StoreError::Backend(
+                "this transaction failed and was rolled back; nothing more goes in it".into(),
+            ));
+        }
         let values: usize = self.pending.iter().map(|p| p.args.len()).sum();
         let placeholders = std::mem::take(&mut self.placeholders);
         if self.bind_error.is_none() && joined(&self.target) && values != placeholders {
@@ -216,7 +225,6 @@ impl<'c, 'q> WriteTx<'c, 'q> {
                 Some(format!("{values} values bound for {placeholders} placeholders").into());
         }
         if let Some(e) = self.bind_error.take() {
-            self.pending.clear();
             self.roll_back().await;
             return Err(StoreError::Backend(e));
         }
@@ -242,6 +250,8 @@ impl<'c, 'q> WriteTx<'c, 'q> {
     /// After a failure: SQLite stops at the failed statement with the transaction still open,
     /// so it is rolled back here (PostgreSQL's transaction rolls back when dropped).
     async fn roll_back(&mut self) {
+        self.failed = true;
+        self.pending.clear();
         if let Target::Sqlite { writer, begun } = &mut self.target {
             if *begun {
                 writer.roll_back().await;
@@ -348,6 +358,20 @@ mod tests {
         put(&mut tx, "c");
         tx.commit().await.unwrap();
         assert_eq!(committed(&db).await, ["c"]);
+    }
+
+    /// After a failed flush the transaction is rolled back: what the caller sends after it
+    /// is refused, not run outside the transaction.
+    #[tokio::test]
+    async fn nothing_goes_in_after_a_failed_flush() {
+        let (_dir, db) = sqlite().await;
+        let mut tx = db.write_tx().await.unwrap();
+        put(&mut tx, "a");
+        put(&mut tx, "a");
+        assert!(tx.flush().await.is_err());
+        put(&mut tx, "b");
+        assert!(tx.commit().await.is_err());
+        assert!(committed(&db).await.is_empty());
     }
 
     #[tokio::test]
