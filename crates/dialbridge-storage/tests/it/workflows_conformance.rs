@@ -1364,6 +1364,22 @@ async fn redeliveries_are_counted_on_the_stored_event(db: &Database) {
         [("first".to_owned(), 2)]
     );
     assert!(db.redeliveries_of_events(&[]).await.unwrap().is_empty());
+    // Within one batch: a new key twice counts once on the copy that went in; a stored key
+    // twice counts twice.
+    let batch = [
+        (event("new", "a", Some("call:2")), Vec::new()),
+        (event("copy-3", "a", Some("call:1")), Vec::new()),
+        (event("new-copy", "a", Some("call:2")), Vec::new()),
+        (event("copy-4", "a", Some("call:1")), Vec::new()),
+    ];
+    assert_eq!(
+        db.record_events(&batch).await.unwrap(),
+        [true, false, false, false]
+    );
+    let ids: Vec<String> = ["first", "new"].into_iter().map(String::from).collect();
+    let mut counted = db.redeliveries_of_events(&ids).await.unwrap();
+    counted.sort();
+    assert_eq!(counted, [("first".to_owned(), 4), ("new".to_owned(), 1)]);
 }
 
 async fn steps_upsert_in_order(db: &Database) {
