@@ -94,33 +94,19 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
 
 /// Inserts executions, several rows per statement. An execution with an `event_id` stores
 /// no copy of its event (`event_json` is `null`): the event holds the payload.
-///
-/// With `events` (the event that started it, per execution), an execution goes in only with
-/// its event: when the event has no dedupe key, or its key's `event_dedupe` row names it (the
-/// insert of that row was the event's, not an earlier delivery's).
 fn insert_executions<'q>(
     tx: &mut WriteTx<'_, 'q>,
-    executions: &[&'q ExecutionRecord],
-    events: Option<&[&'q EventRecord]>,
+    executions: &'q [ExecutionRecord],
 ) -> StoreResult<()> {
     if executions.is_empty() {
         return Ok(());
     }
-    let sql = match events {
-        None => format!(
-            "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {}",
-            value_rows(executions.len(), 17)
-        ),
-        Some(_) => format!(
-            "INSERT INTO executions ({EXECUTION_COLUMNS}) SELECT {} FROM (VALUES {}) AS v \
-             WHERE v.column19 IS NULL OR EXISTS (SELECT 1 FROM event_dedupe d \
-             WHERE d.account_id = v.column18 AND d.dedupe_key = v.column19 AND d.event_id = v.column20)",
-            (1..=17).map(|c| format!("v.column{c}")).collect::<Vec<_>>().join(", "),
-            value_rows(executions.len(), 20)
-        ),
-    };
+    let sql = format!(
+        "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {}",
+        value_rows(executions.len(), 17)
+    );
     let mut query = tx.push(&sql);
-    for (i, e) in executions.iter().enumerate() {
+    for e in executions {
         let event_json = match e.event_id {
             Some(_) => "null".to_owned(),
             None => to_json(&e.event)?,
@@ -142,14 +128,7 @@ fn insert_executions<'q>(
             .bind(ms(e.updated_at))
             .bind(ms(e.finished_at))
             .bind(e.shard)
-            .bind(e.event_id.as_deref());
-        if let Some(events) = events {
-            let event = events[i];
-            query
-                .bind(event.account_id.as_str())
-                .bind(event.dedupe_key.as_deref())
-                .bind(event.id.as_str());
-        }
+            .bind(e.event_id.clone());
     }
     Ok(())
 }
@@ -249,44 +228,6 @@ fn release_executions<'q>(tx: &mut WriteTx<'_, 'q>, releases: &[(&'q JournalWrit
             .bind(write.owner.as_str())
             .bind(ms(*run_at))
             .bind(ms(write.now));
-    }
-}
-
-/// Counts, on each key's stored event, the deliveries of `keyed` that found it there: every
-/// event of the batch with that key but the one whose insert put the key in (if one did). One
-/// statement, a row per key: its events in the batch and the first of them.
-fn count_redeliveries<'q>(tx: &mut WriteTx<'_, 'q>, keyed: &[&'q EventRecord]) {
-    let mut groups: Vec<(&str, &str, i64, &str)> = Vec::new();
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    for ev in keyed {
-        let Some(key) = ev.dedupe_key.as_deref() else {
-            continue;
-        };
-        match index.entry((ev.account_id.as_str(), key)) {
-            std::collections::hash_map::Entry::Occupied(at) => groups[*at.get()].2 += 1,
-            std::collections::hash_map::Entry::Vacant(at) => {
-                at.insert(groups.len());
-                groups.push((ev.account_id.as_str(), key, 1, ev.id.as_str()));
-            }
-        }
-    }
-    for chunk in groups.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "UPDATE event_dedupe SET redeliveries = redeliveries + r.column3 \
-             - CASE WHEN event_dedupe.event_id = r.column4 THEN 1 ELSE 0 END \
-             FROM (VALUES {}) AS r WHERE event_dedupe.account_id = r.column1 \
-             AND event_dedupe.dedupe_key = r.column2 \
-             AND (r.column3 > 1 OR event_dedupe.event_id <> r.column4)",
-            value_rows(chunk.len(), 4)
-        );
-        let mut query = tx.push(&sql);
-        for (account, key, deliveries, first) in chunk {
-            query
-                .bind(*account)
-                .bind(*key)
-                .bind(*deliveries)
-                .bind(*first);
-        }
     }
 }
 
@@ -441,12 +382,9 @@ impl ExecutionStore for Database {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        // One transaction, sent whole (on SQLite one command): nothing in it waits for an
-        // answer. A keyed event is new when its key goes in; a key already there, or twice in
-        // this batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable). The
-        // events and executions that follow go in only where their key's row names their
-        // event, so the statements need not be told which were new.
         let mut tx = self.write_tx().await?;
+        // A keyed event is new when its key goes in; a key already there, or twice in this
+        // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
         let keyed: Vec<&EventRecord> = batch
             .iter()
             .map(|(ev, _)| ev)
@@ -467,14 +405,36 @@ impl ExecutionStore for Database {
                     .bind(ms(ev.received_at));
             }
         }
-        count_redeliveries(&mut tx, &keyed);
-        let events: Vec<&EventRecord> = batch.iter().map(|(ev, _)| ev).collect();
-        for chunk in events.chunks(INSERT_CHUNK) {
+        // What follows depends on which keys went in: the one answer waited for before the
+        // commit (none when no event has a key).
+        let fresh = tx
+            .flush()
+            .await?
+            .iter()
+            .map(|row| get::<String>(row, "event_id"))
+            .collect::<StoreResult<HashSet<String>>>()?;
+        let new: Vec<bool> = batch
+            .iter()
+            .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
+            .collect();
+        // Redeliveries are rare: one counting statement each.
+        for ((ev, _), _) in batch.iter().zip(&new).filter(|(_, new)| !**new) {
+            tx.push(
+                "UPDATE event_dedupe SET redeliveries = redeliveries + 1 \
+                 WHERE account_id = $1 AND dedupe_key = $2",
+            )
+            .bind(ev.account_id.as_str())
+            .bind(ev.dedupe_key.as_deref());
+        }
+        let stored: Vec<&EventRecord> = batch
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .map(|((ev, _), _)| ev)
+            .collect();
+        for chunk in stored.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) SELECT v.column1, v.column2, v.column3, \
-                 v.column4, v.column5, v.column6, v.column7 FROM (VALUES {}) AS v \
-                 WHERE v.column5 IS NULL OR EXISTS (SELECT 1 FROM event_dedupe d \
-                 WHERE d.account_id = v.column2 AND d.dedupe_key = v.column5 AND d.event_id = v.column1)",
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
                 value_rows(chunk.len(), 7)
             );
             let mut query = tx.push(&sql);
@@ -489,26 +449,17 @@ impl ExecutionStore for Database {
                     .bind(ms(ev.received_at));
             }
         }
-        let (executions, started_by): (Vec<&ExecutionRecord>, Vec<&EventRecord>) = batch
+        let executions: Vec<ExecutionRecord> = batch
             .iter()
-            .flat_map(|(ev, started)| started.iter().map(move |e| (e, ev)))
-            .unzip();
-        for (chunk, events) in executions
-            .chunks(INSERT_CHUNK)
-            .zip(started_by.chunks(INSERT_CHUNK))
-        {
-            insert_executions(&mut tx, chunk, Some(events))?;
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .flat_map(|((_, started), _)| started.iter().cloned())
+            .collect();
+        for chunk in executions.chunks(INSERT_CHUNK) {
+            insert_executions(&mut tx, chunk)?;
         }
-        let fresh = tx
-            .commit()
-            .await?
-            .iter()
-            .map(|row| get::<String>(row, "event_id"))
-            .collect::<StoreResult<HashSet<String>>>()?;
-        Ok(batch
-            .iter()
-            .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
-            .collect())
+        tx.commit().await?;
+        Ok(new)
     }
 
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>> {
@@ -612,7 +563,7 @@ impl ExecutionStore for Database {
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        insert_executions(&mut tx, &[e], None)?;
+        insert_executions(&mut tx, std::slice::from_ref(e))?;
         tx.commit().await?;
         Ok(())
     }
