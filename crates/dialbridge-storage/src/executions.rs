@@ -183,7 +183,8 @@ const RELEASED: &str = "released";
 
 /// Finishes the executions of `finishes` still held by their writer's lease, in
 /// one statement: one round trip for a whole batch of journals instead of one per execution.
-/// Returns the ids it finished.
+/// Its rows (`id`, `outcome`: the executions it finished) come back from the transaction's
+/// next flush or commit.
 fn finish_executions<'q>(tx: &mut WriteTx<'_, 'q>, finishes: &[Finishing<'q>]) -> StoreResult<()> {
     // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
     let sql = format!(
@@ -212,7 +213,8 @@ fn finish_executions<'q>(tx: &mut WriteTx<'_, 'q>, finishes: &[Finishing<'q>]) -
 }
 
 /// Gives back the executions of `releases` still held by their writer's lease, each to run
-/// again at its `run_at`, in one statement. Returns the ids it released.
+/// again at its `run_at`, in one statement. Its rows (`id`, `outcome`: the executions it
+/// released) come back from the transaction's next flush or commit.
 fn release_executions<'q>(tx: &mut WriteTx<'_, 'q>, releases: &[(&'q JournalWrite, Timestamp)]) {
     let sql = format!(
         "UPDATE executions SET run_at = r.column3, updated_at = r.column4, lease_owner = NULL, \
