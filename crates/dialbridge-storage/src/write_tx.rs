@@ -38,6 +38,8 @@ pub(crate) struct WriteTx<'c, 'q> {
     /// The first value that could not be encoded, or a statement whose placeholders SQLite
     /// could not take in order; reported by the next flush or commit.
     bind_error: Option<BoxDynError>,
+    /// Statements queued since the last send (on SQLite joined into one text).
+    queued: usize,
     /// Placeholders of the pending statements, to check each got its value.
     placeholders: usize,
     /// A send failed and the transaction was rolled back: nothing more may be sent in it.
@@ -88,6 +90,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             },
             pending: Vec::new(),
             bind_error: None,
+            queued: 0,
             placeholders: 0,
             failed: false,
         }
@@ -98,6 +101,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             target: Target::Postgres { pool, tx: None },
             pending: Vec::new(),
             bind_error: None,
+            queued: 0,
             placeholders: 0,
             failed: false,
         }
@@ -106,7 +110,8 @@ impl<'c, 'q> WriteTx<'c, 'q> {
     /// Queues `sql` (placeholders `$1, $2, …` of its own, in order); bind its values, in
     /// order, on the answer. Rows it returns come back from the next `flush` or `commit`.
     pub(crate) fn push(&mut self, sql: &str) -> Binder<'_, 'q> {
-        if matches!(self.target, Target::Sqlite { .. }) {
+        self.queued += 1;
+        if joined(&self.target) {
             let (text, count) = match positional(sql) {
                 Ok(converted) => converted,
                 Err(e) => {
@@ -158,8 +163,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             Target::Sqlite { begun, .. } => *begun,
             Target::Postgres { tx, .. } => tx.is_some(),
         };
-        let bare = !begun && self.pending.len() <= 1 && !self.holds_many_statements();
-        if bare {
+        if !begun && self.queued <= 1 {
             return self.send().await;
         }
         self.begin_if_needed().await?;
@@ -180,11 +184,6 @@ impl<'c, 'q> WriteTx<'c, 'q> {
                 Ok(rows)
             }
         }
-    }
-
-    /// SQLite joins statements into one text: more than one of them there needs `BEGIN`.
-    fn holds_many_statements(&self) -> bool {
-        joined(&self.target) && self.pending.first().is_some_and(|p| p.sql.contains(";\n"))
     }
 
     /// Starts the transaction: on SQLite by putting `BEGIN IMMEDIATE` before the statements
@@ -220,6 +219,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
         }
         let values: usize = self.pending.iter().map(|p| p.args.len()).sum();
         let placeholders = std::mem::take(&mut self.placeholders);
+        self.queued = 0;
         if self.bind_error.is_none() && joined(&self.target) && values != placeholders {
             self.bind_error =
                 Some(format!("{values} values bound for {placeholders} placeholders").into());
