@@ -4,12 +4,11 @@
 //! Their bounds on save (size, nesting, templates) are the core's unit tests; the body limit is
 //! in `errors.rs`.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use crate::support::{Backend, Options, TestApp};
-use crate::workflows::{save_and_enable, wait_finished};
+use crate::workflows::{run_to_end, save_and_enable};
 
 /// A server on loopback that accepts connections and never answers them.
 async fn silent_server() -> String {
@@ -22,19 +21,6 @@ async fn silent_server() -> String {
         }
     });
     url
-}
-
-/// Starts workflow `key` for `acme` with `input`; answers the finished execution.
-async fn run(app: &TestApp, key: &str, input: Value) -> Value {
-    let (status, started) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/accounts/acme/workflows/{key}/executions"),
-            Some(json!({ "input": input })),
-        )
-        .await;
-    assert!(status.is_success(), "{status} {started}");
-    wait_finished(app, started["execution_id"].as_str().unwrap()).await
 }
 
 /// An error `{code, message}` with `code`, whose message says `says`.
@@ -95,7 +81,7 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
             "steps": [{ "id": "call", "http": { "method": "GET", "url": format!("{silent}/hang") } }] }),
     )
     .await;
-    let done = run(&app, "slow-step", json!({})).await;
+    let done = run_to_end(&app, "slow-step", json!({})).await;
     assert_eq!(done["status"], "failed", "{done:#}");
     assert_error(
         &step(&done, "call")["error"],
@@ -113,7 +99,7 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
             "steps": [slow("a"), slow("b"), slow("c"), slow("d"), { "id": "never", "set": { "x": 1 } }] }),
     )
     .await;
-    let done = run(&app, "slow-run", json!({})).await;
+    let done = run_to_end(&app, "slow-run", json!({})).await;
     assert_eq!(done["status"], "failed", "{done:#}");
     // An execution's error is `{step?, error: {code, message}}`; no step failed it here.
     assert_error(
@@ -135,7 +121,7 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
                 "steps": [{ "id": "one", "set": { "item": "{{ item }}" } }] }] }),
     )
     .await;
-    let done = run(&app, "loop", json!({ "items": [1, 2, 3] })).await;
+    let done = run_to_end(&app, "loop", json!({ "items": [1, 2, 3] })).await;
     assert_eq!(done["status"], "failed", "{done:#}");
     assert_error(
         &step(&done, "each")["error"],
@@ -153,7 +139,7 @@ async fn each_run_time_limit_ends_in_a_clear_error() {
     )
     .await;
     let items: Vec<u32> = (0..200).collect();
-    let done = run(&app, "big-output", json!({ "items": items })).await;
+    let done = run_to_end(&app, "big-output", json!({ "items": items })).await;
     assert_eq!(done["status"], "failed", "{done:#}");
     assert_error(
         &step(&done, "big")["error"],

@@ -979,18 +979,24 @@ async fn a_provisioning_failure_is_visible_on_the_account_and_a_reconcile_repair
     app.shutdown().await;
 }
 
-/// Saves `definition` as `key`, enables it for `acme`, runs it through the API with `input`
-/// and answers the finished execution.
-async fn run_finished(app: &TestApp, key: &str, definition: Value, input: Value) -> Value {
-    save_and_enable(app, key, definition).await;
-    let (_, started) = app
+/// Starts workflow `key` for `acme` through the API with `input`; answers the finished
+/// execution.
+pub(crate) async fn run_to_end(app: &TestApp, key: &str, input: Value) -> Value {
+    let (status, started) = app
         .call(
             Method::POST,
             &format!("/api/v1/accounts/acme/workflows/{key}/executions"),
             Some(json!({ "input": input })),
         )
         .await;
+    assert!(status.is_success(), "{status} {started}");
     wait_finished(app, started["execution_id"].as_str().unwrap()).await
+}
+
+/// Saves `definition` as `key`, enables it for `acme` and runs it to its end with `input`.
+async fn run_finished(app: &TestApp, key: &str, definition: Value, input: Value) -> Value {
+    save_and_enable(app, key, definition).await;
+    run_to_end(app, key, input).await
 }
 
 /// Templates run where the execution is when they fit a small budget, and are moved off the
