@@ -13,6 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+use crate::checkpoint::{Checkpoints, BACKSTOP_PAGES};
 use crate::write_tx::WriteTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub struct Database {
     /// SQLite: the connection the busy writers share, taken in turn (see `writer`); opened on
     /// first use.
     writer: Option<Arc<Mutex<Option<SharedWriter>>>>,
+    /// SQLite: the WAL checkpoints run beside the writers (`checkpoint.rs`).
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl Database {
@@ -146,6 +149,7 @@ impl Database {
                 sqlite_path: None,
                 postgres_url: Some(url.to_owned()),
                 writer: None,
+                checkpoints: None,
             });
         }
         let path = url
@@ -164,8 +168,11 @@ impl Database {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-                        .await?;
+                    conn.execute(&*format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                         PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};"
+                    ))
+                    .await?;
                     Ok(())
                 })
             })
@@ -173,6 +180,7 @@ impl Database {
             .await
             .map_err(StorageError::Connect)?;
         Ok(Database {
+            checkpoints: Some(Arc::new(Checkpoints::start(pool.clone()))),
             pool,
             dialect: Dialect::Sqlite,
             sqlite_path: Some(path),
@@ -226,9 +234,18 @@ impl Database {
             return Ok(Writer::Pooled(self.pool.acquire().await.map_err(backend)?));
         };
         let mut turn = shared.lock().await;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.wrote();
+        }
         if turn.is_none() {
+            let mut conn = self.pool.acquire().await.map_err(backend)?.detach();
+            // The statement journals of the batches' statements (the pages a statement puts
+            // back if it fails midway) stay in memory instead of spilling into temporary files.
+            conn.execute("PRAGMA temp_store = MEMORY")
+                .await
+                .map_err(backend)?;
             *turn = Some(SharedWriter {
-                conn: self.pool.acquire().await.map_err(backend)?.detach(),
+                conn,
                 in_transaction: false,
             });
         }
@@ -375,18 +392,24 @@ impl Store for Database {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use dialbridge_core::{AccountId, AccountStore, StoreError};
 
     use super::Database;
 
-    #[tokio::test]
-    async fn a_database_that_cannot_answer_is_unavailable_not_a_bug() {
+    /// A migrated SQLite database, `db.sqlite` in a folder of its own.
+    pub(crate) async fn migrated_sqlite() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
             .await
             .unwrap();
         db.migrate().await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_database_that_cannot_answer_is_unavailable_not_a_bug() {
+        let (_dir, db) = migrated_sqlite().await;
         db.close().await;
         let err = db
             .get_account(&AccountId::parse("acme").unwrap())
@@ -398,11 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_taken_key_is_a_conflict() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
-            .await
-            .unwrap();
-        db.migrate().await.unwrap();
+        let (_dir, db) = migrated_sqlite().await;
         let insert = "INSERT INTO settings (key, value) VALUES ('k', 'v')";
         sqlx::query(insert).execute(&db.pool).await.unwrap();
         let err = super::backend(sqlx::query(insert).execute(&db.pool).await.unwrap_err());

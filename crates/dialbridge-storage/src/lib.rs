@@ -5,6 +5,7 @@ mod accounts;
 mod admin_keys;
 mod app_credentials;
 mod audit;
+mod checkpoint;
 mod cluster;
 mod connect_sessions;
 mod connections;

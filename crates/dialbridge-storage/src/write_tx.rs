@@ -299,16 +299,8 @@ mod tests {
     use dialbridge_core::StoreError;
 
     use super::positional;
+    use crate::database::tests::migrated_sqlite as sqlite;
     use crate::Database;
-
-    async fn sqlite() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::connect(&format!("sqlite://{}/db.sqlite", dir.path().display()))
-            .await
-            .unwrap();
-        db.migrate().await.unwrap();
-        (dir, db)
-    }
 
     /// The settings read through the pool, not the writer: what was committed.
     async fn committed(db: &Database) -> Vec<String> {
