@@ -35,6 +35,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000060 "connect_states",
     20261202000070 "event_listing",
     20261202000080 "redeliveries",
+    20261204000010 "unused_lease_index",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -48,6 +49,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000060 "connect_states",
     20261202000070 "event_listing",
     20261202000080 "redeliveries",
+    20261204000010 "unused_lease_index",
 );
 
 #[derive(Debug)]
