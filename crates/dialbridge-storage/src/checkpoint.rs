@@ -14,8 +14,7 @@
 //! size, `BACKSTOP_PAGES`: under steady writes the writer still checkpoints at that size, but
 //! copies only the little the background has not yet copied, and the WAL then restarts. The
 //! WAL stays under about `BACKSTOP_PAGES` pages (40 MiB with 4 KiB pages) whatever this task
-//! does, and its file is cut back to `KEPT_WAL_BYTES` at the first commit after a restart, so
-//! a burst of writes does not leave a 40 MiB file behind.
+//! does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +26,6 @@ use tokio::task::JoinHandle;
 /// The WAL size, in pages, at which a connection checkpoints by itself after a commit (SQLite's
 /// `wal_autocheckpoint`; its default is 1,000).
 pub(crate) const BACKSTOP_PAGES: u32 = 10_000;
-
-/// What the `-wal` file is cut back to when the WAL restarts (SQLite's `journal_size_limit`;
-/// about the WAL SQLite's default checkpoint rhythm keeps).
-pub(crate) const KEPT_WAL_BYTES: u32 = 4 * 1024 * 1024;
 
 /// How long after a write the background checkpoint runs, and so at most how often it runs
 /// while writes go on.
@@ -87,9 +82,8 @@ mod tests {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use super::{BACKSTOP_PAGES, KEPT_WAL_BYTES};
+    use super::BACKSTOP_PAGES;
     use crate::database::tests::migrated_sqlite;
-    use crate::Database;
 
     /// From the WAL index (the `-shm` file; SQLite's "WAL-index format", native byte order):
     /// the WAL's last committed frame (`mxFrame`, byte 16 of the header) and how many of its
@@ -101,24 +95,29 @@ mod tests {
         (at(16), at(96))
     }
 
-    /// Writes `rows` settings of `size` bytes each, `key-{first}` on, in one transaction.
-    async fn write(db: &Database, first: usize, rows: usize, size: usize) {
-        let mut tx = db.write_tx().await.unwrap();
-        for i in first..first + rows {
+    /// The writes' pages reach the database file without anyone checkpointing by hand and
+    /// far below the size at which a writer checkpoints by itself.
+    #[tokio::test]
+    async fn writes_are_copied_into_the_database_file_in_the_background() {
+        let (dir, db) = migrated_sqlite().await;
+        let file = dir.path().join("db.sqlite");
+        for i in 0..20 {
+            let mut tx = db.write_tx().await.unwrap();
             tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
                 .bind(format!("key-{i}"))
-                .bind("v".repeat(size));
+                .bind("v".repeat(1000));
+            tx.commit().await.unwrap();
         }
-        tx.commit().await.unwrap();
-    }
-
-    /// Waits (10 s at most) until every frame of the WAL is copied into the database file.
-    async fn all_copied(db_file: &Path) {
+        let (frames, _) = wal_index(&file);
+        assert!(
+            frames > 0 && frames < BACKSTOP_PAGES,
+            "the writes are in the WAL, under the writers' own checkpoint size: {frames} frames"
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (frames, copied) = wal_index(db_file);
+            let (frames, copied) = wal_index(&file);
             if frames > 0 && copied == frames {
-                return;
+                break;
             }
             assert!(
                 Instant::now() < deadline,
@@ -126,46 +125,5 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// The writes' pages reach the database file without anyone checkpointing by hand and
-    /// far below the size at which a writer checkpoints by itself.
-    #[tokio::test]
-    async fn writes_are_copied_into_the_database_file_in_the_background() {
-        let (dir, db) = migrated_sqlite().await;
-        let file = dir.path().join("db.sqlite");
-        write(&db, 0, 20, 1000).await;
-        let (frames, _) = wal_index(&file);
-        assert!(
-            frames > 0 && frames < BACKSTOP_PAGES,
-            "the writes are in the WAL, under the writers' own checkpoint size: {frames} frames"
-        );
-        all_copied(&file).await;
-    }
-
-    /// A burst (one large transaction here) grows the `-wal` file past what is kept; once it
-    /// is copied, the next write starts the WAL again and the file is cut back.
-    #[tokio::test]
-    async fn a_burst_of_writes_leaves_no_large_wal_file_behind() {
-        let (dir, db) = migrated_sqlite().await;
-        let file = dir.path().join("db.sqlite");
-        let wal_bytes = || {
-            std::fs::metadata(file.with_extension("sqlite-wal"))
-                .unwrap()
-                .len()
-        };
-        write(&db, 0, 2000, 3000).await;
-        assert!(
-            wal_bytes() > u64::from(KEPT_WAL_BYTES),
-            "the burst grew the WAL file to {} bytes",
-            wal_bytes()
-        );
-        all_copied(&file).await;
-        write(&db, 2000, 1, 10).await;
-        assert!(
-            wal_bytes() <= u64::from(KEPT_WAL_BYTES),
-            "the WAL file is still {} bytes",
-            wal_bytes()
-        );
     }
 }

@@ -13,7 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-use crate::checkpoint::{Checkpoints, BACKSTOP_PAGES, KEPT_WAL_BYTES};
+use crate::checkpoint::{Checkpoints, BACKSTOP_PAGES};
 use crate::write_tx::WriteTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,8 +170,7 @@ impl Database {
                 Box::pin(async move {
                     conn.execute(&*format!(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                         PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}; \
-                         PRAGMA journal_size_limit = {KEPT_WAL_BYTES};"
+                         PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES};"
                     ))
                     .await?;
                     Ok(())
