@@ -31,6 +31,28 @@ pub(crate) const BACKSTOP_PAGES: u32 = 10_000;
 /// while writes go on.
 const AFTER_WRITES: Duration = Duration::from_millis(100);
 
+/// How many times `write_back_all` tries while another checkpoint (the background's, a few
+/// milliseconds) holds the lock, and the pause between tries.
+const WRITE_BACK_TRIES: usize = 5;
+const WRITE_BACK_RETRY: Duration = Duration::from_millis(50);
+
+/// Writes the whole WAL back into the database file and empties it (`TRUNCATE`), so that a file
+/// shrunk by a vacuum gets smaller on disk. While another checkpoint holds SQLite's checkpoint
+/// lock (this module's background one), SQLite answers busy at once rather than waiting, so
+/// this tries again shortly.
+pub(crate) async fn write_back_all(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    for _ in 0..WRITE_BACK_TRIES {
+        let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(pool)
+            .await?;
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(WRITE_BACK_RETRY).await;
+    }
+    Ok(())
+}
+
 /// The background checkpoints of one SQLite database; stops when dropped.
 pub(crate) struct Checkpoints {
     wrote: Arc<Notify>,

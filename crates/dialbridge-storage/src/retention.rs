@@ -18,10 +18,6 @@ const DAY_MS: i64 = 86_400_000;
 const DROP_LOCK_TIMEOUT: &str = "2s";
 /// Pages one incremental vacuum step frees (4 KiB each).
 const VACUUM_STEP_PAGES: i64 = 2_048;
-/// How many times the checkpoint that shrinks the file is tried while another one (the
-/// background's, a few milliseconds) holds the lock, and the pause between tries.
-const CHECKPOINT_TRIES: usize = 5;
-const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The partitioned tables, the prefix of their ids, and what keeps an old day alive.
 const DAILY: [(&str, &str); 3] = [
@@ -104,20 +100,10 @@ impl RetentionStore for Database {
             }
         }
         // The file shrinks when the write-ahead log is written back (a reader in the way only
-        // postpones it to the next checkpoint). The background checkpoint (`checkpoint.rs`) may
-        // hold SQLite's checkpoint lock at that moment; SQLite then answers busy at once, not
-        // after waiting, so this tries again shortly.
-        for _ in 0..CHECKPOINT_TRIES {
-            let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(backend)?;
-            if busy == 0 {
-                break;
-            }
-            tokio::time::sleep(CHECKPOINT_RETRY).await;
-        }
-        Ok(())
+        // postpones it to the next checkpoint).
+        crate::checkpoint::write_back_all(&self.pool)
+            .await
+            .map_err(backend)
     }
 }
 
