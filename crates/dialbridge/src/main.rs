@@ -5,10 +5,10 @@
 //! (see [`cli`]).
 
 mod cli;
+mod logging;
 mod mcp;
 mod rotate;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -17,7 +17,6 @@ use dialbridge_server::ServeConfig;
 use dialbridge_storage::Database;
 use dialpad_emulator::{Emulator, EmulatorConfig};
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// `dialbridge --version`: the package version and the commit it was built from.
 const VERSION: &str = concat!(
@@ -42,7 +41,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
@@ -91,7 +90,7 @@ enum Command {
 async fn main() -> ExitCode {
     let args = Cli::parse();
     let log_format = args.log_format;
-    init_logging(log_format);
+    let _logs = logging::init(log_format);
     let result = match args.command {
         Command::Serve(config) => serve(*config).await,
         Command::Emulator {
@@ -122,23 +121,6 @@ async fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Logs go to stderr; colour only when a person is reading it there (a terminal, and no
-/// `NO_COLOR`): a log file, journald or a collector gets plain text.
-fn init_logging(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The real `dialbridge` executable: `serve --dev` runs the whole connect flow against its
 //! in-process emulator with nothing else installed, logs no secret, and stops cleanly on
 //! SIGTERM; a first start without a key prints a generated one once; `migrate` works;
-//! PostgreSQL without a master key is refused with a clear message.
+//! PostgreSQL without a master key is refused with a clear message; a log nobody reads does
+//! not stop requests.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -550,4 +551,66 @@ async fn a_port_in_use_is_reported_once() {
         1,
         "{stderr}"
     );
+}
+
+/// Nobody reads `serve`'s stderr (a stopped collector, a pipe left full): requests are still
+/// answered, the log lines that did not fit are dropped instead of stalling them, and once
+/// stderr is read again a warning says lines were lost.
+#[tokio::test]
+async fn requests_are_answered_while_nobody_reads_the_log() {
+    const REQUESTS: usize = 20_000;
+    const CONNECTIONS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let database = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let mut child = support::dialbridge(&["serve", "--listen", &listen])
+        .args(["--database-url", &database, "--api-key", "log-test-key"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dialbridge starts");
+    // Held open and not read: the pipe fills after a few hundred lines.
+    let stderr = child.stderr.take().unwrap();
+    let base = format!("http://{listen}");
+    assert!(support::ready(&format!("{base}/healthz")).await);
+
+    // Each answered request logs a line at INFO: far more lines than the pipe (64 KiB) and
+    // the log's queue (16,384 lines) hold together.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut connections = tokio::task::JoinSet::new();
+    for _ in 0..CONNECTIONS {
+        let (http, url) = (http.clone(), format!("{base}/healthz"));
+        connections.spawn(async move {
+            for _ in 0..REQUESTS / CONNECTIONS {
+                let response = http.get(&url).send().await.map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("answered {}", response.status()));
+                }
+            }
+            Ok::<_, String>(())
+        });
+    }
+    while let Some(done) = connections.join_next().await {
+        if let Err(e) = done.unwrap() {
+            panic!("a request was not answered while stderr was not read: {e}");
+        }
+    }
+
+    let mut lines = BufReader::new(stderr).lines();
+    let warned = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("log lines were dropped") {
+                return line;
+            }
+        }
+        panic!("stderr ended without saying lines were dropped");
+    })
+    .await
+    .expect("a warning about dropped log lines within 30 s of reading stderr again");
+    assert!(warned.contains("WARN"), "{warned}");
+    child.kill().await.unwrap();
 }
