@@ -90,7 +90,7 @@ enum Command {
 async fn main() -> ExitCode {
     let args = Cli::parse();
     let log_format = args.log_format;
-    let _logs = logging::init(log_format);
+    let logs = logging::init(log_format);
     let result = match args.command {
         Command::Serve(config) => serve(*config).await,
         Command::Emulator {
@@ -117,7 +117,11 @@ async fn main() -> ExitCode {
             // say the same a second time).
             match log_format {
                 LogFormat::Json => tracing::error!("{message}"),
-                LogFormat::Text => eprintln!("dialbridge: {message}"),
+                LogFormat::Text => {
+                    // After the log lines still queued for stderr, not among them.
+                    drop(logs);
+                    eprintln!("dialbridge: {message}");
+                }
             }
             ExitCode::FAILURE
         }

@@ -551,6 +551,12 @@ async fn a_port_in_use_is_reported_once() {
         1,
         "{stderr}"
     );
+    // The last word, after every log line written before it.
+    let last = stderr.lines().rev().find(|line| !line.trim().is_empty());
+    assert!(
+        last.is_some_and(|line| line.contains("cannot listen on")),
+        "{stderr}"
+    );
 }
 
 /// Nobody reads `serve`'s stderr (a stopped collector, a pipe left full): requests are still
