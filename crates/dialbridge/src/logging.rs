@@ -22,15 +22,11 @@ const DROP_REPORT_EVERY: Duration = Duration::from_secs(5);
 /// What the thread gathers into one write to stderr.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// Keeps the log thread running; dropping it writes out what is queued (at the end of `main`).
-pub struct Logs {
-    _flush_on_drop: WorkerGuard,
-}
-
 /// Installs the global subscriber: `RUST_LOG` filters (default `info,sqlx=warn`); colour
 /// only when a person is reading stderr (a terminal, and no `NO_COLOR`), plain text for a
 /// file, journald or a collector. Call inside the tokio runtime (it spawns the drop report).
-pub fn init(format: LogFormat) -> Logs {
+/// Keep the guard it answers until the end: dropping it writes out what is queued.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let colour = std::io::stderr().is_terminal()
@@ -49,9 +45,7 @@ pub fn init(format: LogFormat) -> Logs {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    Logs {
-        _flush_on_drop: guard,
-    }
+    guard
 }
 
 /// Warns, through the log itself, when lines were dropped since the last look.
