@@ -124,7 +124,7 @@ mod tests {
         let (dir, db) = migrated_sqlite().await;
         let file = dir.path().join("db.sqlite");
         for i in 0..20 {
-            let mut tx = db.write_tx().await.unwrap();
+            let mut tx = db.write_tx();
             tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
                 .bind(format!("key-{i}"))
                 .bind("v".repeat(1000));

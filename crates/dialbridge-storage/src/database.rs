@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use crate::checkpoint::{Checkpoints, BACKSTOP_PAGES};
+use crate::write_queue::WriteQueue;
 use crate::write_tx::WriteTx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,11 +126,18 @@ pub struct Database {
     sqlite_path: Option<PathBuf>,
     /// The PostgreSQL URL, for the connection that listens for signals.
     pub(crate) postgres_url: Option<String>,
-    /// SQLite: the connection the busy writers share, taken in turn (see `writer`); opened on
-    /// first use.
-    writer: Option<Arc<Mutex<Option<SharedWriter>>>>,
-    /// SQLite: the WAL checkpoints run beside the writers (`checkpoint.rs`).
-    checkpoints: Option<Arc<Checkpoints>>,
+    /// SQLite: the connection the busy writers share, taken in turn (see `writer`).
+    writer: Option<Arc<WriterSlot>>,
+    /// SQLite: the write transactions sent together on that connection (`write_queue.rs`).
+    pub(crate) queue: Option<WriteQueue>,
+}
+
+/// SQLite: the connection the busy writers share (opened on first use), and the WAL
+/// checkpoints run beside it (`checkpoint.rs`).
+pub(crate) struct WriterSlot {
+    shared: Mutex<Option<SharedWriter>>,
+    pool: AnyPool,
+    checkpoints: Checkpoints,
 }
 
 impl Database {
@@ -149,7 +157,7 @@ impl Database {
                 sqlite_path: None,
                 postgres_url: Some(url.to_owned()),
                 writer: None,
-                checkpoints: None,
+                queue: None,
             });
         }
         let path = url
@@ -179,13 +187,18 @@ impl Database {
             .connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .map_err(StorageError::Connect)?;
+        let writer = Arc::new(WriterSlot {
+            shared: Mutex::new(None),
+            checkpoints: Checkpoints::start(pool.clone()),
+            pool: pool.clone(),
+        });
         Ok(Database {
-            checkpoints: Some(Arc::new(Checkpoints::start(pool.clone()))),
+            queue: Some(WriteQueue::start(writer.clone())),
             pool,
             dialect: Dialect::Sqlite,
             sqlite_path: Some(path),
             postgres_url: None,
-            writer: Some(Arc::new(Mutex::new(None))),
+            writer: Some(writer),
         })
     }
 
@@ -230,13 +243,46 @@ impl Database {
     /// Hold it for the whole transaction; never take it while holding it. A transaction left
     /// open on it by a writer that was dropped midway is rolled back first.
     pub(crate) async fn writer(&self) -> StoreResult<Writer<'_>> {
-        let Some(shared) = &self.writer else {
-            return Ok(Writer::Pooled(self.pool.acquire().await.map_err(backend)?));
-        };
-        let mut turn = shared.lock().await;
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.wrote();
+        match &self.writer {
+            Some(slot) => slot.take().await,
+            None => Ok(Writer::Pooled(self.pool.acquire().await.map_err(backend)?)),
         }
+    }
+
+    /// A write transaction (`write_tx.rs`): on SQLite its statements sent together, through
+    /// the write queue or on the shared writer connection; on PostgreSQL in a transaction of
+    /// the pool.
+    pub(crate) fn write_tx(&self) -> WriteTx<'_> {
+        match self.dialect {
+            Dialect::Sqlite => WriteTx::sqlite(self),
+            Dialect::Postgres => WriteTx::postgres(&self.pool),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// For SQLite, the database file.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        self.sqlite_path.clone()
+    }
+
+    pub async fn close(&self) {
+        if let Some(slot) = &self.writer {
+            if let Some(shared) = slot.shared.lock().await.take() {
+                let _ = shared.conn.close().await;
+            }
+        }
+        self.pool.close().await;
+    }
+}
+
+impl WriterSlot {
+    /// The shared connection, for one writer's turn (see `Database::writer`).
+    pub(crate) async fn take(&self) -> StoreResult<Writer<'_>> {
+        let mut turn = self.shared.lock().await;
+        self.checkpoints.wrote();
         if turn.is_none() {
             let mut conn = self.pool.acquire().await.map_err(backend)?.detach();
             // The statement journals of the batches' statements (the pages a statement puts
@@ -258,33 +304,6 @@ impl Database {
             writer.roll_back().await;
         }
         Ok(writer)
-    }
-
-    /// A write transaction (`write_tx.rs`): on SQLite on the shared writer connection, its
-    /// statements sent together; on PostgreSQL in a transaction of the pool.
-    pub(crate) async fn write_tx<'q>(&self) -> StoreResult<WriteTx<'_, 'q>> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => WriteTx::sqlite(self.writer().await?),
-            Dialect::Postgres => WriteTx::postgres(&self.pool),
-        })
-    }
-
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    /// For SQLite, the database file.
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
-        self.sqlite_path.clone()
-    }
-
-    pub async fn close(&self) {
-        if let Some(shared) = &self.writer {
-            if let Some(shared) = shared.lock().await.take() {
-                let _ = shared.conn.close().await;
-            }
-        }
-        self.pool.close().await;
     }
 }
 

@@ -59,7 +59,7 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
 
 /// Queues deliveries, several rows per statement.
 pub(crate) fn insert_deliveries<'q>(
-    tx: &mut WriteTx<'_, 'q>,
+    tx: &mut WriteTx<'_>,
     deliveries: &[&'q DeliveryRecord],
 ) -> StoreResult<()> {
     if deliveries.is_empty() {
@@ -148,7 +148,7 @@ impl EndpointStore for Database {
     }
 
     async fn insert_delivery(&self, d: &DeliveryRecord) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx();
         insert_deliveries(&mut tx, &[d])?;
         tx.commit().await?;
         Ok(())

@@ -95,7 +95,7 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
 /// Inserts executions, several rows per statement. An execution with an `event_id` stores
 /// no copy of its event (`event_json` is `null`): the event holds the payload.
 fn insert_executions<'q>(
-    tx: &mut WriteTx<'_, 'q>,
+    tx: &mut WriteTx<'_>,
     executions: &'q [ExecutionRecord],
 ) -> StoreResult<()> {
     if executions.is_empty() {
@@ -134,7 +134,7 @@ fn insert_executions<'q>(
 }
 
 /// Creates or replaces journal entries, several rows per statement.
-fn upsert_steps(tx: &mut WriteTx<'_, '_>, steps: &[&StepRecord]) -> StoreResult<()> {
+fn upsert_steps(tx: &mut WriteTx<'_>, steps: &[&StepRecord]) -> StoreResult<()> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -166,7 +166,7 @@ fn upsert_steps(tx: &mut WriteTx<'_, '_>, steps: &[&StepRecord]) -> StoreResult<
 
 /// Executions inserted per statement: 17 columns each, well under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 500;
-/// Accounts one SQLite claim statement picks from (two parameters each).
+/// Accounts one SQLite claim statement picks from (four parameters each).
 const CLAIM_CHUNK: usize = 200;
 
 /// A journal that finishes its execution, with the status and error it finishes it with.
@@ -185,7 +185,7 @@ const RELEASED: &str = "released";
 /// one statement: one round trip for a whole batch of journals instead of one per execution.
 /// Its rows (`id`, `outcome`: the executions it finished) come back from the transaction's
 /// next flush or commit.
-fn finish_executions<'q>(tx: &mut WriteTx<'_, 'q>, finishes: &[Finishing<'q>]) -> StoreResult<()> {
+fn finish_executions<'q>(tx: &mut WriteTx<'_>, finishes: &[Finishing<'q>]) -> StoreResult<()> {
     // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
     let sql = format!(
         "UPDATE executions SET status = f.column3, error = f.column4, finished_at = f.column5, \
@@ -215,7 +215,7 @@ fn finish_executions<'q>(tx: &mut WriteTx<'_, 'q>, finishes: &[Finishing<'q>]) -
 /// Gives back the executions of `releases` still held by their writer's lease, each to run
 /// again at its `run_at`, in one statement. Its rows (`id`, `outcome`: the executions it
 /// released) come back from the transaction's next flush or commit.
-fn release_executions<'q>(tx: &mut WriteTx<'_, 'q>, releases: &[(&'q JournalWrite, Timestamp)]) {
+fn release_executions<'q>(tx: &mut WriteTx<'_>, releases: &[(&'q JournalWrite, Timestamp)]) {
     let sql = format!(
         "UPDATE executions SET run_at = r.column3, updated_at = r.column4, lease_owner = NULL, \
          lease_until = NULL FROM (VALUES {}) AS r WHERE executions.id = r.column1 \
@@ -295,7 +295,7 @@ impl Database {
     }
 
     async fn write_journal_once(&self, writes: &[JournalWrite]) -> StoreResult<Vec<bool>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx();
         // A step written twice in one commit (two writes of one execution met in the batch)
         // goes in once, as its later entry: PostgreSQL refuses a statement that touches a row
         // twice, which would fail every other write of the batch with it.
@@ -384,7 +384,7 @@ impl ExecutionStore for Database {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx();
         // A keyed event is new when its key goes in; a key already there, or twice in this
         // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
         let keyed: Vec<&EventRecord> = batch
@@ -564,7 +564,7 @@ impl ExecutionStore for Database {
     }
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write_tx();
         insert_executions(&mut tx, std::slice::from_ref(e))?;
         tx.commit().await?;
         Ok(())
@@ -701,23 +701,23 @@ impl ExecutionStore for Database {
                     .map_err(backend)?
             }
             // SQLite has one writer: one statement for a chunk of accounts, each account's
-            // oldest due executions picked by its own subquery. A chunk that fails after an
-            // earlier one committed leaves executions leased here that nothing runs: the
-            // executor gives those back (`release_unstarted`), as after any failed claim.
+            // oldest due executions picked by its own subquery; the chunks in one transaction,
+            // sent through the write queue together with the other writes waiting for it.
             Dialect::Sqlite => {
                 let returning = returning("executions");
-                let mut writer = self.writer().await?;
-                let mut rows = Vec::new();
+                let mut tx = self.write_tx();
                 for chunk in wants.chunks(CLAIM_CHUNK) {
                     let picks: Vec<String> = (0..chunk.len())
                         .map(|k| {
+                            let p = 4 + 4 * k;
                             format!(
-                                "SELECT id FROM (SELECT id FROM executions WHERE account_id = ${} \
-                                 AND {UNFINISHED} AND run_at <= $3 \
-                                 AND (lease_until IS NULL OR lease_until < $3) \
+                                "SELECT id FROM (SELECT id FROM executions WHERE account_id = ${p} \
+                                 AND {UNFINISHED} AND run_at <= ${} \
+                                 AND (lease_until IS NULL OR lease_until < ${}) \
                                  ORDER BY run_at, id LIMIT ${})",
-                                4 + 2 * k,
-                                5 + 2 * k
+                                p + 1,
+                                p + 2,
+                                p + 3
                             )
                         })
                         .collect();
@@ -726,16 +726,17 @@ impl ExecutionStore for Database {
                          updated_at = $3, claims = claims + 1 WHERE id IN ({}) RETURNING {returning}",
                         picks.join(" UNION ALL ")
                     );
-                    let mut query = sqlx::query(&sql)
-                        .bind(owner)
-                        .bind(ms(lease_until))
-                        .bind(ms(now));
+                    let mut query = tx.push(&sql);
+                    query.bind(owner).bind(ms(lease_until)).bind(ms(now));
                     for want in chunk {
-                        query = query.bind(want.account.as_str()).bind(i64::from(want.room));
+                        query
+                            .bind(want.account.as_str())
+                            .bind(ms(now))
+                            .bind(ms(now))
+                            .bind(i64::from(want.room));
                     }
-                    rows.extend(query.fetch_all(&mut *writer).await.map_err(backend)?);
                 }
-                rows
+                tx.commit().await?
             }
         };
         let mut resumed = HashMap::new();

@@ -22,6 +22,7 @@ mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod workflows;
+mod write_queue;
 mod write_tx;
 
 pub use database::{Database, Dialect, StorageError};

@@ -3,7 +3,10 @@
 //!
 //! - **SQLite**: everything queued goes to sqlx's thread of the shared writer connection as
 //!   one command — `BEGIN IMMEDIATE` and `COMMIT` included — instead of one command, and one
-//!   thread wake-up each way, per statement (BENCHMARKS.md, *Where SQLite ingest waits*). Its
+//!   thread wake-up each way, per statement (BENCHMARKS.md, *Where SQLite ingest waits*). A
+//!   transaction that needs no answer before its commit goes through the write queue
+//!   (`write_queue.rs`), in one command with the others waiting; one that flushes takes the
+//!   connection at its first flush and holds it to its commit. Its
 //!   placeholders go as SQLite's plain `?`, taken in order from one list of values: a
 //!   statement's `$1, $2, …` must appear in that order, each once (`push` checks). SQLite
 //!   looks a named placeholder up by walking the list of the statement's names, when it parses
@@ -26,17 +29,18 @@
 use dialbridge_core::{StoreError, StoreResult};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
-use sqlx::{Any, AnyPool, Arguments, Encode, Type};
+use sqlx::{Any, AnyPool, Arguments};
 
-use crate::database::{backend, Writer};
+use crate::database::{backend, misuse, Database, Writer};
+use crate::write_queue::Queued;
 
 /// A write transaction in the making (see the module's documentation).
-pub(crate) struct WriteTx<'c, 'q> {
+pub(crate) struct WriteTx<'c> {
     target: Target<'c>,
     /// Statements not yet sent. On SQLite at most one entry: the statements joined.
-    pending: Vec<Pending<'q>>,
-    /// The first value that could not be encoded, or a statement whose placeholders SQLite
-    /// could not take in order; reported by the next flush or commit.
+    pending: Vec<Pending>,
+    /// A statement whose placeholders SQLite could not take in order; reported by the next
+    /// flush or commit.
     bind_error: Option<BoxDynError>,
     /// Statements queued since the last send (on SQLite joined into one text).
     queued: usize,
@@ -47,9 +51,13 @@ pub(crate) struct WriteTx<'c, 'q> {
 }
 
 enum Target<'c> {
-    /// The shared writer connection, held for the whole transaction; `begun` once `BEGIN`
-    /// has been sent.
-    Sqlite { writer: Writer<'c>, begun: bool },
+    /// The database of the write queue; the shared writer connection once a flush took it,
+    /// held from then to the commit; `begun` once `BEGIN` has been sent on it.
+    Sqlite {
+        db: &'c Database,
+        writer: Option<Writer<'c>>,
+        begun: bool,
+    },
     /// The pool, and the transaction once one was needed.
     Postgres {
         pool: &'c AnyPool,
@@ -57,35 +65,95 @@ enum Target<'c> {
     },
 }
 
-struct Pending<'q> {
+struct Pending {
     sql: String,
-    args: AnyArguments<'q>,
+    values: Vec<Value>,
+}
+
+/// A value bound to a statement of a write transaction. Owned: a transaction can wait in the
+/// write queue after the records its values came from are gone.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Integer(Option<i64>),
+    Boolean(Option<bool>),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Integer(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Integer(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Boolean(Some(v))
+    }
+}
+
+/// The values of statements sent together, as sqlx binds them (borrowed, not copied again).
+pub(crate) fn arguments<'v>(
+    values: impl IntoIterator<Item = &'v Value>,
+) -> Result<AnyArguments<'v>, BoxDynError> {
+    let mut args = AnyArguments::default();
+    for value in values {
+        match value {
+            Value::Text(v) => args.add(v.as_deref())?,
+            Value::Integer(v) => args.add(*v)?,
+            Value::Boolean(v) => args.add(*v)?,
+        }
+    }
+    Ok(args)
 }
 
 /// Binds the values of the statement just queued, in the order of its `$1, $2, …`.
-pub(crate) struct Binder<'t, 'q> {
-    args: &'t mut AnyArguments<'q>,
-    error: &'t mut Option<BoxDynError>,
+pub(crate) struct Binder<'t> {
+    values: &'t mut Vec<Value>,
 }
 
-impl<'q> Binder<'_, 'q> {
-    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'q + Encode<'q, Any> + Type<Any>,
-    {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e);
-        }
+impl Binder<'_> {
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
         self
     }
 }
 
-impl<'c, 'q> WriteTx<'c, 'q> {
-    /// On SQLite, `writer` is the shared writer connection; on PostgreSQL, `pool`.
-    pub(crate) fn sqlite(writer: Writer<'c>) -> Self {
+impl<'c> WriteTx<'c> {
+    pub(crate) fn sqlite(db: &'c Database) -> Self {
         WriteTx {
             target: Target::Sqlite {
-                writer,
+                db,
+                writer: None,
                 begun: false,
             },
             pending: Vec::new(),
@@ -109,7 +177,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
 
     /// Queues `sql` (placeholders `$1, $2, …` of its own, in order); bind its values, in
     /// order, on the answer. Rows it returns come back from the next `flush` or `commit`.
-    pub(crate) fn push(&mut self, sql: &str) -> Binder<'_, 'q> {
+    pub(crate) fn push(&mut self, sql: &str) -> Binder<'_> {
         self.queued += 1;
         if joined(&self.target) {
             let (text, count) = match positional(sql) {
@@ -127,13 +195,13 @@ impl<'c, 'q> WriteTx<'c, 'q> {
                 }
                 None => self.pending.push(Pending {
                     sql: text,
-                    args: AnyArguments::default(),
+                    values: Vec::new(),
                 }),
             }
         } else {
             self.pending.push(Pending {
                 sql: sql.to_owned(),
-                args: AnyArguments::default(),
+                values: Vec::new(),
             });
         }
         let last = self
@@ -141,8 +209,7 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             .last_mut()
             .expect("a statement was just queued");
         Binder {
-            args: &mut last.args,
-            error: &mut self.bind_error,
+            values: &mut last.values,
         }
     }
 
@@ -152,6 +219,17 @@ impl<'c, 'q> WriteTx<'c, 'q> {
         if self.pending.is_empty() {
             return Ok(Vec::new());
         }
+        if let Target::Sqlite {
+            db, writer: None, ..
+        } = &mut self.target
+        {
+            let db: &'c Database = db;
+            self.target = Target::Sqlite {
+                db,
+                writer: Some(db.writer().await?),
+                begun: false,
+            };
+        }
         self.begin_if_needed().await?;
         self.send().await
     }
@@ -159,6 +237,13 @@ impl<'c, 'q> WriteTx<'c, 'q> {
     /// Sends what is queued and commits; answers the rows the statements sent with it
     /// returned. Nothing is kept unless this answers `Ok`.
     pub(crate) async fn commit(mut self) -> StoreResult<Vec<AnyRow>> {
+        if let Target::Sqlite {
+            db, writer: None, ..
+        } = &self.target
+        {
+            let db: &'c Database = db;
+            return self.queue(db).await;
+        }
         let begun = match &self.target {
             Target::Sqlite { begun, .. } => *begun,
             Target::Postgres { tx, .. } => tx.is_some(),
@@ -171,7 +256,11 @@ impl<'c, 'q> WriteTx<'c, 'q> {
             Target::Sqlite { .. } => {
                 self.push("COMMIT");
                 let rows = self.send().await?;
-                if let Target::Sqlite { writer, .. } = &mut self.target {
+                if let Target::Sqlite {
+                    writer: Some(writer),
+                    ..
+                } = &mut self.target
+                {
                     writer.set_in_transaction(false);
                 }
                 Ok(rows)
@@ -186,12 +275,36 @@ impl<'c, 'q> WriteTx<'c, 'q> {
         }
     }
 
+    /// SQLite, nothing sent yet: the whole transaction goes to the write queue.
+    async fn queue(mut self, db: &Database) -> StoreResult<Vec<AnyRow>> {
+        let statements = self.queued;
+        self.check_values()?;
+        let Some(Pending { sql, values }) = self.pending.pop() else {
+            return Ok(Vec::new());
+        };
+        let queue = db
+            .queue
+            .as_ref()
+            .ok_or_else(|| misuse("a SQLite database without its write queue".into()))?;
+        queue
+            .commit(Queued {
+                sql,
+                values,
+                statements,
+            })
+            .await
+    }
+
     /// Starts the transaction: on SQLite by putting `BEGIN IMMEDIATE` before the statements
     /// queued (it takes the write lock at once, so no statement of it meets another process's
     /// lock midway); on PostgreSQL by opening one on a connection of the pool.
     async fn begin_if_needed(&mut self) -> StoreResult<()> {
         match &mut self.target {
-            Target::Sqlite { writer, begun } => {
+            Target::Sqlite {
+                writer: Some(writer),
+                begun,
+                ..
+            } => {
                 if !*begun {
                     let first = self.pending.first_mut().ok_or_else(|| {
                         StoreError::Backend("a transaction begun with nothing to send".into())
@@ -200,6 +313,11 @@ impl<'c, 'q> WriteTx<'c, 'q> {
                     *begun = true;
                     writer.set_in_transaction(true);
                 }
+            }
+            Target::Sqlite { writer: None, .. } => {
+                return Err(misuse(
+                    "a SQLite transaction begun without the writer".into(),
+                ))
             }
             Target::Postgres { pool, tx } => {
                 if tx.is_none() {
@@ -210,29 +328,51 @@ impl<'c, 'q> WriteTx<'c, 'q> {
         Ok(())
     }
 
-    /// Sends the queued statements as they are (begun or bare).
-    async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
+    /// Whether every placeholder queued got its value, and every value could be encoded;
+    /// after this the statements queued so far count as sent.
+    fn check_values(&mut self) -> StoreResult<()> {
         if self.failed {
             return Err(StoreError::Backend(
                 "this transaction failed and was rolled back; nothing more goes in it".into(),
             ));
         }
-        let values: usize = self.pending.iter().map(|p| p.args.len()).sum();
+        let values: usize = self.pending.iter().map(|p| p.values.len()).sum();
         let placeholders = std::mem::take(&mut self.placeholders);
         self.queued = 0;
         if self.bind_error.is_none() && joined(&self.target) && values != placeholders {
             self.bind_error =
                 Some(format!("{values} values bound for {placeholders} placeholders").into());
         }
-        if let Some(e) = self.bind_error.take() {
+        match self.bind_error.take() {
+            Some(e) => Err(StoreError::Backend(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the queued statements as they are (begun or bare).
+    async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
+        if let Err(e) = self.check_values() {
             self.roll_back().await;
-            return Err(StoreError::Backend(e));
+            return Err(e);
         }
         let mut rows = Vec::new();
-        for Pending { sql, args } in std::mem::take(&mut self.pending) {
+        for Pending { sql, values } in std::mem::take(&mut self.pending) {
+            let args = match arguments(&values) {
+                Ok(args) => args,
+                Err(e) => {
+                    self.roll_back().await;
+                    return Err(StoreError::Backend(e));
+                }
+            };
             let query = sqlx::query_with(&sql, args);
             let answer = match &mut self.target {
-                Target::Sqlite { writer, .. } => query.fetch_all(&mut **writer).await,
+                Target::Sqlite {
+                    writer: Some(writer),
+                    ..
+                } => query.fetch_all(&mut **writer).await,
+                Target::Sqlite { writer: None, .. } => {
+                    return Err(misuse("a SQLite statement sent without the writer".into()))
+                }
                 Target::Postgres { tx: Some(tx), .. } => query.fetch_all(&mut **tx).await,
                 Target::Postgres { pool, tx: None } => query.fetch_all(*pool).await,
             };
@@ -252,10 +392,13 @@ impl<'c, 'q> WriteTx<'c, 'q> {
     async fn roll_back(&mut self) {
         self.failed = true;
         self.pending.clear();
-        if let Target::Sqlite { writer, begun } = &mut self.target {
-            if *begun {
-                writer.roll_back().await;
-            }
+        if let Target::Sqlite {
+            writer: Some(writer),
+            begun: true,
+            ..
+        } = &mut self.target
+        {
+            writer.roll_back().await;
         }
     }
 }
@@ -310,7 +453,7 @@ mod tests {
             .unwrap()
     }
 
-    fn put(tx: &mut super::WriteTx<'_, '_>, key: &'static str) {
+    fn put(tx: &mut super::WriteTx<'_>, key: &'static str) {
         tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
             .bind(key)
             .bind("v");
@@ -319,7 +462,7 @@ mod tests {
     #[tokio::test]
     async fn statements_sent_together_commit_together_with_their_own_values() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "a");
         tx.push("INSERT INTO settings (key, value) VALUES ($1, $2) RETURNING key")
             .bind("b")
@@ -337,7 +480,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_statement_keeps_nothing_of_its_transaction() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "a");
         put(&mut tx, "b");
         put(&mut tx, "a");
@@ -346,7 +489,7 @@ mod tests {
         };
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         assert!(committed(&db).await.is_empty());
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "c");
         tx.commit().await.unwrap();
         assert_eq!(committed(&db).await, ["c"]);
@@ -357,7 +500,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_goes_in_after_a_failed_flush() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "a");
         put(&mut tx, "a");
         assert!(tx.flush().await.is_err());
@@ -369,7 +512,7 @@ mod tests {
     #[tokio::test]
     async fn a_statement_short_of_values_is_refused_and_keeps_nothing() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "a");
         tx.push("INSERT INTO settings (key, value) VALUES ($1, $2)")
             .bind("b");
@@ -389,11 +532,11 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_midway_is_rolled_back_by_the_next_writer() {
         let (_dir, db) = sqlite().await;
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "dropped");
         tx.flush().await.unwrap();
         drop(tx);
-        let mut tx = db.write_tx().await.unwrap();
+        let mut tx = db.write_tx();
         put(&mut tx, "kept");
         tx.commit().await.unwrap();
         assert_eq!(committed(&db).await, ["kept"]);
