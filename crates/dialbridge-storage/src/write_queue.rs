@@ -160,15 +160,8 @@ mod tests {
     use sqlx::Row;
 
     use crate::database::tests::migrated_sqlite as sqlite;
+    use crate::write_tx::tests::committed;
     use crate::Database;
-
-    /// The settings read through the pool, not the writer: what was committed.
-    async fn committed(db: &Database) -> Vec<String> {
-        sqlx::query_scalar("SELECT key FROM settings ORDER BY key")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap()
-    }
 
     /// A transaction inserting `keys`, each statement answering its key, then one statement
     /// answering no row.

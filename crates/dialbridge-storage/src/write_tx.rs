@@ -438,7 +438,7 @@ fn positional(sql: &str) -> Result<(String, usize), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use dialbridge_core::StoreError;
 
     use super::positional;
@@ -446,7 +446,7 @@ mod tests {
     use crate::Database;
 
     /// The settings read through the pool, not the writer: what was committed.
-    async fn committed(db: &Database) -> Vec<String> {
+    pub(crate) async fn committed(db: &Database) -> Vec<String> {
         sqlx::query_scalar("SELECT key FROM settings ORDER BY key")
             .fetch_all(&db.pool)
             .await
