@@ -58,9 +58,9 @@ fn delivery(row: &AnyRow) -> StoreResult<DeliveryRecord> {
 }
 
 /// Queues deliveries, several rows per statement.
-pub(crate) fn insert_deliveries<'q>(
+pub(crate) fn insert_deliveries(
     tx: &mut WriteTx<'_>,
-    deliveries: &[&'q DeliveryRecord],
+    deliveries: &[&DeliveryRecord],
 ) -> StoreResult<()> {
     if deliveries.is_empty() {
         return Ok(());

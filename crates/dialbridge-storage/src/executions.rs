@@ -94,10 +94,7 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
 
 /// Inserts executions, several rows per statement. An execution with an `event_id` stores
 /// no copy of its event (`event_json` is `null`): the event holds the payload.
-fn insert_executions<'q>(
-    tx: &mut WriteTx<'_>,
-    executions: &'q [ExecutionRecord],
-) -> StoreResult<()> {
+fn insert_executions(tx: &mut WriteTx<'_>, executions: &[ExecutionRecord]) -> StoreResult<()> {
     if executions.is_empty() {
         return Ok(());
     }
@@ -215,7 +212,7 @@ fn finish_executions<'q>(tx: &mut WriteTx<'_>, finishes: &[Finishing<'q>]) -> St
 /// Gives back the executions of `releases` still held by their writer's lease, each to run
 /// again at its `run_at`, in one statement. Its rows (`id`, `outcome`: the executions it
 /// released) come back from the transaction's next flush or commit.
-fn release_executions<'q>(tx: &mut WriteTx<'_>, releases: &[(&'q JournalWrite, Timestamp)]) {
+fn release_executions(tx: &mut WriteTx<'_>, releases: &[(&JournalWrite, Timestamp)]) {
     let sql = format!(
         "UPDATE executions SET run_at = r.column3, updated_at = r.column4, lease_owner = NULL, \
          lease_until = NULL FROM (VALUES {}) AS r WHERE executions.id = r.column1 \
