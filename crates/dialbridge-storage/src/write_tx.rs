@@ -220,15 +220,12 @@ impl<'c> WriteTx<'c> {
             return Ok(Vec::new());
         }
         if let Target::Sqlite {
-            db, writer: None, ..
+            db,
+            writer: writer @ None,
+            ..
         } = &mut self.target
         {
-            let db: &'c Database = db;
-            self.target = Target::Sqlite {
-                db,
-                writer: Some(db.writer().await?),
-                begun: false,
-            };
+            *writer = Some(db.writer().await?);
         }
         self.begin_if_needed().await?;
         self.send().await
