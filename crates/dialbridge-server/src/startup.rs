@@ -107,8 +107,7 @@ pub async fn start(
         .dev
         .then(|| Emulator::new(EmulatorConfig::default()).router());
     let dashboard = Dashboard::new(cipher, public_url.scheme() == "https", emulator.clone());
-    let mut app =
-        routes::router(AppState::new(platform.clone(), dashboard).with_shutdown(shutdown.clone()));
+    let mut app = routes::router(AppState::new(platform.clone(), dashboard, shutdown.clone()));
     if let Some(emulator) = emulator {
         app = app.nest("/emulator", emulator);
         let input = CredentialsInput {

@@ -25,7 +25,8 @@ async fn router_and_document() -> (String, serde_json::Value) {
     let cipher = Cipher::new(&MasterKey::generate());
     let platform = Platform::new(Arc::new(db), cipher.clone(), settings).expect("platform");
     let dashboard = crate::ui::Dashboard::new(cipher, false, None);
-    let (router, api) = super::routes(&AppState::new(platform, dashboard)).split_for_parts();
+    let (router, api) =
+        super::routes(&AppState::new(platform, dashboard, Default::default())).split_for_parts();
     (
         format!("{router:?}"),
         openapi::finish(api, "http://127.0.0.1:8080"),
