@@ -11,8 +11,8 @@ use crate::ui::Dashboard;
 
 /// Cloned for every request (each `State` extractor and stateful middleware takes its own
 /// copy), so one reference count: cloning the parts one by one cost three counts and a
-/// lock (a `CancellationToken`'s clone and drop lock its tree), 3% of `serve`'s CPU under
-/// actions at 64 connections (BENCHMARKS.md, *The state of a request*).
+/// lock (a `CancellationToken`'s clone and drop lock its tree): 3% of `serve`'s CPU in the
+/// bench's actions row (BENCHMARKS.md, *The state of a request*).
 #[derive(Clone)]
 pub struct AppState(Arc<Parts>);
 
