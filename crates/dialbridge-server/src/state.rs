@@ -16,6 +16,7 @@ use crate::ui::Dashboard;
 #[derive(Clone)]
 pub struct AppState(Arc<Parts>);
 
+/// What `AppState` holds.
 pub struct Parts {
     pub platform: Platform,
     /// Failed admin-key and MCP-token attempts per client address.
