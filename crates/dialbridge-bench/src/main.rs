@@ -19,6 +19,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// How to build what the bench runs. Apart, because built in one command cargo would unify the
+/// two packages' dependency features: the `dialbridge` measured would not be the one
+/// `scripts/release.sh` ships, and would miss its link order (`crates/dialbridge/build.rs`).
+pub const BUILD: &str = "cargo build --profile dist --locked -p dialbridge && \
+                         cargo build --profile dist --locked -p dialbridge-bench";
+
 const ROWS: [&str; 9] = [
     "actions",
     "proxy",
@@ -33,9 +39,10 @@ const ROWS: [&str; 9] = [
 
 /// dialbridge's side-by-side benchmark.
 ///
-/// Build both executables into the same target dir first:
+/// Build both executables into the same target dir first, one after the other:
 ///
-///     cargo build --profile dist --locked -p dialbridge -p dialbridge-bench
+///     cargo build --profile dist --locked -p dialbridge
+///     cargo build --profile dist --locked -p dialbridge-bench
 ///     target/dist/dialbridge-bench            # every row, default sizes
 ///     target/dist/dialbridge-bench --quick    # small sizes, short windows: a smoke run
 ///
@@ -343,7 +350,7 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
         md.push_str(&format!("{label}\n\n"));
     }
     md.push_str(&format!(
-        "- commit: `{commit}`{}\n- command: `cargo build --profile dist --locked -p dialbridge -p dialbridge-bench && {}`\n- machine: {machine}\n- date: {date}\n\n",
+        "- commit: `{commit}`{}\n- command: `{BUILD} && {}`\n- machine: {machine}\n- date: {date}\n\n",
         if dirty { " (with uncommitted changes)" } else { "" },
         command.join(" "),
     ));

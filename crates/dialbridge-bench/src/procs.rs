@@ -24,9 +24,9 @@ pub fn dialbridge_next_to_me() -> Result<PathBuf, String> {
         .cloned()
         .ok_or_else(|| {
             format!(
-                "no `dialbridge` executable next to {}: build both with \
-                 `cargo build --profile dist --locked -p dialbridge -p dialbridge-bench`",
-                me.display()
+                "no `dialbridge` executable next to {}: build both with `{}`",
+                me.display(),
+                crate::BUILD
             )
         })
 }
