@@ -6,6 +6,7 @@
 
 mod cli;
 mod logging;
+mod malloc;
 mod mcp;
 mod rotate;
 
@@ -86,8 +87,16 @@ enum Command {
     Calls(cli::CallsCommand),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    malloc::one_arena_per_core();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start the async runtime: {e}"))
+        .block_on(run())
+}
+
+async fn run() -> ExitCode {
     let args = Cli::parse();
     let log_format = args.log_format;
     let logs = logging::init(log_format);
