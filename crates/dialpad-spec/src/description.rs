@@ -12,7 +12,6 @@
 //! - No rate limit at all — the three `/oauth2/*` operations.
 //! - `Requires a company admin API key.` — 33 operations, always in exactly this wording.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
@@ -40,37 +39,45 @@ impl RateLimit {
     }
 }
 
-static RATE_LIMIT_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?im)^[ \t]*(?:tier[ \t]+(?P<tier>\d+)[ \t]+)?rate limit:[ \t]*(?P<requests>\d+)[ \t]+per[ \t]+(?:(?P<count>\d+)[ \t]+)?(?P<unit>second|minute|hour|day)s?(?:[ \t]+per[ \t]+(?P<per>[^.\n]+?))?[ \t]*\.?[ \t]*$",
-    )
-    .expect("the rate-limit pattern is a valid regex")
-});
+/// The pattern of a rate-limit line. It is needed only while the spec is read, so it is made
+/// there and dropped after, with the search caches that 193 descriptions grow (0.2 MB).
+pub(crate) struct RateLimitPattern(Regex);
 
-/// Every rate limit the description states, in order.
-pub(crate) fn rate_limits(description: &str) -> Vec<RateLimit> {
-    RATE_LIMIT_LINE
-        .captures_iter(description)
-        .filter_map(|caps| {
-            let requests = caps.name("requests")?.as_str().parse().ok()?;
-            let count: u64 = match caps.name("count") {
-                Some(count) => count.as_str().parse().ok()?,
-                None => 1,
-            };
-            let unit_seconds = match caps.name("unit")?.as_str().to_ascii_lowercase().as_str() {
-                "second" => 1,
-                "minute" => 60,
-                "hour" => 3600,
-                _ => 86_400,
-            };
-            Some(RateLimit {
-                requests,
-                window: Duration::from_secs(count.checked_mul(unit_seconds)?),
-                tier: caps.name("tier").and_then(|t| t.as_str().parse().ok()),
-                per: caps.name("per").map(|p| p.as_str().trim().to_owned()),
+impl RateLimitPattern {
+    pub(crate) fn new() -> RateLimitPattern {
+        RateLimitPattern(
+            Regex::new(
+                r"(?im)^[ \t]*(?:tier[ \t]+(?P<tier>[0-9]+)[ \t]+)?rate limit:[ \t]*(?P<requests>[0-9]+)[ \t]+per[ \t]+(?:(?P<count>[0-9]+)[ \t]+)?(?P<unit>second|minute|hour|day)s?(?:[ \t]+per[ \t]+(?P<per>[^.\n]+?))?[ \t]*\.?[ \t]*$",
+            )
+            .expect("the rate-limit pattern is a valid regex"),
+        )
+    }
+
+    /// Every rate limit the description states, in order.
+    pub(crate) fn read(&self, description: &str) -> Vec<RateLimit> {
+        self.0
+            .captures_iter(description)
+            .filter_map(|caps| {
+                let requests = caps.name("requests")?.as_str().parse().ok()?;
+                let count: u64 = match caps.name("count") {
+                    Some(count) => count.as_str().parse().ok()?,
+                    None => 1,
+                };
+                let unit_seconds = match caps.name("unit")?.as_str().to_ascii_lowercase().as_str() {
+                    "second" => 1,
+                    "minute" => 60,
+                    "hour" => 3600,
+                    _ => 86_400,
+                };
+                Some(RateLimit {
+                    requests,
+                    window: Duration::from_secs(count.checked_mul(unit_seconds)?),
+                    tier: caps.name("tier").and_then(|t| t.as_str().parse().ok()),
+                    per: caps.name("per").map(|p| p.as_str().trim().to_owned()),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// The limit that applies to the operation as a whole: not a per-target one, and the lowest tier.
@@ -91,6 +98,10 @@ pub(crate) fn requires_company_admin(description: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rate_limits(description: &str) -> Vec<RateLimit> {
+        RateLimitPattern::new().read(description)
+    }
 
     #[test]
     fn parses_every_wording() {

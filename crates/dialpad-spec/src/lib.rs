@@ -11,6 +11,7 @@
 //! - `oneOf` becomes `anyOf`, because the spec's alternatives overlap;
 //! - formats (`date-time`, `byte`, `double`, `int64`) are descriptive, not asserted.
 
+mod components;
 mod description;
 mod error;
 mod matching;

@@ -17,6 +17,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::components::Resolve;
 use crate::error::SpecError;
 
 /// The pattern an int64 given as a string must match.
@@ -24,11 +25,8 @@ pub(crate) const INT64_STRING_PATTERN: &str = "^-?[0-9]+$";
 
 const REF_PREFIX: &str = "#/components/schemas/";
 
-/// Normalises `schema`, resolving references against `components` (the `components.schemas` map).
-pub(crate) fn normalise(
-    schema: &Value,
-    components: &Map<String, Value>,
-) -> Result<Value, SpecError> {
+/// Normalises `schema`, resolving references against `components` (the `components.schemas`).
+pub(crate) fn normalise(schema: &Value, components: &dyn Resolve) -> Result<Value, SpecError> {
     Normaliser {
         components,
         stack: Vec::new(),
@@ -37,7 +35,7 @@ pub(crate) fn normalise(
 }
 
 struct Normaliser<'a> {
-    components: &'a Map<String, Value>,
+    components: &'a dyn Resolve,
     /// The `$ref`s being expanded, outermost first, to detect recursion.
     stack: Vec<String>,
 }
@@ -93,14 +91,14 @@ impl Normaliser<'_> {
             reference: reference.to_owned(),
         };
         let name = reference.strip_prefix(REF_PREFIX).ok_or_else(unknown)?;
-        let target = self.components.get(name).ok_or_else(unknown)?;
         if self.stack.iter().any(|seen| seen == name) {
             return Err(SpecError::RecursiveRef {
                 reference: reference.to_owned(),
             });
         }
+        let target = self.components.schema(name).ok_or_else(unknown)?;
         self.stack.push(name.to_owned());
-        let resolved = self.node(target);
+        let resolved = self.node(&target);
         self.stack.pop();
         let mut resolved = resolved?;
 

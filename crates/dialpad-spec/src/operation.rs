@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
-use crate::description::{self, RateLimit};
+use crate::components::Components;
+use crate::description::{self, RateLimit, RateLimitPattern};
 use crate::error::SpecError;
 use crate::normalise::normalise;
 use crate::problem::{Part, Problem};
@@ -72,28 +73,38 @@ struct Response {
 /// spec's body schemas take megabytes, and a process uses a few of its 193 operations.
 struct Schema {
     raw: Value,
-    components: Arc<Map<String, Value>>,
+    components: Arc<Components>,
     normalised: OnceLock<Value>,
 }
 
 impl Schema {
-    /// Normalises `raw` once to prove it can be (errors show when the spec is parsed, not when
-    /// the schema is first used), then keeps only `raw`.
-    fn new(raw: &Value, components: &Arc<Map<String, Value>>) -> Result<Schema, SpecError> {
-        normalise(raw, components)?;
+    /// Normalises `raw` against the parsed schemas once to prove it can be (errors show when
+    /// the spec is parsed, not when the schema is first used), then keeps only `raw` and the
+    /// compact schemas it will be normalised against when first used.
+    fn new(raw: &Value, reading: &Reading<'_>) -> Result<Schema, SpecError> {
+        normalise(raw, reading.parsed)?;
         Ok(Schema {
             raw: raw.clone(),
-            components: Arc::clone(components),
+            components: Arc::clone(&reading.components),
             normalised: OnceLock::new(),
         })
     }
 
     fn normalised(&self) -> &Value {
         self.normalised.get_or_init(|| {
-            normalise(&self.raw, &self.components)
+            normalise(&self.raw, self.components.as_ref())
                 .expect("normalised once in Schema::new, and normalising is deterministic")
         })
     }
+}
+
+/// What building the operations of one document shares: its schemas as parsed (to prove each
+/// body schema normalises), their compact copy the body schemas keep, and the rate-limit
+/// pattern. Dropped once the operations are built, with the pattern's search caches.
+pub(crate) struct Reading<'a> {
+    pub(crate) parsed: &'a Map<String, Value>,
+    pub(crate) components: Arc<Components>,
+    pub(crate) rate_limits: RateLimitPattern,
 }
 
 struct RequestCheckers {
@@ -109,7 +120,7 @@ impl Operation {
         path: &str,
         operation: &Value,
         shared_parameters: &[Value],
-        components: &Arc<Map<String, Value>>,
+        reading: &Reading<'_>,
     ) -> Result<Self, SpecError> {
         let at = format!("{} {path}", method.to_ascii_uppercase());
         let text = |key: &str| {
@@ -125,7 +136,7 @@ impl Operation {
             .ok_or_else(|| SpecError::malformed(&at, "no operationId"))?
             .to_owned();
         let description = text("description");
-        let rate_limits = description::rate_limits(&description);
+        let rate_limits = reading.rate_limits.read(&description);
 
         let own_parameters = operation
             .get("parameters")
@@ -134,7 +145,7 @@ impl Operation {
             .unwrap_or_default();
         let mut parameters = Vec::new();
         for raw in shared_parameters.iter().chain(own_parameters) {
-            if let Some(parameter) = parameter(raw, components, &at)? {
+            if let Some(parameter) = parameter(raw, reading.parsed, &at)? {
                 // An operation's own parameter overrides a path-level one of the same name.
                 parameters.retain(|p: &Parameter| {
                     !(p.name == parameter.name && p.location == parameter.location)
@@ -146,15 +157,16 @@ impl Operation {
         let request_body = operation.get("requestBody");
         let body_schema = request_body
             .and_then(|body| body.pointer("/content/application~1json/schema"))
-            .map(|schema| Schema::new(schema, components))
+            .map(|schema| Schema::new(schema, reading))
             .transpose()?;
 
-        let mut responses = Vec::new();
-        if let Some(declared) = operation.get("responses").and_then(Value::as_object) {
+        let declared = operation.get("responses").and_then(Value::as_object);
+        let mut responses = Vec::with_capacity(declared.map_or(0, Map::len));
+        if let Some(declared) = declared {
             for (status, response) in declared {
                 let schema = response
                     .pointer("/content/application~1json/schema")
-                    .map(|schema| Schema::new(schema, components))
+                    .map(|schema| Schema::new(schema, reading))
                     .transpose()?;
                 responses.push(Response {
                     status: status.clone(),

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::components::Components;
+use crate::description::RateLimitPattern;
 use crate::error::SpecError;
 use crate::matching::{self, Template};
-use crate::operation::Operation;
+use crate::operation::{Operation, Reading};
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -48,7 +50,11 @@ impl Spec {
             Some(Value::Object(schemas)) => schemas,
             _ => Map::new(),
         };
-        let components = Arc::new(components);
+        let reading = Reading {
+            parsed: &components,
+            components: Arc::new(Components::new(&components)?),
+            rate_limits: RateLimitPattern::new(),
+        };
         let paths = document
             .get("paths")
             .and_then(Value::as_object)
@@ -66,7 +72,7 @@ impl Spec {
             for method in METHODS {
                 if let Some(operation) = item.get(method) {
                     let operation =
-                        Operation::from_openapi(method, path, operation, shared, &components)?;
+                        Operation::from_openapi(method, path, operation, shared, &reading)?;
                     template
                         .methods
                         .push((operation.method.clone(), operations.len()));
@@ -76,6 +82,8 @@ impl Spec {
             templates.push(template);
         }
 
+        operations.shrink_to_fit();
+        templates.shrink_to_fit();
         let mut by_id = HashMap::with_capacity(operations.len());
         for (index, operation) in operations.iter().enumerate() {
             if by_id.insert(operation.id.clone(), index).is_some() {
