@@ -356,9 +356,16 @@ fn steps_may_refer_only_to_steps_that_ran_before() {
     ))
     .unwrap();
     let problems = invalid(&with_steps(
-        "  - id: a\n    set: {x: \"{{ steps['later'].output }}\"}\n  - id: later\n    delay: 1s\n",
+        "  - id: a\n    set: {x: \"{{ steps['later'].output }}\", y: \"{{steps['later']}}\"}\n  - id: later\n    delay: 1s\n",
     ));
     problem_at(&problems, "steps[0].set.x");
+    problem_at(&problems, "steps[0].set.y");
+    // After a name's character or a dot, `steps[…]` is another name or an attribute, in any
+    // script: not a reference to a step.
+    yaml(&with_steps(
+        "  - id: a\n    set: {x: \"{{ event.steps['later'] }}\", y: \"résumésteps['later']\", z: \"_config['nope']\"}\n  - id: later\n    delay: 1s\n",
+    ))
+    .unwrap();
 }
 
 #[test]

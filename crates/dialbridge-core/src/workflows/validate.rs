@@ -42,9 +42,12 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
 static STEP_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9_]{1,64}$").unwrap());
 static NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").unwrap());
-/// `steps['id']` / `config["name"]`: references by subscript, which attribute chains miss.
+/// `steps['id']` / `config["name"]`: references by subscript, which attribute chains miss. The
+/// character before, if any, is captured and checked in code (`preceded_by_name`): written in
+/// the pattern as Unicode's `[^\w.]`, it made the compiled pattern 0.8 MB of heap for the life
+/// of the process, against 0.01 MB.
 static SUBSCRIPT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:^|[^\w.])(steps|config)\s*\[\s*['"]([^'"]+)['"]\s*\]"#).unwrap()
+    Regex::new(r#"(?:^|(?s:(.)))(steps|config)\s*\[\s*['"]([^'"]+)['"]\s*\]"#).unwrap()
 });
 
 /// Checks a parsed definition against the catalogs and the reference rules; every problem is
@@ -278,7 +281,14 @@ impl Validator<'_> {
             references.push((root, second));
         }
         for captures in SUBSCRIPT.captures_iter(source) {
-            references.push((captures[1].to_owned(), Some(captures[2].to_owned())));
+            // `mysteps['a']` or `x.steps['a']` is another name, or an attribute of one.
+            let preceded_by_name = captures
+                .get(1)
+                .and_then(|before| before.as_str().chars().next())
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
+            if !preceded_by_name {
+                references.push((captures[2].to_owned(), Some(captures[3].to_owned())));
+            }
         }
         let mut reported = HashSet::new();
         for (root, second) in references {
