@@ -1,10 +1,9 @@
 //! `schedule` triggers: cron expressions read in a time zone's wall clock, and their ticks.
 
-use std::str::FromStr;
-
-use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 /// The most ticks `schedule_ticks` answers for one window.
@@ -30,8 +29,9 @@ pub(super) fn parse_cron(expression: &str) -> Result<Cron, String> {
         .map_err(|e| format!("'{expression}' is not a valid cron expression: {e}"))
 }
 
-pub(super) fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
-    chrono_tz::Tz::from_str(name.trim()).map_err(|_| {
+/// The IANA time zone `name` names, from the database compiled into the executable.
+pub(super) fn parse_timezone(name: &str) -> Result<TimeZone, String> {
+    TimeZone::get(name.trim()).map_err(|_| {
         format!("'{name}' is not an IANA time zone name (such as UTC, Europe/Paris or America/New_York)")
     })
 }
@@ -52,16 +52,16 @@ pub fn schedule_ticks(
     let cron = parse_cron(expression)?;
     let tz = match params.get("timezone").and_then(Value::as_str) {
         Some(name) => parse_timezone(name)?,
-        None => chrono_tz::UTC,
+        None => TimeZone::UTC,
     };
     if until_ms <= after_ms {
         return Ok(Vec::new());
     }
-    let start: DateTime<Utc> = DateTime::from_timestamp_millis(after_ms)
-        .ok_or_else(|| format!("{after_ms} is not a time"))?;
+    let start =
+        Timestamp::from_millisecond(after_ms).map_err(|_| format!("{after_ms} is not a time"))?;
     let ticks = cron
-        .iter_after(tz.from_utc_datetime(&start.naive_utc()))
-        .map(|tick| tick.timestamp_millis())
+        .iter_after(start.to_zoned(tz))
+        .map(|tick| tick.timestamp().as_millisecond())
         .take_while(|ms| *ms <= until_ms)
         .take(MAX_TICKS)
         .collect();

@@ -350,6 +350,8 @@ fn params_checks_name_each_problem() {
     let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["trigger.params.cron", "trigger.params.timezone"]);
     assert!(check_params("schedule", &params("0 9 * * *", Some("Europe/Paris"))).is_empty());
+    // Zone names are matched without regard to case.
+    assert!(check_params("schedule", &params("0 9 * * *", Some("europe/paris"))).is_empty());
     let problems = check_params("event", &Map::new());
     assert_eq!(problems[0].field, "trigger.params.event");
     let problems = check_params(
