@@ -72,6 +72,25 @@ impl Server {
         self.output.lock().unwrap().clone()
     }
 
+    /// The first output line (trimmed) that starts with `prefix`, waiting up to 10 s for it:
+    /// `serve` answers `/healthz` before `main` prints what `start` returned, and the lines
+    /// reach `output` through reader tasks.
+    async fn line_starting_with(&self, prefix: &str) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self
+                .output()
+                .lines()
+                .map(str::trim)
+                .find(|line| line.starts_with(prefix))
+                .map(str::to_owned);
+            if found.is_some() || tokio::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGTERM, then the exit status (it must come within 10 seconds).
     async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().expect("running").to_string();
@@ -279,13 +298,10 @@ async fn a_generated_admin_key_is_printed_once_and_works() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
     let server = spawn(&["--database-url", &db]).await;
-    let output = server.output();
-    let key = output
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("dbk_"))
-        .unwrap_or_else(|| panic!("a generated key is printed: {output}"))
-        .to_owned();
+    let key = server
+        .line_starting_with("dbk_")
+        .await
+        .unwrap_or_else(|| panic!("a generated key is printed: {}", server.output()));
     let http = reqwest::Client::new();
     let (status, _) = call(
         &http,
