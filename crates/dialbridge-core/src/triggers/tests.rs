@@ -2,8 +2,6 @@
 
 use serde_json::{json, Map, Value};
 
-use chrono::{TimeZone, Utc};
-
 use super::schedule::MAX_TICKS;
 use super::*;
 use crate::workflows::TriggerSpec;
@@ -20,10 +18,12 @@ fn call_event(state: &str, direction: &str) -> Value {
     json!({ "call_id": "6512306011824128", "state": state, "direction": direction, "external_number": "+14155550100", "contact": { "type": "local" } })
 }
 
-fn ms(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+fn ms(y: i16, mo: i8, d: i8, h: i8, mi: i8) -> i64 {
+    jiff::civil::datetime(y, mo, d, h, mi, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
         .unwrap()
-        .timestamp_millis()
+        .timestamp()
+        .as_millisecond()
 }
 
 #[test]
