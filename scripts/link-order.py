@@ -11,9 +11,10 @@ executions, an action, the proxy, listings, the OpenAPI document, the dashboard'
 page). Everything else follows in the linker's own order.
 
 The file names the symbols of one build: the `dist` profile of `dialbridge` built alone, by
-this toolchain (symbol names carry a hash of the crate's version, features and rustc). After
-a toolchain or dependency upgrade, or when the bench's idle RSS grows, build and run this
-again:
+this toolchain (symbol names carry a hash of the crate's version, features, dependencies and
+rustc). After a toolchain upgrade, any change to the crates' dependencies (one added, removed
+or upgraded changes the hashes of every crate above it), or when the bench's idle RSS grows,
+build and run this again:
 
     cargo build --profile dist --locked -p dialbridge
     scripts/link-order.py            # under a minute here; needs valgrind (callgrind)
