@@ -8,6 +8,7 @@
 //! only ratios travel between runs.
 
 mod api;
+mod link_order;
 mod load;
 mod procs;
 mod report;

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::api::{self, Api, Company, Emulator, Hook, Throttle};
+use crate::link_order;
 use crate::load::{self, closed_loop, open_loop, Sample};
 use crate::procs::{self, Database, Proc};
 use crate::report::{self, mib, ms, per_sec, ratio, ratio_d, ratios, throughput, Report, Row};
@@ -1190,6 +1191,8 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
         v.get(v.len() / 2).copied()
     };
     let (cold, warm, emulator) = (median(&mut cold), median(&mut warm), median(&mut emulator));
+    // What the resident figures below depend on: a stale order file costs idle `serve` MiBs.
+    ctx.report.push(link_order::row(&ctx.bin).await);
     ctx.report.push(Row::new(
         "7",
         format!("start → `/healthz` answers (median of {starts})"),
