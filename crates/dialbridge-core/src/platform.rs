@@ -381,6 +381,7 @@ impl Platform {
             vendor_webhooks: vendor_webhooks.clone(),
             shared: shared.clone(),
             journal_writer: Arc::default(),
+            slots: Arc::default(),
         };
         let refused = RefusedDeliveries::default();
         let ingress = Ingress {

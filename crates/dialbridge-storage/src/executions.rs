@@ -98,9 +98,11 @@ fn insert_executions(tx: &mut WriteTx<'_>, executions: &[ExecutionRecord]) -> St
     if executions.is_empty() {
         return Ok(());
     }
+    // An execution stored leased was started where it was stored (`slots.rs` in
+    // dialbridge-core): that is its first claim, so a later claim resumes it from its journal.
     let sql = format!(
-        "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {}",
-        value_rows(executions.len(), 17)
+        "INSERT INTO executions ({EXECUTION_COLUMNS}, claims) VALUES {}",
+        value_rows(executions.len(), 18)
     );
     let mut query = tx.push(&sql);
     for e in executions {
@@ -125,7 +127,8 @@ fn insert_executions(tx: &mut WriteTx<'_>, executions: &[ExecutionRecord]) -> St
             .bind(ms(e.updated_at))
             .bind(ms(e.finished_at))
             .bind(e.shard)
-            .bind(e.event_id.clone());
+            .bind(e.event_id.clone())
+            .bind(i64::from(e.lease_owner.is_some()));
     }
     Ok(())
 }
@@ -161,7 +164,7 @@ fn upsert_steps(tx: &mut WriteTx<'_>, steps: &[&StepRecord]) -> StoreResult<()> 
     Ok(())
 }
 
-/// Executions inserted per statement: 17 columns each, well under SQLite's 32,766 variables.
+/// Executions inserted per statement: 18 columns each, well under SQLite's 32,766 variables.
 const INSERT_CHUNK: usize = 500;
 /// Accounts one SQLite claim statement picks from (four parameters each).
 const CLAIM_CHUNK: usize = 200;

@@ -8,6 +8,10 @@
 //! (`executions/routing.rs`) and stored in one transaction, so a burst of N events costs one
 //! commit, and no event is acknowledged before its commit. A failed commit answers every event
 //! of the batch with the error (Dialpad retries on a 5xx).
+//!
+//! An execution that can start here at once is stored already leased to this process and
+//! handed to the executor, with no claim (`executions/slots.rs`); the others are stored queued
+//! and signalled.
 
 use std::sync::{Arc, OnceLock};
 
@@ -188,7 +192,8 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
     for Arrival { event, kind } in batch {
         match executions.routes(&event.account_id).await {
             Ok(Some(routes)) => {
-                let started = executions.route(&routes, &event, &kind, now);
+                let mut started = executions.route(&routes, &event, &kind, now);
+                executions.start_at_ingest(&mut started, now);
                 places.push(Ok(stored.len()));
                 stored.push((event, started));
             }
@@ -206,6 +211,9 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
                 events = stored.len(),
                 "storing a batch of events failed: {e}"
             );
+            for (event, started) in &stored {
+                executions.ingested(event, started, false);
+            }
             return places
                 .into_iter()
                 .map(|place| place.and_then(|_| Err(Error::Store(e.replicate()))))
@@ -215,14 +223,14 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
     let mut queued = Vec::new();
     for ((event, started), &new) in stored.iter().zip(&new) {
         executions.shared.metrics().event(&event.source, !new);
-        if new {
-            queued.extend(started.iter().cloned());
-        }
+        queued.extend(executions.ingested(event, started, new));
     }
     // Told after the events are answered, not before: telling other processes is a database
     // round trip per shard, and a lost signal only delays (the executors also look).
-    let telling = executions.clone();
-    tokio::spawn(async move { telling.queued(&queued).await });
+    if !queued.is_empty() {
+        let telling = executions.clone();
+        tokio::spawn(async move { telling.queued(&queued).await });
+    }
     places
         .into_iter()
         .map(|place| {

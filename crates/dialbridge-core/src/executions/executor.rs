@@ -84,6 +84,11 @@ impl Executions {
     /// holds and runs them; then gives running ones `drain` to finish.
     pub async fn run_executor(&self, shutdown: CancellationToken) {
         let (done, finished) = mpsc::unbounded_channel();
+        let settings = &self.shared.settings().executor;
+        let Some(handed) = self.slots.open(settings.per_account, settings.workers) else {
+            tracing::error!("an executor already runs in this process");
+            return;
+        };
         let mut dispatcher = Dispatcher {
             executions: self.clone(),
             settings: self.shared.settings().executor.clone(),
@@ -96,7 +101,7 @@ impl Executions {
             last_look: None,
             unsure_claims: false,
         };
-        dispatcher.run(shutdown, finished).await;
+        dispatcher.run(shutdown, finished, handed).await;
     }
 
     /// Writes a journal through the group commit; answers whether its outcome applied.
@@ -299,11 +304,10 @@ impl Executions {
     }
 }
 
-/// An account of a held shard, as the dispatcher tracks it.
+/// An account of a held shard, as the dispatcher tracks it (what runs of it is counted in
+/// `Slots`).
 struct Account {
     shard: i64,
-    /// Its executions running here.
-    running: u32,
     /// It may have due work: it has (or will get) a turn.
     due: bool,
 }
@@ -340,6 +344,7 @@ impl Dispatcher {
         &mut self,
         shutdown: CancellationToken,
         mut finished: mpsc::UnboundedReceiver<(String, Option<Timestamp>)>,
+        mut handed: mpsc::UnboundedReceiver<Claimed>,
     ) {
         let shared = self.executions.shared.clone();
         let mut signals = shared.signals().subscribe();
@@ -362,6 +367,7 @@ impl Dispatcher {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some((id, wake_at)) = finished.recv() => self.on_finished(&id, wake_at),
+                Some(claimed) = handed.recv() => self.start_handed(claimed),
                 _ = ownership.changed() => self.follow_shards().await,
                 _ = tokio::time::sleep_until(renew_at) => {
                     self.renew().await;
@@ -369,19 +375,22 @@ impl Dispatcher {
                 }
                 _ = tokio::time::sleep(wake) => self.on_timers().await,
             }
-            self.take_waiting(&mut signals, &mut finished).await;
+            self.take_waiting(&mut signals, &mut finished, &mut handed)
+                .await;
         }
-        self.drain(finished).await;
+        self.executions.slots.close();
+        self.drain(finished, handed).await;
     }
 
-    /// Takes in every signal and finished run already waiting, so that the next `dispatch`
-    /// (one claim) serves them all. One turn of the loop per message made a claim per event:
-    /// at 500 events/s the claims queued behind each other, and an event waited 15–26 ms (p50)
-    /// for one.
+    /// Takes in every signal, finished run and execution started at ingest already waiting,
+    /// so that the next `dispatch` (one claim) serves them all. One turn of the loop per
+    /// message made a claim per event: at 500 events/s the claims queued behind each other,
+    /// and an event waited 15–26 ms (p50) for one.
     async fn take_waiting(
         &mut self,
         signals: &mut broadcast::Receiver<Signal>,
         finished: &mut mpsc::UnboundedReceiver<(String, Option<Timestamp>)>,
+        handed: &mut mpsc::UnboundedReceiver<Claimed>,
     ) {
         let mut lagged = false;
         loop {
@@ -394,6 +403,9 @@ impl Dispatcher {
         }
         while let Ok((id, wake_at)) = finished.try_recv() {
             self.on_finished(&id, wake_at);
+        }
+        while let Ok(claimed) = handed.try_recv() {
+            self.start_handed(claimed);
         }
         if lagged {
             self.look(None).await;
@@ -435,11 +447,9 @@ impl Dispatcher {
         match signal {
             Signal::Work { shard, accounts } if self.held.contains(&shard) => {
                 for account in accounts {
-                    self.accounts.entry(account.clone()).or_insert(Account {
-                        shard,
-                        running: 0,
-                        due: false,
-                    });
+                    self.accounts
+                        .entry(account.clone())
+                        .or_insert(Account { shard, due: false });
                     self.mark_due(&account);
                 }
             }
@@ -458,8 +468,8 @@ impl Dispatcher {
         let Some(running) = self.running.remove(id) else {
             return;
         };
-        if let Some(account) = self.accounts.get_mut(&running.account) {
-            account.running = account.running.saturating_sub(1);
+        self.executions.slots.give_back(&running.account, 1);
+        if let Some(account) = self.accounts.get(&running.account) {
             if account.due && !self.turns.contains(&running.account) {
                 self.turns.push_back(running.account.clone());
             }
@@ -484,7 +494,14 @@ impl Dispatcher {
         let lost: BTreeSet<i64> = self.held.difference(&held).copied().collect();
         self.held = held;
         if !lost.is_empty() {
-            self.accounts.retain(|_, a| !lost.contains(&a.shard));
+            let slots = &self.executions.slots;
+            self.accounts.retain(|id, a| {
+                let kept = !lost.contains(&a.shard);
+                if !kept {
+                    slots.set_waiting(id, false);
+                }
+                kept
+            });
             let accounts = &self.accounts;
             self.turns.retain(|id| accounts.contains_key(id));
         }
@@ -512,11 +529,9 @@ impl Dispatcher {
                     self.last_look = Some(now);
                 }
                 for (account, shard, next) in found {
-                    self.accounts.entry(account.clone()).or_insert(Account {
-                        shard,
-                        running: 0,
-                        due: false,
-                    });
+                    self.accounts
+                        .entry(account.clone())
+                        .or_insert(Account { shard, due: false });
                     self.schedule(account, next, now);
                 }
             }
@@ -537,36 +552,31 @@ impl Dispatcher {
             return;
         };
         account.due = true;
-        if account.running < self.settings.per_account && !self.turns.contains(id) {
+        let slots = &self.executions.slots;
+        slots.set_waiting(id, true);
+        if slots.busy(id) < self.settings.per_account && !self.turns.contains(id) {
             self.turns.push_back(id.clone());
         }
     }
 
     /// Claims for accounts in turn while workers are free, and starts what it got.
     async fn dispatch(&mut self) {
+        let slots = self.executions.slots.clone();
         loop {
-            let mut free = self.settings.workers.saturating_sub(self.running.len());
-            if free == 0 || self.turns.is_empty() {
-                return;
-            }
             let mut wants = Vec::new();
-            while free > 0 {
+            while slots.free() > 0 {
                 let Some(id) = self.turns.pop_front() else {
                     break;
                 };
-                let Some(account) = self.accounts.get(&id) else {
+                if !self.accounts.contains_key(&id) {
                     continue;
-                };
-                let room =
-                    (self.settings.per_account.saturating_sub(account.running) as usize).min(free);
+                }
+                // Taken now, so that ingest cannot start more of the account meanwhile.
+                let room = slots.take(&id, self.settings.per_account);
                 if room == 0 {
                     continue;
                 }
-                free -= room;
-                wants.push(ClaimWant {
-                    account: id,
-                    room: room as u32,
-                });
+                wants.push(ClaimWant { account: id, room });
             }
             if wants.is_empty() {
                 return;
@@ -589,6 +599,7 @@ impl Dispatcher {
                     self.unsure_claims = true;
                     // Try again at the next wake.
                     for want in wants {
+                        slots.give_back(&want.account, want.room);
                         self.turns.push_back(want.account);
                     }
                     return;
@@ -601,6 +612,7 @@ impl Dispatcher {
             }
             for want in wants {
                 let got = got.get(&want.account).copied().unwrap_or(0);
+                slots.give_back(&want.account, want.room.saturating_sub(got));
                 if got >= want.room {
                     // There may be more: another turn.
                     self.mark_due(&want.account);
@@ -610,6 +622,7 @@ impl Dispatcher {
                 if let Some(account) = self.accounts.get_mut(&want.account) {
                     account.due = false;
                 }
+                slots.set_waiting(&want.account, false);
                 match self
                     .executions
                     .executions
@@ -618,11 +631,7 @@ impl Dispatcher {
                 {
                     Ok(Some(next)) => self.schedule(want.account, next, Timestamp::now()),
                     Ok(None) => {
-                        let idle = self
-                            .accounts
-                            .get(&want.account)
-                            .is_some_and(|a| a.running == 0);
-                        if idle {
+                        if slots.busy(&want.account) == 0 {
                             self.accounts.remove(&want.account);
                         }
                     }
@@ -634,12 +643,10 @@ impl Dispatcher {
         }
     }
 
+    /// Runs a claimed execution, whose room is taken.
     fn start(&mut self, claimed: Claimed) {
         let id = claimed.execution.id.clone();
         let account = claimed.execution.account_id.clone();
-        if let Some(slot) = self.accounts.get_mut(&account) {
-            slot.running += 1;
-        }
         let cancel = CancellationToken::new();
         self.running.insert(
             id.clone(),
@@ -656,17 +663,29 @@ impl Dispatcher {
         });
     }
 
+    /// An execution started at ingest (`slots.rs`): stored leased here, its room taken.
+    fn start_handed(&mut self, claimed: Claimed) {
+        self.executions.slots.received(&claimed.execution.id);
+        self.start(claimed);
+    }
+
     /// Gives back the executions leased here that nothing here runs (a claim whose answer was
     /// lost), then looks at all the held shards' work again, so they run now rather than when
     /// their lease ends. Tried at every wake until the database answers.
     async fn release_unstarted(&mut self) {
-        let running: Vec<String> = self.running.keys().cloned().collect();
-        match self
+        // Executions started at ingest and not yet taken are leased here too. None starts
+        // while the statement runs: one stored after the list was made would be given back
+        // while it runs.
+        let slots = self.executions.slots.clone();
+        let mut running: Vec<String> = self.running.keys().cloned().collect();
+        running.extend(slots.pause_ingest_starts());
+        let released = self
             .executions
             .executions
             .release_unstarted(self.executions.shared.owner(), &running, Timestamp::now())
-            .await
-        {
+            .await;
+        slots.resume_ingest_starts();
+        match released {
             Ok(accounts) => {
                 self.unsure_claims = false;
                 if !accounts.is_empty() {
@@ -709,12 +728,25 @@ impl Dispatcher {
     }
 
     /// On shutdown: no more claims; running executions get `drain` to finish, then are left
-    /// to the next holder of their shard (their leases run out).
-    async fn drain(&mut self, mut finished: mpsc::UnboundedReceiver<(String, Option<Timestamp>)>) {
+    /// to the next holder of their shard (their leases run out). Executions started at ingest
+    /// that arrive meanwhile run too; one stored after this ends waits for its lease, like a
+    /// running one.
+    async fn drain(
+        &mut self,
+        mut finished: mpsc::UnboundedReceiver<(String, Option<Timestamp>)>,
+        mut handed: mpsc::UnboundedReceiver<Claimed>,
+    ) {
         let deadline = tokio::time::Instant::now() + self.settings.drain;
-        while !self.running.is_empty() {
+        loop {
+            while let Ok(claimed) = handed.try_recv() {
+                self.start_handed(claimed);
+            }
+            if self.running.is_empty() {
+                return;
+            }
             tokio::select! {
                 Some((id, _)) = finished.recv() => { self.running.remove(&id); }
+                Some(claimed) = handed.recv() => self.start_handed(claimed),
                 _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(running = self.running.len(), "shutting down with executions still running; they resume elsewhere once their leases run out");
                     for running in self.running.values() {

@@ -8,6 +8,7 @@ mod executor;
 mod interpreter;
 pub(crate) mod routing;
 mod scheduler;
+mod slots;
 
 use std::sync::Arc;
 
@@ -131,6 +132,8 @@ pub struct Executions {
     pub(crate) shared: Shared,
     /// The group-commit writer of journals, started on first use.
     pub(crate) journal_writer: executor::JournalWriter,
+    /// The executor's room, shared with ingest (`slots.rs`).
+    pub(crate) slots: Arc<slots::Slots>,
 }
 
 impl Executions {

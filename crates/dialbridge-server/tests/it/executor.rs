@@ -122,9 +122,11 @@ async fn app_with(flags: &[&str], accounts: &[&str]) -> TestApp {
     app
 }
 
-/// Saves workflow `key` (triggered by the API) and enables it for `accounts`.
+/// Saves workflow `key` and enables it for `accounts`. Its trigger is the vendor event named
+/// `key`; the API starts an enabled workflow whatever its trigger.
 async fn save(app: &TestApp, key: &str, steps: Value, accounts: &[&str]) {
-    let definition = json!({ "name": key, "trigger": { "type": "api" }, "steps": steps });
+    let trigger = json!({ "type": "event", "event": key });
+    let definition = json!({ "name": key, "trigger": trigger, "steps": steps });
     let (status, body) = app
         .call(
             Method::PUT,
@@ -146,6 +148,28 @@ async fn start(app: &TestApp, account: &str, key: &str) -> String {
     let (status, started) = app.call(Method::POST, &path, Some(json!({}))).await;
     assert!(status.is_success(), "{status} {started}");
     started["execution_id"].as_str().unwrap().to_owned()
+}
+
+/// How a test's executions start: through the API (stored queued, then claimed), or by the
+/// vendor event of the workflow's trigger (started at ingest when the account has room).
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Api,
+    Event,
+}
+
+impl Start {
+    async fn start(self, app: &TestApp, account: &str, key: &str) -> String {
+        match self {
+            Start::Api => start(app, account, key).await,
+            Start::Event => {
+                let path = format!("/api/v1/accounts/{account}/events/{key}");
+                let (status, body) = app.call(Method::POST, &path, Some(json!({}))).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                body["executions"][0].as_str().unwrap().to_owned()
+            }
+        }
+    }
 }
 
 /// Starts workflow `key` for `account` and waits for it to succeed; answers the execution.
@@ -220,6 +244,17 @@ async fn new_work_and_a_delays_wake_up_start_without_the_fallback_look() {
 /// the other account's execution runs beside them, not after them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
+    busy_and_quiet(Start::Api).await;
+}
+
+/// The same with executions started by events, which start at ingest while their account has
+/// room: the busy account's first one does, the others queue for claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_keep_a_busy_account_to_its_concurrency_and_do_not_starve_another() {
+    busy_and_quiet(Start::Event).await;
+}
+
+async fn busy_and_quiet(how: Start) {
     let app = app_with(
         &["--execution-workers", "2", "--account-concurrency", "1"],
         &["busy", "quiet"],
@@ -242,9 +277,9 @@ async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
     .await;
     let mut busy = Vec::new();
     for _ in 0..5 {
-        busy.push(start(&app, "busy", "busy").await);
+        busy.push(how.start(&app, "busy", "busy").await);
     }
-    let quiet = start(&app, "quiet", "quiet").await;
+    let quiet = how.start(&app, "quiet", "quiet").await;
     let quiet = wait_finished(&app, &quiet).await;
     assert_eq!(quiet["status"], "succeeded", "{quiet:#}");
     let mut finished_after_quiet = 0;
@@ -257,14 +292,14 @@ async fn a_busy_account_keeps_to_its_concurrency_and_does_not_starve_another() {
         }
     }
     let seen = server.seen("/busy");
-    assert_eq!(seen.requests, 5, "{seen:?}");
+    assert_eq!(seen.requests, 5, "{how:?}: {seen:?}");
     assert_eq!(
         seen.most_in_flight, 1,
-        "the busy account ran more than one at once"
+        "{how:?}: the busy account ran more than one at once"
     );
     assert!(
         finished_after_quiet >= 3,
-        "the quiet account's execution waited for the busy one's ({finished_after_quiet} of 5 after it)"
+        "{how:?}: the quiet account's execution waited for the busy one's ({finished_after_quiet} of 5 after it)"
     );
     app.shutdown().await;
 }
@@ -431,6 +466,16 @@ async fn cancelling_a_running_execution_stops_its_step() {
 /// worker, three accounts with work, never two executions at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_workers_bound_what_runs_at_once_across_accounts() {
+    workers_bound(Start::Api).await;
+}
+
+/// The same with executions started by events: starting at ingest keeps to the workers too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_workers_bound_what_events_start_at_once_across_accounts() {
+    workers_bound(Start::Event).await;
+}
+
+async fn workers_bound(how: Start) {
     let accounts = ["a", "b", "c"];
     let app = app_with(&["--execution-workers", "1"], &accounts).await;
     let (server, url) = SlowServer::start().await;
@@ -444,7 +489,7 @@ async fn the_workers_bound_what_runs_at_once_across_accounts() {
     let mut started = Vec::new();
     for account in accounts {
         for _ in 0..2 {
-            started.push(start(&app, account, "slow").await);
+            started.push(how.start(&app, account, "slow").await);
         }
     }
     for id in &started {
@@ -452,10 +497,10 @@ async fn the_workers_bound_what_runs_at_once_across_accounts() {
         assert_eq!(done["status"], "succeeded", "{done:#}");
     }
     let seen = server.seen("*");
-    assert_eq!(seen.requests, 6, "{seen:?}");
+    assert_eq!(seen.requests, 6, "{how:?}: {seen:?}");
     assert_eq!(
         seen.most_in_flight, 1,
-        "more than one worker's worth ran at once"
+        "{how:?}: more than one worker's worth ran at once"
     );
     app.shutdown().await;
 }

@@ -249,6 +249,58 @@ async fn a_missed_inbound_call_texts_the_caller_back(backend: Backend) {
     app.shutdown().await;
 }
 
+/// A Dialpad event's execution that starts at ingest takes its account's room before the
+/// commit; a redelivery, which stores nothing, gives it back. With room for one execution per
+/// account, a new event after five redeliveries still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redeliveries_give_back_the_room_they_took() {
+    let options = Options {
+        serve_args: vec!["--account-concurrency".into(), "1".into()],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, options).await;
+    app.configure_app().await;
+    app.create_account("acme").await;
+    app.connect_oauth("acme").await;
+    let on_hangup = json!({
+        "name": "On hangup",
+        "trigger": { "type": "call.hangup" },
+        "steps": [{ "id": "echo", "set": { "call": "{{ event.call_id }}" } }],
+    });
+    save_and_enable(&app, "on-hangup", on_hangup).await;
+    let (hook_url, secret) = dialpad_secret(&app).await;
+    let post = |call_id: &str| {
+        let event = json!({ "call_id": call_id, "state": "hangup", "direction": "inbound" });
+        let signed = encode(
+            &Header::default(),
+            &event,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
+        let request = app
+            .http
+            .post(&hook_url)
+            .header("content-type", "application/jwt")
+            .body(signed);
+        async move { support::read(request.send().await.unwrap()).await }
+    };
+    let (status, first) = post("1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let done = wait_finished(&app, first["executions"][0].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    for _ in 0..5 {
+        let (status, again) = post("1").await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["duplicate"], true, "{again}");
+    }
+    let (status, next) = post("2").await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    let done = wait_finished(&app, next["executions"][0].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(done["steps"][0]["output"], json!({ "call": "2" }));
+    app.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forged_unsigned_and_redelivered_events() {
     let app = with_missed_call_workflow().await;

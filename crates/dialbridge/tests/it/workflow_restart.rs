@@ -1,6 +1,7 @@
 //! Durability with the real executable: a process killed (SIGKILL) between two steps is
 //! restarted on the same database, and the execution finishes without repeating its finished
-//! step; a delay running while the process is stopped ends after the restart.
+//! step — whether it was claimed (an API start) or started at ingest, stored leased with its
+//! event (a vendor event); a delay running while the process is stopped ends after the restart.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -105,6 +106,39 @@ async fn start(base: &str, key: &str) -> String {
     body["execution_id"].as_str().unwrap().to_owned()
 }
 
+/// How the killed execution starts: through the API (queued, then claimed), or by a vendor
+/// event (started at ingest: stored leased to the process in the event's commit).
+#[derive(Clone, Copy)]
+enum Start {
+    Api,
+    Event,
+}
+
+impl Start {
+    fn trigger(self) -> Value {
+        match self {
+            Start::Api => json!({ "type": "api" }),
+            Start::Event => json!({ "type": "event", "event": "person.added" }),
+        }
+    }
+
+    async fn start(self, base: &str, key: &str) -> String {
+        match self {
+            Start::Api => start(base, key).await,
+            Start::Event => {
+                let (status, body) = call(
+                    reqwest::Method::POST,
+                    format!("{base}/api/v1/accounts/acme/events/person.added"),
+                    Some(json!({ "first": "Ada" })),
+                )
+                .await;
+                assert_eq!(status, 202, "{body}");
+                body["executions"][0].as_str().unwrap().to_owned()
+            }
+        }
+    }
+}
+
 async fn wait_status(base: &str, id: &str, wanted: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
@@ -167,6 +201,17 @@ async fn serve_blocker(blocker: Blocker) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_process_resumes_after_the_last_finished_step() {
+    resumes_after_the_last_finished_step(Start::Api).await;
+}
+
+/// An execution started at ingest counts as claimed once: the claim after the restart resumes
+/// it from its journal instead of running its first step again (a second contact).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_execution_started_at_ingest_resumes_after_the_last_finished_step() {
+    resumes_after_the_last_finished_step(Start::Event).await;
+}
+
+async fn resumes_after_the_last_finished_step(how: Start) {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
@@ -180,7 +225,7 @@ async fn a_killed_process_resumes_after_the_last_finished_step() {
         "two-steps",
         json!({
             "name": "Two steps",
-            "trigger": { "type": "api" },
+            "trigger": how.trigger(),
             "steps": [
                 { "id": "contact", "action": "create_contact", "input": { "first_name": "{{ event.first }}", "last_name": "Lovelace" } },
                 { "id": "notify", "http": { "method": "POST", "url": hook, "body": { "contact": "{{ steps.contact.output.id }}" } } },
@@ -190,7 +235,7 @@ async fn a_killed_process_resumes_after_the_last_finished_step() {
     )
     .await;
     let arrived = blocker.arrived.notified();
-    let id = start(&base, "two-steps").await;
+    let id = how.start(&base, "two-steps").await;
     tokio::time::timeout(Duration::from_secs(20), arrived)
         .await
         .expect("the http step started");
