@@ -13,7 +13,8 @@ page). Everything else follows in the linker's own order.
 The file names the symbols of one build: the `dist` profile of `dialbridge` built alone, by
 this toolchain (symbol names carry a hash of the crate's version, features, dependencies and
 rustc). After a toolchain upgrade, any change to the crates' dependencies (one added, removed
-or upgraded changes the hashes of every crate above it), or when the bench's idle RSS grows,
+or upgraded changes the hashes of every crate above it), after new or rewritten code on the hot
+path (the file cannot name it), or when the bench's idle RSS grows,
 build and run this again:
 
     cargo build --profile dist --locked -p dialbridge
