@@ -211,9 +211,7 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
                 events = stored.len(),
                 "storing a batch of events failed: {e}"
             );
-            for (event, started) in &stored {
-                executions.ingested(event, started, false);
-            }
+            executions.ingest_failed(&stored);
             return places
                 .into_iter()
                 .map(|place| place.and_then(|_| Err(Error::Store(e.replicate()))))

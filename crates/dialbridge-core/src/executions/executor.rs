@@ -333,8 +333,8 @@ struct Dispatcher {
     held: BTreeSet<i64>,
     /// When work was last looked for.
     last_look: Option<Timestamp>,
-    /// A claim failed: it may have committed with its answer lost, leaving executions leased
-    /// here that nothing runs. Until they are given back (`release_unstarted`), they would
+    /// A claim (or an ingest commit of executions started at ingest) failed: it may have
+    /// committed with its answer lost, leaving executions leased here that nothing runs. Until they are given back (`release_unstarted`), they would
     /// wait for their lease.
     unsure_claims: bool,
 }
@@ -353,6 +353,9 @@ impl Dispatcher {
         let mut renew_at = tokio::time::Instant::now() + renewal;
         self.follow_shards().await;
         loop {
+            if self.executions.slots.take_unsure() {
+                self.unsure_claims = true;
+            }
             if self.unsure_claims {
                 self.release_unstarted().await;
             }

@@ -55,6 +55,10 @@ struct State {
     /// Executions started at ingest that the dispatcher has not taken yet. They are leased
     /// here, so the clean-up of leases that nothing here runs must leave them alone.
     handed: HashSet<String>,
+    /// A commit of executions started at ingest failed. It may have committed with its answer
+    /// lost, leaving them leased here with nothing to run them: the dispatcher gives such
+    /// leases back, as after a claim whose answer was lost.
+    unsure: bool,
 }
 
 impl Default for Slots {
@@ -191,6 +195,18 @@ impl Slots {
         }
     }
 
+    /// Ingest: a commit holding executions started at ingest failed (their room is given back
+    /// with `not_stored`).
+    pub(crate) fn commit_unsure(&self) {
+        self.state().unsure = true;
+    }
+
+    /// The dispatcher: whether a commit of executions started at ingest failed since it last
+    /// asked.
+    pub(crate) fn take_unsure(&self) -> bool {
+        std::mem::take(&mut self.state().unsure)
+    }
+
     /// The dispatcher took an execution started at ingest.
     pub(crate) fn received(&self, execution: &str) {
         self.state().handed.remove(execution);
@@ -225,6 +241,19 @@ impl Executions {
                 execution.lease_owner = Some(self.shared.owner().to_owned());
                 execution.lease_until = Some(now + lease);
             }
+        }
+    }
+
+    /// Ingest, when the commit failed: the room of the executions started at ingest is given
+    /// back, and the dispatcher told to give back their leases in case the commit happened.
+    pub(crate) fn ingest_failed(&self, stored: &[(EventRecord, Vec<ExecutionRecord>)]) {
+        let mut any = false;
+        for (event, started) in stored {
+            any |= started.iter().any(|e| e.lease_owner.is_some());
+            self.ingested(event, started, false);
+        }
+        if any {
+            self.slots.commit_unsure();
         }
     }
 
@@ -330,5 +359,9 @@ mod tests {
         assert!(slots.pause_ingest_starts().is_empty());
         assert_eq!(slots.busy(&a), 1, "running until it ends");
         assert!(slots.open(4, 4).is_none(), "one executor");
+        assert!(!slots.take_unsure());
+        slots.commit_unsure();
+        assert!(slots.take_unsure());
+        assert!(!slots.take_unsure(), "told once");
     }
 }
