@@ -6,7 +6,7 @@
 //! and handed straight to the dispatcher, with no claim. That saves, per event, the claim
 //! statement, its read of the event, and the look for the account's next work. Ingest does this
 //! only when all of these hold:
-//! - this process holds every shard (it works alone: SQLite, or one PostgreSQL process);
+//! - this process holds the account's shard;
 //! - the executor is running;
 //! - the dispatcher is not claiming for due work of the account, so a new execution does not
 //!   overtake work it knows is waiting;
@@ -231,12 +231,6 @@ impl Executions {
     pub(crate) fn start_at_ingest(&self, started: &mut [ExecutionRecord], now: Timestamp) {
         let lease = self.shared.settings().executor.lease;
         let ownership = self.shared.ownership();
-        // Only a process that holds every shard (SQLite, or PostgreSQL alone): with two
-        // PostgreSQL processes, the cluster test of Dialpad's limits under faults met one 429
-        // in two of four runs with starts at ingest, for a reason not yet found.
-        if ownership.shards().len() < crate::cluster::SHARDS as usize {
-            return;
-        }
         for execution in started {
             if ownership.holds(execution.shard)
                 && self
