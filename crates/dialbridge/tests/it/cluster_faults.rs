@@ -402,6 +402,70 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
     fleet.stop().await;
 }
 
+/// An ingest commit whose answer is lost: the event and its execution, started at ingest, are
+/// stored leased to the process, which answered the delivery 503 and never ran it. The process
+/// gives the execution back as soon as the database answers again instead of leaving it to its
+/// 60 s lease, and Dialpad's redelivery of the event is recognised: the execution runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_database_is_back() {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    fleet.accounts(1, "hangup", hangup_workflow()).await;
+    let node = &fleet.nodes[0];
+    let hook = fleet.hooks[0].clone();
+    // A first event, so that what ingest reads (the hook, the account's workflows) is cached.
+    assert_eq!(post_bounded(&hook, &node.base, 1).await.0, 200);
+    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    // Every answer of the database is held back 1.5 s, so the event's commit is done at
+    // PostgreSQL while its answer waits in the proxy; the cut then loses it.
+    proxy.set_latency(Duration::from_millis(1_500));
+    let (base, jwt) = (node.base.clone(), hook.event(0));
+    let first = jwt.clone();
+    let delivery = tokio::spawn(async move { deliver_bounded(&hook, &base, first).await });
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) FROM executions WHERE status = 'running' AND lease_owner IS NOT NULL",
+        Duration::from_secs(20),
+    )
+    .await;
+    proxy.cut();
+    let status = delivery.await.unwrap();
+    assert_eq!(
+        status, 503,
+        "a delivery whose commit was not confirmed is answered 503"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.set_latency(Duration::ZERO);
+    proxy.restore();
+    // Well within the 60 s lease.
+    let took = fleet.db.wait_finished(2, Duration::from_secs(20)).await;
+    println!("the execution whose ingest commit answer was lost finished {took:.2?} after the database came back");
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 2)],
+        "{}",
+        fleet.logs()
+    );
+    assert!(
+        node.logged("gave back executions claimed while the database was failing"),
+        "{}",
+        node.log_tail()
+    );
+    // Dialpad delivers the event again after the 503: stored already, it starts nothing.
+    assert_eq!(deliver_bounded(&fleet.hooks[0], &node.base, jwt).await, 200);
+    assert_eq!(fleet.db.events_not_run_once().await, vec![]);
+    assert_eq!(
+        fleet.db.number("SELECT COUNT(*) FROM executions").await,
+        2,
+        "the redelivery started nothing"
+    );
+    fleet.stop().await;
+}
+
 /// Waits until the count `sql` (read straight from PostgreSQL, not through the proxy) is
 /// above zero.
 async fn wait_until_some(fleet: &Fleet, sql: &str, limit: Duration) {
@@ -414,6 +478,15 @@ async fn wait_until_some(fleet: &Fleet, sql: &str, limit: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Delivers a signed event with a bound; its status (0 when no answer came in 20 s).
+async fn deliver_bounded(hook: &Hook, base: &str, jwt: String) -> u16 {
+    let http = reqwest::Client::new();
+    tokio::time::timeout(Duration::from_secs(20), hook.deliver(&http, base, jwt))
+        .await
+        .map(|answer| answer.unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// Posts event `n` with a bound; its status (0 when no answer came in 20 s) and how long

@@ -363,9 +363,19 @@ impl Hook {
 
     /// Posts event `n` to the process at `base`; its status, or the transport error.
     pub async fn post(&self, http: &reqwest::Client, base: &str, n: u64) -> Result<u16, String> {
+        self.deliver(http, base, self.event(n)).await
+    }
+
+    /// Posts a signed event (`event`) as Dialpad delivers it, or delivers it again.
+    pub async fn deliver(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        jwt: String,
+    ) -> Result<u16, String> {
         http.post(format!("{base}{}", self.path))
             .header("content-type", "application/jwt")
-            .body(self.event(n))
+            .body(jwt)
             .send()
             .await
             .map(|r| r.status().as_u16())
