@@ -384,21 +384,8 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
     .await;
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy.set_latency(Duration::ZERO);
-    proxy.restore();
-    let took = fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    let took = back_with_leases_given_back(&fleet, &proxy, 1).await;
     println!("the execution whose claim answer was lost finished {took:.2?} after the database came back");
-    assert_eq!(
-        fleet.db.statuses().await,
-        vec![("succeeded".to_owned(), 1)],
-        "{}",
-        fleet.logs()
-    );
-    assert!(
-        node.logged("gave back executions claimed while the database was failing"),
-        "{}",
-        node.log_tail()
-    );
     fleet.stop().await;
 }
 
@@ -439,22 +426,8 @@ async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_datab
         "a delivery whose commit was not confirmed is answered 503"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    proxy.set_latency(Duration::ZERO);
-    proxy.restore();
-    // Well within the 60 s lease.
-    let took = fleet.db.wait_finished(2, Duration::from_secs(20)).await;
+    let took = back_with_leases_given_back(&fleet, &proxy, 2).await;
     println!("the execution whose ingest commit answer was lost finished {took:.2?} after the database came back");
-    assert_eq!(
-        fleet.db.statuses().await,
-        vec![("succeeded".to_owned(), 2)],
-        "{}",
-        fleet.logs()
-    );
-    assert!(
-        node.logged("gave back executions claimed while the database was failing"),
-        "{}",
-        node.log_tail()
-    );
     // Dialpad delivers the event again after the 503: stored already, it starts nothing.
     assert_eq!(deliver_bounded(&fleet.hooks[0], &node.base, jwt).await, 200);
     assert_eq!(fleet.db.events_not_run_once().await, vec![]);
@@ -464,6 +437,28 @@ async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_datab
         "the redelivery started nothing"
     );
     fleet.stop().await;
+}
+
+/// Gives the database back (no latency, connections let through) and waits until `count`
+/// executions have succeeded, well within their 60 s lease because the process gave back the
+/// leases that nothing ran; answers how long that took.
+async fn back_with_leases_given_back(fleet: &Fleet, proxy: &Proxy, count: i64) -> Duration {
+    proxy.set_latency(Duration::ZERO);
+    proxy.restore();
+    let took = fleet.db.wait_finished(count, Duration::from_secs(20)).await;
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), count)],
+        "{}",
+        fleet.logs()
+    );
+    let node = &fleet.nodes[0];
+    assert!(
+        node.logged("gave back executions claimed while the database was failing"),
+        "{}",
+        node.log_tail()
+    );
+    took
 }
 
 /// Waits until the count `sql` (read straight from PostgreSQL, not through the proxy) is
