@@ -91,7 +91,7 @@ impl Executions {
         };
         let mut dispatcher = Dispatcher {
             executions: self.clone(),
-            settings: self.shared.settings().executor.clone(),
+            settings: settings.clone(),
             accounts: HashMap::new(),
             turns: VecDeque::new(),
             timers: BinaryHeap::new(),
@@ -304,12 +304,10 @@ impl Executions {
     }
 }
 
-/// An account of a held shard, as the dispatcher tracks it (what runs of it is counted in
-/// `Slots`).
+/// An account of a held shard, as the dispatcher tracks it. What runs of it, and whether it
+/// may have due work (it has, or will get, a turn), are kept in `Slots`, which ingest reads.
 struct Account {
     shard: i64,
-    /// It may have due work: it has (or will get) a turn.
-    due: bool,
 }
 
 /// A running execution: its account, and how to stop it.
@@ -334,8 +332,8 @@ struct Dispatcher {
     /// When work was last looked for.
     last_look: Option<Timestamp>,
     /// A claim (or an ingest commit of executions started at ingest) failed: it may have
-    /// committed with its answer lost, leaving executions leased here that nothing runs. Until they are given back (`release_unstarted`), they would
-    /// wait for their lease.
+    /// committed with its answer lost, leaving executions leased here that nothing runs.
+    /// Until they are given back (`release_unstarted`), they would wait for their lease.
     unsure_claims: bool,
 }
 
@@ -452,7 +450,7 @@ impl Dispatcher {
                 for account in accounts {
                     self.accounts
                         .entry(account.clone())
-                        .or_insert(Account { shard, due: false });
+                        .or_insert(Account { shard });
                     self.mark_due(&account);
                 }
             }
@@ -471,11 +469,10 @@ impl Dispatcher {
         let Some(running) = self.running.remove(id) else {
             return;
         };
-        self.executions.slots.give_back(&running.account, 1);
-        if let Some(account) = self.accounts.get(&running.account) {
-            if account.due && !self.turns.contains(&running.account) {
-                self.turns.push_back(running.account.clone());
-            }
+        let slots = &self.executions.slots;
+        slots.give_back(&running.account, 1);
+        if slots.waiting(&running.account) && !self.turns.contains(&running.account) {
+            self.turns.push_back(running.account.clone());
         }
         if let Some(at) = wake_at {
             self.schedule(running.account, at, Timestamp::now());
@@ -534,7 +531,7 @@ impl Dispatcher {
                 for (account, shard, next) in found {
                     self.accounts
                         .entry(account.clone())
-                        .or_insert(Account { shard, due: false });
+                        .or_insert(Account { shard });
                     self.schedule(account, next, now);
                 }
             }
@@ -551,10 +548,9 @@ impl Dispatcher {
     }
 
     fn mark_due(&mut self, id: &AccountId) {
-        let Some(account) = self.accounts.get_mut(id) else {
+        if !self.accounts.contains_key(id) {
             return;
-        };
-        account.due = true;
+        }
         let slots = &self.executions.slots;
         slots.set_waiting(id, true);
         if slots.busy(id) < self.settings.per_account && !self.turns.contains(id) {
@@ -622,9 +618,6 @@ impl Dispatcher {
                     continue;
                 }
                 // Nothing more due now: when next?
-                if let Some(account) = self.accounts.get_mut(&want.account) {
-                    account.due = false;
-                }
                 slots.set_waiting(&want.account, false);
                 match self
                     .executions

@@ -49,8 +49,8 @@ struct State {
     busy: HashMap<AccountId, u32>,
     /// The same in all.
     total: usize,
-    /// Accounts with due work that the dispatcher claims for. Their new executions queue
-    /// behind that work.
+    /// Accounts of the dispatcher with due work that it claims for. Their new executions
+    /// queue behind that work.
     waiting: HashSet<AccountId>,
     /// Executions started at ingest that the dispatcher has not taken yet. They are leased
     /// here, so the clean-up of leases that nothing here runs must leave them alone.
@@ -59,6 +59,22 @@ struct State {
     /// lost, leaving them leased here with nothing to run them: the dispatcher gives such
     /// leases back, as after a claim whose answer was lost.
     unsure: bool,
+}
+
+impl State {
+    /// Takes room for up to `want` executions of `account`; answers how many it got.
+    fn take(&mut self, account: &AccountId, want: u32) -> u32 {
+        let busy = self.busy.get(account).copied().unwrap_or(0);
+        let free = self.workers.saturating_sub(self.total);
+        let got = want
+            .min(self.per_account.saturating_sub(busy))
+            .min(u32::try_from(free).unwrap_or(u32::MAX));
+        if got > 0 {
+            *self.busy.entry(account.clone()).or_default() += got;
+            self.total += got as usize;
+        }
+        got
+    }
 }
 
 impl Default for Slots {
@@ -105,17 +121,7 @@ impl Slots {
     /// Takes room for up to `want` executions of `account` (for a claim). Answers how many
     /// it got.
     pub(crate) fn take(&self, account: &AccountId, want: u32) -> u32 {
-        let mut state = self.state();
-        let busy = state.busy.get(account).copied().unwrap_or(0);
-        let free = state.workers.saturating_sub(state.total);
-        let got = want
-            .min(state.per_account.saturating_sub(busy))
-            .min(u32::try_from(free).unwrap_or(u32::MAX));
-        if got > 0 {
-            *state.busy.entry(account.clone()).or_default() += got;
-            state.total += got as usize;
-        }
-        got
+        self.state().take(account, want)
     }
 
     /// Gives back room for `n` executions of `account`: they ended, or a claim got fewer.
@@ -144,6 +150,11 @@ impl Slots {
         state.workers.saturating_sub(state.total)
     }
 
+    /// Whether the dispatcher is claiming for due work of `account` (set with `set_waiting`).
+    pub(crate) fn waiting(&self, account: &AccountId) -> bool {
+        self.state().waiting.contains(account)
+    }
+
     /// Whether the dispatcher is claiming for due work of `account`.
     pub(crate) fn set_waiting(&self, account: &AccountId, waiting: bool) {
         let mut state = self.state();
@@ -162,15 +173,11 @@ impl Slots {
     /// execution counts as handed.
     pub(crate) fn start_at_ingest(&self, account: &AccountId, execution: &str) -> bool {
         let mut state = self.state();
-        let busy = state.busy.get(account).copied().unwrap_or(0);
         let room = state.open
             && !state.paused
             && !state.waiting.contains(account)
-            && busy < state.per_account
-            && state.total < state.workers;
+            && state.take(account, 1) == 1;
         if room {
-            *state.busy.entry(account.clone()).or_default() += 1;
-            state.total += 1;
             state.handed.insert(execution.to_owned());
         }
         room
