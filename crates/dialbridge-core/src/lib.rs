@@ -58,8 +58,8 @@ pub use connections::{
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
 pub use error::{Error, FieldError, Resource, Result};
 pub use events::{
-    read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView, Ingress, IngressOutcome,
-    Provisioning, ProvisioningView, RefusedDelivery,
+    legacy_dedupe_key, read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView,
+    Ingress, IngressOutcome, Provisioning, ProvisioningView, RefusedDelivery,
 };
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,

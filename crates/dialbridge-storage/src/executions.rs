@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, ExecutionFilter, ExecutionRecord,
-    ExecutionStatus, ExecutionStore, JournalOutcome, JournalWrite, StepRecord, StepStatus,
-    StoreError, StoreResult, Timestamp,
+    legacy_dedupe_key, AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, ExecutionFilter,
+    ExecutionRecord, ExecutionStatus, ExecutionStore, JournalOutcome, JournalWrite, StepRecord,
+    StepStatus, StoreError, StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 
@@ -386,25 +386,37 @@ impl ExecutionStore for Database {
         }
         let mut tx = self.write_tx();
         // A keyed event is new when its key goes in; a key already there, or twice in this
-        // batch, is a redelivery (DO NOTHING keeps a PostgreSQL transaction usable).
-        let keyed: Vec<&EventRecord> = batch
+        // batch, or stored in its legacy form by an older version, is a redelivery (DO NOTHING
+        // keeps a PostgreSQL transaction usable).
+        let keyed: Vec<(&EventRecord, &str)> = batch
             .iter()
-            .map(|(ev, _)| ev)
-            .filter(|ev| ev.dedupe_key.is_some())
+            .filter_map(|(ev, _)| Some((ev, ev.dedupe_key.as_deref()?)))
             .collect();
+        // The legacy form is looked up in the partial index of legacy keys (migration
+        // 20261205000010), empty once retention has removed them; SQLite's planner would take
+        // the primary key's index instead and read a random page of it per event.
+        let legacy_index = match self.dialect() {
+            Dialect::Sqlite => "INDEXED BY event_dedupe_legacy_keys",
+            Dialect::Postgres => "",
+        };
         for chunk in keyed.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) VALUES {} \
+                "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) \
+                 SELECT column1, column2, column3, column4 FROM (VALUES {}) AS v \
+                 WHERE NOT EXISTS (SELECT 1 FROM event_dedupe d {legacy_index} \
+                 WHERE d.account_id = v.column1 AND d.dedupe_key = v.column5 \
+                 AND length(d.dedupe_key) = 64) \
                  ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
-                value_rows(chunk.len(), 4)
+                value_rows(chunk.len(), 5)
             );
             let mut query = tx.push(&sql);
-            for ev in chunk {
+            for (ev, key) in chunk {
                 query
                     .bind(ev.account_id.as_str())
-                    .bind(ev.dedupe_key.as_deref())
+                    .bind(*key)
                     .bind(ev.id.as_str())
-                    .bind(ms(ev.received_at));
+                    .bind(ms(ev.received_at))
+                    .bind(legacy_dedupe_key(key).unwrap_or(key));
             }
         }
         // What follows depends on which keys went in: the one answer waited for before the
@@ -423,10 +435,11 @@ impl ExecutionStore for Database {
         for ((ev, _), _) in batch.iter().zip(&new).filter(|(_, new)| !**new) {
             tx.push(
                 "UPDATE event_dedupe SET redeliveries = redeliveries + 1 \
-                 WHERE account_id = $1 AND dedupe_key = $2",
+                 WHERE account_id = $1 AND dedupe_key IN ($2, $3)",
             )
             .bind(ev.account_id.as_str())
-            .bind(ev.dedupe_key.as_deref());
+            .bind(ev.dedupe_key.as_deref())
+            .bind(ev.dedupe_key.as_deref().and_then(legacy_dedupe_key));
         }
         let stored: Vec<&EventRecord> = batch
             .iter()

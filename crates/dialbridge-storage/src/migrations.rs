@@ -36,6 +36,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000070 "event_listing",
     20261202000080 "redeliveries",
     20261204000010 "unused_lease_index",
+    20261205000010 "ordered_dedupe_keys",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -50,6 +51,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000070 "event_listing",
     20261202000080 "redeliveries",
     20261204000010 "unused_lease_index",
+    20261205000010 "ordered_dedupe_keys",
 );
 
 #[derive(Debug)]

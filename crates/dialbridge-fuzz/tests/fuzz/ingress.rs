@@ -27,7 +27,11 @@ pub fn webhook_ingress(input: &[u8]) {
     match read_dialpad_event(&body, SECRET, Timestamp::from_millis(NOW_MILLIS)) {
         Ok(event) => {
             assert!(event.payload.is_object(), "an event is a JSON object");
-            assert_eq!(event.dedupe_key.len(), 64, "a SHA-256 digest in hex");
+            assert_eq!(
+                event.dedupe_key.len(),
+                84,
+                "20 digits of time, then a SHA-256 digest in hex"
+            );
         }
         Err(e) => assert_eq!(e.code(), "invalid_signature", "{e}"),
     }

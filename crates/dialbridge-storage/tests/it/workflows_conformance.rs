@@ -35,6 +35,7 @@ conformance!(
     list_executions_pages_and_filters,
     list_events_pages_and_names_their_executions,
     redeliveries_are_counted_on_the_stored_event,
+    a_key_stored_by_an_older_version_still_matches_its_redelivery,
     steps_upsert_in_order,
     a_step_written_twice_in_one_commit_keeps_the_later_entry,
     schedule_tick_claimed_once,
@@ -1380,6 +1381,64 @@ async fn redeliveries_are_counted_on_the_stored_event(db: &Database) {
     let mut counted = db.redeliveries_of_events(&ids).await.unwrap();
     counted.sort();
     assert_eq!(counted, [("first".to_owned(), 4), ("new".to_owned(), 1)]);
+}
+
+async fn a_key_stored_by_an_older_version_still_matches_its_redelivery(db: &Database) {
+    // Versions up to 2026-12-05 stored the digest alone; today's key puts the event's time
+    // before it (core's `events/dedupe_key.rs`).
+    let digest = "5f3c".repeat(16);
+    let other_digest = "a1b2".repeat(16);
+    let today = |digest: &str| format!("00000001700000000000{digest}");
+    assert_eq!(legacy_dedupe_key(&today(&digest)), Some(digest.as_str()));
+    assert!(db
+        .record_event(&event("before-upgrade", "a", Some(&digest)), &[])
+        .await
+        .unwrap());
+    // Its redelivery after the upgrade, alone and in a batch, is recognised and counted on the
+    // stored event; the same key in another account, and another event, are new.
+    assert!(!db
+        .record_event(
+            &event("redelivered", "a", Some(&today(&digest))),
+            &[exec("not-run", "a", "w", 1, 1)]
+        )
+        .await
+        .unwrap());
+    let batch = [
+        (event("again", "a", Some(&today(&digest))), Vec::new()),
+        (event("elsewhere", "b", Some(&today(&digest))), Vec::new()),
+        (
+            event("after-upgrade", "a", Some(&today(&other_digest))),
+            Vec::new(),
+        ),
+    ];
+    assert_eq!(db.record_events(&batch).await.unwrap(), [false, true, true]);
+    for (event_id, stored) in [
+        ("before-upgrade", true),
+        ("redelivered", false),
+        ("again", false),
+        ("elsewhere", true),
+        ("after-upgrade", true),
+    ] {
+        assert_eq!(
+            db.get_event(event_id).await.unwrap().is_some(),
+            stored,
+            "{event_id}"
+        );
+    }
+    assert!(db.get_execution("not-run").await.unwrap().is_none());
+    let ids: Vec<String> = ["before-upgrade", "elsewhere", "after-upgrade"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        db.redeliveries_of_events(&ids).await.unwrap(),
+        [("before-upgrade".to_owned(), 2)]
+    );
+    // A key of today's form is matched as it is, not only through the old one.
+    assert!(!db
+        .record_event(&event("after-again", "a", Some(&today(&other_digest))), &[])
+        .await
+        .unwrap());
 }
 
 async fn steps_upsert_in_order(db: &Database) {
