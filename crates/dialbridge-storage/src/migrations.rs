@@ -37,6 +37,7 @@ const SQLITE: &[Embedded] = migrations!("sqlite":
     20261202000080 "redeliveries",
     20261204000010 "unused_lease_index",
     20261205000010 "ordered_dedupe_keys",
+    20261205000020 "executions_by_status",
 );
 
 const POSTGRES: &[Embedded] = migrations!("postgres":
@@ -52,6 +53,7 @@ const POSTGRES: &[Embedded] = migrations!("postgres":
     20261202000080 "redeliveries",
     20261204000010 "unused_lease_index",
     20261205000010 "ordered_dedupe_keys",
+    20261205000020 "executions_by_status",
 );
 
 #[derive(Debug)]
