@@ -42,9 +42,11 @@ pub fn dedupe_key(payload: &Value) -> String {
 /// The form an older version stored the same key in (the digest alone), when `key` is of
 /// today's form.
 pub fn legacy_form(key: &str) -> Option<&str> {
-    (key.len() == TIME_DIGITS + DIGEST_CHARS)
-        .then(|| key.get(TIME_DIGITS..))
-        .flatten()
+    if key.len() == TIME_DIGITS + DIGEST_CHARS {
+        key.get(TIME_DIGITS..)
+    } else {
+        None
+    }
 }
 
 /// The event's time as the key's prefix: the first time claim that is a non-negative integer,
