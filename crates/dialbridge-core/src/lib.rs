@@ -80,9 +80,10 @@ pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
     ConnectSessionStore, ConnectionStore, DeliveryRecord, DeliveryWant, EnablementRecord,
     EndpointCircuit, EndpointRecord, EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord,
-    ExecutionStatus, ExecutionStore, HookRecord, HookStore, JournalOutcome, JournalWrite, Purged,
-    RateStore, RefreshFailure, RetentionStore, SettingsStore, SignalStore, StepRecord, StepStatus,
-    Store, StoreError, StoreResult, TokenUpdate, WorkflowRecord, WorkflowStore,
+    ExecutionStatus, ExecutionStore, HookRecord, HookStore, IncomingEvent, JournalOutcome,
+    JournalWrite, Purged, RateStore, RefreshFailure, RetentionStore, SettingsStore, SignalStore,
+    StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate, WorkflowRecord,
+    WorkflowStore,
 };
 pub use store::{
     AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, McpTokenRecord, McpTokenStore,

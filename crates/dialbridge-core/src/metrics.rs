@@ -66,6 +66,7 @@ pub struct Metrics {
     mcp_tool_calls: Family<ToolLabels, Counter>,
     events: Family<EventLabels, Counter>,
     executions: Family<OutcomeLabels, Counter>,
+    executions_at_ingest: Counter,
     refreshes: Family<OutcomeLabels, Counter>,
     refresh_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     purged: Family<KindLabels, Counter>,
@@ -120,6 +121,12 @@ impl Default for Metrics {
             "Executions finished, by status",
             executions.clone(),
         );
+        let executions_at_ingest = Counter::default();
+        registry.register(
+            "executions_run_at_ingest",
+            "Executions of self-contained workflows (set and if steps) that ran to their end before their event's commit, and were stored finished with it",
+            executions_at_ingest.clone(),
+        );
         let refreshes = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "token_refreshes",
@@ -159,6 +166,7 @@ impl Default for Metrics {
             mcp_tool_calls,
             events,
             executions,
+            executions_at_ingest,
             refreshes,
             refresh_lag,
             purged,
@@ -241,6 +249,10 @@ impl Metrics {
             outcome: status.to_owned(),
         };
         self.executions.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn execution_run_at_ingest(&self) {
+        self.executions_at_ingest.inc();
     }
 
     pub(crate) fn token_refresh(&self, outcome: &str) {

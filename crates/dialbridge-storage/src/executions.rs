@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use dialbridge_core::{
     legacy_dedupe_key, AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, ExecutionFilter,
-    ExecutionRecord, ExecutionStatus, ExecutionStore, JournalOutcome, JournalWrite, StepRecord,
-    StepStatus, StoreError, StoreResult, Timestamp,
+    ExecutionRecord, ExecutionStatus, ExecutionStore, IncomingEvent, JournalOutcome, JournalWrite,
+    StepRecord, StepStatus, StoreError, StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 
@@ -94,12 +94,13 @@ fn step(row: &AnyRow) -> StoreResult<StepRecord> {
 
 /// Inserts executions, several rows per statement. An execution with an `event_id` stores
 /// no copy of its event (`event_json` is `null`): the event holds the payload.
-fn insert_executions(tx: &mut WriteTx<'_>, executions: &[ExecutionRecord]) -> StoreResult<()> {
+fn insert_executions(tx: &mut WriteTx<'_>, executions: &[&ExecutionRecord]) -> StoreResult<()> {
     if executions.is_empty() {
         return Ok(());
     }
     // An execution stored leased was started where it was stored (`slots.rs` in
     // dialbridge-core): that is its first claim, so a later claim resumes it from its journal.
+    // One stored finished ran there to its end (`at_ingest.rs`): it was claimed once too.
     let sql = format!(
         "INSERT INTO executions ({EXECUTION_COLUMNS}, claims) VALUES {}",
         value_rows(executions.len(), 18)
@@ -128,7 +129,7 @@ fn insert_executions(tx: &mut WriteTx<'_>, executions: &[ExecutionRecord]) -> St
             .bind(ms(e.finished_at))
             .bind(e.shard)
             .bind(e.event_id.clone())
-            .bind(i64::from(e.lease_owner.is_some()));
+            .bind(i64::from(e.lease_owner.is_some() || e.status.is_finished()));
     }
     Ok(())
 }
@@ -377,10 +378,7 @@ fn applied(write: &JournalWrite, done: &HashSet<(String, String)>) -> bool {
 
 #[async_trait]
 impl ExecutionStore for Database {
-    async fn record_events(
-        &self,
-        batch: &[(EventRecord, Vec<ExecutionRecord>)],
-    ) -> StoreResult<Vec<bool>> {
+    async fn record_events(&self, batch: &[IncomingEvent]) -> StoreResult<Vec<bool>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -390,7 +388,7 @@ impl ExecutionStore for Database {
         // keeps a PostgreSQL transaction usable).
         let keyed: Vec<(&EventRecord, &str)> = batch
             .iter()
-            .filter_map(|(ev, _)| Some((ev, ev.dedupe_key.as_deref()?)))
+            .filter_map(|item| Some((&item.event, item.event.dedupe_key.as_deref()?)))
             .collect();
         // The legacy form is looked up in the partial index of legacy keys (migration
         // 20261205000010), empty once retention has removed them; SQLite's planner would take
@@ -429,10 +427,13 @@ impl ExecutionStore for Database {
             .collect::<StoreResult<HashSet<String>>>()?;
         let new: Vec<bool> = batch
             .iter()
-            .map(|(ev, _)| ev.dedupe_key.is_none() || fresh.contains(&ev.id))
+            .map(|item| item.event.dedupe_key.is_none() || fresh.contains(&item.event.id))
             .collect();
+        let (stored, redelivered): (Vec<_>, Vec<_>) =
+            batch.iter().zip(&new).partition(|(_, new)| **new);
+        let stored: Vec<&IncomingEvent> = stored.into_iter().map(|(item, _)| item).collect();
         // Redeliveries are rare: one counting statement each.
-        for ((ev, _), _) in batch.iter().zip(&new).filter(|(_, new)| !**new) {
+        for (IncomingEvent { event: ev, .. }, _) in redelivered {
             tx.push(
                 "UPDATE event_dedupe SET redeliveries = redeliveries + 1 \
                  WHERE account_id = $1 AND dedupe_key IN ($2, $3)",
@@ -441,19 +442,13 @@ impl ExecutionStore for Database {
             .bind(ev.dedupe_key.as_deref())
             .bind(ev.dedupe_key.as_deref().and_then(legacy_dedupe_key));
         }
-        let stored: Vec<&EventRecord> = batch
-            .iter()
-            .zip(&new)
-            .filter(|(_, new)| **new)
-            .map(|((ev, _), _)| ev)
-            .collect();
         for chunk in stored.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
                 value_rows(chunk.len(), 7)
             );
             let mut query = tx.push(&sql);
-            for ev in chunk {
+            for IncomingEvent { event: ev, .. } in chunk {
                 query
                     .bind(ev.id.as_str())
                     .bind(ev.account_id.as_str())
@@ -464,14 +459,20 @@ impl ExecutionStore for Database {
                     .bind(ms(ev.received_at));
             }
         }
-        let executions: Vec<ExecutionRecord> = batch
-            .iter()
-            .zip(&new)
-            .filter(|(_, new)| **new)
-            .flat_map(|((_, started), _)| started.iter().cloned())
-            .collect();
+        let executions: Vec<&ExecutionRecord> =
+            stored.iter().flat_map(|item| &item.executions).collect();
         for chunk in executions.chunks(INSERT_CHUNK) {
             insert_executions(&mut tx, chunk)?;
+        }
+        // Executions that ran to their end at ingest come with their journal and deliveries.
+        let steps: Vec<&StepRecord> = stored.iter().flat_map(|item| &item.steps).collect();
+        for chunk in steps.chunks(INSERT_CHUNK) {
+            upsert_steps(&mut tx, chunk)?;
+        }
+        let deliveries: Vec<&DeliveryRecord> =
+            stored.iter().flat_map(|item| &item.deliveries).collect();
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            crate::endpoints::insert_deliveries(&mut tx, chunk)?;
         }
         tx.commit().await?;
         Ok(new)
@@ -578,7 +579,7 @@ impl ExecutionStore for Database {
 
     async fn insert_execution(&self, e: &ExecutionRecord) -> StoreResult<()> {
         let mut tx = self.write_tx();
-        insert_executions(&mut tx, std::slice::from_ref(e))?;
+        insert_executions(&mut tx, &[e])?;
         tx.commit().await?;
         Ok(())
     }

@@ -9,8 +9,10 @@
 //! commit, and no event is acknowledged before its commit. A failed commit answers every event
 //! of the batch with the error (Dialpad retries on a 5xx).
 //!
-//! An execution that can start here at once is stored already leased to this process and
-//! handed to the executor, with no claim (`executions/slots.rs`); the others are stored queued
+//! Routing runs in the request, before the writer: an execution whose steps are all
+//! self-contained runs there to its end and is stored finished (`executions/at_ingest.rs`). Of
+//! the others, one that can start here at once is stored already leased to this process and
+//! handed to the executor, with no claim (`executions/slots.rs`); the rest are stored queued
 //! and signalled.
 
 use std::sync::{Arc, OnceLock};
@@ -27,7 +29,7 @@ use crate::executions::routing::EventKind;
 use crate::executions::Executions;
 use crate::ids::{new_id, AccountId};
 use crate::platform::{HookSecret, Shared};
-use crate::store::{EventRecord, HookStore, StoreError};
+use crate::store::{EventRecord, HookStore, IncomingEvent, StoreError};
 use crate::time::Timestamp;
 use crate::triggers;
 
@@ -59,15 +61,9 @@ pub struct Ingress {
     pub(crate) executions: Executions,
     pub(crate) shared: Shared,
     /// The group-commit writer, started on first use.
-    pub(crate) writer: Arc<OnceLock<Batcher<Arrival, Result<Landed>>>>,
+    pub(crate) writer: Arc<OnceLock<Batcher<IncomingEvent, Result<Landed>>>>,
     /// The last deliveries refused here (for the events page).
     pub(crate) refused: RefusedDeliveries,
-}
-
-/// An event on its way to the store.
-pub(crate) struct Arrival {
-    event: EventRecord,
-    kind: EventKind,
 }
 
 /// How an event landed: new or a duplicate, and the executions it started.
@@ -107,10 +103,7 @@ impl Ingress {
             received_at: Timestamp::now(),
         };
         let landed = self
-            .land(Arrival {
-                event,
-                kind: EventKind::Dialpad { keys: keys.clone() },
-            })
+            .land(event, EventKind::Dialpad { keys: keys.clone() })
             .await?;
         Ok(IngressOutcome {
             triggers: keys,
@@ -137,12 +130,12 @@ impl Ingress {
             received_at: Timestamp::now(),
         };
         let landed = self
-            .land(Arrival {
+            .land(
                 event,
-                kind: EventKind::Vendor {
+                EventKind::Vendor {
                     name: name.to_owned(),
                 },
-            })
+            )
             .await?;
         Ok(landed.executions)
     }
@@ -163,9 +156,20 @@ impl Ingress {
         found.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
     }
 
-    /// Hands the event to the writer and waits until it is stored (or refused, or withdrawn
-    /// unstored after `QUEUE_DEADLINE` in the queue).
-    async fn land(&self, arrival: Arrival) -> Result<Landed> {
+    /// Routes the event (running to their end the executions that can), hands it to the
+    /// writer and waits until it is stored (or refused, or withdrawn unstored after
+    /// `QUEUE_DEADLINE` in the queue).
+    async fn land(&self, event: EventRecord, kind: EventKind) -> Result<Landed> {
+        let executions = &self.executions;
+        let Some(routes) = executions.routes(&event.account_id).await? else {
+            return Err(Error::not_found(
+                Resource::Account,
+                event.account_id.as_str(),
+            ));
+        };
+        let started = executions.route(&routes, &event, &kind, Timestamp::now());
+        let mut incoming = IncomingEvent::new(event, started);
+        executions.run_at_ingest(&routes, &mut incoming).await;
         let writer = self.writer.get_or_init(|| {
             let executions = self.executions.clone();
             Batcher::spawn(MAX_BATCH, QUEUE, move |batch| {
@@ -173,7 +177,7 @@ impl Ingress {
                 async move { land_batch(&executions, batch).await }
             })
         });
-        match writer.submit_within(arrival, QUEUE_DEADLINE).await {
+        match writer.submit_within(incoming, QUEUE_DEADLINE).await {
             Submitted::Done(landed) => landed,
             Submitted::Withdrawn => Err(Error::Store(StoreError::Unavailable(
                 "the database did not take the event in time; it was not stored".into(),
@@ -183,45 +187,33 @@ impl Ingress {
     }
 }
 
-/// Routes a batch of events and stores them, with their executions, in one transaction.
-async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<Landed>> {
+/// Stores a batch of routed events, with their executions, in one transaction.
+async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> Vec<Result<Landed>> {
     let now = Timestamp::now();
-    // Per arrival: its place in the stored batch, or why it was refused before storing.
-    let mut places: Vec<Result<usize>> = Vec::with_capacity(batch.len());
-    let mut stored = Vec::with_capacity(batch.len());
-    for Arrival { event, kind } in batch {
-        match executions.routes(&event.account_id).await {
-            Ok(Some(routes)) => {
-                let mut started = executions.route(&routes, &event, &kind, now);
-                executions.start_at_ingest(&mut started, now);
-                places.push(Ok(stored.len()));
-                stored.push((event, started));
-            }
-            Ok(None) => places.push(Err(Error::not_found(
-                Resource::Account,
-                event.account_id.as_str(),
-            ))),
-            Err(e) => places.push(Err(e)),
-        }
+    for incoming in &mut batch {
+        executions.start_at_ingest(&mut incoming.executions, now);
     }
-    let new = match executions.executions.record_events(&stored).await {
+    let new = match executions.executions.record_events(&batch).await {
         Ok(new) => new,
         Err(e) => {
             tracing::warn!(
-                events = stored.len(),
+                events = batch.len(),
                 "storing a batch of events failed: {e}"
             );
-            executions.ingest_failed(&stored);
-            return places
-                .into_iter()
-                .map(|place| place.and_then(|_| Err(Error::Store(e.replicate()))))
+            executions.ingest_failed(&batch);
+            return batch
+                .iter()
+                .map(|_| Err(Error::Store(e.replicate())))
                 .collect();
         }
     };
     let mut queued = Vec::new();
-    for ((event, started), &new) in stored.iter().zip(&new) {
-        executions.shared.metrics().event(&event.source, !new);
-        queued.extend(executions.ingested(event, started, new));
+    for (incoming, &new) in batch.iter().zip(&new) {
+        executions
+            .shared
+            .metrics()
+            .event(&incoming.event.source, !new);
+        queued.extend(executions.ingested(incoming, new));
     }
     // Told after the events are answered, not before: telling other processes is a database
     // round trip per shard, and a lost signal only delays (the executors also look).
@@ -229,15 +221,14 @@ async fn land_batch(executions: &Executions, batch: Vec<Arrival>) -> Vec<Result<
         let telling = executions.clone();
         tokio::spawn(async move { telling.queued(&queued).await });
     }
-    places
-        .into_iter()
-        .map(|place| {
-            let i = place?;
-            let (_, started) = &stored[i];
+    batch
+        .iter()
+        .zip(new)
+        .map(|(incoming, new)| {
             Ok(Landed {
-                new: new[i],
-                executions: if new[i] {
-                    started.iter().map(|e| e.id.clone()).collect()
+                new,
+                executions: if new {
+                    incoming.executions.iter().map(|e| e.id.clone()).collect()
                 } else {
                     Vec::new()
                 },

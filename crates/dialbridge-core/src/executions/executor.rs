@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::interpreter::{Flow, Interpreter};
+use super::routing::AccountRoutes;
 use super::Executions;
 use crate::batch::Batcher;
 use crate::error::{Error, Resource, Result};
@@ -263,7 +264,8 @@ impl Executions {
                     format!("{} version {}", execution.workflow_key, execution.version),
                 )
             })?;
-        let ctx = self.execution_context(execution).await?;
+        let routes = self.routes(&execution.account_id).await?;
+        let ctx = context(routes.as_deref(), execution);
         let journal = if resumed {
             self.executions.list_steps(&execution.id).await?
         } else {
@@ -272,36 +274,35 @@ impl Executions {
         let interpreter = slot.insert(Interpreter::new(self, execution, journal, ctx, cancel));
         interpreter.run(&definition).await
     }
+}
 
-    /// What templates see: `event`, `account`, `config`, `steps`, `execution`.
-    pub(crate) async fn execution_context(&self, execution: &ExecutionRecord) -> Result<Value> {
-        let routes = self.routes(&execution.account_id).await?;
-        let account = routes.as_ref().map_or_else(
-            || json!({ "id": execution.account_id, "name": null, "metadata": {} }),
-            |r| r.account.clone(),
-        );
-        let config = routes
-            .as_ref()
-            .and_then(|r| {
-                r.routes
-                    .iter()
-                    .find(|route| route.workflow_key == execution.workflow_key)
-            })
-            .map_or_else(|| json!({}), |route| route.config.clone());
-        Ok(json!({
-            "event": execution.event,
-            "account": account,
-            "config": config,
-            "steps": {},
-            "execution": {
-                "id": execution.id,
-                "workflow": execution.workflow_key,
-                "version": execution.version,
-                "trigger": execution.trigger,
-                "started_at": execution.created_at.as_millis(),
-            },
-        }))
-    }
+/// What templates of `execution` see: `event`, `account`, `config`, `steps`, `execution`, with
+/// its account's routes (`None`: the account is gone).
+pub(crate) fn context(routes: Option<&AccountRoutes>, execution: &ExecutionRecord) -> Value {
+    let account = routes.map_or_else(
+        || json!({ "id": execution.account_id, "name": null, "metadata": {} }),
+        |r| r.account.clone(),
+    );
+    let config = routes
+        .and_then(|r| {
+            r.routes
+                .iter()
+                .find(|route| route.workflow_key == execution.workflow_key)
+        })
+        .map_or_else(|| json!({}), |route| route.config.clone());
+    json!({
+        "event": execution.event,
+        "account": account,
+        "config": config,
+        "steps": {},
+        "execution": {
+            "id": execution.id,
+            "workflow": execution.workflow_key,
+            "version": execution.version,
+            "trigger": execution.trigger,
+            "started_at": execution.created_at.as_millis(),
+        },
+    })
 }
 
 /// An account of a held shard, as the dispatcher tracks it. What runs of it, and whether it

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -44,6 +45,11 @@ pub struct Interpreter<'a> {
     /// What templates see.
     ctx: Value,
     cancel: &'a CancellationToken,
+    /// Run at ingest (`at_ingest.rs`): each evaluation must succeed within the small budget.
+    at_ingest: bool,
+    /// At ingest, an evaluation did not succeed within the small budget (it needs more, or it
+    /// fails): the run's outcome is not to be used, the executor runs the execution instead.
+    gave_up: AtomicBool,
 }
 
 type Walk<'b> = Pin<Box<dyn Future<Output = Result<Flow, Error>> + Send + 'b>>;
@@ -69,7 +75,45 @@ impl<'a> Interpreter<'a> {
             next_seq,
             ctx,
             cancel,
+            at_ingest: false,
+            gave_up: AtomicBool::new(false),
         }
+    }
+
+    /// A new execution's interpreter at ingest: its templates run within the small budget
+    /// (microseconds) where they are called, and one that does not succeed there ends the
+    /// run's use (`gave_up`).
+    pub fn at_ingest(
+        executions: &'a Executions,
+        execution: &'a ExecutionRecord,
+        ctx: Value,
+        cancel: &'a CancellationToken,
+    ) -> Self {
+        Interpreter {
+            at_ingest: true,
+            ..Interpreter::new(executions, execution, Vec::new(), ctx, cancel)
+        }
+    }
+
+    /// Whether an evaluation at ingest did not succeed within the small budget.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up.load(Ordering::Relaxed)
+    }
+
+    /// Runs template work: at ingest within the small budget only, else `off_the_runtime`.
+    fn evaluate<T>(
+        &self,
+        work: impl Fn() -> Result<T, template::TemplateError>,
+    ) -> Result<T, template::TemplateError> {
+        if !self.at_ingest {
+            return off_the_runtime(work);
+        }
+        template::within_small_budget(&work).ok_or_else(|| {
+            self.gave_up.store(true, Ordering::Relaxed);
+            template::TemplateError {
+                message: "not within the small budget at ingest; the executor runs it".into(),
+            }
+        })
     }
 
     /// The entries recorded since the journal was last written (for the final write).
@@ -230,19 +274,22 @@ impl StepRun<'_, '_> {
     }
 
     /// Renders the templates in `value` (see `template::render`), within the template budget
-    /// and off the async workers.
+    /// and off the async workers (at ingest: within the small budget, see `evaluate`).
     pub fn render(&self, value: &Value) -> Result<Value, template::TemplateError> {
-        off_the_runtime(|| template::render(value, self.ctx()))
+        self.interpreter
+            .evaluate(|| template::render(value, self.ctx()))
     }
 
     /// Evaluates an expression to a JSON value, like `render`.
     pub fn eval(&self, expr: &str) -> Result<Value, template::TemplateError> {
-        off_the_runtime(|| template::eval(expr, self.ctx()))
+        self.interpreter
+            .evaluate(|| template::eval(expr, self.ctx()))
     }
 
     /// Evaluates an expression for its truth, like `render`.
     pub fn eval_bool(&self, expr: &str) -> Result<bool, template::TemplateError> {
-        off_the_runtime(|| template::eval_bool(expr, self.ctx()))
+        self.interpreter
+            .evaluate(|| template::eval_bool(expr, self.ctx()))
     }
 
     /// For a kind that puts names in scope for the steps inside it (a loop's item).

@@ -1,9 +1,11 @@
 //! Executions: durable runs of a workflow version for an account. Started by triggers
 //! (`start_from_event`, shared by Dialpad events and vendor events; `start_api`; schedules in
 //! `scheduler.rs`), claimed and run by the executor (`executor.rs`, steps walked by
-//! `interpreter.rs`, each kind run by its module in `workflows/steps/`), listed, read, cancelled
+//! `interpreter.rs`, each kind run by its module in `workflows/steps/`) — or, for a workflow of
+//! `set` and `if` steps, run to its end at ingest (`at_ingest.rs`) — listed, read, cancelled
 //! and replayed.
 
+mod at_ingest;
 mod executor;
 mod interpreter;
 pub(crate) mod routing;

@@ -12,7 +12,9 @@
 //!   overtake work it knows is waiting;
 //! - the account and the process both have room.
 //!
-//! Otherwise the execution is stored queued and claimed as before.
+//! Otherwise the execution is stored queued and claimed as before. Under the same conditions,
+//! an execution of a self-contained workflow runs to its end before the commit instead
+//! (`at_ingest.rs`), holding its room only while its steps run.
 //!
 //! An execution stored leased counts as claimed once. If this process dies before the execution
 //! ends, its lease runs out and the next claim resumes it from its journal, like any claimed
@@ -25,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::Executions;
 use crate::ids::AccountId;
-use crate::store::{Claimed, EventRecord, ExecutionRecord, ExecutionStatus};
+use crate::store::{Claimed, ExecutionRecord, ExecutionStatus, IncomingEvent};
 use crate::time::Timestamp;
 
 /// See the module's documentation.
@@ -62,6 +64,12 @@ struct State {
 }
 
 impl State {
+    /// Takes room for one execution of `account` started by ingest, if the executor runs, the
+    /// account has no due work waiting, and there is room.
+    fn start_at_ingest(&mut self, account: &AccountId) -> bool {
+        self.open && !self.paused && !self.waiting.contains(account) && self.take(account, 1) == 1
+    }
+
     /// Takes room for up to `want` executions of `account`; answers how many it got.
     fn take(&mut self, account: &AccountId, want: u32) -> u32 {
         let busy = self.busy.get(account).copied().unwrap_or(0);
@@ -74,6 +82,18 @@ impl State {
             self.total += got as usize;
         }
         got
+    }
+}
+
+/// Room for one execution of an account, given back on drop.
+pub(crate) struct Room<'s> {
+    slots: &'s Slots,
+    account: &'s AccountId,
+}
+
+impl Drop for Room<'_> {
+    fn drop(&mut self) {
+        self.slots.give_back(self.account, 1);
     }
 }
 
@@ -173,14 +193,27 @@ impl Slots {
     /// execution counts as handed.
     pub(crate) fn start_at_ingest(&self, account: &AccountId, execution: &str) -> bool {
         let mut state = self.state();
-        let room = state.open
-            && !state.paused
-            && !state.waiting.contains(account)
-            && state.take(account, 1) == 1;
+        let room = state.start_at_ingest(account);
         if room {
             state.handed.insert(execution.to_owned());
         }
         room
+    }
+
+    /// Ingest: takes room to run an execution of `account` to its end before its event's
+    /// commit (`at_ingest.rs`), under the same conditions as `start_at_ingest`. The room is
+    /// given back when the answer is dropped: as soon as the steps ran, or when the request
+    /// running them goes away.
+    pub(crate) fn run_at_ingest<'s>(&'s self, account: &'s AccountId) -> Option<Room<'s>> {
+        // Built only when taken: a `Room` gives back on drop.
+        if self.state().start_at_ingest(account) {
+            Some(Room {
+                slots: self,
+                account,
+            })
+        } else {
+            None
+        }
     }
 
     /// Ingest: an execution started at ingest was stored; the dispatcher runs it.
@@ -239,7 +272,9 @@ impl Executions {
         let lease = self.shared.settings().executor.lease;
         let ownership = self.shared.ownership();
         for execution in started {
-            if ownership.holds(execution.shard)
+            // One that ran to its end at ingest (`at_ingest.rs`) is stored finished.
+            if !execution.status.is_finished()
+                && ownership.holds(execution.shard)
                 && self
                     .slots
                     .start_at_ingest(&execution.account_id, &execution.id)
@@ -253,36 +288,35 @@ impl Executions {
 
     /// Ingest, when the commit failed: the room of the executions started at ingest is given
     /// back, and the dispatcher told to give back their leases in case the commit happened.
-    pub(crate) fn ingest_failed(&self, stored: &[(EventRecord, Vec<ExecutionRecord>)]) {
+    pub(crate) fn ingest_failed(&self, batch: &[IncomingEvent]) {
         let mut any = false;
-        for (event, started) in stored {
-            any |= started.iter().any(|e| e.lease_owner.is_some());
-            self.ingested(event, started, false);
+        for incoming in batch {
+            any |= incoming.executions.iter().any(|e| e.lease_owner.is_some());
+            self.ingested(incoming, false);
         }
         if any {
             self.slots.commit_unsure();
         }
     }
 
-    /// Ingest, after the commit: the executions `event` started. Those leased here run at once
-    /// (when `stored`); the others are answered, to be signalled as queued work. Not `stored`
-    /// (a redelivery, or a failed commit): none of them exists, and their room is given back.
-    pub(crate) fn ingested(
-        &self,
-        event: &EventRecord,
-        started: &[ExecutionRecord],
-        stored: bool,
-    ) -> Vec<ExecutionRecord> {
+    /// Ingest, after the commit: the executions an event started. Those leased here run at
+    /// once (when `stored`), those that ran to their end at ingest are reported finished; the
+    /// others are answered, to be signalled as queued work. Not `stored` (a redelivery, or a
+    /// failed commit): none of them exists, and the room of those leased here is given back.
+    pub(crate) fn ingested(&self, incoming: &IncomingEvent, stored: bool) -> Vec<ExecutionRecord> {
         let mut queued = Vec::new();
-        for execution in started {
+        for execution in &incoming.executions {
             let here = execution.lease_owner.is_some();
             if !stored {
                 if here {
                     self.slots.not_stored(&execution.account_id, &execution.id);
                 }
+            } else if execution.status.is_finished() {
+                self.shared.metrics().execution_run_at_ingest();
+                self.execution_finished(execution);
             } else if here {
                 let mut execution = execution.clone();
-                execution.event = event.payload.clone();
+                execution.event = incoming.event.payload.clone();
                 self.slots.hand_over(Claimed {
                     execution,
                     resumed: false,
@@ -334,6 +368,24 @@ mod tests {
         slots.close();
         slots.give_back(&c, 1);
         assert!(!slots.start_at_ingest(&c, "exe_6"), "closed again");
+    }
+
+    #[test]
+    fn a_run_at_ingest_holds_its_room_until_dropped() {
+        let slots = Slots::default();
+        let a = account("a");
+        assert!(
+            slots.run_at_ingest(&a).is_none(),
+            "closed until the executor runs"
+        );
+        let _receiver = slots.open(1, 4).unwrap();
+        let room = slots.run_at_ingest(&a).expect("room");
+        assert!(slots.run_at_ingest(&a).is_none(), "the account is full");
+        assert!(!slots.start_at_ingest(&a, "exe_1"), "the account is full");
+        drop(room);
+        assert_eq!(slots.busy(&a), 0, "given back when dropped");
+        slots.set_waiting(&a, true);
+        assert!(slots.run_at_ingest(&a).is_none(), "a's due work goes first");
     }
 
     #[test]

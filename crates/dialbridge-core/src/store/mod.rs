@@ -331,6 +331,31 @@ pub struct EventRecord {
     pub received_at: Timestamp,
 }
 
+/// An event to store with the executions it starts (`ExecutionStore::record_events`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingEvent {
+    pub event: EventRecord,
+    /// Queued, leased to the storing process, or already finished: an execution that ran to
+    /// its end at ingest (`executions/at_ingest.rs`).
+    pub executions: Vec<ExecutionRecord>,
+    /// The step journals of the executions that already finished.
+    pub steps: Vec<StepRecord>,
+    /// Their vendor-webhook deliveries (`execution.succeeded`/`failed`).
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+impl IncomingEvent {
+    /// An event with executions that have not run yet.
+    pub fn new(event: EventRecord, executions: Vec<ExecutionRecord>) -> Self {
+        IncomingEvent {
+            event,
+            executions,
+            steps: Vec::new(),
+            deliveries: Vec::new(),
+        }
+    }
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
@@ -535,21 +560,18 @@ pub struct ExecutionFilter {
 
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
-    /// In one transaction (a group commit): stores each event with its executions, except an
-    /// event whose `dedupe_key` exists for its account (stored before, or earlier in the batch),
-    /// which stores nothing. Answers, per event, whether it was new. All or nothing: on an
-    /// error nothing of the batch is stored.
-    async fn record_events(
-        &self,
-        batch: &[(EventRecord, Vec<ExecutionRecord>)],
-    ) -> StoreResult<Vec<bool>>;
+    /// In one transaction (a group commit): stores each event with its executions and their
+    /// steps and deliveries, except an event whose `dedupe_key` exists for its account (stored
+    /// before, or earlier in the batch), which stores nothing. Answers, per event, whether it
+    /// was new. All or nothing: on an error nothing of the batch is stored.
+    async fn record_events(&self, batch: &[IncomingEvent]) -> StoreResult<Vec<bool>>;
     /// `record_events` for one event.
     async fn record_event(
         &self,
         event: &EventRecord,
         executions: &[ExecutionRecord],
     ) -> StoreResult<bool> {
-        let batch = [(event.clone(), executions.to_vec())];
+        let batch = [IncomingEvent::new(event.clone(), executions.to_vec())];
         Ok(self.record_events(&batch).await?.first() == Some(&true))
     }
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;

@@ -146,6 +146,18 @@ fn count_steps(steps: &[Step]) -> usize {
 /// `retry.backoff` when not given.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Whether these steps and every step inside them are self-contained (`Kind::SELF_CONTAINED`).
+fn all_self_contained(steps: &[Step]) -> bool {
+    steps.iter().all(|step| {
+        step.kind.is_self_contained()
+            && step
+                .kind
+                .children()
+                .into_iter()
+                .all(|(_, inner)| all_self_contained(inner))
+    })
+}
+
 impl Definition {
     /// Parses YAML or JSON (YAML for `application/yaml`, `application/x-yaml`, `text/yaml`,
     /// `text/x-yaml`; JSON otherwise) into the model and validates it, reporting every problem
@@ -179,6 +191,12 @@ impl Definition {
         } else {
             Err(problems)
         }
+    }
+
+    /// Whether every step, nested ones included, runs within dialbridge and at once (`set`,
+    /// `if`): a run is then decided by what its templates see (`executions/at_ingest.rs`).
+    pub(crate) fn is_self_contained(&self) -> bool {
+        all_self_contained(&self.steps)
     }
 
     /// Reads a definition from its JSON form (the stored normalised JSON, or a decoded request

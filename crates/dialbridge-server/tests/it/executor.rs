@@ -384,6 +384,78 @@ async fn each_execution_sees_its_own_workflows_config() {
     app.shutdown().await;
 }
 
+/// What `GET /metrics` shows for the unlabelled counter `name`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await;
+    let text = metrics.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// A workflow of `set` and `if` steps runs to its end before its event is answered: the event's
+/// answer names an execution already stored finished, with its steps. One whose template needs
+/// more than the small budget, and one that reaches outside, run in the executor as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered() {
+    const AT_INGEST: &str = "dialbridge_executions_run_at_ingest_total";
+    let (_server, url) = SlowServer::start().await;
+    let app = app_with(&[], &["acme"]).await;
+    let tally = json!([
+        { "id": "seen", "set": { "n": "{{ event.n }}" } },
+        { "id": "big", "if": "event.n > 1", "then": [{ "id": "note", "set": { "size": "big" } }] },
+    ]);
+    save(&app, "tally", tally, &["acme"]).await;
+    let long = json!([{ "id": "digits", "set": { "all": "{% for i in range(2000) %}{{ i % 10 }}{% endfor %}" } }]);
+    save(&app, "long", long, &["acme"]).await;
+    save(
+        &app,
+        "outside",
+        json!([slow_step("call", &url, "/x", 0)]),
+        &["acme"],
+    )
+    .await;
+    assert_eq!(counter(&app, AT_INGEST).await, 0);
+
+    let post = |key: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/accounts/acme/events/{key}");
+            let (status, body) = app.call(Method::POST, &path, Some(json!({ "n": 2 }))).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            body["executions"][0].as_str().unwrap().to_owned()
+        }
+    };
+    let id = post("tally").await;
+    let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(execution["status"], "succeeded", "{execution:#}");
+    let steps: Vec<(&str, &str)> = execution["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("seen", "succeeded"),
+            ("big", "succeeded"),
+            ("big.note", "succeeded")
+        ],
+        "{execution:#}"
+    );
+    assert_eq!(execution["steps"][0]["output"]["n"], 2, "{execution:#}");
+    assert_eq!(counter(&app, AT_INGEST).await, 1);
+
+    let long = wait_finished(&app, &post("long").await).await;
+    assert_eq!(long["status"], "succeeded", "{long:#}");
+    let all = long["steps"][0]["output"]["all"].as_str().unwrap();
+    assert_eq!(all.len(), 2000, "the executor ran it with the whole budget");
+    let outside = wait_finished(&app, &post("outside").await).await;
+    assert_eq!(outside["status"], "succeeded", "{outside:#}");
+    assert_eq!(counter(&app, AT_INGEST).await, 1, "neither ran at ingest");
+}
+
 /// Work this process was not told of (stored by another process whose signal was lost) is
 /// found by the fallback look, every `--execution-poll-ms`, and runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -19,6 +19,7 @@ conformance!(
     record_event_dedupes,
     record_event_is_one_transaction,
     record_events_is_a_group_commit,
+    an_execution_finished_at_ingest_is_stored_with_its_journal,
     executions_read_their_event,
     concurrent_claimers_get_disjoint_executions,
     claims_take_the_room_of_each_account,
@@ -88,6 +89,13 @@ fn event(event_id: &str, account: &str, dedupe_key: Option<&str>) -> EventRecord
         payload: json!({"call_id": 7, "nested": {"a": [1, 2.5, null, "x"]}}),
         received_at: t(100),
     }
+}
+
+fn incoming(batch: &[(EventRecord, Vec<ExecutionRecord>)]) -> Vec<IncomingEvent> {
+    batch
+        .iter()
+        .map(|(event, executions)| IncomingEvent::new(event.clone(), executions.clone()))
+        .collect()
 }
 
 fn ids(executions: &[ExecutionRecord]) -> Vec<String> {
@@ -446,7 +454,7 @@ async fn record_events_is_a_group_commit(db: &Database) {
             vec![exec("x5", "b", "w", 1, 1), exec("x6", "b", "w2", 1, 1)],
         ),
     ];
-    let new = db.record_events(&batch).await.unwrap();
+    let new = db.record_events(&incoming(&batch)).await.unwrap();
     assert_eq!(new, [true, false, false, true, true]);
     for (id, stored) in [
         ("x1", true),
@@ -481,10 +489,60 @@ async fn record_events_is_a_group_commit(db: &Database) {
             vec![exec("x1", "a", "w", 1, 1)],
         ),
     ];
-    assert!(db.record_events(&failing).await.is_err());
+    assert!(db.record_events(&incoming(&failing)).await.is_err());
     assert!(db.get_event("f1").await.unwrap().is_none());
     assert!(db.get_execution("y1").await.unwrap().is_none());
     assert_eq!(db.record_events(&[]).await.unwrap(), Vec::<bool>::new());
+}
+
+/// An execution that ran to its end at ingest is stored finished in its event's commit, with
+/// its steps and deliveries, and is never claimed; the run of a redelivery stores nothing.
+async fn an_execution_finished_at_ingest_is_stored_with_its_journal(db: &Database) {
+    db.put_endpoint(&endpoint("ep", &[], 10)).await.unwrap();
+    db.record_event(&event("first", "a", Some("k1")), &[])
+        .await
+        .unwrap();
+    let ran = |exec_id: &str, event: EventRecord, delivery_id: &str| {
+        let mut execution = exec(exec_id, "a", "w", 1, 1);
+        execution.event = serde_json::Value::Null;
+        execution.event_id = Some(event.id.clone());
+        execution.status = ExecutionStatus::Succeeded;
+        execution.updated_at = t(2);
+        execution.finished_at = Some(t(2));
+        IncomingEvent {
+            event,
+            executions: vec![execution],
+            steps: vec![StepRecord {
+                execution_id: exec_id.into(),
+                output: Some(json!({"n": 1})),
+                finished_at: Some(t(2)),
+                ..step("s", 0, StepStatus::Succeeded)
+            }],
+            deliveries: vec![delivery(delivery_id, "ep", 2, 2)],
+        }
+    };
+    let batch = [
+        ran("x1", event("e1", "a", Some("k2")), "m1"),
+        ran("x2", event("e2", "a", Some("k1")), "m2"),
+    ];
+    assert_eq!(db.record_events(&batch).await.unwrap(), [true, false]);
+    let stored = db.get_execution("x1").await.unwrap().unwrap();
+    assert_eq!(stored.status, ExecutionStatus::Succeeded);
+    assert_eq!(stored.finished_at, Some(t(2)));
+    assert_eq!(stored.lease_owner, None);
+    assert_eq!(stored.event, event("e1", "a", None).payload);
+    assert_eq!(db.list_steps("x1").await.unwrap(), batch[0].steps);
+    assert!(db.get_execution("x2").await.unwrap().is_none());
+    assert!(db.list_steps("x2").await.unwrap().is_empty());
+    let queued: Vec<String> = db
+        .list_deliveries("ep", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(queued, ["m1"], "the redelivery's run queued nothing");
+    assert!(claim(db, "one", 10, 60_000, &[("a", 5)]).await.is_empty());
 }
 
 async fn executions_read_their_event(db: &Database) {
@@ -1355,7 +1413,10 @@ async fn redeliveries_are_counted_on_the_stored_event(db: &Database) {
         (event("copy-2", "a", Some("call:1")), Vec::new()),
         (event("other", "b", Some("call:1")), Vec::new()),
     ];
-    assert_eq!(db.record_events(&batch).await.unwrap(), [false, true]);
+    assert_eq!(
+        db.record_events(&incoming(&batch)).await.unwrap(),
+        [false, true]
+    );
     let ids: Vec<String> = ["first", "keyless", "other", "copy-1"]
         .into_iter()
         .map(String::from)
@@ -1374,7 +1435,7 @@ async fn redeliveries_are_counted_on_the_stored_event(db: &Database) {
         (event("copy-4", "a", Some("call:1")), Vec::new()),
     ];
     assert_eq!(
-        db.record_events(&batch).await.unwrap(),
+        db.record_events(&incoming(&batch)).await.unwrap(),
         [true, false, false, false]
     );
     let ids: Vec<String> = ["first", "new"].into_iter().map(String::from).collect();
@@ -1411,7 +1472,10 @@ async fn a_key_stored_by_an_older_version_still_matches_its_redelivery(db: &Data
             Vec::new(),
         ),
     ];
-    assert_eq!(db.record_events(&batch).await.unwrap(), [false, true, true]);
+    assert_eq!(
+        db.record_events(&incoming(&batch)).await.unwrap(),
+        [false, true, true]
+    );
     for (event_id, stored) in [
         ("before-upgrade", true),
         ("redelivered", false),
@@ -2017,13 +2081,13 @@ async fn retention_removes_only_old_settled_history(db: &Database) {
     };
     let old_event = at(event(&id_at("evt", old, 1), "a", Some("k-old")), old);
     let young_event = at(event(&id_at("evt", young, 2), "a", Some("k-young")), young);
-    db.record_events(&[
+    db.record_events(&incoming(&[
         (
             old_event.clone(),
             vec![old_done.clone(), odd_done.clone(), old_waiting.clone()],
         ),
         (young_event.clone(), vec![young_done.clone()]),
-    ])
+    ]))
     .await
     .unwrap();
     for execution in [&old_done, &young_done] {
@@ -2093,7 +2157,7 @@ async fn retention_removes_only_old_settled_history(db: &Database) {
     // still a redelivery.
     let again = |key: &str, n: u32| (event(&id_at("evt", now, n), "a", Some(key)), vec![]);
     assert_eq!(
-        db.record_events(&[again("k-old", 10), again("k-young", 11)])
+        db.record_events(&incoming(&[again("k-old", 10), again("k-young", 11)]))
             .await
             .unwrap(),
         [true, false]

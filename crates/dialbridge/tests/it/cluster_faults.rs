@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 
 use crate::support::cluster::{
-    emulator, hangup_workflow, one_at_a_time, post_events, postgres_server, serve, serve_args, Api,
-    Db, Emu, Fleet, Hook, Proc,
+    emulator, hangup_workflow, hangup_workflow_for_the_executor, one_at_a_time, post_events,
+    postgres_server, serve, serve_args, Api, Db, Emu, Fleet, Hook, Proc,
 };
 use crate::support::proxy::Proxy;
 
@@ -401,7 +401,9 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
 async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_database_is_back() {
     let proxy = Proxy::start(&postgres_server()).await;
     let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
-    fleet.accounts(1, "hangup", hangup_workflow()).await;
+    fleet
+        .accounts(1, "hangup", hangup_workflow_for_the_executor())
+        .await;
     let node = &fleet.nodes[0];
     let hook = fleet.hooks[0].clone();
     // A first event, so that what ingest reads (the hook, the account's workflows) is cached.
@@ -435,6 +437,52 @@ async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_datab
         fleet.db.number("SELECT COUNT(*) FROM executions").await,
         2,
         "the redelivery started nothing"
+    );
+    fleet.stop().await;
+}
+
+/// The same with a workflow of one `set` step, which runs to its end before the commit
+/// (`at_ingest.rs`): the commit whose answer was lost stored the execution finished, nothing
+/// is leased, and Dialpad's redelivery after the 503 starts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+)]
+async fn an_ingest_commit_whose_answer_is_lost_keeps_the_execution_it_ran_once() {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    fleet.accounts(1, "hangup", hangup_workflow()).await;
+    let node = &fleet.nodes[0];
+    let hook = fleet.hooks[0].clone();
+    assert_eq!(post_bounded(&hook, &node.base, 1).await.0, 200);
+    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    proxy.set_latency(Duration::from_millis(1_500));
+    let (base, jwt) = (node.base.clone(), hook.event(0));
+    let first = jwt.clone();
+    let delivery = tokio::spawn(async move { deliver_bounded(&hook, &base, first).await });
+    // The second execution is committed, finished, while the answer waits in the proxy.
+    wait_until_some(
+        &fleet,
+        "SELECT COUNT(*) - 1 FROM executions WHERE status = 'succeeded'",
+        Duration::from_secs(20),
+    )
+    .await;
+    proxy.cut();
+    assert_eq!(
+        delivery.await.unwrap(),
+        503,
+        "a delivery whose commit was not confirmed is answered 503"
+    );
+    proxy.set_latency(Duration::ZERO);
+    proxy.restore();
+    assert_eq!(deliver_bounded(&fleet.hooks[0], &node.base, jwt).await, 200);
+    assert_eq!(fleet.db.events_not_run_once().await, vec![]);
+    assert_eq!(
+        fleet.db.statuses().await,
+        vec![("succeeded".to_owned(), 2)],
+        "the redelivery started nothing; {}",
+        fleet.logs()
     );
     fleet.stop().await;
 }

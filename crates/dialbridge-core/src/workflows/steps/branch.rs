@@ -34,6 +34,7 @@ impl IfStep {
 impl Kind for IfStep {
     const KEY: &'static str = "if";
     const OTHER_KEYS: &'static [&'static str] = &["then", "else"];
+    const SELF_CONTAINED: bool = true;
 
     fn parse(read: &mut Reader, step: &Map<String, Value>, path: &str) -> Option<Self> {
         let condition = read.required_string(step, path, "if");

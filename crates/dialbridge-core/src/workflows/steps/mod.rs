@@ -37,6 +37,10 @@ pub(crate) trait Kind: Sized {
     /// Whether its inner steps run once per item: they are inside a loop, and their output is
     /// visible only there.
     const LOOP: bool = false;
+    /// Whether it runs within dialbridge and at once: it reaches nothing outside, never waits
+    /// and never retries, so what it does is decided by what templates see, and its work is
+    /// bounded by its templates' budget. Its inner steps are judged on their own.
+    const SELF_CONTAINED: bool = false;
 
     /// Reads the kind from its step's object at `path`; every structural problem goes to `read`.
     fn parse(read: &mut Reader, step: &Map<String, Value>, path: &str) -> Option<Self>;
@@ -113,6 +117,12 @@ macro_rules! step_kinds {
             pub(crate) fn is_loop(&self) -> bool {
                 match self {
                     $(StepKind::$variant(_) => <$kind as Kind>::LOOP,)+
+                }
+            }
+
+            pub(crate) fn is_self_contained(&self) -> bool {
+                match self {
+                    $(StepKind::$variant(_) => <$kind as Kind>::SELF_CONTAINED,)+
                 }
             }
 

@@ -18,6 +18,7 @@ pub struct SetStep {
 
 impl Kind for SetStep {
     const KEY: &'static str = "set";
+    const SELF_CONTAINED: bool = true;
 
     fn parse(read: &mut Reader, step: &Map<String, Value>, path: &str) -> Option<Self> {
         let values = read.object(&step["set"], &join(path, "set"))?;

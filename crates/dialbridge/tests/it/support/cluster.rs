@@ -520,12 +520,27 @@ impl Db {
     }
 }
 
-/// The workflow most proofs run: `call.hangup` → one `set` step.
+/// The workflow most proofs run: `call.hangup` → one `set` step. It runs at ingest where the
+/// process storing the event holds the account's shard (`at_ingest.rs`), else in the
+/// executor of the shard's holder.
 pub fn hangup_workflow() -> Value {
     json!({
         "name": "Hangup",
         "trigger": { "type": "call.hangup" },
         "steps": [ { "id": "note", "set": { "call": "{{ event.call_id }}" } } ],
+    })
+}
+
+/// `hangup_workflow` with its step inside a `for_each`: not self-contained, so it never runs
+/// at ingest (`at_ingest.rs`) and each execution goes through the executor — started at ingest
+/// (leased), or claimed.
+pub fn hangup_workflow_for_the_executor() -> Value {
+    json!({
+        "name": "Hangup",
+        "trigger": { "type": "call.hangup" },
+        "steps": [ { "id": "each", "for_each": "[event.call_id]", "steps": [
+            { "id": "note", "set": { "call": "{{ item }}" } },
+        ] } ],
     })
 }
 

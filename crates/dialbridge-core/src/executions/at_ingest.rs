@@ -1,0 +1,98 @@
+//! Executions that run to their end at ingest. A workflow whose steps are all `set` and `if`
+//! (`Kind::SELF_CONTAINED`) reaches nothing outside dialbridge and never waits: its run is
+//! decided by what its templates see (the event, the account, its config). When such an
+//! execution could start at once where its event is stored — the conditions of `slots.rs`: this
+//! process holds the account's shard, its executor runs, the account has no due work waiting
+//! and has room — ingest runs it before the event's commit and stores it finished, with its step
+//! journal and its vendor-webhook deliveries, in the event's own commit. Per event that saves
+//! the hand-over to the dispatcher, a journal write, and the update that finished the
+//! execution (on PostgreSQL a new version of its row, with an entry in each of its indexes).
+//!
+//! Nothing of the run is seen before the commit: when the event is a redelivery or the commit
+//! fails, none of it exists, as for any execution of that event. The run holds room of the
+//! account only while its steps run. Each of its evaluations must finish within the templates'
+//! small budget (microseconds), so ingest never waits on a large one; an evaluation that needs
+//! more, or anything unexpected, leaves the execution to start as before, and the executor runs
+//! it from its first step with the whole budget.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::executor::context;
+use super::interpreter::{Flow, Interpreter};
+use super::routing::{AccountRoutes, Route};
+use super::Executions;
+use crate::store::{ExecutionRecord, ExecutionStatus, IncomingEvent, StepRecord};
+use crate::time::Timestamp;
+
+impl Executions {
+    /// Ingest, before the event goes to the writer: runs to their end the executions of
+    /// `incoming` that can (see the module's documentation), and adds their steps and
+    /// deliveries to it.
+    pub(crate) async fn run_at_ingest(&self, routes: &AccountRoutes, incoming: &mut IncomingEvent) {
+        let ownership = self.shared.ownership();
+        for execution in &mut incoming.executions {
+            let Some(route) = routes.routes.iter().find(|r| {
+                r.workflow_key == execution.workflow_key && r.version == execution.version
+            }) else {
+                continue;
+            };
+            if !route.definition.is_self_contained() || !ownership.holds(execution.shard) {
+                continue;
+            }
+            let Some(room) = self.slots.run_at_ingest(&execution.account_id) else {
+                continue;
+            };
+            let ran = self
+                .run_to_end(routes, route, execution, &incoming.event.payload)
+                .await;
+            drop(room);
+            let Some((finished, steps)) = ran else {
+                continue;
+            };
+            let deliveries = self
+                .vendor_webhooks
+                .deliveries_for_execution(&finished)
+                .await;
+            *execution = finished;
+            incoming.steps.extend(steps);
+            incoming.deliveries.extend(deliveries);
+        }
+    }
+
+    /// Runs `execution` (of `route`, started by an event with `payload`) through its steps;
+    /// answers it finished, with its journal, or `None` when the run is not to be used.
+    async fn run_to_end(
+        &self,
+        routes: &AccountRoutes,
+        route: &Route,
+        execution: &ExecutionRecord,
+        payload: &Value,
+    ) -> Option<(ExecutionRecord, Vec<StepRecord>)> {
+        let mut running = execution.clone();
+        running.event = payload.clone();
+        let ctx = context(Some(routes), &running);
+        let cancel = CancellationToken::new();
+        let mut interpreter = Interpreter::at_ingest(self, &running, ctx, &cancel);
+        let flow = interpreter.run(&route.definition).await;
+        if interpreter.gave_up() {
+            return None;
+        }
+        let (status, error) = match flow {
+            Ok(Flow::Done) => (ExecutionStatus::Succeeded, None),
+            Ok(Flow::Fail(error)) => (ExecutionStatus::Failed, Some(error)),
+            // Self-contained steps never wait and nothing cancels this run; a store error
+            // cannot happen without a store. Whatever it was, the executor runs it.
+            Ok(Flow::Wait(_) | Flow::Cancelled) | Err(_) => return None,
+        };
+        let steps = interpreter.take_pending();
+        let now = Timestamp::now();
+        // The stored execution keeps no copy of its event's payload (the event holds it).
+        let mut finished = execution.clone();
+        finished.status = status;
+        finished.error = error;
+        finished.finished_at = Some(now);
+        finished.updated_at = now;
+        Some((finished, steps))
+    }
+}
