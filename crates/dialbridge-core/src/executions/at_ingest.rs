@@ -1,19 +1,24 @@
 //! Executions that run to their end at ingest. A workflow whose steps are all `set` and `if`
 //! (`Kind::SELF_CONTAINED`) reaches nothing outside dialbridge and never waits: its run is
-//! decided by what its templates see (the event, the account, its config). When such an
-//! execution could start at once where its event is stored — the conditions of `slots.rs`: this
-//! process holds the account's shard, its executor runs, the account has no due work waiting
-//! and has room — ingest runs it before the event's commit and stores it finished, with its step
-//! journal and its vendor-webhook deliveries, in the event's own commit. Per event that saves
-//! the hand-over to the dispatcher, a journal write, and the update that finished the
-//! execution (on PostgreSQL a new version of its row, with an entry in each of its indexes).
+//! decided by what its templates see (the event, the account, its config). When the process
+//! storing the event holds the account's shard and its executor runs, the request that received
+//! the event runs such an execution before the event's commit and stores it finished, with its
+//! step journal and its vendor-webhook deliveries, in that commit. Per event that saves the
+//! hand-over to the dispatcher, a journal write, and the update that finished the execution (on
+//! PostgreSQL a new version of its row, with an entry in each of its indexes).
 //!
 //! Nothing of the run is seen before the commit: when the event is a redelivery or the commit
-//! fails, none of it exists, as for any execution of that event. The run holds room of the
-//! account only while its steps run. Each of its evaluations must finish within the templates'
-//! small budget (microseconds), so ingest never waits on a large one; an evaluation that needs
-//! more, or anything unexpected, leaves the execution to start as before, and the executor runs
-//! it from its first step with the whole budget.
+//! fails, none of it exists, as for any execution of that event. Each of its evaluations must
+//! succeed within the templates' small budget (microseconds) where it is called; one that needs
+//! more or fails, or anything unexpected, leaves the execution to start as before, and the
+//! executor runs it from its first step with the whole budget.
+//!
+//! The run takes no room of the executor (`slots.rs`) and does not queue behind the account's
+//! due work: it takes no worker, calls nothing, and never yields while its steps run, so it
+//! cannot hold up the executions the room is kept for. Taking room made it fall back whenever
+//! the dispatcher was claiming for the account (a claim takes the account's room while it
+//! runs), and each fallback queued work that made the next claim: under load the account then
+//! stayed on the claim path.
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -37,16 +42,15 @@ impl Executions {
             }) else {
                 continue;
             };
-            if !route.definition.is_self_contained() || !ownership.holds(execution.shard) {
+            if !route.definition.is_self_contained()
+                || !ownership.holds(execution.shard)
+                || !self.slots.is_open()
+            {
                 continue;
             }
-            let Some(room) = self.slots.run_at_ingest(&execution.account_id) else {
-                continue;
-            };
             let ran = self
                 .run_to_end(routes, route, execution, &incoming.event.payload)
                 .await;
-            drop(room);
             let Some((finished, steps)) = ran else {
                 continue;
             };

@@ -12,9 +12,9 @@
 //!   overtake work it knows is waiting;
 //! - the account and the process both have room.
 //!
-//! Otherwise the execution is stored queued and claimed as before. Under the same conditions,
-//! an execution of a self-contained workflow runs to its end before the commit instead
-//! (`at_ingest.rs`), holding its room only while its steps run.
+//! Otherwise the execution is stored queued and claimed as before. (An execution of a
+//! self-contained workflow runs to its end before the commit instead, taking no room:
+//! `at_ingest.rs`.)
 //!
 //! An execution stored leased counts as claimed once. If this process dies before the execution
 //! ends, its lease runs out and the next claim resumes it from its journal, like any claimed
@@ -64,12 +64,6 @@ struct State {
 }
 
 impl State {
-    /// Takes room for one execution of `account` started by ingest, if the executor runs, the
-    /// account has no due work waiting, and there is room.
-    fn start_at_ingest(&mut self, account: &AccountId) -> bool {
-        self.open && !self.paused && !self.waiting.contains(account) && self.take(account, 1) == 1
-    }
-
     /// Takes room for up to `want` executions of `account`; answers how many it got.
     fn take(&mut self, account: &AccountId, want: u32) -> u32 {
         let busy = self.busy.get(account).copied().unwrap_or(0);
@@ -82,18 +76,6 @@ impl State {
             self.total += got as usize;
         }
         got
-    }
-}
-
-/// Room for one execution of an account, given back on drop.
-pub(crate) struct Room<'s> {
-    slots: &'s Slots,
-    account: &'s AccountId,
-}
-
-impl Drop for Room<'_> {
-    fn drop(&mut self) {
-        self.slots.give_back(self.account, 1);
     }
 }
 
@@ -193,27 +175,19 @@ impl Slots {
     /// execution counts as handed.
     pub(crate) fn start_at_ingest(&self, account: &AccountId, execution: &str) -> bool {
         let mut state = self.state();
-        let room = state.start_at_ingest(account);
+        let room = state.open
+            && !state.paused
+            && !state.waiting.contains(account)
+            && state.take(account, 1) == 1;
         if room {
             state.handed.insert(execution.to_owned());
         }
         room
     }
 
-    /// Ingest: takes room to run an execution of `account` to its end before its event's
-    /// commit (`at_ingest.rs`), under the same conditions as `start_at_ingest`. The room is
-    /// given back when the answer is dropped: as soon as the steps ran, or when the request
-    /// running them goes away.
-    pub(crate) fn run_at_ingest<'s>(&'s self, account: &'s AccountId) -> Option<Room<'s>> {
-        // Built only when taken: a `Room` gives back on drop.
-        if self.state().start_at_ingest(account) {
-            Some(Room {
-                slots: self,
-                account,
-            })
-        } else {
-            None
-        }
+    /// Whether the executor runs here (between `open` and `close`).
+    pub(crate) fn is_open(&self) -> bool {
+        self.state().open
     }
 
     /// Ingest: an execution started at ingest was stored; the dispatcher runs it.
@@ -368,24 +342,6 @@ mod tests {
         slots.close();
         slots.give_back(&c, 1);
         assert!(!slots.start_at_ingest(&c, "exe_6"), "closed again");
-    }
-
-    #[test]
-    fn a_run_at_ingest_holds_its_room_until_dropped() {
-        let slots = Slots::default();
-        let a = account("a");
-        assert!(
-            slots.run_at_ingest(&a).is_none(),
-            "closed until the executor runs"
-        );
-        let _receiver = slots.open(1, 4).unwrap();
-        let room = slots.run_at_ingest(&a).expect("room");
-        assert!(slots.run_at_ingest(&a).is_none(), "the account is full");
-        assert!(!slots.start_at_ingest(&a, "exe_1"), "the account is full");
-        drop(room);
-        assert_eq!(slots.busy(&a), 0, "given back when dropped");
-        slots.set_waiting(&a, true);
-        assert!(slots.run_at_ingest(&a).is_none(), "a's due work goes first");
     }
 
     #[test]

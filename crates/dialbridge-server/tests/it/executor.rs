@@ -393,14 +393,15 @@ async fn counter(app: &TestApp, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
-/// A workflow of `set` and `if` steps runs to its end before its event is answered: the event's
-/// answer names an execution already stored finished, with its steps. One whose template needs
-/// more than the small budget, and one that reaches outside, run in the executor as before.
+/// A workflow of `set` and `if` steps runs to its end before its event is answered, even while
+/// the account's executor room is full and work waits for it: the event's answer names an
+/// execution already stored finished, with its steps. One whose template needs more than the
+/// small budget, and one that reaches outside, run in the executor as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered() {
     const AT_INGEST: &str = "dialbridge_executions_run_at_ingest_total";
-    let (_server, url) = SlowServer::start().await;
-    let app = app_with(&[], &["acme"]).await;
+    let (server, url) = SlowServer::start().await;
+    let app = app_with(&["--account-concurrency", "1"], &["acme"]).await;
     let tally = json!([
         { "id": "seen", "set": { "n": "{{ event.n }}" } },
         { "id": "big", "if": "event.n > 1", "then": [{ "id": "note", "set": { "size": "big" } }] },
@@ -408,13 +409,8 @@ async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered(
     save(&app, "tally", tally, &["acme"]).await;
     let long = json!([{ "id": "digits", "set": { "all": "{% for i in range(2000) %}{{ i % 10 }}{% endfor %}" } }]);
     save(&app, "long", long, &["acme"]).await;
-    save(
-        &app,
-        "outside",
-        json!([slow_step("call", &url, "/x", 0)]),
-        &["acme"],
-    )
-    .await;
+    let outside = json!([slow_step("call", &url, "/x", 1_000)]);
+    save(&app, "outside", outside, &["acme"]).await;
     assert_eq!(counter(&app, AT_INGEST).await, 0);
 
     let post = |key: &'static str| {
@@ -426,6 +422,8 @@ async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered(
             body["executions"][0].as_str().unwrap().to_owned()
         }
     };
+    // The account's one place runs the first of these for a second; the second waits for it.
+    let outside = [post("outside").await, post("outside").await];
     let id = post("tally").await;
     let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
     assert_eq!(execution["status"], "succeeded", "{execution:#}");
@@ -451,8 +449,15 @@ async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered(
     assert_eq!(long["status"], "succeeded", "{long:#}");
     let all = long["steps"][0]["output"]["all"].as_str().unwrap();
     assert_eq!(all.len(), 2000, "the executor ran it with the whole budget");
-    let outside = wait_finished(&app, &post("outside").await).await;
-    assert_eq!(outside["status"], "succeeded", "{outside:#}");
+    for id in outside {
+        let done = wait_finished(&app, &id).await;
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+    }
+    assert_eq!(
+        server.seen("/x").most_in_flight,
+        1,
+        "one place for the account"
+    );
     assert_eq!(counter(&app, AT_INGEST).await, 1, "neither ran at ingest");
 }
 
