@@ -403,12 +403,26 @@ where
 
 /// The workflow `call.hangup` → one `set` step.
 async fn set_workflow(api: &Api) -> Result<(), String> {
+    let note = json!([{ "id": "note", "set": { "call": "{{ event.call_id }}" } }]);
+    set_workflow_as(note, api).await
+}
+
+/// The same step inside a `for_each` over the one call: a step kind that is not
+/// self-contained, so the executor runs it.
+fn for_each_steps() -> Value {
+    json!([{ "id": "each", "for_each": "[event.call_id]", "steps": [
+        { "id": "note", "set": { "call": "{{ item }}" } },
+    ] }])
+}
+
+/// Saves `steps` as the latest version of the bench's `call.hangup` workflow.
+async fn set_workflow_as(steps: Value, api: &Api) -> Result<(), String> {
     api.put_workflow(
         SET_WORKFLOW,
         json!({
             "name": "Bench: note the call",
             "trigger": { "type": "call.hangup" },
-            "steps": [{ "id": "note", "set": { "call": "{{ event.call_id }}" } }],
+            "steps": steps,
         }),
     )
     .await
@@ -567,47 +581,12 @@ pub async fn end_to_end(ctx: &mut Ctx) -> Result<(), String> {
     let mut posted = 0u64;
 
     // 4a, 4b: throughput, one account then twenty.
-    for (accounts, id) in [(1usize, "4"), (20, "4")] {
-        let hooks = hooks.clone();
-        let base = posted;
-        let started = Instant::now();
-        let sample = closed_loop(64, Duration::from_secs(3600), events, 0, move |n| {
-            let hook = &hooks[n as usize % accounts];
-            let http = shared_client();
-            load::send(hook.post(&http, base + n))
-        })
-        .await;
-        posted += sample.ok;
-        let (done, at) = api.wait_finished(posted, timeout).await?;
+    for accounts in [1usize, 20] {
         let what = format!(
             "executions finished/s, `call.hangup` → one `set` step, {accounts} account(s), {events} events posted at 64 connections"
         );
-        let row = match at {
-            Some(at) => {
-                let rate = sample.ok as f64 / (at - started).as_secs_f64();
-                Row::new(
-                    id,
-                    what,
-                    format!(
-                        "{}{}",
-                        per_sec(rate),
-                        report::failures(sample.failed, sample.ok, sample.first_error.as_deref())
-                    ),
-                    format!("the same events accepted: {}", per_sec(sample.rate())),
-                    ratio(rate, sample.rate()),
-                )
-            }
-            None => Row::new(
-                id,
-                what,
-                format!(
-                    "only {done} of {posted} executions finished within {}",
-                    ms(timeout)
-                ),
-                format!("the same events accepted: {}", per_sec(sample.rate())),
-                "—".into(),
-            ),
-        };
+        let row = executions_per_second(&api, &hooks, accounts, events, &mut posted, timeout, what)
+            .await?;
         ctx.report.push(row);
     }
 
@@ -723,8 +702,71 @@ pub async fn end_to_end(ctx: &mut Ctx) -> Result<(), String> {
             ratio_d(load::quantile(&busy_lat, 0.99), load::quantile(&alone_lat, 0.99))
         ),
     ));
+
+    // 4e: the same step inside a `for_each`, which is not self-contained: each execution runs
+    // in the executor (started at ingest, or claimed), as one with an action or an `http`
+    // step does, instead of to its end before its event's commit.
+    set_workflow_as(for_each_steps(), &api).await?;
+    let what = format!(
+        "executions finished/s, `call.hangup` → the same `set` step inside a `for_each` (run by the executor, not at ingest), 1 account(s), {events} events posted at 64 connections"
+    );
+    let row = executions_per_second(&api, &hooks, 1, events, &mut posted, timeout, what).await?;
+    ctx.report.push(row);
     serve.stop().await;
     Ok(())
+}
+
+/// Posts `events` unique events at 64 connections over the first `accounts` hooks and waits
+/// until every execution posted so far finished: executions finished per second, beside the
+/// rate at which the same events were accepted.
+async fn executions_per_second(
+    api: &Api,
+    hooks: &Arc<Vec<Hook>>,
+    accounts: usize,
+    events: u64,
+    posted: &mut u64,
+    timeout: Duration,
+    what: String,
+) -> Result<Row, String> {
+    let hooks = hooks.clone();
+    let base = *posted;
+    let started = Instant::now();
+    let sample = closed_loop(64, Duration::from_secs(3600), events, 0, move |n| {
+        let hook = &hooks[n as usize % accounts];
+        let http = shared_client();
+        load::send(hook.post(&http, base + n))
+    })
+    .await;
+    *posted += sample.ok;
+    let (done, at) = api.wait_finished(*posted, timeout).await?;
+    let accepted = format!("the same events accepted: {}", per_sec(sample.rate()));
+    Ok(match at {
+        Some(at) => {
+            let rate = sample.ok as f64 / (at - started).as_secs_f64();
+            Row::new(
+                "4",
+                what,
+                format!(
+                    "{}{}",
+                    per_sec(rate),
+                    report::failures(sample.failed, sample.ok, sample.first_error.as_deref())
+                ),
+                accepted,
+                ratio(rate, sample.rate()),
+            )
+        }
+        None => Row::new(
+            "4",
+            what,
+            format!(
+                "only {done} of {} executions finished within {}",
+                *posted,
+                ms(timeout)
+            ),
+            accepted,
+            "—".into(),
+        ),
+    })
 }
 
 /// One client for the open-loop senders (each request takes a pooled connection).
