@@ -9,8 +9,8 @@
 //! commit, and no event is acknowledged before its commit. A failed commit answers every event
 //! of the batch with the error (Dialpad retries on a 5xx).
 //!
-//! Routing runs in the request, before the writer: an execution whose steps are all
-//! self-contained runs there to its end and is stored finished (`executions/at_ingest.rs`). Of
+//! Routing runs in the request. Before the commit, the writer runs to its end an execution
+//! whose steps are all self-contained, which is stored finished (`executions/at_ingest.rs`). Of
 //! the others, one that can start here at once is stored already leased to this process and
 //! handed to the executor, with no claim (`executions/slots.rs`); the rest are stored queued
 //! and signalled.
@@ -156,9 +156,8 @@ impl Ingress {
         found.ok_or_else(|| Error::not_found(Resource::DialpadHook, hook_id))
     }
 
-    /// Routes the event (running to their end the executions that can), hands it to the
-    /// writer and waits until it is stored (or refused, or withdrawn unstored after
-    /// `QUEUE_DEADLINE` in the queue).
+    /// Routes the event, hands it to the writer and waits until it is stored (or refused, or
+    /// withdrawn unstored after `QUEUE_DEADLINE` in the queue).
     async fn land(&self, event: EventRecord, kind: EventKind) -> Result<Landed> {
         let executions = &self.executions;
         let Some(routes) = executions.routes(&event.account_id).await? else {
@@ -168,8 +167,7 @@ impl Ingress {
             ));
         };
         let started = executions.route(&routes, &event, &kind, Timestamp::now());
-        let mut incoming = IncomingEvent::new(event, started);
-        executions.run_at_ingest(&routes, &mut incoming).await;
+        let incoming = IncomingEvent::new(event, started);
         let writer = self.writer.get_or_init(|| {
             let executions = self.executions.clone();
             Batcher::spawn(MAX_BATCH, QUEUE, move |batch| {
@@ -187,10 +185,16 @@ impl Ingress {
     }
 }
 
-/// Stores a batch of routed events, with their executions, in one transaction.
+/// Stores a batch of routed events, with their executions, in one transaction. Executions that
+/// can run to their end do so first, here, in the writer's turn: run in each request instead,
+/// SQLite ingest spent up to a third more CPU per event in some runs (BENCHMARKS.md, *Executions
+/// of `set`/`if` workflows run at ingest*).
 async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> Vec<Result<Landed>> {
     let now = Timestamp::now();
     for incoming in &mut batch {
+        if let Ok(Some(routes)) = executions.routes(&incoming.event.account_id).await {
+            executions.run_at_ingest(&routes, incoming).await;
+        }
         executions.start_at_ingest(&mut incoming.executions, now);
     }
     let new = match executions.executions.record_events(&batch).await {

@@ -1,9 +1,9 @@
 //! Executions that run to their end at ingest. A workflow whose steps are all `set` and `if`
 //! (`Kind::SELF_CONTAINED`) reaches nothing outside dialbridge and never waits: its run is
 //! decided by what its templates see (the event, the account, its config). When the process
-//! storing the event holds the account's shard and its executor runs, the request that received
-//! the event runs such an execution before the event's commit and stores it finished, with its
-//! step journal and its vendor-webhook deliveries, in that commit. Per event that saves the
+//! storing the event holds the account's shard and its executor runs, the event writer
+//! (`events/ingress.rs`) runs such an execution before the event's commit and stores it
+//! finished, with its step journal and its vendor-webhook deliveries, in that commit. Per event that saves the
 //! hand-over to the dispatcher, a journal write, and the update that finished the execution (on
 //! PostgreSQL a new version of its row, with an entry in each of its indexes).
 //!
@@ -31,9 +31,8 @@ use crate::store::{ExecutionRecord, ExecutionStatus, IncomingEvent, StepRecord};
 use crate::time::Timestamp;
 
 impl Executions {
-    /// Ingest, before the event goes to the writer: runs to their end the executions of
-    /// `incoming` that can (see the module's documentation), and adds their steps and
-    /// deliveries to it.
+    /// Ingest, in the writer before the commit: runs to their end the executions of `incoming`
+    /// that can (see the module's documentation), and adds their steps and deliveries to it.
     pub(crate) async fn run_at_ingest(&self, routes: &AccountRoutes, incoming: &mut IncomingEvent) {
         let ownership = self.shared.ownership();
         for execution in &mut incoming.executions {
