@@ -534,13 +534,7 @@ async fn an_execution_finished_at_ingest_is_stored_with_its_journal(db: &Databas
     assert_eq!(db.list_steps("x1").await.unwrap(), batch[0].steps);
     assert!(db.get_execution("x2").await.unwrap().is_none());
     assert!(db.list_steps("x2").await.unwrap().is_empty());
-    let queued: Vec<String> = db
-        .list_deliveries("ep", 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
+    let queued = queued_deliveries(db, "ep").await;
     assert_eq!(queued, ["m1"], "the redelivery's run queued nothing");
     assert!(claim(db, "one", 10, 60_000, &[("a", 5)]).await.is_empty());
 }
@@ -990,13 +984,7 @@ async fn a_journal_write_is_one_transaction(db: &Database) {
     );
     assert_eq!(db.list_steps("x").await.unwrap(), [step("x")]);
     assert_eq!(db.list_steps("y").await.unwrap(), [step("y")]);
-    let queued: Vec<String> = db
-        .list_deliveries("e", 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.id)
-        .collect();
+    let queued = queued_deliveries(db, "e").await;
     assert_eq!(queued, ["mx"], "deliveries only with a finish that applied");
 }
 
@@ -1745,6 +1733,12 @@ async fn claimed_ids(
         .into_iter()
         .map(|d| d.id)
         .collect()
+}
+
+/// The ids of the endpoint's deliveries.
+async fn queued_deliveries(db: &Database, endpoint_id: &str) -> Vec<String> {
+    let deliveries = db.list_deliveries(endpoint_id, 10).await.unwrap();
+    deliveries.into_iter().map(|d| d.id).collect()
 }
 
 fn delivery(delivery_id: &str, endpoint_id: &str, created_at: i64, due: i64) -> DeliveryRecord {

@@ -399,34 +399,12 @@ async fn a_claim_whose_answer_is_lost_runs_once_the_database_is_back() {
     ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
 )]
 async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_database_is_back() {
-    let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
-    fleet
-        .accounts(1, "hangup", hangup_workflow_for_the_executor())
-        .await;
-    let node = &fleet.nodes[0];
-    let hook = fleet.hooks[0].clone();
-    // A first event, so that what ingest reads (the hook, the account's workflows) is cached.
-    assert_eq!(post_bounded(&hook, &node.base, 1).await.0, 200);
-    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
-    // Every answer of the database is held back 1.5 s, so the event's commit is done at
-    // PostgreSQL while its answer waits in the proxy; the cut then loses it.
-    proxy.set_latency(Duration::from_millis(1_500));
-    let (base, jwt) = (node.base.clone(), hook.event(0));
-    let first = jwt.clone();
-    let delivery = tokio::spawn(async move { deliver_bounded(&hook, &base, first).await });
-    wait_until_some(
-        &fleet,
+    let (proxy, fleet, jwt) = lose_an_ingest_answer(
+        hangup_workflow_for_the_executor(),
         "SELECT COUNT(*) FROM executions WHERE status = 'running' AND lease_owner IS NOT NULL",
-        Duration::from_secs(20),
     )
     .await;
-    proxy.cut();
-    let status = delivery.await.unwrap();
-    assert_eq!(
-        status, 503,
-        "a delivery whose commit was not confirmed is answered 503"
-    );
+    let node = &fleet.nodes[0];
     tokio::time::sleep(Duration::from_secs(1)).await;
     let took = back_with_leases_given_back(&fleet, &proxy, 2).await;
     println!("the execution whose ingest commit answer was lost finished {took:.2?} after the database came back");
@@ -450,30 +428,13 @@ async fn an_ingest_commit_whose_answer_is_lost_runs_its_execution_once_the_datab
     ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
 )]
 async fn an_ingest_commit_whose_answer_is_lost_keeps_the_execution_it_ran_once() {
-    let proxy = Proxy::start(&postgres_server()).await;
-    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
-    fleet.accounts(1, "hangup", hangup_workflow()).await;
-    let node = &fleet.nodes[0];
-    let hook = fleet.hooks[0].clone();
-    assert_eq!(post_bounded(&hook, &node.base, 1).await.0, 200);
-    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
-    proxy.set_latency(Duration::from_millis(1_500));
-    let (base, jwt) = (node.base.clone(), hook.event(0));
-    let first = jwt.clone();
-    let delivery = tokio::spawn(async move { deliver_bounded(&hook, &base, first).await });
     // The second execution is committed, finished, while the answer waits in the proxy.
-    wait_until_some(
-        &fleet,
+    let (proxy, fleet, jwt) = lose_an_ingest_answer(
+        hangup_workflow(),
         "SELECT COUNT(*) - 1 FROM executions WHERE status = 'succeeded'",
-        Duration::from_secs(20),
     )
     .await;
-    proxy.cut();
-    assert_eq!(
-        delivery.await.unwrap(),
-        503,
-        "a delivery whose commit was not confirmed is answered 503"
-    );
+    let node = &fleet.nodes[0];
     proxy.set_latency(Duration::ZERO);
     proxy.restore();
     // Dialpad delivers again after a 5xx; until the process's connections are back it may
@@ -493,6 +454,36 @@ async fn an_ingest_commit_whose_answer_is_lost_keeps_the_execution_it_ran_once()
         fleet.logs()
     );
     fleet.stop().await;
+}
+
+/// One process whose database answers through the fault proxy, one account running
+/// `workflow`: a first event is run (so what ingest reads is cached), then event 0 is delivered
+/// while every database answer is held back 1.5 s, so its commit is done at PostgreSQL while its
+/// answer waits in the proxy (`committed` counts above zero once it is), and the cut loses the
+/// answer: the delivery is answered 503. Answers the proxy, the fleet and event 0's JWT.
+async fn lose_an_ingest_answer(
+    workflow: serde_json::Value,
+    committed: &str,
+) -> (Proxy, Fleet, String) {
+    let proxy = Proxy::start(&postgres_server()).await;
+    let mut fleet = Fleet::start(1, &["--no-rate-limits"], &[], Some(proxy.port)).await;
+    fleet.accounts(1, "hangup", workflow).await;
+    let base = fleet.nodes[0].base.clone();
+    let hook = fleet.hooks[0].clone();
+    assert_eq!(post_bounded(&hook, &base, 1).await.0, 200);
+    fleet.db.wait_finished(1, Duration::from_secs(20)).await;
+    proxy.set_latency(Duration::from_millis(1_500));
+    let jwt = hook.event(0);
+    let first = jwt.clone();
+    let delivery = tokio::spawn(async move { deliver_bounded(&hook, &base, first).await });
+    wait_until_some(&fleet, committed, Duration::from_secs(20)).await;
+    proxy.cut();
+    assert_eq!(
+        delivery.await.unwrap(),
+        503,
+        "a delivery whose commit was not confirmed is answered 503"
+    );
+    (proxy, fleet, jwt)
 }
 
 /// Gives the database back (no latency, connections let through) and waits until `count`
