@@ -14,7 +14,8 @@ The file names the symbols of one build: the `dist` profile of `dialbridge` buil
 this toolchain (symbol names carry a hash of the crate's version, features, dependencies and
 rustc). After a toolchain upgrade, any change to the crates' dependencies (one added, removed
 or upgraded changes the hashes of every crate above it), after new or rewritten code on the hot
-path (the file cannot name it), or when the bench's idle RSS grows,
+path (the file cannot name it), or when the bench's row 7 says the file is stale (too few of
+its names defined, or too much of the code idle `serve` maps holding none of them),
 build and run this again:
 
     cargo build --profile dist --locked -p dialbridge

@@ -1234,7 +1234,8 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
     };
     let (cold, warm, emulator) = (median(&mut cold), median(&mut warm), median(&mut emulator));
     // What the resident figures below depend on: a stale order file costs idle `serve` MiBs.
-    ctx.report.push(link_order::row(&ctx.bin).await);
+    let symbols = link_order::symbols(&ctx.bin).await;
+    ctx.report.push(link_order::row(&symbols));
     ctx.report.push(Row::new(
         "7",
         format!("start → `/healthz` answers (median of {starts})"),
@@ -1266,6 +1267,7 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
     let idle_parts = serve.rss_parts();
     let emulator_idle = idle_emulator.rss().unwrap_or(0);
     let emulator_parts = idle_emulator.rss_parts();
+    let stray_code = link_order::stray_code(&symbols, &ctx.bin, serve.pid);
     idle_emulator.stop().await;
     let pid = serve.pid;
     let sampler = tokio::spawn(async move {
@@ -1301,6 +1303,7 @@ pub async fn footprint(ctx: &mut Ctx) -> Result<(), String> {
         ),
         ratio(idle as f64, emulator_idle as f64),
     ));
+    ctx.report.push(stray_code);
     ctx.report.push(Row::new(
         "7",
         format!(
