@@ -213,6 +213,14 @@ impl Api {
         }
     }
 
+    /// How many commits the event writer has made so far, and the events they stored.
+    pub async fn ingest_commits(&self) -> Result<Commits, String> {
+        Ok(Commits {
+            commits: self.metric("dialbridge_ingest_batch_events_count").await?,
+            events: self.metric("dialbridge_ingest_batch_events_sum").await?,
+        })
+    }
+
     /// The sum of a counter family of `/metrics` (every label set).
     pub async fn metric(&self, name: &str) -> Result<f64, String> {
         self.metric_where(name, "").await
@@ -490,4 +498,34 @@ pub fn millis(value: &Value) -> Option<i64> {
 /// A query-string value, percent-encoded.
 pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The event writer's commits (`dialbridge_ingest_batch_events`): how much its group commit
+/// gathered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Commits {
+    pub commits: f64,
+    pub events: f64,
+}
+
+impl Commits {
+    /// What was committed after `before`.
+    pub fn since(self, before: Commits) -> Commits {
+        Commits {
+            commits: self.commits - before.commits,
+            events: self.events - before.events,
+        }
+    }
+
+    /// "N commits, M events each on average".
+    pub fn describe(self) -> String {
+        if self.commits < 1.0 {
+            return "no commits of the event writer".into();
+        }
+        format!(
+            "{:.0} commits of the event writer, {:.1} events each",
+            self.commits,
+            self.events / self.commits
+        )
+    }
 }

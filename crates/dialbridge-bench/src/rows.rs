@@ -481,9 +481,11 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         // Each level's events are new (their call ids differ), so none is a redelivery.
         offset += 1 << 32;
         let post = post.clone();
+        let commits = api.ingest_commits().await?;
         let cpu = CpuUse::start(ctx, &serve);
         let sample = measure(ctx, c, move |http, n| post(http, n + offset)).await;
         let sample_cpu = cpu.per_request(ctx, &serve, &sample);
+        let commits = api.ingest_commits().await?.since(commits);
         curve.push((c, sample.rate()));
         if c == 64 || c == 1 {
             ctx.report.push(Row::new(
@@ -508,8 +510,11 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
                 "3",
                 format!("ingest, {label}: CPU per event at 64 connections (`serve`'s includes the executions the events start, as far as they ran in the window)"),
                 format!(
-                    "`serve` {:.0} µs{} + load generator {:.0} µs",
-                    sample_cpu.serve, server(&sample_cpu), sample_cpu.bench
+                    "`serve` {:.0} µs{} + load generator {:.0} µs; {}",
+                    sample_cpu.serve,
+                    server(&sample_cpu),
+                    sample_cpu.bench,
+                    commits.describe()
                 ),
                 format!(
                     "`GET /healthz`: `serve` {:.0} µs{} + load generator {:.0} µs",

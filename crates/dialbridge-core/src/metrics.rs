@@ -72,6 +72,7 @@ pub struct Metrics {
     purged: Family<KindLabels, Counter>,
     auth_failures: Family<OutcomeLabels, Counter>,
     throttle_late_slots: Counter,
+    ingest_batch_events: Histogram,
 }
 
 impl Default for Metrics {
@@ -157,6 +158,12 @@ impl Default for Metrics {
             "Throttle slots given back because their request could not leave for Dialpad within half the margin (a stalled process, a slow database); each request took another",
             throttle_late_slots.clone(),
         );
+        let ingest_batch_events = Histogram::new(exponential_buckets(1.0, 2.0, 10));
+        registry.register(
+            "ingest_batch_events",
+            "Events stored per commit of the event writer (its group commit: events that arrive while a commit runs share the next one)",
+            ingest_batch_events.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -172,6 +179,7 @@ impl Default for Metrics {
             purged,
             auth_failures,
             throttle_late_slots,
+            ingest_batch_events,
         }
     }
 }
@@ -214,6 +222,10 @@ impl Metrics {
         self.dialpad_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn ingest_batch(&self, events: usize) {
+        self.ingest_batch_events.observe(events as f64);
     }
 
     pub(crate) fn throttle_late_slots(&self, slots: u32) {
@@ -290,7 +302,21 @@ mod tests {
         metrics.action("send_sms", "ok");
         metrics.action("send_sms", "ok");
         metrics.dialpad_request("sms.send", Some(200), Duration::from_millis(12));
+        metrics.ingest_batch(3);
+        metrics.ingest_batch(40);
         let text = metrics.render();
+        assert!(
+            text.contains("dialbridge_ingest_batch_events_sum 43.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dialbridge_ingest_batch_events_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dialbridge_ingest_batch_events_bucket{le=\"4.0\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("dialbridge_actions_total{action=\"send_sms\",outcome=\"ok\"} 2"),
             "{text}"

@@ -190,6 +190,7 @@ impl Ingress {
 /// SQLite ingest spent up to a third more CPU per event in some runs (BENCHMARKS.md, *Executions
 /// of `set`/`if` workflows run at ingest*).
 async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> Vec<Result<Landed>> {
+    executions.shared.metrics().ingest_batch(batch.len());
     let now = Timestamp::now();
     for incoming in &mut batch {
         if let Ok(Some(routes)) = executions.routes(&incoming.event.account_id).await {

@@ -459,6 +459,9 @@ async fn a_self_contained_workflow_runs_to_its_end_before_its_event_is_answered(
         "one place for the account"
     );
     assert_eq!(counter(&app, AT_INGEST).await, 1, "neither ran at ingest");
+    // Posted one after another, each of the four events had a commit of its own.
+    let commits = counter(&app, "dialbridge_ingest_batch_events_count").await;
+    assert_eq!(commits, 4, "one writer's commit per event");
 }
 
 /// Work this process was not told of (stored by another process whose signal was lost) is
