@@ -3,9 +3,10 @@
 //! decided by what its templates see (the event, the account, its config). When the process
 //! storing the event holds the account's shard and its executor runs, the event writer
 //! (`events/ingress.rs`) runs such an execution before the event's commit and stores it
-//! finished, with its step journal and its vendor-webhook deliveries, in that commit. Per event that saves the
-//! hand-over to the dispatcher, a journal write, and the update that finished the execution (on
-//! PostgreSQL a new version of its row, with an entry in each of its indexes).
+//! finished, with its step journal and its vendor-webhook deliveries, in that commit. Per event
+//! that saves the hand-over to the dispatcher, a journal write, and the update that finished
+//! the execution (on PostgreSQL a new version of its row, with an entry in each of its
+//! indexes).
 //!
 //! Nothing of the run is seen before the commit: when the event is a redelivery or the commit
 //! fails, none of it exists, as for any execution of that event. Each of its evaluations must
