@@ -11,6 +11,7 @@ mod api;
 mod link_order;
 mod load;
 mod procs;
+mod relay;
 mod report;
 mod rows;
 
@@ -96,6 +97,13 @@ struct Args {
     /// A sentence placed at the top of BENCHMARKS.md (e.g. what code this run measured).
     #[arg(long)]
     label: Option<String>,
+    /// Run as the bare relay of rows 1–2 (started by the bench itself, `relay.rs`): forward
+    /// every request to this URL.
+    #[arg(long, hide = true, requires = "relay_listen")]
+    relay_to: Option<String>,
+    /// Where the bare relay listens.
+    #[arg(long, hide = true, requires = "relay_to")]
+    relay_listen: Option<String>,
 }
 
 /// The sizes and windows of a run.
@@ -143,6 +151,15 @@ impl Settings {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let (Some(upstream), Some(listen)) = (&args.relay_to, &args.relay_listen) {
+        return match relay::run(upstream, listen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dialbridge-bench relay: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let rows: Vec<String> = if args.rows.is_empty() {
         ROWS.iter().map(|r| r.to_string()).collect()
     } else {

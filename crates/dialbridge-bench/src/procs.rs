@@ -1,5 +1,6 @@
 //! The processes under test: `dialbridge emulator` and `dialbridge serve`, each started from the
-//! `dialbridge` executable as a child of its own (killed when dropped), with a clean
+//! `dialbridge` executable, and the bare relay of rows 1–2 (this executable again), each as a
+//! child of its own (killed when dropped), with a clean
 //! environment (no `DIALBRIDGE_*`, no `RUST_LOG`) so they run with their defaults; and what
 //! /proc tells about them (resident memory, CPU time).
 
@@ -225,6 +226,27 @@ pub async fn start_emulator(
         port,
         "/_control/operations",
         dir.join(format!("{name}.log")),
+    )
+    .await
+}
+
+/// The bare relay of rows 1–2 (`relay.rs`): this executable again, forwarding to `upstream`.
+pub async fn start_relay(dir: &Path, upstream: &str) -> Result<Proc, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let port = free_port()?;
+    let args = vec![
+        "--relay-to".to_owned(),
+        upstream.to_owned(),
+        "--relay-listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+    ];
+    // Ready once the emulator's answer comes back through it.
+    Proc::start(
+        &me,
+        &args,
+        port,
+        "/_control/operations",
+        dir.join("relay.log"),
     )
     .await
 }

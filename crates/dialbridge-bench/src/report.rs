@@ -247,6 +247,10 @@ pub fn plot(
         RGBColor(214, 39, 40),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
     for (i, (name, points)) in curves.iter().enumerate() {
         let color = palette[i % palette.len()];

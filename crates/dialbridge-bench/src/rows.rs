@@ -121,9 +121,12 @@ fn throttle_note(throttle: &Throttle, spread: usize) -> Option<String> {
 }
 
 /// Rows 1 and 2: an action, and the proxy, beside the same Dialpad request sent straight to
-/// the emulator.
+/// the emulator, and through the bare relay (`relay.rs`): the hop alone.
 pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Result<(), String> {
     let (serve, api) = ctx.serve("actions").await?;
+    let relay = procs::start_relay(ctx.dir.path(), &ctx.emulator.url)
+        .await
+        .map_err(|e| format!("the bare relay did not start: {e}"))?;
     let throttle = api.configure_app(&ctx.emulator.url, true).await?;
     let targets: Vec<Target> = if throttle.is_off() {
         let key = ctx.emu.api_key(api::ACME).await?;
@@ -162,6 +165,16 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
             )
         }
     };
+    let relayed = {
+        let (targets, relay) = (targets.clone(), relay.url.clone());
+        move |http: reqwest::Client, n: u64| {
+            let t = &targets[n as usize % targets.len()];
+            load::send(
+                http.get(format!("{relay}/api/v2/channels/{}", t.channel))
+                    .bearer_auth(&t.key),
+            )
+        }
+    };
     let action = {
         let (targets, base, admin) = (targets.clone(), base.clone(), admin.clone());
         move |http: reqwest::Client, n: u64| {
@@ -191,6 +204,7 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
     };
     let mut curves: Vec<(String, Vec<(usize, f64)>)> = vec![
         ("direct GET /api/v2/channels/{id} (emulator)".into(), vec![]),
+        ("the same GET through a bare relay".into(), vec![]),
         ("action get_channel (dialbridge)".into(), vec![]),
         (
             "proxy /proxy/{account}/api/v2/... (dialbridge)".into(),
@@ -202,12 +216,17 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
         let reference = measure(ctx, c, direct.clone()).await;
         let reference_cpu = cpu.per_request(ctx, &serve, &reference);
         curves[0].1.push((c, reference.rate()));
+        let cpu = CpuUse::start(ctx, &relay);
+        let hop = measure(ctx, c, relayed.clone()).await;
+        let hop_cpu = cpu.per_request(ctx, &relay, &hop);
+        curves[1].1.push((c, hop.rate()));
         let tabled = c == 1 || c == 64;
+        let (mut action_sample, mut proxy_sample) = (None, None);
         if actions {
             let cpu = CpuUse::start(ctx, &serve);
             let sample = measure(ctx, c, action.clone()).await;
             let sample_cpu = cpu.per_request(ctx, &serve, &sample);
-            curves[1].1.push((c, sample.rate()));
+            curves[2].1.push((c, sample.rate()));
             if tabled {
                 ctx.report.push(Row::new(
                     "1",
@@ -218,15 +237,21 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
                 ));
             }
             if c == 64 {
-                ctx.report
-                    .push(cpu_row("1", "action", &sample_cpu, &reference_cpu));
+                ctx.report.push(cpu_row(
+                    "1",
+                    "action",
+                    "dialbridge",
+                    &sample_cpu,
+                    &reference_cpu,
+                ));
             }
+            action_sample = Some(sample);
         }
         if proxy {
             let cpu = CpuUse::start(ctx, &serve);
             let sample = measure(ctx, c, proxied.clone()).await;
             let sample_cpu = cpu.per_request(ctx, &serve, &sample);
-            curves[2].1.push((c, sample.rate()));
+            curves[3].1.push((c, sample.rate()));
             if tabled {
                 ctx.report.push(Row::new(
                     "2",
@@ -239,15 +264,40 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
                 ));
             }
             if c == 64 {
-                ctx.report
-                    .push(cpu_row("2", "proxy", &sample_cpu, &reference_cpu));
+                ctx.report.push(cpu_row(
+                    "2",
+                    "proxy",
+                    "dialbridge",
+                    &sample_cpu,
+                    &reference_cpu,
+                ));
             }
+            proxy_sample = Some(sample);
+        }
+        if tabled {
+            ctx.report.push(hop_row(
+                c,
+                action_sample.as_ref(),
+                proxy_sample.as_ref(),
+                &hop,
+                &reference,
+            ));
+        }
+        if c == 64 {
+            ctx.report.push(cpu_row(
+                "1–2",
+                "bare relay",
+                "relay",
+                &hop_cpu,
+                &reference_cpu,
+            ));
         }
     }
     ctx.report
         .curves
         .extend(curves.into_iter().filter(|(_, p)| !p.is_empty()));
     serve.stop().await;
+    relay.stop().await;
     Ok(())
 }
 
@@ -263,6 +313,7 @@ struct CpuUse {
 
 /// CPU per request of each process, in microseconds.
 struct CpuPerRequest {
+    /// The process in the middle: `serve`, or the bare relay in its row.
     serve: f64,
     emulator: f64,
     bench: f64,
@@ -304,15 +355,56 @@ impl CpuUse {
     }
 }
 
+/// The hop alone: action and proxy beside the same GET through the bare relay (`relay.rs`),
+/// and the relay beside the direct GET.
+fn hop_row(
+    c: usize,
+    action: Option<&Sample>,
+    proxy: Option<&Sample>,
+    hop: &Sample,
+    direct: &Sample,
+) -> Row {
+    let named = [("action", action), ("proxy", proxy)];
+    let figures: Vec<String> = named
+        .iter()
+        .filter_map(|(name, s)| s.map(|s| format!("{name} {}", per_sec(s.rate()))))
+        .collect();
+    let mut ratios: Vec<String> = named
+        .iter()
+        .filter_map(|(name, s)| s.map(|s| format!("{name} {}", ratio(s.rate(), hop.rate()))))
+        .collect();
+    ratios.push(format!(
+        "and the relay {} of direct",
+        ratio(hop.rate(), direct.rate())
+    ));
+    Row::new(
+        "1–2",
+        format!(
+            "the hop alone: the same GET through a bare relay (axum and reqwest, as `serve`, \
+             and nothing else; a process of its own), {c} connection(s)"
+        ),
+        figures.join(", "),
+        format!("relay: {}", throughput(hop)),
+        format!("req/s: {}", ratios.join(", ")),
+    )
+}
+
 /// Where the CPU of a 64-connection run went, per request, beside the direct run: on two
 /// cores shared by all three processes, the CPU-bound ceiling of the req/s ratio is the direct
-/// request's total CPU over the dialbridge request's.
-fn cpu_row(id: &str, what: &str, sample: &CpuPerRequest, reference: &CpuPerRequest) -> Row {
+/// request's total CPU over the measured request's. `hop` names the process in the middle
+/// (`serve`, or the bare relay).
+fn cpu_row(
+    id: &str,
+    what: &str,
+    hop: &str,
+    sample: &CpuPerRequest,
+    reference: &CpuPerRequest,
+) -> Row {
     Row::new(
         id,
         format!("{what}: CPU per request at 64 connections (utime+stime of each process)"),
         format!(
-            "dialbridge {:.0} µs + emulator {:.0} µs + load generator {:.0} µs = {:.0} µs",
+            "{hop} {:.0} µs + emulator {:.0} µs + load generator {:.0} µs = {:.0} µs",
             sample.serve,
             sample.emulator,
             sample.bench,

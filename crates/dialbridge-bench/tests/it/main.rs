@@ -67,6 +67,12 @@ fn quick_ingest_and_actions_print_the_table() {
     // its CPU per event, and PostgreSQL skipped.
     assert_eq!(of("1"), 3, "{stdout}");
     assert_eq!(of("3"), 4, "{stdout}");
+    // The bare relay (the hop alone) beside them: at 1 and 64 connections, and its CPU.
+    assert_eq!(of("1–2"), 3, "{stdout}");
+    for row in rows.iter().filter(|l| l.starts_with("| 1–2 |")) {
+        assert!(row.contains("relay"), "{row}");
+        assert!(row.contains("×"), "{row}");
+    }
     for cpu in ["action: CPU per request", "ingest, SQLite: CPU per event"] {
         assert!(
             rows.iter()
