@@ -131,3 +131,41 @@ async fn the_proxy_forwards_status_body_and_query_and_refuses_what_it_must() {
     assert_eq!(body["error"]["code"], "not_connected");
     app.shutdown().await;
 }
+
+/// Dialpad's answer comes back as Dialpad sent it: the same bytes (its keys in its order, its
+/// numbers as written) and content type, for a success and for a refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_proxy_answers_dialpads_bytes_unchanged() {
+    let app = TestApp::connected("acme").await;
+    let key = app.dialpad_api_key().await;
+    for path in [
+        format!("/api/v2/users/{AVERY}"),
+        "/api/v2/users?limit=2".to_owned(),
+        "/api/v2/users/0".to_owned(),
+    ] {
+        let direct = app
+            .http
+            .get(format!("{}{path}", app.emulator_url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        let proxied = app
+            .http
+            .get(format!("{}/proxy/acme{path}", app.base))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(proxied.status(), direct.status(), "{path}");
+        let content_type = |r: &reqwest::Response| {
+            r.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(content_type(&proxied), content_type(&direct), "{path}");
+        let (direct, proxied) = (direct.text().await.unwrap(), proxied.text().await.unwrap());
+        assert_eq!(proxied, direct, "{path}");
+    }
+    app.shutdown().await;
+}
