@@ -56,6 +56,8 @@ pub use connections::{
     ConnectionView, Connections, Credential, LinkStatus, PortalView, Tokens,
 };
 pub use crypto::{hash_api_key, random_token, Cipher, CryptoError, MasterKey, Sealed};
+/// Dialpad's answer to a proxied request (`Actions::proxy`).
+pub use dialpad::RawResponse;
 pub use error::{Error, FieldError, Resource, Result};
 pub use events::{
     legacy_dedupe_key, read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView,

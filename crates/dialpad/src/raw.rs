@@ -37,6 +37,8 @@ pub struct RawResponse {
     pub headers: Vec<(String, String)>,
     /// The body as JSON; a body that is not JSON is a string; an empty body is `null`.
     pub body: Value,
+    /// The body's bytes as Dialpad sent them (what the proxy relays).
+    pub raw: bytes::Bytes,
     /// `Retry-After` in seconds, when given as seconds.
     pub retry_after: Option<u64>,
 }
@@ -103,6 +105,7 @@ impl DialpadClient {
             status,
             headers,
             body,
+            raw: bytes,
             retry_after,
         })
     }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use dialbridge_core::{AccountId, Error, ProxyRequest};
+use dialbridge_core::{AccountId, Error, ProxyRequest, RawResponse};
 use serde_json::Value;
 
 use super::ACCOUNT_ID;
@@ -62,11 +62,7 @@ pub async fn forward(
         body: body.to_vec(),
     };
     match state.platform.actions.proxy(&account, request).await {
-        Ok(response) => Ok(dialpad_answer(
-            response.status,
-            &response.body,
-            response.retry_after,
-        )),
+        Ok(response) => Ok(relayed(response)),
         Err(Error::Dialpad { status, body }) => Ok(dialpad_answer(status, &body, None)),
         Err(Error::RateLimited {
             retry_after_secs,
@@ -76,6 +72,24 @@ pub async fn forward(
     }
 }
 
+/// Dialpad's answer as Dialpad sent it: its status, content type and the body's bytes (not
+/// written again from their JSON: keys keep Dialpad's order, numbers their form, and a body
+/// that is not JSON its bytes).
+fn relayed(response: RawResponse) -> Response {
+    let content_type = response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "content-type")
+        .and_then(|(_, value)| HeaderValue::from_str(value).ok());
+    let mut answer = Response::new(axum::body::Body::from(response.raw));
+    *answer.status_mut() = StatusCode::from_u16(response.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    if let Some(content_type) = content_type {
+        answer.headers_mut().insert(CONTENT_TYPE, content_type);
+    }
+    mark_relayed(&mut answer, response.retry_after);
+    answer
+}
+
 fn dialpad_answer(status: u16, body: &Value, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = match body {
@@ -83,11 +97,72 @@ fn dialpad_answer(status: u16, body: &Value, retry_after: Option<u64>) -> Respon
         Value::String(text) => (status, text.clone()).into_response(),
         json => (status, axum::Json(json)).into_response(),
     };
+    mark_relayed(&mut response, retry_after);
+    response
+}
+
+/// Marks an answer as Dialpad's (the contract's error body leaves it alone), with its
+/// `Retry-After`.
+fn mark_relayed(response: &mut Response, retry_after: Option<u64>) {
     response.extensions_mut().insert(Relayed);
     if let Some(secs) = retry_after {
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
-    response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Bytes;
+
+    use super::*;
+
+    /// What Dialpad sent comes back as it was: keys in Dialpad's order, numbers as written,
+    /// the content type with its parameters, and bodies that are not JSON byte for byte.
+    #[tokio::test]
+    async fn dialpads_answer_is_relayed_as_sent() {
+        for (content_type, raw) in [
+            (
+                "application/json; charset=utf-8",
+                &b"{\"name\": \"Acme\", \"id\": 1.50, \"a\": [3]}"[..],
+            ),
+            ("image/png", &b"\x89PNG\r\n\x1a\n\xff\x00"[..]),
+        ] {
+            let response = RawResponse {
+                status: 201,
+                headers: vec![("content-type".into(), content_type.into())],
+                body: serde_json::from_slice(raw).unwrap_or(Value::Null),
+                raw: Bytes::copy_from_slice(raw),
+                retry_after: Some(7),
+            };
+            let answer = relayed(response);
+            assert_eq!(answer.status(), StatusCode::CREATED);
+            assert_eq!(answer.headers()[CONTENT_TYPE], content_type);
+            assert_eq!(answer.headers()[RETRY_AFTER], "7");
+            assert!(answer.extensions().get::<Relayed>().is_some());
+            let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(&body[..], raw, "{content_type}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_body_or_content_type_is_relayed_without_them() {
+        let response = RawResponse {
+            status: 204,
+            headers: vec![],
+            body: Value::Null,
+            raw: Bytes::new(),
+            retry_after: None,
+        };
+        let answer = relayed(response);
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        assert!(answer.headers().get(CONTENT_TYPE).is_none());
+        let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(body.is_empty());
+    }
 }
