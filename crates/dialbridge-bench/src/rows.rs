@@ -153,28 +153,21 @@ pub async fn actions_and_proxy(ctx: &mut Ctx, actions: bool, proxy: bool) -> Res
         ctx.report.note(note);
     }
     let targets = Arc::new(targets);
-    let emulator = ctx.emulator.url.clone();
     let (base, admin) = (api.base.clone(), api.key.clone());
-    let direct = {
-        let (targets, emulator) = (targets.clone(), emulator.clone());
+    // The channel's GET with the company's Dialpad key, sent to `to`: the emulator itself, or
+    // the bare relay in front of it.
+    let channel_get = |to: &str| {
+        let (targets, to) = (targets.clone(), to.to_owned());
         move |http: reqwest::Client, n: u64| {
             let t = &targets[n as usize % targets.len()];
             load::send(
-                http.get(format!("{emulator}/api/v2/channels/{}", t.channel))
+                http.get(format!("{to}/api/v2/channels/{}", t.channel))
                     .bearer_auth(&t.key),
             )
         }
     };
-    let relayed = {
-        let (targets, relay) = (targets.clone(), relay.url.clone());
-        move |http: reqwest::Client, n: u64| {
-            let t = &targets[n as usize % targets.len()];
-            load::send(
-                http.get(format!("{relay}/api/v2/channels/{}", t.channel))
-                    .bearer_auth(&t.key),
-            )
-        }
-    };
+    let direct = channel_get(&ctx.emulator.url);
+    let relayed = channel_get(&relay.url);
     let action = {
         let (targets, base, admin) = (targets.clone(), base.clone(), admin.clone());
         move |http: reqwest::Client, n: u64| {
