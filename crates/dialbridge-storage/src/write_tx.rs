@@ -181,7 +181,7 @@ impl<'c> WriteTx<'c> {
         self.queued += 1;
         if joined(&self.target) {
             let (text, count) = match positional(sql) {
-                Ok(converted) => converted,
+                Ok((text, count)) => (without_statement_undo(text), count),
                 Err(e) => {
                     self.bind_error.get_or_insert(e.into());
                     (sql.to_owned(), 0)
@@ -405,6 +405,25 @@ fn joined(target: &Target<'_>) -> bool {
     matches!(target, Target::Sqlite { .. })
 }
 
+/// SQLite: `sql` as `INSERT OR FAIL …` or `UPDATE OR FAIL …` when it is a plain `INSERT` or
+/// `UPDATE`. A statement that writes several rows and could stop midway on a constraint (a
+/// `NOT NULL`, a key) makes SQLite keep a statement journal, a copy of every page it changes,
+/// to undo that statement alone; SQLite's default, `ABORT`, needs it. Nothing here ever undoes
+/// one statement alone: every statement this module sends on SQLite runs between `BEGIN
+/// IMMEDIATE` and `COMMIT` (the write queue's and `begin_if_needed`'s), and a failed one rolls
+/// its whole transaction back (`roll_back`, and the write queue's). `FAIL` stops at the failed
+/// row, keeps no copy, and the rollback removes the rows before it. An ingest batch's
+/// statements spent about a tenth of their SQLite time writing that copy (BENCHMARKS.md).
+fn without_statement_undo(mut sql: String) -> String {
+    for verb in ["INSERT ", "UPDATE "] {
+        if sql.starts_with(verb) && !sql[verb.len()..].starts_with("OR ") {
+            sql.insert_str(verb.len() - 1, " OR FAIL");
+            break;
+        }
+    }
+    sql
+}
+
 /// `sql` with its placeholders `$1, $2, …` as SQLite's positional `?`, and how many there
 /// were; refused unless they appear in that order, each once.
 fn positional(sql: &str) -> Result<(String, usize), String> {
@@ -438,7 +457,7 @@ fn positional(sql: &str) -> Result<(String, usize), String> {
 pub(crate) mod tests {
     use dialbridge_core::StoreError;
 
-    use super::positional;
+    use super::{positional, without_statement_undo};
     use crate::database::tests::migrated_sqlite as sqlite;
     use crate::Database;
 
@@ -537,6 +556,68 @@ pub(crate) mod tests {
         put(&mut tx, "kept");
         tx.commit().await.unwrap();
         assert_eq!(committed(&db).await, ["kept"]);
+    }
+
+    /// `INSERT OR FAIL` keeps the rows a statement wrote before its failed row until the
+    /// rollback: none of them may be committed, alone or after a flush.
+    #[tokio::test]
+    async fn a_statement_failing_midway_keeps_none_of_its_rows() {
+        let (_dir, db) = sqlite().await;
+        let three = "INSERT INTO settings (key, value) VALUES ($1, $2), ($3, $4), ($5, $6)";
+        let mut tx = db.write_tx();
+        tx.push(three)
+            .bind("x")
+            .bind("v")
+            .bind("y")
+            .bind("v")
+            .bind("x")
+            .bind("v");
+        let Err(err) = tx.commit().await else {
+            panic!("a statement with a taken key was committed");
+        };
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(committed(&db).await.is_empty(), "alone");
+
+        let mut tx = db.write_tx();
+        put(&mut tx, "a");
+        tx.flush().await.unwrap();
+        tx.push(three)
+            .bind("x")
+            .bind("v")
+            .bind("y")
+            .bind("v")
+            .bind("a")
+            .bind("v");
+        assert!(tx.commit().await.is_err());
+        assert!(committed(&db).await.is_empty(), "after a flush");
+        let mut tx = db.write_tx();
+        put(&mut tx, "c");
+        tx.commit().await.unwrap();
+        assert_eq!(committed(&db).await, ["c"]);
+    }
+
+    #[test]
+    fn plain_inserts_and_updates_fail_without_a_statement_journal() {
+        for (sql, sent) in [
+            (
+                "INSERT INTO t (a) VALUES (?)",
+                "INSERT OR FAIL INTO t (a) VALUES (?)",
+            ),
+            ("UPDATE t SET a = ?", "UPDATE OR FAIL t SET a = ?"),
+            (
+                "INSERT OR IGNORE INTO t (a) VALUES (?)",
+                "INSERT OR IGNORE INTO t (a) VALUES (?)",
+            ),
+            (
+                "UPDATE OR REPLACE t SET a = ?",
+                "UPDATE OR REPLACE t SET a = ?",
+            ),
+            ("DELETE FROM t", "DELETE FROM t"),
+            ("SELECT 1", "SELECT 1"),
+            ("COMMIT", "COMMIT"),
+        ] {
+            assert_eq!(without_statement_undo(sql.to_owned()), sent);
+        }
     }
 
     #[test]
