@@ -145,7 +145,8 @@ pub(crate) fn shard_list(shards: &[i64]) -> String {
 
 /// `($1, $2, …), ($n+1, …)`: placeholders for a multi-row insert of `rows` rows of `columns`.
 /// Written into one string: an ingest batch's statements hold over a thousand placeholders,
-/// and a string for each was a few per cent of `serve`'s CPU per event (BENCHMARKS.md).
+/// and a string for each was 2.7% of `serve`'s CPU under ingest (BENCHMARKS.md, *SQLite
+/// statements without a statement journal*).
 pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 8);
     for row in 0..rows {

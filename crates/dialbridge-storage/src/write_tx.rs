@@ -413,7 +413,8 @@ fn joined(target: &Target<'_>) -> bool {
 /// IMMEDIATE` and `COMMIT` (the write queue's and `begin_if_needed`'s), and a failed one rolls
 /// its whole transaction back (`roll_back`, and the write queue's). `FAIL` stops at the failed
 /// row, keeps no copy, and the rollback removes the rows before it. An ingest batch's
-/// statements spent about a tenth of their SQLite time writing that copy (BENCHMARKS.md).
+/// statements spent about a tenth of their SQLite time writing that copy (BENCHMARKS.md,
+/// *SQLite statements without a statement journal*).
 fn without_statement_undo(mut sql: String) -> String {
     for verb in ["INSERT ", "UPDATE "] {
         if sql.starts_with(verb) && !sql[verb.len()..].starts_with("OR ") {
