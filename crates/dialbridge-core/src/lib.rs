@@ -81,11 +81,11 @@ pub use signals::{Signal, Signals};
 pub use store::{
     AccountStore, AdminKeyStore, AppCredentialsRecord, AppStore, ClaimWant, Claimed, ClusterStore,
     ConnectSessionStore, ConnectionStore, DeliveryRecord, DeliveryWant, EnablementRecord,
-    EndpointCircuit, EndpointRecord, EndpointStore, EventRecord, ExecutionFilter, ExecutionRecord,
-    ExecutionStatus, ExecutionStore, HookRecord, HookStore, IncomingEvent, JournalOutcome,
-    JournalWrite, Purged, RateStore, RefreshFailure, RetentionStore, SettingsStore, SignalStore,
-    StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate, WorkflowRecord,
-    WorkflowStore,
+    EndpointCircuit, EndpointRecord, EndpointStore, EventRecord, EventsTx, ExecutionFilter,
+    ExecutionRecord, ExecutionStatus, ExecutionStore, HookRecord, HookStore, IncomingEvent,
+    JournalOutcome, JournalWrite, Purged, RateStore, RefreshFailure, RetentionStore, SettingsStore,
+    SignalStore, StepRecord, StepStatus, Store, StoreError, StoreResult, TokenUpdate,
+    WorkflowRecord, WorkflowStore,
 };
 pub use store::{
     AdminKeyRecord, AdminKeyRegistry, AuditRecord, AuditStore, McpTokenRecord, McpTokenStore,

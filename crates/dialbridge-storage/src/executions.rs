@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use dialbridge_core::{
-    legacy_dedupe_key, AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, ExecutionFilter,
-    ExecutionRecord, ExecutionStatus, ExecutionStore, IncomingEvent, JournalOutcome, JournalWrite,
-    StepRecord, StepStatus, StoreError, StoreResult, Timestamp,
+    legacy_dedupe_key, AccountId, ClaimWant, Claimed, DeliveryRecord, EventRecord, EventsTx,
+    ExecutionFilter, ExecutionRecord, ExecutionStatus, ExecutionStore, IncomingEvent,
+    JournalOutcome, JournalWrite, StepRecord, StepStatus, StoreError, StoreResult, Timestamp,
 };
 use sqlx::any::AnyRow;
 
@@ -376,61 +376,44 @@ fn applied(write: &JournalWrite, done: &HashSet<(String, String)>) -> bool {
     done.contains(&(write.execution_id.clone(), outcome.to_owned()))
 }
 
+/// An ingest batch's transaction (`EventsTx`): the redelivery keys queued, then the rows.
+struct EventsWrite<'c> {
+    tx: WriteTx<'c>,
+    /// Per event of the batch, in order: its id, when it has a redelivery key.
+    keyed: Vec<Option<String>>,
+}
+
 #[async_trait]
-impl ExecutionStore for Database {
-    async fn record_events(&self, batch: &[IncomingEvent]) -> StoreResult<Vec<bool>> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.write_tx();
-        // A keyed event is new when its key goes in; a key already there, or twice in this
-        // batch, or stored in its legacy form by an older version, is a redelivery (DO NOTHING
-        // keeps a PostgreSQL transaction usable).
-        let keyed: Vec<(&EventRecord, &str)> = batch
-            .iter()
-            .filter_map(|item| Some((&item.event, item.event.dedupe_key.as_deref()?)))
-            .collect();
-        // The legacy form is looked up in the partial index of legacy keys (migration
-        // 20261205000010), empty once retention has removed them; SQLite's planner would take
-        // the primary key's index instead and read a random page of it per event.
-        let legacy_index = match self.dialect() {
-            Dialect::Sqlite => "INDEXED BY event_dedupe_legacy_keys",
-            Dialect::Postgres => "",
-        };
-        for chunk in keyed.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) \
-                 SELECT column1, column2, column3, column4 FROM (VALUES {}) AS v \
-                 WHERE NOT EXISTS (SELECT 1 FROM event_dedupe d {legacy_index} \
-                 WHERE d.account_id = v.column1 AND d.dedupe_key = v.column5 \
-                 AND length(d.dedupe_key) = 64) \
-                 ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
-                value_rows(chunk.len(), 5)
-            );
-            let mut query = tx.push(&sql);
-            for (ev, key) in chunk {
-                query
-                    .bind(ev.account_id.as_str())
-                    .bind(*key)
-                    .bind(ev.id.as_str())
-                    .bind(ms(ev.received_at))
-                    .bind(legacy_dedupe_key(key).unwrap_or(key));
-            }
-        }
+impl EventsTx for EventsWrite<'_> {
+    async fn insert_keys(&mut self) -> StoreResult<Vec<bool>> {
         // What follows depends on which keys went in: the one answer waited for before the
         // commit (none when no event has a key).
-        let fresh = tx
+        let fresh = self
+            .tx
             .flush()
             .await?
             .iter()
             .map(|row| get::<String>(row, "event_id"))
             .collect::<StoreResult<HashSet<String>>>()?;
-        let new: Vec<bool> = batch
+        Ok(self
+            .keyed
             .iter()
-            .map(|item| item.event.dedupe_key.is_none() || fresh.contains(&item.event.id))
-            .collect();
+            .map(|id| id.as_ref().is_none_or(|id| fresh.contains(id)))
+            .collect())
+    }
+
+    async fn finish(self: Box<Self>, batch: &[IncomingEvent], new: &[bool]) -> StoreResult<()> {
+        let EventsWrite { mut tx, keyed } = *self;
+        if batch.len() != keyed.len() || new.len() != keyed.len() {
+            return Err(misuse(format!(
+                "a batch of {} events finished with {} events and {} answers",
+                keyed.len(),
+                batch.len(),
+                new.len()
+            )));
+        }
         let (stored, redelivered): (Vec<_>, Vec<_>) =
-            batch.iter().zip(&new).partition(|(_, new)| **new);
+            batch.iter().zip(new).partition(|(_, new)| **new);
         let stored: Vec<&IncomingEvent> = stored.into_iter().map(|(item, _)| item).collect();
         // Redeliveries are rare: one counting statement each.
         for (IncomingEvent { event: ev, .. }, _) in redelivered {
@@ -475,7 +458,58 @@ impl ExecutionStore for Database {
             crate::endpoints::insert_deliveries(&mut tx, chunk)?;
         }
         tx.commit().await?;
-        Ok(new)
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for Database {
+    fn begin_events<'s>(&'s self, batch: &[IncomingEvent]) -> Box<dyn EventsTx + 's> {
+        let mut tx = self.write_tx();
+        // A keyed event is new when its key goes in; a key already there, or twice in this
+        // batch, or stored in its legacy form by an older version, is a redelivery (DO NOTHING
+        // keeps a PostgreSQL transaction usable).
+        let keyed: Vec<(&EventRecord, &str)> = batch
+            .iter()
+            .filter_map(|item| Some((&item.event, item.event.dedupe_key.as_deref()?)))
+            .collect();
+        // The legacy form is looked up in the partial index of legacy keys (migration
+        // 20261205000010), empty once retention has removed them; SQLite's planner would take
+        // the primary key's index instead and read a random page of it per event.
+        let legacy_index = match self.dialect() {
+            Dialect::Sqlite => "INDEXED BY event_dedupe_legacy_keys",
+            Dialect::Postgres => "",
+        };
+        for chunk in keyed.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) \
+                 SELECT column1, column2, column3, column4 FROM (VALUES {}) AS v \
+                 WHERE NOT EXISTS (SELECT 1 FROM event_dedupe d {legacy_index} \
+                 WHERE d.account_id = v.column1 AND d.dedupe_key = v.column5 \
+                 AND length(d.dedupe_key) = 64) \
+                 ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
+                value_rows(chunk.len(), 5)
+            );
+            let mut query = tx.push(&sql);
+            for (ev, key) in chunk {
+                query
+                    .bind(ev.account_id.as_str())
+                    .bind(*key)
+                    .bind(ev.id.as_str())
+                    .bind(ms(ev.received_at))
+                    .bind(legacy_dedupe_key(key).unwrap_or(key));
+            }
+        }
+        let keyed = batch
+            .iter()
+            .map(|item| {
+                item.event
+                    .dedupe_key
+                    .as_ref()
+                    .map(|_| item.event.id.clone())
+            })
+            .collect();
+        Box::new(EventsWrite { tx, keyed })
     }
 
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>> {

@@ -186,19 +186,21 @@ impl Ingress {
 }
 
 /// Stores a batch of routed events, with their executions, in one transaction. Executions that
-/// can run to their end do so first, here, in the writer's turn: run in each request instead,
-/// SQLite ingest spent up to a third more CPU per event in some runs (BENCHMARKS.md, *Executions
-/// of `set`/`if` workflows run at ingest*).
+/// can run to their end do so here, in the writer's turn, while the database takes the batch's
+/// redelivery keys: run in each request instead, SQLite ingest spent up to a third more CPU per
+/// event in some runs (BENCHMARKS.md, *Executions of `set`/`if` workflows run at ingest*); run
+/// before the keys were sent, they held up the writer's turn by as long again (*The event
+/// writer's turn, step by step*).
 async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> Vec<Result<Landed>> {
     executions.shared.metrics().ingest_batch(batch.len());
-    let now = Timestamp::now();
-    for incoming in &mut batch {
-        if let Ok(Some(routes)) = executions.routes(&incoming.event.account_id).await {
-            executions.run_at_ingest(&routes, incoming).await;
-        }
-        executions.start_at_ingest(&mut incoming.executions, now);
-    }
-    let new = match executions.executions.record_events(&batch).await {
+    let stored = async {
+        let mut tx = executions.executions.begin_events(&batch);
+        let (new, ()) = tokio::join!(tx.insert_keys(), prepare(executions, &mut batch));
+        let new = new?;
+        tx.finish(&batch, &new).await?;
+        Ok::<_, StoreError>(new)
+    };
+    let new = match stored.await {
         Ok(new) => new,
         Err(e) => {
             tracing::warn!(
@@ -240,6 +242,18 @@ async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> V
             })
         })
         .collect()
+}
+
+/// Runs the batch's executions that can run to their end, and starts here those that can
+/// start at once (`executions/slots.rs`).
+async fn prepare(executions: &Executions, batch: &mut [IncomingEvent]) {
+    let now = Timestamp::now();
+    for incoming in batch {
+        if let Ok(Some(routes)) = executions.routes(&incoming.event.account_id).await {
+            executions.run_at_ingest(&routes, incoming).await;
+        }
+        executions.start_at_ingest(&mut incoming.executions, now);
+    }
 }
 
 /// A Dialpad event read from a webhook's body, before it is stored.

@@ -558,13 +558,39 @@ pub struct ExecutionFilter {
     pub created_before: Option<Timestamp>,
 }
 
+/// The transaction of a batch of events, begun by `ExecutionStore::begin_events` with the
+/// batch's redelivery keys queued. Ingest sends the keys and, while the database takes them,
+/// runs the batch's executions that finish at ingest; it then finishes with the batch as they
+/// left it. Dropped before `finish`, nothing of it is kept.
+#[async_trait]
+pub trait EventsTx: Send {
+    /// Sends the redelivery keys; answers, per event of the batch given to `begin_events`
+    /// and in its order, whether it is new: without a key, or with one not stored before for
+    /// its account nor earlier in the batch.
+    async fn insert_keys(&mut self) -> StoreResult<Vec<bool>>;
+    /// Stores the new events of `batch` (the batch given to `begin_events`, in its order, its
+    /// executions, steps and deliveries since filled in) with theirs, counts the others as
+    /// redeliveries, and commits. All or nothing: on an error nothing of the batch is stored.
+    async fn finish(self: Box<Self>, batch: &[IncomingEvent], new: &[bool]) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
+    /// Begins the transaction that stores `batch` (see `EventsTx`); sends nothing yet.
+    fn begin_events<'s>(&'s self, batch: &[IncomingEvent]) -> Box<dyn EventsTx + 's>;
     /// In one transaction (a group commit): stores each event with its executions and their
     /// steps and deliveries, except an event whose `dedupe_key` exists for its account (stored
     /// before, or earlier in the batch), which stores nothing. Answers, per event, whether it
     /// was new. All or nothing: on an error nothing of the batch is stored.
-    async fn record_events(&self, batch: &[IncomingEvent]) -> StoreResult<Vec<bool>>;
+    async fn record_events(&self, batch: &[IncomingEvent]) -> StoreResult<Vec<bool>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_events(batch);
+        let new = tx.insert_keys().await?;
+        tx.finish(batch, &new).await?;
+        Ok(new)
+    }
     /// `record_events` for one event.
     async fn record_event(
         &self,

@@ -19,6 +19,7 @@ conformance!(
     record_event_dedupes,
     record_event_is_one_transaction,
     record_events_is_a_group_commit,
+    an_events_transaction_stores_the_batch_as_it_finishes,
     an_execution_finished_at_ingest_is_stored_with_its_journal,
     executions_read_their_event,
     concurrent_claimers_get_disjoint_executions,
@@ -493,6 +494,53 @@ async fn record_events_is_a_group_commit(db: &Database) {
     assert!(db.get_event("f1").await.unwrap().is_none());
     assert!(db.get_execution("y1").await.unwrap().is_none());
     assert_eq!(db.record_events(&[]).await.unwrap(), Vec::<bool>::new());
+}
+
+/// Ingest's order (`EventsTx`): the keys go in, the batch gains its executions meanwhile, and
+/// the commit stores the batch as it is then. Until `finish` nothing is kept, not even a key: an
+/// events transaction dropped after its keys went in leaves the event new for its redelivery.
+async fn an_events_transaction_stores_the_batch_as_it_finishes(db: &Database) {
+    let mut batch = incoming(&[
+        (event("e1", "a", Some("k1")), vec![]),
+        (event("e2", "b", None), vec![]),
+    ]);
+    let mut tx = db.begin_events(&batch);
+    let new = tx.insert_keys().await.unwrap();
+    assert_eq!(new, [true, true]);
+    batch[0].executions.push(exec("x1", "a", "w", 1, 1));
+    batch[1].executions.push(exec("x2", "b", "w", 1, 1));
+    tx.finish(&batch, &new).await.unwrap();
+    for id in ["x1", "x2"] {
+        assert!(db.get_execution(id).await.unwrap().is_some(), "{id}");
+    }
+    assert!(db.get_event("e1").await.unwrap().is_some());
+
+    // Dropped after its keys went in: nothing of it is kept.
+    let abandoned = incoming(&[(event("e3", "a", Some("k3")), vec![])]);
+    let mut tx = db.begin_events(&abandoned);
+    assert_eq!(tx.insert_keys().await.unwrap(), [true]);
+    drop(tx);
+    assert!(db.get_event("e3").await.unwrap().is_none());
+    let again = [(
+        event("e3-again", "a", Some("k3")),
+        vec![exec("x3", "a", "w", 1, 1)],
+    )];
+    assert_eq!(db.record_events(&incoming(&again)).await.unwrap(), [true]);
+    assert!(db.get_execution("x3").await.unwrap().is_some());
+
+    // Finished with another batch than it began with: refused, nothing kept.
+    let two = incoming(&[
+        (event("e4", "a", Some("k4")), vec![]),
+        (event("e5", "a", Some("k5")), vec![]),
+    ]);
+    let mut tx = db.begin_events(&two);
+    let new = tx.insert_keys().await.unwrap();
+    assert!(tx.finish(&two[..1], &new[..1]).await.is_err());
+    assert_eq!(
+        db.record_events(&two).await.unwrap(),
+        [true, true],
+        "the refused batch's keys were not kept"
+    );
 }
 
 /// An execution that ran to its end at ingest is stored finished in its event's commit, with
