@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::actions::Actions;
 use crate::admin::Admin;
-use crate::app::AppSettings;
+use crate::app::{AppSettings, Configured};
 use crate::audit::Audit;
 use crate::cache::TtlCache;
 use crate::cluster::{Cluster, Ownership};
@@ -29,7 +29,7 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::secret::Secret;
 use crate::signals::{Signal, Signals};
-use crate::store::{AppCredentialsRecord, EndpointRecord, Store};
+use crate::store::{EndpointRecord, Store};
 use crate::vendor_webhooks::VendorWebhooks;
 use crate::workflows::Definition;
 use crate::workflows::Workflows;
@@ -134,7 +134,7 @@ pub(crate) struct ConfigCaches {
     /// The vendor's webhook endpoints.
     pub endpoints: TtlCache<(), Arc<Vec<EndpointRecord>>>,
     /// The app's credentials per environment.
-    pub app: TtlCache<(), Arc<Vec<AppCredentialsRecord>>>,
+    pub app: TtlCache<(), Arc<Vec<Arc<Configured>>>>,
     /// Per account: it and its connection, for actions and the proxy (`None`: no account).
     /// Forgotten when the connection changes (`Shared::connection_changed`, or
     /// `Signal::Account` from another process).

@@ -229,42 +229,51 @@ impl AppSettings {
         &self,
         environment: Environment,
     ) -> Result<AppCredentialsRecord> {
+        Ok(self.configured(environment).await?.record.clone())
+    }
+
+    /// An environment's credentials, from the cache; `EnvironmentNotConfigured` without them.
+    async fn configured(&self, environment: Environment) -> Result<Arc<Configured>> {
         self.all_credentials()
             .await?
             .iter()
-            .find(|r| r.environment == environment)
+            .find(|c| c.record.environment == environment)
             .cloned()
             .ok_or(Error::EnvironmentNotConfigured(environment))
     }
 
     /// Every environment's credentials, cached until the configuration changes (they are
     /// read for every request to Dialpad).
-    async fn all_credentials(&self) -> Result<Arc<Vec<AppCredentialsRecord>>> {
+    async fn all_credentials(&self) -> Result<Arc<Vec<Arc<Configured>>>> {
         self.shared
             .caches()
             .app
             .get_or_load((), || async {
-                Ok(Arc::new(self.credentials.list_app_credentials().await?))
+                let records = self.credentials.list_app_credentials().await?;
+                Ok(Arc::new(
+                    records
+                        .into_iter()
+                        .map(Configured::new)
+                        .map(Arc::new)
+                        .collect(),
+                ))
             })
             .await
     }
 
     /// The limits requests to an environment are throttled to.
     pub(crate) async fn rate_limits(&self, environment: Environment) -> Result<RateLimits> {
-        Ok(self
-            .all_credentials()
-            .await?
-            .iter()
-            .find(|r| r.environment == environment)
-            .and_then(|r| r.rate_limits)
-            .unwrap_or_default())
+        match self.configured(environment).await {
+            Ok(configured) => Ok(configured.record.rate_limits.unwrap_or_default()),
+            Err(Error::EnvironmentNotConfigured(_)) => Ok(RateLimits::default()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The Dialpad host of an environment: its credentials' base URL, or Dialpad's own host.
     pub(crate) async fn base_url(&self, environment: Environment) -> Result<Url> {
-        match self.app_credentials(environment).await {
-            Ok(record) => Url::parse(&record.base_url)
-                .map_err(|e| Error::Internal(format!("stored base_url: {e}"))),
+        match self.configured(environment).await {
+            Ok(configured) => configured.base_url(),
             Err(Error::EnvironmentNotConfigured(_)) if environment != Environment::Custom => {
                 environment
                     .default_base_url()
@@ -275,13 +284,12 @@ impl AppSettings {
     }
 
     pub(crate) async fn oauth_app(&self, environment: Environment) -> Result<dialpad::OAuthApp> {
-        let record = self.app_credentials(environment).await?;
+        let configured = self.configured(environment).await?;
+        let record = &configured.record;
         let secret = self.shared.open(&record.client_secret)?;
-        let base_url = Url::parse(&record.base_url)
-            .map_err(|e| Error::Internal(format!("stored base_url: {e}")))?;
         dialpad::OAuthApp::new(
             self.shared.http().clone(),
-            &base_url,
+            &configured.base_url()?,
             &record.client_id,
             secret.expose(),
             &self.shared.settings().callback_url,
@@ -310,6 +318,26 @@ impl AppSettings {
                 "several environments are configured: name one (production, sandbox or custom)",
             )),
         }
+    }
+}
+
+/// An environment's stored credentials as the cache holds them, with the base URL parsed once:
+/// every request to Dialpad starts from it.
+pub(crate) struct Configured {
+    record: AppCredentialsRecord,
+    base_url: std::result::Result<Url, url::ParseError>,
+}
+
+impl Configured {
+    fn new(record: AppCredentialsRecord) -> Self {
+        let base_url = Url::parse(&record.base_url);
+        Configured { record, base_url }
+    }
+
+    fn base_url(&self) -> Result<Url> {
+        self.base_url
+            .clone()
+            .map_err(|e| Error::Internal(format!("stored base_url: {e}")))
     }
 }
 
