@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::TestApp;
+use dialpad_emulator::Emulator;
+
+use crate::support::{read, TestApp};
 
 #[path = "../../../dialpad-emulator/tests/it/support/python_sdk.rs"]
 mod python_sdk;
@@ -168,4 +170,49 @@ async fn the_proxy_answers_dialpads_bytes_unchanged() {
         assert_eq!(proxied, direct, "{path}");
     }
     app.shutdown().await;
+}
+
+/// The environment's base URL is read from a cache by every request, parsed once: saving the
+/// app's credentials with another base URL moves the very next request there, and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_base_url_takes_effect_from_the_next_request() {
+    let app = TestApp::connected("acme").await;
+    let get = || {
+        app.http
+            .get(format!("{}/proxy/acme/api/v2/users/{AVERY}", app.base))
+            .bearer_auth(&app.api_key)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+
+    // A port nothing listens on: Dialpad cannot be reached there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    save_custom_base_url(&app, &format!("http://{closed}")).await;
+    let (status, body) = read(get().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "dialpad_unavailable", "{body}");
+
+    save_custom_base_url(&app, &app.emulator_url).await;
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+    app.shutdown().await;
+}
+
+/// Saves the app's credentials for the custom environment again, with `base_url`.
+async fn save_custom_base_url(app: &TestApp, base_url: &str) {
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/app/credentials/custom",
+            Some(json!({
+                "client_id": Emulator::DEV_CLIENT_ID,
+                "client_secret": Emulator::DEV_CLIENT_SECRET,
+                "base_url": base_url,
+                "rate_limits": {"enabled": false},
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
