@@ -5,8 +5,6 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use dialpad_emulator::Emulator;
-
 use crate::support::{read, TestApp};
 
 #[path = "../../../dialpad-emulator/tests/it/support/python_sdk.rs"]
@@ -190,29 +188,15 @@ async fn a_new_base_url_takes_effect_from_the_next_request() {
         .unwrap()
         .local_addr()
         .unwrap();
-    save_custom_base_url(&app, &format!("http://{closed}")).await;
+    let unthrottled = || json!({"enabled": false});
+    app.save_custom_credentials(&format!("http://{closed}"), unthrottled())
+        .await;
     let (status, body) = read(get().await.unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "dialpad_unavailable", "{body}");
 
-    save_custom_base_url(&app, &app.emulator_url).await;
+    app.save_custom_credentials(&app.emulator_url, unthrottled())
+        .await;
     assert_eq!(get().await.unwrap().status(), StatusCode::OK);
     app.shutdown().await;
-}
-
-/// Saves the app's credentials for the custom environment again, with `base_url`.
-async fn save_custom_base_url(app: &TestApp, base_url: &str) {
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/v1/app/credentials/custom",
-            Some(json!({
-                "client_id": Emulator::DEV_CLIENT_ID,
-                "client_secret": Emulator::DEV_CLIENT_SECRET,
-                "base_url": base_url,
-                "rate_limits": {"enabled": false},
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -303,6 +303,13 @@ impl TestApp {
             Some(json!({ "rate_limits": true })),
         )
         .await;
+        self.save_custom_credentials(&self.emulator_url, rate_limits)
+            .await;
+    }
+
+    /// Saves the `custom` environment's credentials (the emulator's dev app) with `base_url`
+    /// and `rate_limits`.
+    pub async fn save_custom_credentials(&self, base_url: &str, rate_limits: Value) {
         let (status, body) = self
             .call(
                 Method::PUT,
@@ -310,7 +317,7 @@ impl TestApp {
                 Some(json!({
                     "client_id": Emulator::DEV_CLIENT_ID,
                     "client_secret": Emulator::DEV_CLIENT_SECRET,
-                    "base_url": self.emulator_url,
+                    "base_url": base_url,
                     "rate_limits": rate_limits,
                 })),
             )
@@ -319,21 +326,10 @@ impl TestApp {
     }
 
     pub async fn configure_app(&self) {
-        let (status, body) = self
-            .call(
-                Method::PUT,
-                "/api/v1/app/credentials/custom",
-                Some(json!({
-                    "client_id": Emulator::DEV_CLIENT_ID,
-                    "client_secret": Emulator::DEV_CLIENT_SECRET,
-                    "base_url": self.emulator_url,
-                    // The emulator runs without Dialpad's limits unless a test turns them on
-                    // (`hold_dialpads_limits`).
-                    "rate_limits": {"enabled": false},
-                })),
-            )
+        // The emulator runs without Dialpad's limits unless a test turns them on
+        // (`hold_dialpads_limits`).
+        self.save_custom_credentials(&self.emulator_url, json!({"enabled": false}))
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
         let (status, body) = self
             .call(
                 Method::PUT,
