@@ -3,6 +3,7 @@
 //! browser-facing connect flow and OAuth callback, the dashboard under `/ui`, health; and `start`, which wires storage,
 //! domain and server.
 
+mod access_log;
 mod attempts;
 mod audit;
 mod auth;

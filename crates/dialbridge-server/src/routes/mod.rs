@@ -20,15 +20,14 @@ mod tests;
 mod webhook_endpoints;
 mod workflows;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::{middleware, Extension, Router};
 use serde::Serialize;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
+use crate::access_log::AccessLogLayer;
 use crate::audit;
 use crate::auth::behind_api_key;
 use crate::docs;
@@ -75,19 +74,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(Extension(document))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            // Spans name the route template, never the raw URI: connect tokens, OAuth codes and
-            // states travel in paths and queries.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let route = request
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("unmatched", |p| p.as_str());
-                    tracing::info_span!("http", method = %request.method(), route)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(AccessLogLayer)
 }
 
 /// Every route with its OpenAPI operation, before the state is given.

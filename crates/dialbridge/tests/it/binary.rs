@@ -76,13 +76,18 @@ impl Server {
     /// `serve` answers `/healthz` before `main` prints what `start` returned, and the lines
     /// reach `output` through reader tasks.
     async fn line_starting_with(&self, prefix: &str) -> Option<String> {
+        self.line_where(|line| line.starts_with(prefix)).await
+    }
+
+    /// The first output line (trimmed) that `wanted` accepts, waiting up to 10 s for it.
+    async fn line_where(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let found = self
                 .output()
                 .lines()
                 .map(str::trim)
-                .find(|line| line.starts_with(prefix))
+                .find(|line| wanted(line))
                 .map(str::to_owned);
             if found.is_some() || tokio::time::Instant::now() > deadline {
                 return found;
@@ -106,6 +111,54 @@ impl Server {
         tokio::time::sleep(Duration::from_millis(100)).await;
         (status, self.output())
     }
+}
+
+/// Connects `account` of a `--dev` server with a Dialpad API key its emulator makes; answers
+/// the key.
+async fn connect_with_api_key(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    account: &str,
+) -> String {
+    use reqwest::Method as M;
+    let (_, companies) = call(
+        http,
+        M::GET,
+        format!("{base}/emulator/_control/companies"),
+        key,
+        None,
+    )
+    .await;
+    let (status, made) = call(
+        http,
+        M::POST,
+        format!("{base}/emulator/_control/api-keys"),
+        key,
+        Some(json!({"company_id": companies[0]["id"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        http,
+        M::PUT,
+        format!("{base}/api/v1/accounts/{account}"),
+        key,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        http,
+        M::PUT,
+        format!("{base}/api/v1/accounts/{account}/connection"),
+        key,
+        Some(json!({"auth_type": "api_key", "api_key": dialpad_key})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    dialpad_key
 }
 
 async fn call(
@@ -219,42 +272,7 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
     .await;
     assert_eq!(status, 200, "{check}");
 
-    // An API key connection.
-    let (_, companies) = call(
-        &http,
-        M::GET,
-        format!("{base}/emulator/_control/companies"),
-        key,
-        None,
-    )
-    .await;
-    let (status, made) = call(
-        &http,
-        M::POST,
-        format!("{base}/emulator/_control/api-keys"),
-        key,
-        Some(json!({"company_id": companies[0]["id"]})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
-    call(
-        &http,
-        M::PUT,
-        format!("{base}/api/v1/accounts/globex"),
-        key,
-        Some(json!({})),
-    )
-    .await;
-    let (status, body) = call(
-        &http,
-        M::PUT,
-        format!("{base}/api/v1/accounts/globex/connection"),
-        key,
-        Some(json!({"auth_type": "api_key", "api_key": dialpad_key})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let dialpad_key = connect_with_api_key(&http, &base, key, "globex").await;
 
     let master_key = std::fs::read_to_string(dir.path().join("data/master.key"))
         .expect("a generated master key");
@@ -291,6 +309,95 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
             &secret[..4]
         );
     }
+}
+
+/// Each request leaves one access line: its method, route template (never the raw path, which
+/// may carry a token) and status, at INFO, or WARN for a 5xx. A request whose caller went away
+/// before the answer leaves a line saying so, without a status.
+#[tokio::test]
+async fn each_request_leaves_one_access_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let server = spawn(&["--dev", "--database-url", &db]).await;
+    let (base, key) = (server.base.clone(), "dialbridge-dev");
+    let http = reqwest::Client::new();
+    use reqwest::Method as M;
+    let access_line = |route: &'static str, what: &'static str| {
+        move |line: &str| {
+            line.contains("dialbridge::access")
+                && line.contains(&format!("route={route} "))
+                && line.contains(what)
+        }
+    };
+
+    let (status, _) = call(
+        &http,
+        M::GET,
+        format!("{base}/api/v1/accounts/who-is-this"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let line = server
+        .line_where(access_line("/api/v1/accounts/{account_id}", "status=404"))
+        .await
+        .unwrap_or_else(|| panic!("an access line for the 404: {}", server.output()));
+    assert!(line.contains(" INFO "), "{line}");
+    assert!(line.contains("answered method=GET"), "{line}");
+    assert!(line.contains("latency_us="), "{line}");
+
+    connect_with_api_key(&http, &base, key, "globex").await;
+    let proxied = format!("{base}/proxy/globex/api/v2/company");
+    let dialpad_fails = json!({"fault_every_nth": 1, "fault_status": 500});
+    let config = format!("{base}/emulator/_control/config");
+    let (status, _) = call(&http, M::PATCH, config.clone(), key, Some(dialpad_fails)).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&http, M::GET, proxied.clone(), key, None).await;
+    assert_eq!(status, 500, "Dialpad's answer, relayed");
+    let line = server
+        .line_where(access_line("/proxy/{account_id}/{*path}", "status=500"))
+        .await
+        .unwrap_or_else(|| panic!("an access line for the 500: {}", server.output()));
+    assert!(line.contains(" WARN "), "{line}");
+
+    let dialpad_is_slow = json!({"fault_every_nth": 0, "latency_ms": 3000});
+    let (status, _) = call(&http, M::PATCH, config.clone(), key, Some(dialpad_is_slow)).await;
+    assert_eq!(status, 200);
+    let gave_up = http
+        .get(&proxied)
+        .bearer_auth(key)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the caller gives up: {gave_up:?}");
+    let line = server
+        .line_where(access_line("/proxy/{account_id}/{*path}", "abandoned"))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "an access line for the abandoned request: {}",
+                server.output()
+            )
+        });
+    assert!(!line.contains("status="), "{line}");
+
+    let (_, output) = server.terminate().await;
+    let access: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("dialbridge::access"))
+        .collect();
+    assert!(
+        access
+            .iter()
+            .all(|line| !line.contains("who-is-this") && !line.contains("globex")),
+        "access lines name route templates, not paths: {access:#?}"
+    );
+    let not_found = access
+        .iter()
+        .filter(|line| line.contains("status=404"))
+        .count();
+    assert_eq!(not_found, 1, "one line per request: {access:#?}");
 }
 
 #[tokio::test]
