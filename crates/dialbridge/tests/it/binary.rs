@@ -113,54 +113,6 @@ impl Server {
     }
 }
 
-/// Connects `account` of a `--dev` server with a Dialpad API key its emulator makes; answers
-/// the key.
-async fn connect_with_api_key(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    account: &str,
-) -> String {
-    use reqwest::Method as M;
-    let (_, companies) = call(
-        http,
-        M::GET,
-        format!("{base}/emulator/_control/companies"),
-        key,
-        None,
-    )
-    .await;
-    let (status, made) = call(
-        http,
-        M::POST,
-        format!("{base}/emulator/_control/api-keys"),
-        key,
-        Some(json!({"company_id": companies[0]["id"]})),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
-    let (status, body) = call(
-        http,
-        M::PUT,
-        format!("{base}/api/v1/accounts/{account}"),
-        key,
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = call(
-        http,
-        M::PUT,
-        format!("{base}/api/v1/accounts/{account}/connection"),
-        key,
-        Some(json!({"auth_type": "api_key", "api_key": dialpad_key})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    dialpad_key
-}
-
 async fn call(
     http: &reqwest::Client,
     method: reqwest::Method,
@@ -272,7 +224,7 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
     .await;
     assert_eq!(status, 200, "{check}");
 
-    let dialpad_key = connect_with_api_key(&http, &base, key, "globex").await;
+    let dialpad_key = support::connect_acme_with_api_key(&base, key, "globex").await;
 
     let master_key = std::fs::read_to_string(dir.path().join("data/master.key"))
         .expect("a generated master key");
@@ -347,7 +299,7 @@ async fn each_request_leaves_one_access_line() {
     assert!(line.contains("answered method=GET"), "{line}");
     assert!(line.contains("latency_us="), "{line}");
 
-    connect_with_api_key(&http, &base, key, "globex").await;
+    support::connect_acme_with_api_key(&base, key, "globex").await;
     let proxied = format!("{base}/proxy/globex/api/v2/company");
     let dialpad_fails = json!({"fault_every_nth": 1, "fault_status": 500});
     let config = format!("{base}/emulator/_control/config");

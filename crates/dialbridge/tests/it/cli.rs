@@ -21,7 +21,6 @@ use tokio::process::{Child, Command};
 use crate::support::{self, free_port, BIN};
 
 const KEY: &str = "dialbridge-dev";
-const ACME: u64 = 5629499534213120;
 
 // ---------------------------------------------------------------------------------------------
 // Running things
@@ -100,38 +99,6 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Creates account `acme` connected with a company-admin API key of the emulator's Acme;
-/// answers that Dialpad API key.
-async fn connect_acme(base: &str) -> String {
-    use reqwest::Method as M;
-    let (status, made) = call(
-        M::POST,
-        format!("{base}/emulator/_control/api-keys"),
-        KEY,
-        Some(json!({ "company_id": ACME })),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
-    let (status, body) = call(
-        M::PUT,
-        format!("{base}/api/v1/accounts/acme"),
-        KEY,
-        Some(json!({"name": "Acme"})),
-    )
-    .await;
-    assert!(status == 200 || status == 201, "{body}");
-    let (status, body) = call(
-        M::PUT,
-        format!("{base}/api/v1/accounts/acme/connection"),
-        KEY,
-        Some(json!({"auth_type": "api_key", "api_key": dialpad_key})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    dialpad_key
-}
-
 /// Every concluded Acme call id, asked from the emulator directly.
 async fn all_call_ids(base: &str, dialpad_key: &str) -> HashSet<String> {
     let (status, page) = call(
@@ -180,7 +147,7 @@ fn progress_file(out: &Path) -> std::path::PathBuf {
 async fn action_run_and_list_against_the_dev_server() {
     let server = serve_dev().await;
     let base = server.base.as_str();
-    let dialpad_key = connect_acme(base).await;
+    let dialpad_key = support::connect_acme_with_api_key(base, KEY, "acme").await;
 
     // list_users prints Dialpad's users as pretty JSON.
     let out = dialbridge(base, &["action", "run", "list_users", "--account", "acme"]).await;
@@ -291,7 +258,7 @@ async fn action_run_and_list_against_the_dev_server() {
 async fn calls_export_pages_through_every_call_and_honours_since() {
     let server = serve_dev().await;
     let base = server.base.as_str();
-    let dialpad_key = connect_acme(base).await;
+    let dialpad_key = support::connect_acme_with_api_key(base, KEY, "acme").await;
     let before_new_calls = SystemTime::now() - Duration::from_secs(60);
     let mut new_calls = HashSet::new();
     for _ in 0..25 {
@@ -430,7 +397,7 @@ async fn calls_export_pages_through_every_call_and_honours_since() {
 async fn an_interrupted_export_resumes_without_duplicates() {
     let server = serve_dev().await;
     let base = server.base.as_str();
-    let dialpad_key = connect_acme(base).await;
+    let dialpad_key = support::connect_acme_with_api_key(base, KEY, "acme").await;
     for _ in 0..25 {
         let (status, _) = call(
             reqwest::Method::POST,

@@ -47,6 +47,36 @@ pub fn postgres_admin_url() -> String {
     }
 }
 
+/// Connects `account` of a `serve --dev` at `base` (creating the account if it is new) with a
+/// company-admin API key its emulator makes for Acme Corp, the emulator's first company;
+/// answers that Dialpad API key.
+pub async fn connect_acme_with_api_key(base: &str, admin_key: &str, account: &str) -> String {
+    const ACME: u64 = 5629499534213120;
+    let http = reqwest::Client::new();
+    let send = |method, url: String, body: serde_json::Value| {
+        let request = http.request(method, url).bearer_auth(admin_key).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    use reqwest::Method as M;
+    let made_url = format!("{base}/emulator/_control/api-keys");
+    let (status, made) = send(M::POST, made_url, serde_json::json!({"company_id": ACME})).await;
+    assert_eq!(status, 201, "{made}");
+    let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
+    let account_url = format!("{base}/api/v1/accounts/{account}");
+    let (status, body) = send(M::PUT, account_url, serde_json::json!({})).await;
+    assert!(status == 200 || status == 201, "{body}");
+    let connection = serde_json::json!({"auth_type": "api_key", "api_key": dialpad_key});
+    let connection_url = format!("{base}/api/v1/accounts/{account}/connection");
+    let (status, body) = send(M::PUT, connection_url, connection).await;
+    assert_eq!(status, 200, "{body}");
+    dialpad_key
+}
+
 /// Whether `url` answered 2xx within ten seconds.
 pub async fn ready(url: &str) -> bool {
     let http = reqwest::Client::new();
