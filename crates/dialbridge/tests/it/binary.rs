@@ -8,11 +8,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{self, free_port, BIN};
+use crate::support::{self, call, free_port, BIN};
 
 struct Server {
     child: Child,
@@ -113,22 +113,6 @@ impl Server {
     }
 }
 
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,14 +126,13 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
     let key = "dialbridge-dev";
     use reqwest::Method as M;
 
-    let (status, app) = call(&http, M::GET, format!("{base}/api/v1/app"), key, None).await;
+    let (status, app) = call(M::GET, format!("{base}/api/v1/app"), key, None).await;
     assert_eq!(status, 200, "{app}");
     assert_eq!(
         app["environments"]["custom"]["base_url"],
         format!("{base}/emulator")
     );
     let (status, _) = call(
-        &http,
         M::PUT,
         format!("{base}/api/v1/accounts/acme"),
         key,
@@ -160,7 +143,6 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
 
     // OAuth through the in-process emulator.
     let (status, link) = call(
-        &http,
         M::POST,
         format!("{base}/api/v1/accounts/acme/connect"),
         key,
@@ -190,7 +172,6 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
         "a person can consent: {consent_page}"
     );
     let (status, decided) = call(
-        &http,
         M::POST,
         format!("{base}/emulator/_control/authorize"),
         key,
@@ -215,7 +196,6 @@ async fn dev_mode_connects_without_leaking_secrets_and_stops_on_sigterm() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Dialpad is connected"));
     let (status, check) = call(
-        &http,
         M::POST,
         format!("{base}/api/v1/accounts/acme/connection/check"),
         key,
@@ -283,7 +263,6 @@ async fn each_request_leaves_one_access_line() {
     };
 
     let (status, _) = call(
-        &http,
         M::GET,
         format!("{base}/api/v1/accounts/who-is-this"),
         key,
@@ -303,9 +282,9 @@ async fn each_request_leaves_one_access_line() {
     let proxied = format!("{base}/proxy/globex/api/v2/company");
     let dialpad_fails = json!({"fault_every_nth": 1, "fault_status": 500});
     let config = format!("{base}/emulator/_control/config");
-    let (status, _) = call(&http, M::PATCH, config.clone(), key, Some(dialpad_fails)).await;
+    let (status, _) = call(M::PATCH, config.clone(), key, Some(dialpad_fails)).await;
     assert_eq!(status, 200);
-    let (status, _) = call(&http, M::GET, proxied.clone(), key, None).await;
+    let (status, _) = call(M::GET, proxied.clone(), key, None).await;
     assert_eq!(status, 500, "Dialpad's answer, relayed");
     let line = server
         .line_where(access_line("/proxy/{account_id}/{*path}", "status=500"))
@@ -314,7 +293,7 @@ async fn each_request_leaves_one_access_line() {
     assert!(line.contains(" WARN "), "{line}");
 
     let dialpad_is_slow = json!({"fault_every_nth": 0, "latency_ms": 3000});
-    let (status, _) = call(&http, M::PATCH, config.clone(), key, Some(dialpad_is_slow)).await;
+    let (status, _) = call(M::PATCH, config.clone(), key, Some(dialpad_is_slow)).await;
     assert_eq!(status, 200);
     let gave_up = http
         .get(&proxied)
@@ -361,9 +340,7 @@ async fn a_generated_admin_key_is_printed_once_and_works() {
         .line_starting_with("dbk_")
         .await
         .unwrap_or_else(|| panic!("a generated key is printed: {}", server.output()));
-    let http = reqwest::Client::new();
     let (status, _) = call(
-        &http,
         reqwest::Method::GET,
         format!("{}/api/v1/app", server.base),
         &key,
@@ -376,7 +353,6 @@ async fn a_generated_admin_key_is_printed_once_and_works() {
 
     let again = spawn(&["--database-url", &db]).await;
     let (status, _) = call(
-        &http,
         reqwest::Method::GET,
         format!("{}/api/v1/app", again.base),
         &key,
@@ -462,14 +438,7 @@ async fn the_emulator_alone_with_a_fixed_api_key_and_no_rate_limits() {
     let http = reqwest::Client::new();
     let company = format!("{}/api/v2/company", emulator.base);
     for _ in 0..30 {
-        let (status, body) = call(
-            &http,
-            reqwest::Method::GET,
-            company.clone(),
-            "emu-key",
-            None,
-        )
-        .await;
+        let (status, body) = call(reqwest::Method::GET, company.clone(), "emu-key", None).await;
         assert_eq!(status, 200, "no 429 without rate limits: {body}");
         assert_eq!(body["name"], "Acme Corp");
     }
@@ -480,7 +449,7 @@ async fn the_emulator_alone_with_a_fixed_api_key_and_no_rate_limits() {
         .await
         .unwrap();
     assert_eq!(reset.status(), 204);
-    let (status, _) = call(&http, reqwest::Method::GET, company, "emu-key", None).await;
+    let (status, _) = call(reqwest::Method::GET, company, "emu-key", None).await;
     assert_eq!(status, 200);
     let (exit, _) = emulator.terminate().await;
     assert!(exit.success(), "{exit}");
@@ -563,9 +532,7 @@ async fn rotate_master_key_moves_the_database_to_the_new_key() {
     );
     let args = serve_with(&new);
     let server = spawn(&args.each_ref().map(String::as_str)).await;
-    let http = reqwest::Client::new();
     let (status, log) = call(
-        &http,
         reqwest::Method::GET,
         format!("{}/api/v1/audit-log", server.base),
         "admin-key",

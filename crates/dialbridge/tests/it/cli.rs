@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::support::{self, free_port, BIN};
+use crate::support::{self, call, free_port, BIN};
 
 const KEY: &str = "dialbridge-dev";
 
@@ -82,21 +82,6 @@ fn show(out: &Output) -> String {
         stdout(out),
         stderr(out)
     )
-}
-
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, url).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Every concluded Acme call id, asked from the emulator directly.

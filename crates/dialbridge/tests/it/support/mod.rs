@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use serde_json::{json, Value};
 use tokio::process::Command;
 
 pub mod cluster;
@@ -47,32 +48,49 @@ pub fn postgres_admin_url() -> String {
     }
 }
 
+/// An admin-API (or emulator control) request with `key`; answers the status and the JSON body
+/// (`null` when there is none). Redirects are not followed.
+pub async fn call(
+    method: reqwest::Method,
+    url: impl reqwest::IntoUrl,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut request = http.request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// Connects `account` of a `serve --dev` at `base` (creating the account if it is new) with a
 /// company-admin API key its emulator makes for Acme Corp, the emulator's first company;
 /// answers that Dialpad API key.
 pub async fn connect_acme_with_api_key(base: &str, admin_key: &str, account: &str) -> String {
     const ACME: u64 = 5629499534213120;
-    let http = reqwest::Client::new();
-    let send = |method, url: String, body: serde_json::Value| {
-        let request = http.request(method, url).bearer_auth(admin_key).json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            (status, body)
-        }
-    };
     use reqwest::Method as M;
     let made_url = format!("{base}/emulator/_control/api-keys");
-    let (status, made) = send(M::POST, made_url, serde_json::json!({"company_id": ACME})).await;
+    let (status, made) = call(
+        M::POST,
+        made_url,
+        admin_key,
+        Some(json!({"company_id": ACME})),
+    )
+    .await;
     assert_eq!(status, 201, "{made}");
     let dialpad_key = made["api_key"].as_str().unwrap().to_owned();
     let account_url = format!("{base}/api/v1/accounts/{account}");
-    let (status, body) = send(M::PUT, account_url, serde_json::json!({})).await;
+    let (status, body) = call(M::PUT, account_url, admin_key, Some(json!({}))).await;
     assert!(status == 200 || status == 201, "{body}");
-    let connection = serde_json::json!({"auth_type": "api_key", "api_key": dialpad_key});
+    let connection = json!({"auth_type": "api_key", "api_key": dialpad_key});
     let connection_url = format!("{base}/api/v1/accounts/{account}/connection");
-    let (status, body) = send(M::PUT, connection_url, connection).await;
+    let (status, body) = call(M::PUT, connection_url, admin_key, Some(connection)).await;
     assert_eq!(status, 200, "{body}");
     dialpad_key
 }

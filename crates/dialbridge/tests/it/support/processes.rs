@@ -111,17 +111,7 @@ pub async fn serve(database: &str, extra: &[&str]) -> Process {
 
 /// An admin-API (or emulator control) request; answers the status and the JSON body.
 pub async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let mut request = http.request(method, url).bearer_auth(ADMIN_KEY);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    super::call(method, url, ADMIN_KEY, body).await
 }
 
 /// Points the `custom` environment at `emulator` with its development app (no throttle) and
