@@ -1,7 +1,8 @@
 //! One access line per request, under the target `dialbridge::access`: method, route template,
 //! status and time to the answer's head, at `info` (`warn` for a 5xx). A request whose caller
 //! went away before its answer gets a line too, with no status, so an abandoned request is
-//! seen rather than silently missing.
+//! seen rather than silently missing. Each answer is also counted in
+//! `dialbridge_http_requests_total` (route template, method, status).
 //!
 //! The line names the route template, never the raw URI: connect tokens, OAuth codes and
 //! states travel in paths and queries. It is a single event and no span: a span per request
@@ -16,24 +17,41 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::Response;
+use dialbridge_core::HttpLabels;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-/// Wraps every route of the router it is layered on.
-#[derive(Clone, Copy, Default)]
-pub struct AccessLogLayer;
+use crate::state::AppState;
+
+/// Wraps every route of the router it is layered on (per route: only there is the route
+/// template known).
+#[derive(Clone)]
+pub struct AccessLogLayer {
+    state: AppState,
+}
+
+impl AccessLogLayer {
+    /// Counts answers in `state`'s metrics.
+    pub fn new(state: AppState) -> Self {
+        AccessLogLayer { state }
+    }
+}
 
 impl<S> Layer<S> for AccessLogLayer {
     type Service = AccessLog<S>;
 
     fn layer(&self, inner: S) -> AccessLog<S> {
-        AccessLog { inner }
+        AccessLog {
+            inner,
+            state: self.state.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
+    state: AppState,
 }
 
 impl<S> Service<Request> for AccessLog<S>
@@ -53,6 +71,7 @@ where
             method: request.method().clone(),
             route: request.extensions().get::<MatchedPath>().cloned(),
             started: Instant::now(),
+            state: self.state.clone(),
         };
         Answer {
             inner: self.inner.call(request),
@@ -99,6 +118,8 @@ struct Line {
     method: Method,
     route: Option<MatchedPath>,
     started: Instant,
+    /// Where the answer is counted.
+    state: AppState,
 }
 
 impl Line {
@@ -117,6 +138,11 @@ impl Line {
         } else {
             tracing::info!(target: "dialbridge::access", %method, %route, status, latency_us, "answered");
         }
+        self.state.platform.metrics().http_request(HttpLabels {
+            route: route.to_owned(),
+            method: method.to_owned(),
+            status,
+        });
     }
 
     fn abandoned(self) {

@@ -7,6 +7,7 @@
 //! lets requests in flight finish for up to `--shutdown-timeout-secs`, then drops the rest.
 //! After a flood of connections, the memory they held is handed back to the OS.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
+use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::config::ServeConfig;
@@ -60,13 +61,17 @@ pub async fn serve(
     limits: Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = app
-        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+    // Around the router, not layered into it: `Router::layer` wraps each route in a boxed
+    // service of its own, and every request clones its route's whole stack of boxes (one
+    // allocation per layer; a `from_fn` layer clones what it wraps once more).
+    let app = ServiceBuilder::new()
+        .layer(middleware::from_fn(contract::in_contract_shape))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
-        .layer(middleware::from_fn(contract::in_contract_shape));
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .service(app);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -172,9 +177,9 @@ fn trim_heap() {
 fn trim_heap() {}
 
 /// One accepted connection and what it needs; holds its slot until it ends.
-struct Connection {
+struct Connection<A> {
     builder: Arc<Builder<TokioExecutor>>,
-    app: Router,
+    app: A,
     remote: SocketAddr,
     idle_timeout: Duration,
     shutdown: CancellationToken,
@@ -182,7 +187,14 @@ struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
-impl Connection {
+impl<A> Connection<A>
+where
+    A: Service<axum::extract::Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    A::Future: Send + 'static,
+{
     async fn serve(self, stream: TcpStream) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
@@ -192,7 +204,7 @@ impl Connection {
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
             let busy = tracked.begin();
-            let answer = app.clone().oneshot(request);
+            let answer = app.clone().oneshot(request.map(axum::body::Body::new));
             async move {
                 let response = answer.await;
                 drop(busy);

@@ -25,7 +25,6 @@ pub use service::DialbridgeMcp;
 
 use crate::auth::{authenticated, Credential, Presented};
 use crate::error::ApiError;
-use crate::routes::count_requests;
 use crate::state::AppState;
 
 /// Where MCP clients connect.
@@ -67,10 +66,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_mcp_token,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
         ))
 }
 

@@ -59,26 +59,3 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         state.platform.metrics().render(),
     )
 }
-
-/// Counts every response by route template, method and status.
-pub async fn count_requests(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let response = next.run(request).await;
-    state
-        .platform
-        .metrics()
-        .http_request(dialbridge_core::HttpLabels {
-            route,
-            method,
-            status: response.status().as_u16(),
-        });
-    response
-}

@@ -25,6 +25,13 @@ async fn metrics_count_what_happened_without_naming_accounts() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "Dialpad's 404");
+    let unknown = app
+        .http
+        .get(format!("{}/no/such/route/acme-secret-customer", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     let response = app
         .http
@@ -44,6 +51,8 @@ async fn metrics_count_what_happened_without_naming_accounts() {
         r#"dialbridge_dialpad_requests_total{operation="users.list",status="200"} 1"#,
         r#"dialbridge_dialpad_requests_total{operation="contacts.get",status="404"} 1"#,
         r#"dialbridge_http_requests_total{route="/api/v1/accounts/{account_id}/actions/{key}",method="POST",status="200"} 1"#,
+        // A path no route serves is counted too, by no path of its own.
+        r#"dialbridge_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
     ] {
         assert!(text.contains(line), "{line}\n---\n{text}");
     }
