@@ -181,14 +181,9 @@ impl Admin {
     /// Whose active key `presented` is, if anyone's.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<AdminIdentity>> {
         let hash = hash_api_key(presented);
-        let epoch = {
-            let known = self.known();
-            if let Some((identity, checked)) = known.keys.get(&hash) {
-                if checked.elapsed() < KEY_RECHECK {
-                    return Ok(Some(identity.clone()));
-                }
-            }
-            known.epoch
+        let epoch = match self.remembered(&hash) {
+            Ok(identity) => return Ok(Some(identity)),
+            Err(epoch) => epoch,
         };
         let record = self.keys.find_admin_key(&hash).await?;
         let Some(record) = record.filter(|k| k.revoked_at.is_none()) else {
@@ -213,6 +208,23 @@ impl Admin {
             known.keys.insert(hash, (identity.clone(), Instant::now()));
         }
         Ok(Some(identity))
+    }
+
+    /// Whose key `presented` is when that was found within `KEY_RECHECK`: what `authenticate`
+    /// answers without waiting for the database. `None` says only that the database must be
+    /// asked.
+    pub fn recently_authenticated(&self, presented: &str) -> Option<AdminIdentity> {
+        self.remembered(&hash_api_key(presented)).ok()
+    }
+
+    /// The identity of the key hashed to `hash` if it was found valid within `KEY_RECHECK`,
+    /// else the epoch of revocations the database lookup starts from.
+    fn remembered(&self, hash: &str) -> std::result::Result<AdminIdentity, u64> {
+        let known = self.known();
+        match known.keys.get(hash) {
+            Some((identity, checked)) if checked.elapsed() < KEY_RECHECK => Ok(identity.clone()),
+            _ => Err(known.epoch),
+        }
     }
 
     pub async fn is_admin_key(&self, presented: &str) -> Result<bool> {

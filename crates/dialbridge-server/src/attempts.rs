@@ -55,20 +55,17 @@ impl Default for Attempts {
 impl Attempts {
     /// `Err(wait)` when `client` must wait that long before its key is checked.
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        wait(&mut self.lock(), group(client))
+    }
+
+    /// A key already known to be right, from `client`: `Err(wait)` as `check` answers, else
+    /// the address is cleared as by `succeeded`, under one lock instead of two.
+    pub fn right_key(&self, client: IpAddr) -> Result<(), Duration> {
         let client = group(client);
         let mut failures = self.lock();
-        let Some(entry) = failures.peek(&client).copied() else {
-            return Ok(());
-        };
-        let since = entry.last.elapsed();
-        if since >= FORGET_AFTER + entry.delay() {
-            failures.pop(&client);
-            return Ok(());
-        }
-        match entry.delay().checked_sub(since) {
-            Some(wait) if !wait.is_zero() => Err(wait),
-            _ => Ok(()),
-        }
+        wait(&mut failures, client)?;
+        failures.pop(&client);
+        Ok(())
     }
 
     pub fn failed(&self, client: IpAddr) {
@@ -88,6 +85,23 @@ impl Attempts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<IpAddr, Failures>> {
         self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How long `client` (grouped) must still wait, forgetting it once it has been quiet long
+/// enough.
+fn wait(failures: &mut LruCache<IpAddr, Failures>, client: IpAddr) -> Result<(), Duration> {
+    let Some(entry) = failures.peek(&client).copied() else {
+        return Ok(());
+    };
+    let since = entry.last.elapsed();
+    if since >= FORGET_AFTER + entry.delay() {
+        failures.pop(&client);
+        return Ok(());
+    }
+    match entry.delay().checked_sub(since) {
+        Some(wait) if !wait.is_zero() => Err(wait),
+        _ => Ok(()),
     }
 }
 
@@ -123,6 +137,25 @@ mod tests {
         assert_eq!(attempts.check("192.0.2.8".parse().unwrap()), Ok(()));
         attempts.succeeded(client);
         assert_eq!(attempts.check(client), Ok(()));
+    }
+
+    #[test]
+    fn a_known_right_key_waits_like_any_other_then_clears_the_address() {
+        let attempts = Attempts::default();
+        let client: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..=FREE_FAILURES {
+            attempts.failed(client);
+        }
+        let wait = attempts.right_key(client).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= FIRST_DELAY * 2, "{wait:?}");
+        let mut failures = attempts.lock();
+        failures.get_mut(&client).unwrap().last -= FIRST_DELAY * 2;
+        drop(failures);
+        assert_eq!(attempts.right_key(client), Ok(()));
+        assert!(
+            attempts.lock().peek(&client).is_none(),
+            "the address is cleared"
+        );
     }
 
     #[test]

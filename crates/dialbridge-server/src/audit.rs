@@ -9,14 +9,17 @@
 //! only if it is named here, and the domain drops fields named like secrets besides.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use dialbridge_core::{Actor, AdminIdentity, Change};
+use futures::future::{BoxFuture, Either};
 use serde_json::{json, Map, Value};
+use tower::{Layer, Service};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
@@ -61,18 +64,79 @@ pub(crate) const NOT_AUDITED: &[(&str, &str, &str)] = &[
 
 /// `api` behind the recording layer (on its routes only: the fallback changes nothing).
 pub fn recorded(api: OpenApiRouter<AppState>, state: &AppState) -> OpenApiRouter<AppState> {
-    api.route_layer(middleware::from_fn_with_state(state.clone(), record_change))
+    api.route_layer(RecordChanges {
+        state: state.clone(),
+    })
 }
 
-async fn record_change(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let Some(describe) = route.and_then(|r| change_of(request.method(), r.as_str())) else {
-        return next.run(request).await;
-    };
-    let Some(identity) = request.extensions().get::<AdminIdentity>().cloned() else {
-        tracing::error!("a change reached the audit layer without an admin identity");
-        return next.run(request).await;
-    };
+#[derive(Clone)]
+struct RecordChanges {
+    state: AppState,
+}
+
+impl<S> Layer<S> for RecordChanges {
+    type Service = ChangesRecorded<S>;
+
+    fn layer(&self, inner: S) -> ChangesRecorded<S> {
+        ChangesRecorded {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A route whose successful changes are recorded. Requests that change nothing (reads,
+/// traffic) go to the route as they are, without waiting on anything here.
+#[derive(Clone)]
+struct ChangesRecorded<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for ChangesRecorded<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>();
+        let Some(describe) = route.and_then(|r| change_of(request.method(), r.as_str())) else {
+            return Either::Left(self.inner.call(request));
+        };
+        let Some(identity) = request.extensions().get::<AdminIdentity>().cloned() else {
+            tracing::error!("a change reached the audit layer without an admin identity");
+            return Either::Left(self.inner.call(request));
+        };
+        // The route's answer is awaited in the recording: the route goes with it (and the
+        // clone, ready as this one is, stays).
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move {
+            Ok(record_change(state, describe, identity, request, inner).await)
+        }))
+    }
+}
+
+/// Runs the change on `route`, and records it if it succeeded.
+async fn record_change<S>(
+    state: AppState,
+    describe: Describe,
+    identity: AdminIdentity,
+    request: Request,
+    mut route: S,
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let (mut parts, body) = request.into_parts();
     let params: Params = RawPathParams::from_request_parts(&mut parts, &())
         .await
@@ -82,7 +146,7 @@ async fn record_change(State(state): State<AppState>, request: Request, next: Ne
                 .collect()
         })
         .unwrap_or_default();
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let Ok(response) = route.call(Request::from_parts(parts, body)).await;
     if !response.status().is_success() {
         return response;
     }

@@ -3,15 +3,23 @@
 //! writes it into the router's OpenAPI operations in the same step, so neither goes without
 //! the other. The key's `AdminIdentity` (id and name) goes into the request's extensions.
 //! Wrong keys are counted per client address, and slowed down (`attempts`).
+//!
+//! The check is a tower layer of its own rather than `middleware::from_fn`: a key found valid
+//! within `KEY_RECHECK` is known at once, and then the route is called as it is, without
+//! cloning it or boxing its answer (BENCHMARKS.md, *The key check*).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use dialbridge_core::AdminIdentity;
+use futures::future::{BoxFuture, Either};
+use tower::{Layer, Service};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::IntoResponses;
@@ -42,10 +50,9 @@ pub fn behind_api_key(
             }
         }
     }
-    router.layer(middleware::from_fn_with_state(
-        state.clone(),
-        require_api_key,
-    ))
+    router.layer(RequireApiKey {
+        state: state.clone(),
+    })
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
@@ -63,23 +70,70 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .flatten()
 }
 
-async fn require_api_key(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let admin = state.platform.admin.clone();
-    let presented = Presented::of(&request);
-    let checked = authenticated(&state, presented, Credential::AdminKey, |key| async move {
-        admin.authenticate(&key).await
-    })
-    .await;
-    match checked {
-        Ok(identity) => {
-            request.extensions_mut().insert(identity);
-            next.run(request).await
+/// The layer `behind_api_key` puts on each route.
+#[derive(Clone)]
+struct RequireApiKey {
+    state: AppState,
+}
+
+impl<S> Layer<S> for RequireApiKey {
+    type Service = ApiKeyChecked<S>;
+
+    fn layer(&self, inner: S) -> ApiKeyChecked<S> {
+        ApiKeyChecked {
+            inner,
+            state: self.state.clone(),
         }
-        Err(refused) => refused,
+    }
+}
+
+/// A route that answers only requests carrying an admin API key, with the key's
+/// `AdminIdentity` in their extensions.
+#[derive(Clone)]
+struct ApiKeyChecked<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for ApiKeyChecked<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let presented = Presented::of(&request);
+        if let Some(identity) = presented.recently_authenticated_admin(&self.state) {
+            request.extensions_mut().insert(identity);
+            return Either::Left(self.inner.call(request));
+        }
+        // The database must be asked: the route waits in the answer, so it goes with it (and
+        // the clone, ready as this one is, stays).
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move {
+            let admin = state.platform.admin.clone();
+            let checked =
+                authenticated(&state, presented, Credential::AdminKey, |key| async move {
+                    admin.authenticate(&key).await
+                })
+                .await;
+            match checked {
+                Ok(identity) => {
+                    request.extensions_mut().insert(identity);
+                    inner.call(request).await
+                }
+                Err(refused) => Ok(refused),
+            }
+        }))
     }
 }
 
@@ -133,6 +187,18 @@ impl Presented {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         Presented { credential, client }
+    }
+
+    /// The admin key's identity when `authenticated` would accept it without asking the
+    /// database: the key was found valid within `KEY_RECHECK` and the address is not made to
+    /// wait. `None` leaves the whole check to `authenticated`.
+    fn recently_authenticated_admin(&self, state: &AppState) -> Option<AdminIdentity> {
+        let key = self.credential.as_deref()?;
+        let identity = state.platform.admin.recently_authenticated(key)?;
+        match self.client {
+            Some(ip) => state.attempts.right_key(ip).ok().map(|()| identity),
+            None => Some(identity),
+        }
     }
 }
 
