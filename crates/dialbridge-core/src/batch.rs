@@ -175,9 +175,12 @@ mod tests {
         for caller in callers {
             caller.await.unwrap();
         }
+        // About one batch per round when the answered callers send first (20–24 here); one
+        // item per batch when the writer takes the next batch before them (320). The bound
+        // leaves the scheduler room: the whole suite's load once made it 42.
         let n = batches.load(Ordering::SeqCst) as u32;
         assert!(
-            n <= ROUNDS * 2,
+            n <= CALLERS * ROUNDS / 4,
             "{} items from {CALLERS} callers took {n} batches",
             CALLERS * ROUNDS
         );
