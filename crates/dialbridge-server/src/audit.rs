@@ -9,20 +9,18 @@
 //! only if it is named here, and the domain drops fields named like secrets besides.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::task::{Context, Poll};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dialbridge_core::{Actor, AdminIdentity, Change};
-use futures::future::{BoxFuture, Either};
 use serde_json::{json, Map, Value};
-use tower::{Layer, Service};
+use tower::ServiceExt;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::gate::{Checked, Gate, GateLayer, Route, Wait};
 use crate::state::AppState;
 
 /// A route's path parameters, by name.
@@ -64,9 +62,9 @@ pub(crate) const NOT_AUDITED: &[(&str, &str, &str)] = &[
 
 /// `api` behind the recording layer (on its routes only: the fallback changes nothing).
 pub fn recorded(api: OpenApiRouter<AppState>, state: &AppState) -> OpenApiRouter<AppState> {
-    api.route_layer(RecordChanges {
+    api.route_layer(GateLayer(RecordChanges {
         state: state.clone(),
-    })
+    }))
 }
 
 #[derive(Clone)]
@@ -74,69 +72,33 @@ struct RecordChanges {
     state: AppState,
 }
 
-impl<S> Layer<S> for RecordChanges {
-    type Service = ChangesRecorded<S>;
-
-    fn layer(&self, inner: S) -> ChangesRecorded<S> {
-        ChangesRecorded {
-            inner,
-            state: self.state.clone(),
-        }
-    }
-}
-
-/// A route whose successful changes are recorded. Requests that change nothing (reads,
-/// traffic) go to the route as they are, without waiting on anything here.
-#[derive(Clone)]
-struct ChangesRecorded<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> Service<Request> for ChangesRecorded<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+impl Gate for RecordChanges {
+    /// Requests that change nothing (reads, traffic) go to the route as they are.
+    fn check(&self, request: Request) -> Checked {
         let route = request.extensions().get::<MatchedPath>();
         let Some(describe) = route.and_then(|r| change_of(request.method(), r.as_str())) else {
-            return Either::Left(self.inner.call(request));
+            return Checked::Pass(request);
         };
         let Some(identity) = request.extensions().get::<AdminIdentity>().cloned() else {
             tracing::error!("a change reached the audit layer without an admin identity");
-            return Either::Left(self.inner.call(request));
+            return Checked::Pass(request);
         };
-        // The route's answer is awaited in the recording: the route goes with it (and the
-        // clone, ready as this one is, stays).
-        let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
         let state = self.state.clone();
-        Either::Right(Box::pin(async move {
-            Ok(record_change(state, describe, identity, request, inner).await)
-        }))
+        let then: Wait = Box::new(move |request, route| {
+            Box::pin(record_change(state, describe, identity, request, route))
+        });
+        Checked::Wait(request, then)
     }
 }
 
 /// Runs the change on `route`, and records it if it succeeded.
-async fn record_change<S>(
+async fn record_change(
     state: AppState,
     describe: Describe,
     identity: AdminIdentity,
     request: Request,
-    mut route: S,
-) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
+    route: Route,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     let params: Params = RawPathParams::from_request_parts(&mut parts, &())
         .await
@@ -146,7 +108,7 @@ where
                 .collect()
         })
         .unwrap_or_default();
-    let Ok(response) = route.call(Request::from_parts(parts, body)).await;
+    let Ok(response) = route.oneshot(Request::from_parts(parts, body)).await;
     if !response.status().is_success() {
         return response;
     }

@@ -4,28 +4,25 @@
 //! the other. The key's `AdminIdentity` (id and name) goes into the request's extensions.
 //! Wrong keys are counted per client address, and slowed down (`attempts`).
 //!
-//! The check is a tower layer of its own rather than `middleware::from_fn`: a key found valid
-//! within `KEY_RECHECK` is known at once, and then the route is called as it is, without
-//! cloning it or boxing its answer (BENCHMARKS.md, *The key check*).
+//! The check is a `gate`: a key found valid within `KEY_RECHECK` is known at once, and the
+//! route is called as it is; only a key the database must be asked about waits.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Response};
 use dialbridge_core::AdminIdentity;
-use futures::future::{BoxFuture, Either};
-use tower::{Layer, Service};
+use tower::ServiceExt;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::gate::{Checked, Gate, GateLayer, Wait};
 use crate::openapi::ADMIN_KEY;
 use crate::responses::KeyCheck;
 use crate::state::AppState;
@@ -50,9 +47,9 @@ pub fn behind_api_key(
             }
         }
     }
-    router.layer(RequireApiKey {
+    router.layer(GateLayer(RequireApiKey {
         state: state.clone(),
-    })
+    }))
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
@@ -70,70 +67,40 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .flatten()
 }
 
-/// The layer `behind_api_key` puts on each route.
+/// What `behind_api_key` puts on each route.
 #[derive(Clone)]
 struct RequireApiKey {
     state: AppState,
 }
 
-impl<S> Layer<S> for RequireApiKey {
-    type Service = ApiKeyChecked<S>;
-
-    fn layer(&self, inner: S) -> ApiKeyChecked<S> {
-        ApiKeyChecked {
-            inner,
-            state: self.state.clone(),
-        }
-    }
-}
-
-/// A route that answers only requests carrying an admin API key, with the key's
-/// `AdminIdentity` in their extensions.
-#[derive(Clone)]
-struct ApiKeyChecked<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> Service<Request> for ApiKeyChecked<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+impl Gate for RequireApiKey {
+    fn check(&self, mut request: Request) -> Checked {
         let presented = Presented::of(&request);
         if let Some(identity) = presented.recently_authenticated_admin(&self.state) {
             request.extensions_mut().insert(identity);
-            return Either::Left(self.inner.call(request));
+            return Checked::Pass(request);
         }
-        // The database must be asked: the route waits in the answer, so it goes with it (and
-        // the clone, ready as this one is, stays).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+        // The database must be asked.
         let state = self.state.clone();
-        Either::Right(Box::pin(async move {
-            let admin = state.platform.admin.clone();
-            let checked =
-                authenticated(&state, presented, Credential::AdminKey, |key| async move {
-                    admin.authenticate(&key).await
-                })
-                .await;
-            match checked {
-                Ok(identity) => {
-                    request.extensions_mut().insert(identity);
-                    inner.call(request).await
+        let then: Wait = Box::new(move |mut request, route| {
+            Box::pin(async move {
+                let admin = state.platform.admin.clone();
+                let checked =
+                    authenticated(&state, presented, Credential::AdminKey, |key| async move {
+                        admin.authenticate(&key).await
+                    })
+                    .await;
+                match checked {
+                    Ok(identity) => {
+                        request.extensions_mut().insert(identity);
+                        let Ok(response) = route.oneshot(request).await;
+                        response
+                    }
+                    Err(refused) => refused,
                 }
-                Err(refused) => Ok(refused),
-            }
-        }))
+            })
+        });
+        Checked::Wait(request, then)
     }
 }
 

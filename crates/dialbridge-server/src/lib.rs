@@ -12,6 +12,7 @@ mod contract;
 mod docs;
 mod error;
 mod extract;
+mod gate;
 mod listener;
 mod mcp;
 mod openapi;
