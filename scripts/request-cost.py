@@ -57,10 +57,10 @@ class Counted:
     def __init__(self, pid, profile, keep):
         self.pid, self.profile, self.keep = str(pid), profile, keep
 
-    def window(self, name, drive):
+    def window(self, name, drive, requests):
         drive(WARM_UP)
         subprocess.run(["callgrind_control", "-z", self.pid], check=True, capture_output=True)
-        requests = drive(None)
+        drive(requests)
         subprocess.run(["callgrind_control", "-d", name, self.pid], check=True, capture_output=True)
         dumps = [p for p in glob.glob(self.profile + ".*") if not p.endswith(".log")]
         latest = max(dumps, key=os.path.getmtime)
@@ -70,10 +70,9 @@ class Counted:
 
 
 def driver(port, method, path, token, body=None):
-    """Sends `n` requests (or the run's count) on one keep-alive connection; all must be 200."""
+    """Sends `n` requests on one keep-alive connection; all must be 200."""
 
     def drive(n):
-        n = n or driver.requests
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"authorization": f"Bearer {token}"}
         if body is not None:
@@ -85,7 +84,6 @@ def driver(port, method, path, token, body=None):
             if answer.status != 200:
                 sys.exit(f"{method} {path}: {answer.status} {text[:300]!r}")
         connection.close()
-        return n
 
     return drive
 
@@ -107,7 +105,6 @@ def main():
         sys.exit("needs valgrind (callgrind counts the instructions): apt-get install valgrind")
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    driver.requests = args.requests
     lo.BIN = serve_bin
 
     with tempfile.TemporaryDirectory(prefix="request-cost-") as work:
@@ -145,7 +142,8 @@ def main():
                 ("healthz", "`GET /healthz` (no hop: `serve`'s HTTP floor)",
                  driver(serve_port, "GET", "/healthz", lo.ADMIN)),
             ]
-            figures = [(label, counted.window(name, drive)) for name, label, drive in rows]
+            figures = [(label, counted.window(name, drive, args.requests))
+                       for name, label, drive in rows]
             serve.stop()
 
             relay_profile = os.path.join(work, "relay.callgrind")
@@ -167,7 +165,7 @@ def main():
                         sys.exit("the bare relay did not start")
                     time.sleep(0.2)
             relay_cost = Counted(relay.pid, relay_profile, args.keep).window(
-                "relay", driver(relay_port, "GET", channel, api_key))
+                "relay", driver(relay_port, "GET", channel, api_key), args.requests)
         finally:
             if relay is not None:
                 relay.kill()
