@@ -8,6 +8,9 @@ within a percent. This counts, for a build in `--bin` (default target/dist):
 
 - `serve` (under callgrind) answering a proxied `GET /proxy/acme/api/v2/channels/{id}`, the
   action `get_channel`, and `GET /healthz`, one keep-alive connection, `--requests` of each;
+- a signed `call.hangup` event posted to the account's hook and the execution of the one-`set`
+  workflow it starts (row 3's and 4's unit of work), one at a time: each event is a batch of
+  one, so its commit is counted whole where the bench's 64 connections share it;
 - beside them, the bench's bare relay (`dialbridge-bench --relay-to`, the same GET through axum
   and reqwest and nothing else) under callgrind: what any hop on this stack costs.
 
@@ -88,6 +91,29 @@ def driver(port, method, path, token, body=None):
     return drive
 
 
+def event_driver(port, path, secret):
+    """Posts `n` unique signed `call.hangup` events on one keep-alive connection."""
+    sent = [0]
+
+    def drive(n):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(n):
+            sent[0] += 1
+            event = {"call_id": str(7_000_000_000_000_000 + sent[0]), "state": "hangup",
+                     "direction": "inbound", "external_number": "+14155550150",
+                     "event_timestamp": int(time.time() * 1000)}
+            connection.request("POST", path, body=lo.jwt_hs256(event, secret),
+                               headers={"content-type": "application/jwt"})
+            answer = connection.getresponse()
+            text = answer.read()
+            outcome = json.loads(text) if answer.status == 200 else {}
+            if outcome.get("duplicate") is not False or len(outcome.get("executions", [])) != 1:
+                sys.exit(f"POST {path}: {answer.status} {text[:300]!r}")
+        connection.close()
+
+    return drive
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.path.join(lo.ROOT, "target", "dist"),
@@ -129,9 +155,18 @@ def main():
                 "client_id": "dialbridge-dev", "client_secret": "dialbridge-dev-secret",
                 "base_url": emulator_url, "rate_limits": {"enabled": False},
             })
+            serve.api("PUT", "/api/v1/workflows/note_call", {
+                "name": "Note the call", "trigger": {"type": "call.hangup"},
+                "steps": [{"id": "note", "set": {"call": "{{ event.call_id }}"}}],
+            })
             serve.api("PUT", "/api/v1/accounts/acme", {})
             serve.api("PUT", "/api/v1/accounts/acme/connection",
                       {"auth_type": "api_key", "api_key": api_key, "environment": "custom"})
+            serve.api("PUT", "/api/v1/accounts/acme/workflows/note_call", {"config": {}})
+            hook = serve.api("GET", "/api/v1/accounts/acme")["dialpad_events"]
+            secret = lo.call("GET", f"{emulator_url}/api/v2/webhooks/{hook['dialpad_webhook_id']}",
+                             token=api_key)["signature"]["secret"]
+            hook_path = "/" + hook["hook_url"].split("/", 3)[3]
             counted = Counted(serve.process.pid, profile, args.keep)
             rows = [
                 ("proxy", f"proxy `GET /proxy/acme{channel}`",
@@ -141,6 +176,8 @@ def main():
                         json.dumps({"id": lo.ACME_GENERAL}))),
                 ("healthz", "`GET /healthz` (no hop: `serve`'s HTTP floor)",
                  driver(serve_port, "GET", "/healthz", lo.ADMIN)),
+                ("event", "signed event stored, its `set` execution run",
+                 event_driver(serve_port, hook_path, secret)),
             ]
             figures = [(label, counted.window(name, drive, args.requests))
                        for name, label, drive in rows]
@@ -177,7 +214,7 @@ def main():
           f"callgrind ({serve_bin})")
     print(f"{'bare relay: the same GET, straight through':58} {relay_cost:9,.0f}")
     for label, cost in figures:
-        ratio = f"   ×{cost / relay_cost:.2f} of the relay" if "healthz" not in label else ""
+        ratio = f"   ×{cost / relay_cost:.2f} of the relay" if label.startswith(("proxy", "action")) else ""
         print(f"{label:58} {cost:9,.0f}{ratio}")
 
 
