@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -42,8 +43,9 @@ pub struct Interpreter<'a> {
     /// The steps (paths) whose entry in `journal` changed since the journal was last written.
     pending: Vec<String>,
     next_seq: i64,
-    /// What templates see.
-    ctx: Value,
+    /// What templates see, shared with the evaluations reading it (`template::render`);
+    /// changed in place between them.
+    ctx: Arc<Value>,
     cancel: &'a CancellationToken,
     /// Run at ingest (`at_ingest.rs`): each evaluation must succeed within the small budget.
     at_ingest: bool,
@@ -73,7 +75,7 @@ impl<'a> Interpreter<'a> {
             journal,
             pending: Vec::new(),
             next_seq,
-            ctx,
+            ctx: Arc::new(ctx),
             cancel,
             at_ingest: false,
             gave_up: AtomicBool::new(false),
@@ -252,10 +254,11 @@ impl<'a> Interpreter<'a> {
     }
 
     fn set_step(&mut self, id: &str, entry: Value) {
-        if !self.ctx["steps"].is_object() {
-            self.ctx["steps"] = Value::Object(Map::new());
+        let ctx = Arc::make_mut(&mut self.ctx);
+        if !ctx["steps"].is_object() {
+            ctx["steps"] = Value::Object(Map::new());
         }
-        self.ctx["steps"][id] = entry;
+        ctx["steps"][id] = entry;
     }
 }
 
@@ -269,7 +272,7 @@ pub(crate) struct StepRun<'r, 'a> {
 
 impl StepRun<'_, '_> {
     /// What templates and expressions see.
-    pub fn ctx(&self) -> &Value {
+    pub fn ctx(&self) -> &Arc<Value> {
         &self.interpreter.ctx
     }
 
@@ -294,7 +297,7 @@ impl StepRun<'_, '_> {
 
     /// For a kind that puts names in scope for the steps inside it (a loop's item).
     pub fn ctx_mut(&mut self) -> &mut Value {
-        &mut self.interpreter.ctx
+        Arc::make_mut(&mut self.interpreter.ctx)
     }
 
     /// The step's journal entry from before, if any (it has not finished).

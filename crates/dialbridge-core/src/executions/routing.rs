@@ -171,7 +171,7 @@ pub(crate) fn passes_filter(route: &Route, payload: &Value, account: &Value) -> 
         return true;
     };
     let ctx = json!({ "event": payload, "config": route.config, "account": account });
-    match template::eval_bool(filter, &ctx) {
+    match template::eval_bool(filter, &Arc::new(ctx)) {
         Ok(pass) => pass,
         Err(e) => {
             tracing::warn!(workflow = %route.workflow_key, "the trigger filter failed, so the workflow does not run: {e}");

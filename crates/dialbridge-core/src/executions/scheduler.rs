@@ -1,6 +1,8 @@
 //! `schedule` triggers: every tick of a workflow's cron starts one execution per enabled
 //! account, once across the cluster (a tick is claimed in the database before it runs).
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::{new_execution, own_event, Executions};
@@ -54,7 +56,7 @@ impl Executions {
                     let payload = json!({ "scheduled_at": tick });
                     if let Some(filter) = &definition.trigger.filter {
                         let ctx = json!({ "event": payload, "config": enablement.config, "account": { "id": account } });
-                        if !template::eval_bool(filter, &ctx).unwrap_or(false) {
+                        if !template::eval_bool(filter, &Arc::new(ctx)).unwrap_or(false) {
                             continue;
                         }
                     }

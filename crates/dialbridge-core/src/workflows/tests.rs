@@ -1,6 +1,7 @@
 //! Tests of parsing, validation and templates across step kinds, and the helpers the kinds'
 //! own tests (beside each kind in `steps/`) use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -535,8 +536,8 @@ fn bodies_that_are_not_yaml_or_json_are_named() {
 
 // Templates.
 
-fn ctx() -> Value {
-    json!({
+fn ctx() -> Arc<Value> {
+    Arc::new(json!({
         "event": {
             "call_id": "5910974510923776",
             "target_id": 5910974510923776_i64,
@@ -548,7 +549,7 @@ fn ctx() -> Value {
         },
         "config": { "reply_from": "+14155550199" },
         "steps": { "call": { "output": { "duration": 0, "labels": [] } } },
-    })
+    }))
 }
 
 #[test]
@@ -735,7 +736,7 @@ steps:
 #[test]
 fn every_evaluation_has_a_budget() {
     use super::template;
-    let ctx = serde_json::json!({ "event": {} });
+    let ctx = Arc::new(serde_json::json!({ "event": {} }));
     // The template: ten billion iterations. It stops with a clear error, at once.
     let started = std::time::Instant::now();
     let err = template::render(

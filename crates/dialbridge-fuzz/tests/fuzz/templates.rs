@@ -4,14 +4,14 @@
 //! like an execution's. Whatever the source, evaluation ends with a value within the output
 //! budget or an error.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use dialbridge_core::template;
 use serde_json::{json, Value};
 
 /// A context like an execution's: the event, the account, the config, earlier steps.
-static CONTEXT: LazyLock<Value> = LazyLock::new(|| {
-    json!({
+static CONTEXT: LazyLock<Arc<Value>> = LazyLock::new(|| {
+    Arc::new(json!({
         "event": {
             "call_id": 6_512_123_456_789_u64,
             "state": "hangup",
@@ -25,7 +25,7 @@ static CONTEXT: LazyLock<Value> = LazyLock::new(|| {
         "config": { "channel": "support", "min_duration": 10, "notify": true },
         "steps": { "lookup": { "output": { "items": [1, 2, 3], "cursor": null } } },
         "execution": { "id": "exe_1", "workflow": "missed-call", "version": 1 },
-    })
+    }))
 });
 
 /// The bytes (lossily as UTF-8) as a template and as an expression.

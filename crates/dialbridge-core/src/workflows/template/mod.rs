@@ -11,12 +11,13 @@
 //! literal repeat count over `MAX_REPEAT`.
 
 mod budget;
+mod context;
 mod filters;
 mod operators;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 pub use budget::BYTE_BUDGET;
 use budget::{BoundedOutput, Fits, MAX_DEPTH};
@@ -44,8 +45,8 @@ impl TemplateError {
 pub const FUEL: u64 = 200_000;
 /// The steps an evaluation tried within the small budget may take (see `within_small_budget`).
 const SMALL_FUEL: u64 = 5_000;
-/// The largest context (as JSON) an evaluation is tried on within the small budget: turning
-/// the context into minijinja's values is work outside the fuel.
+/// The largest context (as JSON) an evaluation is tried on within the small budget: listing a
+/// map's keys for a walk is work outside the fuel.
 const SMALL_CONTEXT: usize = 64 * 1024;
 /// The most bytes one evaluation may produce (text, or a value as JSON).
 pub const MAX_OUTPUT: usize = 1024 * 1024;
@@ -242,7 +243,7 @@ fn bare(expr: &str) -> &str {
 /// Renders every template inside `value` (objects and arrays are walked; keys are left as
 /// they are). A string that is exactly one `{{ expr }}` becomes the expression's value with its
 /// type; other template strings become the rendered text; everything else is unchanged.
-pub fn render(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+pub fn render(value: &Value, ctx: &Arc<Value>) -> Result<Value, TemplateError> {
     if !has_template(value) {
         return Ok(value.clone());
     }
@@ -290,18 +291,17 @@ fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateE
     }
 }
 
-/// The context a template sees: `ctx`, its sequences and maps metered (see `budget::Metered`).
-/// Within the small budget, a context over `SMALL_CONTEXT` is refused (turning it into
-/// minijinja's values is work outside the fuel); that error is never answered (see
-/// `within_small_budget`).
-fn context(ctx: &Value) -> Result<minijinja::Value, TemplateError> {
+/// The context a template sees: `ctx`, read where it is read (`context`), its sequences and
+/// maps metered (see `budget::Metered`). Within the small budget, a context over
+/// `SMALL_CONTEXT` is refused; that error is never answered (see `within_small_budget`).
+fn context(ctx: &Arc<Value>) -> Result<minijinja::Value, TemplateError> {
     let mut room = SMALL_CONTEXT;
     if budget::small() && !json_within(ctx, &mut room) {
         return Err(TemplateError {
             message: "the context is over the small budget".into(),
         });
     }
-    Ok(budget::metered(minijinja::Value::from_serialize(ctx)))
+    Ok(budget::metered(context::of(ctx.clone())))
 }
 
 /// Refuses the result of an evaluation that ran out of its byte budget: a walk that ran out
@@ -317,13 +317,13 @@ fn within_budget(source: &str) -> Result<(), TemplateError> {
 }
 
 /// Evaluates a bare expression (`event.duration > 0`) to a JSON value.
-pub fn eval(expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
+pub fn eval(expr: &str, ctx: &Arc<Value>) -> Result<Value, TemplateError> {
     eval_with(bare(expr), &context(ctx)?)
 }
 
 /// Evaluates a bare expression for its truth, as Jinja sees it (empty lists, `0`, `""`,
 /// `none` and `false` are false).
-pub fn eval_bool(expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
+pub fn eval_bool(expr: &str, ctx: &Arc<Value>) -> Result<bool, TemplateError> {
     let expr = bare(expr);
     let value = eval_value(expr, &context(ctx)?)?;
     let truth = walked(expr, || Ok(value.is_true()))?;
@@ -519,8 +519,8 @@ mod tests {
     /// whole budget, which then still runs on this thread.
     #[test]
     fn the_small_budget_answers_what_the_whole_one_does_or_leaves_it_to_it() {
-        let ctx = serde_json::json!({ "event": { "call_id": 7, "items": [1, 2, 3] } });
-        let small = |value: &Value, ctx: &Value| within_small_budget(|| render(value, ctx));
+        let ctx = Arc::new(serde_json::json!({ "event": { "call_id": 7, "items": [1, 2, 3] } }));
+        let small = |value: &Value, ctx: &Arc<Value>| within_small_budget(|| render(value, ctx));
         for template in [
             serde_json::json!("{{ event.call_id }}"),
             serde_json::json!({"n": "{{ event.items | length }}", "t": "call {{ event.call_id }}"}),
@@ -537,7 +537,7 @@ mod tests {
             assert_eq!(small(template, &ctx), None, "{template}");
             assert!(render(template, &ctx).is_ok(), "{template}");
         }
-        let large = serde_json::json!({ "event": { "text": "y".repeat(SMALL_CONTEXT) } });
+        let large = Arc::new(serde_json::json!({ "event": { "text": "y".repeat(SMALL_CONTEXT) } }));
         let plain = serde_json::json!("{{ event.text | length }}");
         assert_eq!(small(&plain, &large), None);
         assert_eq!(
@@ -555,7 +555,7 @@ mod tests {
 
     #[test]
     fn sources_that_make_minijinjas_lexer_panic_are_refused_as_errors() {
-        let ctx = serde_json::json!({});
+        let ctx = Arc::new(serde_json::json!({}));
         for source in ["}}\0", "}}"] {
             assert!(check_expression(source).is_err(), "{source:?}");
             assert!(eval(source, &ctx).is_err(), "{source:?}");
@@ -576,7 +576,7 @@ mod tests {
     /// asked for 71 TB at once — an abort, not an error. The same count from the event.
     #[test]
     fn a_huge_repeated_sequence_is_refused_before_it_is_spelled_out() {
-        let ctx = serde_json::json!({ "event": { "n": 2_222_221_222_222_u64 } });
+        let ctx = Arc::new(serde_json::json!({ "event": { "n": 2_222_221_222_222_u64 } }));
         for expression in [
             "2222221222_222*[1*[221]]",
             "[1] * event.n",
@@ -636,7 +636,7 @@ mod tests {
     /// 360 KB of NULs (within the budget by length) were stored and sent as 2.1 MB.
     #[test]
     fn the_output_budget_counts_the_json_a_result_becomes() {
-        let ctx = serde_json::json!({});
+        let ctx = Arc::new(serde_json::json!({}));
         let chunk = "\u{1}".repeat(200);
         // 200,000 characters: a fifth of the budget as text, 1.2 MB as JSON.
         let expression = format!("'{chunk}' * 1000");

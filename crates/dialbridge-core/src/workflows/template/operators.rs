@@ -316,11 +316,11 @@ mod tests {
     use super::super::{eval, render};
     use super::*;
 
-    fn context() -> Json {
-        json!({
+    fn context() -> Arc<Json> {
+        Arc::new(json!({
             "event": { "labels": ["vip", "support"], "n": 3, "text": "ab\ncd" },
             "items": [1, 2, 3],
-        })
+        }))
     }
 
     /// Operators keep minijinja's meaning once they are rewritten into bounded calls.
@@ -415,9 +415,10 @@ mod tests {
     #[test]
     fn the_bytes_an_evaluation_makes_are_bounded_in_all() {
         let mut ctx = context();
+        let json = Arc::make_mut(&mut ctx);
         // About 1 MiB as JSON.
-        ctx["event"]["many"] = json!((0..110_000).collect::<Vec<_>>());
-        ctx["event"]["text"] = json!("x".repeat(1 << 20));
+        json["event"]["many"] = json!((0..110_000).collect::<Vec<_>>());
+        json["event"]["text"] = json!("x".repeat(1 << 20));
         for looping in [
             "{% for i in range(100000) %}{{ ('x' * 10000 * 50) | length }}{% endfor %}",
             "{% for i in range(100000) %}{{ -1 in range(100000) }}{% endfor %}",
@@ -430,6 +431,8 @@ mod tests {
             // Reading a text through a filter spends its length.
             "{% for i in range(100000) %}{{ ('x' * 10000 * 100) | length }}{% endfor %}",
             "{% for i in range(100000) %}{{ event.text | length }}{% endfor %}",
+            // Reading a text of the context copies it, and spends its length.
+            "{% for i in range(1000) %}{{ event.text == 'x' }}{% endfor %}",
         ] {
             let error = render(&json!(looping), &ctx).unwrap_err().to_string();
             assert!(error.contains("walks came to more than"), "{looping}: {error}");
