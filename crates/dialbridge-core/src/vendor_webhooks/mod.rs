@@ -270,7 +270,7 @@ impl VendorWebhooks {
     }
 
     async fn queue(&self, event_type: &str, data: Value) -> Result<usize> {
-        let deliveries = self.messages_for(event_type, data).await?;
+        let deliveries = self.messages_for(event_type, || data).await?;
         for delivery in &deliveries {
             self.endpoints.insert_delivery(delivery).await?;
         }
@@ -278,15 +278,25 @@ impl VendorWebhooks {
     }
 
     /// `{type, timestamp, data}` as one delivery per endpoint subscribed to `event_type` (the
-    /// endpoints are cached until the configuration changes).
-    async fn messages_for(&self, event_type: &str, data: Value) -> Result<Vec<DeliveryRecord>> {
+    /// endpoints are cached until the configuration changes). `data` is made only when an
+    /// endpoint is subscribed: every execution that finishes asks.
+    async fn messages_for(
+        &self,
+        event_type: &str,
+        data: impl FnOnce() -> Value,
+    ) -> Result<Vec<DeliveryRecord>> {
         let load = || async { Ok::<_, Error>(Arc::new(self.endpoints.list_endpoints().await?)) };
         let endpoints = self.shared.caches().endpoints.get_or_load((), load).await?;
-        let now = Timestamp::now();
-        let payload = message(event_type, now, data);
-        Ok(endpoints
+        let mut subscribers = endpoints
             .iter()
             .filter(|e| subscribed(e, event_type))
+            .peekable();
+        if subscribers.peek().is_none() {
+            return Ok(Vec::new());
+        }
+        let now = Timestamp::now();
+        let payload = message(event_type, now, data());
+        Ok(subscribers
             .map(|endpoint| pending_delivery(&endpoint.id, event_type, payload.clone(), now))
             .collect())
     }
@@ -326,8 +336,6 @@ impl VendorWebhooks {
         }
     }
 
-    /// `execution.succeeded` or `execution.failed`, after an execution finished (nothing for
-    /// a cancelled one).
     /// The deliveries of `execution.succeeded` or `execution.failed` for an execution that
     /// finished (queued in the same write as its finish; none for a cancelled one). A failure
     /// to read the endpoints is logged: the execution's outcome is recorded either way.
@@ -340,14 +348,16 @@ impl VendorWebhooks {
             ExecutionStatus::Failed => "execution.failed",
             _ => return Vec::new(),
         };
-        let data = json!({
-            "execution_id": execution.id,
-            "workflow": execution.workflow_key,
-            "version": execution.version,
-            "account_id": execution.account_id,
-            "status": execution.status.as_str(),
-            "error": execution.error,
-        });
+        let data = || {
+            json!({
+                "execution_id": execution.id,
+                "workflow": execution.workflow_key,
+                "version": execution.version,
+                "account_id": execution.account_id,
+                "status": execution.status.as_str(),
+                "error": execution.error,
+            })
+        };
         self.messages_for(event_type, data)
             .await
             .unwrap_or_else(|e| {
