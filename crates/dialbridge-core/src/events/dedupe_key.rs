@@ -11,7 +11,8 @@
 //! is the last 64 characters of today's key (`legacy_form`), which is how the store still
 //! recognises a redelivery of an event stored by an older version.
 
-use serde_json::Value;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// Digits of the time prefix: any `u64`.
@@ -25,18 +26,33 @@ const VOLATILE_CLAIMS: [&str; 4] = ["iat", "exp", "nbf", "jti"];
 
 /// The redelivery key of an event's claims.
 pub fn dedupe_key(payload: &Value) -> String {
-    let mut claims = payload.clone();
-    if let Some(map) = claims.as_object_mut() {
-        for volatile in VOLATILE_CLAIMS {
-            map.remove(volatile);
-        }
-    }
-    let digest = hex::encode(Sha256::digest(claims.to_string().as_bytes()));
+    let mut digest = Sha256::new();
+    // Written into the digest as it is made, not copied and printed first.
+    let written = match payload.as_object() {
+        Some(claims) => serde_json::to_writer(&mut digest, &Lasting(claims)),
+        None => serde_json::to_writer(&mut digest, payload),
+    };
+    written.expect("a digest takes any bytes, and a JSON value always serializes");
+    let digest = hex::encode(digest.finalize());
     format!(
         "{:0width$}{digest}",
         event_time(payload),
         width = TIME_DIGITS
     )
+}
+
+/// Claims without the volatile ones, serialized as `Value` serializes the same map without
+/// them (compact JSON, in the map's order): the bytes of the digest never change.
+struct Lasting<'c>(&'c Map<String, Value>);
+
+impl Serialize for Lasting<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .iter()
+                .filter(|(claim, _)| !VOLATILE_CLAIMS.contains(&claim.as_str())),
+        )
+    }
 }
 
 /// The form an older version stored the same key in (the digest alone), when `key` is of
@@ -97,6 +113,26 @@ mod tests {
                 "{no_time}"
             );
         }
+    }
+
+    /// The digest is of the bytes an older version printed (a copy of the claims without the
+    /// volatile ones, as compact JSON): keys stored before still match.
+    #[test]
+    fn the_digest_is_of_the_claims_as_printed_without_the_volatile_ones() {
+        let event = json!({
+            "call_id": "1", "iat": 5, "exp": 6, "nbf": 7, "jti": "j", "event_timestamp": 1,
+            "contact": { "name": "Zoë \"Q\" \n\u{1}", "iat": 1, "phones": ["+1", null, 2.5, -3] },
+            "a": {}, "z": [], "big": 18446744073709551615_u64, "t": true,
+        });
+        let mut copy = event.clone();
+        for volatile in VOLATILE_CLAIMS {
+            copy.as_object_mut().unwrap().remove(volatile);
+        }
+        let printed = hex::encode(Sha256::digest(copy.to_string().as_bytes()));
+        assert_eq!(&dedupe_key(&event)[TIME_DIGITS..], printed);
+        let list = json!(["not", { "iat": 1 }]);
+        let printed = hex::encode(Sha256::digest(list.to_string().as_bytes()));
+        assert_eq!(&dedupe_key(&list)[TIME_DIGITS..], printed);
     }
 
     #[test]
