@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -290,19 +290,24 @@ pub(crate) fn context(routes: Option<&AccountRoutes>, execution: &ExecutionRecor
                 .find(|route| route.workflow_key == execution.workflow_key)
         })
         .map_or_else(|| json!({}), |route| route.config.clone());
-    json!({
-        "event": execution.event,
-        "account": account,
-        "config": config,
-        "steps": {},
-        "execution": {
+    // Built as a map of values, not with `json!`: it would serialize the event, the account
+    // and the config into new values (twice the work of copying them).
+    let mut ctx = Map::new();
+    ctx.insert("event".into(), execution.event.clone());
+    ctx.insert("account".into(), account);
+    ctx.insert("config".into(), config);
+    ctx.insert("steps".into(), Value::Object(Map::new()));
+    ctx.insert(
+        "execution".into(),
+        json!({
             "id": execution.id,
             "workflow": execution.workflow_key,
             "version": execution.version,
             "trigger": execution.trigger,
             "started_at": execution.created_at.as_millis(),
-        },
-    })
+        }),
+    );
+    Value::Object(ctx)
 }
 
 /// An account of a held shard, as the dispatcher tracks it. What runs of it, and whether it

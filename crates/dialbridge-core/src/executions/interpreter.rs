@@ -444,7 +444,7 @@ impl StepRun<'_, '_> {
             .step_output_limit;
         let output = capped(output, limit);
         self.interpreter
-            .set_step(&self.step.id, json!({ "output": output }));
+            .set_step(&self.step.id, step_value(output.clone(), None));
         self.record(JournalEntry::succeeded(attempts, input, output))
             .await
     }
@@ -460,7 +460,7 @@ impl StepRun<'_, '_> {
         self.record(JournalEntry::failed(attempts, input, error.clone()))
             .await?;
         self.interpreter
-            .set_step(&self.step.id, json!({ "output": null, "error": error }));
+            .set_step(&self.step.id, step_value(Value::Null, Some(error.clone())));
         match self.step.on_error {
             OnError::Continue => Ok(Flow::Done),
             OnError::Fail => Ok(Flow::Fail(json!({ "step": self.path, "error": error }))),
@@ -571,11 +571,21 @@ fn is_final(status: StepStatus) -> bool {
 
 /// What `steps.<id>` shows for a journaled step.
 fn step_entry(record: &StepRecord) -> Value {
-    let mut entry = json!({ "output": record.output.clone().unwrap_or(Value::Null) });
-    if let Some(error) = &record.error {
-        entry["error"] = error.clone();
+    step_value(
+        record.output.clone().unwrap_or(Value::Null),
+        record.error.clone(),
+    )
+}
+
+/// What `steps.<id>` shows: the step's output, and its error when it failed. A map of the
+/// values themselves: `json!` would serialize a copy of each (an output may be large).
+fn step_value(output: Value, error: Option<Value>) -> Value {
+    let mut entry = Map::new();
+    entry.insert("output".into(), output);
+    if let Some(error) = error {
+        entry.insert("error".into(), error);
     }
-    entry
+    Value::Object(entry)
 }
 
 /// The error of a step whose template or expression failed.
