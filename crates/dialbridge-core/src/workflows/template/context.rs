@@ -2,8 +2,8 @@
 //! JSON is shared, not copied: a map or list of it is a minijinja map or sequence that looks
 //! its elements up in the JSON when they are read, and a string, number, boolean or null
 //! becomes minijinja's value only then. Turning the whole context into minijinja's values
-//! before each evaluation cost more than evaluating a small template (BENCHMARKS.md, *The
-//! template context, read where it is read*).
+//! before each evaluation cost more than evaluating a small template (BENCHMARKS.md, *Ingest's
+//! own work, counted by instructions*).
 //!
 //! Reading a string copies it, so each read spends its bytes of the evaluation's byte budget
 //! (`budget::spend`): a loop that reads a large string of the context at every turn stops at
