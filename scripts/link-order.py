@@ -99,6 +99,13 @@ def jwt_hs256(claims, secret):
     return signing_input + "." + b64(signature)
 
 
+def hangup_event(n):
+    """The claims of a `call.hangup` event, unique for each `n`."""
+    return {"call_id": str(7_000_000_000_000_000 + n), "state": "hangup",
+            "direction": "inbound", "external_number": "+14155550150",
+            "event_timestamp": int(time.time() * 1000)}
+
+
 class Serve:
     """`dialbridge serve` under callgrind, on a SQLite database in `data`."""
 
@@ -121,6 +128,25 @@ class Serve:
 
     def api(self, method, path, body=None):
         return call(method, self.base + path, body, token=ADMIN)
+
+    def set_up(self, emulator_url, api_key, throttle=True):
+        """The `custom` environment on the emulator (its throttle off unless `throttle`), the
+        workflow `call.hangup` → one `set` step, and the account `acme` connected with
+        `api_key` and the workflow enabled for it: the account's hook (`dialpad_events`)."""
+        credentials = {"client_id": "dialbridge-dev", "client_secret": "dialbridge-dev-secret",
+                       "base_url": emulator_url}
+        if not throttle:
+            credentials["rate_limits"] = {"enabled": False}
+        self.api("PUT", "/api/v1/app/credentials/custom", credentials)
+        self.api("PUT", "/api/v1/workflows/note_call", {
+            "name": "Note the call", "trigger": {"type": "call.hangup"},
+            "steps": [{"id": "note", "set": {"call": "{{ event.call_id }}"}}],
+        })
+        self.api("PUT", "/api/v1/accounts/acme", {})
+        self.api("PUT", "/api/v1/accounts/acme/connection",
+                 {"auth_type": "api_key", "api_key": api_key, "environment": "custom"})
+        self.api("PUT", "/api/v1/accounts/acme/workflows/note_call", {"config": {}})
+        return self.api("GET", "/api/v1/accounts/acme")["dialpad_events"]
 
     def stop(self):
         """Stops it as an operator would (SIGINT: graceful shutdown), so callgrind writes its file."""
@@ -176,19 +202,7 @@ def main():
             # Tier 1: start-up on a new database, set-up, idle.
             first = os.path.join(work, "idle.callgrind")
             serve = Serve(work, data, serve_port, first)
-            serve.api("PUT", "/api/v1/app/credentials/custom", {
-                "client_id": "dialbridge-dev", "client_secret": "dialbridge-dev-secret",
-                "base_url": emulator_url,
-            })
-            serve.api("PUT", "/api/v1/workflows/note_call", {
-                "name": "Note the call", "trigger": {"type": "call.hangup"},
-                "steps": [{"id": "note", "set": {"call": "{{ event.call_id }}"}}],
-            })
-            serve.api("PUT", "/api/v1/accounts/acme", {})
-            serve.api("PUT", "/api/v1/accounts/acme/connection",
-                      {"auth_type": "api_key", "api_key": api_key, "environment": "custom"})
-            serve.api("PUT", "/api/v1/accounts/acme/workflows/note_call", {"config": {}})
-            hook = serve.api("GET", "/api/v1/accounts/acme")["dialpad_events"]
+            hook = serve.set_up(emulator_url, api_key)
             time.sleep(IDLE_SECONDS)
             serve.stop()
 
@@ -199,10 +213,7 @@ def main():
                            token=api_key)
             secret = webhook["signature"]["secret"]
             for n in range(20):
-                event = {"call_id": str(7_000_000_000_000_000 + n), "state": "hangup",
-                         "direction": "inbound", "external_number": "+14155550150",
-                         "event_timestamp": int(time.time() * 1000)}
-                call("POST", hook["hook_url"], jwt_hs256(event, secret),
+                call("POST", hook["hook_url"], jwt_hs256(hangup_event(n), secret),
                      content_type="application/jwt")
             deadline = time.time() + 120
             while len(serve.api("GET", "/api/v1/executions?account_id=acme&limit=200")["items"]) < 20:

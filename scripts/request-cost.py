@@ -99,10 +99,7 @@ def event_driver(port, path, secret):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         for _ in range(n):
             sent[0] += 1
-            event = {"call_id": str(7_000_000_000_000_000 + sent[0]), "state": "hangup",
-                     "direction": "inbound", "external_number": "+14155550150",
-                     "event_timestamp": int(time.time() * 1000)}
-            connection.request("POST", path, body=lo.jwt_hs256(event, secret),
+            connection.request("POST", path, body=lo.jwt_hs256(lo.hangup_event(sent[0]), secret),
                                headers={"content-type": "application/jwt"})
             answer = connection.getresponse()
             text = answer.read()
@@ -151,19 +148,7 @@ def main():
 
             profile = os.path.join(work, "serve.callgrind")
             serve = lo.Serve(work, data, serve_port, profile)
-            serve.api("PUT", "/api/v1/app/credentials/custom", {
-                "client_id": "dialbridge-dev", "client_secret": "dialbridge-dev-secret",
-                "base_url": emulator_url, "rate_limits": {"enabled": False},
-            })
-            serve.api("PUT", "/api/v1/workflows/note_call", {
-                "name": "Note the call", "trigger": {"type": "call.hangup"},
-                "steps": [{"id": "note", "set": {"call": "{{ event.call_id }}"}}],
-            })
-            serve.api("PUT", "/api/v1/accounts/acme", {})
-            serve.api("PUT", "/api/v1/accounts/acme/connection",
-                      {"auth_type": "api_key", "api_key": api_key, "environment": "custom"})
-            serve.api("PUT", "/api/v1/accounts/acme/workflows/note_call", {"config": {}})
-            hook = serve.api("GET", "/api/v1/accounts/acme")["dialpad_events"]
+            hook = serve.set_up(emulator_url, api_key, throttle=False)
             secret = lo.call("GET", f"{emulator_url}/api/v2/webhooks/{hook['dialpad_webhook_id']}",
                              token=api_key)["signature"]["secret"]
             hook_path = "/" + hook["hook_url"].split("/", 3)[3]
