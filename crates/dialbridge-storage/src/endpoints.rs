@@ -11,7 +11,7 @@ use dialbridge_core::{
 use sqlx::any::AnyRow;
 
 use crate::database::{backend, Database, Dialect};
-use crate::rows::{at, get, json, ms, sealed, string_list, to_json, value_rows};
+use crate::rows::{at, get, json, ms, sealed, string_list, to_json};
 use crate::write_tx::WriteTx;
 
 const ENDPOINT_COLUMNS: &str =
@@ -20,6 +20,10 @@ const ENDPOINT_COLUMNS: &str =
 const DELIVERY_COLUMNS: &str =
     "id, endpoint_id, event_type, payload, status, attempts, next_attempt_at, \
     last_status, last_error, created_at, delivered_at";
+/// PostgreSQL's types of `DELIVERY_COLUMNS`, for the rows of a multi-row insert.
+const DELIVERY_TYPES: &[&str] = &[
+    "text", "text", "text", "text", "text", "int8", "int8", "int8", "text", "int8", "int8",
+];
 
 /// Pending, due by `$3` and not leased.
 const DUE: &str = "status = 'pending' AND next_attempt_at <= $3 \
@@ -66,10 +70,10 @@ pub(crate) fn insert_deliveries(
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-        value_rows(deliveries.len(), 11)
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) {}",
+        tx.rows(deliveries.len(), DELIVERY_TYPES)
     );
-    let mut query = tx.push(&sql);
+    let mut query = tx.push_rows(&sql, DELIVERY_TYPES.len());
     for d in deliveries {
         query
             .bind(d.id.as_str())

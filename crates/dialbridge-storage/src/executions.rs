@@ -16,18 +16,29 @@ use dialbridge_core::{
 use sqlx::any::AnyRow;
 
 use crate::database::{again_if_aborted, backend, misuse, Database, Dialect};
-use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json, value_rows};
+use crate::rows::{at, get, json, json_opt, marks, ms, shard_list, to_json};
 use crate::write_tx::WriteTx;
 
 const EVENT_COLUMNS: &str = "id, account_id, source, name, dedupe_key, payload, received_at";
+/// PostgreSQL's types of `EVENT_COLUMNS`, for the rows of a multi-row insert (`WriteTx::rows`).
+const EVENT_TYPES: &[&str] = &["text", "text", "text", "text", "text", "text", "int8"];
 
 const EXECUTION_COLUMNS: &str =
     "id, account_id, workflow_key, version, status, trigger_json, event_json, error, \
     run_at, lease_owner, lease_until, replay_of, created_at, updated_at, finished_at, shard, event_id";
+/// PostgreSQL's types of `EXECUTION_COLUMNS` and `claims`.
+const EXECUTION_TYPES: &[&str] = &[
+    "text", "text", "text", "int8", "text", "text", "text", "text", "int8", "text", "int8", "text",
+    "int8", "int8", "int8", "int8", "text", "int8",
+];
 
 const STEP_COLUMNS: &str =
     "execution_id, step_id, seq, status, attempts, input, output, error, started_at, \
     finished_at, wake_at";
+/// PostgreSQL's types of `STEP_COLUMNS`.
+const STEP_TYPES: &[&str] = &[
+    "text", "text", "int8", "text", "int8", "text", "text", "text", "int8", "int8", "int8",
+];
 
 /// Not finished: may still be claimed, released, finished or cancelled.
 pub(crate) const UNFINISHED: &str = "status IN ('queued', 'running')";
@@ -102,10 +113,10 @@ fn insert_executions(tx: &mut WriteTx<'_>, executions: &[&ExecutionRecord]) -> S
     // dialbridge-core): that is its first claim, so a later claim resumes it from its journal.
     // One stored finished ran there to its end (`at_ingest.rs`): it was claimed once too.
     let sql = format!(
-        "INSERT INTO executions ({EXECUTION_COLUMNS}, claims) VALUES {}",
-        value_rows(executions.len(), 18)
+        "INSERT INTO executions ({EXECUTION_COLUMNS}, claims) {}",
+        tx.rows(executions.len(), EXECUTION_TYPES)
     );
-    let mut query = tx.push(&sql);
+    let mut query = tx.push_rows(&sql, EXECUTION_TYPES.len());
     for e in executions {
         let event_json = match e.event_id {
             Some(_) => "null".to_owned(),
@@ -140,14 +151,14 @@ fn upsert_steps(tx: &mut WriteTx<'_>, steps: &[&StepRecord]) -> StoreResult<()> 
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO execution_steps ({STEP_COLUMNS}) VALUES {} \
+        "INSERT INTO execution_steps ({STEP_COLUMNS}) {} \
          ON CONFLICT (execution_id, step_id) DO UPDATE SET seq = excluded.seq, status = excluded.status, \
          attempts = excluded.attempts, input = excluded.input, output = excluded.output, \
          error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
          wake_at = excluded.wake_at",
-        value_rows(steps.len(), 11)
+        tx.rows(steps.len(), STEP_TYPES)
     );
-    let mut query = tx.push(&sql);
+    let mut query = tx.push_rows(&sql, STEP_TYPES.len());
     for s in steps {
         query
             .bind(s.execution_id.clone())
@@ -187,15 +198,15 @@ const RELEASED: &str = "released";
 /// Its rows (`id`, `outcome`: the executions it finished) come back from the transaction's
 /// next flush or commit.
 fn finish_executions<'q>(tx: &mut WriteTx<'_>, finishes: &[Finishing<'q>]) -> StoreResult<()> {
-    // VALUES columns are `column1…` in SQLite and PostgreSQL alike.
+    let types = ["text", "text", "text", "text", "int8"];
     let sql = format!(
         "UPDATE executions SET status = f.column3, error = f.column4, finished_at = f.column5, \
          updated_at = f.column5, lease_owner = NULL, lease_until = NULL \
-         FROM (VALUES {}) AS f WHERE executions.id = f.column1 AND executions.lease_owner = f.column2 \
+         FROM ({}) AS f WHERE executions.id = f.column1 AND executions.lease_owner = f.column2 \
          AND executions.{UNFINISHED} RETURNING executions.id, '{FINISHED}' AS outcome",
-        value_rows(finishes.len(), 5)
+        tx.rows(finishes.len(), &types)
     );
-    let mut query = tx.push(&sql);
+    let mut query = tx.push_rows(&sql, types.len());
     for (write, status, error) in finishes {
         if !status.is_finished() {
             return Err(misuse(format!(
@@ -217,14 +228,15 @@ fn finish_executions<'q>(tx: &mut WriteTx<'_>, finishes: &[Finishing<'q>]) -> St
 /// again at its `run_at`, in one statement. Its rows (`id`, `outcome`: the executions it
 /// released) come back from the transaction's next flush or commit.
 fn release_executions(tx: &mut WriteTx<'_>, releases: &[(&JournalWrite, Timestamp)]) {
+    let types = ["text", "text", "int8", "int8"];
     let sql = format!(
         "UPDATE executions SET run_at = r.column3, updated_at = r.column4, lease_owner = NULL, \
-         lease_until = NULL FROM (VALUES {}) AS r WHERE executions.id = r.column1 \
+         lease_until = NULL FROM ({}) AS r WHERE executions.id = r.column1 \
          AND executions.lease_owner = r.column2 AND executions.{UNFINISHED} \
          RETURNING executions.id, '{RELEASED}' AS outcome",
-        value_rows(releases.len(), 4)
+        tx.rows(releases.len(), &types)
     );
-    let mut query = tx.push(&sql);
+    let mut query = tx.push_rows(&sql, types.len());
     for (write, run_at) in releases {
         query
             .bind(write.execution_id.as_str())
@@ -427,10 +439,10 @@ impl EventsTx for EventsWrite<'_> {
         }
         for chunk in stored.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
-                value_rows(chunk.len(), 7)
+                "INSERT INTO events ({EVENT_COLUMNS}) {}",
+                tx.rows(chunk.len(), EVENT_TYPES)
             );
-            let mut query = tx.push(&sql);
+            let mut query = tx.push_rows(&sql, EVENT_TYPES.len());
             for IncomingEvent { event: ev, .. } in chunk {
                 query
                     .bind(ev.id.as_str())
@@ -483,14 +495,14 @@ impl ExecutionStore for Database {
         for chunk in keyed.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO event_dedupe (account_id, dedupe_key, event_id, received_at) \
-                 SELECT column1, column2, column3, column4 FROM (VALUES {}) AS v \
+                 SELECT column1, column2, column3, column4 FROM ({}) AS v \
                  WHERE NOT EXISTS (SELECT 1 FROM event_dedupe d {legacy_index} \
                  WHERE d.account_id = v.column1 AND d.dedupe_key = v.column5 \
                  AND length(d.dedupe_key) = 64) \
                  ON CONFLICT (account_id, dedupe_key) DO NOTHING RETURNING event_id",
-                value_rows(chunk.len(), 5)
+                tx.rows(chunk.len(), &["text", "text", "text", "int8", "text"])
             );
-            let mut query = tx.push(&sql);
+            let mut query = tx.push_rows(&sql, 5);
             for (ev, key) in chunk {
                 query
                     .bind(ev.account_id.as_str())

@@ -13,6 +13,11 @@
 //!   it and again as sqlx binds each value, which for a batch of a thousand values was a tenth
 //!   of the writer thread's time.
 //! - **PostgreSQL**: each statement is its own round trip inside a transaction of the pool.
+//!   A statement of many rows (`rows`, `push_rows`) takes one array per column
+//!   (`unnest($1::text[], …)`) instead of a placeholder per value, so its text is the same
+//!   whatever the number of rows: the server parses it once per connection and plans it once
+//!   (a generic plan after five runs), where a text per batch size was parsed, analysed and
+//!   planned again for nearly every batch (BENCHMARKS.md, *PostgreSQL's work per event*).
 //!
 //! A transaction that never needed an answer before its commit and holds one statement is sent
 //! bare, without `BEGIN`/`COMMIT` (one statement is atomic by itself).
@@ -26,12 +31,15 @@
 //! sqlx 0.8 documents as deprecated (launchbadge/sqlx#3108); this module's tests fail if a
 //! later sqlx stops doing it.
 
+use std::fmt::Write;
+
 use dialbridge_core::{StoreError, StoreResult};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::BoxDynError;
 use sqlx::{Any, AnyPool, Arguments};
 
 use crate::database::{backend, misuse, Database, Writer};
+use crate::rows::value_rows;
 use crate::write_queue::Queued;
 
 /// A write transaction in the making (see the module's documentation).
@@ -68,6 +76,9 @@ enum Target<'c> {
 struct Pending {
     sql: String,
     values: Vec<Value>,
+    /// PostgreSQL, a statement of `rows`: the values are its rows of this many columns, sent
+    /// as one array per column. 0 for any other statement.
+    columns: usize,
 }
 
 /// A value bound to a statement of a write transaction. Owned: a transaction can wait in the
@@ -139,6 +150,8 @@ pub(crate) fn arguments<'v>(
 /// Binds the values of the statement just queued, in the order of its `$1, $2, …`.
 pub(crate) struct Binder<'t> {
     values: &'t mut Vec<Value>,
+    /// PostgreSQL: the statement's count of columns, set by `push_rows`.
+    columns: Option<&'t mut usize>,
 }
 
 impl Binder<'_> {
@@ -175,6 +188,48 @@ impl<'c> WriteTx<'c> {
         }
     }
 
+    /// Where a statement takes `rows` rows of values whose columns have the PostgreSQL
+    /// `types` (`text`, `int8`, `bool`), as a query (`INSERT INTO t (…) {rows}`, or
+    /// `FROM ({rows}) AS v` with the columns named `column1`, `column2`, …): on SQLite
+    /// `VALUES ($1, …), (…)`; on PostgreSQL `SELECT * FROM unnest($1::text[], …)`, one
+    /// parameter per column whatever the number of rows. Queue the statement with
+    /// `push_rows` and bind its values row by row.
+    pub(crate) fn rows(&self, rows: usize, types: &[&str]) -> String {
+        if joined(&self.target) {
+            return format!("VALUES {}", value_rows(rows, types.len()));
+        }
+        let mut sql = String::from("SELECT * FROM unnest(");
+        for (i, kind) in types.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            // Writing into a `String` cannot fail.
+            let _ = write!(sql, "${}::{kind}[]", i + 1);
+        }
+        sql.push_str(") AS v (");
+        for i in 1..=types.len() {
+            if i > 1 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "column{i}");
+        }
+        sql.push(')');
+        sql
+    }
+
+    /// Queues `sql`, a statement whose only placeholders are those of `rows(…, types)` for
+    /// rows of `columns` columns; bind its values row by row, in order.
+    pub(crate) fn push_rows(&mut self, sql: &str, columns: usize) -> Binder<'_> {
+        let binder = self.push(sql);
+        if let Some(last) = binder.columns {
+            *last = columns;
+        }
+        Binder {
+            values: binder.values,
+            columns: None,
+        }
+    }
+
     /// Queues `sql` (placeholders `$1, $2, …` of its own, in order); bind its values, in
     /// order, on the answer. Rows it returns come back from the next `flush` or `commit`.
     pub(crate) fn push(&mut self, sql: &str) -> Binder<'_> {
@@ -196,20 +251,24 @@ impl<'c> WriteTx<'c> {
                 None => self.pending.push(Pending {
                     sql: text,
                     values: Vec::new(),
+                    columns: 0,
                 }),
             }
         } else {
             self.pending.push(Pending {
                 sql: sql.to_owned(),
                 values: Vec::new(),
+                columns: 0,
             });
         }
+        let joined = joined(&self.target);
         let last = self
             .pending
             .last_mut()
             .expect("a statement was just queued");
         Binder {
             values: &mut last.values,
+            columns: (!joined).then_some(&mut last.columns),
         }
     }
 
@@ -276,7 +335,7 @@ impl<'c> WriteTx<'c> {
     async fn queue(mut self, db: &Database) -> StoreResult<Vec<AnyRow>> {
         let statements = self.queued;
         self.check_values()?;
-        let Some(Pending { sql, values }) = self.pending.pop() else {
+        let Some(Pending { sql, values, .. }) = self.pending.pop() else {
             return Ok(Vec::new());
         };
         let queue = db
@@ -353,7 +412,22 @@ impl<'c> WriteTx<'c> {
             return Err(e);
         }
         let mut rows = Vec::new();
-        for Pending { sql, values } in std::mem::take(&mut self.pending) {
+        for Pending {
+            sql,
+            values,
+            columns,
+        } in std::mem::take(&mut self.pending)
+        {
+            let values = match columns {
+                0 => values,
+                columns => match column_arrays(values, columns) {
+                    Ok(arrays) => arrays,
+                    Err(e) => {
+                        self.roll_back().await;
+                        return Err(misuse(e));
+                    }
+                },
+            };
             let args = match arguments(&values) {
                 Ok(args) => args,
                 Err(e) => {
@@ -398,6 +472,52 @@ impl<'c> WriteTx<'c> {
             writer.roll_back().await;
         }
     }
+}
+
+/// PostgreSQL: `values`, rows of `columns` values, as one array literal per column
+/// (`{"a","b",NULL}`, `{1,NULL}`), in the order of the columns.
+fn column_arrays(values: Vec<Value>, columns: usize) -> Result<Vec<Value>, String> {
+    if values.is_empty() || !values.len().is_multiple_of(columns) {
+        return Err(format!(
+            "{} values bound for rows of {columns} columns",
+            values.len()
+        ));
+    }
+    let rows = values.len() / columns;
+    let mut arrays: Vec<String> = (0..columns)
+        .map(|_| String::with_capacity(rows * 16))
+        .collect();
+    for (i, value) in values.iter().enumerate() {
+        let array = &mut arrays[i % columns];
+        array.push(if i < columns { '{' } else { ',' });
+        match value {
+            Value::Text(None) | Value::Integer(None) | Value::Boolean(None) => {
+                array.push_str("NULL")
+            }
+            Value::Text(Some(text)) => {
+                array.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        array.push('\\');
+                    }
+                    array.push(c);
+                }
+                array.push('"');
+            }
+            // Writing into a `String` cannot fail.
+            Value::Integer(Some(n)) => {
+                let _ = write!(array, "{n}");
+            }
+            Value::Boolean(Some(b)) => array.push(if *b { 't' } else { 'f' }),
+        }
+    }
+    Ok(arrays
+        .into_iter()
+        .map(|mut array| {
+            array.push('}');
+            Value::Text(Some(array))
+        })
+        .collect())
 }
 
 /// Whether statements are joined into one text (SQLite).
@@ -542,6 +662,123 @@ pub(crate) mod tests {
             "{err}"
         );
         assert!(committed(&db).await.is_empty());
+    }
+
+    /// Values of a statement of rows, written and read back: on PostgreSQL they travel as
+    /// array literals (`column_arrays`), whose quoting must give back every text as it was.
+    async fn rows_keep_their_values(db: Database) {
+        let texts: [Option<&str>; 9] = [
+            Some("plain"),
+            Some(""),
+            Some("NULL"),
+            None,
+            Some(r#"{"call_id": "a\"b", "list": [1, 2]}"#),
+            Some(r#"back\slash \\ and \"quote"#),
+            Some("{,} commas, {braces}\ttab\nline"),
+            Some("  spaced  "),
+            Some("ünïcödé 📞"),
+        ];
+        sqlx::query("CREATE TABLE rows_test (n BIGINT NOT NULL, t TEXT, i BIGINT, b BOOLEAN)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        // Twice, with 9 rows and then 2: the same statement text on PostgreSQL.
+        for batch in [&texts[..], &texts[..2]] {
+            let mut tx = db.write_tx();
+            let types = ["int8", "text", "int8", "bool"];
+            let sql = format!(
+                "INSERT INTO rows_test (n, t, i, b) {}",
+                tx.rows(batch.len(), &types)
+            );
+            let mut query = tx.push_rows(&sql, types.len());
+            for (n, text) in batch.iter().enumerate() {
+                let n = n as i64;
+                query
+                    .bind(n)
+                    .bind(*text)
+                    .bind((n % 3 != 0).then_some(i64::MIN + n))
+                    .bind(n % 2 == 0);
+            }
+            tx.commit().await.unwrap();
+        }
+        // The flag read as a number: sqlx's `Any` reads no SQLite boolean.
+        let rows: Vec<(i64, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT n, t, i, CASE WHEN b THEN 1 ELSE 0 END FROM rows_test ORDER BY n, i IS NULL, i",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let mut expected: Vec<(i64, Option<String>, Option<i64>, i64)> = texts
+            .iter()
+            .chain(&texts[..2])
+            .enumerate()
+            .map(|(at, text)| {
+                let n = if at < texts.len() {
+                    at
+                } else {
+                    at - texts.len()
+                } as i64;
+                let flag = i64::from(n % 2 == 0);
+                (
+                    n,
+                    text.map(str::to_owned),
+                    (n % 3 != 0).then_some(i64::MIN + n),
+                    flag,
+                )
+            })
+            .collect();
+        expected.sort_by_key(|(n, _, i, _)| (*n, i.is_none(), *i));
+        assert_eq!(rows, expected);
+    }
+
+    #[tokio::test]
+    async fn sqlite_rows_keep_their_values() {
+        let (_dir, db) = sqlite().await;
+        rows_keep_their_values(db).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+    )]
+    async fn postgres_rows_keep_their_values() {
+        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
+            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
+        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
+        rows_keep_their_values(Database::connect(&url).await.unwrap()).await;
+        guard.cleanup().await;
+    }
+
+    /// A statement of rows bound short of a whole row is refused and keeps nothing.
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
+    )]
+    async fn postgres_rows_short_of_a_value_are_refused() {
+        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
+            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
+        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
+        let db = Database::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut tx = db.write_tx();
+        let sql = format!(
+            "INSERT INTO settings (key, value) {}",
+            tx.rows(2, &["text", "text"])
+        );
+        tx.push_rows(&sql, 2).bind("a").bind("v").bind("b");
+        let Err(err) = tx.commit().await else {
+            panic!("rows short of a value were sent");
+        };
+        assert!(
+            err.to_string()
+                .contains("3 values bound for rows of 2 columns"),
+            "{err}"
+        );
+        assert!(committed(&db).await.is_empty());
+        db.close().await;
+        guard.cleanup().await;
     }
 
     /// A transaction dropped between its flush and its commit (a cancelled future) is rolled
