@@ -731,6 +731,14 @@ pub(crate) mod tests {
         assert_eq!(rows, expected);
     }
 
+    /// A fresh PostgreSQL database of `DIALBRIDGE_TEST_DATABASE_URL`'s server, connected.
+    async fn postgres() -> (Database, crate::testing::TestDbGuard) {
+        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
+            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
+        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
+        (Database::connect(&url).await.unwrap(), guard)
+    }
+
     #[tokio::test]
     async fn sqlite_rows_keep_their_values() {
         let (_dir, db) = sqlite().await;
@@ -743,10 +751,8 @@ pub(crate) mod tests {
         ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
     )]
     async fn postgres_rows_keep_their_values() {
-        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
-            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
-        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
-        rows_keep_their_values(Database::connect(&url).await.unwrap()).await;
+        let (db, guard) = postgres().await;
+        rows_keep_their_values(db).await;
         guard.cleanup().await;
     }
 
@@ -757,10 +763,7 @@ pub(crate) mod tests {
         ignore = "set DIALBRIDGE_TEST_DATABASE_URL to run the PostgreSQL tests"
     )]
     async fn postgres_rows_short_of_a_value_are_refused() {
-        let admin = std::env::var("DIALBRIDGE_TEST_DATABASE_URL")
-            .expect("DIALBRIDGE_TEST_DATABASE_URL for the PostgreSQL tests");
-        let (url, guard) = crate::testing::fresh_postgres(&admin).await.unwrap();
-        let db = Database::connect(&url).await.unwrap();
+        let (db, guard) = postgres().await;
         db.migrate().await.unwrap();
         let mut tx = db.write_tx();
         let sql = format!(
