@@ -83,6 +83,11 @@ class Cluster:
             tls = ["-c", "ssl=on", "-c", f"ssl_cert_file={CERT}", "-c", f"ssl_key_file={KEY}"]
         self.process = subprocess.Popen(
             self.user + ["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-instr=no",
+                         # Only what a process does as a backend or as one of the server's
+                         # auxiliary processes (WAL writer, checkpointer, background writer):
+                         # not the start-up each forked process inherits from the postmaster.
+                         "--collect-atstart=no", "--toggle-collect=PostgresMain",
+                         "--toggle-collect=AuxiliaryProcessMain",
                          f"--callgrind-out-file={self.profiles}/postgres.%p",
                          os.path.join(self.bindir, "postgres"), "-D", self.data,
                          "-p", str(self.port), "-k", self.sockets,

@@ -13,11 +13,12 @@
 //!   it and again as sqlx binds each value, which for a batch of a thousand values was a tenth
 //!   of the writer thread's time.
 //! - **PostgreSQL**: each statement is its own round trip inside a transaction of the pool.
-//!   A statement of many rows (`rows`, `push_rows`) takes one array per column
-//!   (`unnest($1::text[], …)`) instead of a placeholder per value, so its text is the same
-//!   whatever the number of rows: the server parses it once per connection and plans it once
-//!   (a generic plan after five runs), where a text per batch size was parsed, analysed and
-//!   planned again for nearly every batch (BENCHMARKS.md, *PostgreSQL's work per event*).
+//!   A statement of many rows (`rows`, `push_rows`; from `ARRAYS_FROM` rows on) takes one
+//!   array per column (`unnest($1::text[], …)`) instead of a placeholder per value, so its
+//!   text is the same whatever the number of rows: the server parses it once per connection
+//!   and plans it once (a generic plan after five runs), where a text per batch size was
+//!   parsed, analysed and planned again for nearly every batch (BENCHMARKS.md,
+//!   *PostgreSQL's work per event*).
 //!
 //! A transaction that never needed an answer before its commit and holds one statement is sent
 //! bare, without `BEGIN`/`COMMIT` (one statement is atomic by itself).
@@ -191,11 +192,11 @@ impl<'c> WriteTx<'c> {
     /// Where a statement takes `rows` rows of values whose columns have the PostgreSQL
     /// `types` (`text`, `int8`, `bool`), as a query (`INSERT INTO t (…) {rows}`, or
     /// `FROM ({rows}) AS v` with the columns named `column1`, `column2`, …): on SQLite
-    /// `VALUES ($1, …), (…)`; on PostgreSQL `SELECT * FROM unnest($1::text[], …)`, one
-    /// parameter per column whatever the number of rows. Queue the statement with
-    /// `push_rows` and bind its values row by row.
+    /// `VALUES ($1, …), (…)`; on PostgreSQL, from `ARRAYS_FROM` rows on, `SELECT * FROM
+    /// unnest($1::text[], …)`, one parameter per column whatever the number of rows. Queue
+    /// the statement with `push_rows` and bind its values row by row.
     pub(crate) fn rows(&self, rows: usize, types: &[&str]) -> String {
-        if joined(&self.target) {
+        if joined(&self.target) || rows < ARRAYS_FROM {
             return format!("VALUES {}", value_rows(rows, types.len()));
         }
         let mut sql = String::from("SELECT * FROM unnest(");
@@ -474,8 +475,17 @@ impl<'c> WriteTx<'c> {
     }
 }
 
+/// PostgreSQL: the fewest rows a statement of rows (`WriteTx::rows`) sends as arrays. For
+/// an array it cannot see, the planner guesses ten elements, and the plan cache keeps a
+/// plan made for the values whenever that looks cheaper than its generic plan: for fewer
+/// rows than the guess it always did, so a statement of one row (an event alone) was planned
+/// again at every execution. Below this, a `VALUES` list of its own per row count (nine
+/// texts per statement) is planned generically as before.
+const ARRAYS_FROM: usize = 10;
+
 /// PostgreSQL: `values`, rows of `columns` values, as one array literal per column
-/// (`{"a","b",NULL}`, `{1,NULL}`), in the order of the columns.
+/// (`{"a","b",NULL}`, `{1,NULL}`), in the order of the columns; as they are when fewer than
+/// `ARRAYS_FROM` rows (`WriteTx::rows` wrote a `VALUES` list for them).
 fn column_arrays(values: Vec<Value>, columns: usize) -> Result<Vec<Value>, String> {
     if values.is_empty() || !values.len().is_multiple_of(columns) {
         return Err(format!(
@@ -484,6 +494,9 @@ fn column_arrays(values: Vec<Value>, columns: usize) -> Result<Vec<Value>, Strin
         ));
     }
     let rows = values.len() / columns;
+    if rows < ARRAYS_FROM {
+        return Ok(values);
+    }
     let mut arrays: Vec<String> = (0..columns)
         .map(|_| String::with_capacity(rows * 16))
         .collect();
@@ -667,8 +680,11 @@ pub(crate) mod tests {
     /// Values of a statement of rows, written and read back: on PostgreSQL they travel as
     /// array literals (`column_arrays`), whose quoting must give back every text as it was.
     async fn rows_keep_their_values(db: Database) {
-        let texts: [Option<&str>; 9] = [
+        let texts: [Option<&str>; 12] = [
             Some("plain"),
+            Some("a,b"),
+            Some("\\"),
+            Some("}"),
             Some(""),
             Some("NULL"),
             None,
@@ -682,7 +698,7 @@ pub(crate) mod tests {
             .execute(&db.pool)
             .await
             .unwrap();
-        // Twice, with 9 rows and then 2: the same statement text on PostgreSQL.
+        // Twice: 12 rows (on PostgreSQL as arrays) and 2 (a `VALUES` list there too).
         for batch in [&texts[..], &texts[..2]] {
             let mut tx = db.write_tx();
             let types = ["int8", "text", "int8", "bool"];
