@@ -4,16 +4,18 @@
 The bench's row 3 gives PostgreSQL's CPU per event by time, and on this shared 2-core machine
 that figure moves by a third between runs of the same build. This counts instructions instead:
 a PostgreSQL cluster of its own (initdb in a temporary folder, the machine's `postgres`
-binaries) runs under callgrind, every server process counted; `serve` (a dist build from
+binaries) runs under callgrind, counting what its backends and auxiliary processes (WAL
+writer, checkpointer, background writer) run, not the start-up each forked process inherits
+from the postmaster, nor autovacuum; `serve` (a dist build from
 `--bin`, not under callgrind) stores signed `call.hangup` events in it for the account with
 the one-`set`-step workflow, as in row 3, from `--concurrency` connections at once so that its
 event writer commits them in batches.
 
 Each count is one whole run of the cluster, started fresh: the set-up and a warm-up of 300
 events alone, then the same followed by `--events` more. The difference, divided by
-`--events`, is the server's work per event. What runs by the clock (`serve`'s background
-loops, PostgreSQL's own) differs between the two runs by up to a few hundred million
-instructions, so the figure is good to about 20k instructions at the default 12,800 events.
+`--events`, is the server's work per event. The set-up alone repeats to within 2 million
+instructions; two runs of one build gave per-event figures 4k and 6k apart (of ~450k) at the
+default 12,800 events: what runs by the clock differs a little from run to run.
 The server offers TLS when the machine has Debian's snakeoil certificate, as the machine's
 PostgreSQL does, so `serve` talks to it over TLS, as in the bench.
 
