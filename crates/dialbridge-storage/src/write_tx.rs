@@ -151,8 +151,6 @@ pub(crate) fn arguments<'v>(
 /// Binds the values of the statement just queued, in the order of its `$1, $2, …`.
 pub(crate) struct Binder<'t> {
     values: &'t mut Vec<Value>,
-    /// PostgreSQL: the statement's count of columns, set by `push_rows`.
-    columns: Option<&'t mut usize>,
 }
 
 impl Binder<'_> {
@@ -221,19 +219,18 @@ impl<'c> WriteTx<'c> {
     /// Queues `sql`, a statement whose only placeholders are those of `rows(…, types)` for
     /// rows of `columns` columns; bind its values row by row, in order.
     pub(crate) fn push_rows(&mut self, sql: &str, columns: usize) -> Binder<'_> {
-        let binder = self.push(sql);
-        if let Some(last) = binder.columns {
-            *last = columns;
-        }
-        Binder {
-            values: binder.values,
-            columns: None,
-        }
+        let columns = if joined(&self.target) { 0 } else { columns };
+        self.queue_statement(sql, columns)
     }
 
     /// Queues `sql` (placeholders `$1, $2, …` of its own, in order); bind its values, in
     /// order, on the answer. Rows it returns come back from the next `flush` or `commit`.
     pub(crate) fn push(&mut self, sql: &str) -> Binder<'_> {
+        self.queue_statement(sql, 0)
+    }
+
+    /// `push`, with the count of columns of a statement of rows on PostgreSQL (else 0).
+    fn queue_statement(&mut self, sql: &str, columns: usize) -> Binder<'_> {
         self.queued += 1;
         if joined(&self.target) {
             let (text, count) = match positional(sql) {
@@ -259,17 +256,15 @@ impl<'c> WriteTx<'c> {
             self.pending.push(Pending {
                 sql: sql.to_owned(),
                 values: Vec::new(),
-                columns: 0,
+                columns,
             });
         }
-        let joined = joined(&self.target);
         let last = self
             .pending
             .last_mut()
             .expect("a statement was just queued");
         Binder {
             values: &mut last.values,
-            columns: (!joined).then_some(&mut last.columns),
         }
     }
 
