@@ -567,10 +567,20 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         offset += 1 << 32;
         let post = post.clone();
         let commits = api.ingest_commits().await?;
+        let wal = match database {
+            Database::Postgres { url, .. } if c == 64 => WalMark::read(url).await,
+            _ => None,
+        };
         let cpu = CpuUse::start(ctx, &serve);
         let sample = measure(ctx, c, move |http, n| post(http, n + offset)).await;
         let sample_cpu = cpu.per_request(ctx, &serve, &sample);
         let commits = api.ingest_commits().await?.since(commits);
+        let wal = match (database, wal) {
+            (Database::Postgres { url, .. }, Some(before)) => WalMark::read(url)
+                .await
+                .map(|after| after.since(&before).describe(commits.events)),
+            _ => None,
+        };
         curve.push((c, sample.rate()));
         if c == 64 || c == 1 {
             ctx.report.push(Row::new(
@@ -595,11 +605,12 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
                 "3",
                 format!("ingest, {label}: CPU per event at 64 connections (`serve`'s includes the executions the events start, as far as they ran in the window)"),
                 format!(
-                    "`serve` {:.0} µs{} + load generator {:.0} µs; {}",
+                    "`serve` {:.0} µs{} + load generator {:.0} µs; {}{}",
                     sample_cpu.serve,
                     server(&sample_cpu),
                     sample_cpu.bench,
-                    commits.describe()
+                    commits.describe(),
+                    wal.map(|wal| format!("; {wal}")).unwrap_or_default()
                 ),
                 format!(
                     "`GET /healthz`: `serve` {:.0} µs{} + load generator {:.0} µs",
@@ -617,6 +628,84 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         .push((format!("ingest, {label} (dialbridge)"), curve));
     serve.stop().await;
     Ok(())
+}
+
+/// Where PostgreSQL's write-ahead log stood, how many checkpoints the server had counted and
+/// how many autovacuum and autoanalyze runs of the bench's database had ended, at one
+/// moment; two of them around a window say what the server did besides the events. A
+/// checkpoint that begins in the window makes the next change of every page go into the log
+/// whole, and an autovacuum or autoanalyze of the tables the events fill takes CPU beside
+/// them: either makes the window's events cost more and its tail grow, and this tells such a
+/// window from others. The log and the checkpoints are the whole server's, so anything else
+/// writing to it counts too.
+struct WalMark {
+    lsn: i64,
+    checkpoints: i64,
+    maintenance: i64,
+}
+
+impl WalMark {
+    /// `None` when the server cannot say (the row is still reported, without it).
+    async fn read(url: &str) -> Option<WalMark> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.ok()?;
+        let lsn = sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8")
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+        // PostgreSQL 17 moved the counts to a view of their own.
+        let mut checkpoints = None;
+        for sql in [
+            "SELECT (num_timed + num_requested)::int8 FROM pg_stat_checkpointer",
+            "SELECT (checkpoints_timed + checkpoints_req)::int8 FROM pg_stat_bgwriter",
+        ] {
+            if let Ok(n) = sqlx::query_scalar(sql).fetch_one(&mut conn).await {
+                checkpoints = Some(n);
+                break;
+            }
+        }
+        let maintenance = sqlx::query_scalar(
+            "SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0)::int8 \
+             FROM pg_stat_user_tables",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+        let _ = conn.close().await;
+        Some(WalMark {
+            lsn,
+            checkpoints: checkpoints?,
+            maintenance,
+        })
+    }
+
+    fn since(&self, before: &WalMark) -> WalMark {
+        WalMark {
+            lsn: self.lsn - before.lsn,
+            checkpoints: self.checkpoints - before.checkpoints,
+            maintenance: self.maintenance - before.maintenance,
+        }
+    }
+
+    /// "PostgreSQL's write-ahead log N bytes per event; in the window, no checkpoint and 1
+    /// autovacuum or autoanalyze run of its tables" (a run counts when it finishes).
+    fn describe(&self, events: f64) -> String {
+        let per_event = if events >= 1.0 {
+            format!("{} bytes per event", report::num(self.lsn as f64 / events))
+        } else {
+            format!("{} bytes", self.lsn)
+        };
+        let count = |n: i64, one: &str| match n {
+            0 => format!("no {one}"),
+            1 => format!("1 {one}"),
+            n => format!("{n} {one}s"),
+        };
+        format!(
+            "PostgreSQL's write-ahead log {per_event}; in the window, {} and {} of its tables",
+            count(self.checkpoints, "checkpoint"),
+            count(self.maintenance, "autovacuum or autoanalyze run")
+        )
+    }
 }
 
 /// A fresh PostgreSQL database beside the one the URL names; dropped by `drop_postgres`.
