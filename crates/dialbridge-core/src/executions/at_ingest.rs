@@ -24,7 +24,7 @@
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::executor::context;
+use super::executor::context_with_event;
 use super::interpreter::{Flow, Interpreter};
 use super::routing::{AccountRoutes, Route};
 use super::Executions;
@@ -51,33 +51,38 @@ impl Executions {
             let ran = self
                 .run_to_end(routes, route, execution, &incoming.event.payload)
                 .await;
-            let Some((finished, steps)) = ran else {
+            let Some((status, error, steps)) = ran else {
                 continue;
             };
+            // Finished in place; it keeps no copy of its event's payload (the event holds it).
+            let now = Timestamp::now();
+            execution.status = status;
+            execution.error = error;
+            execution.finished_at = Some(now);
+            execution.updated_at = now;
             let deliveries = self
                 .vendor_webhooks
-                .deliveries_for_execution(&finished)
+                .deliveries_for_execution(execution)
                 .await;
-            *execution = finished;
             incoming.steps.extend(steps);
             incoming.deliveries.extend(deliveries);
         }
     }
 
     /// Runs `execution` (of `route`, started by an event with `payload`) through its steps;
-    /// answers it finished, with its journal, or `None` when the run is not to be used.
+    /// answers how it ended, with its journal, or `None` when the run is not to be used.
     async fn run_to_end(
         &self,
         routes: &AccountRoutes,
         route: &Route,
         execution: &ExecutionRecord,
         payload: &Value,
-    ) -> Option<(ExecutionRecord, Vec<StepRecord>)> {
-        let mut running = execution.clone();
-        running.event = payload.clone();
-        let ctx = context(Some(routes), &running);
+    ) -> Option<(ExecutionStatus, Option<Value>, Vec<StepRecord>)> {
+        // Nothing of the run reads the execution's own copy of the payload: templates read
+        // it from the context, its one copy.
+        let ctx = context_with_event(Some(routes), execution, payload.clone());
         let cancel = CancellationToken::new();
-        let mut interpreter = Interpreter::at_ingest(self, &running, ctx, &cancel);
+        let mut interpreter = Interpreter::at_ingest(self, execution, ctx, &cancel);
         let flow = interpreter.run(&route.definition).await;
         if interpreter.gave_up() {
             return None;
@@ -89,14 +94,6 @@ impl Executions {
             // cannot happen without a store. Whatever it was, the executor runs it.
             Ok(Flow::Wait(_) | Flow::Cancelled) | Err(_) => return None,
         };
-        let steps = interpreter.take_pending();
-        let now = Timestamp::now();
-        // The stored execution keeps no copy of its event's payload (the event holds it).
-        let mut finished = execution.clone();
-        finished.status = status;
-        finished.error = error;
-        finished.finished_at = Some(now);
-        finished.updated_at = now;
-        Some((finished, steps))
+        Some((status, error, interpreter.take_pending()))
     }
 }

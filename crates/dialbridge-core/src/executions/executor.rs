@@ -279,6 +279,16 @@ impl Executions {
 /// What templates of `execution` see: `event`, `account`, `config`, `steps`, `execution`, with
 /// its account's routes (`None`: the account is gone).
 pub(crate) fn context(routes: Option<&AccountRoutes>, execution: &ExecutionRecord) -> Value {
+    context_with_event(routes, execution, execution.event.clone())
+}
+
+/// `context`, with the event's payload given apart and moved in: an execution run at ingest
+/// carries no copy of it (`at_ingest.rs`), so it is copied once, here, not twice.
+pub(crate) fn context_with_event(
+    routes: Option<&AccountRoutes>,
+    execution: &ExecutionRecord,
+    event: Value,
+) -> Value {
     let account = routes.map_or_else(
         || json!({ "id": execution.account_id, "name": null, "metadata": {} }),
         |r| r.account.clone(),
@@ -290,23 +300,20 @@ pub(crate) fn context(routes: Option<&AccountRoutes>, execution: &ExecutionRecor
                 .find(|route| route.workflow_key == execution.workflow_key)
         })
         .map_or_else(|| json!({}), |route| route.config.clone());
-    // Built as a map of values, not with `json!`: it would serialize the event, the account
-    // and the config into new values (twice the work of copying them).
+    // Built as maps of values, not with `json!`: it would serialize the event, the account,
+    // the config and the trigger into new values (twice the work of copying them).
+    let mut about = Map::new();
+    about.insert("id".into(), execution.id.clone().into());
+    about.insert("workflow".into(), execution.workflow_key.clone().into());
+    about.insert("version".into(), execution.version.into());
+    about.insert("trigger".into(), execution.trigger.clone());
+    about.insert("started_at".into(), execution.created_at.as_millis().into());
     let mut ctx = Map::new();
-    ctx.insert("event".into(), execution.event.clone());
+    ctx.insert("event".into(), event);
     ctx.insert("account".into(), account);
     ctx.insert("config".into(), config);
     ctx.insert("steps".into(), Value::Object(Map::new()));
-    ctx.insert(
-        "execution".into(),
-        json!({
-            "id": execution.id,
-            "workflow": execution.workflow_key,
-            "version": execution.version,
-            "trigger": execution.trigger,
-            "started_at": execution.created_at.as_millis(),
-        }),
-    );
+    ctx.insert("execution".into(), Value::Object(about));
     Value::Object(ctx)
 }
 
@@ -763,3 +770,40 @@ impl Dispatcher {
 
 /// The lazily started journal writer of an `Executions`.
 pub(crate) type JournalWriter = Arc<OnceLock<Batcher<JournalWrite, Result<bool>>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executions::new_execution;
+
+    /// What templates see: the event given apart (not the execution's own copy), the account
+    /// (as far as it is known without its routes), no config or steps yet, and the execution.
+    #[test]
+    fn the_context_holds_the_event_the_account_and_the_execution() {
+        let account = AccountId::parse("acme").unwrap();
+        let started = Timestamp::from_millis(1_700_000_000_000);
+        let trigger = json!({ "type": "call.hangup" });
+        let mut execution = new_execution(&account, 3, "notes", 7, trigger, None, started);
+        execution.event = json!({ "copy": "the execution's own" });
+        let ctx = context_with_event(None, &execution, json!({ "call_id": 1 }));
+        assert_eq!(
+            ctx,
+            json!({
+                "event": { "call_id": 1 },
+                "account": { "id": "acme", "name": null, "metadata": {} },
+                "config": {},
+                "steps": {},
+                "execution": {
+                    "id": execution.id,
+                    "workflow": "notes",
+                    "version": 7,
+                    "trigger": { "type": "call.hangup" },
+                    "started_at": 1_700_000_000_000_i64,
+                },
+            })
+        );
+        let own = context(None, &execution);
+        assert_eq!(own["event"], json!({ "copy": "the execution's own" }));
+        assert_eq!(own["execution"], ctx["execution"]);
+    }
+}
