@@ -194,7 +194,7 @@ impl<'c> WriteTx<'c> {
     /// unnest($1::text[], …)`, one parameter per column whatever the number of rows. Queue
     /// the statement with `push_rows` and bind its values row by row.
     pub(crate) fn rows(&self, rows: usize, types: &[&str]) -> String {
-        if joined(&self.target) || rows < ARRAYS_FROM {
+        if joined(&self.target) || !as_arrays(rows) {
             return format!("VALUES {}", value_rows(rows, types.len()));
         }
         let mut sql = String::from("SELECT * FROM unnest(");
@@ -478,6 +478,12 @@ impl<'c> WriteTx<'c> {
 /// texts per statement) is planned generically as before.
 const ARRAYS_FROM: usize = 10;
 
+/// Whether a statement of `rows` rows goes to PostgreSQL as arrays: the one rule both for
+/// the text `WriteTx::rows` writes and for the values `column_arrays` sends with it.
+fn as_arrays(rows: usize) -> bool {
+    rows >= ARRAYS_FROM
+}
+
 /// PostgreSQL: `values`, rows of `columns` values, as one array literal per column
 /// (`{"a","b",NULL}`, `{1,NULL}`), in the order of the columns; as they are when fewer than
 /// `ARRAYS_FROM` rows (`WriteTx::rows` wrote a `VALUES` list for them).
@@ -489,7 +495,7 @@ fn column_arrays(values: Vec<Value>, columns: usize) -> Result<Vec<Value>, Strin
         ));
     }
     let rows = values.len() / columns;
-    if rows < ARRAYS_FROM {
+    if !as_arrays(rows) {
         return Ok(values);
     }
     let mut arrays: Vec<String> = (0..columns)
