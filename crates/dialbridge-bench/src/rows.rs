@@ -550,6 +550,12 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         let hook = hook.clone();
         move |http: reqwest::Client, n: u64| load::send(hook.post(&http, n))
     };
+    // PostgreSQL's server shares the two cores: its CPU counts where `serve` uses it, and
+    // what it did besides the events is read around the 64-connection window.
+    let postgres_url = match database {
+        Database::Postgres { url, .. } => Some(url.as_str()),
+        Database::Sqlite(_) => None,
+    };
     let mut curve = Vec::new();
     let mut offset = 0u64;
     for c in LEVELS {
@@ -567,16 +573,16 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
         offset += 1 << 32;
         let post = post.clone();
         let commits = api.ingest_commits().await?;
-        let wal = match database {
-            Database::Postgres { url, .. } if c == 64 => WalMark::read(url).await,
+        let wal = match postgres_url {
+            Some(url) if c == 64 => WalMark::read(url).await,
             _ => None,
         };
         let cpu = CpuUse::start(ctx, &serve);
         let sample = measure(ctx, c, move |http, n| post(http, n + offset)).await;
         let sample_cpu = cpu.per_request(ctx, &serve, &sample);
         let commits = api.ingest_commits().await?.since(commits);
-        let wal = match (database, wal) {
-            (Database::Postgres { url, .. }, Some(before)) => WalMark::read(url)
+        let wal = match (postgres_url, wal) {
+            (Some(url), Some(before)) => WalMark::read(url)
                 .await
                 .map(|after| after.since(&before).describe(commits.events)),
             _ => None,
@@ -592,9 +598,7 @@ pub async fn ingest(ctx: &mut Ctx, database: &Database, label: &str) -> Result<(
             ));
         }
         if c == 64 {
-            // PostgreSQL's server shares the two cores: its CPU counts where `serve` uses it.
-            let on_postgres = matches!(database, Database::Postgres { .. });
-            let postgres = |cpu: &CpuPerRequest| on_postgres.then_some(cpu.postgres);
+            let postgres = |cpu: &CpuPerRequest| postgres_url.map(|_| cpu.postgres);
             let server = |cpu: &CpuPerRequest| {
                 postgres(cpu)
                     .map(|us| format!(" + PostgreSQL {us:.0} µs"))
