@@ -11,6 +11,7 @@
 //! literal repeat count over `MAX_REPEAT`.
 
 mod budget;
+mod compiled;
 mod context;
 mod filters;
 mod operators;
@@ -110,12 +111,7 @@ fn literal_count(text: &str) -> Option<u64> {
 
 /// What the budget refuses in a template's source, before it runs.
 fn check_budget(source: &str) -> Result<(), String> {
-    if source.len() > MAX_SOURCE {
-        return Err(format!(
-            "is {} bytes long; a template may be at most {MAX_SOURCE} bytes",
-            source.len()
-        ));
-    }
+    check_length(source)?;
     if let Some(found) = STATEFUL.find(source) {
         return Err(format!(
             "`{}` is not allowed: templates hold no state (use a `set` step for named values)",
@@ -129,6 +125,17 @@ fn check_budget(source: &str) -> Result<(), String> {
                 "repeats something more than {MAX_REPEAT} times; that is over the template budget"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Refuses a source over `MAX_SOURCE` bytes.
+fn check_length(source: &str) -> Result<(), String> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!(
+            "is {} bytes long; a template may be at most {MAX_SOURCE} bytes",
+            source.len()
+        ));
     }
     Ok(())
 }
@@ -225,7 +232,11 @@ pub fn has_template(value: &Value) -> bool {
 /// whitespace-control dashes removed.
 pub fn single_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") || inner.contains("{#")
+    // Looked for one brace at a time first: almost every expression has none.
+    if inner.contains(['{', '}'])
+        && ["{{", "}}", "{%", "{#"]
+            .iter()
+            .any(|tag| inner.contains(tag))
     {
         return None;
     }
@@ -253,10 +264,15 @@ pub fn render(value: &Value, ctx: &Arc<Value>) -> Result<Value, TemplateError> {
 fn render_with(value: &Value, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
     match value {
         Value::String(text) if is_template(text) => {
-            check_budget(text).map_err(|reason| TemplateError::new(text, reason))?;
             match single_expression(text) {
-                Some(expr) => eval_with(expr, ctx),
+                // The rest of the budget's check is the expression's, made where it is
+                // compiled, once (`eval_value`): the text adds only `{{ }}` to it.
+                Some(expr) => {
+                    check_length(text).map_err(|reason| TemplateError::new(text, reason))?;
+                    eval_with(expr, ctx)
+                }
                 None => {
+                    check_budget(text).map_err(|reason| TemplateError::new(text, reason))?;
                     let source = bounded(text, false).map_err(|r| TemplateError::new(text, r))?;
                     let mut out = BoundedOutput::default();
                     budget::start();
@@ -332,10 +348,12 @@ pub fn eval_bool(expr: &str, ctx: &Arc<Value>) -> Result<bool, TemplateError> {
 }
 
 fn eval_value(expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, TemplateError> {
-    check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
-    let source = bounded(expr, true).map_err(|reason| TemplateError::new(expr, reason))?;
-    let compiled = unpanicked(|| env().compile_expression_owned(source.into_owned()))
-        .map_err(|e| TemplateError::new(expr, reason(&e)))?;
+    let compiled = compiled::remembered(budget::small(), expr, || {
+        check_budget(expr).map_err(|reason| TemplateError::new(expr, reason))?;
+        let source = bounded(expr, true).map_err(|reason| TemplateError::new(expr, reason))?;
+        unpanicked(|| env().compile_expression_owned(source.into_owned()))
+            .map_err(|e| TemplateError::new(expr, reason(&e)))
+    })?;
     budget::start();
     let value = unpanicked(|| compiled.eval(ctx));
     within_budget(expr)?;
@@ -544,6 +562,15 @@ mod tests {
             render(&plain, &large).unwrap(),
             serde_json::json!(SMALL_CONTEXT)
         );
+        // An expression of more steps than the small fuel: each budget keeps its own compiled
+        // copy (`compiled`), so the one tried within the small budget first does not hold
+        // the whole budget's evaluation to the small fuel.
+        let names = Arc::new(serde_json::json!({ "n": 1 }));
+        let long = serde_json::json!(format!("{{{{ [{}] | length }}}}", "n,".repeat(6000)));
+        for _ in 0..2 {
+            assert_eq!(small(&long, &names), None);
+            assert_eq!(render(&long, &names).unwrap(), serde_json::json!(6000));
+        }
         // An error is the whole budget's to give.
         let undefined = serde_json::json!("{{ event.missing.deeper }}");
         assert_eq!(small(&undefined, &ctx), None);
