@@ -26,7 +26,7 @@ use super::refusals::{RefusedDeliveries, RefusedDelivery};
 use crate::batch::{Batcher, Submitted};
 use crate::error::{Error, Resource, Result};
 use crate::executions::routing::EventKind;
-use crate::executions::Executions;
+use crate::executions::{AfterIngest, Executions};
 use crate::ids::{new_id, AccountId};
 use crate::platform::{HookSecret, Shared};
 use crate::store::{EventRecord, HookStore, IncomingEvent, StoreError};
@@ -193,9 +193,11 @@ impl Ingress {
 /// step by step*; on this project's two cores, no faster).
 async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> Vec<Result<Landed>> {
     executions.shared.metrics().ingest_batch(batch.len());
+    let mut after = AfterIngest::default();
     let stored = async {
         let mut tx = executions.executions.begin_events(&batch);
-        let (new, ()) = tokio::join!(tx.insert_keys(), prepare(executions, &mut batch));
+        let prepared = prepare(executions, &mut batch, &mut after.spent_contexts);
+        let (new, ()) = tokio::join!(tx.insert_keys(), prepared);
         let new = new?;
         tx.finish(&batch, &new).await?;
         Ok::<_, StoreError>(new)
@@ -214,21 +216,14 @@ async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> V
                 .collect();
         }
     };
-    let mut queued = Vec::new();
     for (incoming, &new) in batch.iter().zip(&new) {
         executions
             .shared
             .metrics()
             .event(&incoming.event.source, !new);
-        queued.extend(executions.ingested(incoming, new));
+        executions.ingested(incoming, new, &mut after);
     }
-    // Told after the events are answered, not before: telling other processes is a database
-    // round trip per shard, and a lost signal only delays (the executors also look).
-    if !queued.is_empty() {
-        let telling = executions.clone();
-        tokio::spawn(async move { telling.queued(&queued).await });
-    }
-    batch
+    let landed = batch
         .iter()
         .zip(new)
         .map(|(incoming, new)| {
@@ -241,16 +236,23 @@ async fn land_batch(executions: &Executions, mut batch: Vec<IncomingEvent>) -> V
                 },
             })
         })
-        .collect()
+        .collect();
+    after.spent_events = batch;
+    after.spawn(executions);
+    landed
 }
 
 /// Runs the batch's executions that can run to their end, and starts here those that can
-/// start at once (`executions/slots.rs`).
-async fn prepare(executions: &Executions, batch: &mut [IncomingEvent]) {
+/// start at once (`executions/slots.rs`). The runs' template contexts are added to `spent`.
+async fn prepare(
+    executions: &Executions,
+    batch: &mut [IncomingEvent],
+    spent: &mut Vec<Arc<Value>>,
+) {
     let now = Timestamp::now();
     for incoming in batch {
         if let Ok(Some(routes)) = executions.routes(&incoming.event.account_id).await {
-            executions.run_at_ingest(&routes, incoming).await;
+            executions.run_at_ingest(&routes, incoming, spent).await;
         }
         executions.start_at_ingest(&mut incoming.executions, now);
     }

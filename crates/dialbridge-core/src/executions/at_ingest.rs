@@ -21,6 +21,8 @@
 //! runs), and each fallback queued work that made the next claim: under load the account then
 //! stayed on the claim path.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +36,13 @@ use crate::time::Timestamp;
 impl Executions {
     /// Ingest, in the writer before the commit: runs to their end the executions of `incoming`
     /// that can (see the module's documentation), and adds their steps and deliveries to it.
-    pub(crate) async fn run_at_ingest(&self, routes: &AccountRoutes, incoming: &mut IncomingEvent) {
+    /// The runs' template contexts are added to `spent`, to be freed outside the writer's turn.
+    pub(crate) async fn run_at_ingest(
+        &self,
+        routes: &AccountRoutes,
+        incoming: &mut IncomingEvent,
+        spent: &mut Vec<Arc<Value>>,
+    ) {
         let ownership = self.shared.ownership();
         for execution in &mut incoming.executions {
             let Some(route) = routes.routes.iter().find(|r| {
@@ -49,7 +57,7 @@ impl Executions {
                 continue;
             }
             let ran = self
-                .run_to_end(routes, route, execution, &incoming.event.payload)
+                .run_to_end(routes, route, execution, &incoming.event.payload, spent)
                 .await;
             let Some((status, error, steps)) = ran else {
                 continue;
@@ -70,13 +78,15 @@ impl Executions {
     }
 
     /// Runs `execution` (of `route`, started by an event with `payload`) through its steps;
-    /// answers how it ended, with its journal, or `None` when the run is not to be used.
+    /// answers how it ended, with its journal, or `None` when the run is not to be used. The
+    /// run's template context is added to `spent`.
     async fn run_to_end(
         &self,
         routes: &AccountRoutes,
         route: &Route,
         execution: &ExecutionRecord,
         payload: &Value,
+        spent: &mut Vec<Arc<Value>>,
     ) -> Option<(ExecutionStatus, Option<Value>, Vec<StepRecord>)> {
         // Nothing of the run reads the execution's own copy of the payload: templates read
         // it from the context, its one copy.
@@ -84,6 +94,7 @@ impl Executions {
         let cancel = CancellationToken::new();
         let mut interpreter = Interpreter::at_ingest(self, execution, ctx, &cancel);
         let flow = interpreter.run(&route.definition).await;
+        spent.push(interpreter.take_context());
         if interpreter.gave_up() {
             return None;
         }

@@ -118,6 +118,12 @@ impl<'a> Interpreter<'a> {
         })
     }
 
+    /// What templates saw, taken out (an empty context is left), for the caller to free
+    /// where it chooses.
+    pub fn take_context(&mut self) -> Arc<Value> {
+        std::mem::replace(&mut self.ctx, Arc::new(Value::Null))
+    }
+
     /// The entries recorded since the journal was last written (for the final write).
     pub fn take_pending(mut self) -> Vec<StepRecord> {
         let pending = std::mem::take(&mut self.pending);

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 pub use executor::ExecutorSettings;
 pub(crate) use interpreter::{template_error, Flow, JournalEntry, StepRun};
+pub(crate) use slots::AfterIngest;
 
 use crate::actions::Actions;
 use crate::error::{Error, Resource, Result};
@@ -314,14 +315,43 @@ impl Executions {
 
     /// Called when an execution finished here (its vendor webhooks were queued with it).
     pub(crate) fn execution_finished(&self, execution: &ExecutionRecord) {
+        self.count_finished(execution);
+        FinishedLine::of(execution).say();
+    }
+
+    /// Counts an execution that finished here; its log line is `FinishedLine`'s to say.
+    pub(crate) fn count_finished(&self, execution: &ExecutionRecord) {
         self.shared
             .metrics()
             .execution_finished(execution.status.as_str());
+    }
+}
+
+/// The log's line for an execution that finished. Those that finish at ingest are said after
+/// their events are answered (`AfterIngest`), outside the event writer's turn.
+pub(crate) struct FinishedLine {
+    id: String,
+    workflow_key: String,
+    account_id: AccountId,
+    status: ExecutionStatus,
+}
+
+impl FinishedLine {
+    pub(crate) fn of(execution: &ExecutionRecord) -> FinishedLine {
+        FinishedLine {
+            id: execution.id.clone(),
+            workflow_key: execution.workflow_key.clone(),
+            account_id: execution.account_id.clone(),
+            status: execution.status,
+        }
+    }
+
+    pub(crate) fn say(&self) {
         tracing::info!(
-            execution = %execution.id,
-            workflow = %execution.workflow_key,
-            account_id = %execution.account_id,
-            status = execution.status.as_str(),
+            execution = %self.id,
+            workflow = %self.workflow_key,
+            account_id = %self.account_id,
+            status = self.status.as_str(),
             "execution finished"
         );
     }

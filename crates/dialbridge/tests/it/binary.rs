@@ -2,7 +2,7 @@
 //! in-process emulator with nothing else installed, logs no secret, and stops cleanly on
 //! SIGTERM; a first start without a key prints a generated one once; `migrate` works;
 //! PostgreSQL without a master key is refused with a clear message; a log nobody reads does
-//! not stop requests.
+//! not stop requests; an execution run at ingest leaves its log line.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -329,6 +329,65 @@ async fn each_request_leaves_one_access_line() {
         .filter(|line| line.contains("status=404"))
         .count();
     assert_eq!(not_found, 1, "one line per request: {access:#?}");
+}
+
+/// An execution that runs to its end at ingest (a `set` step) leaves its `execution
+/// finished` line. The line is said after the event is answered, outside the event writer's
+/// turn (`AfterIngest` in `executions/slots.rs`), so it is waited for.
+#[tokio::test]
+async fn an_execution_run_at_ingest_leaves_its_log_line() {
+    use crate::support::cluster::{self, hangup_workflow, Emu, Hook};
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = cluster::emulator(dir.path(), &["--no-rate-limits"]).await;
+    let emu = Emu::new(&emulator.base);
+    let db = format!("sqlite://{}/dialbridge.db", dir.path().display());
+    let server = cluster::serve(dir.path(), "solo", &db, &[]).await;
+    let api = server.api();
+    api.use_emulator(&emulator.base).await;
+    api.put_workflow("hangup", hangup_workflow()).await;
+    let company = emu.companies(1).await.remove(0);
+    let key = company["api_key"].as_str().unwrap();
+    api.connect_with_key("acct-0", key).await;
+    api.enable("acct-0", "hangup").await;
+    let hook = Hook::of(&api, &emu, "acct-0", key).await.expect("a hook");
+
+    let answer: serde_json::Value = api
+        .http
+        .post(format!("{}{}", server.base, hook.path))
+        .header("content-type", "application/jwt")
+        .body(hook.event(1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["executions"][0]
+        .as_str()
+        .expect("an execution")
+        .to_owned();
+    let execution = api
+        .ok(
+            reqwest::Method::GET,
+            &format!("/api/v1/executions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        execution["status"], "succeeded",
+        "run at ingest: {execution}"
+    );
+
+    let line = format!(r#"execution={id} workflow=hangup account_id=acct-0 status="succeeded""#);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !server.logged(&line) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no `{line}` in the log:\n{}",
+            server.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
