@@ -351,17 +351,9 @@ async fn an_execution_run_at_ingest_leaves_its_log_line() {
     api.enable("acct-0", "hangup").await;
     let hook = Hook::of(&api, &emu, "acct-0", key).await.expect("a hook");
 
-    let answer: serde_json::Value = api
-        .http
-        .post(format!("{}{}", server.base, hook.path))
-        .header("content-type", "application/jwt")
-        .body(hook.event(1))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let delivery = hook.request(&api.http, &server.base, hook.event(1));
+    let answered = delivery.send().await.unwrap();
+    let answer: serde_json::Value = answered.json().await.unwrap();
     let id = answer["executions"][0]
         .as_str()
         .expect("an execution")

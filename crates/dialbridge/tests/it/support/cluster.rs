@@ -373,13 +373,23 @@ impl Hook {
         base: &str,
         jwt: String,
     ) -> Result<u16, String> {
-        http.post(format!("{base}{}", self.path))
-            .header("content-type", "application/jwt")
-            .body(jwt)
+        self.request(http, base, jwt)
             .send()
             .await
             .map(|r| r.status().as_u16())
             .map_err(|e| format!("{e:?}"))
+    }
+
+    /// The request that delivers a signed event to the process at `base`.
+    pub fn request(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        jwt: String,
+    ) -> reqwest::RequestBuilder {
+        http.post(format!("{base}{}", self.path))
+            .header("content-type", "application/jwt")
+            .body(jwt)
     }
 }
 
