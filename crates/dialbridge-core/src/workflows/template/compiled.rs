@@ -44,8 +44,13 @@ pub(super) fn remembered<E>(
     if count >= REMEMBERED || remembered.bytes + source.len() > REMEMBERED_BYTES {
         *remembered = Remembered::default();
     }
-    remembered.bytes += source.len();
-    remembered.by_source[usize::from(small)].insert(source.into(), compiled.clone());
+    // Two evaluations may have compiled the same source at once: its bytes count once.
+    if remembered.by_source[usize::from(small)]
+        .insert(source.into(), compiled.clone())
+        .is_none()
+    {
+        remembered.bytes += source.len();
+    }
     Ok(compiled)
 }
 
