@@ -61,7 +61,7 @@ pub use dialpad::RawResponse;
 pub use error::{Error, FieldError, Resource, Result};
 pub use events::{
     legacy_dedupe_key, read_dialpad_event, DialpadEvent, EventHistory, EventPage, EventView,
-    Ingress, IngressOutcome, Provisioning, ProvisioningView, RefusedDelivery,
+    Ingress, IngressOutcome, Provisioning, ProvisioningView, RefusedDelivery, WebhookKey,
 };
 pub use executions::{
     ExecutionPage, ExecutionView, Executions, ExecutorSettings, ReplayVersion, StepView,

@@ -19,7 +19,7 @@ use crate::cluster::{Cluster, Ownership};
 use crate::connections::{Account, Connections, Tokens};
 use crate::crypto::{random_token, Cipher, Sealed};
 use crate::error::{Error, Result};
-use crate::events::{EventHistory, Ingress, Provisioning, RefusedDeliveries};
+use crate::events::{EventHistory, Ingress, Provisioning, RefusedDeliveries, WebhookKey};
 use crate::executions::routing::AccountRoutes;
 use crate::executions::{Executions, ExecutorSettings};
 use crate::gateway::{Gateway, RetryPolicy, Throttle};
@@ -141,10 +141,10 @@ pub(crate) struct ConfigCaches {
     pub accounts: TtlCache<AccountId, Option<Arc<Account>>>,
 }
 
-/// A Dialpad webhook's account and signing secret.
+/// A Dialpad webhook's account and signing key.
 pub(crate) struct HookSecret {
     pub account_id: AccountId,
-    pub secret: Secret,
+    pub key: WebhookKey,
 }
 
 /// How long a cached view of the configuration is trusted without a signal.

@@ -26,19 +26,19 @@ const VOLATILE_CLAIMS: [&str; 4] = ["iat", "exp", "nbf", "jti"];
 
 /// The redelivery key of an event's claims.
 pub fn dedupe_key(payload: &Value) -> String {
-    let mut digest = Sha256::new();
-    // Written into the digest as it is made, not copied and printed first.
-    let written = match payload.as_object() {
-        Some(claims) => serde_json::to_writer(&mut digest, &Lasting(claims)),
-        None => serde_json::to_writer(&mut digest, payload),
+    // Printed whole, then digested at once: fed to the digest token by token, the JSON's
+    // many small writes cost more than the copy.
+    let printed = match payload.as_object() {
+        Some(claims) => serde_json::to_vec(&Lasting(claims)),
+        None => serde_json::to_vec(payload),
     };
-    written.expect("a digest takes any bytes, and a JSON value always serializes");
-    let digest = hex::encode(digest.finalize());
-    format!(
-        "{:0width$}{digest}",
-        event_time(payload),
-        width = TIME_DIGITS
-    )
+    let printed = printed.expect("a JSON value always serializes");
+    let mut digest = [0; DIGEST_CHARS];
+    hex::encode_to_slice(Sha256::digest(&printed), &mut digest)
+        .expect("a SHA-256 digest is half as long as its hex");
+    let mut key = format!("{:0width$}", event_time(payload), width = TIME_DIGITS);
+    key.push_str(std::str::from_utf8(&digest).expect("hex is ASCII"));
+    key
 }
 
 /// Claims without the volatile ones, serialized as `Value` serializes the same map without

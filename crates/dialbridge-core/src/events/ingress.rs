@@ -17,11 +17,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::dedupe_key::dedupe_key;
+use super::jwt::{self, WebhookKey};
 use super::refusals::{RefusedDeliveries, RefusedDelivery};
 use crate::batch::{Batcher, Submitted};
 use crate::error::{Error, Resource, Result};
@@ -33,8 +33,6 @@ use crate::store::{EventRecord, HookStore, IncomingEvent, StoreError};
 use crate::time::Timestamp;
 use crate::triggers;
 
-/// How far a JWT's `exp`, `nbf` and `iat` may be off (clocks differ).
-const CLOCK_LEEWAY_SECS: u64 = 60;
 /// Events a commit takes at most, and how many may wait for one.
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
@@ -84,15 +82,14 @@ impl Ingress {
             payload,
             keys,
             dedupe_key,
-        } = read_dialpad_event(body, hook.secret.expose().as_bytes(), Timestamp::now())
-            .inspect_err(|e| {
-                self.refused.record(RefusedDelivery {
-                    account_id: hook.account_id.clone(),
-                    received_at: Timestamp::now(),
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                })
-            })?;
+        } = read_dialpad_event(body, &hook.key, Timestamp::now()).inspect_err(|e| {
+            self.refused.record(RefusedDelivery {
+                account_id: hook.account_id.clone(),
+                received_at: Timestamp::now(),
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            })
+        })?;
         let event = EventRecord {
             id: new_id("evt"),
             account_id: hook.account_id.clone(),
@@ -146,7 +143,7 @@ impl Ingress {
             match self.hooks.get_hook(hook_id).await? {
                 Some(hook) => Ok::<_, Error>(Some(Arc::new(HookSecret {
                     account_id: hook.account_id,
-                    secret: self.shared.open(&hook.secret)?,
+                    key: WebhookKey::new(self.shared.open(&hook.secret)?.expose().as_bytes()),
                 }))),
                 None => Ok(None),
             }
@@ -269,180 +266,14 @@ pub struct DialpadEvent {
     pub dedupe_key: String,
 }
 
-/// Reads the body of `POST /webhooks/dialpad/{hook_id}` for the hook's `secret` at `now`: the
-/// verified claims, their trigger keys and their redelivery digest. Pure, so the fuzz targets
-/// (`crates/dialbridge-fuzz`) drive exactly what the route runs.
-pub fn read_dialpad_event(body: &[u8], secret: &[u8], now: Timestamp) -> Result<DialpadEvent> {
-    let payload = verify_jwt(body, secret, now)?;
+/// Reads the body of `POST /webhooks/dialpad/{hook_id}` for the hook's `key` at `now`: the
+/// verified claims (`jwt.rs`), their trigger keys and their redelivery digest. Pure, so the
+/// fuzz targets (`crates/dialbridge-fuzz`) drive exactly what the route runs.
+pub fn read_dialpad_event(body: &[u8], key: &WebhookKey, now: Timestamp) -> Result<DialpadEvent> {
+    let payload = jwt::verify(body, key, now)?;
     Ok(DialpadEvent {
         keys: triggers::trigger_keys(&payload),
         dedupe_key: dedupe_key(&payload),
         payload,
     })
-}
-
-/// The event inside an HS256 JWT signed with `secret`; nothing else is accepted: no unsigned
-/// JSON, no `none`, no other algorithm, no bad signature, and — when the JWT has them — no
-/// `exp` in the past, `nbf` or `iat` in the future (give or take a minute).
-fn verify_jwt(body: &[u8], secret: &[u8], now: Timestamp) -> Result<Value> {
-    let refuse = |why: &str| Error::InvalidSignature(why.to_owned());
-    let text = std::str::from_utf8(body)
-        .map_err(|_| refuse("the body is not a JWT"))?
-        .trim();
-    if text.starts_with('{') {
-        return Err(refuse(
-            "unsigned JSON events are refused: the webhook's events must be HS256 JWTs",
-        ));
-    }
-    let header = jsonwebtoken::decode_header(text).map_err(|_| refuse("the body is not a JWT"))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(refuse("only HS256 JWTs are accepted"));
-    }
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.required_spec_claims.clear();
-    // The timing claims are checked below, against `now`, when present.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Value>(text, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|_| refuse("the JWT's signature does not match this webhook's secret"))?;
-    if !data.claims.is_object() {
-        return Err(refuse("the JWT's payload is not an event object"));
-    }
-    let now = now.as_millis() / 1000;
-    let leeway = CLOCK_LEEWAY_SECS as i64;
-    let claim = |name: &str| data.claims.get(name).and_then(Value::as_i64);
-    // Saturating: a claim near i64's ends is far away, not a wrap to the other end.
-    if claim("exp").is_some_and(|exp| exp.saturating_add(leeway) < now) {
-        return Err(refuse("the JWT has expired (exp is in the past)"));
-    }
-    if claim("nbf").is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
-        return Err(refuse("the JWT is not valid yet (nbf is in the future)"));
-    }
-    if claim("iat").is_some_and(|iat| iat.saturating_sub(leeway) > now) {
-        return Err(refuse("the JWT was issued in the future (iat)"));
-    }
-    Ok(data.claims)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
-    use serde_json::json;
-
-    fn sign(alg: Algorithm, claims: &Value, secret: &[u8]) -> String {
-        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
-    }
-
-    #[test]
-    fn only_hs256_with_the_hooks_secret_passes() {
-        let event = json!({ "call_id": "1", "state": "hangup" });
-        let good = sign(Algorithm::HS256, &event, b"s3cret");
-        assert_eq!(
-            verify_jwt(good.as_bytes(), b"s3cret", Timestamp::now()).unwrap(),
-            event
-        );
-        assert!(
-            verify_jwt(good.as_bytes(), b"other", Timestamp::now()).is_err(),
-            "wrong secret"
-        );
-        let hs512 = sign(Algorithm::HS512, &event, b"s3cret");
-        assert!(
-            verify_jwt(hs512.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
-            "another algorithm"
-        );
-        assert!(
-            verify_jwt(br#"{"call_id":"1"}"#, b"s3cret", Timestamp::now()).is_err(),
-            "unsigned JSON"
-        );
-        // alg none: header {"alg":"none"} and an empty signature
-        let none = format!(
-            "{}.{}.",
-            base64_url(br#"{"alg":"none","typ":"JWT"}"#),
-            base64_url(event.to_string().as_bytes())
-        );
-        assert!(
-            verify_jwt(none.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
-            "alg none"
-        );
-        let mut tampered = good.clone();
-        tampered.insert(good.find('.').unwrap() + 2, 'x');
-        assert!(
-            verify_jwt(tampered.as_bytes(), b"s3cret", Timestamp::now()).is_err(),
-            "tampered"
-        );
-    }
-
-    fn base64_url(bytes: &[u8]) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    #[test]
-    fn timing_claims_are_checked_when_present() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let secs = 1_700_000_000;
-        let check =
-            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
-        assert!(
-            check(json!({ "state": "hangup" })).is_ok(),
-            "no timing claims"
-        );
-        assert!(check(json!({ "exp": secs + 300, "iat": secs - 5, "nbf": secs - 5 })).is_ok());
-        assert!(
-            check(json!({ "exp": secs - 30 })).is_ok(),
-            "within the leeway"
-        );
-        for (claims, why) in [
-            (json!({ "exp": 978_307_200 }), "expired in 2001"),
-            (
-                json!({ "nbf": secs + 365 * 86_400 }),
-                "not before next year",
-            ),
-            (json!({ "iat": secs + 3_600 }), "issued in an hour"),
-        ] {
-            let err = check(claims).unwrap_err();
-            assert_eq!(err.code(), "invalid_signature", "{why}");
-        }
-    }
-
-    /// The leeway is exactly a minute each way: a claim a minute off is still accepted, one
-    /// a second further is not (found by cargo-mutants: `<` for `<=` passed).
-    #[test]
-    fn the_leeway_is_one_minute_to_the_second() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let secs: i64 = 1_700_000_000;
-        let check =
-            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
-        for claim in ["exp", "nbf", "iat"] {
-            // Away from now in the direction the claim is refused in.
-            let away = if claim == "exp" { -1 } else { 1 };
-            let at_the_edge = json!({ claim: secs + away * 60 });
-            assert!(check(at_the_edge).is_ok(), "{claim} a minute off");
-            let past_it = json!({ claim: secs + away * 61 });
-            assert!(check(past_it).is_err(), "{claim} a minute and a second off");
-        }
-    }
-
-    /// Found by the `webhook_ingress` fuzz target: a timing claim at i64's ends overflowed
-    /// with the leeway (a panic in debug builds, a wrapped and wrong answer in release).
-    #[test]
-    fn timing_claims_at_the_ends_of_the_range_are_far_away() {
-        let now = Timestamp::from_millis(1_700_000_000_000);
-        let check =
-            |claims: Value| verify_jwt(sign(Algorithm::HS256, &claims, b"k").as_bytes(), b"k", now);
-        assert!(
-            check(json!({ "exp": i64::MAX, "nbf": i64::MIN, "iat": i64::MIN })).is_ok(),
-            "expires at the end of time, valid since its start"
-        );
-        for (claims, why) in [
-            (json!({ "exp": i64::MIN }), "expired at the start of time"),
-            (json!({ "nbf": i64::MAX }), "valid at the end of time"),
-            (json!({ "iat": i64::MAX }), "issued at the end of time"),
-        ] {
-            let err = check(claims).unwrap_err();
-            assert_eq!(err.code(), "invalid_signature", "{why}");
-        }
-    }
 }

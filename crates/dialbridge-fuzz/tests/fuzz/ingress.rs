@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dialbridge_core::{read_dialpad_event, Timestamp};
+use dialbridge_core::{read_dialpad_event, Timestamp, WebhookKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -24,7 +24,11 @@ pub fn webhook_ingress(input: &[u8]) {
     } else {
         rest.to_vec()
     };
-    match read_dialpad_event(&body, SECRET, Timestamp::from_millis(NOW_MILLIS)) {
+    match read_dialpad_event(
+        &body,
+        &WebhookKey::new(SECRET),
+        Timestamp::from_millis(NOW_MILLIS),
+    ) {
         Ok(event) => {
             assert!(event.payload.is_object(), "an event is a JSON object");
             assert_eq!(
