@@ -6,6 +6,13 @@
 //! When several templates match, the most specific comes first: the one with a literal segment where
 //! the other has a parameter, compared from the left (so `/api/v2/numbers/swap` beats
 //! `/api/v2/numbers/{number}`). The caller takes the first candidate that has the method.
+//!
+//! A path is tried only against the templates it can match (`Templates`): those with as many
+//! segments, and of those, the ones whose segment where they first differ is the path's segment
+//! there or a parameter. For Dialpad's 120 paths that is the resource's name
+//! (`/api/v2/{resource}/…`): a request reads a handful of templates instead of all of them.
+
+use std::collections::HashMap;
 
 use percent_encoding::percent_decode_str;
 
@@ -61,26 +68,104 @@ impl Template {
     }
 
     /// Orders templates so that literal segments win over parameters, leftmost first.
-    fn specificity(&self) -> Vec<bool> {
+    fn specificity(&self) -> impl Iterator<Item = bool> + '_ {
         self.segments
             .iter()
             .map(|segment| matches!(segment, Segment::Param(_)))
-            .collect()
     }
 }
 
-/// Every template matching `path`, most specific first, with its path parameters.
-pub(crate) fn candidates<'t>(
-    templates: &'t [Template],
-    path: &str,
-) -> Vec<(&'t Template, Vec<(String, String)>)> {
-    let segments: Vec<&str> = split(strip_query(path)).collect();
-    let mut found: Vec<_> = templates
-        .iter()
-        .filter_map(|template| template.matches(&segments).map(|params| (template, params)))
-        .collect();
-    found.sort_by_cached_key(|(template, _)| template.specificity());
-    found
+/// The documented templates, indexed by the shape of the paths they match.
+#[derive(Debug)]
+pub(crate) struct Templates {
+    all: Vec<Template>,
+    /// By segment count.
+    groups: HashMap<usize, Group>,
+}
+
+/// The templates of one segment count.
+#[derive(Debug)]
+struct Group {
+    /// The first segment at which the group's templates are not all one literal.
+    key_at: usize,
+    /// Those with a literal there, by that literal.
+    by_literal: HashMap<String, Vec<usize>>,
+    /// Those with a parameter there: any segment may fit.
+    open: Vec<usize>,
+}
+
+impl Templates {
+    pub(crate) fn new(all: Vec<Template>) -> Self {
+        let mut by_count: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (index, template) in all.iter().enumerate() {
+            by_count
+                .entry(template.segments.len())
+                .or_default()
+                .push(index);
+        }
+        let groups = by_count
+            .into_iter()
+            .map(|(count, members)| (count, Group::new(&all, members)))
+            .collect();
+        Templates { all, groups }
+    }
+
+    pub(crate) fn all(&self) -> &[Template] {
+        &self.all
+    }
+
+    /// Every template matching `path`, most specific first, with its path parameters.
+    pub(crate) fn candidates(&self, path: &str) -> Vec<(&Template, Vec<(String, String)>)> {
+        let segments: Vec<&str> = split(strip_query(path)).collect();
+        let Some(group) = self.groups.get(&segments.len()) else {
+            return Vec::new();
+        };
+        let keyed = segments
+            .get(group.key_at)
+            .and_then(|segment| group.by_literal.get(*segment))
+            .map_or(&[][..], Vec::as_slice);
+        let mut found: Vec<_> = keyed
+            .iter()
+            .chain(&group.open)
+            .filter_map(|&index| {
+                let template = &self.all[index];
+                template.matches(&segments).map(|params| (template, params))
+            })
+            .collect();
+        found.sort_by(|(a, _), (b, _)| a.specificity().cmp(b.specificity()));
+        found
+    }
+}
+
+impl Group {
+    fn new(all: &[Template], members: Vec<usize>) -> Self {
+        let count = all[members[0]].segments.len();
+        let segment = |member: usize, at: usize| &all[member].segments[at];
+        let key_at = (0..count)
+            .find(|&at| {
+                let first = segment(members[0], at);
+                matches!(first, Segment::Param(_))
+                    || members.iter().any(|&member| segment(member, at) != first)
+            })
+            .unwrap_or(0);
+        let mut group = Group {
+            key_at,
+            by_literal: HashMap::new(),
+            open: Vec::new(),
+        };
+        for member in members {
+            match all[member].segments.get(key_at) {
+                Some(Segment::Literal(literal)) => group
+                    .by_literal
+                    .entry(literal.clone())
+                    .or_default()
+                    .push(member),
+                // A parameter, or a template of no segments.
+                _ => group.open.push(member),
+            }
+        }
+        group
+    }
 }
 
 /// The template closest to `path`: a Levenshtein distance over segments, where replacing one
@@ -165,16 +250,92 @@ mod tests {
 
     #[test]
     fn literal_beats_parameter_and_params_are_decoded() {
-        let all = templates(&["/a/{id}", "/a/swap", "/a/{id}/b"]);
-        let found = candidates(&all, "/a/swap");
+        let all = Templates::new(templates(&["/a/{id}", "/a/swap", "/a/{id}/b"]));
+        let found = all.candidates("/a/swap");
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].0.path, "/a/swap");
         assert_eq!(found[1].1, vec![("id".to_owned(), "swap".to_owned())]);
 
-        let found = candidates(&all, "/a/%2B1555/b?x=1");
+        let found = all.candidates("/a/%2B1555/b?x=1");
         assert_eq!(found[0].1, vec![("id".to_owned(), "+1555".to_owned())]);
-        assert!(candidates(&all, "/a//b").is_empty());
-        assert_eq!(candidates(&all, "/a/1/").len(), 1);
+        assert!(all.candidates("/a//b").is_empty());
+        assert_eq!(all.candidates("/a/1/").len(), 1);
+    }
+
+    /// Every template that fits, as reading them all finds them.
+    fn every_fit<'t>(
+        all: &'t [Template],
+        path: &str,
+    ) -> Vec<(&'t Template, Vec<(String, String)>)> {
+        let segments: Vec<&str> = split(strip_query(path)).collect();
+        let mut found: Vec<_> = all
+            .iter()
+            .filter_map(|template| template.matches(&segments).map(|params| (template, params)))
+            .collect();
+        found.sort_by(|(a, _), (b, _)| a.specificity().cmp(b.specificity()));
+        found
+    }
+
+    /// The index finds what reading every template finds, for paths of each documented shape
+    /// with each parameter replaced by a number, by every literal of the spec (`swap`, `users`…)
+    /// and by nothing; and for the templates of a small set whose groups key on a parameter.
+    #[test]
+    fn the_index_finds_what_reading_every_template_finds() {
+        let document: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
+        let paths: Vec<&str> = document["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let small = [
+            "/", "/a/{id}", "/a/swap", "/{x}/b", "/{x}/{y}", "/c/d", "/c/{y}/e",
+        ];
+        for set in [&paths[..], &small[..]] {
+            let indexed = Templates::new(templates(set));
+            let literals: Vec<&str> = indexed
+                .all()
+                .iter()
+                .flat_map(|template| &template.segments)
+                .filter_map(|segment| match segment {
+                    Segment::Literal(literal) => Some(literal.as_str()),
+                    Segment::Param(_) => None,
+                })
+                .collect();
+            let mut tried = 0;
+            for template in indexed.all() {
+                for value in ["123", "", "%2B1"].iter().chain(&literals) {
+                    let path: Vec<&str> = template
+                        .segments
+                        .iter()
+                        .map(|segment| match segment {
+                            Segment::Literal(literal) => literal.as_str(),
+                            Segment::Param(_) => value,
+                        })
+                        .collect();
+                    for path in [
+                        format!("/{}", path.join("/")),
+                        format!("{}/?q=1", path.join("/")),
+                    ] {
+                        let expected: Vec<_> = every_fit(indexed.all(), &path)
+                            .into_iter()
+                            .map(|(template, params)| (&template.path, params))
+                            .collect();
+                        let found: Vec<_> = indexed
+                            .candidates(&path)
+                            .into_iter()
+                            .map(|(template, params)| (&template.path, params))
+                            .collect();
+                        assert_eq!(found, expected, "{path}");
+                        tried += usize::from(!expected.is_empty());
+                    }
+                }
+            }
+            assert!(
+                tried > set.len(),
+                "most tried paths fit a template ({tried})"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::components::Components;
 use crate::description::RateLimitPattern;
 use crate::error::SpecError;
-use crate::matching::{self, Template};
+use crate::matching::{self, Template, Templates};
 use crate::operation::{Operation, Reading};
 
 const METHODS: [&str; 8] = [
@@ -20,7 +20,7 @@ const METHODS: [&str; 8] = [
 pub struct Spec {
     operations: Vec<Operation>,
     by_id: HashMap<String, usize>,
-    templates: Vec<Template>,
+    templates: Templates,
 }
 
 /// What a concrete request is, according to the spec.
@@ -93,7 +93,7 @@ impl Spec {
         Ok(Spec {
             operations,
             by_id,
-            templates,
+            templates: Templates::new(templates),
         })
     }
 
@@ -112,7 +112,10 @@ impl Spec {
 
     /// Every documented path template.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.templates.iter().map(|template| template.path.as_str())
+        self.templates
+            .all()
+            .iter()
+            .map(|template| template.path.as_str())
     }
 
     /// Matches a concrete request path (e.g. `/api/v2/contacts/123`, a query string is ignored)
@@ -123,15 +126,14 @@ impl Spec {
     /// `number=swap`, since `/api/v2/numbers/swap` only has POST). When none offers the method, the
     /// answer is `MethodNotAllowed` with every method those templates have.
     pub fn find(&self, method: &str, path: &str) -> Match<'_> {
-        let method = method.to_ascii_uppercase();
-        let candidates = matching::candidates(&self.templates, path);
+        let candidates = self.templates.candidates(path);
         if candidates.is_empty() {
             return Match::NotFound;
         }
         let mut allowed: Vec<&str> = Vec::new();
         for (template, path_params) in candidates {
             for (offered, index) in &template.methods {
-                if *offered == method {
+                if offered.eq_ignore_ascii_case(method) {
                     return Match::Found {
                         operation: &self.operations[*index],
                         path_params,
@@ -148,6 +150,6 @@ impl Spec {
     /// The documented path template closest to `path`, for "did you mean" messages; `None` when
     /// nothing is reasonably close. See `matching::nearest` for the distance used.
     pub fn nearest_path(&self, path: &str) -> Option<&str> {
-        matching::nearest(&self.templates, path)
+        matching::nearest(self.templates.all(), path)
     }
 }
