@@ -70,11 +70,11 @@ impl DialpadClient {
         if !response.is_success() {
             return Err(ApiError::Status {
                 status: response.status,
-                body: response.body,
+                body: response.body(),
                 retry_after: response.retry_after,
             });
         }
-        serde_json::from_value(response.body).map_err(|e| {
+        serde_json::from_slice(&response.raw).map_err(|e| {
             ApiError::Transport(format!(
                 "the answer to GET /{path} was not what Dialpad documents ({e})"
             ))

@@ -35,9 +35,7 @@ pub struct RawResponse {
     pub status: u16,
     /// Response headers with text values, names lowercase.
     pub headers: Vec<(String, String)>,
-    /// The body as JSON; a body that is not JSON is a string; an empty body is `null`.
-    pub body: Value,
-    /// The body's bytes as Dialpad sent them (what the proxy relays).
+    /// The body's bytes as Dialpad sent them (what the proxy relays; `body` reads them as JSON).
     pub raw: bytes::Bytes,
     /// `Retry-After` in seconds, when given as seconds.
     pub retry_after: Option<u64>,
@@ -46,6 +44,18 @@ pub struct RawResponse {
 impl RawResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON; a body that is not JSON is a string; an empty body is `null`. Read
+    /// when asked, not when the answer arrives: the proxy relays `raw` and never needs it, and
+    /// a large listing's JSON costs more to read than the rest of its hop.
+    pub fn body(&self) -> Value {
+        if self.raw.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.raw)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.raw).into_owned()))
+        }
     }
 }
 
@@ -91,22 +101,41 @@ impl DialpadClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let bytes = response
+        let raw = response
             .bytes()
             .await
             .map_err(|e| ApiError::Transport(describe(&e)))?;
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
         Ok(RawResponse {
             status,
             headers,
-            body,
-            raw: bytes,
+            raw,
             retry_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(raw: &'static [u8]) -> RawResponse {
+        RawResponse {
+            status: 200,
+            headers: Vec::new(),
+            raw: bytes::Bytes::from_static(raw),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn the_body_reads_as_json_else_text_and_nothing_as_null() {
+        assert_eq!(
+            answer(br#"{"id": "1", "n": [2]}"#).body(),
+            serde_json::json!({ "id": "1", "n": [2] })
+        );
+        assert_eq!(answer(b"").body(), Value::Null);
+        assert_eq!(answer(b" \r\n").body(), Value::Null);
+        assert_eq!(answer(b"Bad gateway").body(), Value::from("Bad gateway"));
+        assert_eq!(answer(b"\xff{").body(), Value::from("\u{fffd}{"));
     }
 }

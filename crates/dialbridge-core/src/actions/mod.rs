@@ -177,7 +177,7 @@ impl Actions {
                 .map(|(k, v)| (k.clone(), json!(v)))
                 .collect();
             return Ok(
-                json!({ "status": response.status, "headers": headers, "body": response.body }),
+                json!({ "status": response.status, "headers": headers, "body": response.body() }),
             );
         }
         match paging {

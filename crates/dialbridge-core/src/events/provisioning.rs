@@ -272,7 +272,7 @@ impl Provisioning {
                     )
                     .await?;
                 expect_success(&response, "creating a subscription")?;
-                kept.push(response.body);
+                kept.push(response.body());
             }
             if !kept.is_empty() {
                 let summary: Vec<Value> = kept.iter().map(|s| summarize(kind, s)).collect();
@@ -292,7 +292,7 @@ impl Provisioning {
                 .dialpad(&account, "webhooks.get", "GET", &path, None)
                 .await?;
             let ours =
-                response.body["hook_url"].as_str() == Some(self.hook_url(&hook.hook_id).as_str());
+                response.body()["hook_url"].as_str() == Some(self.hook_url(&hook.hook_id).as_str());
             if response.is_success() && ours {
                 return Ok(id.clone());
             }
@@ -312,7 +312,7 @@ impl Provisioning {
             )
             .await?;
         expect_success(&response, "creating the webhook")?;
-        let id = id_text(&response.body["id"])
+        let id = id_text(&response.body()["id"])
             .ok_or_else(|| Error::Internal("Dialpad answered a webhook without an id".into()))?;
         hook.dialpad_webhook_id = Some(id.clone());
         self.hooks.put_hook(hook).await?;
@@ -339,12 +339,13 @@ impl Provisioning {
                 .send_operation(account, &format!("{stem}.list"), &request)
                 .await?;
             expect_success(&response, "listing subscriptions")?;
-            for sub in response.body["items"].as_array().into_iter().flatten() {
+            let body = response.body();
+            for sub in body["items"].as_array().into_iter().flatten() {
                 if id_text(&sub["webhook"]["id"]).as_deref() == Some(webhook_id) {
                     found.push(sub.clone());
                 }
             }
-            match response.body["cursor"].as_str().filter(|c| !c.is_empty()) {
+            match body["cursor"].as_str().filter(|c| !c.is_empty()) {
                 Some(next) => cursor = Some(next.to_owned()),
                 None => return Ok(found),
             }
@@ -455,7 +456,7 @@ fn expect_success(response: &RawResponse, doing: &str) -> Result<()> {
         tracing::debug!(status = response.status, "Dialpad refused {doing}");
         Err(Error::Dialpad {
             status: response.status,
-            body: response.body.clone(),
+            body: response.body(),
         })
     }
 }

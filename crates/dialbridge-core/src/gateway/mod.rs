@@ -215,7 +215,7 @@ impl Gateway {
                             // made once more.
                             return Err(dialpad::ApiError::Status {
                                 status: 401,
-                                body: response.body,
+                                body: response.body(),
                                 retry_after: None,
                             });
                         }
@@ -238,7 +238,7 @@ impl Gateway {
                     if rate_limited >= policy.rate_limit_retries || too_long {
                         return Err(Error::RateLimited {
                             retry_after_secs: response.retry_after,
-                            body: response.body,
+                            body: response.body(),
                         });
                     }
                     let wait = retry_after.unwrap_or_else(|| policy.backoff(rate_limited));
@@ -293,11 +293,11 @@ fn spec_operation(operation_id: &str) -> Result<&'static Operation> {
 /// refused as made), `dialpad_error` for the rest (see `Error::dialpad_answered`).
 pub fn success_body(response: RawResponse) -> Result<Value> {
     if response.is_success() {
-        Ok(match response.body {
+        Ok(match response.body() {
             Value::Null => json!({}),
             body => body,
         })
     } else {
-        Err(Error::dialpad_answered(response.status, response.body))
+        Err(Error::dialpad_answered(response.status, response.body()))
     }
 }

@@ -132,7 +132,6 @@ mod tests {
             let response = RawResponse {
                 status: 201,
                 headers: vec![("content-type".into(), content_type.into())],
-                body: serde_json::from_slice(raw).unwrap_or(Value::Null),
                 raw: Bytes::copy_from_slice(raw),
                 retry_after: Some(7),
             };
@@ -153,7 +152,6 @@ mod tests {
         let response = RawResponse {
             status: 204,
             headers: vec![],
-            body: Value::Null,
             raw: Bytes::new(),
             retry_after: None,
         };
