@@ -8,6 +8,7 @@
 //! only ratios travel between runs.
 
 mod api;
+mod benchmarks_md;
 mod link_order;
 mod load;
 mod procs;
@@ -90,11 +91,13 @@ struct Args {
     /// Seconds the growth row watches an idle process's CPU (default 60; 10 with --quick).
     #[arg(long)]
     idle_secs: Option<f64>,
-    /// Write BENCHMARKS.md and docs/bench-throughput.png at the root of the git work tree
-    /// (or the current folder).
+    /// Put the run into BENCHMARKS.md at the root of the git work tree (or the current
+    /// folder) as its newest section, with its row in the table of every run, and write
+    /// docs/bench-throughput.png; the rest of the file stays as it is
     #[arg(long)]
     write: bool,
-    /// A sentence placed at the top of BENCHMARKS.md (e.g. what code this run measured).
+    /// The run's heading in BENCHMARKS.md (default: `Run of <date and time>`), e.g.
+    /// `Forty-second run`
     #[arg(long)]
     label: Option<String>,
     /// Run as the bare relay of rows 1–2 (started by the bench itself, `relay.rs`): forward
@@ -356,22 +359,18 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
             }
         })
         .collect();
-    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let png = root.join("docs/bench-throughput.png");
     let plotted = report::plot(
         &report.curves,
         "dialbridge-bench: throughput against concurrency",
         &png,
     );
-    let mut md = String::from("# Benchmarks\n\n");
-    if let Some(label) = &args.label {
-        md.push_str(&format!("{label}\n\n"));
-    }
-    md.push_str(&format!(
+    let mut md = format!(
         "- commit: `{commit}`{}\n- command: `{BUILD} && {}`\n- machine: {machine}\n- date: {date}\n\n",
         if dirty { " (with uncommitted changes)" } else { "" },
         command.join(" "),
-    ));
+    );
     md.push_str(
         "The emulator (`dialbridge emulator --no-rate-limits`; row 5 adds one with Dialpad's rate \
          limits on) and `dialbridge serve` (fresh SQLite database per row, defaults otherwise) run \
@@ -381,16 +380,29 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
     );
     md.push_str(table);
     md.push('\n');
-    match plotted {
-        Ok(()) => md.push_str(
-            "![throughput against concurrency](docs/bench-throughput.png)\n\n\
-             `docs/bench-throughput.png`: requests (or events) per second against the number of \
-             connections, closed loop, from the same run. Text is drawn with an embedded subset of \
-             DejaVu Sans (crates/dialbridge-bench/assets), so no system font is needed.\n",
-        ),
+    match &plotted {
+        Ok(()) => md.push_str(benchmarks_md::PLOT),
         Err(e) => md.push_str(&format!("No plot: {e}.\n")),
     }
-    std::fs::write(root.join("BENCHMARKS.md"), md).map_err(|e| e.to_string())?;
+    let path = root.join("BENCHMARKS.md");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let run = benchmarks_md::Run {
+        heading: args.label.clone().unwrap_or_else(|| {
+            format!(
+                "Run of {} UTC",
+                date.replacen('T', " ", 1).trim_end_matches('Z')
+            )
+        }),
+        date: date[..10].to_owned(),
+        body: md,
+        plotted: plotted.is_ok(),
+    };
+    let merged = benchmarks_md::merge(existing.as_deref(), &run, &report.rows);
+    std::fs::write(&path, merged).map_err(|e| e.to_string())?;
     eprintln!(
         "dialbridge-bench: wrote {} and {}",
         root.join("BENCHMARKS.md").display(),

@@ -1,6 +1,6 @@
 //! The output: one table whose every figure stands beside its reference measured in the same
-//! run, with their ratio; rows that could not run say why. Also the throughput plot (PNG) and
-//! BENCHMARKS.md.
+//! run, with their ratio; rows that could not run say why. Also the throughput plot (PNG);
+//! `benchmarks_md.rs` puts a run into BENCHMARKS.md.
 
 use std::path::Path;
 use std::time::Duration;
