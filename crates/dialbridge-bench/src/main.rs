@@ -93,11 +93,11 @@ struct Args {
     idle_secs: Option<f64>,
     /// Put the run into BENCHMARKS.md at the root of the git work tree (or the current
     /// folder) as its newest section, with its row in the table of every run, and write
-    /// docs/bench-throughput.png; the rest of the file stays as it is
+    /// docs/bench-throughput.png; the rest of the file stays as it is.
     #[arg(long)]
     write: bool,
     /// The run's heading in BENCHMARKS.md (default: `Run of <date and time>`), e.g.
-    /// `Forty-second run`
+    /// `Forty-second run`.
     #[arg(long)]
     label: Option<String>,
     /// Run as the bare relay of rows 1–2 (started by the bench itself, `relay.rs`): forward
@@ -404,8 +404,8 @@ fn write(args: &Args, report: &report::Report, table: &str, machine: &str) -> Re
     let merged = benchmarks_md::merge(existing.as_deref(), &run, &report.rows);
     std::fs::write(&path, merged).map_err(|e| e.to_string())?;
     eprintln!(
-        "dialbridge-bench: wrote {} and {}",
-        root.join("BENCHMARKS.md").display(),
+        "dialbridge-bench: put the run into {} and wrote {}",
+        path.display(),
         png.display()
     );
     Ok(())
