@@ -87,8 +87,10 @@ fn glance_row(run: &Run, rows: &[Row]) -> String {
     };
     let rate = |row: Option<&Row>| row.and_then(|r| leading_number(&r.figure, "/s"));
     let ratio = |row: Option<&Row>| {
-        row.and_then(|r| between(&r.ratio, "req/s ×", ","))
-            .map_or("—".to_owned(), |x| format!("×{x}"))
+        dash(
+            row.and_then(|r| between(&r.ratio, "req/s ×", ","))
+                .map(|x| format!("×{x}")),
+        )
     };
     let action = find("1", "action `get_channel`", "64 connection");
     let proxy = find("2", "proxy ", "64 connection");
@@ -107,10 +109,10 @@ fn glance_row(run: &Run, rows: &[Row]) -> String {
     let rss = find("7", "resident memory (VmRSS) of `serve`, idle", "")
         .and_then(|r| r.figure.split_once(" MiB").map(|(n, _)| n.to_owned()))
         .filter(|n| n.parse::<f64>().is_ok())
-        .map_or("—".to_owned(), |n| format!("{n} MiB"));
+        .map(|n| format!("{n} MiB"));
     let name = run.heading.strip_suffix(" run").unwrap_or(&run.heading);
     format!(
-        "| [{name}](#{}) | {} | {} | {} | {} | {} · {} | {} · {} | {rss} |\n",
+        "| [{name}](#{}) | {} | {} | {} | {} | {} · {} | {} · {} | {} |\n",
         anchor(&run.heading),
         run.date,
         dash(direct),
@@ -124,6 +126,7 @@ fn glance_row(run: &Run, rows: &[Row]) -> String {
         dash(executions("20")),
         ratio(action),
         ratio(proxy),
+        dash(rss),
     )
 }
 
