@@ -50,7 +50,7 @@ pub async fn page() -> impl IntoResponse {
 #[utoipa::path(get, path = "/api/docs/openapi.json", tag = "meta", operation_id = "api_docs_openapi",
     responses((status = OK, description = "The same document as `GET /api/v1/openapi.json`", body = Object)))]
 pub async fn openapi(Extension(document): Extension<Document>) -> Document {
-    document
+    document.built().await
 }
 
 /// The page's scripts and styles, embedded in the binary.

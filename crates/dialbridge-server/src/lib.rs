@@ -13,6 +13,7 @@ mod docs;
 mod error;
 mod extract;
 mod gate;
+mod heap;
 mod listener;
 mod mcp;
 mod openapi;

@@ -28,6 +28,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::config::ServeConfig;
 use crate::contract;
+use crate::heap;
 
 /// The bounds of `serve`, from the `serve` flags.
 #[derive(Debug, Clone)]
@@ -88,9 +89,9 @@ pub async fn serve(
         peak.clone(),
         shutdown.clone(),
     ));
-    // Start-up (the Dialpad spec's parse above all) freed more than it keeps, and glibc holds
-    // on to it: handing it back took an idle process from 39.5 to 33.0 MB (VmRSS).
-    trim_heap();
+    // Start-up freed more than it keeps, and glibc holds on to it: handing it back took an
+    // idle process from 39.5 to 33.0 MB (VmRSS), when the Dialpad spec was parsed before this.
+    heap::trim();
     // Fired when the shutdown grace is over: connections still open are dropped.
     let abort = CancellationToken::new();
     loop {
@@ -160,21 +161,10 @@ async fn give_back_memory(
         let open = connections.len();
         if peak.load(Ordering::Relaxed) >= open + FALL {
             peak.store(open, Ordering::Relaxed);
-            trim_heap();
+            heap::trim();
         }
     }
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap() {
-    // SAFETY: malloc_trim takes no pointers; it walks glibc's own heaps under their locks.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() {}
 
 /// One accepted connection and what it needs; holds its slot until it ends.
 struct Connection<A> {

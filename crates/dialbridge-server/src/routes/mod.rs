@@ -53,7 +53,7 @@ const ACCOUNT_ID: &str = "The vendor's id for its customer: 1–128 of `A-Z a-z 
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
     responses((status = OK, description = "This document (OpenAPI 3.1)", body = Object)))]
 async fn openapi_json(Extension(document): Extension<Document>) -> Document {
-    document
+    document.built().await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    let document = Document::new(&openapi::finish(openapi, &server_url));
+    let document = Document::new(openapi, server_url);
     // The dashboard is pages for people, not API: it stays out of the OpenAPI document.
     let routes = router
         .merge(mcp::router(&state))

@@ -301,6 +301,33 @@ async fn the_api_reference_is_served_from_this_host_alone() {
     app.shutdown().await;
 }
 
+/// The document is built aside while the server starts: requests that come before the build is
+/// done wait for it, and every one gets the same whole document from either route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_made_as_the_server_starts_get_the_whole_document() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let requests = (0..16).map(|i| {
+        let request = if i % 2 == 0 {
+            app.api(Method::GET, "/api/v1/openapi.json")
+        } else {
+            app.http.get(format!("{}/api/docs/openapi.json", app.base))
+        };
+        async move {
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.expect("body")
+        }
+    });
+    let bodies = futures::future::join_all(requests).await;
+    let document: Value = serde_json::from_slice(&bodies[0]).expect("JSON");
+    assert!(document["paths"].as_object().unwrap().len() > 40);
+    assert!(
+        bodies.iter().all(|body| body == &bodies[0]),
+        "the document differs between requests"
+    );
+    app.shutdown().await;
+}
+
 /// `GET path` without the API key.
 async fn keyless(app: &TestApp, path: &str) -> reqwest::Response {
     let url = format!("{}{path}", app.base);
