@@ -74,7 +74,7 @@ pub fn frame() -> utoipa::openapi::OpenApi {
 
 /// The finished document, serialised once, as the handlers serve it. It is built on a thread
 /// of its own while the server starts, not before it listens: its action paths carry schemas
-/// read from Dialpad's spec, whose parse this is the first use of, and the two were a third of
+/// read from Dialpad's spec, so building it parses the spec too, and the two were a third of
 /// the CPU from process start to the first answer.
 #[derive(Clone)]
 pub struct Document(Arc<LazyLock<Bytes, Box<dyn FnOnce() -> Bytes + Send>>>);
@@ -98,8 +98,9 @@ impl Document {
         document
     }
 
-    /// The document, waited for on the blocking pool should a request come before its build
-    /// is done (tens of milliseconds of CPU, which no runtime worker should wait out).
+    /// The document, taken on the blocking pool: a request that comes before the build is done
+    /// waits there (tens of milliseconds), not on a runtime worker. Each request of this
+    /// rarely asked route takes that turn, built or not.
     pub async fn built(self) -> Self {
         let document = self.clone();
         // Should the build panic (a bug), the lock is poisoned and serving the document
