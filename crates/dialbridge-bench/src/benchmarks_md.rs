@@ -37,26 +37,10 @@ pub struct Run {
 pub fn merge(existing: Option<&str>, run: &Run, rows: &[Row]) -> String {
     let section = format!("## {}\n\n{}\n", run.heading, run.body.trim_end());
     let row = glance_row(run, rows);
-    let Some(text) = existing else {
-        return fresh(&section, &row);
-    };
-    let Some(glance) = text.find(GLANCE) else {
-        return fresh(&section, &row);
-    };
-    let after_glance = glance + GLANCE.len();
-    let Some(target) = text[after_glance..]
-        .find(TARGET_ROW)
-        .map(|i| after_glance + i)
+    let Some((text, (target_end, newest))) = existing.and_then(|text| Some((text, places(text)?)))
     else {
         return fresh(&section, &row);
     };
-    let target_end = text[target..]
-        .find('\n')
-        .map_or(text.len(), |i| target + i + 1);
-    // The newest run's heading: the first one after the glance section's.
-    let newest = text[target_end..]
-        .find("\n## ")
-        .map_or(text.len(), |i| target_end + i + 1);
     let mut older = text[newest..].to_owned();
     if run.plotted {
         older = older.replacen(
@@ -73,6 +57,21 @@ pub fn merge(existing: Option<&str>, run: &Run, rows: &[Row]) -> String {
     out.push('\n');
     out.push_str(&older);
     out
+}
+
+/// Where a run goes in `text`: the end of the glance table's target row (its row goes there)
+/// and the newest run's heading (its section goes there); `None` without a glance table.
+fn places(text: &str) -> Option<(usize, usize)> {
+    let after_glance = text.find(GLANCE)? + GLANCE.len();
+    let target = after_glance + text[after_glance..].find(TARGET_ROW)?;
+    let target_end = text[target..]
+        .find('\n')
+        .map_or(text.len(), |i| target + i + 1);
+    // The newest run's heading: the first one after the glance section's.
+    let newest = text[target_end..]
+        .find("\n## ")
+        .map_or(text.len(), |i| target_end + i + 1);
+    Some((target_end, newest))
 }
 
 fn fresh(section: &str, row: &str) -> String {
