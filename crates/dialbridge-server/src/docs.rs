@@ -49,8 +49,8 @@ pub async fn page() -> impl IntoResponse {
 /// The OpenAPI document, without the API key (the page reads it from here).
 #[utoipa::path(get, path = "/api/docs/openapi.json", tag = "meta", operation_id = "api_docs_openapi",
     responses((status = OK, description = "The same document as `GET /api/v1/openapi.json`", body = Object)))]
-pub async fn openapi(Extension(document): Extension<Document>) -> Document {
-    document.built().await
+pub async fn openapi(Extension(document): Extension<Document>) -> Response {
+    document.response().await
 }
 
 /// The page's scripts and styles, embedded in the binary.

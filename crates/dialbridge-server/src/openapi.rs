@@ -6,18 +6,17 @@
 //! action's input schema (derived from Dialpad's spec), cloned from the generic
 //! `POST …/actions/{key}`.
 
-use std::sync::{Arc, LazyLock};
-
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::Server;
 use utoipa::{Modify, OpenApi};
 
 use crate::contract::is_browser_route;
-use crate::error::ErrorBody;
+use crate::error::{ApiError, ErrorBody};
 use crate::heap;
 
 /// The name of the admin API key's security scheme.
@@ -75,47 +74,54 @@ pub fn frame() -> utoipa::openapi::OpenApi {
 /// The finished document, serialised once, as the handlers serve it. It is built on a thread
 /// of its own while the server starts, not before it listens: its action paths carry schemas
 /// read from Dialpad's spec, so building it parses the spec too, and the two were a third of
-/// the CPU from process start to the first answer.
+/// the CPU from process start to the first answer. The thread hands it over on a watch
+/// channel, which the handlers wait on.
 #[derive(Clone)]
-pub struct Document(Arc<LazyLock<Bytes, Box<dyn FnOnce() -> Bytes + Send>>>);
+pub struct Document(watch::Receiver<Option<Bytes>>);
 
 impl Document {
     /// The document of these operations under `server_url`, its build started aside.
     pub fn new(openapi: utoipa::openapi::OpenApi, server_url: String) -> Self {
-        let document = Document(Arc::new(LazyLock::new(Box::new(move || {
-            Bytes::from(finish(openapi, &server_url).to_string())
-        }))));
-        let building = document.clone();
-        // Should no thread be had, the first request builds it.
-        let _ = std::thread::Builder::new()
+        Document::built_aside(move || Bytes::from(finish(openapi, &server_url).to_string()))
+    }
+
+    fn built_aside(build: impl FnOnce() -> Bytes + Send + 'static) -> Self {
+        let (built, document) = watch::channel(None);
+        let spawned = std::thread::Builder::new()
             .name("openapi-document".into())
             .spawn(move || {
-                LazyLock::force(&building.0);
+                built.send_replace(Some(build()));
                 // The build freed several times what it keeps, in this thread's arena: 8 MiB
                 // of an idle process's 14 were that.
                 heap::trim();
             });
-        document
+        if let Err(e) = spawned {
+            tracing::error!(
+                "no thread to build the OpenAPI document on ({e}): its routes answer 500"
+            );
+        }
+        Document(document)
     }
 
-    /// The document, taken on the blocking pool: a request that comes before the build is done
-    /// waits there (tens of milliseconds), not on a runtime worker. Each request of this
-    /// rarely asked route takes that turn, built or not.
-    pub async fn built(self) -> Self {
-        let document = self.clone();
-        // Should the build panic (a bug), the lock is poisoned and serving the document
-        // panics in turn: the join's own error adds nothing.
-        let _ = tokio::task::spawn_blocking(move || {
-            LazyLock::force(&document.0);
-        })
-        .await;
-        self
-    }
-}
-
-impl IntoResponse for Document {
-    fn into_response(self) -> Response {
-        ([(CONTENT_TYPE, "application/json")], Bytes::clone(&self.0)).into_response()
+    /// The document as served. A request that comes before the build is done (tens of
+    /// milliseconds after start) waits for it without holding a runtime worker. Should the
+    /// build have failed (its thread panicked or never started; the log says which), the
+    /// answer is a 500.
+    pub async fn response(mut self) -> Response {
+        let built = self
+            .0
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|built| built.clone());
+        match built {
+            Some(document) => ([(CONTENT_TYPE, "application/json")], document).into_response(),
+            None => ApiError::new(
+                "internal_error",
+                "the OpenAPI document could not be built; the server log has the details",
+            )
+            .into_response(),
+        }
     }
 }
 
@@ -269,4 +275,56 @@ fn action_description(action: &dialbridge_core::ActionInfo) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    async fn served(document: Document) -> (StatusCode, Bytes) {
+        let response = document.response().await;
+        let status = response.status();
+        (
+            status,
+            to_bytes(response.into_body(), 1 << 20).await.unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_before_the_build_is_done_waits_for_it() {
+        let document = Document::built_aside(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            Bytes::from_static(b"{}")
+        });
+        // One runtime thread: were the wait to block it, the timer below could not fire
+        // before the build is done.
+        let waiting = tokio::spawn(served(document.clone()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiting.is_finished(),
+            "answered before the document was built"
+        );
+        assert_eq!(
+            waiting.await.unwrap(),
+            (StatusCode::OK, Bytes::from_static(b"{}"))
+        );
+        assert_eq!(
+            served(document).await,
+            (StatusCode::OK, Bytes::from_static(b"{}"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_answers_500_with_the_contract_body() {
+        let document = Document::built_aside(|| panic!("a bug in the build"));
+        let (status, body) = served(document).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal_error");
+    }
 }

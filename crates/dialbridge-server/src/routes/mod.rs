@@ -21,6 +21,7 @@ mod webhook_endpoints;
 mod workflows;
 
 use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
 use axum::{Extension, Router};
 use serde::Serialize;
 use tower::ServiceBuilder;
@@ -52,8 +53,8 @@ const ACCOUNT_ID: &str = "The vendor's id for its customer: 1–128 of `A-Z a-z 
 /// `GET /api/v1/openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
     responses((status = OK, description = "This document (OpenAPI 3.1)", body = Object)))]
-async fn openapi_json(Extension(document): Extension<Document>) -> Document {
-    document.built().await
+async fn openapi_json(Extension(document): Extension<Document>) -> Response {
+    document.response().await
 }
 
 pub fn router(state: AppState) -> Router {
