@@ -48,7 +48,10 @@ pub async fn page() -> impl IntoResponse {
 
 /// The OpenAPI document, without the API key (the page reads it from here).
 #[utoipa::path(get, path = "/api/docs/openapi.json", tag = "meta", operation_id = "api_docs_openapi",
-    responses((status = OK, description = "The same document as `GET /api/v1/openapi.json`", body = Object)))]
+    responses(
+        (status = OK, description = "The same document as `GET /api/v1/openapi.json`", body = Object),
+        (status = INTERNAL_SERVER_ERROR, description = "`internal_error`: the document could not be built (a bug); the server log has the details", body = ErrorBody),
+    ))]
 pub async fn openapi(Extension(document): Extension<Document>) -> Response {
     document.response().await
 }

@@ -279,6 +279,7 @@ fn action_description(action: &dialbridge_core::ActionInfo) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
     use std::time::Duration;
 
     use axum::body::to_bytes;
@@ -297,18 +298,20 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_request_before_the_build_is_done_waits_for_it() {
-        let document = Document::built_aside(|| {
-            std::thread::sleep(Duration::from_millis(200));
+        // The build ends when the test lets it (or after two seconds, should the wait hold
+        // the runtime's one thread, so that the test fails rather than hangs).
+        let (finish, finished) = mpsc::channel::<()>();
+        let document = Document::built_aside(move || {
+            let _ = finished.recv_timeout(Duration::from_secs(2));
             Bytes::from_static(b"{}")
         });
-        // One runtime thread: were the wait to block it, the timer below could not fire
-        // before the build is done.
         let waiting = tokio::spawn(served(document.clone()));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(
             !waiting.is_finished(),
-            "answered before the document was built"
+            "answered before the document was built, or the wait held the runtime's thread"
         );
+        let _ = finish.send(());
         assert_eq!(
             waiting.await.unwrap(),
             (StatusCode::OK, Bytes::from_static(b"{}"))
