@@ -44,6 +44,43 @@ fn marked_blocks_are_found_whole_and_in_order() {
     assert_eq!(marked_blocks(readme), ["a\nb", "c"]);
 }
 
+/// The README's first command, `cargo run --release -- serve --dev`, names no package and no
+/// executable: cargo runs the one executable of the workspace's default members, and refuses
+/// when there are several (the bench's beside dialbridge). Building it in release here would
+/// take minutes, so this asks cargo what that choice is made from.
+#[test]
+fn the_readmes_run_command_finds_dialbridge_alone() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let run = readme
+        .lines()
+        .find(|line| line.starts_with("cargo run"))
+        .unwrap();
+    assert!(
+        run.starts_with("cargo run --release -- serve --dev "),
+        "the README's first command changed: {run}"
+    );
+    let metadata = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap();
+    assert!(metadata.status.success(), "{metadata:?}");
+    let metadata: Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let default_members = metadata["workspace_default_members"].as_array().unwrap();
+    let executables: Vec<&str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| default_members.contains(&package["id"]))
+        .flat_map(|package| package["targets"].as_array().unwrap())
+        .filter(|target| target["kind"] == serde_json::json!(["bin"]))
+        .map(|target| target["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(executables, ["dialbridge"], "what `cargo run` chooses from");
+}
+
 #[tokio::test]
 async fn the_readme_quickstart_and_cli_examples_work_as_written() {
     let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
