@@ -4,7 +4,7 @@
 //! first on `PATH`. Only the port changes (the README's 127.0.0.1:8080 becomes a free one), so
 //! the README cannot drift from what works; its prose can change freely.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,6 +14,11 @@ use tokio::process::Command;
 use crate::support::{self, free_port, BIN};
 
 const MARK: &str = "<!-- readme-test -->";
+
+/// The workspace's root, where `README.md` is and where the README's commands run.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// The marked blocks of `readme`, in order: the lines between each marked fence and its end.
 fn marked_blocks(readme: &str) -> Vec<String> {
@@ -50,9 +55,7 @@ fn marked_blocks_are_found_whole_and_in_order() {
 /// take minutes, so this asks cargo what that choice is made from.
 #[test]
 fn the_readmes_run_command_finds_dialbridge_alone() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let run = readme
         .lines()
         .find(|line| line.starts_with("cargo run"))
@@ -63,7 +66,7 @@ fn the_readmes_run_command_finds_dialbridge_alone() {
     );
     let metadata = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .current_dir(root())
         .output()
         .unwrap();
     assert!(metadata.status.success(), "{metadata:?}");
@@ -83,7 +86,7 @@ fn the_readmes_run_command_finds_dialbridge_alone() {
 
 #[tokio::test]
 async fn the_readme_quickstart_and_cli_examples_work_as_written() {
-    let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme_path = root().join("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let blocks = marked_blocks(&readme);
     assert!(
