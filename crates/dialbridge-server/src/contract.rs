@@ -9,7 +9,6 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use dialbridge_core::Branding;
 
 use crate::error::ApiError;
 use crate::pages;
@@ -39,7 +38,7 @@ pub async fn in_contract_shape(request: Request, next: Next) -> Response {
     }
     let error = error_of_status(status, &method);
     let shaped = if browser {
-        pages::error(&Branding::default(), error, None)
+        pages::error(&pages::Brand::neutral(), error, None)
     } else if dashboard {
         UiError::from(error).into_response()
     } else {

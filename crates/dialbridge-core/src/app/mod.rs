@@ -203,11 +203,19 @@ impl AppSettings {
 
     /// The connect page's brand: the vendor's, or a neutral one until it sets its own.
     pub async fn branding(&self) -> Result<Branding> {
-        match self.values.get_setting(BRANDING_SETTING).await? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Internal(format!("stored branding: {e}"))),
-            None => Ok(Branding::default()),
-        }
+        Ok(self.vendor_branding().await?.unwrap_or_default())
+    }
+
+    /// The brand the vendor set, if it has set one.
+    pub async fn vendor_branding(&self) -> Result<Option<Branding>> {
+        self.values
+            .get_setting(BRANDING_SETTING)
+            .await?
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| Error::Internal(format!("stored branding: {e}")))
+            })
+            .transpose()
     }
 
     pub async fn put_branding(&self, input: Branding) -> Result<AppView> {

@@ -6,9 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use dialbridge_core::{
-    AccountId, Branding, CallbackOutcome, CallbackQuery, ConnectLink, Environment, Error,
-};
+use dialbridge_core::{AccountId, CallbackOutcome, CallbackQuery, ConnectLink, Environment, Error};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -182,7 +180,7 @@ pub async fn callback(
 }
 
 /// Back to the vendor's `redirect_url` with the status, or a result page when there is none.
-fn finish(brand: &Branding, outcome: CallbackOutcome) -> Response {
+fn finish(brand: &pages::Brand, outcome: CallbackOutcome) -> Response {
     match outcome.redirect_target() {
         Some(url) => found(url.as_str()),
         None => Html(pages::result(brand, &outcome)).into_response(),

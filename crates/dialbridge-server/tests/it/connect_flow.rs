@@ -268,6 +268,13 @@ async fn links_are_spent_on_success_and_states_answer_once(backend: Backend) {
         page.contains("already used") && !page.contains("Connect with Dialpad"),
         "{page}"
     );
+    // No brand is set here: the page tells the customer whom to ask in words, not by the
+    // neutral title.
+    assert!(
+        page.contains("ask the app you came from for a new link")
+            && !page.contains("ask Connect Dialpad"),
+        "{page}"
+    );
 
     // An expired link is refused.
     let (_, link) = app
