@@ -9,7 +9,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialbridge_core::{Error, Resource};
+use dialbridge_core::{Error, FieldError, Resource};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -168,9 +168,39 @@ impl From<Error> for ApiError {
     }
 }
 
+/// A query string that does not read as the route's parameters is invalid input like any other:
+/// the parameter in `details`, with what it must be. axum words it "Failed to deserialize query
+/// string: <parameter>: <serde's message>", without the parameter when none is to blame.
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::new("invalid_input", rejection.body_text())
+        let text = rejection.body_text();
+        let what = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        let problem = match what.split_once(": ") {
+            Some((name, message)) if is_parameter_name(name) => {
+                FieldError::new(name, plain_message(message))
+            }
+            _ => FieldError::new("query", plain_message(what)),
+        };
+        Error::InvalidInput(vec![problem]).into()
+    }
+}
+
+fn is_parameter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+}
+
+/// serde's words for a number that is not one, as the rest of the API says it.
+fn plain_message(message: &str) -> String {
+    match message {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            "must be a whole number".to_owned()
+        }
+        other => other.to_owned(),
     }
 }
 

@@ -291,3 +291,42 @@ async fn unknown_names_come_with_a_suggestion() {
     }
     app.shutdown().await;
 }
+
+/// A query parameter that does not read as what the route takes is `invalid_input` with the
+/// parameter in `details`, like a bad body field, and says what it must be.
+#[tokio::test]
+async fn a_malformed_query_parameter_is_named_in_details() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (path, field, words) in [
+        (
+            "/api/v1/executions?limit=abc",
+            "limit",
+            "must be a whole number",
+        ),
+        ("/api/v1/accounts?limit=", "limit", "must be a whole number"),
+        (
+            "/api/v1/events?limit=1.5",
+            "limit",
+            "must be a whole number",
+        ),
+        ("/api/v1/executions?status=bogus", "status", "must be"),
+    ] {
+        let (status, body) = app.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_input", "{path}: {body}");
+        assert_eq!(
+            body["error"]["details"][0]["field"], field,
+            "{path}: {body}"
+        );
+        let message = body["error"]["details"][0]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{path}: {body}");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Failed to deserialize"),
+            "{path}: {body}"
+        );
+    }
+    app.shutdown().await;
+}
