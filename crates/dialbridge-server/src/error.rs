@@ -9,10 +9,12 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use dialbridge_core::{Error, FieldError, Resource};
+use dialbridge_core::{Error, Resource};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::serde_errors;
 
 /// `{"error": {"code", "message", "details"}}`: every error dialbridge answers in JSON.
 #[derive(Serialize, ToSchema)]
@@ -179,9 +181,9 @@ impl From<QueryRejection> for ApiError {
             .unwrap_or(&text);
         let problem = match what.split_once(": ") {
             Some((name, message)) if is_parameter_name(name) => {
-                FieldError::new(name, plain_message(message))
+                serde_errors::field_error("query", name, message)
             }
-            _ => FieldError::new("query", plain_message(what)),
+            _ => serde_errors::field_error("query", ".", what),
         };
         Error::InvalidInput(vec![problem]).into()
     }
@@ -192,16 +194,6 @@ fn is_parameter_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
-}
-
-/// serde's words for a number that is not one, as the rest of the API says it.
-fn plain_message(message: &str) -> String {
-    match message {
-        "invalid digit found in string" | "cannot parse integer from empty string" => {
-            "must be a whole number".to_owned()
-        }
-        other => other.to_owned(),
-    }
 }
 
 impl From<PathRejection> for ApiError {

@@ -10,7 +10,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
+use dialbridge_core::Error;
+
 use crate::error::ApiError;
+use crate::serde_errors;
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -117,13 +120,29 @@ fn require_json_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// A body that is not JSON is `invalid_request`; JSON that does not fit the route is
+/// `invalid_input` naming the field, like every other wrong field. Only a body that failed is
+/// read a second time, with its path followed, so a body that fits pays nothing for that.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.is_data() {
-            "invalid_input"
-        } else {
-            "invalid_request"
-        };
-        ApiError::new(code, format!("the JSON body is not valid: {e}"))
-    })
+    let e = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    if !e.is_data() {
+        return Err(ApiError::new(
+            "invalid_request",
+            format!("the JSON body is not valid: {e}"),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let (path, e) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(traced) => (traced.path().to_string(), traced.into_inner()),
+        Ok(_) => (".".to_owned(), e),
+    };
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(end) if e.line() > 0 => &message[..end],
+        _ => &message,
+    };
+    Err(Error::InvalidInput(vec![serde_errors::field_error("body", &path, message)]).into())
 }

@@ -20,6 +20,7 @@ mod openapi;
 mod pages;
 mod responses;
 mod routes;
+mod serde_errors;
 mod startup;
 mod state;
 mod ui;

@@ -330,3 +330,107 @@ async fn a_malformed_query_parameter_is_named_in_details() {
     }
     app.shutdown().await;
 }
+
+/// JSON that does not fit its route is `invalid_input` naming the field in `details`, in JSON's
+/// words (never Rust's: `u32`, `struct …`, `a sequence`), and without repeating a string it was
+/// sent; JSON that is not JSON stays `invalid_request`, with where it broke.
+#[tokio::test]
+async fn a_body_that_does_not_fit_names_the_field() {
+    const ACCOUNT: &str = "/api/v1/accounts/acme";
+    const CREDENTIALS: &str = "/api/v1/app/credentials/custom";
+    const SCOPES: &str = "/api/v1/app/scopes";
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Credentials that are right but for `fields`.
+    let credentials = |fields: Value| {
+        let mut body =
+            json!({"client_id": "c", "client_secret": "s", "base_url": "http://127.0.0.1:9"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        body
+    };
+    let secret = "a-string-that-must-not-come-back";
+    for (path, body, field, words) in [
+        (
+            ACCOUNT,
+            json!({"name": 5}),
+            "name",
+            "must be a string, got 5",
+        ),
+        (ACCOUNT, json!([]), "body", "must be an object"),
+        (
+            ACCOUNT,
+            json!("abc"),
+            "body",
+            "must be an object, got a string",
+        ),
+        (
+            ACCOUNT,
+            json!({"name": "Acme", "bogus": 1}),
+            "bogus",
+            "is not a field here; expected `name` or `metadata`",
+        ),
+        (
+            CREDENTIALS,
+            credentials(json!({"rate_limits": {"per_second": -3}})),
+            "rate_limits.per_second",
+            "must be a whole number from 0 to 4294967295, got -3",
+        ),
+        (
+            CREDENTIALS,
+            credentials(json!({"rate_limits": {"enabled": secret}})),
+            "rate_limits.enabled",
+            "must be true or false, got a string",
+        ),
+        (
+            CREDENTIALS,
+            credentials(json!({"rate_limits": "x"})),
+            "rate_limits",
+            "must be an object, got a string",
+        ),
+        (
+            SCOPES,
+            json!({"scopes": "calls:list"}),
+            "scopes",
+            "must be an array, got a string",
+        ),
+        (SCOPES, json!({}), "scopes", "is required"),
+    ] {
+        let what = format!("PUT {path} {body}");
+        let (status, answer) = app.call(Method::PUT, path, Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_input", "{what}: {answer}");
+        let problem = &answer["error"]["details"][0];
+        assert_eq!(problem["field"], field, "{what}: {answer}");
+        assert_eq!(problem["message"], words, "{what}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            format!("invalid input: {field}: {words}"),
+            "{what}"
+        );
+        assert!(!message.contains(secret), "{what}: {message}");
+    }
+    let (status, refused) = app
+        .call(
+            Method::POST,
+            "/api/v1/admin-keys",
+            Some(json!({"name": ["x"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(
+        refused["error"]["details"][0],
+        json!({"field": "name", "message": "must be a string, got an array"})
+    );
+    // Not JSON at all: the request is malformed, and the message says where.
+    let broken = app
+        .api(Method::PUT, ACCOUNT)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"Acme\"");
+    let got = answer(broken).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.2);
+    assert_contract("a body cut short", &got, "invalid_request");
+    assert!(got.2.contains("line 1 column"), "{}", got.2);
+    app.shutdown().await;
+}
