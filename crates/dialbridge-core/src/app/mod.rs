@@ -25,8 +25,10 @@ use scopes::{ScopeSelection, MANDATORY_SCOPES};
 const SCOPES_SETTING: &str = "app.scopes";
 const BRANDING_SETTING: &str = "app.branding";
 
-/// `PUT /api/v1/app/credentials/{environment}`.
+/// `PUT /api/v1/app/credentials/{environment}`. A field it does not know is refused, not
+/// ignored: a misspelt `rate_limits` would otherwise leave Dialpad's defaults in force unseen.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CredentialsInput {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -35,8 +37,9 @@ pub struct CredentialsInput {
     pub rate_limits: Option<RateLimits>,
 }
 
-/// `PUT /api/v1/app/scopes`.
+/// `PUT /api/v1/app/scopes` (unknown fields refused, as on every other body).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScopesInput {
     pub scopes: Vec<String>,
     #[serde(default)]

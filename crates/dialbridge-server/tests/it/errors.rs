@@ -395,6 +395,20 @@ async fn a_body_that_does_not_fit_names_the_field() {
             "must be an array, got a string",
         ),
         (SCOPES, json!({}), "scopes", "is required"),
+        // A misspelt optional field is refused, not ignored.
+        (
+            SCOPES,
+            json!({"scopes": [], "custom_scope": ["x:y"]}),
+            "custom_scope",
+            "is not a field here; expected `scopes` or `custom_scopes`",
+        ),
+        (
+            CREDENTIALS,
+            credentials(json!({"rate_limit": {"enabled": false}})),
+            "rate_limit",
+            "is not a field here; expected one of `client_id`, `client_secret`, `base_url`, \
+             `rate_limits`",
+        ),
     ] {
         let what = format!("PUT {path} {body}");
         let (status, answer) = app.call(Method::PUT, path, Some(body)).await;
