@@ -223,7 +223,15 @@ impl Database {
             .fetch_one(&mut *conn)
             .await?;
         if mode != INCREMENTAL {
-            tracing::info!("switching the SQLite file to incremental auto-vacuum (one rebuild)");
+            // A new file has no tables yet: nothing to say about rebuilding it.
+            let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_schema")
+                .fetch_one(&mut *conn)
+                .await?;
+            if tables > 0 {
+                tracing::info!(
+                    "switching the SQLite file to incremental auto-vacuum (one rebuild)"
+                );
+            }
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
             conn.execute("VACUUM").await?;
         }

@@ -418,6 +418,69 @@ async fn a_generated_admin_key_is_printed_once_and_works() {
     );
 }
 
+fn output_of(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A file made before incremental auto-vacuum (or by another tool) is rebuilt into that mode
+/// once, keeping its rows, and the log says so; the next start has nothing to do.
+#[tokio::test]
+async fn a_file_without_incremental_vacuum_is_rebuilt_once() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options.clone()).await.unwrap();
+    sqlx::query("CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('still here')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let db = format!("sqlite://{}", path.display());
+    let migrate = || async {
+        Command::new(BIN)
+            .args(["migrate", "--database-url", &db])
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = migrate().await;
+    assert!(out.status.success(), "{}", output_of(&out));
+    assert!(
+        output_of(&out).contains("incremental auto-vacuum (one rebuild)"),
+        "{}",
+        output_of(&out)
+    );
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    let mode: i64 = sqlx::query("PRAGMA auto_vacuum")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, 2, "INCREMENTAL");
+    let kept: String = sqlx::query("SELECT v FROM kept")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, "still here");
+    pool.close().await;
+    let again = migrate().await;
+    assert!(again.status.success(), "{}", output_of(&again));
+    assert!(
+        !output_of(&again).contains("rebuild"),
+        "{}",
+        output_of(&again)
+    );
+}
+
 #[tokio::test]
 async fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,6 +496,11 @@ async fn migrate_creates_the_database() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    assert!(
+        !output_of(&out).contains("rebuild"),
+        "a new file has nothing to rebuild: {}",
+        output_of(&out)
+    );
     assert!(dir.path().join("new/folder/dialbridge.db").exists());
     let again = Command::new(BIN)
         .args(["migrate", "--database-url", &db])
