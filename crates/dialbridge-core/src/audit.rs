@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::admin::AdminIdentity;
 use crate::error::Result;
 use crate::ids::new_id;
-use crate::paging::{cut_page, page_size};
+use crate::paging::{cut_page, id_cursor, page_size};
 use crate::store::{AuditRecord, AuditStore};
 use crate::time::Timestamp;
 
@@ -95,6 +95,7 @@ impl Audit {
     /// The log, newest first, a page at a time.
     pub async fn list(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AuditPage> {
         let limit = page_size(limit)?;
+        let cursor = id_cursor(cursor, "aud")?;
         let mut rows = self.records.list_audit_records(cursor, limit + 1).await?;
         let cursor = cut_page(&mut rows, limit, |r| r.id.clone());
         Ok(AuditPage {

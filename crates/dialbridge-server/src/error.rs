@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::serde_errors;
+use crate::serde_errors::{self, Part};
 
 /// `{"error": {"code", "message", "details"}}`: every error dialbridge answers in JSON.
 #[derive(Serialize, ToSchema)]
@@ -181,9 +181,9 @@ impl From<QueryRejection> for ApiError {
             .unwrap_or(&text);
         let problem = match what.split_once(": ") {
             Some((name, message)) if is_parameter_name(name) => {
-                serde_errors::field_error("query", name, message)
+                serde_errors::field_error(Part::Query, name, message)
             }
-            _ => serde_errors::field_error("query", ".", what),
+            _ => serde_errors::field_error(Part::Query, ".", what),
         };
         Error::InvalidInput(vec![problem]).into()
     }

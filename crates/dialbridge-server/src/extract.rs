@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use dialbridge_core::Error;
 
 use crate::error::ApiError;
-use crate::serde_errors;
+use crate::serde_errors::{self, Part};
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
@@ -144,5 +144,5 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Some(end) if e.line() > 0 => &message[..end],
         _ => &message,
     };
-    Err(Error::InvalidInput(vec![serde_errors::field_error("body", &path, message)]).into())
+    Err(Error::InvalidInput(vec![serde_errors::field_error(Part::Body, &path, message)]).into())
 }

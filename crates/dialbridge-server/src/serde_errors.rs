@@ -6,16 +6,41 @@
 
 use dialbridge_core::FieldError;
 
-/// The problem serde found at `path` (`.` for the whole value, which is named `root`: `body`,
-/// `query`). `message` is serde's, without serde_json's " at line L column C".
-pub fn field_error(root: &str, path: &str, message: &str) -> FieldError {
+/// The part of a request serde read.
+#[derive(Clone, Copy)]
+pub enum Part {
+    Body,
+    Query,
+}
+
+impl Part {
+    /// The field that names the part as a whole.
+    fn name(self) -> &'static str {
+        match self {
+            Part::Body => "body",
+            Part::Query => "query",
+        }
+    }
+
+    /// What the part's entries are called.
+    fn entry(self) -> &'static str {
+        match self {
+            Part::Body => "field",
+            Part::Query => "parameter",
+        }
+    }
+}
+
+/// The problem serde found at `path` of `part` (`.` for the whole of it). `message` is
+/// serde's, without serde_json's " at line L column C".
+pub fn field_error(part: Part, path: &str, message: &str) -> FieldError {
     let at = |child: Option<&str>| {
         let parent = (path != ".").then_some(path);
         match (parent, child) {
             (Some(parent), Some(child)) => format!("{parent}.{child}"),
             (Some(parent), None) => parent.to_owned(),
             (None, Some(child)) => child.to_owned(),
-            (None, None) => root.to_owned(),
+            (None, None) => part.name().to_owned(),
         }
     };
     if let Some(name) = quoted_after(message, "missing field ") {
@@ -24,16 +49,17 @@ pub fn field_error(root: &str, path: &str, message: &str) -> FieldError {
     if let Some(name) = quoted_after(message, "duplicate field ") {
         return FieldError::new(at(Some(name)), "is given more than once");
     }
-    FieldError::new(at(None), plain(message))
+    FieldError::new(at(None), plain(part, message))
 }
 
 /// One of serde's messages about a value, as "must be …".
-fn plain(message: &str) -> String {
+fn plain(part: Part, message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field ") {
+        let entry = part.entry();
         return match rest.split_once(", ") {
-            Some((_, "there are no fields")) => "is not a field here; this takes no fields".into(),
-            Some((_, expected)) => format!("is not a field here; {expected}"),
-            None => "is not a field here".into(),
+            Some((_, "there are no fields")) => format!("is not a {entry} here; there are none"),
+            Some((_, expected)) => format!("is not a {entry} here; {expected}"),
+            None => format!("is not a {entry} here"),
         };
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
@@ -121,7 +147,7 @@ mod tests {
     use super::*;
 
     fn said(path: &str, message: &str) -> (String, String) {
-        let e = field_error("body", path, message);
+        let e = field_error(Part::Body, path, message);
         (e.field, e.message)
     }
 
@@ -234,8 +260,17 @@ mod tests {
             "input contains invalid characters"
         );
         assert_eq!(
-            field_error("query", "limit", "invalid digit found in string").message,
+            field_error(Part::Query, "limit", "invalid digit found in string").message,
             "must be a whole number"
+        );
+        assert_eq!(
+            field_error(
+                Part::Query,
+                "since",
+                "unknown field `since`, expected `limit`"
+            )
+            .message,
+            "is not a parameter here; expected `limit`"
         );
     }
 }

@@ -13,7 +13,7 @@ use crate::cluster::{shard_key, shard_of};
 use crate::error::{Error, Resource, Result};
 use crate::events::ProvisioningView;
 use crate::ids::AccountId;
-use crate::paging::{cut_page, page_size};
+use crate::paging::{cut_page, given, page_size};
 use crate::time::Timestamp;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -109,7 +109,7 @@ impl Connections {
 
     pub async fn accounts(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<AccountPage> {
         let limit = page_size(limit)?;
-        let after = cursor.map(decode_cursor).transpose()?;
+        let after = given(cursor).map(decode_cursor).transpose()?;
         // One extra row tells whether another page exists.
         let mut accounts = self
             .accounts

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::refusals::{RefusedDeliveries, RefusedDelivery};
 use crate::error::Result;
 use crate::ids::AccountId;
-use crate::paging::{cut_page, page_size};
+use crate::paging::{cut_page, id_cursor, page_size};
 use crate::store::{EventRecord, ExecutionStore};
 use crate::time::Timestamp;
 
@@ -64,6 +64,7 @@ impl EventHistory {
         limit: Option<u32>,
     ) -> Result<EventPage> {
         let limit = page_size(limit)?;
+        let cursor = id_cursor(cursor, "evt")?;
         let mut rows = self
             .executions
             .list_events(account, cursor, limit + 1)

@@ -24,7 +24,7 @@ pub(crate) use slots::AfterIngest;
 use crate::actions::Actions;
 use crate::error::{Error, Resource, Result};
 use crate::ids::{new_id, AccountId};
-use crate::paging::{cut_page, page_size};
+use crate::paging::{cut_page, id_cursor, page_size};
 use crate::platform::Shared;
 use crate::signals::Signal;
 use crate::store::{
@@ -204,6 +204,7 @@ impl Executions {
         limit: Option<u32>,
     ) -> Result<ExecutionPage> {
         let limit = page_size(limit)?;
+        let cursor = id_cursor(cursor, "exe")?;
         let mut rows = self
             .executions
             .list_executions(filter, cursor, limit + 1)

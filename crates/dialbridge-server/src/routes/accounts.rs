@@ -19,6 +19,7 @@ use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The `cursor` of the previous page.
     cursor: Option<String>,

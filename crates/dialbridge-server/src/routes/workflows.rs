@@ -79,6 +79,7 @@ pub async fn list(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     /// A version number (default: the latest).
     version: Option<i64>,

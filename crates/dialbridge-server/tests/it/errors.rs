@@ -310,6 +310,32 @@ async fn a_malformed_query_parameter_is_named_in_details() {
             "must be a whole number",
         ),
         ("/api/v1/executions?status=bogus", "status", "must be"),
+        (
+            "/api/v1/accounts?since=yesterday",
+            "since",
+            "is not a parameter here; expected `cursor` or `limit`",
+        ),
+        (
+            "/api/v1/workflows/missed-call?verison=2",
+            "verison",
+            "is not a parameter here; expected `version`",
+        ),
+        // A made-up cursor, or another listing's, is refused, not read as the end.
+        (
+            "/api/v1/executions?cursor=garbage",
+            "cursor",
+            "is not a cursor this API returned",
+        ),
+        (
+            "/api/v1/events?cursor=exe_0193aaaaaaaaaAAAAAAAAAAA",
+            "cursor",
+            "is not a cursor this API returned",
+        ),
+        (
+            "/api/v1/audit-log?cursor=aud_",
+            "cursor",
+            "is not a cursor this API returned",
+        ),
     ] {
         let (status, body) = app.call(Method::GET, path, None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
@@ -327,6 +353,13 @@ async fn a_malformed_query_parameter_is_named_in_details() {
                 .contains("Failed to deserialize"),
             "{path}: {body}"
         );
+    }
+    // An empty cursor (`?cursor=`, a client filling in "no cursor") is the first page.
+    app.create_account("acme").await;
+    for path in ["/api/v1/accounts?cursor=", "/api/v1/audit-log?cursor="] {
+        let (status, body) = app.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["items"].as_array().unwrap().len(), 1, "{path}: {body}");
     }
     app.shutdown().await;
 }
