@@ -31,9 +31,19 @@ impl Part {
     }
 }
 
+/// The longest field path and message said back: both can hold what the client sent (an
+/// unknown key, an enum value), which may be as long as the body.
+const MAX_FIELD: usize = 128;
+const MAX_MESSAGE: usize = 512;
+
 /// The problem serde found at `path` of `part` (`.` for the whole of it). `message` is
 /// serde's, without serde_json's " at line L column C".
 pub fn field_error(part: Part, path: &str, message: &str) -> FieldError {
+    let FieldError { field, message } = in_api_words(part, path, message);
+    FieldError::new(shortened(field, MAX_FIELD), shortened(message, MAX_MESSAGE))
+}
+
+fn in_api_words(part: Part, path: &str, message: &str) -> FieldError {
     let at = |child: Option<&str>| {
         let parent = (path != ".").then_some(path);
         match (parent, child) {
@@ -131,6 +141,19 @@ fn found_words(found: &str) -> String {
         other if other.starts_with("string ") || other.starts_with("char ") => "a string".into(),
         other => other.into(),
     }
+}
+
+/// `text` cut to at most `max` bytes (at a character's boundary), with "…" where it was cut.
+fn shortened(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// `name` from a message that goes on "`name`…" after `prefix`.
@@ -255,6 +278,17 @@ mod tests {
             "x".repeat(10_000)
         );
         assert_eq!(said("on", &long).1, "must be true or false, got a string");
+        // What the client sent comes back bounded: an unknown key in the path, a value.
+        let key = "é".repeat(5_000);
+        let (field, message) = said(
+            &format!("trigger.{key}"),
+            &format!("unknown variant `{key}`, expected `event`"),
+        );
+        assert!(
+            field.len() <= MAX_FIELD + '…'.len_utf8() && field.ends_with('…'),
+            "{field}"
+        );
+        assert!(message.len() <= MAX_MESSAGE + '…'.len_utf8(), "{message}");
         assert_eq!(
             said("at", "input contains invalid characters").1,
             "input contains invalid characters"
