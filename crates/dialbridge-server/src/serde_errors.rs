@@ -66,14 +66,14 @@ fn in_api_words(part: Part, path: &str, message: &str) -> FieldError {
 fn plain(part: Part, message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let entry = part.entry();
-        return match rest.split_once(", ") {
+        return match after_quoted(rest) {
             Some((_, "there are no fields")) => format!("is not a {entry} here; there are none"),
             Some((_, expected)) => format!("is not a {entry} here; {expected}"),
             None => format!("is not a {entry} here"),
         };
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        return match rest.split_once(", ") {
+        return match after_quoted(rest) {
             Some((value, expected)) => format!("{value} is not a valid value; {expected}"),
             None => format!("{rest} is not a valid value"),
         };
@@ -154,6 +154,17 @@ fn shortened(mut text: String, max: usize) -> String {
         text.push('…');
     }
     text
+}
+
+/// serde's "`what the client sent`, expected …" (or ", there are no fields") split after the
+/// quote. The client's part may hold ", " and backticks; serde's own part holds neither
+/// "`, expected " nor "`, there are no ", so the split is at the last of those.
+fn after_quoted(rest: &str) -> Option<(&str, &str)> {
+    ["`, expected ", "`, there are no "]
+        .iter()
+        .filter_map(|marker| rest.rfind(marker))
+        .max()
+        .map(|at| (&rest[..=at], &rest[at + "`, ".len()..]))
 }
 
 /// `name` from a message that goes on "`name`…" after `prefix`.
@@ -254,6 +265,27 @@ mod tests {
                 "bogus".into(),
                 "is not a field here; expected `name` or `metadata`".into()
             )
+        );
+        // What the client sent may look like serde's own words.
+        assert_eq!(
+            said(
+                "a, b",
+                "unknown field `a, b`, expected `name` or `metadata`"
+            )
+            .1,
+            "is not a field here; expected `name` or `metadata`"
+        );
+        assert_eq!(
+            said(
+                "t",
+                "unknown variant `x`, y`, expected `event` or `schedule`"
+            )
+            .1,
+            "`x`, y` is not a valid value; expected `event` or `schedule`"
+        );
+        assert_eq!(
+            said("k", "unknown field `k`, there are no fields").1,
+            "is not a field here; there are none"
         );
         assert_eq!(
             said(".", "duplicate field `url`"),
