@@ -170,30 +170,27 @@ impl From<Error> for ApiError {
     }
 }
 
+/// serde's error for a query string, with the parameter it was reading: what axum's `Query`
+/// (`serde_path_to_error` over `serde_urlencoded`) puts under its rejection.
+type QueryError = serde_path_to_error::Error<serde::de::value::Error>;
+
 /// A query string that does not read as the route's parameters is invalid input like any other:
-/// the parameter in `details`, with what it must be. axum words it "Failed to deserialize query
-/// string: <parameter>: <serde's message>", without the parameter when none is to blame.
+/// the parameter in `details`, with what it must be.
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        let text = rejection.body_text();
-        let what = text
-            .strip_prefix("Failed to deserialize query string: ")
-            .unwrap_or(&text);
-        let problem = match what.split_once(": ") {
-            Some((name, message)) if is_parameter_name(name) => {
-                serde_errors::field_error(Part::Query, name, message)
+        let mut source = std::error::Error::source(&rejection);
+        while let Some(err) = source {
+            if let Some(traced) = err.downcast_ref::<QueryError>() {
+                let path = traced.path().to_string();
+                let problem =
+                    serde_errors::field_error(Part::Query, &path, &traced.inner().to_string());
+                return Error::InvalidInput(vec![problem]).into();
             }
-            _ => serde_errors::field_error(Part::Query, ".", what),
-        };
+            source = err.source();
+        }
+        let problem = serde_errors::field_error(Part::Query, ".", &rejection.body_text());
         Error::InvalidInput(vec![problem]).into()
     }
-}
-
-fn is_parameter_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
 }
 
 impl From<PathRejection> for ApiError {
